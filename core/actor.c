@@ -1,0 +1,436 @@
+/* core/actor.c - spawning, running and ending actors.
+ *
+ * An actor's callbacks run only while it is scheduled, and the mailbox makes
+ * sure it is scheduled at most once at a time (mailbox/mpsc.c), so its state
+ * needs no lock. A turn handles at most `batch` messages; between messages it
+ * checks for a stop request (tr_actor_stop/kill/exit, runtime close, a link),
+ * which lives on the owner's cache line and costs one L1 load.
+ *
+ * Ending is done only by the owner, in one place (finish): close the mailbox
+ * (later sends fail with TR_EDEAD), run terminate once, dead-letter what was
+ * queued, tell monitors and links, free the state, drop the runtime's
+ * reference. The block itself is recycled when the last handle goes. */
+#include "core/actor.h"
+
+#include <assert.h>
+#include <ck_pr.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/msg.h"
+#include "core/runtime.h"
+#include "core/worker.h"
+#include "troupe/error.h"
+
+static const char *kind_text(tr_exit_kind k) {
+    switch (k) {
+    case TR_EXIT_NORMAL:
+        return "normal";
+    case TR_EXIT_SHUTDOWN:
+        return "shutdown";
+    case TR_EXIT_KILLED:
+        return "killed";
+    default:
+        return "error";
+    }
+}
+
+/* --- references ---------------------------------------------------------- */
+
+int tr_ref_retain(tr_ref *ref) {
+    if (ref == NULL)
+        return TR_EINVAL;
+    assert(ck_pr_load_32(&ref->refs) > 0);
+    /* Relaxed: a new reference is made from one we hold. */
+    ck_pr_inc_32(&ref->refs);
+    return 0;
+}
+
+int tr_ref_release(tr_ref *ref) {
+    if (ref == NULL)
+        return TR_EINVAL;
+    assert(ck_pr_load_32(&ref->refs) > 0);
+    tr_runtime *rt = ref->rt;
+    /* Release our uses of the block before the last holder recycles it;
+     * the locked decrement is a full barrier on x86. */
+    TR_TSAN_RELEASE(&ref->refs);
+    if (ck_pr_faa_32(&ref->refs, (uint32_t)-1) != 1)
+        return 0;
+    TR_TSAN_ACQUIRE(&ref->refs);
+    assert(!ck_pr_load_32(&ref->alive));
+    tr__actor_drop_watchers(ref);
+    tr__block_free(rt, ref);
+    tr__runtime_block_gone(rt);
+    return 0;
+}
+
+int tr_ref_alive(const tr_ref *ref) {
+    if (ref == NULL)
+        return TR_EINVAL;
+    return !tr__mbox_closed_any(&ref->mbox) && ck_pr_load_32(&((tr_ref *)ref)->alive);
+}
+
+uint64_t tr_ref_id(const tr_ref *ref) {
+    return ref != NULL ? ref->id : 0;
+}
+
+tr_runtime *tr_ref_runtime(const tr_ref *ref) {
+    return ref != NULL ? ref->rt : NULL;
+}
+
+int64_t tr_ref_mailbox_len(const tr_ref *ref) {
+    if (ref == NULL)
+        return TR_EINVAL;
+    if (tr__mbox_closed_any(&ref->mbox))
+        return TR_EDEAD;
+    return (int64_t)tr__mbox_len_any(&ref->mbox);
+}
+
+/* --- spawn --------------------------------------------------------------- */
+
+static int run_init(tr_actor *a, void *arg) {
+    /* tr_panic inside init unwinds to this frame, on whatever thread spawns. */
+    tr__panic_frame f, **slot = tr__panic_slot();
+    tr__panic_frame *prev = *slot;
+    volatile int rc;
+    f.actor = a;
+    f.code = 0;
+    *slot = &f;
+    a->in_callback = 1;
+    if (setjmp(f.jb) == 0)
+        rc = a->beh.init(tr__ctx_of(a), a->state, arg);
+    else
+        rc = f.code != 0 ? f.code : TR_ECRASHED;
+    a->in_callback = 0;
+    *slot = prev;
+    return rc;
+}
+
+static int setup_state(tr_actor *a, const tr_spawn_opts *o) {
+    a->state_owned = 0;
+    a->state = NULL;
+    if (o->state_size == 0) {
+        if (a->beh.init == NULL)
+            a->state = o->arg;
+        return 0;
+    }
+    if (o->state_size <= TR__INLINE_STATE) {
+        memset(a->inline_state, 0, o->state_size);
+        a->state = a->inline_state;
+        return 0;
+    }
+    a->state = calloc(1, o->state_size);
+    if (a->state == NULL)
+        return TR_ENOMEM;
+    a->state_owned = 1;
+    return 0;
+}
+
+static void free_state(tr_actor *a) {
+    if (a->state_owned)
+        free(a->state);
+    a->state = NULL;
+    a->state_owned = 0;
+}
+
+int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *opts, tr_ref **out) {
+    static const tr_spawn_opts no_opts;
+    if (out != NULL)
+        *out = NULL;
+    if (rt == NULL || behavior == NULL || behavior->receive == NULL)
+        return TR_EINVAL;
+    const tr_spawn_opts *o = opts != NULL ? opts : &no_opts;
+    if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING)
+        return TR_ECLOSED;
+    tr_actor *a = tr__block_alloc(rt);
+    if (a == NULL)
+        return TR_ENOMEM;
+    uint32_t cap = o->mailbox_capacity;
+    if (cap == 0)
+        cap = rt->cfg.mailbox_capacity;
+    if (cap == TR_MAILBOX_UNBOUNDED)
+        cap = 0;
+    tr__mbox_init(&a->mbox, cap); /* SCHED: ours until the end of spawn */
+    a->stop_req = 0;
+    a->self_stop = a->in_callback = a->terminating = 0;
+    a->cur = NULL;
+    a->beh = *behavior;
+    a->rt = rt;
+    a->trap_exit = 0;
+    a->id = ck_pr_faa_64(&rt->next_id, 1) + 1;
+    a->name = o->name;
+    a->lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
+    a->req_kind = TR_EXIT_NORMAL;
+    a->req_code = 0;
+    a->watchers = NULL;
+    a->watch_closed = 0;
+    a->next_watch_id = 1;
+    int rc = setup_state(a, o);
+    if (rc != 0) {
+        tr__block_free(rt, a);
+        return rc;
+    }
+    /* One reference for being alive, one for the caller's handle. */
+    a->refs = out != NULL ? 2 : 1;
+    ck_pr_inc_64(&rt->blocks_live);
+    ck_pr_inc_64(&rt->actors_alive);
+    ck_pr_inc_64(&rt->spawned);
+    if (a->beh.init != NULL) {
+        rc = run_init(a, o->arg);
+        if (rc != 0) {
+            /* Never published: undo quietly (terminate does not run). */
+            tr_msg *left = tr__mbox_close_owner(&a->mbox);
+            while (left != NULL) {
+                tr_msg *next = left->next;
+                tr__dead_letter(rt, left, TR_DEAD_STOPPED);
+                left = next;
+            }
+            free_state(a);
+            a->refs = 0;
+            tr__actor_drop_watchers(a);
+            tr__block_free(rt, a);
+            ck_pr_dec_64(&rt->blocks_live);
+            tr__runtime_actor_gone(rt);
+            return rc;
+        }
+    }
+    /* Publish: close's sweep finds us from here on. The store is followed by
+     * a full barrier, then we re-read the state (Dekker with begin_close). */
+    TR_TSAN_RELEASE(&a->alive);
+    ck_pr_store_32(&a->alive, 1);
+    ck_pr_fence_memory();
+    if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING)
+        tr__actor_request_exit(a, TR_EXIT_SHUTDOWN, 0, "runtime shutdown");
+    if (out != NULL)
+        *out = a;
+    /* Hand the actor to the scheduler if messages (or a stop) came in. */
+    if (tr__mbox_end_turn_owner(&a->mbox))
+        tr__schedule_any(rt, a);
+    return 0;
+}
+
+/* --- pushing ------------------------------------------------------------- */
+
+int tr__actor_push(tr_actor *a, tr_msg *msg) {
+    int rc = tr__mbox_push_mpsc(&a->mbox, msg);
+    if (rc == TR__MBOX_WOKE) {
+        tr__schedule_any(a->rt, a);
+        return 0;
+    }
+    return rc;
+}
+
+/* --- stop requests ------------------------------------------------------- */
+
+static int strength(tr_exit_kind k) {
+    /* killed > error > shutdown > nothing */
+    switch (k) {
+    case TR_EXIT_KILLED:
+        return 3;
+    case TR_EXIT_ERROR:
+        return 2;
+    case TR_EXIT_SHUTDOWN:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
+    tr_spin_lock(&a->lock);
+    int first = !ck_pr_load_32(&a->stop_req);
+    if (first || strength(kind) > strength(a->req_kind)) {
+        a->req_kind = kind;
+        a->req_code = code;
+        snprintf(a->req_text, sizeof(a->req_text), "%s", text ? text : kind_text(kind));
+    }
+    /* Published under the lock; the owner reads req_* under it too. */
+    ck_pr_store_32(&a->stop_req, 1);
+    tr_spin_unlock(&a->lock);
+    if (!first)
+        return 0;
+    /* Wake the actor if it is idle: a kick message is never delivered. A full
+     * or closed mailbox means it is already scheduled or gone. */
+    tr_msg *kick;
+    if (tr__msg_new_system(&kick, TR_MSG_SYSTEM, 0) != 0)
+        return TR_ENOMEM;
+    kick->flags |= TR__MSG_KICK;
+    int rc = tr__actor_push(a, kick);
+    if (rc != 0)
+        tr__msg_destroy(kick, TR_EDEAD);
+    return rc == TR_EDEAD ? TR_EDEAD : 0;
+}
+
+static int request_from_user(tr_ref *ref, tr_exit_kind kind, int code, const char *text) {
+    if (ref == NULL)
+        return TR_EINVAL;
+    if (!tr_ref_alive(ref))
+        return TR_EDEAD;
+    int rc = tr__actor_request_exit(ref, kind, code, text);
+    return rc == TR_EFULL ? 0 : rc;
+}
+
+int tr_actor_stop(tr_ref *ref) {
+    return request_from_user(ref, TR_EXIT_SHUTDOWN, 0, "shutdown");
+}
+
+int tr_actor_kill(tr_ref *ref) {
+    return request_from_user(ref, TR_EXIT_KILLED, 0, "killed");
+}
+
+int tr_actor_exit(tr_ref *ref, int code, const char *text) {
+    if (code == 0)
+        return TR_EINVAL;
+    return request_from_user(ref, TR_EXIT_ERROR, code, text ? text : "exit");
+}
+
+/* --- ending -------------------------------------------------------------- */
+
+static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
+    tr_runtime *rt = a->rt;
+    if (!a->terminating) {
+        a->terminating = 1;
+        tr_msg *left = tr__mbox_close_owner(&a->mbox);
+        /* Park the leftovers on cur's chain so a panic in terminate cannot
+         * lose them: dead-lettered below either way. */
+        a->mbox.local = left;
+        snprintf(a->exit_text, sizeof(a->exit_text), "%s", text ? text : kind_text(kind));
+        a->exit_kind = kind;
+        a->exit_code = code;
+        if (a->beh.terminate != NULL) {
+            tr_exit why = {kind, code, a->exit_text};
+            a->beh.terminate(tr__ctx_of(a), a->state, &why);
+        }
+    }
+    tr_msg *left = a->mbox.local;
+    a->mbox.local = NULL;
+    while (left != NULL) {
+        tr_msg *next = left->next;
+        left->next = NULL;
+        tr__dead_letter(rt, left,
+                        ck_pr_load_32(&rt->state) == TR__RT_RUNNING ? TR_DEAD_STOPPED
+                                                                    : TR_DEAD_SHUTDOWN);
+        left = next;
+    }
+    tr_exit why = {a->exit_kind, a->exit_code, a->exit_text};
+    tr__actor_notify_watchers(a, &why);
+    free_state(a);
+    ck_pr_store_32(&a->alive, 0);
+    tr__runtime_space_freed(rt); /* tr_send_wait callers now get TR_EDEAD */
+    tr__runtime_actor_gone(rt);
+    tr_ref_release(a);
+}
+
+/* The current message is done with: destroy it unless it was kept. */
+static void drop_current(tr_actor *a, int err) {
+    tr_msg *m = a->cur;
+    a->cur = NULL;
+    if (m != NULL)
+        tr__msg_destroy(m, err);
+}
+
+void tr__actor_crashed(tr_actor *a, int code, const char *text) {
+    a->in_callback = 0;
+    if (a->terminating) {
+        /* A panic inside terminate: finish the rest of the teardown. */
+        finish(a, a->exit_kind, a->exit_code, a->exit_text);
+        return;
+    }
+    drop_current(a, TR_ECRASHED);
+    finish(a, TR_EXIT_ERROR, code != 0 ? code : TR_ECRASHED, text);
+}
+
+static void take_request(tr_actor *a, tr_exit_kind *kind, int *code, char *text, size_t n) {
+    tr_spin_lock(&a->lock);
+    *kind = a->req_kind;
+    *code = a->req_code;
+    snprintf(text, n, "%s", a->req_text);
+    tr_spin_unlock(&a->lock);
+}
+
+static void finish_requested(tr_actor *a) {
+    tr_exit_kind kind;
+    int code;
+    char text[TR__EXIT_TEXT];
+    take_request(a, &kind, &code, text, sizeof(text));
+    finish(a, kind, code, text);
+}
+
+bool tr__actor_run_turn(tr_actor *a, unsigned batch) {
+    for (unsigned n = 0; n < batch; n++) {
+        if (TR_UNLIKELY(ck_pr_load_32(&a->stop_req))) {
+            finish_requested(a);
+            return false;
+        }
+        tr_msg *m = tr__mbox_pop_owner(&a->mbox);
+        if (m == NULL)
+            break;
+        if (TR_UNLIKELY(m->flags & TR__MSG_KICK)) {
+            tr__msg_destroy(m, TR_EDEAD);
+            continue;
+        }
+        a->cur = m;
+        a->in_callback = 1;
+        int rc = a->beh.receive(tr__ctx_of(a), a->state, m);
+        a->in_callback = 0;
+        if (TR_UNLIKELY(rc != 0)) {
+            drop_current(a, TR_ECRASHED);
+            finish(a, TR_EXIT_ERROR, rc, NULL);
+            return false;
+        }
+        drop_current(a, TR_ENOREPLY);
+        if (TR_UNLIKELY(a->self_stop)) {
+            finish(a, TR_EXIT_NORMAL, 0, NULL);
+            return false;
+        }
+    }
+    if (TR_UNLIKELY(ck_pr_load_32(&a->stop_req))) {
+        finish_requested(a);
+        return false;
+    }
+    bool again = tr__mbox_end_turn_owner(&a->mbox);
+    if (a->mbox.cap != 0)
+        tr__runtime_space_freed(a->rt);
+    return again;
+}
+
+/* --- inside callbacks ---------------------------------------------------- */
+
+tr_ref *tr_self(tr_ctx *ctx) {
+    return ctx != NULL ? tr__actor_of(ctx) : NULL;
+}
+
+tr_runtime *tr_ctx_runtime(tr_ctx *ctx) {
+    return ctx != NULL ? tr__actor_of(ctx)->rt : NULL;
+}
+
+int tr_stop(tr_ctx *ctx) {
+    if (ctx == NULL)
+        return TR_EINVAL;
+    tr__actor_of(ctx)->self_stop = 1;
+    return 0;
+}
+
+void tr_panic(tr_ctx *ctx, int code, const char *text) {
+    tr_actor *a = ctx != NULL ? tr__actor_of(ctx) : NULL;
+    tr__panic_frame *f = *tr__panic_slot();
+    if (a == NULL || f == NULL || f->actor != a) {
+        fprintf(stderr, "troupe: tr_panic outside an actor callback: %s\n", text ? text : "panic");
+        abort();
+    }
+    f->code = code != 0 ? code : TR_ECRASHED;
+    snprintf(f->text, sizeof(f->text), "%s", text ? text : "panic");
+    longjmp(f->jb, 1);
+}
+
+int tr_msg_keep(tr_ctx *ctx, tr_msg *msg) {
+    if (ctx == NULL || msg == NULL)
+        return TR_EINVAL;
+    tr_actor *a = tr__actor_of(ctx);
+    if (a->cur != msg)
+        return TR_ESTATE;
+    a->cur = NULL;
+    return 0;
+}

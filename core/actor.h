@@ -1,0 +1,82 @@
+/* core/actor.h - the actor control block (struct tr_ref) and its life cycle.
+ *
+ * A tr_ref handle is a pointer to the control block itself. Blocks are
+ * type-stable: they come from the runtime's block pool (core/pool.c) and are
+ * reused only for other actors, and only once their reference count is zero,
+ * so a held handle can never point at another actor. Each incarnation gets a
+ * fresh 64-bit id (the generation). */
+#ifndef TR_CORE_ACTOR_H
+#define TR_CORE_ACTOR_H
+
+#include <ck_spinlock.h>
+#include <ck_stack.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mailbox/mpsc.h"
+#include "troupe/actor.h"
+
+#define TR__INLINE_STATE 64
+#define TR__EXIT_TEXT 80
+
+typedef struct tr__watch tr__watch;
+
+struct tr_ref {
+    /* Lines 0-1: the mailbox. Line 0 is written by every sender; senders also
+     * read `rt` from it, so it sits there too. */
+    tr__mbox mbox;
+    /* Line 1 continues: the owner's per-message state. */
+    uint32_t stop_req;   /* any thread: 1 once an external stop was requested */
+    uint8_t self_stop;   /* owner: tr_stop was called */
+    uint8_t in_callback; /* owner: receive/init is running (tr_panic allowed) */
+    uint8_t terminating; /* owner: terminate has begun */
+    uint8_t state_owned; /* state was allocated by the runtime */
+    tr_msg *cur;         /* owner: the message being received */
+    tr_behavior beh;
+    void *state;
+    /* Line 2: shared, rarely written. */
+    tr_runtime *rt TR_ALIGNED;
+    uint32_t refs;  /* handles + the runtime's while alive + tokens */
+    uint32_t alive; /* 1 from spawn until its exit is final */
+    uint32_t trap_exit;
+    uint64_t id;
+    const char *name;
+    ck_stack_entry_t qlink; /* global run queue / block free list link */
+    ck_spinlock_fas_t lock; /* guards req_* and watchers */
+    tr_exit_kind req_kind;  /* strongest pending stop request */
+    int req_code;
+    tr__watch *watchers; /* monitors and links on this actor */
+    uint32_t watch_closed;
+    uint64_t next_watch_id;
+    tr_exit_kind exit_kind; /* owner: the final reason, once terminating */
+    int exit_code;
+    char req_text[TR__EXIT_TEXT];
+    char exit_text[TR__EXIT_TEXT];
+    unsigned char inline_state[TR__INLINE_STATE];
+};
+
+typedef struct tr_ref tr_actor;
+
+static inline tr_ctx *tr__ctx_of(tr_actor *a) {
+    return (tr_ctx *)a;
+}
+
+static inline tr_actor *tr__actor_of(tr_ctx *ctx) {
+    return (tr_actor *)ctx;
+}
+
+/* Run one turn of a (on its worker): at most `batch` messages. True if a
+ * must run again (more messages), false if it went idle or ended. */
+bool tr__actor_run_turn(tr_actor *a, unsigned batch);
+/* The worker caught a tr_panic from a's callback. */
+void tr__actor_crashed(tr_actor *a, int code, const char *text);
+/* Ask a to exit with reason (kind/code/text); wakes it if idle. */
+int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char *text);
+/* Push msg into a's mailbox and schedule a if it was idle. */
+int tr__actor_push(tr_actor *a, tr_msg *msg);
+/* Deliver monitors' DOWN and links' EXIT for a that ended with why. */
+void tr__actor_notify_watchers(tr_actor *a, const tr_exit *why);
+/* Free the watch list of a block being recycled. */
+void tr__actor_drop_watchers(tr_actor *a);
+
+#endif

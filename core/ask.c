@@ -1,0 +1,299 @@
+/* core/ask.c - requests, replies and futures.
+ *
+ * An ask puts a reply token in the request's header: a future (for any
+ * thread) or the asking actor's handle with bit 0 set (tr_request). The token
+ * holds a reference and is used exactly once: by a reply, or, when the
+ * request is destroyed unanswered, by a failure (TR_ENOREPLY after a plain
+ * receive, TR_EDEAD when dead-lettered, TR_ECRASHED when its handler
+ * crashed). So a future never waits out its timeout for an actor that is
+ * already gone. Futures block foreign threads on a mutex/condvar; settling
+ * one is a mutex round trip, never on the send path. */
+#include <ck_pr.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/msg.h"
+#include "core/runtime.h"
+#include "troupe/error.h"
+
+#define PENDING 1
+
+struct tr_future {
+    uint32_t refs; /* the asker's and the token's */
+    int state;     /* PENDING, 0 (reply), or a TR_E... failure */
+    int taken;     /* the reply was handed out by tr_future_wait */
+    int abandoned; /* the asker released it before it settled */
+    tr_msg *reply;
+    tr_runtime *rt;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static tr_future *future_new(tr_runtime *rt) {
+    tr_future *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return NULL;
+    f->refs = 2;
+    f->state = PENDING;
+    f->rt = rt;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return f;
+}
+
+static void future_unref(tr_future *f) {
+    TR_TSAN_RELEASE(&f->refs);
+    if (ck_pr_faa_32(&f->refs, (uint32_t)-1) != 1)
+        return;
+    TR_TSAN_ACQUIRE(&f->refs);
+    if (f->reply != NULL)
+        tr__msg_destroy(f->reply, TR_ECANCELED);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+    free(f);
+}
+
+/* Settle f with a reply (err == 0) or a failure; drops the token's ref. */
+static void settle(tr_future *f, tr_msg *reply, int err) {
+    tr_msg *late = NULL;
+    pthread_mutex_lock(&f->mu);
+    if (f->state == PENDING && !f->abandoned) {
+        f->state = err;
+        f->reply = reply;
+        pthread_cond_broadcast(&f->cv);
+    } else {
+        late = reply; /* nobody will read it */
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (late != NULL)
+        tr__dead_letter(f->rt, late, TR_DEAD_DROPPED);
+    future_unref(f);
+}
+
+static inline int is_actor_token(const void *t) {
+    return ((uintptr_t)t & TR__REPLY_ACTOR) != 0;
+}
+
+static inline tr_actor *token_actor(const void *t) {
+    return (tr_actor *)((uintptr_t)t & ~(uintptr_t)TR__REPLY_ACTOR);
+}
+
+void tr__reply_fail(tr_msg *msg, int err) {
+    void *t = msg->reply;
+    msg->reply = NULL;
+    if (t == NULL)
+        return;
+    if (!is_actor_token(t)) {
+        settle(t, NULL, err);
+        return;
+    }
+    tr_actor *asker = token_actor(t);
+    tr_msg *m;
+    if (tr__msg_new_system(&m, TR_MSG_ASK_FAILED, 0) == 0) {
+        m->corr = msg->corr;
+        m->status = err;
+        m->word = (uint64_t)(int64_t)err;
+        if (tr__actor_push(asker, m) != 0)
+            tr__msg_destroy(m, TR_EDEAD);
+    }
+    tr_ref_release(asker);
+}
+
+/* --- asking ------------------------------------------------------------- */
+
+int tr_ask_msg(tr_ref *to, tr_msg *req, tr_future **out) {
+    if (out != NULL)
+        *out = NULL;
+    if (to == NULL || req == NULL || out == NULL || req->reply != NULL)
+        return TR_EINVAL;
+    tr_future *f = future_new(to->rt);
+    if (f == NULL)
+        return TR_ENOMEM;
+    req->reply = f;
+    req->flags |= TR__MSG_ASK;
+    int rc = tr_send_msg(to, req);
+    if (rc != 0) {
+        req->reply = NULL;
+        req->flags &= ~TR__MSG_ASK;
+        f->refs = 1;
+        future_unref(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+static int ask_new(tr_ref *to, tr_msg *m, tr_future **out) {
+    int rc = tr_ask_msg(to, m, out);
+    if (rc != 0)
+        m->release(m);
+    return rc;
+}
+
+int tr_ask(tr_ref *to, uint32_t type, const void *data, size_t size, tr_future **out) {
+    if (to == NULL || out == NULL || (data == NULL && size != 0))
+        return TR_EINVAL;
+    tr_msg *m;
+    int rc = tr_msg_new(&m, type, size);
+    if (rc != 0)
+        return rc;
+    if (size != 0)
+        memcpy(tr_msg_data(m), data, size);
+    return ask_new(to, m, out);
+}
+
+int tr_ask_word(tr_ref *to, uint32_t type, uint64_t word, tr_future **out) {
+    if (to == NULL || out == NULL)
+        return TR_EINVAL;
+    tr_msg *m;
+    int rc = tr_msg_new(&m, type, 0);
+    if (rc != 0)
+        return rc;
+    m->word = word;
+    return ask_new(to, m, out);
+}
+
+int tr_request(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag) {
+    if (ctx == NULL || to == NULL || req == NULL || req->reply != NULL)
+        return TR_EINVAL;
+    tr_actor *self = tr__actor_of(ctx);
+    tr_ref_retain(self);
+    req->reply = (void *)((uintptr_t)self | TR__REPLY_ACTOR);
+    req->corr = tag;
+    req->flags |= TR__MSG_ASK;
+    int rc = tr_send_msg(to, req);
+    if (rc != 0) {
+        req->reply = NULL;
+        req->flags &= ~TR__MSG_ASK;
+        tr_ref_release(self);
+    }
+    return rc;
+}
+
+/* --- replying ------------------------------------------------------------ */
+
+int tr_reply_msg(tr_msg *req, tr_msg *reply) {
+    if (req == NULL || reply == NULL || reply->type >= TR_MSG_SYSTEM || !(req->flags & TR__MSG_ASK))
+        return TR_EINVAL;
+    void *t = req->reply;
+    if (t == NULL)
+        return TR_ESTATE;
+    reply->next = NULL;
+    if (!is_actor_token(t)) {
+        req->reply = NULL;
+        settle(t, reply, 0);
+        return 0;
+    }
+    tr_actor *asker = token_actor(t);
+    reply->corr = req->corr;
+    int rc = tr__actor_push(asker, reply);
+    if (rc == TR_EFULL)
+        return rc; /* token kept: the replier may retry */
+    req->reply = NULL;
+    tr_ref_release(asker);
+    return rc;
+}
+
+static int reply_new(tr_msg *req, tr_msg *m) {
+    int rc = tr_reply_msg(req, m);
+    if (rc != 0)
+        m->release(m);
+    return rc;
+}
+
+int tr_reply(tr_msg *req, uint32_t type, const void *data, size_t size) {
+    if (req == NULL || (data == NULL && size != 0))
+        return TR_EINVAL;
+    tr_msg *m;
+    int rc = tr_msg_new(&m, type, size);
+    if (rc != 0)
+        return rc;
+    if (size != 0)
+        memcpy(tr_msg_data(m), data, size);
+    return reply_new(req, m);
+}
+
+int tr_reply_word(tr_msg *req, uint32_t type, uint64_t word) {
+    if (req == NULL)
+        return TR_EINVAL;
+    tr_msg *m;
+    int rc = tr_msg_new(&m, type, 0);
+    if (rc != 0)
+        return rc;
+    m->word = word;
+    return reply_new(req, m);
+}
+
+int tr_msg_wants_reply(const tr_msg *msg) {
+    return msg != NULL && (msg->flags & TR__MSG_ASK) && msg->reply != NULL;
+}
+
+/* --- waiting ------------------------------------------------------------- */
+
+int tr_future_ready(const tr_future *f) {
+    if (f == NULL)
+        return TR_EINVAL;
+    tr_future *m = (tr_future *)f;
+    pthread_mutex_lock(&m->mu);
+    int ready = m->state != PENDING;
+    pthread_mutex_unlock(&m->mu);
+    return ready;
+}
+
+int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
+    if (f == NULL || reply == NULL)
+        return TR_EINVAL;
+    *reply = NULL;
+    if (timeout_ms != 0 && tr__worker_current() != NULL)
+        return TR_EDEADLK;
+    struct timespec dl;
+    if (timeout_ms > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += timeout_ms / 1000;
+        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+    }
+    int rc = 0;
+    pthread_mutex_lock(&f->mu);
+    while (f->state == PENDING && rc == 0) {
+        if (timeout_ms == 0)
+            rc = TR_ETIMEDOUT;
+        else if (timeout_ms < 0)
+            pthread_cond_wait(&f->cv, &f->mu);
+        else if (pthread_cond_timedwait(&f->cv, &f->mu, &dl) == ETIMEDOUT)
+            rc = f->state == PENDING ? TR_ETIMEDOUT : 0;
+    }
+    if (rc == 0) {
+        if (f->state != 0) {
+            rc = f->state;
+        } else if (f->taken) {
+            rc = TR_ESTATE;
+        } else {
+            *reply = f->reply;
+            f->reply = NULL;
+            f->taken = 1;
+        }
+    }
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+int tr_future_release(tr_future *f) {
+    if (f == NULL)
+        return TR_EINVAL;
+    pthread_mutex_lock(&f->mu);
+    if (f->state == PENDING)
+        f->abandoned = 1;
+    pthread_mutex_unlock(&f->mu);
+    future_unref(f);
+    return 0;
+}

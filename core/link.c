@@ -1,0 +1,239 @@
+/* core/link.c - monitors and links.
+ *
+ * Each actor keeps a list of watchers (monitors on it, links to it) under its
+ * spinlock. Every entry holds a reference to the watching actor. When the
+ * actor ends, its owner closes the list (watch_closed = 1, under the lock)
+ * and delivers: a TR_MSG_DOWN to each monitor, and for each link either an
+ * exit request (abnormal end, not trapping) or a TR_MSG_EXIT (trapping). A
+ * monitor or link set on an actor whose list is closed acts at once, so no
+ * watcher ever misses an end. The final reason is written before the list is
+ * closed, so it can be read under the lock by late watchers. */
+#include <ck_pr.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/msg.h"
+#include "core/runtime.h"
+#include "troupe/error.h"
+
+enum { WATCH_MONITOR = 1, WATCH_LINK = 2 };
+
+struct tr__watch {
+    tr__watch *next;
+    int kind;
+    tr_actor *who; /* retained */
+    uint64_t id;
+};
+
+typedef struct exit_rec {
+    int kind;
+    int code;
+    char text[TR__EXIT_TEXT];
+} exit_rec;
+
+static void release_ref(void *p) {
+    tr_ref_release(p);
+}
+
+/* DOWN/EXIT message about `origin` for `to`; dropped if `to` is gone. */
+static void deliver(tr_actor *to, uint32_t type, tr_actor *origin, const tr_exit *why,
+                    uint64_t corr) {
+    tr_msg *m;
+    if (tr__msg_new_system(&m, type, sizeof(exit_rec)) != 0)
+        return;
+    exit_rec *r = tr_msg_data(m);
+    r->kind = why->kind;
+    r->code = why->code;
+    snprintf(r->text, sizeof(r->text), "%s", why->text ? why->text : "");
+    tr_ref_retain(origin);
+    m->ptr = origin;
+    m->ptr_free = release_ref;
+    m->word = origin->id;
+    m->status = why->kind;
+    m->corr = corr;
+    if (tr__actor_push(to, m) != 0)
+        tr__msg_destroy(m, TR_EDEAD);
+}
+
+int tr_exit_of(const tr_msg *msg, tr_exit *out) {
+    if (msg == NULL || out == NULL || (msg->type != TR_MSG_DOWN && msg->type != TR_MSG_EXIT))
+        return TR_EINVAL;
+    const exit_rec *r = tr_msg_data(msg);
+    out->kind = (tr_exit_kind)r->kind;
+    out->code = r->code;
+    out->text = r->text;
+    return 0;
+}
+
+tr_ref *tr_msg_origin(const tr_msg *msg) {
+    if (msg == NULL || (msg->type != TR_MSG_DOWN && msg->type != TR_MSG_EXIT))
+        return NULL;
+    return msg->ptr;
+}
+
+/* The final reason of an actor whose watch list is closed (under its lock). */
+static tr_exit final_reason(tr_actor *a) {
+    tr_exit why = {a->exit_kind, a->exit_code, a->exit_text};
+    return why;
+}
+
+/* Add an entry to a's list. Returns 1 if added, 0 if a has already ended
+ * (then *why is its reason), or TR_ENOMEM. */
+static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit *why, char *text,
+                     size_t n) {
+    tr__watch *e = malloc(sizeof(*e));
+    if (e == NULL)
+        return TR_ENOMEM;
+    tr_spin_lock(&a->lock);
+    if (a->watch_closed) {
+        *why = final_reason(a);
+        snprintf(text, n, "%s", a->exit_text);
+        why->text = text;
+        tr_spin_unlock(&a->lock);
+        free(e);
+        return 0;
+    }
+    tr_ref_retain(who);
+    e->kind = kind;
+    e->who = who;
+    e->id = a->next_watch_id++;
+    if (id != NULL)
+        *id = e->id;
+    e->next = a->watchers;
+    a->watchers = e;
+    tr_spin_unlock(&a->lock);
+    return 1;
+}
+
+/* Remove the first entry of a matching (kind, who, id or any id); returns
+ * 1 if one was removed. */
+static int remove_watch(tr_actor *a, int kind, tr_actor *who, uint64_t id, int any_id) {
+    tr__watch *found = NULL;
+    tr_spin_lock(&a->lock);
+    for (tr__watch **pp = &a->watchers; *pp != NULL; pp = &(*pp)->next) {
+        tr__watch *e = *pp;
+        if (e->kind == kind && e->who == who && (any_id || e->id == id)) {
+            *pp = e->next;
+            found = e;
+            break;
+        }
+    }
+    tr_spin_unlock(&a->lock);
+    if (found == NULL)
+        return 0;
+    tr_ref_release(found->who);
+    free(found);
+    return 1;
+}
+
+int tr_monitor(tr_ctx *ctx, tr_ref *target, uint64_t *monitor_id) {
+    if (ctx == NULL || target == NULL)
+        return TR_EINVAL;
+    tr_actor *self = tr__actor_of(ctx);
+    if (target == self)
+        return TR_EINVAL;
+    uint64_t id = 0;
+    tr_exit why;
+    char text[TR__EXIT_TEXT];
+    int rc = add_watch(target, WATCH_MONITOR, self, &id, &why, text, sizeof(text));
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        id = ck_pr_faa_64(&target->next_watch_id, 1);
+        deliver(self, TR_MSG_DOWN, target, &why, id);
+    }
+    if (monitor_id != NULL)
+        *monitor_id = id;
+    return 0;
+}
+
+int tr_demonitor(tr_ctx *ctx, tr_ref *target, uint64_t monitor_id) {
+    if (ctx == NULL || target == NULL)
+        return TR_EINVAL;
+    return remove_watch(target, WATCH_MONITOR, tr__actor_of(ctx), monitor_id, 0) ? 0 : TR_ENOTFOUND;
+}
+
+/* A linked actor `from` ended with why: tell `to`. */
+static void link_signal(tr_actor *to, tr_actor *from, const tr_exit *why) {
+    if (ck_pr_load_32(&to->trap_exit)) {
+        deliver(to, TR_MSG_EXIT, from, why, 0);
+        return;
+    }
+    if (why->kind == TR_EXIT_NORMAL)
+        return;
+    tr__actor_request_exit(to, why->kind, why->code, why->text);
+}
+
+int tr_link(tr_ctx *ctx, tr_ref *target) {
+    if (ctx == NULL || target == NULL)
+        return TR_EINVAL;
+    tr_actor *self = tr__actor_of(ctx);
+    if (target == self)
+        return TR_EINVAL;
+    tr_exit why;
+    char text[TR__EXIT_TEXT];
+    /* Our own list first: we are running, so it cannot be closed. */
+    int rc = add_watch(self, WATCH_LINK, target, NULL, &why, text, sizeof(text));
+    if (rc <= 0)
+        return rc < 0 ? rc : TR_ESTATE;
+    rc = add_watch(target, WATCH_LINK, self, NULL, &why, text, sizeof(text));
+    if (rc < 0) {
+        remove_watch(self, WATCH_LINK, target, 0, 1);
+        return rc;
+    }
+    if (rc == 0) { /* target already ended: the link acts at once */
+        remove_watch(self, WATCH_LINK, target, 0, 1);
+        link_signal(self, target, &why);
+    }
+    return 0;
+}
+
+int tr_unlink(tr_ctx *ctx, tr_ref *target) {
+    if (ctx == NULL || target == NULL)
+        return TR_EINVAL;
+    tr_actor *self = tr__actor_of(ctx);
+    int a = remove_watch(self, WATCH_LINK, target, 0, 1);
+    int b = remove_watch(target, WATCH_LINK, self, 0, 1);
+    return (a || b) ? 0 : TR_ENOTFOUND;
+}
+
+int tr_trap_exit(tr_ctx *ctx, int on) {
+    if (ctx == NULL)
+        return TR_EINVAL;
+    ck_pr_store_32(&tr__actor_of(ctx)->trap_exit, on ? 1 : 0);
+    return 0;
+}
+
+void tr__actor_notify_watchers(tr_actor *a, const tr_exit *why) {
+    tr_spin_lock(&a->lock);
+    a->watch_closed = 1;
+    tr__watch *list = a->watchers;
+    a->watchers = NULL;
+    tr_spin_unlock(&a->lock);
+    while (list != NULL) {
+        tr__watch *e = list;
+        list = e->next;
+        if (e->kind == WATCH_MONITOR) {
+            deliver(e->who, TR_MSG_DOWN, a, why, e->id);
+        } else {
+            remove_watch(e->who, WATCH_LINK, a, 0, 1);
+            link_signal(e->who, a, why);
+        }
+        tr_ref_release(e->who);
+        free(e);
+    }
+}
+
+void tr__actor_drop_watchers(tr_actor *a) {
+    tr_spin_lock(&a->lock);
+    tr__watch *list = a->watchers;
+    a->watchers = NULL;
+    tr_spin_unlock(&a->lock);
+    while (list != NULL) {
+        tr__watch *e = list;
+        list = e->next;
+        tr_ref_release(e->who);
+        free(e);
+    }
+}

@@ -1,0 +1,81 @@
+/* core/msg.c - making and destroying messages.
+ *
+ * tr_msg_new puts the header and the inline data in one allocation. A message
+ * is destroyed exactly once, by whoever owns it last: the runtime after
+ * receive (or on the dead-letter path), or the caller with tr_msg_free. The
+ * destroy order is fixed: the reply token fails (if unanswered), then
+ * ptr_free(ptr), then release(msg). */
+#include "core/msg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "troupe/error.h"
+
+static void release_inline(tr_msg *msg) {
+    free(msg);
+}
+
+int tr_msg_init(tr_msg *msg, uint32_t type, tr_msg_release_fn release) {
+    if (msg == NULL || type >= TR_MSG_SYSTEM)
+        return TR_EINVAL;
+    memset(msg, 0, sizeof(*msg));
+    msg->type = type;
+    msg->release = release;
+    msg->flags = TR__MSG_INIT;
+    return 0;
+}
+
+static int msg_alloc(tr_msg **out, uint32_t type, size_t size) {
+    if (size > TR_MSG_MAX_SIZE)
+        return TR_E2BIG;
+    tr_msg *m = malloc(sizeof(tr_msg) + size);
+    if (m == NULL)
+        return TR_ENOMEM;
+    memset(m, 0, sizeof(*m));
+    m->type = type;
+    m->size = (uint32_t)size;
+    m->release = release_inline;
+    m->flags = TR__MSG_INLINE | TR__MSG_INIT;
+    *out = m;
+    return 0;
+}
+
+int tr_msg_new(tr_msg **out, uint32_t type, size_t size) {
+    if (out == NULL || type >= TR_MSG_SYSTEM)
+        return TR_EINVAL;
+    return msg_alloc(out, type, size);
+}
+
+int tr__msg_new_system(tr_msg **out, uint32_t type, size_t size) {
+    return msg_alloc(out, type, size);
+}
+
+void *tr_msg_data(const tr_msg *msg) {
+    if (msg == NULL || !(msg->flags & TR__MSG_INLINE) || msg->size == 0)
+        return NULL;
+    return (void *)(msg + 1);
+}
+
+void *tr_msg_take_ptr(tr_msg *msg) {
+    if (msg == NULL)
+        return NULL;
+    void *p = msg->ptr;
+    msg->ptr = NULL;
+    msg->ptr_free = NULL;
+    return p;
+}
+
+void tr__msg_destroy(tr_msg *msg, int err) {
+    if (msg->reply != NULL)
+        tr__reply_fail(msg, err);
+    if (msg->ptr != NULL && msg->ptr_free != NULL)
+        msg->ptr_free(msg->ptr);
+    if (msg->release != NULL)
+        msg->release(msg);
+}
+
+void tr_msg_free(tr_msg *msg) {
+    if (msg != NULL)
+        tr__msg_destroy(msg, TR_ECANCELED);
+}

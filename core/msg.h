@@ -1,0 +1,30 @@
+/* core/msg.h - message internals: flags, reply tokens, destruction. */
+#ifndef TR_CORE_MSG_H
+#define TR_CORE_MSG_H
+
+#include "troupe/actor.h"
+#include "troupe/msg.h"
+
+/* tr_msg.flags */
+#define TR__MSG_INLINE 0x1u /* made by tr_msg_new: data follows the header */
+#define TR__MSG_ASK 0x2u    /* was sent as a request (reply may be NULL once answered) */
+#define TR__MSG_KICK 0x4u   /* wakes an actor to see a stop request; never delivered */
+#define TR__MSG_INIT 0x8u   /* tr_msg_init / tr_msg_new ran on it */
+
+/* Reply tokens in tr_msg.reply: a tr_future*, or a tr_ref* with bit 0 set
+ * (reply to an actor's mailbox, with corr = the asker's tag). Both hold a
+ * reference that the token releases when it is used or dropped. */
+#define TR__REPLY_ACTOR 0x1u
+
+/* Destroy a message whose token (if any) was not answered: the token fails
+ * with err (TR_ENOREPLY, TR_EDEAD, TR_ECRASHED...), then ptr_free and
+ * release run. */
+void tr__msg_destroy(tr_msg *msg, int err);
+
+/* A runtime-made system message of `type` with `size` inline bytes. */
+int tr__msg_new_system(tr_msg **out, uint32_t type, size_t size);
+
+/* Fail the token of msg with err (no-op if none). */
+void tr__reply_fail(tr_msg *msg, int err);
+
+#endif

@@ -1,0 +1,246 @@
+/* core/runtime.c - the runtime's life cycle.
+ *
+ * States only move forward: RUNNING -> CLOSING -> EXITING. Close (explicit,
+ * or automatic once no actor and no handle is left) marks the runtime CLOSING
+ * and asks every live actor to stop; the actor whose exit brings the live
+ * count to zero moves it to EXITING and wakes every worker, which then leave
+ * their loops. A spawn racing with close either sees CLOSING and fails, or
+ * is seen by the close's sweep, or sees CLOSING after publishing itself and
+ * stops itself (tr_spawn): the alive flag and the state are each written
+ * before the other is read, with full barriers between (Dekker). */
+#include "core/runtime.h"
+
+#include <assert.h>
+#include <ck_pr.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/msg.h"
+#include "troupe/error.h"
+
+void tr_runtime_config_init(tr_runtime_config *cfg) {
+    if (cfg != NULL)
+        memset(cfg, 0, sizeof(*cfg));
+}
+
+static int fill_defaults(tr_runtime_config *c) {
+    if (c->workers > 256 || c->batch > 65536)
+        return TR_EINVAL;
+    if (c->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->workers = n > 0 ? (unsigned)(n > 256 ? 256 : n) : 1;
+    }
+    if (c->batch == 0)
+        c->batch = 64;
+    if (c->event_interval == 0)
+        c->event_interval = 61;
+    if (c->global_interval == 0)
+        c->global_interval = 31;
+    if (c->spin_rounds == 0)
+        c->spin_rounds = 16;
+    return 0;
+}
+
+static void runtime_destroy(tr_runtime *rt) {
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        tr__worker_destroy(&rt->workers[i]);
+    for (unsigned i = 0; i < TR__EXT_COUNT; i++)
+        if (rt->ext[i].runtime_free != NULL)
+            rt->ext[i].runtime_free(rt, rt->ext[i].data);
+    tr__pool_destroy(rt);
+    pthread_mutex_destroy(&rt->space_mu);
+    pthread_cond_destroy(&rt->space_cv);
+    pthread_mutex_destroy(&rt->join_mu);
+    free(rt->workers);
+    free(rt);
+}
+
+int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
+    if (out == NULL)
+        return TR_EINVAL;
+    *out = NULL;
+    tr_runtime_config c;
+    if (cfg != NULL)
+        c = *cfg;
+    else
+        tr_runtime_config_init(&c);
+    int rc = fill_defaults(&c);
+    if (rc != 0)
+        return rc;
+    tr_runtime *rt = aligned_alloc(TR_CACHELINE, sizeof(*rt));
+    if (rt == NULL)
+        return TR_ENOMEM;
+    memset(rt, 0, sizeof(*rt));
+    rt->cfg = c;
+    ck_stack_init(&rt->global);
+    rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
+    pthread_mutex_init(&rt->space_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&rt->space_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&rt->join_mu, NULL);
+    rt->workers = calloc(c.workers, sizeof(tr__worker));
+    if (rt->workers == NULL) {
+        runtime_destroy(rt);
+        return TR_ENOMEM;
+    }
+    for (unsigned i = 0; i < c.workers; i++) {
+        rc = tr__worker_init(&rt->workers[i], rt, i);
+        if (rc != 0) {
+            rt->nworkers = i;
+            runtime_destroy(rt);
+            return rc;
+        }
+    }
+    rt->nworkers = c.workers;
+    for (unsigned i = 0; i < c.workers; i++) {
+        rc = tr__worker_start(&rt->workers[i]);
+        if (rc != 0) {
+            /* No actor exists yet: make the started workers leave at once. */
+            ck_pr_store_32(&rt->state, TR__RT_EXITING);
+            tr__wake_all_any(rt);
+            for (unsigned j = 0; j < i; j++)
+                pthread_join(rt->workers[j].thread, NULL);
+            runtime_destroy(rt);
+            return rc;
+        }
+    }
+    *out = rt;
+    return 0;
+}
+
+static void stop_one(tr_actor *a, void *arg) {
+    (void)arg;
+    tr__actor_request_exit(a, TR_EXIT_SHUTDOWN, 0, "runtime shutdown");
+}
+
+static void enter_exiting(tr_runtime *rt) {
+    if (ck_pr_cas_32(&rt->state, TR__RT_CLOSING, TR__RT_EXITING))
+        tr__wake_all_any(rt);
+}
+
+void tr__runtime_begin_close(tr_runtime *rt) {
+    /* The CAS is a full barrier: spawns that miss CLOSING have published
+     * `alive` before it, so the sweep below sees them (see the file top). */
+    if (!ck_pr_cas_32(&rt->state, TR__RT_RUNNING, TR__RT_CLOSING))
+        return;
+    tr__pool_each_alive(rt, stop_one, NULL);
+    if (ck_pr_load_64(&rt->actors_alive) == 0)
+        enter_exiting(rt);
+    tr__runtime_space_freed(rt); /* blocked tr_send_wait callers see ECLOSED */
+}
+
+int tr_runtime_close(tr_runtime *rt) {
+    if (rt == NULL)
+        return TR_EINVAL;
+    tr__runtime_begin_close(rt);
+    return 0;
+}
+
+int tr_runtime_is_closed(const tr_runtime *rt) {
+    if (rt == NULL)
+        return TR_EINVAL;
+    return ck_pr_load_32(&((tr_runtime *)rt)->state) != TR__RT_RUNNING;
+}
+
+void tr__runtime_actor_gone(tr_runtime *rt) {
+    /* The decrement is a full barrier; pairs with the CAS in begin_close. */
+    if (ck_pr_faa_64(&rt->actors_alive, (uint64_t)-1) == 1 &&
+        ck_pr_load_32(&rt->state) != TR__RT_RUNNING)
+        enter_exiting(rt);
+}
+
+void tr__runtime_block_gone(tr_runtime *rt) {
+    /* Nothing alive and nobody holding a handle: close by ourselves. */
+    if (ck_pr_faa_64(&rt->blocks_live, (uint64_t)-1) == 1)
+        tr__runtime_begin_close(rt);
+}
+
+int tr_runtime_join(tr_runtime *rt) {
+    if (rt == NULL)
+        return TR_EINVAL;
+    if (tr__worker_of(rt) != NULL)
+        return TR_EDEADLK;
+    pthread_mutex_lock(&rt->join_mu);
+    if (!rt->joined) {
+        for (unsigned i = 0; i < rt->nworkers; i++)
+            pthread_join(rt->workers[i].thread, NULL);
+        rt->joined = 1;
+    }
+    pthread_mutex_unlock(&rt->join_mu);
+    return 0;
+}
+
+int tr_runtime_free(tr_runtime *rt) {
+    if (rt == NULL)
+        return TR_EINVAL;
+    if (tr__worker_current() != NULL)
+        return TR_EDEADLK;
+    tr__runtime_begin_close(rt);
+    tr_runtime_join(rt);
+    assert(ck_pr_load_64(&rt->actors_alive) == 0);
+    runtime_destroy(rt);
+    return 0;
+}
+
+int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out) {
+    if (rt == NULL || out == NULL)
+        return TR_EINVAL;
+    memset(out, 0, sizeof(*out));
+    out->actors_spawned = ck_pr_load_64(&rt->spawned);
+    out->actors_alive = ck_pr_load_64(&rt->actors_alive);
+    out->dead_letters = ck_pr_load_64(&rt->dead_letters);
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        out->steals += ck_pr_load_64(&rt->workers[i].steals);
+        out->parks += ck_pr_load_64(&rt->workers[i].parks);
+    }
+    out->workers = rt->nworkers;
+    return 0;
+}
+
+int tr_runtime_worker_id(const tr_runtime *rt) {
+    tr__worker *w = tr__worker_of(rt);
+    return w != NULL ? (int)w->id : -1;
+}
+
+void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why) {
+    if (!(msg->flags & TR__MSG_KICK)) {
+        ck_pr_inc_64(&rt->dead_letters);
+        if (rt->cfg.dead_letter != NULL)
+            rt->cfg.dead_letter(rt->cfg.user_data, msg, why);
+    }
+    tr__msg_destroy(msg, TR_EDEAD);
+}
+
+void tr__runtime_space_freed(tr_runtime *rt) {
+    if (ck_pr_load_32(&rt->space_waiters) == 0)
+        return;
+    pthread_mutex_lock(&rt->space_mu);
+    pthread_cond_broadcast(&rt->space_cv);
+    pthread_mutex_unlock(&rt->space_mu);
+}
+
+int tr__runtime_ext_set(tr_runtime *rt, unsigned slot, const tr__ext *ext) {
+    if (rt == NULL || ext == NULL || slot >= TR__EXT_COUNT)
+        return TR_EINVAL;
+    tr_spin_lock(&rt->pool_lock);
+    int busy = rt->ext[slot].data != NULL;
+    if (!busy)
+        rt->ext[slot] = *ext;
+    tr_spin_unlock(&rt->pool_lock);
+    return busy ? TR_EBUSY : 0;
+}
+
+void *tr__runtime_ext_get(tr_runtime *rt, unsigned slot) {
+    if (rt == NULL || slot >= TR__EXT_COUNT)
+        return NULL;
+    tr_spin_lock(&rt->pool_lock);
+    void *d = rt->ext[slot].data;
+    tr_spin_unlock(&rt->pool_lock);
+    return d;
+}

@@ -1,0 +1,85 @@
+/* core/runtime.h - the runtime object shared by workers and senders. */
+#ifndef TR_CORE_RUNTIME_H
+#define TR_CORE_RUNTIME_H
+
+#include <ck_spinlock.h>
+#include <ck_stack.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "core/worker.h"
+#include "troupe/runtime.h"
+
+/* Runtime states, in order. */
+enum {
+    TR__RT_RUNNING = 0,
+    TR__RT_CLOSING = 1, /* close requested: actors are being stopped */
+    TR__RT_EXITING = 2, /* no actor left: workers leave their loops */
+};
+
+/* Extension slots: higher layers (io/, actors/) hang per-runtime state here
+ * without core knowing what it is. */
+enum { TR__EXT_IO = 0, TR__EXT_ACTORS = 1, TR__EXT_COUNT = 4 };
+
+typedef struct tr__ext {
+    void *data;
+    /* On each worker's thread, after its last actor turn, before it exits. */
+    void (*worker_stop)(tr__worker *w, void *data);
+    /* Once, in tr_runtime_free after the workers have exited. */
+    void (*runtime_free)(tr_runtime *rt, void *data);
+} tr__ext;
+
+struct tr_runtime {
+    tr_runtime_config cfg;
+    unsigned nworkers;
+    tr__worker *workers;
+    /* Read-mostly line: checked by every foreign send and by spawn. */
+    uint32_t state TR_ALIGNED;
+    /* Written when a worker parks or is woken. */
+    uint32_t sleepers TR_ALIGNED;
+    /* Global run queue: actors made runnable off the workers, overflow. */
+    ck_stack_t global TR_ALIGNED;
+    /* Counters. */
+    uint64_t actors_alive TR_ALIGNED;
+    uint64_t blocks_live; /* blocks with refs > 0: actors and held handles */
+    uint64_t spawned;
+    uint64_t next_id;
+    uint64_t dead_letters;
+    /* Block pool (core/pool.c). */
+    ck_spinlock_fas_t pool_lock TR_ALIGNED;
+    tr_actor *pool_free;
+    unsigned pool_free_count;
+    void **chunks;
+    size_t nchunks, chunks_cap;
+    /* tr_send_wait sleepers. */
+    uint32_t space_waiters TR_ALIGNED;
+    pthread_mutex_t space_mu;
+    pthread_cond_t space_cv;
+    /* Join. */
+    pthread_mutex_t join_mu;
+    int joined;
+    tr__ext ext[TR__EXT_COUNT];
+};
+
+/* Called when an actor's exit is final (alive count drops). */
+void tr__runtime_actor_gone(tr_runtime *rt);
+/* Called when a block's last reference went away. */
+void tr__runtime_block_gone(tr_runtime *rt);
+/* Start shutdown (state RUNNING -> CLOSING); idempotent. */
+void tr__runtime_begin_close(tr_runtime *rt);
+/* Count and report a dead letter, then destroy msg with status err. */
+void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why);
+/* Wake tr_send_wait sleepers if there are any. */
+void tr__runtime_space_freed(tr_runtime *rt);
+
+int tr__runtime_ext_set(tr_runtime *rt, unsigned slot, const tr__ext *ext);
+void *tr__runtime_ext_get(tr_runtime *rt, unsigned slot);
+
+/* Block pool (core/pool.c). */
+tr_actor *tr__block_alloc(tr_runtime *rt);
+void tr__block_free(tr_runtime *rt, tr_actor *a);
+void tr__pool_destroy(tr_runtime *rt);
+/* Call fn on every block that holds a live actor (for close). */
+void tr__pool_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg);
+
+#endif

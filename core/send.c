@@ -1,0 +1,162 @@
+/* core/send.c - the public send calls.
+ *
+ * All of them end in tr__actor_push: one fetch-and-add (mailbox bound) and
+ * one CAS on the receiver's mailbox head; scheduling happens only on the
+ * empty -> non-empty edge. Nothing here allocates except the message itself
+ * in the copying conveniences. On any error the caller still owns what it
+ * passed in (the message, or the pointer of tr_send_ptr). */
+#include <ck_pr.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/msg.h"
+#include "core/runtime.h"
+#include "troupe/error.h"
+
+/* Foreign threads may not send into a closed runtime; its actors may (they
+ * are being stopped anyway, and their terminate may still talk). */
+static inline int sender_ok(tr_actor *to) {
+    tr_runtime *rt = to->rt;
+    if (TR_LIKELY(ck_pr_load_32(&rt->state) == TR__RT_RUNNING))
+        return 0;
+    return tr__worker_of(rt) != NULL ? 0 : TR_ECLOSED;
+}
+
+int tr_send_msg(tr_ref *to, tr_msg *msg) {
+    if (to == NULL || msg == NULL || msg->type >= TR_MSG_SYSTEM)
+        return TR_EINVAL;
+    int rc = sender_ok(to);
+    if (rc != 0)
+        return rc;
+    msg->next = NULL;
+    return tr__actor_push(to, msg);
+}
+
+static int new_msg(tr_ref *to, uint32_t type, size_t size, tr_msg **out) {
+    if (to == NULL || type >= TR_MSG_SYSTEM)
+        return TR_EINVAL;
+    return tr_msg_new(out, type, size);
+}
+
+/* Send a message we just made; on error it was never the caller's. */
+static int send_new(tr_ref *to, tr_msg *m) {
+    int rc = tr_send_msg(to, m);
+    if (rc != 0) {
+        m->ptr = NULL;
+        m->release(m);
+    }
+    return rc;
+}
+
+int tr_send(tr_ref *to, uint32_t type, const void *data, size_t size) {
+    if (data == NULL && size != 0)
+        return TR_EINVAL;
+    tr_msg *m;
+    int rc = new_msg(to, type, size, &m);
+    if (rc != 0)
+        return rc;
+    if (size != 0)
+        memcpy(tr_msg_data(m), data, size);
+    return send_new(to, m);
+}
+
+int tr_send_word(tr_ref *to, uint32_t type, uint64_t word) {
+    tr_msg *m;
+    int rc = new_msg(to, type, 0, &m);
+    if (rc != 0)
+        return rc;
+    m->word = word;
+    return send_new(to, m);
+}
+
+int tr_send_ptr(tr_ref *to, uint32_t type, void *ptr, tr_free_fn ptr_free) {
+    tr_msg *m;
+    int rc = new_msg(to, type, 0, &m);
+    if (rc != 0)
+        return rc;
+    m->ptr = ptr;
+    m->ptr_free = ptr_free;
+    return send_new(to, m);
+}
+
+int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n) {
+    if (to == NULL || msgs == NULL || n == 0 || n > UINT32_MAX)
+        return TR_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (msgs[i] == NULL || msgs[i]->type >= TR_MSG_SYSTEM)
+            return TR_EINVAL;
+    int rc = sender_ok(to);
+    if (rc != 0)
+        return rc;
+    /* Link newest -> oldest, as the mailbox stack wants it. */
+    for (size_t i = n - 1; i > 0; i--)
+        msgs[i]->next = msgs[i - 1];
+    msgs[0]->next = NULL;
+    rc = tr__mbox_push_chain_mpsc(&to->mbox, msgs[n - 1], msgs[0], (uint32_t)n);
+    if (rc == TR__MBOX_WOKE) {
+        tr__schedule_any(to->rt, to);
+        return 0;
+    }
+    if (rc != 0)
+        for (size_t i = 0; i < n; i++)
+            msgs[i]->next = NULL;
+    return rc;
+}
+
+static void deadline_after(struct timespec *ts, int64_t ms) {
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms) {
+    if (to == NULL || msg == NULL)
+        return TR_EINVAL;
+    tr_runtime *rt = to->rt;
+    if (tr__worker_current() != NULL)
+        return TR_EDEADLK;
+    int rc = tr_send_msg(to, msg);
+    if (rc != TR_EFULL || timeout_ms == 0)
+        return rc;
+    struct timespec dl;
+    if (timeout_ms > 0)
+        deadline_after(&dl, timeout_ms);
+    pthread_mutex_lock(&rt->space_mu);
+    /* Count ourselves before the retry: an owner that frees room after it
+     * sees us and broadcasts under the mutex, which we hold until we wait. */
+    ck_pr_inc_32(&rt->space_waiters);
+    for (;;) {
+        rc = tr_send_msg(to, msg);
+        if (rc != TR_EFULL)
+            break;
+        int w = timeout_ms > 0 ? pthread_cond_timedwait(&rt->space_cv, &rt->space_mu, &dl)
+                               : pthread_cond_wait(&rt->space_cv, &rt->space_mu);
+        if (w == ETIMEDOUT) {
+            rc = tr_send_msg(to, msg);
+            if (rc == TR_EFULL)
+                rc = TR_ETIMEDOUT;
+            break;
+        }
+    }
+    ck_pr_dec_32(&rt->space_waiters);
+    pthread_mutex_unlock(&rt->space_mu);
+    return rc;
+}
+
+int tr_forward(tr_ctx *ctx, tr_ref *to, tr_msg *msg) {
+    if (ctx == NULL || to == NULL || msg == NULL)
+        return TR_EINVAL;
+    tr_actor *self = tr__actor_of(ctx);
+    int current = self->cur == msg;
+    if (current)
+        self->cur = NULL; /* the receiver may free it once pushed */
+    int rc = tr_send_msg(to, msg);
+    if (rc != 0 && current)
+        self->cur = msg; /* still ours: destroyed after receive as usual */
+    return rc;
+}

@@ -1,0 +1,406 @@
+/* core/worker.c - worker threads: where actors run.
+ *
+ * Each worker loops: pick an actor, run one turn of it, repeat. It picks from,
+ * in order: the global queue every `global_interval` ticks (so injected actors
+ * are never starved), its LIFO slot (the actor its last turn woke: request/
+ * reply stays on one core and in cache, as in Tokio), its own ring, the global
+ * queue, and finally other workers' rings (stealing half, FIFO end). With
+ * nothing to do it spins a bounded number of rounds, then parks in its libev
+ * loop (ev_run EVRUN_ONCE): no CPU while idle.
+ *
+ * Parking is a Dekker handshake with the producers of work:
+ *   parker:   parked = 1; sleepers++ (full barrier); re-check every queue; sleep
+ *   producer: publish work; full barrier; if sleepers: CAS some parked 1->0 and
+ *             ev_async_send it
+ * Either the parker's re-check sees the work, or the producer sees the
+ * sleeper; the CAS on `parked` makes exactly one party undo the count.
+ * ev_async_send is libev's only thread-safe call and makes no syscall unless
+ * the target loop is blocked in poll. */
+#include "core/worker.h"
+
+#include <assert.h>
+#include <ck_pr.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/runtime.h"
+#include "troupe/error.h"
+
+#define LIFO_MAX 32 /* LIFO turns in a row before the ring gets a turn */
+
+static __thread tr__worker *tls_worker;
+static __thread tr__panic_frame *tls_frame;
+
+tr__panic_frame **tr__panic_slot(void) {
+    return &tls_frame;
+}
+
+tr__worker *tr__worker_current(void) {
+    return tls_worker;
+}
+
+tr__worker *tr__worker_of(const tr_runtime *rt) {
+    tr__worker *w = tls_worker;
+    return (w != NULL && w->rt == rt) ? w : NULL;
+}
+
+struct ev_loop *tr__worker_loop(tr__worker *w) {
+    return w->loop;
+}
+
+static inline tr_actor *actor_of_link(ck_stack_entry_t *e) {
+    return (tr_actor *)(void *)((char *)e - offsetof(tr_actor, qlink));
+}
+
+/* --- the global queue (any thread pushes, any worker takes all) --------- */
+
+static void global_push(tr_runtime *rt, tr_actor *a) {
+    /* Publishes a (and the mailbox that made it runnable) to the worker that
+     * takes it; pairs with the acquire in global_take. */
+    TR_TSAN_RELEASE(&rt->global);
+    ck_stack_push_upmc(&rt->global, &a->qlink);
+}
+
+static void ring_push_owner(tr__worker *w, tr_actor *a);
+
+/* Take the whole global stack, run its oldest entry, queue the rest here. */
+static tr_actor *global_take(tr__worker *w) {
+    tr_runtime *rt = w->rt;
+    if (CK_STACK_FIRST(&rt->global) == NULL)
+        return NULL;
+    ck_stack_entry_t *e = ck_stack_batch_pop_upmc(&rt->global);
+    TR_TSAN_ACQUIRE(&rt->global);
+    /* The stack is LIFO: reverse it so injected actors run in FIFO order. */
+    ck_stack_entry_t *fifo = NULL;
+    while (e != NULL) {
+        ck_stack_entry_t *next = e->next;
+        e->next = fifo;
+        fifo = e;
+        e = next;
+    }
+    if (fifo == NULL)
+        return NULL;
+    tr_actor *first = actor_of_link(fifo);
+    unsigned more = 0;
+    for (e = fifo->next; e != NULL;) {
+        ck_stack_entry_t *next = e->next;
+        ring_push_owner(w, actor_of_link(e));
+        more++;
+        e = next;
+    }
+    if (more > 0)
+        tr__notify_any(rt);
+    return first;
+}
+
+/* --- the local ring (owner pushes; owner and thieves take) -------------- */
+
+/* Ring full: move half of it, and a, to the global queue (Tokio's overflow). */
+static void ring_overflow(tr__worker *w, tr_actor *a) {
+    unsigned half = TR__RING_SIZE / 2;
+    for (unsigned i = 0; i < half; i++) {
+        void *p;
+        if (!ck_ring_dequeue_spmc(&w->ring, w->ring_buf, &p))
+            break;
+        TR_TSAN_ACQUIRE(p);
+        global_push(w->rt, p);
+    }
+    global_push(w->rt, a);
+}
+
+static void ring_push_owner(tr__worker *w, tr_actor *a) {
+    /* The ring's store-release of the slot publishes a; pairs with the
+     * acquire in ring_take. */
+    TR_TSAN_RELEASE(a);
+    if (!ck_ring_enqueue_spmc(&w->ring, w->ring_buf, a))
+        ring_overflow(w, a);
+}
+
+static tr_actor *ring_take(tr__worker *v) {
+    void *p;
+    if (!ck_ring_dequeue_spmc(&v->ring, v->ring_buf, &p))
+        return NULL;
+    TR_TSAN_ACQUIRE(p);
+    return p;
+}
+
+/* Steal half of some other worker's ring (starting at a random victim): run
+ * the first, keep the rest here. */
+static tr_actor *steal(tr__worker *w) {
+    tr_runtime *rt = w->rt;
+    unsigned n = rt->nworkers;
+    w->rng = w->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    unsigned start = (unsigned)(w->rng >> 33) % n;
+    for (unsigned i = 0; i < n; i++) {
+        tr__worker *v = &rt->workers[(start + i) % n];
+        if (v == w)
+            continue;
+        unsigned size = ck_ring_size(&v->ring);
+        if (size == 0)
+            continue;
+        tr_actor *first = ring_take(v);
+        if (first == NULL)
+            continue;
+        for (unsigned k = 1; k < (size + 1) / 2; k++) {
+            tr_actor *b = ring_take(v);
+            if (b == NULL)
+                break;
+            ring_push_owner(w, b);
+        }
+        w->steals++;
+        return first;
+    }
+    return NULL;
+}
+
+static tr_actor *next_actor(tr__worker *w) {
+    tr_runtime *rt = w->rt;
+    tr_actor *a;
+    if (++w->tick % rt->cfg.global_interval == 0 && (a = global_take(w)) != NULL)
+        return a;
+    if (w->lifo != NULL) {
+        a = w->lifo;
+        w->lifo = NULL;
+        if (w->lifo_streak < LIFO_MAX || ck_ring_size(&w->ring) == 0) {
+            w->lifo_streak++;
+            return a;
+        }
+        ring_push_owner(w, a); /* fairness: the ring's oldest goes first */
+    }
+    w->lifo_streak = 0;
+    if ((a = ring_take(w)) != NULL)
+        return a;
+    if ((a = global_take(w)) != NULL)
+        return a;
+    return steal(w);
+}
+
+/* --- scheduling and waking ---------------------------------------------- */
+
+void tr__notify_any(tr_runtime *rt) {
+    /* Orders our publication of work (a ring store, or a CAS) before reading
+     * `sleepers`; pairs with the locked increment in park(). */
+    ck_pr_fence_memory();
+    if (ck_pr_load_32(&rt->sleepers) == 0)
+        return;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        tr__worker *v = &rt->workers[i];
+        /* The CAS decides who undoes the sleeper count: us or the parker. */
+        if (ck_pr_load_32(&v->parked) && ck_pr_cas_32(&v->parked, 1, 0)) {
+            ck_pr_dec_32(&rt->sleepers);
+            ev_async_send(v->loop, &v->wake);
+            return;
+        }
+    }
+}
+
+void tr__wake_all_any(tr_runtime *rt) {
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        ev_async_send(rt->workers[i].loop, &rt->workers[i].wake);
+}
+
+void tr__schedule_any(tr_runtime *rt, tr_actor *a) {
+    tr__worker *w = tr__worker_of(rt);
+    if (w != NULL) {
+        tr_actor *prev = w->lifo;
+        w->lifo = a;
+        if (prev != NULL) {
+            ring_push_owner(w, prev);
+            tr__notify_any(rt); /* two runnable here: one can be stolen */
+        }
+        return;
+    }
+    global_push(rt, a);
+    tr__notify_any(rt);
+}
+
+static void reschedule_owner(tr__worker *w, tr_actor *a) {
+    ring_push_owner(w, a);
+    if (w->lifo != NULL || ck_ring_size(&w->ring) > 1)
+        tr__notify_any(w->rt);
+}
+
+/* --- posts: work handed to this worker's thread -------------------------- */
+
+void tr__worker_post_any(tr__worker *w, tr__post *p) {
+    /* Publishes *p to run_posts; pairs with its acquire. */
+    TR_TSAN_RELEASE(&w->posts);
+    ck_stack_push_upmc(&w->posts, &p->link);
+    ev_async_send(w->loop, &w->wake);
+}
+
+static void run_posts(tr__worker *w) {
+    if (CK_STACK_FIRST(&w->posts) == NULL)
+        return;
+    ck_stack_entry_t *e = ck_stack_batch_pop_upmc(&w->posts);
+    TR_TSAN_ACQUIRE(&w->posts);
+    ck_stack_entry_t *fifo = NULL;
+    while (e != NULL) {
+        ck_stack_entry_t *next = e->next;
+        e->next = fifo;
+        fifo = e;
+        e = next;
+    }
+    while (fifo != NULL) {
+        tr__post *p = (tr__post *)(void *)fifo;
+        fifo = fifo->next;
+        p->fn(w, p);
+    }
+}
+
+static void wake_cb(struct ev_loop *loop, ev_async *wake, int revents) {
+    (void)loop;
+    (void)revents;
+    run_posts(wake->data);
+}
+
+/* Run loop callbacks (timers, I/O) without blocking, if there are any. */
+static void poll_loop(tr__worker *w) {
+    run_posts(w);
+    if (w->nwatchers > 0) /* only poll when io/ has timers or fds here */
+        ev_run(w->loop, EVRUN_NOWAIT);
+}
+
+/* --- parking ------------------------------------------------------------- */
+
+static int has_work(tr__worker *w) {
+    tr_runtime *rt = w->rt;
+    if (CK_STACK_FIRST(&rt->global) != NULL || CK_STACK_FIRST(&w->posts) != NULL)
+        return 1;
+    if (ck_pr_load_32(&rt->state) == TR__RT_EXITING)
+        return 1;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        if (ck_ring_size(&rt->workers[i].ring) > 0)
+            return 1;
+    return 0;
+}
+
+static void unpark_self(tr__worker *w) {
+    if (ck_pr_load_32(&w->parked) && ck_pr_cas_32(&w->parked, 1, 0))
+        ck_pr_dec_32(&w->rt->sleepers);
+}
+
+static void park(tr__worker *w) {
+    ck_pr_store_32(&w->parked, 1);
+    /* Locked increment = full barrier: `parked` is visible before we re-check
+     * the queues; pairs with the fence in tr__notify_any. */
+    ck_pr_inc_32(&w->rt->sleepers);
+    if (has_work(w)) {
+        unpark_self(w);
+        return;
+    }
+    w->parks++;
+    ev_run(w->loop, EVRUN_ONCE);
+    unpark_self(w);
+}
+
+/* --- the thread ----------------------------------------------------------- */
+
+static void run_loop(tr__worker *w) {
+    tr_runtime *rt = w->rt;
+    unsigned idle = 0;
+    while (ck_pr_load_32(&rt->state) != TR__RT_EXITING) {
+        tr_actor *a = next_actor(w);
+        if (a != NULL) {
+            idle = 0;
+            w->frame.actor = a;
+            bool again = tr__actor_run_turn(a, rt->cfg.batch);
+            w->frame.actor = NULL;
+            if (again)
+                reschedule_owner(w, a);
+            if (w->tick % rt->cfg.event_interval == 0)
+                poll_loop(w);
+            continue;
+        }
+        poll_loop(w);
+        if (idle++ < rt->cfg.spin_rounds) {
+            for (int i = 0; i < 64; i++)
+                ck_pr_stall();
+            continue;
+        }
+        idle = 0;
+        park(w);
+    }
+}
+
+static void *worker_main(void *arg) {
+    tr__worker *w = arg;
+    tr_runtime *rt = w->rt;
+    tls_worker = w;
+    if (rt->cfg.on_thread_start != NULL)
+        rt->cfg.on_thread_start(rt->cfg.user_data, w->id);
+    /* tr_panic longjmps here from inside a callback of w->frame.actor. The
+     * run_loop frame below us is gone; we handle the crash and re-enter. */
+    tls_frame = &w->frame;
+    if (setjmp(w->frame.jb) != 0) {
+        tr_actor *a = w->frame.actor;
+        w->frame.actor = NULL;
+        tls_frame = &w->frame;
+        tr__actor_crashed(a, w->frame.code, w->frame.text);
+    }
+    run_loop(w);
+    run_posts(w);
+    for (unsigned i = 0; i < TR__EXT_COUNT; i++)
+        if (rt->ext[i].worker_stop != NULL)
+            rt->ext[i].worker_stop(w, rt->ext[i].data);
+    run_posts(w);
+    assert(w->lifo == NULL && ck_ring_size(&w->ring) == 0);
+    if (rt->cfg.on_thread_stop != NULL)
+        rt->cfg.on_thread_stop(rt->cfg.user_data, w->id);
+    tls_worker = NULL;
+    tls_frame = NULL;
+    return NULL;
+}
+
+int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id) {
+    memset(w, 0, sizeof(*w));
+    w->rt = rt;
+    w->id = id;
+    w->rng = 0x9E3779B97F4A7C15ULL * (id + 1);
+    w->ring_buf = aligned_alloc(TR_CACHELINE, TR__RING_SIZE * sizeof(ck_ring_buffer_t));
+    if (w->ring_buf == NULL)
+        return TR_ENOMEM;
+    ck_ring_init(&w->ring, TR__RING_SIZE);
+    ck_stack_init(&w->posts);
+    w->loop = ev_loop_new(EVFLAG_AUTO);
+    if (w->loop == NULL) {
+        free(w->ring_buf);
+        w->ring_buf = NULL;
+        return TR_ESYS;
+    }
+    ev_async_init(&w->wake, wake_cb);
+    w->wake.data = w;
+    ev_async_start(w->loop, &w->wake);
+    return 0;
+}
+
+int tr__worker_start(tr__worker *w) {
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return TR_ESYS;
+    if (w->rt->cfg.stack_size != 0 &&
+        pthread_attr_setstacksize(&attr, w->rt->cfg.stack_size) != 0) {
+        pthread_attr_destroy(&attr);
+        return TR_EINVAL;
+    }
+    int rc = pthread_create(&w->thread, &attr, worker_main, w);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return TR_ESYS;
+    w->started = 1;
+    return 0;
+}
+
+void tr__worker_destroy(tr__worker *w) {
+    if (w->loop != NULL) {
+        ev_async_stop(w->loop, &w->wake);
+        ev_loop_destroy(w->loop);
+        w->loop = NULL;
+    }
+    /* Free cached blocks belong to the pool's chunks; just forget them. */
+    w->free_blocks = NULL;
+    free(w->ring_buf);
+    w->ring_buf = NULL;
+}

@@ -1,0 +1,93 @@
+/* core/worker.h - worker threads: run queues, stealing, parking, the loop.
+ *
+ * Each worker owns a libev loop, a local run queue (ck_ring, single producer
+ * = the owner, many consumers = the owner and thieves) and a LIFO slot that
+ * only the owner touches. Functions ending in _owner run only on that worker's
+ * thread; _any on any thread. */
+#ifndef TR_CORE_WORKER_H
+#define TR_CORE_WORKER_H
+
+#include <ck_ring.h>
+#include <ck_stack.h>
+#include <ev.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdint.h>
+
+#include "core/actor.h"
+#include "mailbox/atomic.h"
+
+#define TR__RING_SIZE 256 /* local run queue slots (power of two) */
+
+typedef struct tr__worker tr__worker;
+
+/* A function to run on a worker's loop thread, handed over from any thread.
+ * Embed it in your own request struct; fn owns it once it runs. */
+typedef struct tr__post {
+    ck_stack_entry_t link;
+    void (*fn)(tr__worker *w, struct tr__post *p);
+} tr__post;
+
+/* Where tr_panic unwinds to: the worker loop, or a spawn running init. */
+typedef struct tr__panic_frame {
+    jmp_buf jb;
+    tr_actor *actor; /* the actor whose callback may panic */
+    int code;
+    char text[TR__EXIT_TEXT];
+} tr__panic_frame;
+
+/* This thread's innermost panic frame (NULL if none). */
+tr__panic_frame **tr__panic_slot(void);
+
+struct tr__worker {
+    /* Read by other threads. */
+    tr_runtime *rt;
+    unsigned id;
+    uint32_t parked TR_ALIGNED; /* 1 while asleep or about to sleep */
+    ck_ring_t ring TR_ALIGNED;
+    ck_ring_buffer_t *ring_buf;
+    ck_stack_t posts TR_ALIGNED;
+    /* Owner only. */
+    tr_actor *lifo TR_ALIGNED;
+    unsigned lifo_streak;
+    unsigned tick;
+    uint64_t rng;
+    tr__panic_frame frame; /* frame.actor: the actor being run */
+    struct ev_loop *loop;
+    ev_async wake;
+    pthread_t thread;
+    int started;
+    tr_actor *free_blocks; /* block cache, see core/pool.c */
+    unsigned free_count;
+    unsigned nwatchers; /* active libev watchers of higher layers (io/) */
+    uint64_t steals, parks;
+};
+
+/* The worker running on this thread (of any runtime), or NULL. */
+tr__worker *tr__worker_current(void);
+/* The worker of rt running on this thread, or NULL. */
+tr__worker *tr__worker_of(const tr_runtime *rt);
+
+int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id);
+int tr__worker_start(tr__worker *w);
+void tr__worker_destroy(tr__worker *w);
+
+/* Make a runnable. From one of rt's workers it goes to that worker (LIFO
+ * slot); from anywhere else to the global queue. */
+void tr__schedule_any(tr_runtime *rt, tr_actor *a);
+
+/* Wake one sleeping worker if any (cheap when none sleeps). */
+void tr__notify_any(tr_runtime *rt);
+/* Wake every worker (shutdown). */
+void tr__wake_all_any(tr_runtime *rt);
+
+/* Run p->fn on w's thread soon. */
+void tr__worker_post_any(tr__worker *w, tr__post *p);
+struct ev_loop *tr__worker_loop(tr__worker *w);
+/* Higher layers count the libev watchers they start/stop on w (owner only),
+ * so the worker polls its loop between turns only when it has some. */
+static inline void tr__worker_watchers_add_owner(tr__worker *w, int delta) {
+    w->nwatchers = (unsigned)((int)w->nwatchers + delta);
+}
+
+#endif

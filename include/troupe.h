@@ -1,0 +1,15 @@
+/* troupe.h - the troupe actor runtime: include this one header.
+ *
+ * troupe/error.h    error codes, tr_strerror
+ * troupe/msg.h      messages and their ownership
+ * troupe/runtime.h  the runtime and its worker threads
+ * troupe/actor.h    actors, handles, sending, asking, monitors and links */
+#ifndef TROUPE_H
+#define TROUPE_H
+
+#include "troupe/error.h"
+#include "troupe/msg.h"
+#include "troupe/runtime.h"
+#include "troupe/actor.h"
+
+#endif

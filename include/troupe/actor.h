@@ -1,0 +1,196 @@
+/* troupe/actor.h - actors, handles and sending.
+ *
+ * An actor is private state plus a behaviour (init, receive, terminate). The
+ * runtime runs at most one callback of an actor at a time, so state needs no
+ * lock. Messages reach it through a lock-free MPSC mailbox.
+ *
+ * Handles: tr_ref is a reference-counted handle to one actor incarnation. Any
+ * thread may send through it, runtime workers and foreign threads alike. After
+ * the actor stops, sends through old handles return TR_EDEAD; the handle's
+ * memory stays valid (it is never reused for another actor) until the last
+ * tr_ref_release. Handles passed to callbacks (tr_self) are borrowed: retain
+ * them to keep them.
+ *
+ * Sending: on success the runtime owns the message; on error the caller still
+ * does (for tr_send_ptr: still owns ptr). Errors: TR_EINVAL (NULL, reserved
+ * type), TR_EDEAD (actor stopped), TR_EFULL (bounded mailbox full), TR_ECLOSED
+ * (runtime closed and the sender is not one of its actors), TR_E2BIG, TR_ENOMEM.
+ *
+ * Crashes: receive returning non-zero, or tr_panic(), ends the actor with an
+ * error exit: terminate runs with the reason, queued messages are
+ * dead-lettered, links and monitors are told; the worker thread lives on. */
+#ifndef TROUPE_ACTOR_H
+#define TROUPE_ACTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe/msg.h"
+#include "troupe/runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tr_ref tr_ref; /* an actor handle */
+typedef struct tr_ctx tr_ctx; /* the running actor, valid inside its callbacks */
+
+/* Why an actor ended. */
+typedef enum tr_exit_kind {
+    TR_EXIT_NORMAL = 0,   /* it stopped itself (tr_stop) */
+    TR_EXIT_SHUTDOWN = 1, /* asked to stop (tr_actor_stop, runtime close, supervisor) */
+    TR_EXIT_KILLED = 2,   /* killed (tr_actor_kill): untrappable */
+    TR_EXIT_ERROR = 3,    /* crashed: receive/init returned an error, or tr_panic */
+} tr_exit_kind;
+
+typedef struct tr_exit {
+    tr_exit_kind kind;
+    int code;         /* the error code for TR_EXIT_ERROR, else 0 */
+    const char *text; /* a static or runtime-owned description; never NULL */
+} tr_exit;
+
+typedef struct tr_behavior {
+    /* Runs on the spawning thread before tr_spawn returns, before any message.
+     * A non-zero return makes tr_spawn fail with that code (terminate does not
+     * run). May be NULL. */
+    int (*init)(tr_ctx *ctx, void *state, void *arg);
+    /* Handles one message (required). The runtime owns msg and destroys it
+     * when receive returns, unless it was forwarded (tr_forward) or kept
+     * (tr_msg_keep). Non-zero = crash with that code. */
+    int (*receive)(tr_ctx *ctx, void *state, tr_msg *msg);
+    /* Runs exactly once, on a worker, for every actor whose init succeeded.
+     * May be NULL. The actor's mailbox is already closed. */
+    void (*terminate)(tr_ctx *ctx, void *state, const tr_exit *why);
+} tr_behavior;
+
+#define TR_MAILBOX_UNBOUNDED UINT32_MAX
+
+typedef struct tr_spawn_opts {
+    size_t state_size;         /* bytes of zeroed state the runtime allocates */
+    void *arg;                 /* passed to init; if state_size is 0 and init is
+                                  NULL, arg is used as the state pointer */
+    uint32_t mailbox_capacity; /* 0 = runtime default, TR_MAILBOX_UNBOUNDED */
+    const char *name;          /* static string shown in diagnostics, or NULL */
+} tr_spawn_opts;
+
+/* Spawn an actor. opts may be NULL (no state, default mailbox). On success
+ * *out is a handle owned by the caller (release it when done); out may be NULL
+ * if no handle is wanted. TR_ECLOSED if the runtime is closed. */
+int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *opts, tr_ref **out);
+
+/* --- handles ------------------------------------------------------------ */
+int tr_ref_retain(tr_ref *ref);
+/* Drop a reference. Using the handle afterwards is a programmer error. */
+int tr_ref_release(tr_ref *ref);
+/* 1 while the actor lives, 0 once it has stopped (or is stopping), TR_EINVAL. */
+int tr_ref_alive(const tr_ref *ref);
+/* A process-unique id of this actor incarnation (never reused), 0 for NULL. */
+uint64_t tr_ref_id(const tr_ref *ref);
+tr_runtime *tr_ref_runtime(const tr_ref *ref);
+/* Number of messages waiting in the actor's mailbox (approximate when
+ * unbounded: exact only for bounded mailboxes); TR_EINVAL/TR_EDEAD. */
+int64_t tr_ref_mailbox_len(const tr_ref *ref);
+
+/* --- sending (any thread) ----------------------------------------------- */
+/* Copy size bytes of data into a new message. */
+int tr_send(tr_ref *to, uint32_t type, const void *data, size_t size);
+/* A message whose payload is one 64-bit word (msg->word). */
+int tr_send_word(tr_ref *to, uint32_t type, uint64_t word);
+/* Zero copy: ptr travels in msg->ptr; ptr_free(ptr) runs when the runtime is
+ * done, unless the receiver takes it. On error the caller still owns ptr. */
+int tr_send_ptr(tr_ref *to, uint32_t type, void *ptr, tr_free_fn ptr_free);
+/* Send a message the caller made (tr_msg_new or tr_msg_init). */
+int tr_send_msg(tr_ref *to, tr_msg *msg);
+/* Send n messages in one call; they arrive in array order. All or nothing:
+ * on error none was sent and the caller still owns all of them. */
+int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n);
+/* Like tr_send_msg, but when the bounded mailbox is full wait up to
+ * timeout_ms (< 0: forever) for room. Not for runtime workers (TR_EDEADLK). */
+int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms);
+
+/* --- inside callbacks --------------------------------------------------- */
+tr_ref *tr_self(tr_ctx *ctx); /* borrowed */
+tr_runtime *tr_ctx_runtime(tr_ctx *ctx);
+/* Stop after the current callback returns, with a normal exit. */
+int tr_stop(tr_ctx *ctx);
+/* Crash now: unwinds to the worker with longjmp (see docs/supervision.md for
+ * what is safe around it), exit reason TR_EXIT_ERROR with code and text
+ * (copied). Does not return. Outside a receive/init callback it aborts. */
+void tr_panic(tr_ctx *ctx, int code, const char *text) __attribute__((noreturn));
+/* Keep the message being received: the runtime will not destroy it; the
+ * actor now owns it (send it on later, or tr_msg_free it). */
+int tr_msg_keep(tr_ctx *ctx, tr_msg *msg);
+/* Send the message being received (or any owned message) on to another actor
+ * without copying; ask replies still go to the original asker. */
+int tr_forward(tr_ctx *ctx, tr_ref *to, tr_msg *msg);
+
+/* --- stopping and watching ---------------------------------------------- */
+/* Ask the actor to stop after its current message (exit TR_EXIT_SHUTDOWN;
+ * queued messages are dead-lettered). TR_EDEAD if already stopped. */
+int tr_actor_stop(tr_ref *ref);
+/* Like tr_actor_stop but with TR_EXIT_KILLED, which linked actors cannot trap. */
+int tr_actor_kill(tr_ref *ref);
+/* Make the actor exit with an error reason, as if it had crashed. */
+int tr_actor_exit(tr_ref *ref, int code, const char *text);
+
+/* Message types delivered by monitors and links (msg->type). For both,
+ * msg->word is the tr_ref_id of the actor that ended, msg->status the
+ * tr_exit_kind, and tr_exit_of(msg) gives the full reason. */
+#define TR_MSG_DOWN (TR_MSG_SYSTEM + 1)       /* a monitored actor ended */
+#define TR_MSG_EXIT (TR_MSG_SYSTEM + 2)       /* a linked actor ended (trap_exit on) */
+#define TR_MSG_ASK_FAILED (TR_MSG_SYSTEM + 3) /* an actor's ask got no reply */
+#define TR_MSG_TIMER (TR_MSG_SYSTEM + 4)      /* reserved for io/ timers */
+
+/* The exit reason carried by a TR_MSG_DOWN or TR_MSG_EXIT message. */
+int tr_exit_of(const tr_msg *msg, tr_exit *out);
+/* The handle of the actor a DOWN/EXIT message is about (borrowed, valid while
+ * the message is), or NULL. */
+tr_ref *tr_msg_origin(const tr_msg *msg);
+
+/* One-way watch: when target ends, self gets TR_MSG_DOWN with msg->corr = the
+ * returned monitor id. If target is already dead the DOWN comes at once. */
+int tr_monitor(tr_ctx *ctx, tr_ref *target, uint64_t *monitor_id);
+int tr_demonitor(tr_ctx *ctx, tr_ref *target, uint64_t monitor_id);
+/* Two-way link: when either ends abnormally (not TR_EXIT_NORMAL), the other
+ * ends with the same reason, unless it traps exits, in which case it gets
+ * TR_MSG_EXIT instead. Linking to a dead actor acts at once. */
+int tr_link(tr_ctx *ctx, tr_ref *target);
+int tr_unlink(tr_ctx *ctx, tr_ref *target);
+int tr_trap_exit(tr_ctx *ctx, int on);
+
+/* --- ask ---------------------------------------------------------------- */
+typedef struct tr_future tr_future;
+
+/* Send req and get a future for the reply. On success the runtime owns req and
+ * the caller owns *out (release it). */
+int tr_ask_msg(tr_ref *to, tr_msg *req, tr_future **out);
+int tr_ask(tr_ref *to, uint32_t type, const void *data, size_t size, tr_future **out);
+int tr_ask_word(tr_ref *to, uint32_t type, uint64_t word, tr_future **out);
+/* Wait for the reply. 0: *reply is the reply message, owned by the caller
+ * (tr_msg_free it). TR_ETIMEDOUT (the future stays usable), TR_EDEAD (the
+ * target stopped before replying), TR_ENOREPLY (handled without a reply),
+ * TR_ECRASHED (the target crashed on it), TR_EDEADLK on a worker thread.
+ * timeout_ms < 0 waits forever, 0 polls. */
+int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply);
+/* 1 if the future is settled (reply or failure), else 0. */
+int tr_future_ready(const tr_future *f);
+int tr_future_release(tr_future *f);
+
+/* From an actor: send req; the reply arrives in the actor's own mailbox as a
+ * message with msg->corr == tag. If no reply can come (target stopped,
+ * request dropped) the actor gets TR_MSG_ASK_FAILED with corr == tag and
+ * status = the error code. */
+int tr_request(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag);
+
+/* Answer a request (inside receive, or later after tr_msg_keep). A request
+ * can be answered once; TR_ESTATE after, TR_EINVAL if req was not an ask. */
+int tr_reply_msg(tr_msg *req, tr_msg *reply);
+int tr_reply(tr_msg *req, uint32_t type, const void *data, size_t size);
+int tr_reply_word(tr_msg *req, uint32_t type, uint64_t word);
+/* 1 if msg expects a reply that has not been given, else 0. */
+int tr_msg_wants_reply(const tr_msg *msg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

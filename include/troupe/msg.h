@@ -1,0 +1,87 @@
+/* troupe/msg.h - messages.
+ *
+ * A message is a tr_msg header, optionally followed by inline data. The header
+ * is intrusive: the runtime links queued messages through it, so sending a
+ * message allocates nothing beyond the message itself. Three ways to make one:
+ *
+ *   - tr_msg_new(): the runtime allocates header + `size` bytes of inline data
+ *     (tr_msg_data) from a per-thread cache. The convenience sends in actor.h
+ *     (tr_send, tr_send_word, tr_send_ptr) do this for you.
+ *   - Embed a tr_msg as the first member of your own struct, tr_msg_init() it
+ *     with a release function, and send it with tr_send_msg(): zero copy.
+ *   - Any message may carry an owned pointer (ptr + ptr_free): the runtime runs
+ *     ptr_free(ptr) when it is done with the message, unless the receiver took
+ *     the pointer with tr_msg_take_ptr().
+ *
+ * Ownership: a message belongs to whoever made it until a send succeeds; then
+ * to the runtime, which hands it to exactly one receive callback or to the
+ * dead-letter path, and afterwards runs ptr_free and release once. */
+#ifndef TROUPE_MSG_H
+#define TROUPE_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Types at or above this value are reserved for the runtime's own messages. */
+#define TR_MSG_SYSTEM 0xFFFF0000u
+/* Largest inline payload tr_msg_new accepts (bigger: pass a pointer). */
+#define TR_MSG_MAX_SIZE (64u * 1024u * 1024u)
+
+typedef struct tr_msg tr_msg;
+typedef void (*tr_msg_release_fn)(tr_msg *msg);
+typedef void (*tr_free_fn)(void *ptr);
+
+struct tr_msg {
+    /* Public: set by the sender, read by the receiver. */
+    uint32_t type;             /* user tag, < TR_MSG_SYSTEM */
+    uint32_t size;             /* bytes of inline data (tr_msg_new messages) */
+    uint64_t word;             /* a payload word, free for the user */
+    void *ptr;                 /* an owned pointer payload, or NULL */
+    tr_free_fn ptr_free;       /* runs on ptr when the runtime is done (NULL: none) */
+    tr_msg_release_fn release; /* runs on the message itself when done (NULL: none) */
+    /* Runtime-private: set by tr_msg_init/tr_msg_new, do not touch. */
+    tr_msg *next;  /* mailbox link */
+    void *reply;   /* reply token of an ask, or NULL */
+    uint64_t corr; /* correlation of replies */
+    uint32_t flags;
+    int32_t status; /* error code carried by system messages */
+};
+
+/* Prepare a caller-allocated (e.g. embedded) message. release(msg) runs once
+ * when the runtime is done with it (may be NULL if the memory is static or
+ * the caller frees it some other way). Returns TR_EINVAL if msg is NULL or
+ * type is reserved. */
+int tr_msg_init(tr_msg *msg, uint32_t type, tr_msg_release_fn release);
+
+/* Allocate a message with `size` bytes of inline data (uninitialised) from the
+ * calling thread's cache. *out is the caller's until sent. TR_E2BIG if size >
+ * TR_MSG_MAX_SIZE, TR_EINVAL on NULL out or a reserved type. */
+int tr_msg_new(tr_msg **out, uint32_t type, size_t size);
+
+/* The inline data of a tr_msg_new message (NULL when size is 0 or the message
+ * was not made by tr_msg_new). */
+void *tr_msg_data(const tr_msg *msg);
+
+/* Destroy a message the caller owns (never sent, or a failed send): runs
+ * ptr_free(ptr) and release(msg) as a delivery would. NULL is ignored. If the
+ * message is an ask request, its future fails with TR_ECANCELED. */
+void tr_msg_free(tr_msg *msg);
+
+/* Take the owned pointer out of a message being received: the runtime will
+ * no longer run ptr_free on it. Returns the pointer (NULL if none). */
+void *tr_msg_take_ptr(tr_msg *msg);
+
+/* Convenience for tr_msg_data + size check: copies nothing, returns NULL if
+ * the message has fewer than `size` bytes of inline data. */
+static inline const void *tr_msg_payload(const tr_msg *msg, size_t size) {
+    return (msg && msg->size >= size) ? tr_msg_data(msg) : NULL;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

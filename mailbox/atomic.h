@@ -1,0 +1,48 @@
+/* mailbox/atomic.h - ThreadSanitizer annotations for Concurrency Kit paths.
+ *
+ * CK's ck_pr_* primitives are inline assembly, which TSan cannot see. Every
+ * CK operation that publishes memory to another thread is bracketed here:
+ * TR_TSAN_RELEASE(addr) just before the publishing store/CAS and
+ * TR_TSAN_ACQUIRE(addr) just after the load/CAS/swap that observes it, on the
+ * same address. In TSan builds (TROUPE_TSAN) they tell TSan about the
+ * happens-before edge; everywhere else they compile to nothing. The code that
+ * runs is the same CK code in every build. */
+#ifndef TR_MAILBOX_ATOMIC_H
+#define TR_MAILBOX_ATOMIC_H
+
+#if defined(TROUPE_TSAN)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define TR_TSAN_ACQUIRE(addr) __tsan_acquire((void *)(addr))
+#define TR_TSAN_RELEASE(addr) __tsan_release((void *)(addr))
+#else
+#define TR_TSAN_ACQUIRE(addr) ((void)0)
+#define TR_TSAN_RELEASE(addr) ((void)0)
+#endif
+
+#include <ck_spinlock.h>
+
+/* A CK spinlock with its happens-before edges made visible to TSan. Used only
+ * off the hot path (pools, watcher lists, rare state changes). */
+static inline void tr_spin_lock(ck_spinlock_fas_t *l) {
+    ck_spinlock_fas_lock(l);
+    TR_TSAN_ACQUIRE(l);
+}
+
+static inline void tr_spin_unlock(ck_spinlock_fas_t *l) {
+    TR_TSAN_RELEASE(l);
+    ck_spinlock_fas_unlock(l);
+}
+
+#define TR_CACHELINE 64
+#define TR_ALIGNED __attribute__((aligned(TR_CACHELINE)))
+
+#if defined(__GNUC__)
+#define TR_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define TR_LIKELY(x) (x)
+#define TR_UNLIKELY(x) (x)
+#endif
+
+#endif

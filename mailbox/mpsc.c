@@ -1,0 +1,165 @@
+/* mailbox/mpsc.c - the actor mailbox.
+ *
+ * Producers (any thread) push onto a Treiber stack (IBM, 1986) with one CAS on
+ * `head`; the owner takes the whole stack with one swap and reverses it, so it
+ * reads in send order. This is ck_stack's push_upmc / batch_pop_upmc pair,
+ * written out with ck_pr so that `head` can also hold three sentinels:
+ *
+ *   IDLE   (NULL) empty and not scheduled
+ *   SCHED  (1)    empty, but the actor is scheduled or running
+ *   CLOSED (2)    the actor is gone; pushes fail and the sender keeps its message
+ *
+ * Exactly-once scheduling: the only transition out of IDLE is a push's CAS
+ * IDLE -> msg, and only that producer reports TR__MBOX_WOKE, so exactly one
+ * producer schedules an idle actor. While the actor is scheduled, head is
+ * SCHED or a message chain, never IDLE, so no other push reports WOKE. The
+ * owner returns head to IDLE only by CAS SCHED -> IDLE when nothing is queued
+ * (tr__mbox_end_turn_owner); if a push got in first the CAS fails and the owner
+ * keeps the actor scheduled. The end of a chain is whatever head held before
+ * the first push (IDLE or SCHED); CLOSED never ends a chain.
+ *
+ * `count` bounds the mailbox: a push reserves room with one fetch-and-add
+ * before its CAS, the owner gives room back once per turn. Nothing here knows
+ * about workers or actors. */
+#include "mailbox/mpsc.h"
+
+#include <assert.h>
+#include <ck_pr.h>
+#include <stddef.h>
+
+#include "troupe/error.h"
+
+static inline bool is_msg(const tr_msg *p) {
+    return (uintptr_t)p > (uintptr_t)TR__MBOX_CLOSED;
+}
+
+void tr__mbox_init(tr__mbox *mb, uint32_t cap) {
+    mb->head = TR__MBOX_SCHED;
+    mb->count = 0;
+    mb->cap = cap;
+    mb->local = NULL;
+    mb->taken = 0;
+}
+
+/* Reserve room for n messages; false if that would exceed the bound. */
+static inline bool reserve(tr__mbox *mb, uint32_t n) {
+    /* Relaxed is enough: count orders nothing, it only bounds the queue, and
+     * fetch-and-add is atomic so reservations never exceed cap together. */
+    uint32_t before = ck_pr_faa_32(&mb->count, n);
+    if (mb->cap != 0 && before + n > mb->cap) {
+        ck_pr_sub_32(&mb->count, n);
+        return false;
+    }
+    return true;
+}
+
+int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n) {
+    if (!reserve(mb, n))
+        return TR_EFULL;
+    tr_msg *h = ck_pr_load_ptr(&mb->head);
+    for (;;) {
+        if (h == TR__MBOX_CLOSED) {
+            ck_pr_sub_32(&mb->count, n);
+            return TR_EDEAD;
+        }
+        /* The stack is LIFO: the chain is linked newest -> oldest, and the
+         * oldest message continues into what the stack held. */
+        oldest->next = h;
+        /* Publishes the messages (and last->next) to the owner's swap in
+         * take_all; on x86 the locked CAS is a full barrier. Pairs with the
+         * ck_pr_fas_ptr in take_all and the CAS in tr__mbox_end_turn_owner. */
+        TR_TSAN_RELEASE(&mb->head);
+        if (ck_pr_cas_ptr_value(&mb->head, h, newest, &h)) {
+            /* Acquire the owner's SCHED -> IDLE release: if we woke the actor,
+             * its previous turn happened before whatever we do next. */
+            TR_TSAN_ACQUIRE(&mb->head);
+            return h == TR__MBOX_IDLE ? TR__MBOX_WOKE : TR__MBOX_QUEUED;
+        }
+    }
+}
+
+int tr__mbox_push_mpsc(tr__mbox *mb, tr_msg *msg) {
+    return tr__mbox_push_chain_mpsc(mb, msg, msg, 1);
+}
+
+/* Reverse a chain taken from the stack (newest first, ended by a sentinel)
+ * into send order, ended by NULL. */
+static tr_msg *reverse(tr_msg *p) {
+    tr_msg *out = NULL;
+    while (is_msg(p)) {
+        tr_msg *next = p->next;
+        p->next = out;
+        out = p;
+        p = next;
+    }
+    return out;
+}
+
+/* Take everything pushed so far, leaving `leave` (SCHED or CLOSED) in head. */
+static tr_msg *take_all(tr__mbox *mb, tr_msg *leave) {
+    /* Swap acquires every push published before it (pairs with the CAS in
+     * tr__mbox_push_chain_mpsc); later pushes chain onto `leave`. */
+    tr_msg *h = ck_pr_fas_ptr(&mb->head, leave);
+    TR_TSAN_ACQUIRE(&mb->head);
+    assert(h != TR__MBOX_CLOSED && h != TR__MBOX_IDLE);
+    return reverse(h);
+}
+
+tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
+    tr_msg *m = mb->local;
+    if (m == NULL) {
+        /* Plain load first: skip the locked swap when nothing was pushed. It
+         * needs no ordering; take_all's swap is what acquires. */
+        if (!is_msg(ck_pr_load_ptr(&mb->head)))
+            return NULL;
+        m = take_all(mb, TR__MBOX_SCHED);
+    }
+    mb->local = m->next;
+    m->next = NULL;
+    mb->taken++;
+    return m;
+}
+
+static void give_back_room(tr__mbox *mb) {
+    if (mb->taken != 0) {
+        ck_pr_sub_32(&mb->count, mb->taken);
+        mb->taken = 0;
+    }
+}
+
+bool tr__mbox_end_turn_owner(tr__mbox *mb) {
+    give_back_room(mb);
+    if (mb->local != NULL)
+        return true;
+    tr_msg *h = ck_pr_load_ptr(&mb->head);
+    if (h != TR__MBOX_SCHED)
+        return true;
+    /* Release this turn's effects to the producer that next finds IDLE and
+     * schedules the actor (pairs with its CAS). Failure means a push came in:
+     * the actor stays scheduled and its owner must run it again. */
+    TR_TSAN_RELEASE(&mb->head);
+    return !ck_pr_cas_ptr(&mb->head, TR__MBOX_SCHED, TR__MBOX_IDLE);
+}
+
+tr_msg *tr__mbox_close_owner(tr__mbox *mb) {
+    tr_msg *rest = take_all(mb, TR__MBOX_CLOSED);
+    tr_msg *all = mb->local;
+    mb->local = NULL;
+    if (all == NULL)
+        return rest;
+    tr_msg *t = all;
+    while (t->next != NULL)
+        t = t->next;
+    t->next = rest;
+    return all;
+}
+
+bool tr__mbox_closed_any(const tr__mbox *mb) {
+    return ck_pr_load_ptr(&mb->head) == TR__MBOX_CLOSED;
+}
+
+uint32_t tr__mbox_len_any(const tr__mbox *mb) {
+    /* A snapshot for routing and diagnostics; orders nothing. */
+    uint32_t n = ck_pr_load_32(&mb->count);
+    return n;
+}

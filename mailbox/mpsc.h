@@ -1,0 +1,58 @@
+/* mailbox/mpsc.h - the actor mailbox: lock-free, many producers, one consumer.
+ *
+ * See mpsc.c for the algorithm and the exactly-once scheduling argument.
+ * Functions ending in _mpsc may be called by any thread; those ending in
+ * _owner only by the single consumer (the thread running the actor). */
+#ifndef TR_MAILBOX_MPSC_H
+#define TR_MAILBOX_MPSC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mailbox/atomic.h"
+#include "troupe/msg.h"
+
+/* Values of head besides a message pointer. */
+#define TR__MBOX_IDLE ((tr_msg *)0)   /* empty, actor not scheduled */
+#define TR__MBOX_SCHED ((tr_msg *)1)  /* empty, actor scheduled or running */
+#define TR__MBOX_CLOSED ((tr_msg *)2) /* closed: pushes fail with TR_EDEAD */
+
+/* Push results (besides negative TR_E... codes). */
+#define TR__MBOX_QUEUED 0 /* accepted; the actor was already scheduled */
+#define TR__MBOX_WOKE 1   /* accepted; the caller must schedule the actor */
+
+typedef struct tr__mbox {
+    /* Producer side: one line written by every sender. */
+    tr_msg *head;   /* LIFO stack of new messages, or a sentinel above */
+    uint32_t count; /* messages accepted and not yet handed out */
+    uint32_t cap;   /* bound on count; 0 = unbounded */
+    /* Consumer side (owner only), on its own line. */
+    tr_msg *local TR_ALIGNED; /* messages in send order, taken from head */
+    uint32_t taken;           /* handed out since the last tr__mbox_end_turn_owner */
+} tr__mbox;
+
+/* Starts in the SCHED state: the creator owns the actor until it calls
+ * tr__mbox_end_turn_owner (so sends during init do not schedule it). */
+void tr__mbox_init(tr__mbox *mb, uint32_t cap);
+
+/* Push one message, or a chain of n linked newest -> oldest by ->next (the
+ * oldest arrives first; its ->next is overwritten). Returns TR__MBOX_WOKE, TR__MBOX_QUEUED,
+ * TR_EDEAD or TR_EFULL; on an error nothing was queued and the caller still owns the messages. */
+int tr__mbox_push_mpsc(tr__mbox *mb, tr_msg *msg);
+int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n);
+
+/* The next message in send order, or NULL if none is queued now. */
+tr_msg *tr__mbox_pop_owner(tr__mbox *mb);
+
+/* End a turn. Returns true if messages remain (the owner must reschedule the
+ * actor) and false if the mailbox went idle (the next push schedules it). */
+bool tr__mbox_end_turn_owner(tr__mbox *mb);
+
+/* Close the mailbox and return every message still in it, in send order,
+ * linked by ->next (NULL if none). Later pushes fail with TR_EDEAD. */
+tr_msg *tr__mbox_close_owner(tr__mbox *mb);
+
+bool tr__mbox_closed_any(const tr__mbox *mb);
+uint32_t tr__mbox_len_any(const tr__mbox *mb);
+
+#endif
