@@ -156,6 +156,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->stop_req = 0;
     a->self_stop = a->in_callback = a->terminating = 0;
     a->cur = NULL;
+    a->activity = 0;
     a->beh = *behavior;
     a->rt = rt;
     a->trap_exit = 0;
@@ -371,6 +372,9 @@ bool tr__actor_run_turn(tr_actor *a, unsigned batch) {
             tr__msg_destroy(m, TR_EDEAD);
             continue;
         }
+        /* A plain store (no barrier): io/ idle timeouts poll it from other
+         * threads and only need to see that it changed, eventually. */
+        ck_pr_store_64(&a->activity, a->activity + !(m->flags & TR__MSG_QUIET));
         a->cur = m;
         a->in_callback = 1;
         int rc = a->beh.receive(tr__ctx_of(a), a->state, m);

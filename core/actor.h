@@ -32,6 +32,7 @@ struct tr_ref {
     uint8_t terminating; /* owner: terminate has begun */
     uint8_t state_owned; /* state was allocated by the runtime */
     tr_msg *cur;         /* owner: the message being received */
+    uint64_t activity;   /* owner writes, any reads: messages received (not quiet ones) */
     tr_behavior beh;
     void *state;
     /* Line 2: shared, rarely written. */

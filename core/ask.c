@@ -80,6 +80,14 @@ static inline int is_actor_token(const void *t) {
     return ((uintptr_t)t & TR__REPLY_ACTOR) != 0;
 }
 
+static inline int is_sink_token(const void *t) {
+    return ((uintptr_t)t & TR__REPLY_SINK) != 0;
+}
+
+static inline tr__reply_sink *token_sink(const void *t) {
+    return (tr__reply_sink *)((uintptr_t)t & ~(uintptr_t)TR__REPLY_SINK);
+}
+
 static inline tr_actor *token_actor(const void *t) {
     return (tr_actor *)((uintptr_t)t & ~(uintptr_t)TR__REPLY_ACTOR);
 }
@@ -89,6 +97,10 @@ void tr__reply_fail(tr_msg *msg, int err) {
     msg->reply = NULL;
     if (t == NULL)
         return;
+    if (is_sink_token(t)) {
+        token_sink(t)->fail(token_sink(t), err, msg->corr);
+        return;
+    }
     if (!is_actor_token(t)) {
         settle(t, NULL, err);
         return;
@@ -185,6 +197,11 @@ int tr_reply_msg(tr_msg *req, tr_msg *reply) {
     if (t == NULL)
         return TR_ESTATE;
     reply->next = NULL;
+    if (is_sink_token(t)) {
+        req->reply = NULL;
+        token_sink(t)->reply(token_sink(t), reply, req->corr);
+        return 0;
+    }
     if (!is_actor_token(t)) {
         req->reply = NULL;
         settle(t, reply, 0);

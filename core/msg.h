@@ -10,11 +10,24 @@
 #define TR__MSG_ASK 0x2u    /* was sent as a request (reply may be NULL once answered) */
 #define TR__MSG_KICK 0x4u   /* wakes an actor to see a stop request; never delivered */
 #define TR__MSG_INIT 0x8u   /* tr_msg_init / tr_msg_new ran on it */
+#define TR__MSG_QUIET 0x10u /* does not count as activity (tr_actor.activity) */
 
 /* Reply tokens in tr_msg.reply: a tr_future*, or a tr_ref* with bit 0 set
  * (reply to an actor's mailbox, with corr = the asker's tag). Both hold a
  * reference that the token releases when it is used or dropped. */
 #define TR__REPLY_ACTOR 0x1u
+/* Or a tr__reply_sink* with bit 1 set: a higher layer (io/ ask timeouts)
+ * decides what a reply or a failure becomes. */
+#define TR__REPLY_SINK 0x2u
+
+typedef struct tr__reply_sink tr__reply_sink;
+struct tr__reply_sink {
+    /* The reply to the request: the sink owns reply from now on, whatever
+     * it does with it (tr_reply_msg then returns 0). Any thread. */
+    void (*reply)(tr__reply_sink *s, tr_msg *reply, uint64_t corr);
+    /* The request was destroyed unanswered with err. Any thread. */
+    void (*fail)(tr__reply_sink *s, int err, uint64_t corr);
+};
 
 /* Destroy a message whose token (if any) was not answered: the token fails
  * with err (TR_ENOREPLY, TR_EDEAD, TR_ECRASHED...), then ptr_free and
