@@ -1,0 +1,116 @@
+/* tests/support/testutil.c - waiting, runtimes and the worker gate for tests.
+ *
+ * See testutil.h. Waits poll with short sleeps: the tests measure outcomes,
+ * not latency, so polling keeps the helpers free of any runtime internals. */
+#include "support/testutil.h"
+
+#include <sched.h>
+#include <stddef.h>
+#include <time.h>
+
+int64_t tu_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void tu_sleep_ms(int64_t ms) {
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+int tu_wait_until(int (*pred)(void *arg), void *arg, int64_t timeout_ms) {
+    int64_t deadline = tu_now_ms() + timeout_ms;
+    for (unsigned spins = 0;; spins++) {
+        if (pred(arg))
+            return 1;
+        if (tu_now_ms() > deadline)
+            return pred(arg) ? 1 : 0;
+        if (spins < 100)
+            sched_yield();
+        else
+            tu_sleep_ms(1);
+    }
+}
+
+typedef struct ge_arg {
+    const uint64_t *p;
+    uint64_t n;
+} ge_arg;
+
+static int ge_pred(void *arg) {
+    ge_arg *g = arg;
+    return tu_load(g->p) >= g->n;
+}
+
+int tu_wait_ge(const uint64_t *p, uint64_t n, int64_t timeout_ms) {
+    ge_arg g = {p, n};
+    return tu_wait_until(ge_pred, &g, timeout_ms);
+}
+
+typedef struct alive_arg {
+    tr_runtime *rt;
+    uint64_t n;
+} alive_arg;
+
+static int alive_pred(void *arg) {
+    alive_arg *a = arg;
+    tr_runtime_stats st;
+    return tr_runtime_stats_get(a->rt, &st) == 0 && st.actors_alive == a->n;
+}
+
+int tu_wait_alive(tr_runtime *rt, uint64_t n, int64_t timeout_ms) {
+    alive_arg a = {rt, n};
+    return tu_wait_until(alive_pred, &a, timeout_ms);
+}
+
+tr_runtime *tu_runtime_new(unsigned workers) {
+    tr_runtime_config cfg;
+    tr_runtime_config_init(&cfg);
+    cfg.workers = workers;
+    tr_runtime *rt = NULL;
+    if (tr_runtime_new(&rt, &cfg) != 0)
+        return NULL;
+    return rt;
+}
+
+/* --- the gate ------------------------------------------------------------ */
+
+static int gate_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)msg;
+    tu_gate *g = state;
+    tu_store(&g->entered, 1);
+    while (!tu_load(&g->open))
+        sched_yield();
+    tr_stop(ctx);
+    return 0;
+}
+
+int tu_gate_block(tr_runtime *rt, tu_gate *g) {
+    static const tr_behavior beh = {NULL, gate_receive, NULL};
+    tu_store(&g->entered, 0);
+    tu_store(&g->open, 0);
+    g->ref = NULL;
+    tr_spawn_opts o = {0};
+    o.arg = g; /* no state, no init: arg is the state */
+    o.name = "tu_gate";
+    int rc = tr_spawn(rt, &beh, &o, &g->ref);
+    if (rc != 0)
+        return rc;
+    rc = tr_send_word(g->ref, 1, 0);
+    if (rc != 0) {
+        tr_ref_release(g->ref);
+        g->ref = NULL;
+        return rc;
+    }
+    return tu_wait_ge(&g->entered, 1, TU_WAIT_MS) ? 0 : TR_ETIMEDOUT;
+}
+
+void tu_gate_open(tu_gate *g) {
+    tu_store(&g->open, 1);
+    if (g->ref != NULL) {
+        tr_ref_release(g->ref);
+        g->ref = NULL;
+    }
+}

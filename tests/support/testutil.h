@@ -1,0 +1,82 @@
+/* tests/support/testutil.h - small helpers shared by the test programs.
+ *
+ * Counters: tests record what threads and actors did in plain uint64_t
+ * counters touched only through tu_add/tu_load/tu_store (GCC __atomic
+ * builtins, seq_cst, which TSan understands). Threads never call cmocka
+ * asserts; the test thread waits with tu_wait_* and asserts on the result.
+ *
+ * Waiting: every wait has a deadline (TU_WAIT_MS, generous, for a loaded
+ * 2-core machine under TSan) so a bug fails the test instead of hanging it.
+ * Deadlines only bound waits; no test asserts that something was fast.
+ *
+ * Gate: tu_gate_block() parks one runtime worker inside an actor until
+ * tu_gate_open(). With a 1-worker runtime that freezes scheduling, so a test
+ * can queue messages, stops and asks and know none of them ran yet. */
+#ifndef TROUPE_TESTS_TESTUTIL_H
+#define TROUPE_TESTS_TESTUTIL_H
+
+#include <stdint.h>
+
+#include "troupe.h"
+
+/* The deadline of every wait in the tests. */
+#define TU_WAIT_MS 30000
+
+/* Sanitizer builds run slower: stress tests divide their counts by this
+ * where they say so (TSan: 10, ASan: 2, otherwise 1). */
+#if defined(TROUPE_TSAN)
+#define TU_SANITIZER_SLOWDOWN 10
+#elif defined(__SANITIZE_ADDRESS__)
+#define TU_SANITIZER_SLOWDOWN 2
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_SANITIZER_SLOWDOWN 2
+#endif
+#endif
+#ifndef TU_SANITIZER_SLOWDOWN
+#define TU_SANITIZER_SLOWDOWN 1
+#endif
+
+/* --- counters ------------------------------------------------------------ */
+static inline uint64_t tu_load(const uint64_t *p) {
+    return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+}
+static inline void tu_store(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+}
+/* Returns the new value. */
+static inline uint64_t tu_add(uint64_t *p, uint64_t n) {
+    return __atomic_add_fetch(p, n, __ATOMIC_SEQ_CST);
+}
+
+/* --- time and waiting ---------------------------------------------------- */
+/* Monotonic milliseconds. */
+int64_t tu_now_ms(void);
+/* Sleep about ms milliseconds. */
+void tu_sleep_ms(int64_t ms);
+/* Wait until *p >= n (1) or timeout_ms passed (0). */
+int tu_wait_ge(const uint64_t *p, uint64_t n, int64_t timeout_ms);
+/* Wait until pred(arg) is non-zero (1) or timeout_ms passed (0). */
+int tu_wait_until(int (*pred)(void *arg), void *arg, int64_t timeout_ms);
+/* Wait until the runtime's live actor count is n (1) or the deadline (0). */
+int tu_wait_alive(tr_runtime *rt, uint64_t n, int64_t timeout_ms);
+
+/* --- runtimes ------------------------------------------------------------ */
+/* A runtime with `workers` workers and otherwise default settings (NULL on
+ * failure). */
+tr_runtime *tu_runtime_new(unsigned workers);
+
+/* --- the gate ------------------------------------------------------------ */
+typedef struct tu_gate {
+    uint64_t entered; /* the blocker is running */
+    uint64_t open;    /* set by tu_gate_open */
+    tr_ref *ref;
+} tu_gate;
+
+/* Spawn an actor on rt that blocks the worker it runs on until
+ * tu_gate_open(g); returns once it is blocking (0) or an error code. */
+int tu_gate_block(tr_runtime *rt, tu_gate *g);
+/* Let the blocker go; it stops itself and its handle is released. */
+void tu_gate_open(tu_gate *g);
+
+#endif

@@ -1,0 +1,293 @@
+/* tests/test_mailbox.c - unit tests of the MPSC mailbox (mailbox/mpsc.h).
+ *
+ * Single-threaded specifications of tr__mbox: send order, the WOKE edge that
+ * schedules an actor exactly once, end_turn, the bound, close and chains.
+ * The many-producer race is in test_stress_mailbox.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mailbox/mpsc.h"
+#include "troupe.h"
+
+#define NMSG 8
+
+static tr_msg msgs[NMSG];
+
+static int setup(void **state) {
+    (void)state;
+    memset(msgs, 0, sizeof(msgs));
+    for (int i = 0; i < NMSG; i++)
+        msgs[i].word = (uint64_t)i;
+    return 0;
+}
+
+/* A mailbox that went idle (as after spawn), bounded by cap. */
+static void idle_mbox(tr__mbox *mb, uint32_t cap) {
+    tr__mbox_init(mb, cap);
+    assert_false(tr__mbox_end_turn_owner(mb));
+}
+
+static void mbox_starts_scheduled_so_first_push_does_not_wake(void **state) {
+    (void)state;
+    tr__mbox mb;
+    tr__mbox_init(&mb, 0);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[0]), TR__MBOX_QUEUED);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]);
+    assert_false(tr__mbox_end_turn_owner(&mb));
+}
+
+static void mbox_pops_in_send_order(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    for (int i = 0; i < NMSG; i++)
+        assert_true(tr__mbox_push_mpsc(&mb, &msgs[i]) >= 0);
+    for (int i = 0; i < NMSG; i++) {
+        tr_msg *m = tr__mbox_pop_owner(&mb);
+        assert_ptr_equal(m, &msgs[i]);
+        assert_null(m->next);
+    }
+    assert_null(tr__mbox_pop_owner(&mb));
+}
+
+static void mbox_order_holds_across_takes(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    /* 0..2 are taken into the owner's list by the first pop; 3..5 are
+     * pushed while the owner still reads it. */
+    for (int i = 0; i < 3; i++)
+        tr__mbox_push_mpsc(&mb, &msgs[i]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]);
+    for (int i = 3; i < 6; i++)
+        assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[i]), TR__MBOX_QUEUED);
+    for (int i = 1; i < 6; i++)
+        assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[i]);
+    assert_null(tr__mbox_pop_owner(&mb));
+}
+
+static void mbox_pop_on_empty_returns_null(void **state) {
+    (void)state;
+    tr__mbox mb;
+    tr__mbox_init(&mb, 0);
+    assert_null(tr__mbox_pop_owner(&mb));
+    assert_false(tr__mbox_end_turn_owner(&mb));
+}
+
+static void mbox_woke_only_on_idle_to_nonempty_edge(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[0]), TR__MBOX_WOKE);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[1]), TR__MBOX_QUEUED);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[2]), TR__MBOX_QUEUED);
+    /* Running empties the stack into SCHED: still no WOKE. */
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[3]), TR__MBOX_QUEUED);
+    while (tr__mbox_pop_owner(&mb) != NULL)
+        ;
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[4]), TR__MBOX_QUEUED);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[4]);
+    /* Only going idle re-arms the edge. */
+    assert_false(tr__mbox_end_turn_owner(&mb));
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[5]), TR__MBOX_WOKE);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[6]), TR__MBOX_QUEUED);
+}
+
+static void mbox_end_turn_true_while_owner_list_has_messages(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    tr__mbox_push_mpsc(&mb, &msgs[0]);
+    tr__mbox_push_mpsc(&mb, &msgs[1]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]); /* msgs[1] stays local */
+    assert_true(tr__mbox_end_turn_owner(&mb));
+    /* Still scheduled: a push does not wake. */
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[2]), TR__MBOX_QUEUED);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[2]);
+    assert_false(tr__mbox_end_turn_owner(&mb));
+}
+
+static void mbox_end_turn_true_when_push_came_in(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    tr__mbox_push_mpsc(&mb, &msgs[0]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]);
+    tr__mbox_push_mpsc(&mb, &msgs[1]); /* on the stack, not taken */
+    assert_true(tr__mbox_end_turn_owner(&mb));
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[2]), TR__MBOX_QUEUED);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[2]);
+    assert_false(tr__mbox_end_turn_owner(&mb));
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[3]), TR__MBOX_WOKE);
+}
+
+static void mbox_len_counts_until_end_turn(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    for (int i = 0; i < 3; i++)
+        tr__mbox_push_mpsc(&mb, &msgs[i]);
+    assert_int_equal(tr__mbox_len_any(&mb), 3);
+    tr__mbox_pop_owner(&mb);
+    tr__mbox_pop_owner(&mb);
+    /* Room is given back once per turn. */
+    assert_int_equal(tr__mbox_len_any(&mb), 3);
+    assert_true(tr__mbox_end_turn_owner(&mb));
+    assert_int_equal(tr__mbox_len_any(&mb), 1);
+}
+
+static void mbox_bounded_full_returns_efull_and_caller_keeps_message(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 2);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[0]), TR__MBOX_WOKE);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[1]), TR__MBOX_QUEUED);
+    msgs[2].next = &msgs[7]; /* a refused push must not touch the message */
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[2]), TR_EFULL);
+    assert_ptr_equal(msgs[2].next, &msgs[7]);
+    assert_int_equal(tr__mbox_len_any(&mb), 2);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
+    assert_null(tr__mbox_pop_owner(&mb));
+}
+
+static void mbox_bounded_room_returns_after_end_turn(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 1);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[0]), TR__MBOX_WOKE);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]);
+    /* Taken but the turn has not ended: still no room. */
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[1]), TR_EFULL);
+    assert_false(tr__mbox_end_turn_owner(&mb));
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[1]), TR__MBOX_WOKE);
+}
+
+static void mbox_bounded_chain_bigger_than_room_is_refused_whole(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 3);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[0]), TR__MBOX_WOKE);
+    /* chain 1 -> 2 -> 3, newest first */
+    msgs[3].next = &msgs[2];
+    msgs[2].next = &msgs[1];
+    msgs[1].next = NULL;
+    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[3], &msgs[1], 3), TR_EFULL);
+    assert_int_equal(tr__mbox_len_any(&mb), 1);
+    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[2], &msgs[1], 2), TR__MBOX_QUEUED);
+    assert_int_equal(tr__mbox_len_any(&mb), 3);
+    for (int i = 0; i < 3; i++)
+        assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[i]);
+}
+
+static void mbox_close_returns_leftovers_in_send_order(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    for (int i = 0; i < 4; i++)
+        tr__mbox_push_mpsc(&mb, &msgs[i]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]); /* 1..3 local */
+    for (int i = 4; i < NMSG; i++)
+        tr__mbox_push_mpsc(&mb, &msgs[i]); /* 4..7 on the stack */
+    tr_msg *left = tr__mbox_close_owner(&mb);
+    for (int i = 1; i < NMSG; i++) {
+        assert_ptr_equal(left, &msgs[i]);
+        left = left->next;
+    }
+    assert_null(left);
+    assert_true(tr__mbox_closed_any(&mb));
+}
+
+static void mbox_close_of_empty_returns_null(void **state) {
+    (void)state;
+    tr__mbox mb;
+    tr__mbox_init(&mb, 0);
+    assert_null(tr__mbox_close_owner(&mb));
+    assert_true(tr__mbox_closed_any(&mb));
+}
+
+static void mbox_push_after_close_returns_edead_and_caller_keeps_message(void **state) {
+    (void)state;
+    tr__mbox mb;
+    tr__mbox_init(&mb, 0);
+    assert_false(tr__mbox_closed_any(&mb));
+    assert_null(tr__mbox_close_owner(&mb));
+    msgs[0].next = &msgs[7];
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[0]), TR_EDEAD);
+    assert_ptr_equal(msgs[0].next, &msgs[7]);
+    msgs[2].next = &msgs[1];
+    msgs[1].next = NULL;
+    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[2], &msgs[1], 2), TR_EDEAD);
+    assert_int_equal(tr__mbox_len_any(&mb), 0);
+}
+
+static void mbox_push_to_closed_full_bounded_returns_edead(void **state) {
+    (void)state;
+    tr__mbox mb;
+    tr__mbox_init(&mb, 2);
+    tr__mbox_push_mpsc(&mb, &msgs[0]);
+    tr__mbox_push_mpsc(&mb, &msgs[1]);
+    tr_msg *left = tr__mbox_close_owner(&mb);
+    assert_ptr_equal(left, &msgs[0]);
+    /* Dead beats full: a sender must learn the actor is gone, not retry. */
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[2]), TR_EDEAD);
+}
+
+static void mbox_chain_arrives_oldest_first_between_singles(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[0]), TR__MBOX_WOKE);
+    msgs[3].next = &msgs[2];
+    msgs[2].next = &msgs[1];
+    msgs[1].next = NULL;
+    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[3], &msgs[1], 3), TR__MBOX_QUEUED);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[4]), TR__MBOX_QUEUED);
+    for (int i = 0; i < 5; i++)
+        assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[i]);
+    assert_null(tr__mbox_pop_owner(&mb));
+}
+
+static void mbox_chain_on_idle_wakes_once(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    msgs[1].next = &msgs[0];
+    msgs[0].next = NULL;
+    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[1], &msgs[0], 2), TR__MBOX_WOKE);
+    assert_int_equal(tr__mbox_len_any(&mb), 2);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
+    assert_false(tr__mbox_end_turn_owner(&mb));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(mbox_starts_scheduled_so_first_push_does_not_wake, setup),
+        cmocka_unit_test_setup(mbox_pops_in_send_order, setup),
+        cmocka_unit_test_setup(mbox_order_holds_across_takes, setup),
+        cmocka_unit_test_setup(mbox_pop_on_empty_returns_null, setup),
+        cmocka_unit_test_setup(mbox_woke_only_on_idle_to_nonempty_edge, setup),
+        cmocka_unit_test_setup(mbox_end_turn_true_while_owner_list_has_messages, setup),
+        cmocka_unit_test_setup(mbox_end_turn_true_when_push_came_in, setup),
+        cmocka_unit_test_setup(mbox_len_counts_until_end_turn, setup),
+        cmocka_unit_test_setup(mbox_bounded_full_returns_efull_and_caller_keeps_message, setup),
+        cmocka_unit_test_setup(mbox_bounded_room_returns_after_end_turn, setup),
+        cmocka_unit_test_setup(mbox_bounded_chain_bigger_than_room_is_refused_whole, setup),
+        cmocka_unit_test_setup(mbox_close_returns_leftovers_in_send_order, setup),
+        cmocka_unit_test_setup(mbox_close_of_empty_returns_null, setup),
+        cmocka_unit_test_setup(mbox_push_after_close_returns_edead_and_caller_keeps_message, setup),
+        cmocka_unit_test_setup(mbox_push_to_closed_full_bounded_returns_edead, setup),
+        cmocka_unit_test_setup(mbox_chain_arrives_oldest_first_between_singles, setup),
+        cmocka_unit_test_setup(mbox_chain_on_idle_wakes_once, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
