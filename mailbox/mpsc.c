@@ -54,8 +54,8 @@ static inline bool reserve(tr__mbox *mb, uint32_t n) {
 }
 
 int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n) {
-    if (!reserve(mb, n))
-        return TR_EFULL;
+    if (!reserve(mb, n)) /* a closed mailbox keeps its count: dead beats full */
+        return tr__mbox_closed_any(mb) ? TR_EDEAD : TR_EFULL;
     tr_msg *h = ck_pr_load_ptr(&mb->head);
     for (;;) {
         if (h == TR__MBOX_CLOSED) {
