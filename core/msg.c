@@ -1,18 +1,23 @@
 /* core/msg.c - making and destroying messages.
  *
- * tr_msg_new puts the header and the inline data in one allocation. A message
+ * tr_msg_new puts the header and the inline data in one block: from the
+ * calling thread's message cache (core/msgcache.c) when it fits in
+ * TR__MSG_BLOCK bytes, from malloc otherwise. A message
  * is destroyed exactly once, by whoever owns it last: the runtime after
  * receive (or on the dead-letter path), or the caller with tr_msg_free. The
  * destroy order is fixed: the reply token fails (if unanswered), then
  * ptr_free(ptr), then release(msg). */
 #include "core/msg.h"
 
+#include "core/msgcache.h"
+#include "mailbox/atomic.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "troupe/error.h"
 
-static void release_inline(tr_msg *msg) {
+static void release_big(tr_msg *msg) {
     free(msg);
 }
 
@@ -29,13 +34,21 @@ int tr_msg_init(tr_msg *msg, uint32_t type, tr_msg_release_fn release) {
 static int msg_alloc(tr_msg **out, uint32_t type, size_t size) {
     if (size > TR_MSG_MAX_SIZE)
         return TR_E2BIG;
-    tr_msg *m = malloc(sizeof(tr_msg) + size);
+    tr_msg *m;
+    tr_msg_release_fn release;
+    if (TR_LIKELY(size <= TR__MSG_SMALL_DATA)) {
+        m = tr__msgcache_alloc();
+        release = tr__msgcache_free;
+    } else {
+        m = malloc(sizeof(tr_msg) + size);
+        release = release_big;
+    }
     if (m == NULL)
         return TR_ENOMEM;
     memset(m, 0, sizeof(*m));
     m->type = type;
     m->size = (uint32_t)size;
-    m->release = release_inline;
+    m->release = release;
     m->flags = TR__MSG_INLINE | TR__MSG_INIT;
     *out = m;
     return 0;

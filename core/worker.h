@@ -50,7 +50,8 @@ struct tr__worker {
     /* Owner only. */
     tr_actor *lifo TR_ALIGNED;
     unsigned lifo_streak;
-    unsigned tick;
+    unsigned global_countdown; /* turns until the global queue goes first */
+    unsigned event_countdown;  /* turns until the loop is polled */
     uint64_t rng;
     tr__panic_frame frame; /* frame.actor: the actor being run */
     struct ev_loop *loop;

@@ -10,16 +10,19 @@
  *   CLOSED (2)    the actor is gone; pushes fail and the sender keeps its message
  *
  * Exactly-once scheduling: the only transition out of IDLE is a push's CAS
- * IDLE -> msg, and only that producer reports TR__MBOX_WOKE, so exactly one
- * producer schedules an idle actor. While the actor is scheduled, head is
+ * IDLE -> SCHED, and only that producer reports TR__MBOX_WOKE, so exactly one
+ * producer schedules an idle actor. That producer puts its messages straight
+ * into the owner's private list (it owns the actor until it schedules it), so
+ * a woken actor's first pop needs no swap. While the actor is scheduled, head is
  * SCHED or a message chain, never IDLE, so no other push reports WOKE. The
  * owner returns head to IDLE only by CAS SCHED -> IDLE when nothing is queued
  * (tr__mbox_end_turn_owner); if a push got in first the CAS fails and the owner
  * keeps the actor scheduled. The end of a chain is whatever head held before
  * the first push (IDLE or SCHED); CLOSED never ends a chain.
  *
- * `count` bounds the mailbox: a push reserves room with one fetch-and-add
- * before its CAS, the owner gives room back once per turn. Nothing here knows
+ * `count` bounds a bounded mailbox: a push reserves room with one
+ * fetch-and-add before its CAS, the owner gives room back once per turn.
+ * Unbounded mailboxes keep no count, so their send path is the one CAS. Nothing here knows
  * about workers or actors. */
 #include "mailbox/mpsc.h"
 
@@ -43,6 +46,8 @@ void tr__mbox_init(tr__mbox *mb, uint32_t cap) {
 
 /* Reserve room for n messages; false if that would exceed the bound. */
 static inline bool reserve(tr__mbox *mb, uint32_t n) {
+    if (mb->cap == 0)
+        return true; /* unbounded: no shared counter on the send path */
     /* Relaxed is enough: count orders nothing, it only bounds the queue, and
      * fetch-and-add is atomic so reservations never exceed cap together. */
     uint32_t before = ck_pr_faa_32(&mb->count, n);
@@ -51,35 +56,6 @@ static inline bool reserve(tr__mbox *mb, uint32_t n) {
         return false;
     }
     return true;
-}
-
-int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n) {
-    if (!reserve(mb, n)) /* a closed mailbox keeps its count: dead beats full */
-        return tr__mbox_closed_any(mb) ? TR_EDEAD : TR_EFULL;
-    tr_msg *h = ck_pr_load_ptr(&mb->head);
-    for (;;) {
-        if (h == TR__MBOX_CLOSED) {
-            ck_pr_sub_32(&mb->count, n);
-            return TR_EDEAD;
-        }
-        /* The stack is LIFO: the chain is linked newest -> oldest, and the
-         * oldest message continues into what the stack held. */
-        oldest->next = h;
-        /* Publishes the messages (and last->next) to the owner's swap in
-         * take_all; on x86 the locked CAS is a full barrier. Pairs with the
-         * ck_pr_fas_ptr in take_all and the CAS in tr__mbox_end_turn_owner. */
-        TR_TSAN_RELEASE(&mb->head);
-        if (ck_pr_cas_ptr_value(&mb->head, h, newest, &h)) {
-            /* Acquire the owner's SCHED -> IDLE release: if we woke the actor,
-             * its previous turn happened before whatever we do next. */
-            TR_TSAN_ACQUIRE(&mb->head);
-            return h == TR__MBOX_IDLE ? TR__MBOX_WOKE : TR__MBOX_QUEUED;
-        }
-    }
-}
-
-int tr__mbox_push_mpsc(tr__mbox *mb, tr_msg *msg) {
-    return tr__mbox_push_chain_mpsc(mb, msg, msg, 1);
 }
 
 /* Reverse a chain taken from the stack (newest first, ended by a sentinel)
@@ -93,6 +69,48 @@ static tr_msg *reverse(tr_msg *p) {
         p = next;
     }
     return out;
+}
+
+int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n) {
+    if (!reserve(mb, n)) /* a closed mailbox keeps its count: dead beats full */
+        return tr__mbox_closed_any(mb) ? TR_EDEAD : TR_EFULL;
+    tr_msg *h = ck_pr_load_ptr(&mb->head);
+    for (;;) {
+        if (h == TR__MBOX_CLOSED) {
+            if (mb->cap != 0)
+                ck_pr_sub_32(&mb->count, n);
+            return TR_EDEAD;
+        }
+        if (h == TR__MBOX_IDLE) {
+            /* Waking an idle actor: take the consumer side instead of pushing.
+             * Winning IDLE -> SCHED makes us the one waker; the actor is not
+             * running (its owner's last act was SCHED -> IDLE), so `local` is
+             * ours to fill until we hand the actor to the scheduler, which
+             * publishes it. The owner then finds the messages in `local` and
+             * needs no swap: one locked op fewer per wake-up. The CAS
+             * acquires the owner's release in tr__mbox_end_turn_owner. */
+            if (ck_pr_cas_ptr_value(&mb->head, TR__MBOX_IDLE, TR__MBOX_SCHED, &h)) {
+                TR_TSAN_ACQUIRE(&mb->head);
+                oldest->next = NULL;
+                mb->local = reverse(newest);
+                return TR__MBOX_WOKE;
+            }
+            continue; /* h now holds what beat us */
+        }
+        /* The stack is LIFO: the chain is linked newest -> oldest, and the
+         * oldest message continues into what the stack held. */
+        oldest->next = h;
+        /* Publishes the messages (and oldest->next) to the owner's swap in
+         * take_all; on x86 the locked CAS is a full barrier. Pairs with the
+         * ck_pr_fas_ptr in take_all. */
+        TR_TSAN_RELEASE(&mb->head);
+        if (ck_pr_cas_ptr_value(&mb->head, h, newest, &h))
+            return TR__MBOX_QUEUED;
+    }
+}
+
+int tr__mbox_push_mpsc(tr__mbox *mb, tr_msg *msg) {
+    return tr__mbox_push_chain_mpsc(mb, msg, msg, 1);
 }
 
 /* Take everything pushed so far, leaving `leave` (SCHED or CLOSED) in head. */
@@ -122,7 +140,8 @@ tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
 
 static void give_back_room(tr__mbox *mb) {
     if (mb->taken != 0) {
-        ck_pr_sub_32(&mb->count, mb->taken);
+        if (mb->cap != 0)
+            ck_pr_sub_32(&mb->count, mb->taken);
         mb->taken = 0;
     }
 }
@@ -159,7 +178,10 @@ bool tr__mbox_closed_any(const tr__mbox *mb) {
 }
 
 uint32_t tr__mbox_len_any(const tr__mbox *mb) {
-    /* A snapshot for routing and diagnostics; orders nothing. */
-    uint32_t n = ck_pr_load_32(&mb->count);
-    return n;
+    /* A snapshot for routing and diagnostics; orders nothing. Unbounded
+     * mailboxes keep no count: report 0 if empty, else 1 (a lower bound). */
+    if (mb->cap != 0)
+        return ck_pr_load_32(&mb->count);
+    const tr_msg *h = ck_pr_load_ptr(&mb->head);
+    return (is_msg(h) || ck_pr_load_ptr(&mb->local) != NULL) ? 1 : 0;
 }

@@ -87,8 +87,10 @@ int tr_ref_alive(const tr_ref *ref);
 /* A process-unique id of this actor incarnation (never reused), 0 for NULL. */
 uint64_t tr_ref_id(const tr_ref *ref);
 tr_runtime *tr_ref_runtime(const tr_ref *ref);
-/* Number of messages waiting in the actor's mailbox (approximate when
- * unbounded: exact only for bounded mailboxes); TR_EINVAL/TR_EDEAD. */
+/* Messages waiting in the actor's mailbox: exact for a bounded mailbox (set
+ * mailbox_capacity to get one); an unbounded mailbox keeps no count on the
+ * send path, so it reports 0 when empty and 1 otherwise (a lower bound).
+ * TR_EINVAL, TR_EDEAD. */
 int64_t tr_ref_mailbox_len(const tr_ref *ref);
 
 /* --- sending (any thread) ----------------------------------------------- */
