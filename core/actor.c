@@ -177,7 +177,6 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->refs = out != NULL ? 2 : 1;
     ck_pr_inc_64(&rt->blocks_live);
     ck_pr_inc_64(&rt->actors_alive);
-    ck_pr_inc_64(&rt->spawned);
     if (a->beh.init != NULL) {
         rc = run_init(a, o->arg);
         if (rc != 0) {
@@ -197,6 +196,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
             return rc;
         }
     }
+    ck_pr_inc_64(&rt->spawned); /* a statistic: orders nothing */
     /* Publish: close's sweep finds us from here on. The store is followed by
      * a full barrier, then we re-read the state (Dekker with begin_close). */
     TR_TSAN_RELEASE(&a->alive);
