@@ -129,10 +129,10 @@ static void mbox_end_turn_true_when_push_came_in(void **state) {
     assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[3]), TR__MBOX_WOKE);
 }
 
-static void mbox_len_counts_until_end_turn(void **state) {
+static void mbox_bounded_len_counts_until_end_turn(void **state) {
     (void)state;
     tr__mbox mb;
-    idle_mbox(&mb, 0);
+    idle_mbox(&mb, 100);
     for (int i = 0; i < 3; i++)
         tr__mbox_push_mpsc(&mb, &msgs[i]);
     assert_int_equal(tr__mbox_len_any(&mb), 3);
@@ -142,6 +142,21 @@ static void mbox_len_counts_until_end_turn(void **state) {
     assert_int_equal(tr__mbox_len_any(&mb), 3);
     assert_true(tr__mbox_end_turn_owner(&mb));
     assert_int_equal(tr__mbox_len_any(&mb), 1);
+}
+
+static void mbox_unbounded_len_is_zero_when_empty_else_one(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    assert_int_equal(tr__mbox_len_any(&mb), 0);
+    tr__mbox_push_mpsc(&mb, &msgs[0]); /* woke: goes to the owner's list */
+    assert_int_equal(tr__mbox_len_any(&mb), 1);
+    tr__mbox_push_mpsc(&mb, &msgs[1]); /* on the stack */
+    tr__mbox_push_mpsc(&mb, &msgs[2]);
+    assert_int_equal(tr__mbox_len_any(&mb), 1);
+    while (tr__mbox_pop_owner(&mb) != NULL)
+        ;
+    assert_int_equal(tr__mbox_len_any(&mb), 0);
 }
 
 static void mbox_bounded_full_returns_efull_and_caller_keeps_message(void **state) {
@@ -263,10 +278,22 @@ static void mbox_chain_on_idle_wakes_once(void **state) {
     msgs[1].next = &msgs[0];
     msgs[0].next = NULL;
     assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[1], &msgs[0], 2), TR__MBOX_WOKE);
-    assert_int_equal(tr__mbox_len_any(&mb), 2);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[2]), TR__MBOX_QUEUED);
     assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]);
     assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[2]);
     assert_false(tr__mbox_end_turn_owner(&mb));
+}
+
+static void mbox_bounded_chain_on_idle_counts_all(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 2);
+    msgs[1].next = &msgs[0];
+    msgs[0].next = NULL;
+    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[1], &msgs[0], 2), TR__MBOX_WOKE);
+    assert_int_equal(tr__mbox_len_any(&mb), 2);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[2]), TR_EFULL);
 }
 
 int main(void) {
@@ -278,7 +305,8 @@ int main(void) {
         cmocka_unit_test_setup(mbox_woke_only_on_idle_to_nonempty_edge, setup),
         cmocka_unit_test_setup(mbox_end_turn_true_while_owner_list_has_messages, setup),
         cmocka_unit_test_setup(mbox_end_turn_true_when_push_came_in, setup),
-        cmocka_unit_test_setup(mbox_len_counts_until_end_turn, setup),
+        cmocka_unit_test_setup(mbox_bounded_len_counts_until_end_turn, setup),
+        cmocka_unit_test_setup(mbox_unbounded_len_is_zero_when_empty_else_one, setup),
         cmocka_unit_test_setup(mbox_bounded_full_returns_efull_and_caller_keeps_message, setup),
         cmocka_unit_test_setup(mbox_bounded_room_returns_after_end_turn, setup),
         cmocka_unit_test_setup(mbox_bounded_chain_bigger_than_room_is_refused_whole, setup),
@@ -288,6 +316,7 @@ int main(void) {
         cmocka_unit_test_setup(mbox_push_to_closed_full_bounded_returns_edead, setup),
         cmocka_unit_test_setup(mbox_chain_arrives_oldest_first_between_singles, setup),
         cmocka_unit_test_setup(mbox_chain_on_idle_wakes_once, setup),
+        cmocka_unit_test_setup(mbox_bounded_chain_on_idle_counts_all, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
