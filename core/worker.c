@@ -66,15 +66,19 @@ static void global_push(tr_runtime *rt, tr_actor *a) {
 
 static void ring_push_owner(tr__worker *w, tr_actor *a);
 
-/* Take the whole global stack, run its oldest entry, queue the rest here. */
-static tr_actor *global_take(tr__worker *w) {
+/* Take the whole global stack into this worker's backlog (owner-only FIFO
+ * list, linked through qlink), oldest first. Each taken actor is moved once:
+ * what does not fit in the ring waits in the backlog instead of overflowing
+ * back to the global queue, which made every take cost O(queue) and a
+ * skynet-style spawn storm O(n^2). */
+static void global_take_all(tr__worker *w) {
     tr_runtime *rt = w->rt;
     if (CK_STACK_FIRST(&rt->global) == NULL)
-        return NULL;
+        return;
     ck_stack_entry_t *e = ck_stack_batch_pop_upmc(&rt->global);
     TR_TSAN_ACQUIRE(&rt->global);
     /* The stack is LIFO: reverse it so injected actors run in FIFO order. */
-    ck_stack_entry_t *fifo = NULL;
+    ck_stack_entry_t *fifo = NULL, *last = e;
     while (e != NULL) {
         ck_stack_entry_t *next = e->next;
         e->next = fifo;
@@ -82,17 +86,44 @@ static tr_actor *global_take(tr__worker *w) {
         e = next;
     }
     if (fifo == NULL)
+        return;
+    if (w->backlog == NULL)
+        w->backlog = fifo;
+    else
+        w->backlog_tail->next = fifo;
+    w->backlog_tail = last;
+}
+
+static tr_actor *backlog_pop(tr__worker *w) {
+    ck_stack_entry_t *e = w->backlog;
+    if (e == NULL)
         return NULL;
-    tr_actor *first = actor_of_link(fifo);
+    w->backlog = e->next;
+    e->next = NULL;
+    return actor_of_link(e);
+}
+
+/* Run the oldest injected actor (backlog first: it is older than what is on
+ * the global stack now) and move up to half a ring more where thieves can see
+ * them. */
+static tr_actor *global_take(tr__worker *w) {
+    if (w->backlog == NULL)
+        global_take_all(w);
+    tr_actor *first = backlog_pop(w);
+    if (first == NULL)
+        return NULL;
+    unsigned used = ck_ring_size(&w->ring);
+    unsigned room = TR__RING_SIZE - 1 > used ? TR__RING_SIZE - 1 - used : 0;
+    if (room > TR__RING_SIZE / 2)
+        room = TR__RING_SIZE / 2;
     unsigned more = 0;
-    for (e = fifo->next; e != NULL;) {
-        ck_stack_entry_t *next = e->next;
-        ring_push_owner(w, actor_of_link(e));
+    tr_actor *b;
+    while (more < room && (b = backlog_pop(w)) != NULL) {
+        ring_push_owner(w, b);
         more++;
-        e = next;
     }
     if (more > 0)
-        tr__notify_any(rt);
+        tr__notify_any(w->rt);
     return first;
 }
 
@@ -353,7 +384,7 @@ static void *worker_main(void *arg) {
         if (rt->ext[i].worker_stop != NULL)
             rt->ext[i].worker_stop(w, rt->ext[i].data);
     run_posts(w);
-    assert(w->lifo == NULL && ck_ring_size(&w->ring) == 0);
+    assert(w->lifo == NULL && w->backlog == NULL && ck_ring_size(&w->ring) == 0);
     if (rt->cfg.on_thread_stop != NULL)
         rt->cfg.on_thread_stop(rt->cfg.user_data, w->id);
     tls_worker = NULL;

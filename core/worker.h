@@ -49,6 +49,8 @@ struct tr__worker {
     ck_stack_t posts TR_ALIGNED;
     /* Owner only. */
     tr_actor *lifo TR_ALIGNED;
+    ck_stack_entry_t *backlog;      /* injected actors not yet in the ring (FIFO) */
+    ck_stack_entry_t *backlog_tail; /* its last entry (valid while backlog != NULL) */
     unsigned lifo_streak;
     unsigned global_countdown; /* turns until the global queue goes first */
     unsigned event_countdown;  /* turns until the loop is polled */
