@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# bench/run.sh - run the troupe benchmarks and print a summary table.
+#
+#   bash bench/run.sh              every workload REPEAT (5) times, default sizes
+#   QUICK=1 bash bench/run.sh      every workload once, with small sizes
+#
+# Environment:
+#   BUILD_DIR   build tree holding bench/ (default: build); configured
+#               RelWithDebInfo and built here if the binaries are missing
+#   THREADS     worker threads (default: number of cores)
+#   REPEAT      runs per workload (default 5; QUICK=1 makes it 1)
+#   ONLY        space-separated subset of workloads to run (e.g. "ring fanin")
+#   OUT         where the table is saved (default: bench/results/latest.txt)
+#
+# Every run prints one WORKLOADS.md result line; all raw lines go to
+# $OUT.raw. Peak RSS comes from /usr/bin/time -v (max over the runs). The
+# table shows median/min/max rate, the fraction of the matching floor
+# (measured in the same session) and the project's target.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-build}"
+case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
+BIN="$BUILD_DIR/bench"
+THREADS="${THREADS:-$(nproc)}"
+QUICK="${QUICK:-0}"
+if [ "$QUICK" = 1 ]; then REPEAT="${REPEAT:-1}"; else REPEAT="${REPEAT:-5}"; fi
+OUT="${OUT:-$ROOT/bench/results/latest.txt}"
+ONLY="${ONLY:-}"
+
+if [ ! -x "$BIN/bench_troupe" ] || [ ! -x "$BIN/bench_floor" ]; then
+    echo "run.sh: building benchmarks in $BUILD_DIR" >&2
+    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$BUILD_DIR" -j 2 --target bench_troupe bench_floor >/dev/null
+    if [ -f "$ROOT/bench/pool.c" ]; then
+        cmake --build "$BUILD_DIR" -j 2 --target bench_pool >/dev/null || true
+    fi
+fi
+
+TIME=/usr/bin/time
+if [ ! -x "$TIME" ]; then
+    echo "run.sh: /usr/bin/time missing (apt-get install -y time); RSS not measured" >&2
+    TIME=""
+fi
+
+# name | command | args (full) | args (quick) | units per rate (for floors)
+# Sizes follow /work/shared/bench/WORKLOADS.md.
+WORKLOADS=(
+    "floor_mailbox|bench_floor mailbox|50000000|5000000"
+    "floor_compute|bench_floor compute|6400000 $THREADS|640000 $THREADS"
+    "pingpong|bench_troupe pingpong|1000000 $THREADS|100000 $THREADS"
+    "ring|bench_troupe ring|10000000 $THREADS|1000000 $THREADS"
+    "skynet|bench_troupe skynet|1000000 $THREADS|100000 $THREADS"
+    "fanin|bench_troupe fanin|10000000 $THREADS|1000000 $THREADS"
+    "forkjoin|bench_troupe forkjoin|6400000 $THREADS|640000 $THREADS"
+    "pool|bench_pool|1000000 $THREADS|100000 $THREADS"
+    "idle|bench_troupe idle|5 $THREADS|1 $THREADS"
+    "wakeup|bench_troupe wakeup|2000 $THREADS|200 $THREADS"
+)
+
+mkdir -p "$(dirname "$OUT")"
+RAW="$OUT.raw"
+: >"$RAW"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+# field <line> <key>: the value of key=value in a result line.
+field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n1; }
+
+# stats <file of numbers>: "median min max"
+stats() {
+    sort -g "$1" | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "- - -"; exit }
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        print m, v[1], v[NR] }'
+}
+
+# expected_check <workload> <n>: the check value a correct run prints.
+expected_check() {
+    case "$1" in
+    pingpong | fanin | forkjoin | floor_*) echo "$2" ;;
+    ring) echo $(($2 % 503 + 1)) ;;
+    skynet) echo $(($2 * ($2 - 1) / 2)) ;;
+    pool) echo "$2,restarts=$(($2 / 10000 + ($2 % 10000 > 0)))" ;;
+    *) echo "" ;;
+    esac
+}
+
+declare -A MED MIN MAX RSS CHECK EXTRA
+BAD=""
+for spec in "${WORKLOADS[@]}"; do
+    IFS='|' read -r name cmd full quick <<<"$spec"
+    if [ -n "$ONLY" ] && ! grep -qw -- "$name" <<<"$ONLY" && [[ "$name" != floor_* ]]; then
+        continue
+    fi
+    exe="${cmd%% *}"
+    if [ ! -x "$BIN/$exe" ]; then
+        echo "run.sh: $exe not built, skipping $name" >&2
+        continue
+    fi
+    args="$full"
+    [ "$QUICK" = 1 ] && args="$quick"
+    : >"$TMP/rates"
+    : >"$TMP/extra"
+    rss=0
+    for ((i = 1; i <= REPEAT; i++)); do
+        # shellcheck disable=SC2086
+        if [ -n "$TIME" ]; then
+            line="$("$TIME" -v -o "$TMP/time" "$BIN/$exe" ${cmd#"$exe"} $args)"
+            kb="$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$TMP/time")"
+            [ "${kb:-0}" -gt "$rss" ] && rss="$kb"
+        else
+            line="$("$BIN/$exe" ${cmd#"$exe"} $args)"
+        fi
+        echo "$line" | tee -a "$RAW" >&2
+        field "$line" rate >>"$TMP/rates"
+        CHECK[$name]="$(field "$line" check)"
+        want="$(expected_check "$name" "$(field "$line" n)")"
+        if [ -n "$want" ] && [ "${CHECK[$name]}" != "$want" ]; then
+            echo "run.sh: $name: check=${CHECK[$name]}, expected $want" >&2
+            BAD="$BAD $name"
+        fi
+        case "$name" in
+        wakeup) echo "$(field "$line" p50_us) $(field "$line" p99_us)" >>"$TMP/extra" ;;
+        esac
+    done
+    read -r MED[$name] MIN[$name] MAX[$name] < <(stats "$TMP/rates")
+    RSS[$name]="$rss"
+    if [ "$name" = wakeup ]; then
+        # median over runs of each run's p50, and the worst p99
+        p50="$(cut -d' ' -f1 "$TMP/extra" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
+        p99="$(cut -d' ' -f2 "$TMP/extra" | sort -g | tail -n1)"
+        EXTRA[$name]="p50=${p50}us p99=${p99}us"
+    fi
+done
+
+# ratio <a> <b> [scale]: a*scale/b as a percentage, or "-"
+ratio() {
+    if [ -z "${1:-}" ] || [ -z "${2:-}" ] || [ "$1" = - ] || [ "$2" = - ]; then echo "-"; return; fi
+    awk -v a="$1" -v b="$2" -v s="${3:-1}" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a * s / b; else print "-" }'
+}
+human() { # rates in M/s with 2 decimals
+    [ -z "${1:-}" ] || [ "$1" = - ] && { echo "-"; return; }
+    awk -v r="$1" 'BEGIN { if (r >= 1e5) printf "%.2fM", r / 1e6; else printf "%.4g", r }'
+}
+mb() { [ -z "${1:-}" ] || [ "$1" = 0 ] && { echo "-"; return; }; awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+meets() { # meets <value> <op> <target>
+    [ -z "${1:-}" ] || [ "$1" = - ] && { echo "-"; return; }
+    awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? (v >= t) : (v <= t); print ok ? "yes" : "NO" }'
+}
+
+FM="${MED[floor_mailbox]:-}"
+FC="${MED[floor_compute]:-}"
+{
+    echo "# troupe benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
+        "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r)"
+    echo "# threads=$THREADS runs=$REPEAT quick=$QUICK build=$(basename "$BUILD_DIR")" \
+        "load=$(cut -d' ' -f1-3 /proc/loadavg)"
+    printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' \
+        workload unit median min max rss_MB vs_floor target met
+    row() { # name unit vs_floor target_text value_for_target op target
+        local n="$1"
+        [ -n "${MED[$n]:-}" ] || return 0
+        printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' "$n" "$2" \
+            "$(human "${MED[$n]}")" "$(human "${MIN[$n]}")" "$(human "${MAX[$n]}")" \
+            "$(mb "${RSS[$n]}")" "$3" "$4" "$(meets "$5" "$6" "$7")"
+    }
+    row floor_mailbox "msgs/s" "-" "-" "-" ">=" 0
+    row floor_compute "computations/s" "-" "-" "-" ">=" 0
+    row pingpong "round trips/s" "$(ratio "${MED[pingpong]:-}" "$FM" 2) (2 msgs)" ">= 12M" \
+        "${MED[pingpong]:-}" ">=" 12e6
+    row ring "hops/s" "$(ratio "${MED[ring]:-}" "$FM")" ">= 19M" "${MED[ring]:-}" ">=" 19e6
+    if [ -n "${MED[skynet]:-}" ]; then
+        rss_ok="$(meets "$(mb "${RSS[skynet]}")" "<=" 26)"
+        rate_ok="$(meets "${MED[skynet]}" ">=" 7.4e6)"
+        printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' skynet "actors/s" \
+            "$(human "${MED[skynet]}")" "$(human "${MIN[skynet]}")" "$(human "${MAX[skynet]}")" \
+            "$(mb "${RSS[skynet]}")" "-" ">= 7.4M, <= 26 MB" "rate:$rate_ok rss:$rss_ok"
+    fi
+    row fanin "msgs/s" "$(ratio "${MED[fanin]:-}" "$FM")" ">= 35M" "${MED[fanin]:-}" ">=" 35e6
+    fj_frac="$(ratio "${MED[forkjoin]:-}" "$FC")"
+    row forkjoin "msgs/s" "$fj_frac" ">= 95% of floor" "${fj_frac%\%}" ">=" 95
+    row pool "jobs/s" "$(ratio "${MED[pool]:-}" "$FC")" ">= 1M" "${MED[pool]:-}" ">=" 1e6
+    if [ -n "${MED[idle]:-}" ]; then
+        printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' idle "% of one core" \
+            "${MED[idle]}" "${MIN[idle]}" "${MAX[idle]}" "$(mb "${RSS[idle]}")" "-" "<= 0.1%" \
+            "$(meets "${MED[idle]}" "<=" 0.1)"
+    fi
+    if [ -n "${EXTRA[wakeup]:-}" ]; then
+        p50="${EXTRA[wakeup]#p50=}"
+        p50="${p50%%us*}"
+        printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' wakeup "latency" \
+            "${p50}us" "-" "-" "$(mb "${RSS[wakeup]}")" "${EXTRA[wakeup]}" "median <= 20us" \
+            "$(meets "$p50" "<=" 20)"
+    fi
+    echo "# checks: $(for n in "${!CHECK[@]}"; do printf '%s=%s ' "$n" "${CHECK[$n]}"; done)"
+    if [ -n "$BAD" ]; then echo "# WRONG CHECK:$BAD"; else echo "# all checks as expected"; fi
+} | tee "$OUT"
+echo "run.sh: table saved to $OUT (raw lines in $RAW)" >&2
+[ -z "$BAD" ]
