@@ -31,7 +31,7 @@ struct tr_future {
     pthread_cond_t cv;
 };
 
-static tr_future *future_new(tr_runtime *rt) {
+tr_future *tr__future_new(tr_runtime *rt) {
     tr_future *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return NULL;
@@ -124,7 +124,7 @@ int tr_ask_msg(tr_ref *to, tr_msg *req, tr_future **out) {
         *out = NULL;
     if (to == NULL || req == NULL || out == NULL || req->reply != NULL)
         return TR_EINVAL;
-    tr_future *f = future_new(to->rt);
+    tr_future *f = tr__future_new(to->rt);
     if (f == NULL)
         return TR_ENOMEM;
     req->reply = f;

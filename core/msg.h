@@ -29,6 +29,12 @@ struct tr__reply_sink {
     void (*fail)(tr__reply_sink *s, int err, uint64_t corr);
 };
 
+/* A pending future with two references: the caller's (handed to the user)
+ * and a reply token's. Put it in a request's `reply` (with TR__MSG_ASK) and
+ * answer that request with tr_reply_msg, or fail it with tr__reply_fail, to
+ * settle the future from code that is not an actor (io/ blocking tasks). */
+tr_future *tr__future_new(tr_runtime *rt);
+
 /* Destroy a message whose token (if any) was not answered: the token fails
  * with err (TR_ENOREPLY, TR_EDEAD, TR_ECRASHED...), then ptr_free and
  * release run. */
