@@ -3,7 +3,10 @@
  * troupe/error.h    error codes, tr_strerror
  * troupe/msg.h      messages and their ownership
  * troupe/runtime.h  the runtime and its worker threads
- * troupe/actor.h    actors, handles, sending, asking, monitors and links */
+ * troupe/actor.h    actors, handles, sending, asking, monitors and links
+ * troupe/timer.h    delayed and periodic messages, ask and idle timeouts
+ * troupe/io.h       file descriptors, TCP and signals as messages
+ * troupe/blocking.h the blocking-task pool */
 #ifndef TROUPE_H
 #define TROUPE_H
 
@@ -11,5 +14,8 @@
 #include "troupe/msg.h"
 #include "troupe/runtime.h"
 #include "troupe/actor.h"
+#include "troupe/timer.h"
+#include "troupe/io.h"
+#include "troupe/blocking.h"
 
 #endif
