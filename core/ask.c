@@ -149,6 +149,8 @@ static int ask_new(tr_ref *to, tr_msg *m, tr_future **out) {
 }
 
 int tr_ask(tr_ref *to, uint32_t type, const void *data, size_t size, tr_future **out) {
+    if (out != NULL)
+        *out = NULL; /* as tr_ask_msg: no stale future on any error */
     if (to == NULL || out == NULL || (data == NULL && size != 0))
         return TR_EINVAL;
     tr_msg *m;
@@ -161,6 +163,8 @@ int tr_ask(tr_ref *to, uint32_t type, const void *data, size_t size, tr_future *
 }
 
 int tr_ask_word(tr_ref *to, uint32_t type, uint64_t word, tr_future **out) {
+    if (out != NULL)
+        *out = NULL;
     if (to == NULL || out == NULL)
         return TR_EINVAL;
     tr_msg *m;
