@@ -1,0 +1,483 @@
+/* tests/test_ask.c - asks, futures, replies and actor-to-actor requests.
+ *
+ * A future settles exactly once: with the reply, or with the reason no reply
+ * can come (TR_EDEAD when the target stopped first, TR_ENOREPLY when it
+ * handled the request without answering, TR_ECRASHED when it crashed on it,
+ * TR_ECANCELED when a kept request is freed) - at once, never by waiting out
+ * the caller's timeout. tr_request delivers the reply (or TR_MSG_ASK_FAILED)
+ * into the asking actor's mailbox with corr == its tag. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "support/testutil.h"
+#include "troupe.h"
+
+enum { T_ASK = 1, T_GO = 2, T_REPLY = 3, T_START = 4, T_STOP_AND_ASK = 5, T_FAIL = 6, T_PANIC = 7 };
+
+static uint64_t received, dead_letters, dropped;
+
+static void on_dead_letter(void *user, const tr_msg *msg, int why) {
+    (void)user;
+    (void)msg;
+    tu_add(&dead_letters, 1);
+    if (why == TR_DEAD_DROPPED)
+        tu_add(&dropped, 1);
+}
+
+static int reset(void **state) {
+    (void)state;
+    tu_store(&received, 0);
+    tu_store(&dead_letters, 0);
+    tu_store(&dropped, 0);
+    return 0;
+}
+
+static tr_runtime *runtime(unsigned workers) {
+    tr_runtime_config cfg;
+    tr_runtime_config_init(&cfg);
+    cfg.workers = workers;
+    cfg.dead_letter = on_dead_letter;
+    tr_runtime *rt = NULL;
+    assert_int_equal(tr_runtime_new(&rt, &cfg), 0);
+    return rt;
+}
+
+/* The server: T_ASK -> reply word*2; T_FAIL/T_PANIC crash; anything else is
+ * handled without a reply. */
+static int server_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    tu_add(&received, 1);
+    switch (msg->type) {
+    case T_ASK:
+        return tr_reply_word(msg, T_REPLY, msg->word * 2);
+    case T_FAIL:
+        return TR_EIO;
+    case T_PANIC:
+        tr_panic(ctx, TR_EIO, "panic while asked");
+    default:
+        return 0;
+    }
+}
+
+static const tr_behavior server = {NULL, server_receive, NULL};
+
+static tr_ref *spawn_server(tr_runtime *rt) {
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &server, NULL, &ref), 0);
+    return ref;
+}
+
+/* --- futures -------------------------------------------------------------- */
+
+static void ask_gets_the_reply_on_the_calling_thread(void **state) {
+    (void)state;
+    tr_runtime *rt = runtime(2);
+    tr_ref *ref = spawn_server(rt);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(ref, T_ASK, 21, &f), 0);
+    tr_msg *reply;
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), 0);
+    assert_int_equal(reply->type, T_REPLY);
+    assert_int_equal(reply->word, 42);
+    assert_int_equal(tr_future_ready(f), 1);
+    tr_msg_free(reply);
+    /* The reply was handed out: a second wait says so. */
+    assert_int_equal(tr_future_wait(f, 0, &reply), TR_ESTATE);
+    assert_null(reply);
+    assert_int_equal(tr_future_release(f), 0);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
+typedef struct asker {
+    tr_ref *to;
+    uint64_t n, ok;
+} asker;
+
+static void *ask_thread(void *arg) {
+    asker *a = arg;
+    for (uint64_t i = 0; i < a->n; i++) {
+        tr_future *f;
+        tr_msg *reply = NULL;
+        if (tr_ask(a->to, T_ASK, NULL, 0, &f) != 0)
+            continue;
+        /* word is 0 for tr_ask without data: the reply is 0 too */
+        if (tr_future_wait(f, TU_WAIT_MS, &reply) == 0 && reply->word == 0)
+            tu_add(&a->ok, 1);
+        tr_msg_free(reply);
+        tr_future_release(f);
+    }
+    return NULL;
+}
+
+static void ask_from_foreign_threads_each_get_their_reply(void **state) {
+    (void)state;
+    enum { THREADS = 3, ASKS = 200 };
+    tr_runtime *rt = runtime(2);
+    tr_ref *ref = spawn_server(rt);
+    asker a[THREADS];
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        a[i] = (asker){ref, ASKS, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, ask_thread, &a[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].ok, ASKS);
+    }
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
+/* Keeps a T_ASK request and answers it when T_GO arrives. */
+typedef struct holder {
+    tr_msg *kept;
+} holder;
+
+static int holder_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    holder *h = state;
+    if (msg->type == T_ASK) {
+        h->kept = msg;
+        return tr_msg_keep(ctx, msg);
+    }
+    if (msg->type == T_GO && h->kept != NULL) {
+        int rc = tr_reply_word(h->kept, T_REPLY, 99);
+        tr_msg_free(h->kept);
+        h->kept = NULL;
+        return rc;
+    }
+    if (h->kept != NULL) { /* any other message: drop the request unanswered */
+        tr_msg_free(h->kept);
+        h->kept = NULL;
+    }
+    return 0;
+}
+
+static const tr_behavior holder_beh = {NULL, holder_receive, NULL};
+
+static void future_timeout_leaves_the_future_usable(void **state) {
+    (void)state;
+    tr_runtime *rt = runtime(2);
+    tr_spawn_opts o = {.state_size = sizeof(holder)};
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &holder_beh, &o, &ref), 0);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(ref, T_ASK, 0, &f), 0);
+    tr_msg *reply = (tr_msg *)f;
+    assert_int_equal(tr_future_wait(f, 20, &reply), TR_ETIMEDOUT);
+    assert_null(reply);
+    assert_int_equal(tr_future_wait(f, 0, &reply), TR_ETIMEDOUT); /* a poll */
+    assert_int_equal(tr_future_ready(f), 0);
+    assert_int_equal(tr_send_word(ref, T_GO, 0), 0);
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), 0);
+    assert_int_equal(reply->word, 99);
+    tr_msg_free(reply);
+    tr_future_release(f);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
+static void freeing_a_kept_request_cancels_its_future(void **state) {
+    (void)state;
+    tr_runtime *rt = runtime(2);
+    tr_spawn_opts o = {.state_size = sizeof(holder)};
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &holder_beh, &o, &ref), 0);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(ref, T_ASK, 0, &f), 0);
+    assert_int_equal(tr_send_word(ref, 100, 0), 0); /* frees the kept request */
+    tr_msg *reply;
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), TR_ECANCELED);
+    tr_future_release(f);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
+static void target_stopping_before_reply_fails_the_future_with_edead_at_once(void **state) {
+    (void)state;
+    tr_runtime *rt = runtime(1);
+    tu_gate g;
+    assert_int_equal(tu_gate_block(rt, &g), 0);
+    tr_ref *ref = spawn_server(rt);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(ref, T_ASK, 1, &f), 0);
+    assert_int_equal(tr_actor_stop(ref), 0);
+    tu_gate_open(&g);
+    /* Settled by the dead letter, long before this (huge) timeout. */
+    tr_msg *reply;
+    assert_int_equal(tr_future_wait(f, 10 * TU_WAIT_MS, &reply), TR_EDEAD);
+    assert_null(reply);
+    assert_int_equal(tr_future_ready(f), 1);
+    assert_int_equal(tu_load(&received), 0);
+    assert_int_equal(tu_load(&dead_letters), 1);
+    tr_future_release(f);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
+static void ask_to_a_dead_actor_returns_edead_without_a_future(void **state) {
+    (void)state;
+    tr_runtime *rt = runtime(1);
+    tr_ref *ref = spawn_server(rt);
+    tr_actor_stop(ref);
+    assert_true(tu_wait_alive(rt, 0, TU_WAIT_MS));
+    tr_future *f = (tr_future *)ref;
+    assert_int_equal(tr_ask_word(ref, T_ASK, 1, &f), TR_EDEAD);
+    assert_null(f);
+    tr_msg *req;
+    assert_int_equal(tr_msg_new(&req, T_ASK, 0), 0);
+    assert_int_equal(tr_ask_msg(ref, req, &f), TR_EDEAD);
+    assert_int_equal(tr_msg_wants_reply(req), 0); /* no token left behind */
+    tr_msg_free(req);                             /* still ours */
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
+static void request_handled_without_reply_fails_with_enoreply(void **state) {
+    (void)state;
+    tr_runtime *rt = runtime(2);
+    tr_ref *ref = spawn_server(rt);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(ref, 50, 0, &f), 0);
+    tr_msg *reply;
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), TR_ENOREPLY);
+    tr_future_release(f);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
+static void crash_while_handling_fails_with_ecrashed(void **state) {
+    (void)state;
+    tr_runtime *rt = runtime(2);
+    uint32_t kinds[2] = {T_FAIL, T_PANIC};
+    tr_ref *refs[2] = {spawn_server(rt), spawn_server(rt)}; /* both before any ends */
+    for (int i = 0; i < 2; i++) {
+        tr_future *f;
+        assert_int_equal(tr_ask_word(refs[i], kinds[i], 0, &f), 0);
+        tr_msg *reply;
+        assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), TR_ECRASHED);
+        tr_future_release(f);
+        tr_ref_release(refs[i]);
+    }
+    tr_runtime_free(rt);
+}
+
+static uint64_t want_before, want_after, second_rc;
+
+static int twice_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    tu_store(&want_before, (uint64_t)tr_msg_wants_reply(msg));
+    int rc = tr_reply_word(msg, T_REPLY, 1);
+    tu_store(&want_after, (uint64_t)tr_msg_wants_reply(msg));
+    tu_store(&second_rc, (uint64_t)(int64_t)tr_reply_word(msg, T_REPLY, 2));
+    tu_add(&received, 1);
+    return rc;
+}
+
+static void second_reply_returns_estate(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, twice_receive, NULL};
+    tr_runtime *rt = runtime(2);
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &beh, NULL, &ref), 0);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(ref, T_ASK, 0, &f), 0);
+    tr_msg *reply;
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), 0);
+    assert_int_equal(reply->word, 1);
+    tr_msg_free(reply);
+    assert_true(tu_wait_ge(&received, 1, TU_WAIT_MS));
+    assert_int_equal(tu_load(&want_before), 1);
+    assert_int_equal(tu_load(&want_after), 0);
+    assert_int_equal((int)tu_load(&second_rc), TR_ESTATE);
+    tr_future_release(f);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
+static void releasing_a_future_before_the_reply_drops_the_reply(void **state) {
+    (void)state;
+    tr_runtime *rt = runtime(2);
+    tr_spawn_opts o = {.state_size = sizeof(holder)};
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &holder_beh, &o, &ref), 0);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(ref, T_ASK, 0, &f), 0);
+    assert_int_equal(tr_future_release(f), 0);
+    assert_int_equal(tr_send_word(ref, T_GO, 0), 0); /* replies into the void */
+    assert_true(tu_wait_ge(&dropped, 1, TU_WAIT_MS));
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+    assert_int_equal(tu_load(&dropped), 1);
+}
+
+static uint64_t worker_wait_rc, worker_poll_rc;
+
+static int waiting_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type != T_START)
+        return 0; /* our own ask, handled without reply */
+    tr_future *f;
+    if (tr_ask_word(tr_self(ctx), T_ASK, 0, &f) != 0)
+        return TR_EIO;
+    tr_msg *reply;
+    tu_store(&worker_wait_rc, (uint64_t)(int64_t)tr_future_wait(f, 1000, &reply));
+    tu_store(&worker_poll_rc, (uint64_t)(int64_t)tr_future_wait(f, 0, &reply));
+    tr_future_release(f);
+    tu_add(&received, 1);
+    return 0;
+}
+
+static void future_wait_on_a_worker_returns_edeadlk(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, waiting_receive, NULL};
+    tr_runtime *rt = runtime(1);
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &beh, NULL, &ref), 0);
+    assert_int_equal(tr_send_word(ref, T_START, 0), 0);
+    assert_true(tu_wait_ge(&received, 1, TU_WAIT_MS));
+    assert_int_equal((int)tu_load(&worker_wait_rc), TR_EDEADLK);
+    assert_int_equal((int)tu_load(&worker_poll_rc), TR_ETIMEDOUT); /* polling is fine */
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
+/* --- tr_request between actors --------------------------------------------- */
+
+static uint64_t req_rc, got_type, got_corr, got_word, got_status;
+
+/* T_START (ptr = target): request T_ASK with tag 77. T_STOP_AND_ASK: stop the
+ * target, then request (tag 88). Records the answer that comes back. */
+static int requester_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type == T_START || msg->type == T_STOP_AND_ASK || msg->type == T_GO) {
+        tr_ref *target = msg->ptr;
+        tr_msg *req;
+        if (tr_msg_new(&req, msg->type == T_GO ? 50 : T_ASK, 0) != 0)
+            return TR_ENOMEM;
+        req->word = 5;
+        if (msg->type == T_STOP_AND_ASK)
+            tr_actor_stop(target);
+        int rc = tr_request(ctx, target, req, msg->type == T_START ? 77 : 88);
+        if (rc != 0)
+            tr_msg_free(req);
+        tu_store(&req_rc, (uint64_t)(int64_t)rc);
+        return 0;
+    }
+    tu_store(&got_corr, msg->corr);
+    tu_store(&got_word, msg->word);
+    tu_store(&got_status, (uint64_t)(int64_t)msg->status);
+    tu_store(&got_type, msg->type); /* last: the test waits on it */
+    return 0;
+}
+
+static const tr_behavior requester = {NULL, requester_receive, NULL};
+
+static int got_pred(void *arg) {
+    (void)arg;
+    return tu_load(&got_type) != 0;
+}
+
+static void request_between_actors_gets_the_reply_with_its_tag(void **state) {
+    (void)state;
+    tu_store(&got_type, 0);
+    tr_runtime *rt = runtime(2);
+    tr_ref *srv = spawn_server(rt);
+    tr_ref *req;
+    assert_int_equal(tr_spawn(rt, &requester, NULL, &req), 0);
+    assert_int_equal(tr_send_ptr(req, T_START, srv, NULL), 0);
+    assert_true(tu_wait_until(got_pred, NULL, TU_WAIT_MS));
+    assert_int_equal((int)tu_load(&req_rc), 0);
+    assert_int_equal(tu_load(&got_type), T_REPLY);
+    assert_int_equal(tu_load(&got_corr), 77);
+    assert_int_equal(tu_load(&got_word), 10);
+    tr_ref_release(req);
+    tr_ref_release(srv);
+    tr_runtime_free(rt);
+}
+
+static void request_to_a_target_that_stops_gives_ask_failed_edead(void **state) {
+    (void)state;
+    tu_store(&got_type, 0);
+    /* One worker: the target cannot run (and die) before the requester's
+     * turn ends, so the request is queued and then dead-lettered. */
+    tr_runtime *rt = runtime(1);
+    tr_ref *srv = spawn_server(rt);
+    tr_ref *req;
+    assert_int_equal(tr_spawn(rt, &requester, NULL, &req), 0);
+    assert_int_equal(tr_send_ptr(req, T_STOP_AND_ASK, srv, NULL), 0);
+    assert_true(tu_wait_until(got_pred, NULL, TU_WAIT_MS));
+    assert_int_equal((int)tu_load(&req_rc), 0);
+    assert_int_equal(tu_load(&got_type), TR_MSG_ASK_FAILED);
+    assert_int_equal(tu_load(&got_corr), 88);
+    assert_int_equal((int)tu_load(&got_status), TR_EDEAD);
+    assert_int_equal(tu_load(&received), 0);
+    tr_ref_release(req);
+    tr_ref_release(srv);
+    tr_runtime_free(rt);
+}
+
+static void request_dropped_without_reply_gives_ask_failed_enoreply(void **state) {
+    (void)state;
+    tu_store(&got_type, 0);
+    tr_runtime *rt = runtime(2);
+    tr_ref *srv = spawn_server(rt);
+    tr_ref *req;
+    assert_int_equal(tr_spawn(rt, &requester, NULL, &req), 0);
+    assert_int_equal(tr_send_ptr(req, T_GO, srv, NULL), 0);
+    assert_true(tu_wait_until(got_pred, NULL, TU_WAIT_MS));
+    assert_int_equal(tu_load(&got_type), TR_MSG_ASK_FAILED);
+    assert_int_equal(tu_load(&got_corr), 88);
+    assert_int_equal((int)tu_load(&got_status), TR_ENOREPLY);
+    tr_ref_release(req);
+    tr_ref_release(srv);
+    tr_runtime_free(rt);
+}
+
+static void request_to_a_dead_actor_returns_edead_at_once(void **state) {
+    (void)state;
+    tu_store(&got_type, 0);
+    tu_store(&req_rc, 0);
+    tr_runtime *rt = runtime(2);
+    tr_ref *srv = spawn_server(rt);
+    tr_actor_stop(srv);
+    assert_true(tu_wait_alive(rt, 0, TU_WAIT_MS));
+    tr_ref *req;
+    assert_int_equal(tr_spawn(rt, &requester, NULL, &req), 0);
+    assert_int_equal(tr_send_ptr(req, T_START, srv, NULL), 0);
+    assert_true(tu_wait_ge(&req_rc, (uint64_t)(int64_t)TR_EDEAD, TU_WAIT_MS));
+    assert_int_equal((int)tu_load(&req_rc), TR_EDEAD);
+    tr_ref_release(req);
+    tr_ref_release(srv);
+    tr_runtime_free(rt);
+    assert_int_equal(tu_load(&got_type), 0); /* nothing came back */
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(ask_gets_the_reply_on_the_calling_thread, reset),
+        cmocka_unit_test_setup(ask_from_foreign_threads_each_get_their_reply, reset),
+        cmocka_unit_test_setup(future_timeout_leaves_the_future_usable, reset),
+        cmocka_unit_test_setup(freeing_a_kept_request_cancels_its_future, reset),
+        cmocka_unit_test_setup(target_stopping_before_reply_fails_the_future_with_edead_at_once,
+                               reset),
+        cmocka_unit_test_setup(ask_to_a_dead_actor_returns_edead_without_a_future, reset),
+        cmocka_unit_test_setup(request_handled_without_reply_fails_with_enoreply, reset),
+        cmocka_unit_test_setup(crash_while_handling_fails_with_ecrashed, reset),
+        cmocka_unit_test_setup(second_reply_returns_estate, reset),
+        cmocka_unit_test_setup(releasing_a_future_before_the_reply_drops_the_reply, reset),
+        cmocka_unit_test_setup(future_wait_on_a_worker_returns_edeadlk, reset),
+        cmocka_unit_test_setup(request_between_actors_gets_the_reply_with_its_tag, reset),
+        cmocka_unit_test_setup(request_to_a_target_that_stops_gives_ask_failed_edead, reset),
+        cmocka_unit_test_setup(request_dropped_without_reply_gives_ask_failed_enoreply, reset),
+        cmocka_unit_test_setup(request_to_a_dead_actor_returns_edead_at_once, reset),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
