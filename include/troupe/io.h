@@ -16,8 +16,7 @@
  *   TR_MSG_TCP_DATA       word = tag, inline data (tr_msg_data, msg->size)
  *   TR_MSG_TCP_CLOSED     word = tag, status 0 (peer closed) or TR_EIO
  *   TR_MSG_TCP_WRITE_FULL word = tag: the send buffer passed its high mark
- *   TR_MSG_TCP_WRITE_READY word = tag: it drained below its low mark
- *   TR_MSG_SIGNAL         word = signal number (tr_signal_watch) */
+ *   TR_MSG_TCP_WRITE_READY word = tag: it drained below its low mark */
 #ifndef TROUPE_IO_H
 #define TROUPE_IO_H
 
@@ -39,7 +38,6 @@ extern "C" {
 #define TR_MSG_TCP_CLOSED (TR_MSG_SYSTEM + 21)
 #define TR_MSG_TCP_WRITE_FULL (TR_MSG_SYSTEM + 22)
 #define TR_MSG_TCP_WRITE_READY (TR_MSG_SYSTEM + 23)
-#define TR_MSG_SIGNAL (TR_MSG_SYSTEM + 24)
 
 /* The errno behind a TR_EIO status of an io message (0 if none). */
 int tr_io_errno(const tr_msg *msg);
