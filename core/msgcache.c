@@ -22,8 +22,10 @@
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
+/* The first two words stay addressable: the free-list link and, for the
+ * first block of a magazine, depot_put's next_mag. */
 #define POISON(p)                                                                                  \
-    ASAN_POISON_MEMORY_REGION((char *)(p) + sizeof(void *), TR__MSG_BLOCK - sizeof(void *))
+    ASAN_POISON_MEMORY_REGION((char *)(p) + 2 * sizeof(void *), TR__MSG_BLOCK - 2 * sizeof(void *))
 #define UNPOISON(p) ASAN_UNPOISON_MEMORY_REGION((p), TR__MSG_BLOCK)
 #else
 #define POISON(p) ((void)0)
