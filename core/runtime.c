@@ -75,7 +75,7 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
         return TR_ENOMEM;
     memset(rt, 0, sizeof(*rt));
     rt->cfg = c;
-    ck_stack_init(&rt->global);
+    tr__inject_init(&rt->global);
     rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
     pthread_mutex_init(&rt->space_mu, NULL);
     pthread_condattr_t ca;

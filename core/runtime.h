@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "core/inject.h"
 #include "core/worker.h"
 #include "troupe/runtime.h"
 
@@ -37,8 +38,9 @@ struct tr_runtime {
     uint32_t state TR_ALIGNED;
     /* Written when a worker parks or is woken. */
     uint32_t sleepers TR_ALIGNED;
-    /* Global run queue: actors made runnable off the workers, overflow. */
-    ck_stack_t global TR_ALIGNED;
+    /* Global run queue: actors made runnable off the workers, actors that
+     * used up their batch, deque overflow. */
+    tr__inject global;
     /* Counters. */
     uint64_t actors_alive TR_ALIGNED;
     uint64_t blocks_live; /* blocks with refs > 0: actors and held handles */

@@ -1,12 +1,14 @@
 /* core/worker.c - worker threads: where actors run.
  *
  * Each worker loops: pick an actor, run one turn of it, repeat. It picks from,
- * in order: the global queue every `global_interval` ticks (so injected actors
- * are never starved), its LIFO slot (the actor its last turn woke: request/
- * reply stays on one core and in cache, as in Tokio), its own ring, the global
- * queue, and finally other workers' rings (stealing half, FIFO end). With
- * nothing to do it spins a bounded number of rounds, then parks in its libev
- * loop (ev_run EVRUN_ONCE): no CPU while idle.
+ * in order: every `global_interval` picks the oldest work (the global queue,
+ * else the top of its own deque), so nothing starves; its LIFO slot (the actor
+ * its last turn woke: request/reply stays on one core and in cache, as in
+ * Tokio); its deque, newest first (depth-first: a spawning tree stays small
+ * in memory); the global queue; and finally the oldest actor of another
+ * worker's deque (stealing). An actor that used up its batch goes to the back
+ * of the global queue. With nothing to do a worker spins a bounded number of
+ * rounds, then parks in its libev loop (ev_run EVRUN_ONCE): no CPU while idle.
  *
  * Parking is a Dekker handshake with the producers of work:
  *   parker:   parked = 1; sleepers++ (full barrier); re-check every queue; sleep
@@ -28,7 +30,8 @@
 #include "core/runtime.h"
 #include "troupe/error.h"
 
-#define LIFO_MAX 32 /* LIFO turns in a row before the ring gets a turn */
+#define LIFO_MAX 32     /* LIFO turns in a row before older work gets a turn */
+#define GLOBAL_BATCH 32 /* most actors one take moves from the global queue */
 
 /* initial-exec: a plain %fs-relative load, even in libtroupe.so. */
 static __thread tr__worker *tls_worker __attribute__((tls_model("initial-exec")));
@@ -55,111 +58,38 @@ static inline tr_actor *actor_of_link(ck_stack_entry_t *e) {
     return (tr_actor *)(void *)((char *)e - offsetof(tr_actor, qlink));
 }
 
-/* --- the global queue (any thread pushes, any worker takes all) --------- */
-
 static void global_push(tr_runtime *rt, tr_actor *a) {
-    /* Publishes a (and the mailbox that made it runnable) to the worker that
-     * takes it; pairs with the acquire in global_take. */
-    TR_TSAN_RELEASE(&rt->global);
-    ck_stack_push_upmc(&rt->global, &a->qlink);
+    tr__inject_push_any(&rt->global, &a->qlink);
 }
 
-static void ring_push_owner(tr__worker *w, tr_actor *a);
-
-/* Take the whole global stack into this worker's backlog (owner-only FIFO
- * list, linked through qlink), oldest first. Each taken actor is moved once:
- * what does not fit in the ring waits in the backlog instead of overflowing
- * back to the global queue, which made every take cost O(queue) and a
- * skynet-style spawn storm O(n^2). */
-static void global_take_all(tr__worker *w) {
-    tr_runtime *rt = w->rt;
-    if (CK_STACK_FIRST(&rt->global) == NULL)
-        return;
-    ck_stack_entry_t *e = ck_stack_batch_pop_upmc(&rt->global);
-    TR_TSAN_ACQUIRE(&rt->global);
-    /* The stack is LIFO: reverse it so injected actors run in FIFO order. */
-    ck_stack_entry_t *fifo = NULL, *last = e;
-    while (e != NULL) {
-        ck_stack_entry_t *next = e->next;
-        e->next = fifo;
-        fifo = e;
-        e = next;
-    }
-    if (fifo == NULL)
-        return;
-    if (w->backlog == NULL)
-        w->backlog = fifo;
-    else
-        w->backlog_tail->next = fifo;
-    w->backlog_tail = last;
+/* The local deque; overflow goes to the global queue. */
+static void local_push(tr__worker *w, tr_actor *a) {
+    if (!tr__deque_push_owner(&w->dq, a))
+        global_push(w->rt, a);
 }
 
-static tr_actor *backlog_pop(tr__worker *w) {
-    ck_stack_entry_t *e = w->backlog;
-    if (e == NULL)
-        return NULL;
-    w->backlog = e->next;
-    e->next = NULL;
-    return actor_of_link(e);
-}
-
-/* Run the oldest injected actor (backlog first: it is older than what is on
- * the global stack now) and move up to half a ring more where thieves can see
- * them. */
+/* Take a batch from the global queue: run the first, keep the rest here
+ * (where thieves can see them). */
 static tr_actor *global_take(tr__worker *w) {
-    if (w->backlog == NULL)
-        global_take_all(w);
-    tr_actor *first = backlog_pop(w);
-    if (first == NULL)
+    ck_stack_entry_t *e;
+    unsigned n = tr__inject_take_any(&w->rt->global, GLOBAL_BATCH, &e);
+    if (n == 0)
         return NULL;
-    unsigned used = ck_ring_size(&w->ring);
-    unsigned room = TR__RING_SIZE - 1 > used ? TR__RING_SIZE - 1 - used : 0;
-    if (room > TR__RING_SIZE / 2)
-        room = TR__RING_SIZE / 2;
-    unsigned more = 0;
-    tr_actor *b;
-    while (more < room && (b = backlog_pop(w)) != NULL) {
-        ring_push_owner(w, b);
-        more++;
-    }
-    if (more > 0)
+    tr_actor *first = actor_of_link(e);
+    /* Push the rest newest-first so the owner pops them in FIFO order. */
+    tr_actor *rest[GLOBAL_BATCH];
+    unsigned k = 0;
+    for (e = e->next; e != NULL; e = e->next)
+        rest[k++] = actor_of_link(e);
+    while (k > 0)
+        local_push(w, rest[--k]);
+    if (n > 1)
         tr__notify_any(w->rt);
     return first;
 }
 
-/* --- the local ring (owner pushes; owner and thieves take) -------------- */
-
-/* Ring full: move half of it, and a, to the global queue (Tokio's overflow). */
-static void ring_overflow(tr__worker *w, tr_actor *a) {
-    unsigned half = TR__RING_SIZE / 2;
-    for (unsigned i = 0; i < half; i++) {
-        void *p;
-        if (!ck_ring_dequeue_spmc(&w->ring, w->ring_buf, &p))
-            break;
-        TR_TSAN_ACQUIRE(p);
-        global_push(w->rt, p);
-    }
-    global_push(w->rt, a);
-}
-
-static void ring_push_owner(tr__worker *w, tr_actor *a) {
-    /* The ring's store-release of the slot publishes a; pairs with the
-     * acquire in ring_take. */
-    TR_TSAN_RELEASE(a);
-    if (!ck_ring_enqueue_spmc(&w->ring, w->ring_buf, a))
-        ring_overflow(w, a);
-}
-
-static tr_actor *ring_take(tr__worker *v) {
-    void *p;
-    if (!ck_ring_dequeue_spmc(&v->ring, v->ring_buf, &p))
-        return NULL;
-    TR_TSAN_ACQUIRE(p);
-    return p;
-}
-
-/* Steal half of some other worker's ring (starting at a random victim): run
- * the first, keep the rest here. */
+/* Steal the oldest actor of some other worker (random first victim). Taking
+ * one at a time is enough: the stolen actor's own wake-ups then land here. */
 static tr_actor *steal(tr__worker *w) {
     tr_runtime *rt = w->rt;
     unsigned n = rt->nworkers;
@@ -169,44 +99,43 @@ static tr_actor *steal(tr__worker *w) {
         tr__worker *v = &rt->workers[(start + i) % n];
         if (v == w)
             continue;
-        unsigned size = ck_ring_size(&v->ring);
-        if (size == 0)
-            continue;
-        tr_actor *first = ring_take(v);
-        if (first == NULL)
-            continue;
-        for (unsigned k = 1; k < (size + 1) / 2; k++) {
-            tr_actor *b = ring_take(v);
-            if (b == NULL)
-                break;
-            ring_push_owner(w, b);
+        tr_actor *a = tr__deque_steal_any(&v->dq);
+        if (a != NULL) {
+            w->steals++;
+            return a;
         }
-        w->steals++;
-        return first;
     }
     return NULL;
 }
 
 static tr_actor *next_actor(tr__worker *w) {
-    tr_runtime *rt = w->rt;
     tr_actor *a;
-    /* Countdowns, not `tick % interval`: a divide per turn costs ~30 cycles. */
+    /* Fairness, every global_interval picks: injected and yielded actors
+     * first, else the oldest of our own deque (it is LIFO for the owner). A
+     * countdown, not `tick % interval`: a divide per turn costs ~30 cycles. */
     if (TR_UNLIKELY(--w->global_countdown == 0)) {
-        w->global_countdown = rt->cfg.global_interval;
-        if ((a = global_take(w)) != NULL)
+        w->global_countdown = w->rt->cfg.global_interval;
+        if ((a = global_take(w)) != NULL || (a = tr__deque_steal_any(&w->dq)) != NULL) {
+            if (w->lifo != NULL) { /* the slot's actor waits its turn */
+                local_push(w, w->lifo);
+                w->lifo = NULL;
+            }
+            w->lifo_streak = 0;
             return a;
+        }
     }
     if (w->lifo != NULL) {
         a = w->lifo;
         w->lifo = NULL;
-        if (w->lifo_streak < LIFO_MAX || ck_ring_size(&w->ring) == 0) {
+        if (w->lifo_streak < LIFO_MAX || tr__deque_size_any(&w->dq) == 0) {
             w->lifo_streak++;
             return a;
         }
-        ring_push_owner(w, a); /* fairness: the ring's oldest goes first */
+        /* A long LIFO chain (two actors ping-ponging): let the deque run. */
+        global_push(w->rt, a);
     }
     w->lifo_streak = 0;
-    if ((a = ring_take(w)) != NULL)
+    if ((a = tr__deque_pop_owner(&w->dq)) != NULL)
         return a;
     if ((a = global_take(w)) != NULL)
         return a;
@@ -216,7 +145,7 @@ static tr_actor *next_actor(tr__worker *w) {
 /* --- scheduling and waking ---------------------------------------------- */
 
 void tr__notify_any(tr_runtime *rt) {
-    /* Orders our publication of work (a ring store, or a CAS) before reading
+    /* Orders our publication of work (a deque store, or a CAS) before reading
      * `sleepers`; pairs with the locked increment in park(). */
     ck_pr_fence_memory();
     if (ck_pr_load_32(&rt->sleepers) == 0)
@@ -243,7 +172,7 @@ void tr__schedule_any(tr_runtime *rt, tr_actor *a) {
         tr_actor *prev = w->lifo;
         w->lifo = a;
         if (prev != NULL) {
-            ring_push_owner(w, prev);
+            local_push(w, prev);
             tr__notify_any(rt); /* two runnable here: one can be stolen */
         }
         return;
@@ -252,9 +181,11 @@ void tr__schedule_any(tr_runtime *rt, tr_actor *a) {
     tr__notify_any(rt);
 }
 
-static void reschedule_owner(tr__worker *w, tr_actor *a) {
-    ring_push_owner(w, a);
-    if (w->lifo != NULL || ck_ring_size(&w->ring) > 1)
+/* a used up its batch with messages left: to the back of the global queue,
+ * so everything else runnable gets a turn first. */
+static void yield_owner(tr__worker *w, tr_actor *a) {
+    global_push(w->rt, a);
+    if (w->lifo != NULL || tr__deque_size_any(&w->dq) > 0)
         tr__notify_any(w->rt);
 }
 
@@ -303,12 +234,12 @@ static void poll_loop(tr__worker *w) {
 
 static int has_work(tr__worker *w) {
     tr_runtime *rt = w->rt;
-    if (CK_STACK_FIRST(&rt->global) != NULL || CK_STACK_FIRST(&w->posts) != NULL)
+    if (tr__inject_nonempty_any(&rt->global) || CK_STACK_FIRST(&w->posts) != NULL)
         return 1;
     if (ck_pr_load_32(&rt->state) == TR__RT_EXITING)
         return 1;
     for (unsigned i = 0; i < rt->nworkers; i++)
-        if (ck_ring_size(&rt->workers[i].ring) > 0)
+        if (tr__deque_size_any(&rt->workers[i].dq) > 0)
             return 1;
     return 0;
 }
@@ -345,7 +276,7 @@ static void run_loop(tr__worker *w) {
             bool again = tr__actor_run_turn(a, rt->cfg.batch);
             w->frame.actor = NULL;
             if (again)
-                reschedule_owner(w, a);
+                yield_owner(w, a);
             if (TR_UNLIKELY(--w->event_countdown == 0)) {
                 w->event_countdown = rt->cfg.event_interval;
                 poll_loop(w);
@@ -384,7 +315,7 @@ static void *worker_main(void *arg) {
         if (rt->ext[i].worker_stop != NULL)
             rt->ext[i].worker_stop(w, rt->ext[i].data);
     run_posts(w);
-    assert(w->lifo == NULL && w->backlog == NULL && ck_ring_size(&w->ring) == 0);
+    assert(w->lifo == NULL && tr__deque_size_any(&w->dq) == 0);
     if (rt->cfg.on_thread_stop != NULL)
         rt->cfg.on_thread_stop(rt->cfg.user_data, w->id);
     tls_worker = NULL;
@@ -399,15 +330,12 @@ int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id) {
     w->rng = 0x9E3779B97F4A7C15ULL * (id + 1);
     w->global_countdown = rt->cfg.global_interval;
     w->event_countdown = rt->cfg.event_interval;
-    w->ring_buf = aligned_alloc(TR_CACHELINE, TR__RING_SIZE * sizeof(ck_ring_buffer_t));
-    if (w->ring_buf == NULL)
+    if (tr__deque_init(&w->dq, TR__DEQUE_SIZE) != 0)
         return TR_ENOMEM;
-    ck_ring_init(&w->ring, TR__RING_SIZE);
     ck_stack_init(&w->posts);
     w->loop = ev_loop_new(EVFLAG_AUTO);
     if (w->loop == NULL) {
-        free(w->ring_buf);
-        w->ring_buf = NULL;
+        tr__deque_destroy(&w->dq);
         return TR_ESYS;
     }
     ev_async_init(&w->wake, wake_cb);
@@ -441,6 +369,5 @@ void tr__worker_destroy(tr__worker *w) {
     }
     /* Free cached blocks belong to the pool's chunks; just forget them. */
     w->free_blocks = NULL;
-    free(w->ring_buf);
-    w->ring_buf = NULL;
+    tr__deque_destroy(&w->dq);
 }

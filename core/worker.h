@@ -1,13 +1,12 @@
 /* core/worker.h - worker threads: run queues, stealing, parking, the loop.
  *
- * Each worker owns a libev loop, a local run queue (ck_ring, single producer
- * = the owner, many consumers = the owner and thieves) and a LIFO slot that
- * only the owner touches. Functions ending in _owner run only on that worker's
+ * Each worker owns a libev loop, a work-stealing deque of runnable actors
+ * (core/deque.h: the owner takes the newest, thieves the oldest) and a LIFO
+ * slot that only the owner touches. Functions ending in _owner run only on that worker's
  * thread; _any on any thread. */
 #ifndef TR_CORE_WORKER_H
 #define TR_CORE_WORKER_H
 
-#include <ck_ring.h>
 #include <ck_stack.h>
 #include <ev.h>
 #include <pthread.h>
@@ -15,9 +14,10 @@
 #include <stdint.h>
 
 #include "core/actor.h"
+#include "core/deque.h"
 #include "mailbox/atomic.h"
 
-#define TR__RING_SIZE 256 /* local run queue slots (power of two) */
+#define TR__DEQUE_SIZE 4096 /* local run queue slots (power of two) */
 
 typedef struct tr__worker tr__worker;
 
@@ -44,15 +44,12 @@ struct tr__worker {
     tr_runtime *rt;
     unsigned id;
     uint32_t parked TR_ALIGNED; /* 1 while asleep or about to sleep */
-    ck_ring_t ring TR_ALIGNED;
-    ck_ring_buffer_t *ring_buf;
+    tr__deque dq;               /* runnable actors: owner LIFO, thieves FIFO */
     ck_stack_t posts TR_ALIGNED;
     /* Owner only. */
     tr_actor *lifo TR_ALIGNED;
-    ck_stack_entry_t *backlog;      /* injected actors not yet in the ring (FIFO) */
-    ck_stack_entry_t *backlog_tail; /* its last entry (valid while backlog != NULL) */
     unsigned lifo_streak;
-    unsigned global_countdown; /* turns until the global queue goes first */
+    unsigned global_countdown; /* turns until the oldest work goes first */
     unsigned event_countdown;  /* turns until the loop is polled */
     uint64_t rng;
     tr__panic_frame frame; /* frame.actor: the actor being run */
