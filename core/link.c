@@ -156,7 +156,8 @@ int tr_demonitor(tr_ctx *ctx, tr_ref *target, uint64_t monitor_id) {
 
 /* A linked actor `from` ended with why: tell `to`. */
 static void link_signal(tr_actor *to, tr_actor *from, const tr_exit *why) {
-    if (ck_pr_load_32(&to->trap_exit)) {
+    /* TR_EXIT_KILLED is untrappable (troupe/actor.h): it always spreads. */
+    if (why->kind != TR_EXIT_KILLED && ck_pr_load_32(&to->trap_exit)) {
         deliver(to, TR_MSG_EXIT, from, why, 0);
         return;
     }
