@@ -170,7 +170,7 @@ static void idle_tick(void *arg, int fired) {
     }
     tr__worker *w = tr__worker_current();
     ev_tstamp now = ev_now(tr__worker_loop(w));
-    if (!tr_ref_alive(s->ref)) {
+    if (!tr__io_open(s->ref)) {
         idle_remove(s);
         /* 0 if the setter has not stored it yet: the next tick retries. */
         tr__timer_cancel(s->io, ck_pr_load_64(&s->timer));

@@ -172,7 +172,7 @@ static void stop_post(tr__worker *w, tr__post *p) {
 int tr_fd_watch(tr_ref *to, int fd, unsigned events, uint64_t tag, tr_fd_watch_id *out) {
     if (to == NULL || fd < 0 || events == 0 || (events & ~(TR_FD_READ | TR_FD_WRITE)) != 0)
         return TR_EINVAL;
-    if (!tr_ref_alive(to))
+    if (!tr__io_open(to))
         return TR_EDEAD;
     tr__io *io = tr__io_get(to->rt);
     if (io == NULL)

@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "core/actor.h"
 #include "core/worker.h"
 #include "troupe/actor.h"
 
@@ -104,6 +105,12 @@ int tr__timer_cancel(tr__io *io, uint64_t id);
 
 /* Teardown of the blocking pool (io/blocking.c), from runtime_free. */
 void tr__blocking_free(tr__io *io);
+
+/* Whether an actor can still take messages: 1 from spawn (init included,
+ * where tr_ref_alive is still 0) until its mailbox closes. */
+static inline int tr__io_open(const tr_ref *ref) {
+    return !tr__mbox_closed_any(&ref->mbox);
+}
 
 /* Push a runtime-made message into an actor; on failure it is dead-lettered
  * (destructors run). Returns the push result. */

@@ -560,7 +560,7 @@ int tr_tcp_connect(tr_ref *owner, const char *host, uint16_t port, uint64_t tag,
     socklen_t slen;
     if (parse_addr(host, port, &ss, &slen) != 0)
         return TR_EINVAL;
-    if (!tr_ref_alive(owner))
+    if (!tr__io_open(owner))
         return TR_EDEAD;
     tr__io *io = tr__io_get(owner->rt);
     if (io == NULL)
@@ -687,7 +687,7 @@ int tr_tcp_listen(tr_ref *owner, const char *host, uint16_t port, int backlog, u
     socklen_t slen;
     if (parse_addr(host, port, &ss, &slen) != 0)
         return TR_EINVAL;
-    if (!tr_ref_alive(owner))
+    if (!tr__io_open(owner))
         return TR_EDEAD;
     tr__io *io = tr__io_get(owner->rt);
     if (io == NULL)

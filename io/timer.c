@@ -264,7 +264,7 @@ static int check_target(tr_ref *to) {
     tr_runtime *rt = to->rt;
     if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING && tr__worker_of(rt) == NULL)
         return TR_ECLOSED;
-    return tr_ref_alive(to) ? 0 : TR_EDEAD;
+    return tr__io_open(to) ? 0 : TR_EDEAD;
 }
 
 int tr_timer_send_after(tr_ref *to, uint64_t delay_ms, tr_msg *msg, tr_timer_id *out) {
