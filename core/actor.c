@@ -90,6 +90,24 @@ int64_t tr_ref_mailbox_len(const tr_ref *ref) {
 
 /* --- spawn --------------------------------------------------------------- */
 
+/* Incarnation ids: a worker's own counter in the high bits and 1 + its index
+ * in the low 9; foreign threads share an atomic counter with low bits 0. No
+ * shared cache line is written when actors spawn actors. */
+static uint64_t new_id(tr_runtime *rt) {
+    tr__worker *w = tr__worker_of(rt);
+    if (w != NULL)
+        return (++w->ids << 9) | (w->id + 1);
+    return (ck_pr_faa_64(&rt->next_id, 1) + 1) << 9;
+}
+
+static void count_spawn(tr_runtime *rt) {
+    tr__worker *w = tr__worker_of(rt);
+    if (w != NULL)
+        ck_pr_store_64(&w->spawned, w->spawned + 1); /* owner-only, read by stats */
+    else
+        ck_pr_inc_64(&rt->spawned); /* a statistic: orders nothing */
+}
+
 static int run_init(tr_actor *a, void *arg) {
     /* tr_panic inside init unwinds to this frame, on whatever thread spawns. */
     tr__panic_frame f, **slot = tr__panic_slot();
@@ -160,7 +178,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->beh = *behavior;
     a->rt = rt;
     a->trap_exit = 0;
-    a->id = ck_pr_faa_64(&rt->next_id, 1) + 1;
+    a->id = new_id(rt);
     a->name = o->name;
     a->lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
     a->req_kind = TR_EXIT_NORMAL;
@@ -196,7 +214,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
             return rc;
         }
     }
-    ck_pr_inc_64(&rt->spawned); /* a statistic: orders nothing */
+    count_spawn(rt);
     /* Publish: close's sweep finds us from here on. The store is followed by
      * a full barrier, then we re-read the state (Dekker with begin_close). */
     TR_TSAN_RELEASE(&a->alive);
@@ -297,11 +315,16 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
         /* Park the leftovers on cur's chain so a panic in terminate cannot
          * lose them: dead-lettered below either way. */
         a->mbox.local = left;
-        snprintf(a->exit_text, sizeof(a->exit_text), "%s", text ? text : kind_text(kind));
+        if (text != NULL) { /* copied: it may live on a stack being unwound */
+            snprintf(a->exit_text, sizeof(a->exit_text), "%s", text);
+            a->exit_str = a->exit_text;
+        } else {
+            a->exit_str = kind_text(kind);
+        }
         a->exit_kind = kind;
         a->exit_code = code;
         if (a->beh.terminate != NULL) {
-            tr_exit why = {kind, code, a->exit_text};
+            tr_exit why = {kind, code, a->exit_str};
             a->beh.terminate(tr__ctx_of(a), a->state, &why);
         }
     }
@@ -315,7 +338,7 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
                                                                     : TR_DEAD_SHUTDOWN);
         left = next;
     }
-    tr_exit why = {a->exit_kind, a->exit_code, a->exit_text};
+    tr_exit why = {a->exit_kind, a->exit_code, a->exit_str};
     tr__actor_notify_watchers(a, &why);
     free_state(a);
     ck_pr_store_32(&a->alive, 0);
@@ -336,7 +359,7 @@ void tr__actor_crashed(tr_actor *a, int code, const char *text) {
     a->in_callback = 0;
     if (a->terminating) {
         /* A panic inside terminate: finish the rest of the teardown. */
-        finish(a, a->exit_kind, a->exit_code, a->exit_text);
+        finish(a, a->exit_kind, a->exit_code, a->exit_str);
         return;
     }
     drop_current(a, TR_ECRASHED);
@@ -359,11 +382,12 @@ static void finish_requested(tr_actor *a) {
     finish(a, kind, code, text);
 }
 
-bool tr__actor_run_turn(tr_actor *a, unsigned batch) {
-    for (unsigned n = 0; n < batch; n++) {
+int tr__actor_run_turn(tr_actor *a, unsigned batch) {
+    unsigned n;
+    for (n = 0; n < batch; n++) {
         if (TR_UNLIKELY(ck_pr_load_32(&a->stop_req))) {
             finish_requested(a);
-            return false;
+            return TR__TURN_DONE;
         }
         tr_msg *m = tr__mbox_pop_owner(&a->mbox);
         if (m == NULL)
@@ -382,22 +406,24 @@ bool tr__actor_run_turn(tr_actor *a, unsigned batch) {
         if (TR_UNLIKELY(rc != 0)) {
             drop_current(a, TR_ECRASHED);
             finish(a, TR_EXIT_ERROR, rc, NULL);
-            return false;
+            return TR__TURN_DONE;
         }
         drop_current(a, TR_ENOREPLY);
         if (TR_UNLIKELY(a->self_stop)) {
             finish(a, TR_EXIT_NORMAL, 0, NULL);
-            return false;
+            return TR__TURN_DONE;
         }
     }
     if (TR_UNLIKELY(ck_pr_load_32(&a->stop_req))) {
         finish_requested(a);
-        return false;
+        return TR__TURN_DONE;
     }
     bool again = tr__mbox_end_turn_owner(&a->mbox);
     if (a->mbox.cap != 0)
         tr__runtime_space_freed(a->rt);
-    return again;
+    if (!again)
+        return TR__TURN_DONE;
+    return n == batch ? TR__TURN_YIELD : TR__TURN_MORE;
 }
 
 /* --- inside callbacks ---------------------------------------------------- */

@@ -37,8 +37,9 @@ struct tr_ref {
     void *state;
     /* Line 2: shared, rarely written. */
     tr_runtime *rt TR_ALIGNED;
-    uint32_t refs;  /* handles + the runtime's while alive + tokens */
-    uint32_t alive; /* 1 from spawn until its exit is final */
+    uint64_t enq_pick; /* scheduler: its worker's pick count when queued */
+    uint32_t refs;     /* handles + the runtime's while alive + tokens */
+    uint32_t alive;    /* 1 from spawn until its exit is final */
     uint32_t trap_exit;
     uint64_t id;
     const char *name;
@@ -51,6 +52,7 @@ struct tr_ref {
     uint64_t next_watch_id;
     tr_exit_kind exit_kind; /* owner: the final reason, once terminating */
     int exit_code;
+    const char *exit_str; /* the final reason's text: static, or exit_text */
     char req_text[TR__EXIT_TEXT];
     char exit_text[TR__EXIT_TEXT];
     unsigned char inline_state[TR__INLINE_STATE];
@@ -66,9 +68,12 @@ static inline tr_actor *tr__actor_of(tr_ctx *ctx) {
     return (tr_actor *)ctx;
 }
 
-/* Run one turn of a (on its worker): at most `batch` messages. True if a
- * must run again (more messages), false if it went idle or ended. */
-bool tr__actor_run_turn(tr_actor *a, unsigned batch);
+/* Run one turn of a (on its worker): at most `batch` messages. Returns
+ * TR__TURN_DONE (a went idle or ended), TR__TURN_MORE (messages arrived
+ * during the turn: run it again soon) or TR__TURN_YIELD (it used up its batch
+ * with messages left: others go first). */
+enum { TR__TURN_DONE = 0, TR__TURN_MORE = 1, TR__TURN_YIELD = 2 };
+int tr__actor_run_turn(tr_actor *a, unsigned batch);
 /* The worker caught a tr_panic from a's callback. */
 void tr__actor_crashed(tr_actor *a, int code, const char *text);
 /* Ask a to exit with reason (kind/code/text); wakes it if idle. */

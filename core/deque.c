@@ -92,6 +92,12 @@ void *tr__deque_steal_any(tr__deque *d) {
     return p;
 }
 
+void *tr__deque_peek_top_any(const tr__deque *d) {
+    uint64_t t = ck_pr_load_64(&((tr__deque *)d)->top);
+    uint64_t b = ck_pr_load_64(&((tr__deque *)d)->bottom);
+    return t < b ? ck_pr_load_ptr(&d->buf[t & d->mask]) : NULL;
+}
+
 uint64_t tr__deque_size_any(const tr__deque *d) {
     uint64_t t = ck_pr_load_64(&((tr__deque *)d)->top);
     uint64_t b = ck_pr_load_64(&((tr__deque *)d)->bottom);

@@ -31,6 +31,9 @@ bool tr__deque_push_owner(tr__deque *d, void *p);
 void *tr__deque_pop_owner(tr__deque *d);
 /* The oldest entry, or NULL if empty or another thief won the race. */
 void *tr__deque_steal_any(tr__deque *d);
+/* The oldest entry without taking it: a racy snapshot that may already be
+ * taken (callers only read type-stable fields through it), or NULL. */
+void *tr__deque_peek_top_any(const tr__deque *d);
 /* Entries now (a snapshot). */
 uint64_t tr__deque_size_any(const tr__deque *d);
 

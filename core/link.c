@@ -74,7 +74,7 @@ tr_ref *tr_msg_origin(const tr_msg *msg) {
 
 /* The final reason of an actor whose watch list is closed (under its lock). */
 static tr_exit final_reason(tr_actor *a) {
-    tr_exit why = {a->exit_kind, a->exit_code, a->exit_text};
+    tr_exit why = {a->exit_kind, a->exit_code, a->exit_str};
     return why;
 }
 
@@ -88,7 +88,7 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
     tr_spin_lock(&a->lock);
     if (a->watch_closed) {
         *why = final_reason(a);
-        snprintf(text, n, "%s", a->exit_text);
+        snprintf(text, n, "%s", a->exit_str);
         why->text = text;
         tr_spin_unlock(&a->lock);
         free(e);

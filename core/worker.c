@@ -1,8 +1,9 @@
 /* core/worker.c - worker threads: where actors run.
  *
  * Each worker loops: pick an actor, run one turn of it, repeat. It picks from,
- * in order: every `global_interval` picks the oldest work (the global queue,
- * else the top of its own deque), so nothing starves; its LIFO slot (the actor
+ * in order: every `global_interval` picks the global queue (injected and
+ * yielded actors), or its own oldest actor if that has waited too long, so
+ * nothing starves; its LIFO slot (the actor
  * its last turn woke: request/reply stays on one core and in cache, as in
  * Tokio); its deque, newest first (depth-first: a spawning tree stays small
  * in memory); the global queue; and finally the oldest actor of another
@@ -30,8 +31,9 @@
 #include "core/runtime.h"
 #include "troupe/error.h"
 
-#define LIFO_MAX 32     /* LIFO turns in a row before older work gets a turn */
-#define GLOBAL_BATCH 32 /* most actors one take moves from the global queue */
+#define LIFO_MAX 32       /* LIFO turns in a row before older work gets a turn */
+#define GLOBAL_BATCH 32   /* most actors one take moves from the global queue */
+#define STARVE (1u << 16) /* picks the oldest local actor may wait */
 
 /* initial-exec: a plain %fs-relative load, even in libtroupe.so. */
 static __thread tr__worker *tls_worker __attribute__((tls_model("initial-exec")));
@@ -64,6 +66,7 @@ static void global_push(tr_runtime *rt, tr_actor *a) {
 
 /* The local deque; overflow goes to the global queue. */
 static void local_push(tr__worker *w, tr_actor *a) {
+    a->enq_pick = w->picks;
     if (!tr__deque_push_owner(&w->dq, a))
         global_push(w->rt, a);
 }
@@ -108,14 +111,28 @@ static tr_actor *steal(tr__worker *w) {
     return NULL;
 }
 
+/* Fairness, checked every global_interval picks: injected and yielded actors
+ * (the global queue) first; else the oldest actor of our own deque if it has
+ * waited more than STARVE picks. Only aged work is taken from the old end:
+ * in a spawning tree the oldest entry is the biggest unexplored subtree, and
+ * running it early turns depth-first into breadth-first (skynet's memory). */
+static tr_actor *fair_pick(tr__worker *w) {
+    tr_actor *a = global_take(w);
+    if (a != NULL)
+        return a;
+    tr_actor *old = tr__deque_peek_top_any(&w->dq);
+    if (old != NULL && w->picks - old->enq_pick > STARVE)
+        return tr__deque_steal_any(&w->dq);
+    return NULL;
+}
+
 static tr_actor *next_actor(tr__worker *w) {
     tr_actor *a;
-    /* Fairness, every global_interval picks: injected and yielded actors
-     * first, else the oldest of our own deque (it is LIFO for the owner). A
-     * countdown, not `tick % interval`: a divide per turn costs ~30 cycles. */
+    w->picks++;
+    /* A countdown, not `picks % interval`: a divide per turn costs ~30 cycles. */
     if (TR_UNLIKELY(--w->global_countdown == 0)) {
         w->global_countdown = w->rt->cfg.global_interval;
-        if ((a = global_take(w)) != NULL || (a = tr__deque_steal_any(&w->dq)) != NULL) {
+        if ((a = fair_pick(w)) != NULL) {
             if (w->lifo != NULL) { /* the slot's actor waits its turn */
                 local_push(w, w->lifo);
                 w->lifo = NULL;
@@ -127,12 +144,18 @@ static tr_actor *next_actor(tr__worker *w) {
     if (w->lifo != NULL) {
         a = w->lifo;
         w->lifo = NULL;
-        if (w->lifo_streak < LIFO_MAX || tr__deque_size_any(&w->dq) == 0) {
+        if (w->lifo_streak < LIFO_MAX) {
             w->lifo_streak++;
             return a;
         }
-        /* A long LIFO chain (two actors ping-ponging): let the deque run. */
-        global_push(w->rt, a);
+        /* A long LIFO chain (two actors ping-ponging): the newest other
+         * runnable actor goes first, the chain continues after it. */
+        w->lifo_streak = 0;
+        tr_actor *b = tr__deque_pop_owner(&w->dq);
+        if (b == NULL)
+            return a;
+        local_push(w, a);
+        return b;
     }
     w->lifo_streak = 0;
     if ((a = tr__deque_pop_owner(&w->dq)) != NULL)
@@ -173,7 +196,7 @@ void tr__schedule_any(tr_runtime *rt, tr_actor *a) {
         w->lifo = a;
         if (prev != NULL) {
             local_push(w, prev);
-            tr__notify_any(rt); /* two runnable here: one can be stolen */
+            w->notify_pending = 1; /* two runnable here: one can be stolen */
         }
         return;
     }
@@ -228,6 +251,10 @@ static void poll_loop(tr__worker *w) {
     run_posts(w);
     if (w->nwatchers > 0) /* only poll when io/ has timers or fds here */
         ev_run(w->loop, EVRUN_NOWAIT);
+    if (w->notify_pending) { /* loop callbacks may have woken actors */
+        w->notify_pending = 0;
+        tr__notify_any(w->rt);
+    }
 }
 
 /* --- parking ------------------------------------------------------------- */
@@ -273,10 +300,18 @@ static void run_loop(tr__worker *w) {
         if (a != NULL) {
             idle = 0;
             w->frame.actor = a;
-            bool again = tr__actor_run_turn(a, rt->cfg.batch);
+            int turn = tr__actor_run_turn(a, rt->cfg.batch);
             w->frame.actor = NULL;
-            if (again)
+            if (turn == TR__TURN_YIELD)
                 yield_owner(w, a);
+            else if (turn == TR__TURN_MORE)
+                local_push(w, a);
+            /* One wake-up per turn, however many actors it made runnable:
+             * the fence in tr__notify_any is not paid per send. */
+            if (w->notify_pending) {
+                w->notify_pending = 0;
+                tr__notify_any(rt);
+            }
             if (TR_UNLIKELY(--w->event_countdown == 0)) {
                 w->event_countdown = rt->cfg.event_interval;
                 poll_loop(w);

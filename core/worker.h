@@ -49,6 +49,9 @@ struct tr__worker {
     /* Owner only. */
     tr_actor *lifo TR_ALIGNED;
     unsigned lifo_streak;
+    uint64_t picks;            /* actors picked to run, for the starvation guard */
+    uint64_t ids;              /* actor ids handed out here */
+    int notify_pending;        /* work became stealable during this turn */
     unsigned global_countdown; /* turns until the oldest work goes first */
     unsigned event_countdown;  /* turns until the loop is polled */
     uint64_t rng;
@@ -60,7 +63,7 @@ struct tr__worker {
     tr_actor *free_blocks; /* block cache, see core/pool.c */
     unsigned free_count;
     unsigned nwatchers; /* active libev watchers of higher layers (io/) */
-    uint64_t steals, parks;
+    uint64_t steals, parks, spawned;
 };
 
 /* The worker running on this thread (of any runtime), or NULL. */
