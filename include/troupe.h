@@ -4,6 +4,8 @@
  * troupe/msg.h      messages and their ownership
  * troupe/runtime.h  the runtime and its worker threads
  * troupe/actor.h    actors, handles, sending, asking, monitors and links
+ * troupe/supervisor.h supervisors and supervision trees
+ * troupe/pool.h     supervised worker pools behind one handle
  * troupe/timer.h    delayed and periodic messages, ask and idle timeouts
  * troupe/io.h       file descriptors, TCP and signals as messages
  * troupe/blocking.h the blocking-task pool */
@@ -14,6 +16,8 @@
 #include "troupe/msg.h"
 #include "troupe/runtime.h"
 #include "troupe/actor.h"
+#include "troupe/supervisor.h"
+#include "troupe/pool.h"
 #include "troupe/timer.h"
 #include "troupe/io.h"
 #include "troupe/blocking.h"

@@ -1,0 +1,1084 @@
+/* actors/pool.c - supervised worker pools (see include/troupe/pool.h).
+ *
+ * The pool handle is the router actor. The router owns all routing state
+ * (slots, the job queue, counters) as plain actor state, and supervises the
+ * workers: it traps exits, links to each worker and respawns a dead one in
+ * its slot. Hot path: a job arrives in the router's mailbox and is moved on
+ * with tr_forward to a worker's mailbox: one push, no allocation, no lock.
+ *
+ * Workers run a wrapper behaviour around the user's. The wrapper keeps
+ * (tr_msg_keep) each job before calling the user's receive, so a crash does
+ * not destroy it: the wrapper's terminate, which runs after the crash, pushes
+ * the job back into the router with its crash count raised, and returns the
+ * jobs still queued in the dead worker's mailbox as well (taken from the
+ * core's leftover list before the core dead-letters it). A job's ask reply
+ * token stays in the message header, so a redelivered ask is answered to the
+ * original asker.
+ *
+ * Job bookkeeping rides in the job's (runtime-private) status field while the
+ * pool owns it: bits 0-15 count crashes, ST_CRASHED / ST_RETURNED say why it
+ * came back. User messages arrive with status 0.
+ *
+ * Shared queue: each worker has one ready token (a system message). It sends
+ * the token to the router when it starts; the router keeps the token of an
+ * idle worker, and sends it back right behind the next job for that worker;
+ * the worker bounces it to the router as soon as it sees it, which is right
+ * after the job (its mailbox is FIFO). So a token in the router = an idle
+ * worker, at the cost of one extra push per job and no allocation.
+ *
+ * What is shared with other threads lives in a refcounted tr__pool (held by
+ * the router and each worker): per-slot handled counters (one cache line per
+ * slot, atomic adds by that slot's worker), job-start stamps and worker
+ * handles for the watchdog (which runs on the actors/ timer thread, so it
+ * works while a worker is stuck), and counters written by workers. */
+#include "troupe/pool.h"
+
+#include <ck_pr.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/restarts.h"
+#include "actors/timer.h"
+#include "core/actor.h"
+#include "core/msg.h"
+#include "core/runtime.h"
+#include "troupe/error.h"
+#include "troupe/supervisor.h"
+
+#define ST_ATTEMPTS 0xFFFF
+#define ST_CRASHED 0x10000  /* came back from a crashed worker */
+#define ST_RETURNED 0x20000 /* came back unstarted from an ending worker */
+#define RETRY_MIN_MS 10
+
+/* --- the shared part ----------------------------------------------------- */
+
+typedef struct slot_pub {
+    uint64_t handled;  /* jobs done; atomic add by the slot's worker */
+    uint64_t start_ms; /* watchdog: job start (0 = idle); worker stores, watchdog loads */
+    uint64_t reported; /* watchdog thread only: the start it reported */
+    tr_ref *ref;       /* watchdog: the slot's worker (retained), under wd_mu */
+} TR_ALIGNED slot_pub;
+
+typedef struct tr__pool {
+    uint32_t refs; /* the router + each live worker */
+    tr_runtime *rt;
+    tr_pool_config cfg;
+    tr_ref *router; /* retained: workers return jobs to it */
+    uint64_t dead;  /* jobs dead-lettered by workers */
+    uint64_t stuck; /* watchdog reports */
+    unsigned cap;   /* slots */
+    slot_pub *slots;
+    pthread_mutex_t wd_mu;
+    struct stuck_rec {
+        unsigned slot;
+        uint64_t ms;
+        tr_ref *ref;
+    } * wd_scratch; /* timer thread only */
+} tr__pool;
+
+static void pool_unref(tr__pool *p) {
+    /* The last holder frees; the locked decrement orders every holder's use
+     * before it (full barrier on x86; TSan sees the pair below). */
+    TR_TSAN_RELEASE(&p->refs);
+    if (ck_pr_faa_32(&p->refs, (uint32_t)-1) != 1)
+        return;
+    TR_TSAN_ACQUIRE(&p->refs);
+    for (unsigned i = 0; i < p->cap; i++)
+        if (p->slots[i].ref != NULL)
+            tr_ref_release(p->slots[i].ref);
+    if (p->router != NULL)
+        tr_ref_release(p->router);
+    pthread_mutex_destroy(&p->wd_mu);
+    free(p->wd_scratch);
+    free(p->slots);
+    free(p);
+}
+
+static void pool_ref(tr__pool *p) {
+    /* Relaxed: made from a reference the caller holds. */
+    ck_pr_inc_32(&p->refs);
+}
+
+/* Dead-letter a job the pool gives up on. */
+static void job_dead(tr__pool *p, tr_msg *m, int why) {
+    m->status = 0;
+    tr__dead_letter(p->rt, m, why);
+}
+
+/* --- the worker wrapper -------------------------------------------------- */
+
+typedef struct wstate {
+    tr__pool *pool;
+    unsigned slot;
+    void *ustate;
+    tr_msg *job; /* in flight; returned to the router if we crash */
+    unsigned char user[] __attribute__((aligned(16)));
+} wstate;
+
+typedef struct warg {
+    tr__pool *pool;
+    unsigned slot;
+} warg;
+
+static int w_init(tr_ctx *ctx, void *state, void *arg) {
+    wstate *w = state;
+    const warg *a = arg;
+    tr__pool *p = a->pool;
+    w->pool = p;
+    w->slot = a->slot;
+    const tr_behavior *b = p->cfg.behavior;
+    if (p->cfg.opts.state_size == 0)
+        w->ustate = b->init == NULL ? p->cfg.opts.arg : NULL;
+    else
+        w->ustate = w->user;
+    if (b->init != NULL) {
+        int rc = b->init(ctx, w->ustate, p->cfg.opts.arg);
+        if (rc != 0)
+            return rc;
+    }
+    pool_ref(p);
+    if (p->cfg.routing == TR_ROUTE_SHARED_QUEUE) {
+        tr_msg *tok;
+        if (tr__msg_new_system(&tok, TR__A_TOKEN, 0) == 0) {
+            tok->word = tr_ref_id(tr_self(ctx));
+            tok->corr = a->slot;
+            if (tr__actor_push(p->router, tok) != 0)
+                tr__msg_destroy(tok, TR_EDEAD);
+        }
+    }
+    return 0;
+}
+
+static int w_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    wstate *w = state;
+    tr__pool *p = w->pool;
+    if (TR_UNLIKELY(msg->type >= TR_MSG_SYSTEM)) {
+        if (msg->type == TR__A_TOKEN) { /* the job before it is done: idle */
+            tr_msg_keep(ctx, msg);
+            if (tr__actor_push(p->router, msg) != 0)
+                tr__msg_destroy(msg, TR_EDEAD);
+            return 0;
+        }
+        return p->cfg.behavior->receive(ctx, w->ustate, msg);
+    }
+    slot_pub *sp = &p->slots[w->slot];
+    tr_msg_keep(ctx, msg); /* ours now: a crash must not destroy it */
+    w->job = msg;
+    uint32_t wd = p->cfg.watchdog_ms;
+    if (wd != 0) /* Seen by the watchdog thread; 0 means idle. */
+        ck_pr_store_64(&sp->start_ms, tr__mono_ms() | 1);
+    int rc = p->cfg.behavior->receive(ctx, w->ustate, msg);
+    if (wd != 0)
+        ck_pr_store_64(&sp->start_ms, 0);
+    if (TR_UNLIKELY(rc != 0))
+        return rc; /* w->job goes back to the router from w_terminate */
+    w->job = NULL;
+    /* Counter only, read by stats; no ordering needed. */
+    ck_pr_inc_64(&sp->handled);
+    tr__msg_destroy(msg, TR_ENOREPLY);
+    return 0;
+}
+
+/* Hand a job back to the router (or dead-letter it if the router is gone). */
+static void give_back(tr__pool *p, tr_msg *m) {
+    m->next = NULL;
+    if (p->router == NULL || tr__actor_push(p->router, m) != 0) {
+        ck_pr_inc_64(&p->dead);
+        job_dead(p, m, TR_DEAD_STOPPED);
+    }
+}
+
+static void w_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
+    wstate *w = state;
+    tr__pool *p = w->pool;
+    tr_actor *self = tr__actor_of(ctx);
+    /* First the pool's duties, so a panic in the user's terminate loses
+     * nothing. The crashed job: */
+    if (w->job != NULL) {
+        tr_msg *m = w->job;
+        w->job = NULL;
+        uint32_t n = (uint32_t)(m->status & ST_ATTEMPTS);
+        if (n < ST_ATTEMPTS)
+            n++;
+        m->status = (int32_t)((m->status & ~ST_ATTEMPTS & ~ST_RETURNED) | n | ST_CRASHED);
+        give_back(p, m);
+    }
+    if (p->cfg.watchdog_ms != 0)
+        ck_pr_store_64(&p->slots[w->slot].start_ms, 0);
+    /* The jobs still queued here (the core parked them in mbox.local and
+     * dead-letters what we leave there). */
+    tr_msg *left = self->mbox.local, *keep_head = NULL, **keep_tail = &keep_head;
+    self->mbox.local = NULL;
+    while (left != NULL) {
+        tr_msg *m = left;
+        left = m->next;
+        m->next = NULL;
+        if (m->type < TR_MSG_SYSTEM && !(m->flags & TR__MSG_KICK)) {
+            m->status |= ST_RETURNED;
+            give_back(p, m);
+        } else if (m->type == TR__A_TOKEN) {
+            tr__msg_destroy(m, TR_EDEAD);
+        } else {
+            *keep_tail = m;
+            keep_tail = &m->next;
+        }
+    }
+    self->mbox.local = keep_head;
+    if (p->cfg.behavior->terminate != NULL)
+        p->cfg.behavior->terminate(ctx, w->ustate, why);
+    pool_unref(p);
+}
+
+static const tr_behavior worker_behavior = {
+    .init = w_init,
+    .receive = w_receive,
+    .terminate = w_terminate,
+};
+
+/* --- the router ---------------------------------------------------------- */
+
+enum { S_EMPTY = 0, S_RUN, S_DUE };
+
+typedef struct rslot {
+    tr_ref *ref; /* retained */
+    uint64_t id;
+    uint64_t due;
+    tr_msg *token; /* shared queue: held while the worker is idle */
+    int state;
+} rslot;
+
+typedef struct router {
+    tr__pool *p;
+    tr_ctx *ctx;
+    rslot *slots;
+    unsigned n; /* active slots: [0, n) */
+    tr_ref **drain;
+    size_t ndrain, capdrain;
+    unsigned rr;
+    uint64_t rng;
+    unsigned nidle;
+    tr_msg *q_head, *q_tail;
+    uint64_t qlen;
+    tr__restarts rs;
+    int64_t handles;
+    uint64_t jobs, routed, restarts, redeliveries, returned, dead;
+    uint64_t timer_id, timer_tag, timer_due;
+    uint64_t wd_timer;
+    int closing;
+} router;
+
+typedef struct router_state {
+    router *r;
+} router_state;
+
+enum { CTRL_ADD = 1, CTRL_REMOVE, CTRL_STATS, CTRL_RETAIN, CTRL_RELEASE };
+
+typedef struct ctrl {
+    tr_msg msg;
+    int op;
+    tr_pool_stats *out;
+    uint64_t *handled;
+    size_t cap;
+} ctrl;
+
+static void ctrl_release(tr_msg *m) {
+    free(m);
+}
+
+static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg);
+
+static int is_pool(const tr_ref *ref) {
+    return ref != NULL && ref->beh.receive == router_receive;
+}
+
+static void wd_publish(tr__pool *p, unsigned i, tr_ref *ref) {
+    if (p->cfg.watchdog_ms == 0)
+        return;
+    if (ref != NULL)
+        tr_ref_retain(ref);
+    pthread_mutex_lock(&p->wd_mu);
+    tr_ref *old = p->slots[i].ref;
+    p->slots[i].ref = ref;
+    pthread_mutex_unlock(&p->wd_mu);
+    if (old != NULL)
+        tr_ref_release(old);
+}
+
+static int spawn_worker(router *r, unsigned i) {
+    tr__pool *p = r->p;
+    warg a = {p, i};
+    tr_spawn_opts o = p->cfg.opts;
+    o.state_size = sizeof(wstate) + p->cfg.opts.state_size;
+    o.arg = &a;
+    o.mailbox_capacity = TR_MAILBOX_UNBOUNDED;
+    if (o.name == NULL)
+        o.name = "pool worker";
+    tr_ref *ref;
+    int rc = tr_spawn(p->rt, &worker_behavior, &o, &ref);
+    if (rc != 0)
+        return rc;
+    rc = tr_link(r->ctx, ref);
+    if (rc != 0) {
+        tr_actor_kill(ref);
+        tr_ref_release(ref);
+        return rc;
+    }
+    r->slots[i].ref = ref;
+    r->slots[i].id = tr_ref_id(ref);
+    r->slots[i].state = S_RUN;
+    wd_publish(p, i, ref);
+    return 0;
+}
+
+/* The queue of jobs waiting at the router (linked through ->next). */
+static void enqueue(router *r, tr_msg *m) {
+    tr_msg_keep(r->ctx, m); /* TR_ESTATE when it is ours already */
+    m->next = NULL;
+    if (r->q_tail != NULL)
+        r->q_tail->next = m;
+    else
+        r->q_head = m;
+    r->q_tail = m;
+    r->qlen++;
+}
+
+static tr_msg *dequeue(router *r) {
+    tr_msg *m = r->q_head;
+    if (m == NULL)
+        return NULL;
+    r->q_head = m->next;
+    if (r->q_head == NULL)
+        r->q_tail = NULL;
+    m->next = NULL;
+    r->qlen--;
+    return m;
+}
+
+static inline int send_to(router *r, unsigned i, tr_msg *m) {
+    if (r->slots[i].state != S_RUN)
+        return TR_EDEAD;
+    int rc = tr_forward(r->ctx, r->slots[i].ref, m);
+    if (rc == 0)
+        r->routed++;
+    return rc;
+}
+
+static inline uint64_t next_rand(router *r) {
+    r->rng ^= r->rng << 13;
+    r->rng ^= r->rng >> 7;
+    r->rng ^= r->rng << 17;
+    return r->rng;
+}
+
+static inline uint64_t mix64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Shared queue: give job m to an idle worker. 0, or TR_EBUSY if none. */
+static int dispatch_idle(router *r, tr_msg *m) {
+    if (r->nidle == 0)
+        return TR_EBUSY;
+    for (unsigned k = 0; k < r->n; k++) {
+        unsigned i = (r->rr + k) % r->n;
+        rslot *s = &r->slots[i];
+        if (s->token == NULL)
+            continue;
+        tr_msg *tok = s->token;
+        s->token = NULL;
+        r->nidle--;
+        if (send_to(r, i, m) != 0) {
+            tr__msg_destroy(tok, TR_EDEAD); /* it died: its EXIT is on the way */
+            continue;
+        }
+        r->rr = i + 1;
+        tok->next = NULL;
+        if (tr__actor_push(s->ref, tok) != 0)
+            tr__msg_destroy(tok, TR_EDEAD);
+        return 0;
+    }
+    return TR_EBUSY;
+}
+
+static void broadcast(router *r, tr_msg *m) {
+    int first = -1;
+    for (unsigned i = 0; i < r->n; i++) {
+        if (r->slots[i].state != S_RUN)
+            continue;
+        if (first < 0) {
+            first = (int)i;
+            continue;
+        }
+        tr_msg *c;
+        size_t size = (m->flags & TR__MSG_INLINE) ? m->size : 0;
+        if (tr_msg_new(&c, m->type, size) != 0)
+            continue;
+        if (size != 0)
+            memcpy(tr_msg_data(c), tr_msg_data(m), size);
+        c->word = m->word;
+        if (send_to(r, i, c) != 0)
+            tr_msg_free(c);
+    }
+    if (first < 0 || send_to(r, (unsigned)first, m) != 0)
+        enqueue(r, m);
+}
+
+/* Route one job (the message being received, or one we own). */
+static void route(router *r, tr_msg *m, int again) {
+    unsigned n = r->n;
+    if (n == 0) {
+        enqueue(r, m);
+        return;
+    }
+    switch (r->p->cfg.routing) {
+    case TR_ROUTE_SHARED_QUEUE:
+        if (r->qlen == 0 && dispatch_idle(r, m) == 0)
+            return;
+        break;
+    case TR_ROUTE_KEY_HASH:
+        if (send_to(r, (unsigned)(mix64(m->word) % n), m) == 0)
+            return;
+        break;
+    case TR_ROUTE_SMALLEST_MAILBOX: {
+        int best = -1;
+        int64_t best_len = INT64_MAX;
+        for (unsigned k = 0; k < n; k++) {
+            unsigned i = (r->rr + k) % n; /* ties go round robin */
+            if (r->slots[i].state != S_RUN)
+                continue;
+            int64_t len = tr_ref_mailbox_len(r->slots[i].ref);
+            if (len >= 0 && len < best_len) {
+                best_len = len;
+                best = (int)i;
+            }
+        }
+        r->rr++;
+        if (best >= 0 && send_to(r, (unsigned)best, m) == 0)
+            return;
+        break;
+    }
+    case TR_ROUTE_BROADCAST:
+        if (!again) {
+            broadcast(r, m);
+            return;
+        }
+        /* a returned copy goes to one worker */
+        __attribute__((fallthrough));
+    case TR_ROUTE_RANDOM:
+    case TR_ROUTE_ROUND_ROBIN:
+    default: {
+        unsigned start =
+            r->p->cfg.routing == TR_ROUTE_RANDOM ? (unsigned)(next_rand(r) % n) : r->rr++;
+        for (unsigned k = 0; k < n; k++)
+            if (send_to(r, (start + k) % n, m) == 0)
+                return;
+        break;
+    }
+    }
+    enqueue(r, m); /* no live worker for it now; flushed on the next (re)start */
+}
+
+/* Route what waits in the queue again (after a worker (re)started). */
+static void flush(router *r) {
+    if (r->p->cfg.routing == TR_ROUTE_SHARED_QUEUE) {
+        while (r->q_head != NULL && r->nidle > 0) {
+            tr_msg *m = dequeue(r);
+            if (dispatch_idle(r, m) != 0) {
+                /* put it back in front */
+                m->next = r->q_head;
+                r->q_head = m;
+                if (r->q_tail == NULL)
+                    r->q_tail = m;
+                r->qlen++;
+                break;
+            }
+        }
+        return;
+    }
+    tr_msg *list = r->q_head;
+    uint64_t n = r->qlen;
+    r->q_head = r->q_tail = NULL;
+    r->qlen = 0;
+    while (n-- > 0 && list != NULL) {
+        tr_msg *m = list;
+        list = m->next;
+        m->next = NULL;
+        route(r, m, 1);
+    }
+}
+
+static void on_job(router *r, tr_msg *m) {
+    int again = 0;
+    if (TR_UNLIKELY(m->status != 0)) {
+        again = 1;
+        if (m->status & ST_CRASHED) {
+            m->status &= ~ST_CRASHED;
+            if ((uint32_t)(m->status & ST_ATTEMPTS) > r->p->cfg.max_redeliveries) {
+                r->dead++;
+                tr_msg_keep(r->ctx, m);
+                job_dead(r->p, m, TR_DEAD_DROPPED);
+                return;
+            }
+            r->redeliveries++;
+        } else if (m->status & ST_RETURNED) {
+            m->status &= ~ST_RETURNED;
+            r->returned++;
+        }
+    } else {
+        r->jobs++;
+    }
+    route(r, m, again);
+}
+
+/* --- router timer, restarts, closing ------------------------------------- */
+
+static void router_rearm(router *r) {
+    uint64_t due = 0;
+    for (unsigned i = 0; i < r->n; i++)
+        if (r->slots[i].state == S_DUE && (due == 0 || r->slots[i].due < due))
+            due = r->slots[i].due;
+    if (due == r->timer_due && (due == 0 || r->timer_id != 0))
+        return;
+    tr__atimer_cancel(r->p->rt, r->timer_id);
+    r->timer_id = 0;
+    r->timer_due = due;
+    r->timer_tag++;
+    if (due == 0)
+        return;
+    uint64_t now = tr__mono_ms();
+    r->timer_id = tr__atimer_send(tr_self(r->ctx), r->timer_tag, due > now ? due - now : 0);
+}
+
+static void drop_token(router *r, rslot *s) {
+    if (s->token != NULL) {
+        tr__msg_destroy(s->token, TR_EDEAD);
+        s->token = NULL;
+        r->nidle--;
+    }
+}
+
+/* Everything waiting is dead-lettered, the workers are asked to stop. */
+static void close_down(router *r) {
+    if (r->closing)
+        return;
+    r->closing = 1;
+    tr_msg *m;
+    while ((m = dequeue(r)) != NULL) {
+        r->dead++;
+        job_dead(r->p, m, TR_DEAD_STOPPED);
+    }
+    for (unsigned i = 0; i < r->n; i++) {
+        rslot *s = &r->slots[i];
+        drop_token(r, s);
+        if (s->ref != NULL)
+            tr_actor_stop(s->ref);
+        s->state = S_EMPTY;
+    }
+    for (size_t i = 0; i < r->ndrain; i++)
+        tr_actor_stop(r->drain[i]);
+    tr__atimer_cancel(r->p->rt, r->timer_id);
+    r->timer_id = 0;
+}
+
+static void start_due(router *r) {
+    uint64_t now = tr__mono_ms();
+    int started = 0;
+    for (unsigned i = 0; i < r->n && !r->closing; i++) {
+        rslot *s = &r->slots[i];
+        if (s->state != S_DUE || s->due > now)
+            continue;
+        s->state = S_EMPTY;
+        if (spawn_worker(r, i) == 0) {
+            started = 1;
+            continue;
+        }
+        s->state = S_DUE;
+        s->due = now + RETRY_MIN_MS;
+    }
+    if (started)
+        flush(r);
+}
+
+static void slot_died(router *r, unsigned i) {
+    rslot *s = &r->slots[i];
+    tr_ref_release(s->ref);
+    s->ref = NULL;
+    s->id = 0;
+    s->state = S_EMPTY;
+    drop_token(r, s);
+    wd_publish(r->p, i, NULL);
+    if (r->closing)
+        return;
+    r->restarts++;
+    if (tr__restarts_note(&r->rs)) {
+        close_down(r);
+        tr_actor_exit(tr_self(r->ctx), TR_ECRASHED, "pool restart intensity reached");
+        return;
+    }
+    s->state = S_DUE;
+    s->due = tr__mono_ms() + tr__restarts_delay(&r->rs);
+    start_due(r);
+}
+
+static void on_exit_msg(router *r, tr_msg *msg) {
+    tr_ref *origin = tr_msg_origin(msg);
+    for (unsigned i = 0; i < r->n; i++) {
+        if (r->slots[i].ref == origin && origin != NULL) {
+            slot_died(r, i);
+            return;
+        }
+    }
+    for (size_t i = 0; i < r->ndrain; i++) {
+        if (r->drain[i] == origin) {
+            tr_ref_release(origin);
+            r->drain[i] = r->drain[--r->ndrain];
+            return;
+        }
+    }
+    /* Our parent (a supervisor) or another linked actor ended. */
+    tr_exit why;
+    if (tr_exit_of(msg, &why) == 0 && why.kind != TR_EXIT_NORMAL && !r->closing) {
+        close_down(r);
+        if (why.kind == TR_EXIT_ERROR)
+            tr_actor_exit(tr_self(r->ctx), why.code, why.text);
+        else
+            tr_stop(r->ctx);
+    }
+}
+
+static void on_token(router *r, tr_msg *tok) {
+    tr_msg_keep(r->ctx, tok);
+    unsigned i = (unsigned)tok->corr;
+    if (r->closing || i >= r->n || r->slots[i].state != S_RUN || r->slots[i].id != tok->word ||
+        r->slots[i].token != NULL) {
+        tr__msg_destroy(tok, TR_EDEAD);
+        return;
+    }
+    r->slots[i].token = tok;
+    r->nidle++;
+    flush(r);
+}
+
+static int add_worker(router *r) {
+    tr__pool *p = r->p;
+    if (r->closing || r->n >= p->cap)
+        return 0;
+    unsigned i = r->n;
+    memset(&r->slots[i], 0, sizeof(r->slots[i]));
+    if (spawn_worker(r, i) != 0)
+        return 0;
+    r->n++;
+    flush(r);
+    return 1;
+}
+
+static int remove_worker(router *r) {
+    if (r->closing || r->n == 0)
+        return 0;
+    unsigned i = r->n - 1;
+    rslot *s = &r->slots[i];
+    drop_token(r, s);
+    wd_publish(r->p, i, NULL);
+    if (s->ref != NULL) {
+        if (r->ndrain == r->capdrain) {
+            size_t cap = r->capdrain ? r->capdrain * 2 : 4;
+            tr_ref **d = realloc(r->drain, cap * sizeof(*d));
+            if (d == NULL)
+                return TR_ENOMEM;
+            r->drain = d;
+            r->capdrain = cap;
+        }
+        r->drain[r->ndrain++] = s->ref;
+        tr_actor_stop(s->ref); /* its queued jobs come back to us */
+    }
+    memset(s, 0, sizeof(*s));
+    r->n--;
+    if (r->n == 0) {
+        close_down(r);
+        tr_stop(r->ctx);
+    }
+    return 1;
+}
+
+static void fill_stats(router *r, ctrl *c) {
+    tr__pool *p = r->p;
+    tr_pool_stats *o = c->out;
+    memset(o, 0, sizeof(*o));
+    o->workers = r->n;
+    o->jobs = r->jobs;
+    o->routed = r->routed;
+    o->restarts = r->restarts;
+    o->redeliveries = r->redeliveries;
+    o->returned = r->returned;
+    o->dead_lettered = r->dead + ck_pr_load_64(&p->dead);
+    o->stuck = ck_pr_load_64(&p->stuck);
+    o->queued = r->qlen;
+    for (unsigned i = 0; i < p->cap; i++) {
+        uint64_t h = ck_pr_load_64(&p->slots[i].handled);
+        o->handled += h;
+        if (c->handled != NULL && i < c->cap && i < r->n)
+            c->handled[i] = h;
+    }
+}
+
+static void on_ctrl(router *r, ctrl *c) {
+    int rc = 0;
+    switch (c->op) {
+    case CTRL_ADD:
+        rc = add_worker(r);
+        break;
+    case CTRL_REMOVE:
+        rc = remove_worker(r);
+        break;
+    case CTRL_STATS:
+        fill_stats(r, c);
+        break;
+    case CTRL_RETAIN:
+        r->handles++;
+        break;
+    case CTRL_RELEASE:
+        if (--r->handles <= 0 && !r->closing) {
+            close_down(r);
+            tr_stop(r->ctx);
+        }
+        break;
+    }
+    if (tr_msg_wants_reply(&c->msg))
+        tr_reply_word(&c->msg, 0, (uint64_t)(int64_t)rc);
+}
+
+static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    router *r = ((router_state *)state)->r;
+    r->ctx = ctx;
+    if (TR_LIKELY(msg->type < TR_MSG_SYSTEM && msg->release != ctrl_release)) {
+        if (TR_UNLIKELY(r->closing)) {
+            r->dead++;
+            tr_msg_keep(ctx, msg);
+            job_dead(r->p, msg, TR_DEAD_STOPPED);
+            return 0;
+        }
+        on_job(r, msg);
+        return 0;
+    }
+    if (msg->release == ctrl_release) {
+        on_ctrl(r, (ctrl *)msg);
+    } else if (msg->type == TR__A_TOKEN) {
+        on_token(r, msg);
+        return 0;
+    } else if (msg->type == TR_MSG_EXIT) {
+        on_exit_msg(r, msg);
+    } else if (msg->type == TR__A_TIMER) {
+        if (msg->word == r->timer_tag) {
+            r->timer_id = 0;
+            r->timer_due = 0;
+            start_due(r);
+        }
+    }
+    if (!r->closing)
+        router_rearm(r);
+    return 0;
+}
+
+/* The watchdog, on the timer thread: report (and kill) stuck workers. */
+static void watchdog(void *arg) {
+    tr__pool *p = arg;
+    uint64_t now = tr__mono_ms();
+    unsigned nstuck = 0;
+    pthread_mutex_lock(&p->wd_mu);
+    for (unsigned i = 0; i < p->cap; i++) {
+        slot_pub *sp = &p->slots[i];
+        uint64_t start = ck_pr_load_64(&sp->start_ms); /* the worker's stamp */
+        if (start == 0 || start == sp->reported || now < start || now - start < p->cfg.watchdog_ms)
+            continue;
+        sp->reported = start;
+        p->wd_scratch[nstuck].slot = i;
+        p->wd_scratch[nstuck].ms = now - start;
+        p->wd_scratch[nstuck].ref = sp->ref;
+        if (sp->ref != NULL)
+            tr_ref_retain(sp->ref);
+        nstuck++;
+    }
+    pthread_mutex_unlock(&p->wd_mu);
+    for (unsigned k = 0; k < nstuck; k++) {
+        struct stuck_rec *s = &p->wd_scratch[k];
+        ck_pr_inc_64(&p->stuck);
+        if (p->cfg.on_stuck != NULL)
+            p->cfg.on_stuck(p->cfg.user_data, s->slot, s->ms);
+        if (s->ref != NULL) {
+            if (p->cfg.watchdog_kill)
+                tr_actor_kill(s->ref); /* acts once the job returns */
+            tr_ref_release(s->ref);
+        }
+    }
+}
+
+static void router_free(router *r) {
+    tr__atimer_cancel(r->p->rt, r->timer_id);
+    tr__atimer_cancel(r->p->rt, r->wd_timer); /* waits for a running scan */
+    for (unsigned i = 0; i < r->p->cap; i++) {
+        rslot *s = &r->slots[i];
+        drop_token(r, s);
+        if (s->ref != NULL)
+            tr_ref_release(s->ref);
+        s->ref = NULL;
+    }
+    for (size_t i = 0; i < r->ndrain; i++)
+        tr_ref_release(r->drain[i]);
+    free(r->drain);
+    free(r->slots);
+    tr__restarts_free(&r->rs);
+    tr__pool *p = r->p;
+    free(r);
+    pool_unref(p);
+}
+
+static void router_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
+    (void)why;
+    router *r = ((router_state *)state)->r;
+    r->ctx = ctx;
+    close_down(r);
+    router_free(r);
+}
+
+typedef struct rarg {
+    tr__pool *p;
+    int64_t handles;
+} rarg;
+
+static int router_init(tr_ctx *ctx, void *state, void *arg) {
+    rarg *a = arg;
+    tr__pool *p = a->p;
+    router *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return TR_ENOMEM;
+    r->slots = calloc(p->cap, sizeof(rslot));
+    int rc = r->slots == NULL ? TR_ENOMEM : 0;
+    if (rc == 0)
+        rc = tr__restarts_init(&r->rs, p->cfg.intensity, p->cfg.period_ms, p->cfg.clock_ms,
+                               p->cfg.clock_user, p->cfg.backoff_min_ms, p->cfg.backoff_max_ms,
+                               p->cfg.backoff_jitter);
+    if (rc != 0) {
+        tr__restarts_free(&r->rs);
+        free(r->slots);
+        free(r);
+        return rc;
+    }
+    ((router_state *)state)->r = r;
+    r->p = p;
+    r->ctx = ctx;
+    r->handles = a->handles;
+    r->rng = 0x2545F4914F6CDD1DULL ^ tr_ref_id(tr_self(ctx));
+    tr_trap_exit(ctx, 1);
+    /* The pool object outlives us while workers still hold it. */
+    tr_ref_retain(tr_self(ctx));
+    p->router = tr_self(ctx);
+    for (unsigned i = 0; i < p->cfg.workers; i++) {
+        rc = spawn_worker(r, i);
+        if (rc != 0)
+            break;
+        r->n++;
+    }
+    if (rc == 0 && p->cfg.watchdog_ms != 0) {
+        uint64_t period = p->cfg.watchdog_ms / 2 ? p->cfg.watchdog_ms / 2 : 1;
+        r->wd_timer = tr__atimer_every(p->rt, period, watchdog, p);
+        if (r->wd_timer == 0)
+            rc = TR_ENOMEM;
+    }
+    if (rc == 0)
+        return 0;
+    /* Undo (terminate does not run after a failed init). The workers hold
+     * pool references; they drop them as they end. */
+    for (unsigned i = 0; i < r->n; i++) {
+        tr_unlink(ctx, r->slots[i].ref);
+        tr_actor_kill(r->slots[i].ref);
+    }
+    r->closing = 1;
+    /* The core frees our block after a failed init whatever its count:
+     * take back our self-reference and forget the router. */
+    p->router = NULL;
+    tr_ref_release(tr_self(ctx));
+    pool_ref(p); /* router_free drops one; pool_start drops the original */
+    router_free(r);
+    return rc;
+}
+
+static const tr_behavior router_behavior = {
+    .init = router_init,
+    .receive = router_receive,
+    .terminate = router_terminate,
+};
+
+void tr_pool_config_init(tr_pool_config *cfg) {
+    if (cfg == NULL)
+        return;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->workers = 4;
+    cfg->routing = TR_ROUTE_ROUND_ROBIN;
+    cfg->max_redeliveries = 3;
+    cfg->intensity = TR_SUP_UNLIMITED;
+    cfg->period_ms = 5000;
+}
+
+static int config_valid(const tr_pool_config *c) {
+    if (c->workers == 0 || c->workers > TR_POOL_MAX_WORKERS)
+        return 0;
+    if (c->max_workers != 0 &&
+        (c->max_workers < c->workers || c->max_workers > TR_POOL_MAX_WORKERS))
+        return 0;
+    if (c->behavior == NULL || c->behavior->receive == NULL)
+        return 0;
+    if ((unsigned)c->routing > TR_ROUTE_SHARED_QUEUE)
+        return 0;
+    if (!(c->backoff_jitter >= 0.0 && c->backoff_jitter <= 1.0))
+        return 0;
+    if (c->intensity != TR_SUP_UNLIMITED && c->intensity > TR__RESTARTS_MAX_INTENSITY)
+        return 0;
+    return c->max_redeliveries < ST_ATTEMPTS;
+}
+
+static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t handles, tr_ref **out) {
+    if (out != NULL)
+        *out = NULL;
+    if (rt == NULL || cfg == NULL || out == NULL || !config_valid(cfg))
+        return TR_EINVAL;
+    tr__pool *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return TR_ENOMEM;
+    p->refs = 1; /* the router's */
+    p->rt = rt;
+    p->cfg = *cfg;
+    p->cap = cfg->max_workers != 0 ? cfg->max_workers : (cfg->workers > 64 ? cfg->workers : 64);
+    p->slots = aligned_alloc(TR_CACHELINE, p->cap * sizeof(slot_pub));
+    p->wd_scratch = calloc(p->cap, sizeof(*p->wd_scratch));
+    if (p->slots == NULL || p->wd_scratch == NULL) {
+        free(p->slots);
+        free(p->wd_scratch);
+        free(p);
+        return TR_ENOMEM;
+    }
+    memset(p->slots, 0, p->cap * sizeof(slot_pub));
+    pthread_mutex_init(&p->wd_mu, NULL);
+    rarg a = {p, handles};
+    tr_spawn_opts o = {
+        .state_size = sizeof(router_state),
+        .arg = &a,
+        .mailbox_capacity = TR_MAILBOX_UNBOUNDED,
+        .name = cfg->name != NULL ? cfg->name : "pool",
+    };
+    int rc = tr_spawn(rt, &router_behavior, &o, out);
+    if (rc != 0)
+        pool_unref(p); /* the router's reference: its init failed */
+    return rc;
+}
+
+int tr_pool_start(tr_runtime *rt, const tr_pool_config *cfg, tr_ref **out) {
+    return pool_start(rt, cfg, 1, out);
+}
+
+int tr_pool_child_start(tr_runtime *rt, void *arg, tr_ref **out) {
+    return pool_start(rt, arg, 0, out);
+}
+
+/* --- calls --------------------------------------------------------------- */
+
+static ctrl *ctrl_new(int op) {
+    ctrl *c = calloc(1, sizeof(*c));
+    if (c != NULL) {
+        tr_msg_init(&c->msg, 0, ctrl_release);
+        c->op = op;
+    }
+    return c;
+}
+
+static int ctrl_send(tr_ref *pool, int op) {
+    ctrl *c = ctrl_new(op);
+    if (c == NULL)
+        return TR_ENOMEM;
+    int rc = tr_send_msg(pool, &c->msg);
+    if (rc != 0)
+        free(c);
+    return rc;
+}
+
+static int ctrl_call(tr_ref *pool, ctrl *c) {
+    tr_future *f;
+    int rc = tr_ask_msg(pool, &c->msg, &f);
+    if (rc != 0) {
+        free(c);
+        return rc;
+    }
+    tr_msg *reply;
+    rc = tr_future_wait(f, -1, &reply);
+    if (rc == 0) {
+        rc = (int)(int64_t)reply->word;
+        tr_msg_free(reply);
+    }
+    tr_future_release(f);
+    return rc;
+}
+
+static int call_check(tr_ref *pool) {
+    if (!is_pool(pool))
+        return TR_EINVAL;
+    if (tr__worker_current() != NULL)
+        return TR_EDEADLK;
+    return 0;
+}
+
+int tr_pool_retain(tr_ref *pool) {
+    if (!is_pool(pool))
+        return TR_EINVAL;
+    int rc = ctrl_send(pool, CTRL_RETAIN);
+    if (rc == 0)
+        tr_ref_retain(pool);
+    return rc;
+}
+
+int tr_pool_release(tr_ref *pool) {
+    if (!is_pool(pool))
+        return TR_EINVAL;
+    ctrl_send(pool, CTRL_RELEASE); /* TR_EDEAD/ECLOSED: closed already */
+    return tr_ref_release(pool);
+}
+
+int tr_pool_close(tr_ref *pool) {
+    if (!is_pool(pool))
+        return TR_EINVAL;
+    return tr_actor_stop(pool);
+}
+
+int tr_pool_try_add_worker(tr_ref *pool) {
+    int rc = call_check(pool);
+    if (rc != 0)
+        return rc;
+    ctrl *c = ctrl_new(CTRL_ADD);
+    return c != NULL ? ctrl_call(pool, c) : TR_ENOMEM;
+}
+
+int tr_pool_try_remove_worker(tr_ref *pool) {
+    int rc = call_check(pool);
+    if (rc != 0)
+        return rc;
+    ctrl *c = ctrl_new(CTRL_REMOVE);
+    return c != NULL ? ctrl_call(pool, c) : TR_ENOMEM;
+}
+
+int tr_pool_stats_get(tr_ref *pool, tr_pool_stats *out, uint64_t *handled, size_t cap) {
+    if (out == NULL || (handled == NULL && cap > 0))
+        return TR_EINVAL;
+    int rc = call_check(pool);
+    if (rc != 0)
+        return rc;
+    ctrl *c = ctrl_new(CTRL_STATS);
+    if (c == NULL)
+        return TR_ENOMEM;
+    c->out = out;
+    c->handled = handled;
+    c->cap = cap;
+    return ctrl_call(pool, c);
+}

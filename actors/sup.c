@@ -1,0 +1,977 @@
+/* actors/sup.c - supervisors (see include/troupe/supervisor.h).
+ *
+ * A supervisor is an ordinary actor that traps exits and links to each child
+ * it starts, so every child's end reaches it as a TR_MSG_EXIT whose origin is
+ * the child's handle. All state is the actor's own; nothing here is shared.
+ *
+ * Stopping children takes time (a timeout, then a kill), so it runs as one
+ * "operation" at a time: a list of children stopped one by one, newest first,
+ * each waited for by its EXIT, then a continuation: reply to a terminate
+ * request, restart a group (one_for_all, rest_for_one), or end the
+ * supervisor (tr_sup_stop, intensity reached, parent gone). While an
+ * operation runs, requests and the EXITs of children outside it are kept
+ * (tr_msg_keep) in a FIFO and replayed once it is over; the child array is
+ * only resized when no operation runs (operations hold indices into it).
+ *
+ * One timer at a time (actors/timer.c) wakes the supervisor for the earliest
+ * of: the current stop's deadline, a backoff restart falling due. Its
+ * message carries a tag; a stale tag (re-armed meanwhile) is ignored.
+ *
+ * Requests from other threads are asks whose message is a sup_req (identified
+ * by its release function); results are written straight into the caller's
+ * variables, which stay valid because the caller blocks until the reply. */
+#include "troupe/supervisor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/restarts.h"
+#include "actors/sup.h"
+#include "actors/timer.h"
+#include "core/actor.h"
+#include "core/msg.h"
+#include "core/runtime.h"
+#include "troupe/error.h"
+
+#define WORKER_SHUTDOWN_MS 5000
+#define RETRY_MIN_MS 10 /* wait before retrying a child whose start failed */
+
+enum { C_IDLE = 0, C_RUNNING, C_STOPPING, C_DUE };
+enum { OP_NONE = 0, OP_TERMINATE, OP_GROUP, OP_SHUTDOWN };
+enum {
+    REQ_START_CHILD = 1,
+    REQ_START_DYNAMIC,
+    REQ_TERMINATE,
+    REQ_TERMINATE_REF,
+    REQ_RESTART,
+    REQ_DELETE,
+    REQ_WHICH,
+    REQ_COUNT,
+    REQ_STATS,
+    REQ_STOP,
+};
+
+typedef struct child {
+    tr_child_spec spec;
+    tr_ref *ref;  /* retained while running or stopping */
+    uint64_t due; /* C_DUE: restart at this monotonic ms */
+    uint32_t restarts;
+    uint8_t state;
+    uint8_t in_op;
+    uint8_t remove; /* drop the entry once the operation is over */
+} child;
+
+typedef struct supv {
+    tr_ctx *ctx;
+    tr_runtime *rt;
+    tr_sup_strategy strategy;
+    tr_child_spec tmpl; /* TR_SUP_DYNAMIC */
+    child *kids;
+    size_t n, cap;
+    tr__restarts rs;
+    tr_sup_stats stats;
+    /* The operation. */
+    int op;
+    size_t *list; /* indices into kids, in stop order */
+    size_t list_n, list_pos;
+    uint64_t deadline; /* 0: none */
+    int killed;        /* the current child was killed after its deadline */
+    tr_msg *op_req;    /* the request to answer when the operation ends */
+    uint64_t group_delay;
+    tr_exit_kind exit_kind;
+    int exit_code;
+    char exit_text[TR__EXIT_TEXT];
+    tr_msg *stop_waiters; /* REQ_STOP asks, answered at the end */
+    /* Kept messages to replay after the operation (linked by ->next). */
+    tr_msg *def_head, *def_tail;
+    /* The timer. */
+    uint64_t timer_id, timer_tag, timer_due;
+    int ending; /* the supervisor decided to end; ignore everything */
+    int kept;   /* the message being handled was kept by its handler */
+} supv;
+
+typedef struct sup_req {
+    tr_msg msg;
+    int op;
+    const tr_child_spec *spec;
+    void *arg;
+    const char *id;
+    tr_ref *child;
+    tr_ref **out_ref;
+    tr_child_info *out_info;
+    size_t cap;
+    size_t *out_n;
+    tr_sup_counts *out_counts;
+    tr_sup_stats *out_stats;
+} sup_req;
+
+static void req_release(tr_msg *m) {
+    free(m);
+}
+
+static int sup_receive(tr_ctx *ctx, void *state, tr_msg *msg);
+
+int tr__sup_is(const tr_ref *ref) {
+    return ref != NULL && ref->beh.receive == sup_receive;
+}
+
+void tr_sup_config_init(tr_sup_config *cfg) {
+    if (cfg == NULL)
+        return;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->strategy = TR_SUP_ONE_FOR_ONE;
+    cfg->intensity = 3;
+    cfg->period_ms = 5000;
+}
+
+/* --- children ------------------------------------------------------------ */
+
+static int spec_valid(const tr_child_spec *c) {
+    if (c == NULL)
+        return 0;
+    if (c->start == NULL && (c->behavior == NULL || c->behavior->receive == NULL) && c->sup == NULL)
+        return 0;
+    if ((unsigned)c->restart > TR_CHILD_TEMPORARY || (unsigned)c->kind > TR_CHILD_SUPERVISOR)
+        return 0;
+    return c->shutdown_ms >= TR_SHUTDOWN_INFINITY;
+}
+
+static int64_t shutdown_of(const child *c) {
+    if (c->spec.shutdown_ms != TR_SHUTDOWN_DEFAULT)
+        return c->spec.shutdown_ms;
+    return c->spec.kind == TR_CHILD_SUPERVISOR ? TR_SHUTDOWN_INFINITY : WORKER_SHUTDOWN_MS;
+}
+
+static int spec_start(tr_runtime *rt, const tr_child_spec *c, tr_ref **out) {
+    *out = NULL;
+    if (c->start != NULL)
+        return c->start(rt, c->arg, out);
+    if (c->behavior != NULL)
+        return tr_spawn(rt, c->behavior, &c->opts, out);
+    return tr_sup_start(rt, c->sup, out);
+}
+
+/* Start c and link to it. 0 or the start function's error. */
+static int child_start(supv *s, child *c) {
+    tr_ref *ref = NULL;
+    int rc = spec_start(s->rt, &c->spec, &ref);
+    if (rc == 0 && ref == NULL)
+        rc = TR_EINVAL; /* a start function must produce a handle */
+    if (rc != 0)
+        return rc;
+    /* If it already ended, the link acts at once: we trap, so an EXIT comes. */
+    rc = tr_link(s->ctx, ref);
+    if (rc != 0) {
+        tr_actor_kill(ref);
+        tr_ref_release(ref);
+        return rc;
+    }
+    c->ref = ref;
+    c->state = C_RUNNING;
+    return 0;
+}
+
+static void child_gone(child *c) {
+    if (c->ref != NULL)
+        tr_ref_release(c->ref);
+    c->ref = NULL;
+    c->state = C_IDLE;
+}
+
+static child *find_ref(supv *s, const tr_ref *ref) {
+    for (size_t i = 0; i < s->n; i++)
+        if (s->kids[i].ref == ref && ref != NULL)
+            return &s->kids[i];
+    return NULL;
+}
+
+static child *find_id(supv *s, const char *id) {
+    if (id == NULL)
+        return NULL;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->kids[i].spec.id != NULL && strcmp(s->kids[i].spec.id, id) == 0)
+            return &s->kids[i];
+    return NULL;
+}
+
+static int grow(supv *s) {
+    if (s->n < s->cap)
+        return 0;
+    size_t cap = s->cap ? s->cap * 2 : 8;
+    child *k = realloc(s->kids, cap * sizeof(*k));
+    if (k == NULL)
+        return TR_ENOMEM;
+    size_t *l = realloc(s->list, cap * sizeof(*l));
+    if (l == NULL) {
+        s->kids = k;
+        return TR_ENOMEM;
+    }
+    s->kids = k;
+    s->list = l;
+    s->cap = cap;
+    return 0;
+}
+
+/* Drop entries marked for removal (only when no operation runs). */
+static void compact(supv *s) {
+    size_t j = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->kids[i].remove) {
+            child_gone(&s->kids[i]);
+            continue;
+        }
+        s->kids[j++] = s->kids[i];
+    }
+    s->n = j;
+}
+
+/* --- the timer ----------------------------------------------------------- */
+
+static void rearm(supv *s) {
+    uint64_t due = 0;
+    if (s->op != OP_NONE && s->deadline != 0)
+        due = s->deadline;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->kids[i].state == C_DUE && (due == 0 || s->kids[i].due < due))
+            due = s->kids[i].due;
+    if (due == s->timer_due && (due == 0 || s->timer_id != 0))
+        return;
+    tr__atimer_cancel(s->rt, s->timer_id);
+    s->timer_id = 0;
+    s->timer_due = due;
+    s->timer_tag++;
+    if (due == 0)
+        return;
+    uint64_t now = tr__mono_ms();
+    s->timer_id = tr__atimer_send(tr_self(s->ctx), s->timer_tag, due > now ? due - now : 0);
+}
+
+/* --- operations ---------------------------------------------------------- */
+
+static void op_step(supv *s);
+static void handle(supv *s, tr_msg *msg);
+
+/* Answer a request we do not own (the runtime or the replay destroys it). */
+static void answer(tr_msg *req, int rc) {
+    if (req != NULL && tr_msg_wants_reply(req))
+        tr_reply_word(req, 0, (uint64_t)(int64_t)rc);
+}
+
+/* Answer a request we kept, and destroy it. */
+static void finish_kept(tr_msg *req, int rc) {
+    if (req == NULL)
+        return;
+    answer(req, rc);
+    tr__msg_destroy(req, TR_ENOREPLY);
+}
+
+/* Take ownership of msg: it is the message being received, or one being
+ * replayed (then it is ours already and tr_msg_keep just says so). */
+static void keep(supv *s, tr_msg *msg) {
+    tr_msg_keep(s->ctx, msg);
+    s->kept = 1;
+}
+
+static void defer(supv *s, tr_msg *msg) {
+    keep(s, msg);
+    msg->next = NULL;
+    if (s->def_tail != NULL)
+        s->def_tail->next = msg;
+    else
+        s->def_head = msg;
+    s->def_tail = msg;
+}
+
+static void op_begin(supv *s, int op) {
+    s->op = op;
+    s->list_pos = 0;
+    s->deadline = 0;
+    s->killed = 0;
+    for (size_t i = 0; i < s->list_n; i++)
+        s->kids[s->list[i]].in_op = 1;
+    op_step(s);
+}
+
+/* List the children from `from` to the end, newest first. */
+static void list_from(supv *s, size_t from) {
+    s->list_n = 0;
+    for (size_t i = s->n; i-- > from;)
+        s->list[s->list_n++] = i;
+}
+
+static void issue_stop(supv *s, child *c) {
+    c->state = C_STOPPING;
+    s->killed = 0;
+    s->deadline = 0;
+    int64_t sd = shutdown_of(c);
+    if (sd == TR_SHUTDOWN_BRUTAL) {
+        tr_actor_kill(c->ref);
+        s->killed = 1;
+        return;
+    }
+    if (tr__sup_is(c->ref))
+        tr_sup_stop(c->ref);
+    else
+        tr_actor_stop(c->ref); /* TR_EDEAD: its EXIT is on the way */
+    if (sd > 0)
+        s->deadline = tr__mono_ms() + (uint64_t)sd;
+}
+
+static void start_due(supv *s);
+
+static void op_done(supv *s) {
+    int op = s->op;
+    s->op = OP_NONE;
+    s->deadline = 0;
+    for (size_t i = 0; i < s->n; i++)
+        s->kids[i].in_op = 0;
+    if (op == OP_SHUTDOWN) {
+        s->ending = 1;
+        while (s->stop_waiters != NULL) {
+            tr_msg *m = s->stop_waiters;
+            s->stop_waiters = m->next;
+            m->next = NULL;
+            finish_kept(m, 0);
+        }
+        if (s->exit_kind == TR_EXIT_ERROR)
+            tr_actor_exit(tr_self(s->ctx), s->exit_code, s->exit_text);
+        else if (s->exit_kind == TR_EXIT_KILLED)
+            tr_actor_kill(tr_self(s->ctx));
+        else
+            tr_stop(s->ctx);
+        return;
+    }
+    if (op == OP_TERMINATE) {
+        tr_msg *req = s->op_req;
+        s->op_req = NULL;
+        for (size_t i = 0; i < s->list_n; i++) {
+            child *c = &s->kids[s->list[i]];
+            if (c->spec.restart == TR_CHILD_TEMPORARY || s->strategy == TR_SUP_DYNAMIC)
+                c->remove = 1;
+        }
+        finish_kept(req, 0);
+    } else if (op == OP_GROUP) {
+        uint64_t due = tr__mono_ms() + s->group_delay;
+        if (s->group_delay > 0)
+            s->stats.delayed++;
+        for (size_t i = s->list_n; i-- > 0;) {
+            child *c = &s->kids[s->list[i]];
+            if (c->spec.restart == TR_CHILD_TEMPORARY) {
+                c->remove = 1;
+            } else {
+                c->state = C_DUE;
+                c->due = due;
+            }
+        }
+    }
+    compact(s);
+    start_due(s);
+    /* Replay what waited; any of it may start a new operation. */
+    while (s->op == OP_NONE && !s->ending && s->def_head != NULL) {
+        tr_msg *m = s->def_head;
+        s->def_head = m->next;
+        if (s->def_head == NULL)
+            s->def_tail = NULL;
+        m->next = NULL;
+        s->kept = 0;
+        handle(s, m);
+        if (!s->kept)
+            tr__msg_destroy(m, TR_ENOREPLY);
+    }
+}
+
+static void op_step(supv *s) {
+    while (s->list_pos < s->list_n) {
+        child *c = &s->kids[s->list[s->list_pos]];
+        if (c->ref == NULL) {
+            if (c->state == C_DUE)
+                c->state = C_IDLE; /* a pending restart is overtaken */
+            s->list_pos++;
+            continue;
+        }
+        if (c->state == C_RUNNING)
+            issue_stop(s, c);
+        return; /* wait for its EXIT */
+    }
+    op_done(s);
+}
+
+/* Stop everything and end with the given reason. */
+static void begin_shutdown(supv *s, tr_exit_kind kind, int code, const char *text) {
+    if (s->op == OP_SHUTDOWN || s->ending)
+        return;
+    s->exit_kind = kind;
+    s->exit_code = code;
+    snprintf(s->exit_text, sizeof(s->exit_text), "%s", text ? text : "shutdown");
+    if (s->op_req != NULL) {
+        tr_msg *req = s->op_req;
+        s->op_req = NULL;
+        finish_kept(req, TR_ECANCELED);
+    }
+    list_from(s, 0);
+    /* A child being stopped stays first in line: it is waited for. */
+    for (size_t i = 0; i < s->n; i++)
+        if (s->kids[i].state == C_DUE)
+            s->kids[i].state = C_IDLE;
+    s->op = OP_NONE;
+    op_begin(s, OP_SHUTDOWN);
+}
+
+/* --- restarts ------------------------------------------------------------ */
+
+static void escalate(supv *s) {
+    begin_shutdown(s, TR_EXIT_ERROR, TR_ECRASHED, "restart intensity reached");
+}
+
+static void start_due(supv *s) {
+    uint64_t now = tr__mono_ms();
+    for (size_t i = 0; i < s->n && s->op == OP_NONE && !s->ending; i++) {
+        child *c = &s->kids[i];
+        if (c->state != C_DUE || c->due > now)
+            continue;
+        c->state = C_IDLE;
+        int rc = child_start(s, c);
+        if (rc == 0) {
+            c->restarts++;
+            s->stats.restarts++;
+            continue;
+        }
+        s->stats.start_failures++;
+        if (tr__restarts_note(&s->rs)) {
+            escalate(s);
+            return;
+        }
+        uint64_t d = tr__restarts_delay(&s->rs);
+        c->state = C_DUE;
+        c->due = now + (d > RETRY_MIN_MS ? d : RETRY_MIN_MS);
+    }
+}
+
+static int wants_restart(const child *c, const tr_exit *why) {
+    switch (c->spec.restart) {
+    case TR_CHILD_PERMANENT:
+        return 1;
+    case TR_CHILD_TRANSIENT:
+        return why->kind == TR_EXIT_ERROR || why->kind == TR_EXIT_KILLED;
+    default:
+        return 0;
+    }
+}
+
+/* An unexpected end of child c (no operation running). */
+static void child_died(supv *s, child *c, const tr_exit *why) {
+    child_gone(c);
+    if (!wants_restart(c, why)) {
+        if (c->spec.restart == TR_CHILD_TEMPORARY || s->strategy == TR_SUP_DYNAMIC) {
+            c->remove = 1;
+            compact(s);
+        }
+        return;
+    }
+    if (tr__restarts_note(&s->rs)) {
+        escalate(s);
+        return;
+    }
+    uint64_t delay = tr__restarts_delay(&s->rs);
+    size_t idx = (size_t)(c - s->kids);
+    switch (s->strategy) {
+    case TR_SUP_ONE_FOR_ALL:
+    case TR_SUP_REST_FOR_ONE:
+        s->group_delay = delay;
+        list_from(s, s->strategy == TR_SUP_ONE_FOR_ALL ? 0 : idx);
+        op_begin(s, OP_GROUP);
+        return;
+    default:
+        if (delay > 0)
+            s->stats.delayed++;
+        c->state = C_DUE;
+        c->due = tr__mono_ms() + delay;
+        start_due(s);
+        return;
+    }
+}
+
+static void on_exit_msg(supv *s, tr_msg *msg) {
+    tr_exit why;
+    if (tr_exit_of(msg, &why) != 0)
+        return;
+    child *c = find_ref(s, tr_msg_origin(msg));
+    if (c == NULL) {
+        /* Not a child: our parent (or another linked actor) ended. */
+        if (why.kind != TR_EXIT_NORMAL)
+            begin_shutdown(s, why.kind, why.code, why.text);
+        return;
+    }
+    if (c->state == C_STOPPING || (s->op != OP_NONE && c->in_op)) {
+        child_gone(c);
+        if (s->op != OP_NONE)
+            op_step(s);
+        return;
+    }
+    if (s->op != OP_NONE) {
+        defer(s, msg);
+        return;
+    }
+    child_died(s, c, &why);
+}
+
+static void on_timer(supv *s, tr_msg *msg) {
+    if (msg->word != s->timer_tag)
+        return; /* stale */
+    s->timer_id = 0;
+    s->timer_due = 0;
+    if (s->op != OP_NONE && s->deadline != 0 && tr__mono_ms() >= s->deadline) {
+        child *c = &s->kids[s->list[s->list_pos]];
+        s->deadline = 0;
+        if (c->ref != NULL && !s->killed) {
+            s->killed = 1;
+            s->stats.kills++;
+            tr_actor_kill(c->ref);
+        }
+    }
+    if (s->op == OP_NONE)
+        start_due(s);
+}
+
+/* --- requests ------------------------------------------------------------ */
+
+static void fill_info(supv *s, sup_req *r) {
+    *r->out_n = s->n;
+    for (size_t i = 0; i < s->n && i < r->cap; i++) {
+        child *c = &s->kids[i];
+        tr_child_info *o = &r->out_info[i];
+        o->id = c->spec.id;
+        o->ref = c->ref;
+        if (c->ref != NULL)
+            tr_ref_retain(c->ref);
+        o->kind = c->spec.kind;
+        o->restart = c->spec.restart;
+        o->running = c->state == C_RUNNING;
+        o->restarts = c->restarts;
+    }
+}
+
+/* Add a child entry (spec copied) and start it. */
+static int add_and_start(supv *s, const tr_child_spec *spec, tr_ref **out) {
+    int rc = grow(s);
+    if (rc != 0)
+        return rc;
+    child *c = &s->kids[s->n];
+    memset(c, 0, sizeof(*c));
+    c->spec = *spec;
+    rc = child_start(s, c);
+    if (rc != 0)
+        return rc;
+    s->n++;
+    if (out != NULL) {
+        tr_ref_retain(c->ref);
+        *out = c->ref;
+    }
+    return 0;
+}
+
+/* Stop one child through an operation; the request is answered at its end. */
+static void terminate_one(supv *s, child *c, tr_msg *req) {
+    keep(s, req);
+    s->op_req = req;
+    s->list[0] = (size_t)(c - s->kids);
+    s->list_n = 1;
+    op_begin(s, OP_TERMINATE);
+}
+
+static void on_request(supv *s, tr_msg *msg) {
+    sup_req *r = (sup_req *)msg;
+    if (s->ending) {
+        answer(msg, TR_EDEAD);
+        return;
+    }
+    if (r->op == REQ_STOP) {
+        if (tr_msg_wants_reply(msg)) {
+            keep(s, msg);
+            msg->next = s->stop_waiters;
+            s->stop_waiters = msg;
+        }
+        begin_shutdown(s, TR_EXIT_NORMAL, 0, "shutdown");
+        return;
+    }
+    if (r->op == REQ_STATS) {
+        *r->out_stats = s->stats;
+        answer(msg, 0);
+        return;
+    }
+    if (s->op != OP_NONE) {
+        defer(s, msg);
+        return;
+    }
+    int rc = 0;
+    child *c;
+    switch (r->op) {
+    case REQ_START_CHILD:
+        if (s->strategy == TR_SUP_DYNAMIC)
+            rc = TR_EINVAL;
+        else if (find_id(s, r->spec->id) != NULL)
+            rc = TR_EBUSY;
+        else
+            rc = add_and_start(s, r->spec, r->out_ref);
+        break;
+    case REQ_START_DYNAMIC: {
+        if (s->strategy != TR_SUP_DYNAMIC) {
+            rc = TR_EINVAL;
+            break;
+        }
+        tr_child_spec spec = s->tmpl;
+        if (spec.start != NULL)
+            spec.arg = r->arg;
+        else
+            spec.opts.arg = r->arg;
+        rc = add_and_start(s, &spec, r->out_ref);
+        break;
+    }
+    case REQ_TERMINATE:
+    case REQ_TERMINATE_REF:
+        c = r->op == REQ_TERMINATE ? find_id(s, r->id) : find_ref(s, r->child);
+        if (c == NULL) {
+            rc = TR_ENOTFOUND;
+            break;
+        }
+        terminate_one(s, c, msg);
+        return;
+    case REQ_RESTART:
+        c = find_id(s, r->id);
+        if (c == NULL)
+            rc = TR_ENOTFOUND;
+        else if (c->ref != NULL)
+            rc = TR_EBUSY;
+        else
+            rc = child_start(s, c);
+        break;
+    case REQ_DELETE:
+        c = find_id(s, r->id);
+        if (c == NULL) {
+            rc = TR_ENOTFOUND;
+        } else if (c->ref != NULL) {
+            rc = TR_EBUSY;
+        } else {
+            c->remove = 1;
+            compact(s);
+        }
+        break;
+    case REQ_WHICH:
+        fill_info(s, r);
+        break;
+    case REQ_COUNT: {
+        tr_sup_counts k = {0};
+        k.specs = s->n;
+        for (size_t i = 0; i < s->n; i++) {
+            k.active += s->kids[i].state == C_RUNNING;
+            if (s->kids[i].spec.kind == TR_CHILD_SUPERVISOR)
+                k.supervisors++;
+            else
+                k.workers++;
+        }
+        *r->out_counts = k;
+        break;
+    }
+    default:
+        rc = TR_EINVAL;
+    }
+    answer(msg, rc);
+}
+
+/* --- the actor ----------------------------------------------------------- */
+
+static void handle(supv *s, tr_msg *msg) {
+    if (msg->release == req_release)
+        on_request(s, msg);
+    else if (s->ending)
+        return;
+    else if (msg->type == TR_MSG_EXIT)
+        on_exit_msg(s, msg);
+    else if (msg->type == TR__A_TIMER)
+        on_timer(s, msg);
+    /* Anything else (DOWN, stray user messages) is ignored. */
+}
+
+static int sup_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    supv *s = state;
+    s->ctx = ctx;
+    handle(s, msg);
+    if (!s->ending)
+        rearm(s);
+    else if (s->timer_id != 0) {
+        tr__atimer_cancel(s->rt, s->timer_id);
+        s->timer_id = 0;
+    }
+    return 0;
+}
+
+static void free_all(supv *s) {
+    tr__atimer_cancel(s->rt, s->timer_id);
+    s->timer_id = 0;
+    tr_msg *lists[3] = {s->def_head, s->stop_waiters, s->op_req};
+    s->def_head = s->def_tail = s->stop_waiters = s->op_req = NULL;
+    for (int k = 0; k < 2; k++) {
+        while (lists[k] != NULL) {
+            tr_msg *m = lists[k];
+            lists[k] = m->next;
+            m->next = NULL;
+            tr__msg_destroy(m, TR_EDEAD);
+        }
+    }
+    if (lists[2] != NULL)
+        tr__msg_destroy(lists[2], TR_EDEAD);
+    for (size_t i = 0; i < s->n; i++)
+        child_gone(&s->kids[i]);
+    free(s->kids);
+    free(s->list);
+    s->kids = NULL;
+    s->list = NULL;
+    s->n = s->cap = 0;
+    tr__restarts_free(&s->rs);
+}
+
+static void sup_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
+    supv *s = state;
+    s->ctx = ctx;
+    /* Forced end (or the orderly one, with nothing left running): ask the
+     * children to go, newest first; our links finish the job. */
+    for (size_t i = s->n; i-- > 0;) {
+        child *c = &s->kids[i];
+        if (c->ref == NULL)
+            continue;
+        tr_unlink(ctx, c->ref);
+        if (why->kind == TR_EXIT_NORMAL || why->kind == TR_EXIT_SHUTDOWN)
+            tr_actor_stop(c->ref);
+        else
+            tr_actor_kill(c->ref);
+    }
+    free_all(s);
+}
+
+static int sup_init(tr_ctx *ctx, void *state, void *arg) {
+    supv *s = state;
+    const tr_sup_config *cfg = arg;
+    s->ctx = ctx;
+    s->rt = tr_ctx_runtime(ctx);
+    s->strategy = cfg->strategy;
+    int rc =
+        tr__restarts_init(&s->rs, cfg->intensity, cfg->period_ms, cfg->clock_ms, cfg->clock_user,
+                          cfg->backoff_min_ms, cfg->backoff_max_ms, cfg->backoff_jitter);
+    if (rc != 0) {
+        tr__restarts_free(&s->rs);
+        return rc;
+    }
+    tr_trap_exit(ctx, 1);
+    if (cfg->strategy == TR_SUP_DYNAMIC) {
+        s->tmpl = cfg->children[0];
+        return 0;
+    }
+    for (size_t i = 0; i < cfg->nchildren; i++) {
+        rc = add_and_start(s, &cfg->children[i], NULL);
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0)
+        return 0;
+    /* Undo: terminate does not run after a failed init. */
+    for (size_t i = s->n; i-- > 0;) {
+        tr_unlink(ctx, s->kids[i].ref);
+        tr_actor_kill(s->kids[i].ref);
+    }
+    free_all(s);
+    return rc;
+}
+
+static const tr_behavior sup_behavior = {
+    .init = sup_init,
+    .receive = sup_receive,
+    .terminate = sup_terminate,
+};
+
+static int config_valid(const tr_sup_config *cfg) {
+    if ((unsigned)cfg->strategy > TR_SUP_DYNAMIC)
+        return 0;
+    if (cfg->nchildren > 0 && cfg->children == NULL)
+        return 0;
+    if (cfg->strategy == TR_SUP_DYNAMIC && cfg->nchildren != 1)
+        return 0;
+    if (cfg->intensity != TR_SUP_UNLIMITED && cfg->intensity > TR__RESTARTS_MAX_INTENSITY)
+        return 0;
+    if (!(cfg->backoff_jitter >= 0.0 && cfg->backoff_jitter <= 1.0))
+        return 0;
+    for (size_t i = 0; i < cfg->nchildren; i++) {
+        if (!spec_valid(&cfg->children[i]))
+            return 0;
+        for (size_t j = 0; j < i; j++)
+            if (cfg->children[i].id != NULL && cfg->children[j].id != NULL &&
+                strcmp(cfg->children[i].id, cfg->children[j].id) == 0)
+                return 0;
+    }
+    return 1;
+}
+
+int tr_sup_start(tr_runtime *rt, const tr_sup_config *cfg, tr_ref **out) {
+    if (out != NULL)
+        *out = NULL;
+    if (rt == NULL || cfg == NULL || !config_valid(cfg))
+        return TR_EINVAL;
+    tr_spawn_opts o = {
+        .state_size = sizeof(supv),
+        .arg = (void *)cfg,
+        .mailbox_capacity = TR_MAILBOX_UNBOUNDED,
+        .name = cfg->name != NULL ? cfg->name : "supervisor",
+    };
+    return tr_spawn(rt, &sup_behavior, &o, out);
+}
+
+int tr_sup_child_start(tr_runtime *rt, void *arg, tr_ref **out) {
+    return tr_sup_start(rt, arg, out);
+}
+
+/* --- the calls ----------------------------------------------------------- */
+
+static sup_req *req_new(int op) {
+    sup_req *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    tr_msg_init(&r->msg, 0, req_release);
+    r->op = op;
+    return r;
+}
+
+/* Ask the supervisor and wait for its answer (r is consumed). */
+static int call(tr_ref *sup_ref, sup_req *r) {
+    tr_future *f;
+    int rc = tr_ask_msg(sup_ref, &r->msg, &f);
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
+    tr_msg *reply;
+    rc = tr_future_wait(f, -1, &reply);
+    if (rc == 0) {
+        rc = (int)(int64_t)reply->word;
+        tr_msg_free(reply);
+    }
+    tr_future_release(f);
+    return rc;
+}
+
+static int check(tr_ref *sup_ref) {
+    if (!tr__sup_is(sup_ref))
+        return TR_EINVAL;
+    if (tr__worker_current() != NULL)
+        return TR_EDEADLK;
+    return 0;
+}
+
+#define CALL_PREP(op_)                                                                             \
+    int rc_ = check(sup);                                                                          \
+    if (rc_ != 0)                                                                                  \
+        return rc_;                                                                                \
+    sup_req *r = req_new(op_);                                                                     \
+    if (r == NULL)                                                                                 \
+    return TR_ENOMEM
+
+int tr_sup_start_child(tr_ref *sup, const tr_child_spec *spec, tr_ref **out) {
+    if (out != NULL)
+        *out = NULL;
+    if (!spec_valid(spec))
+        return TR_EINVAL;
+    CALL_PREP(REQ_START_CHILD);
+    r->spec = spec;
+    r->out_ref = out;
+    return call(sup, r);
+}
+
+int tr_sup_start_dynamic(tr_ref *sup, void *arg, tr_ref **out) {
+    if (out != NULL)
+        *out = NULL;
+    CALL_PREP(REQ_START_DYNAMIC);
+    r->arg = arg;
+    r->out_ref = out;
+    return call(sup, r);
+}
+
+int tr_sup_terminate_child(tr_ref *sup, const char *id) {
+    if (id == NULL)
+        return TR_EINVAL;
+    CALL_PREP(REQ_TERMINATE);
+    r->id = id;
+    return call(sup, r);
+}
+
+int tr_sup_terminate_ref(tr_ref *sup, tr_ref *kid) {
+    if (kid == NULL)
+        return TR_EINVAL;
+    CALL_PREP(REQ_TERMINATE_REF);
+    r->child = kid;
+    return call(sup, r);
+}
+
+int tr_sup_restart_child(tr_ref *sup, const char *id) {
+    if (id == NULL)
+        return TR_EINVAL;
+    CALL_PREP(REQ_RESTART);
+    r->id = id;
+    return call(sup, r);
+}
+
+int tr_sup_delete_child(tr_ref *sup, const char *id) {
+    if (id == NULL)
+        return TR_EINVAL;
+    CALL_PREP(REQ_DELETE);
+    r->id = id;
+    return call(sup, r);
+}
+
+int tr_sup_which_children(tr_ref *sup, tr_child_info *out, size_t cap, size_t *n) {
+    if (n == NULL || (out == NULL && cap > 0))
+        return TR_EINVAL;
+    CALL_PREP(REQ_WHICH);
+    r->out_info = out;
+    r->cap = cap;
+    r->out_n = n;
+    return call(sup, r);
+}
+
+void tr_sup_children_release(tr_child_info *info, size_t n) {
+    if (info == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (info[i].ref != NULL)
+            tr_ref_release(info[i].ref);
+        info[i].ref = NULL;
+    }
+}
+
+int tr_sup_count_children(tr_ref *sup, tr_sup_counts *out) {
+    if (out == NULL)
+        return TR_EINVAL;
+    CALL_PREP(REQ_COUNT);
+    r->out_counts = out;
+    return call(sup, r);
+}
+
+int tr_sup_stats_get(tr_ref *sup, tr_sup_stats *out) {
+    if (out == NULL)
+        return TR_EINVAL;
+    CALL_PREP(REQ_STATS);
+    r->out_stats = out;
+    return call(sup, r);
+}
+
+int tr_sup_stop(tr_ref *sup) {
+    if (!tr__sup_is(sup))
+        return TR_EINVAL;
+    sup_req *r = req_new(REQ_STOP);
+    if (r == NULL)
+        return TR_ENOMEM;
+    /* A system-path push: works from the supervisor's own runtime workers
+     * during runtime close too. */
+    int rc = tr__actor_push(sup, &r->msg);
+    if (rc != 0)
+        free(r);
+    return rc == TR_EFULL ? 0 : rc;
+}

@@ -1,0 +1,242 @@
+/* actors/timer.c - the timer thread of actors/ (see timer.h for why a thread).
+ *
+ * State is one mutex-protected list sorted by deadline; the thread sleeps on
+ * a condvar until the first deadline (or a new, earlier one). A due entry is
+ * unlinked under the mutex and acted on outside it: a message timer pushes
+ * its message and drops its target reference; a periodic entry runs its
+ * function with `running` set, and is re-inserted afterwards unless it was
+ * cancelled meanwhile (cancel then waits for the run to end, so the caller
+ * may free fn's argument as soon as cancel returns). The service lives in the
+ * runtime's TR__EXT_ACTORS slot; its runtime_free hook stops and joins the
+ * thread and drops what is still armed. Everything here is pthread mutex and
+ * condvar, which TSan understands natively. */
+#include "actors/timer.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/actor.h"
+#include "core/msg.h"
+#include "core/runtime.h"
+#include "troupe/error.h"
+
+typedef struct entry {
+    struct entry *next;
+    uint64_t id;
+    uint64_t due;
+    uint64_t period; /* 0: message timer */
+    tr_ref *target;  /* message timer: retained */
+    uint64_t tag;
+    void (*fn)(void *arg);
+    void *arg;
+    int cancelled; /* periodic, while running */
+} entry;
+
+typedef struct svc {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* the thread waits for deadlines here */
+    pthread_cond_t done; /* cancel waits for a running function here */
+    pthread_t thread;
+    int stop;
+    int started; /* the thread was created */
+    entry *list;
+    entry *running;
+    uint64_t next_id;
+    tr_runtime *rt;
+} svc;
+
+static __thread svc *tls_on_timer_thread;
+
+uint64_t tr__mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void insert_locked(svc *s, entry *e) {
+    entry **pp = &s->list;
+    while (*pp != NULL && (*pp)->due <= e->due)
+        pp = &(*pp)->next;
+    e->next = *pp;
+    *pp = e;
+    if (s->list == e)
+        pthread_cond_signal(&s->cv);
+}
+
+static void fire_message(entry *e) {
+    tr_msg *m;
+    if (tr__msg_new_system(&m, TR__A_TIMER, 0) == 0) {
+        m->word = e->tag;
+        if (tr__actor_push(e->target, m) != 0)
+            tr__msg_destroy(m, TR_EDEAD);
+    }
+    tr_ref_release(e->target);
+    free(e);
+}
+
+static void *timer_main(void *arg) {
+    svc *s = arg;
+    tls_on_timer_thread = s;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop) {
+        if (s->list == NULL) {
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        uint64_t now = tr__mono_ms();
+        entry *e = s->list;
+        if (e->due > now) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t wait = e->due - now;
+            ts.tv_sec += (time_t)(wait / 1000);
+            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            continue;
+        }
+        s->list = e->next;
+        if (e->period == 0) {
+            pthread_mutex_unlock(&s->mu);
+            fire_message(e);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
+        s->running = e;
+        pthread_mutex_unlock(&s->mu);
+        e->fn(e->arg);
+        pthread_mutex_lock(&s->mu);
+        s->running = NULL;
+        if (e->cancelled) {
+            free(e);
+            pthread_cond_broadcast(&s->done);
+        } else {
+            e->due = tr__mono_ms() + e->period;
+            insert_locked(s, e);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void svc_free(tr_runtime *rt, void *data) {
+    (void)rt;
+    svc *s = data;
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->started)
+        pthread_join(s->thread, NULL);
+    while (s->list != NULL) {
+        entry *e = s->list;
+        s->list = e->next;
+        if (e->target != NULL)
+            tr_ref_release(e->target);
+        free(e);
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->done);
+    free(s);
+}
+
+/* The runtime's timer service, started on first use (NULL on failure). */
+static svc *svc_get(tr_runtime *rt) {
+    svc *s = tr__runtime_ext_get(rt, TR__EXT_ACTORS);
+    if (s != NULL)
+        return s;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->rt = rt;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&s->done, NULL);
+    tr__ext ext = {.data = s, .worker_stop = NULL, .runtime_free = svc_free};
+    /* Publish first, start the thread second: a loser of the race frees an
+     * unstarted service. */
+    if (tr__runtime_ext_set(rt, TR__EXT_ACTORS, &ext) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv);
+        pthread_cond_destroy(&s->done);
+        free(s);
+        return tr__runtime_ext_get(rt, TR__EXT_ACTORS);
+    }
+    /* Only the winner gets here. Entries armed before the thread runs just
+     * wait in the list. If the thread cannot be made, timers never fire
+     * (restarts with backoff then wait forever; reported in docs). */
+    pthread_mutex_lock(&s->mu);
+    s->started = pthread_create(&s->thread, NULL, timer_main, s) == 0;
+    pthread_mutex_unlock(&s->mu);
+    return s;
+}
+
+static uint64_t arm(svc *s, entry *e, uint64_t delay_ms) {
+    pthread_mutex_lock(&s->mu);
+    e->id = ++s->next_id;
+    e->due = tr__mono_ms() + delay_ms;
+    insert_locked(s, e);
+    uint64_t id = e->id;
+    pthread_mutex_unlock(&s->mu);
+    return id;
+}
+
+uint64_t tr__atimer_send(tr_ref *target, uint64_t tag, uint64_t delay_ms) {
+    svc *s = svc_get(target->rt);
+    entry *e = s != NULL ? calloc(1, sizeof(*e)) : NULL;
+    if (e == NULL)
+        return 0;
+    tr_ref_retain(target);
+    e->target = target;
+    e->tag = tag;
+    return arm(s, e, delay_ms);
+}
+
+uint64_t tr__atimer_every(tr_runtime *rt, uint64_t period_ms, void (*fn)(void *arg), void *arg) {
+    svc *s = svc_get(rt);
+    entry *e = s != NULL ? calloc(1, sizeof(*e)) : NULL;
+    if (e == NULL)
+        return 0;
+    e->period = period_ms > 0 ? period_ms : 1;
+    e->fn = fn;
+    e->arg = arg;
+    return arm(s, e, e->period);
+}
+
+void tr__atimer_cancel(tr_runtime *rt, uint64_t id) {
+    if (id == 0)
+        return;
+    svc *s = tr__runtime_ext_get(rt, TR__EXT_ACTORS);
+    if (s == NULL)
+        return;
+    entry *found = NULL;
+    pthread_mutex_lock(&s->mu);
+    for (entry **pp = &s->list; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            found = *pp;
+            *pp = found->next;
+            break;
+        }
+    }
+    if (found == NULL && s->running != NULL && s->running->id == id) {
+        s->running->cancelled = 1;
+        if (tls_on_timer_thread != s)
+            while (s->running != NULL && s->running->id == id)
+                pthread_cond_wait(&s->done, &s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (found != NULL) {
+        if (found->target != NULL)
+            tr_ref_release(found->target);
+        free(found);
+    }
+}

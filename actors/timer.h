@@ -1,0 +1,38 @@
+/* actors/timer.h - delays for supervisors and pools, without io/.
+ *
+ * One helper thread per runtime (started on first use, joined when the
+ * runtime is freed) keeps a short list of deadlines. It either pushes a
+ * system message into an actor when one falls due (restart backoff, shutdown
+ * timeouts), or calls a function periodically (the pool watchdog). It is a
+ * thread rather than a timer on a worker's libev loop on purpose: the
+ * watchdog must run while a worker is stuck in a job, and an actor migrates
+ * between workers, so a loop timer could not be stopped from where its actor
+ * runs next. Any thread may arm or cancel. */
+#ifndef TR_ACTORS_TIMER_H
+#define TR_ACTORS_TIMER_H
+
+#include <stdint.h>
+
+#include "troupe/actor.h"
+
+/* System message types of actors/ (only ever sent to actors/ actors). */
+#define TR__A_TIMER (TR_MSG_SYSTEM + 0x101u) /* a timer fell due; word = tag */
+#define TR__A_TOKEN (TR_MSG_SYSTEM + 0x102u) /* pool: a worker's ready token */
+
+/* Monotonic milliseconds. */
+uint64_t tr__mono_ms(void);
+
+/* After delay_ms, push a TR__A_TIMER message with word = tag into target.
+ * Holds a reference to target until it fires or is cancelled. Returns a
+ * timer id (> 0), or 0 if out of memory. */
+uint64_t tr__atimer_send(tr_ref *target, uint64_t tag, uint64_t delay_ms);
+
+/* Call fn(arg) on the timer thread every period_ms until cancelled. */
+uint64_t tr__atimer_every(tr_runtime *rt, uint64_t period_ms, void (*fn)(void *arg), void *arg);
+
+/* Cancel a timer (id 0 is ignored). When this returns a periodic function
+ * is not running and will not run again (unless called from that function).
+ * A message timer may already have fired: receivers match tags. */
+void tr__atimer_cancel(tr_runtime *rt, uint64_t id);
+
+#endif

@@ -1,0 +1,151 @@
+/* troupe/pool.h - supervised worker pools.
+ *
+ * A pool is N identical worker actors behind one handle. The handle is a
+ * tr_ref to the pool's router actor, so tr_send*, tr_ask*, tr_request and
+ * tr_forward work on it unchanged, from any thread: each job (any message of
+ * a user type) goes to one worker chosen by the routing strategy, and the
+ * worker answers asks with tr_reply as any actor would. The router also
+ * supervises the workers: it links to them and respawns a worker that ended,
+ * in the same slot (one-for-one, permanent), under the pool's restart
+ * intensity and backoff (see troupe/supervisor.h for their meaning).
+ *
+ * Routing (tr_route):
+ *   ROUND_ROBIN        slots in turn.
+ *   RANDOM             a random live worker.
+ *   SMALLEST_MAILBOX   the live worker with the fewest queued messages.
+ *   KEY_HASH           slot = hash(msg->word) % workers: the same key always
+ *                      reaches the same worker while the pool is not resized
+ *                      (a restarted worker keeps its slot; jobs for a slot
+ *                      whose worker is restarting wait for it).
+ *   BROADCAST          every live worker gets a copy (type, word and inline
+ *                      data); the original, with its ptr payload and its ask
+ *                      reply token, goes to the first live worker.
+ *   SHARED_QUEUE       jobs wait in one queue at the router; a worker takes
+ *                      the next one when it is idle (demand-driven: it hands
+ *                      the router a ready token after each job).
+ *
+ * Crashes and redelivery (at-least-once): the worker wrapper owns the job it
+ * is running. If the worker crashes (receive returns non-zero, tr_panic), the
+ * job goes back to the router and is routed again, up to max_redeliveries
+ * times; then it is dead-lettered (runtime dead_letter hook with
+ * TR_DEAD_DROPPED, destructors run, an asker's future fails with TR_EDEAD). A
+ * job's ask reply token travels with it, so the asker still gets its answer.
+ * Jobs still queued in a crashed worker's mailbox go back to the router too
+ * (not counted as a delivery). A pool worker's receive must not tr_msg_keep
+ * (it gets TR_ESTATE) or tr_forward the job: the pool owns it. Copy what must
+ * outlive the call.
+ *
+ * Closing: a pool closes when tr_pool_close is called, when its last worker
+ * is removed, when its handle count (tr_pool_start gives 1; tr_pool_retain
+ * adds, tr_pool_release drops) reaches zero, or when its restart intensity
+ * is exceeded (then the router exits with TR_EXIT_ERROR, which a supervisor
+ * above it sees as a crash). Plain tr_ref_retain/tr_ref_release do not count
+ * as pool handles. On close every queued or returned job is dead-lettered
+ * (destructors run, ask futures fail promptly with TR_EDEAD), the workers are
+ * stopped after their current job, and sends to the handle fail with
+ * TR_EDEAD.
+ *
+ * Watchdog: with watchdog_ms > 0 a helper thread checks every
+ * watchdog_ms / 2 which workers have been in one job longer than
+ * watchdog_ms; each such job is reported once (on_stuck, stats.stuck) and,
+ * with watchdog_kill, its worker is killed and respawned as soon as the job
+ * returns to the scheduler (C cannot interrupt a running function). */
+#ifndef TROUPE_POOL_H
+#define TROUPE_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe/actor.h"
+#include "troupe/runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tr_route {
+    TR_ROUTE_ROUND_ROBIN = 0,
+    TR_ROUTE_RANDOM = 1,
+    TR_ROUTE_SMALLEST_MAILBOX = 2,
+    TR_ROUTE_KEY_HASH = 3,
+    TR_ROUTE_BROADCAST = 4,
+    TR_ROUTE_SHARED_QUEUE = 5,
+} tr_route;
+
+#define TR_POOL_MAX_WORKERS 1024
+
+typedef struct tr_pool_config {
+    unsigned workers;     /* initial workers, >= 1 */
+    unsigned max_workers; /* cap for tr_pool_try_add_worker; 0 = max(workers, 64) */
+    /* The worker behaviour and spawn options, as for tr_spawn. Worker
+     * mailboxes are always unbounded (the router never blocks). */
+    const tr_behavior *behavior;
+    tr_spawn_opts opts;
+    tr_route routing;
+    uint32_t max_redeliveries; /* times a crashed job is retried (default 3) */
+    /* Restarts of workers: intensity per period_ms (default unlimited),
+     * backoff and clock as in tr_sup_config. */
+    uint32_t intensity;
+    uint32_t period_ms;
+    uint32_t backoff_min_ms;
+    uint32_t backoff_max_ms;
+    double backoff_jitter;
+    uint64_t (*clock_ms)(void *clock_user);
+    void *clock_user;
+    /* Watchdog (0 = off). on_stuck runs on the watchdog thread. */
+    uint32_t watchdog_ms;
+    int watchdog_kill;
+    void (*on_stuck)(void *user_data, unsigned worker, uint64_t stuck_ms);
+    void *user_data;
+    const char *name; /* static, for diagnostics; NULL = "pool" */
+} tr_pool_config;
+
+/* Defaults: 4 workers, round robin, 3 redeliveries, unlimited intensity. */
+void tr_pool_config_init(tr_pool_config *cfg);
+
+/* Start the router and its workers. *out is the pool handle (count 1):
+ * release it with tr_pool_release. TR_EINVAL for a bad config. */
+int tr_pool_start(tr_runtime *rt, const tr_pool_config *cfg, tr_ref **out);
+/* A tr_child_start_fn for putting a pool under a supervisor: arg is a const
+ * tr_pool_config* that must outlive the supervisor. The supervisor's handle
+ * does not count as a pool handle (the pool closes when the supervisor stops
+ * it). */
+int tr_pool_child_start(tr_runtime *rt, void *arg, tr_ref **out);
+
+/* Pool handle counting (any thread, never blocks). tr_pool_retain takes a
+ * tr_ref reference too; tr_pool_release drops both, and closes the pool when
+ * the count reaches zero. */
+int tr_pool_retain(tr_ref *pool);
+int tr_pool_release(tr_ref *pool);
+/* Close now (any thread, never blocks). TR_EDEAD if already closed. */
+int tr_pool_close(tr_ref *pool);
+
+/* Resize (block until the router answers; TR_EDEADLK on a worker thread).
+ * 1 = done; 0 = refused (at max_workers; or, for remove, closing); negative
+ * on error (TR_EDEAD: the pool is closed). Removing takes the newest worker:
+ * it finishes its current job, its queued jobs are routed to the others.
+ * Removing the last worker closes the pool. */
+int tr_pool_try_add_worker(tr_ref *pool);
+int tr_pool_try_remove_worker(tr_ref *pool);
+
+typedef struct tr_pool_stats {
+    unsigned workers;       /* live worker slots */
+    uint64_t jobs;          /* jobs accepted from senders */
+    uint64_t routed;        /* routing decisions (incl. redeliveries) */
+    uint64_t handled;       /* jobs whose receive returned 0 (all slots) */
+    uint64_t restarts;      /* workers respawned */
+    uint64_t redeliveries;  /* jobs routed again after a crash */
+    uint64_t returned;      /* jobs handed back unstarted by an ending worker */
+    uint64_t dead_lettered; /* jobs the pool gave up on (incl. close) */
+    uint64_t stuck;         /* watchdog reports */
+    uint64_t queued;        /* jobs waiting at the router now */
+} tr_pool_stats;
+
+/* Blocking (TR_EDEADLK on a worker). handled (optional) gets the per-slot
+ * handled counts of up to cap slots (slot i = the i-th worker). */
+int tr_pool_stats_get(tr_ref *pool, tr_pool_stats *out, uint64_t *handled, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
