@@ -259,6 +259,9 @@ static int strength(tr_exit_kind k) {
 
 int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
     tr_spin_lock(&a->lock);
+    /* Still open: the actor has not ended, so this request counts even if
+     * the actor sees it and ends before the kick below lands (TR_EDEAD). */
+    bool was_open = !tr__mbox_closed_any(&a->mbox);
     int first = !ck_pr_load_32(&a->stop_req);
     if (first || strength(kind) > strength(a->req_kind)) {
         a->req_kind = kind;
@@ -279,7 +282,7 @@ int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char 
     int rc = tr__actor_push(a, kick);
     if (rc != 0)
         tr__msg_destroy(kick, TR_EDEAD);
-    return rc == TR_EDEAD ? TR_EDEAD : 0;
+    return rc == TR_EDEAD && !was_open ? TR_EDEAD : 0;
 }
 
 static int request_from_user(tr_ref *ref, tr_exit_kind kind, int code, const char *text) {
