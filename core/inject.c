@@ -22,8 +22,7 @@ void tr__inject_init(tr__inject *q) {
 void tr__inject_push_any(tr__inject *q, ck_stack_entry_t *e) {
     /* Publishes the entry (and the actor around it); pairs with the acquire
      * after the batch pop in refill. */
-    TR_TSAN_RELEASE(&q->inbox);
-    ck_stack_push_upmc(&q->inbox, e);
+    tr_stack_push_upmc(&q->inbox, e);
 }
 
 /* Under the lock: move the inbox, reversed, to the back of the FIFO. */

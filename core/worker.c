@@ -216,8 +216,7 @@ static void yield_owner(tr__worker *w, tr_actor *a) {
 
 void tr__worker_post_any(tr__worker *w, tr__post *p) {
     /* Publishes *p to run_posts; pairs with its acquire. */
-    TR_TSAN_RELEASE(&w->posts);
-    ck_stack_push_upmc(&w->posts, &p->link);
+    tr_stack_push_upmc(&w->posts, &p->link);
     ev_async_send(w->loop, &w->wake);
 }
 

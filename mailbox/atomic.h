@@ -20,7 +20,9 @@ void __tsan_release(void *addr);
 #define TR_TSAN_RELEASE(addr) ((void)0)
 #endif
 
+#include <ck_pr.h>
 #include <ck_spinlock.h>
+#include <ck_stack.h>
 
 /* A CK spinlock with its happens-before edges made visible to TSan. Used only
  * off the hot path (pools, watcher lists, rare state changes). */
@@ -32,6 +34,22 @@ static inline void tr_spin_lock(ck_spinlock_fas_t *l) {
 static inline void tr_spin_unlock(ck_spinlock_fas_t *l) {
     TR_TSAN_RELEASE(l);
     ck_spinlock_fas_unlock(l);
+}
+
+/* ck_stack_push_upmc, with its publication visible to TSan. CK's inline
+ * version writes e->next inside, after any release we could put before the
+ * call, so TSan would see that write race with the consumer's read. Same
+ * algorithm: link, (store fence,) CAS head. Pairs with TR_TSAN_ACQUIRE(s)
+ * after the consumer's ck_stack_batch_pop_upmc(s). */
+static inline void tr_stack_push_upmc(ck_stack_t *s, ck_stack_entry_t *e) {
+    ck_stack_entry_t *h = ck_pr_load_ptr(&s->head);
+    for (;;) {
+        e->next = h;
+        TR_TSAN_RELEASE(s);
+        ck_pr_fence_store();
+        if (ck_pr_cas_ptr_value(&s->head, h, e, &h))
+            return;
+    }
 }
 
 #define TR_CACHELINE 64
