@@ -2,9 +2,10 @@
  *
  * The pool handle is the router actor. The router owns all routing state
  * (slots, the job queue, counters) as plain actor state, and supervises the
- * workers: it traps exits, links to each worker and respawns a dead one in
- * its slot. Hot path: a job arrives in the router's mailbox and is moved on
- * with tr_forward to a worker's mailbox: one push, no allocation, no lock.
+ * workers: it monitors each worker (monitors, not links, as in actors/sup.c)
+ * and respawns a dead one in its slot; its terminate stops them all. Hot path: a job arrives in the
+ * router's mailbox and is moved on with tr_forward to a worker's mailbox: one push, no allocation,
+ * no lock.
  *
  * Workers run a wrapper behaviour around the user's. The wrapper keeps
  * (tr_msg_keep) each job before calling the user's receive, so a crash does
@@ -243,6 +244,7 @@ enum { S_EMPTY = 0, S_RUN, S_DUE };
 typedef struct rslot {
     tr_ref *ref; /* retained */
     uint64_t id;
+    uint64_t mon; /* our monitor on ref */
     uint64_t due;
     tr_msg *token; /* shared queue: held while the worker is idle */
     int state;
@@ -318,7 +320,8 @@ static int spawn_worker(router *r, unsigned i) {
     int rc = tr_spawn(p->rt, &worker_behavior, &o, &ref);
     if (rc != 0)
         return rc;
-    rc = tr_link(r->ctx, ref);
+    uint64_t mon = 0;
+    rc = tr_monitor(r->ctx, ref, &mon); /* not a link: see actors/sup.c */
     if (rc != 0) {
         tr_actor_kill(ref);
         tr_ref_release(ref);
@@ -326,6 +329,7 @@ static int spawn_worker(router *r, unsigned i) {
     }
     r->slots[i].ref = ref;
     r->slots[i].id = tr_ref_id(ref);
+    r->slots[i].mon = mon;
     r->slots[i].state = S_RUN;
     wd_publish(p, i, ref);
     return 0;
@@ -640,9 +644,10 @@ static void on_exit_msg(router *r, tr_msg *msg) {
             return;
         }
     }
-    /* Our parent (a supervisor) or another linked actor ended. */
+    /* A linked actor ended. */
     tr_exit why;
-    if (tr_exit_of(msg, &why) == 0 && why.kind != TR_EXIT_NORMAL && !r->closing) {
+    if (msg->type == TR_MSG_EXIT && tr_exit_of(msg, &why) == 0 && why.kind != TR_EXIT_NORMAL &&
+        !r->closing) {
         close_down(r);
         if (why.kind == TR_EXIT_ERROR)
             tr_actor_exit(tr_self(r->ctx), why.code, why.text);
@@ -770,7 +775,7 @@ static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     } else if (msg->type == TR__A_TOKEN) {
         on_token(r, msg);
         return 0;
-    } else if (msg->type == TR_MSG_EXIT) {
+    } else if (msg->type == TR_MSG_DOWN || msg->type == TR_MSG_EXIT) {
         on_exit_msg(r, msg);
     } else if (msg->type == TR__A_TIMER) {
         if (msg->word == r->timer_tag) {
@@ -894,7 +899,9 @@ static int router_init(tr_ctx *ctx, void *state, void *arg) {
     /* Undo (terminate does not run after a failed init). The workers hold
      * pool references; they drop them as they end. */
     for (unsigned i = 0; i < r->n; i++) {
-        tr_unlink(ctx, r->slots[i].ref);
+        /* The core frees our block after a failed init whatever references
+         * monitors hold: drop them first. */
+        tr_demonitor(ctx, r->slots[i].ref, r->slots[i].mon);
         tr_actor_kill(r->slots[i].ref);
     }
     r->closing = 1;

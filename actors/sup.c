@@ -1,8 +1,13 @@
 /* actors/sup.c - supervisors (see include/troupe/supervisor.h).
  *
- * A supervisor is an ordinary actor that traps exits and links to each child
- * it starts, so every child's end reaches it as a TR_MSG_EXIT whose origin is
- * the child's handle. All state is the actor's own; nothing here is shared.
+ * A supervisor is an ordinary actor that monitors each child it starts, so
+ * every child's end reaches it as a TR_MSG_DOWN whose origin is the child's
+ * handle. Monitors, not links: TR_EXIT_KILLED spreads over links even to an
+ * actor that traps exits, and a killed child must not kill its supervisor.
+ * Children do not outlive the supervisor because its terminate stops (or
+ * kills) every child still running. It also traps exits, so an actor that
+ * links to it and crashes makes it shut down in order instead of dying at
+ * once. All state is the actor's own; nothing here is shared.
  *
  * Stopping children takes time (a timeout, then a kill), so it runs as one
  * "operation" at a time: a list of children stopped one by one, newest first,
@@ -55,6 +60,7 @@ enum {
 typedef struct child {
     tr_child_spec spec;
     tr_ref *ref;  /* retained while running or stopping */
+    uint64_t mon; /* our monitor on ref */
     uint64_t due; /* C_DUE: restart at this monotonic ms */
     uint32_t restarts;
     uint8_t state;
@@ -152,7 +158,7 @@ static int spec_start(tr_runtime *rt, const tr_child_spec *c, tr_ref **out) {
     return tr_sup_start(rt, c->sup, out);
 }
 
-/* Start c and link to it. 0 or the start function's error. */
+/* Start c and monitor it. 0 or the start function's error. */
 static int child_start(supv *s, child *c) {
     tr_ref *ref = NULL;
     int rc = spec_start(s->rt, &c->spec, &ref);
@@ -160,8 +166,8 @@ static int child_start(supv *s, child *c) {
         rc = TR_EINVAL; /* a start function must produce a handle */
     if (rc != 0)
         return rc;
-    /* If it already ended, the link acts at once: we trap, so an EXIT comes. */
-    rc = tr_link(s->ctx, ref);
+    /* If it already ended, the DOWN comes at once. */
+    rc = tr_monitor(s->ctx, ref, &c->mon);
     if (rc != 0) {
         tr_actor_kill(ref);
         tr_ref_release(ref);
@@ -498,8 +504,8 @@ static void on_exit_msg(supv *s, tr_msg *msg) {
         return;
     child *c = find_ref(s, tr_msg_origin(msg));
     if (c == NULL) {
-        /* Not a child: our parent (or another linked actor) ended. */
-        if (why.kind != TR_EXIT_NORMAL)
+        /* Not a child: a linked actor (our parent, say) ended. */
+        if (msg->type == TR_MSG_EXIT && why.kind != TR_EXIT_NORMAL)
             begin_shutdown(s, why.kind, why.code, why.text);
         return;
     }
@@ -686,7 +692,7 @@ static void handle(supv *s, tr_msg *msg) {
         on_request(s, msg);
     else if (s->ending)
         return;
-    else if (msg->type == TR_MSG_EXIT)
+    else if (msg->type == TR_MSG_DOWN || msg->type == TR_MSG_EXIT)
         on_exit_msg(s, msg);
     else if (msg->type == TR__A_TIMER)
         on_timer(s, msg);
@@ -735,12 +741,11 @@ static void sup_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
     supv *s = state;
     s->ctx = ctx;
     /* Forced end (or the orderly one, with nothing left running): ask the
-     * children to go, newest first; our links finish the job. */
+     * children to go, newest first (killed if we were killed or crashed). */
     for (size_t i = s->n; i-- > 0;) {
         child *c = &s->kids[i];
         if (c->ref == NULL)
             continue;
-        tr_unlink(ctx, c->ref);
         if (why->kind == TR_EXIT_NORMAL || why->kind == TR_EXIT_SHUTDOWN)
             tr_actor_stop(c->ref);
         else
@@ -774,9 +779,10 @@ static int sup_init(tr_ctx *ctx, void *state, void *arg) {
     }
     if (rc == 0)
         return 0;
-    /* Undo: terminate does not run after a failed init. */
+    /* Undo: terminate does not run after a failed init, and the core frees
+     * our block whatever references monitors hold: drop them first. */
     for (size_t i = s->n; i-- > 0;) {
-        tr_unlink(ctx, s->kids[i].ref);
+        tr_demonitor(ctx, s->kids[i].ref, s->kids[i].mon);
         tr_actor_kill(s->kids[i].ref);
     }
     free_all(s);

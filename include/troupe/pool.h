@@ -5,7 +5,7 @@
  * tr_forward work on it unchanged, from any thread: each job (any message of
  * a user type) goes to one worker chosen by the routing strategy, and the
  * worker answers asks with tr_reply as any actor would. The router also
- * supervises the workers: it links to them and respawns a worker that ended,
+ * supervises the workers: it monitors them and respawns a worker that ended,
  * in the same slot (one-for-one, permanent), under the pool's restart
  * intensity and backoff (see troupe/supervisor.h for their meaning).
  *

@@ -2,7 +2,8 @@
  * other actors (Erlang/OTP semantics).
  *
  * A supervisor owns an ordered list of children, each described by a
- * tr_child_spec. It links to every child and traps exits, so it hears of every
+ * tr_child_spec. It monitors every child (tr_monitor: a killed child must not
+ * take its supervisor with it, which a link would), so it hears of every
  * child's end; what it does then depends on the child's restart type and the
  * supervisor's strategy:
  *
@@ -28,8 +29,10 @@
  *
  * tr_sup_stop() is the orderly way to end a supervisor. tr_actor_stop/kill on
  * a supervisor (or closing the runtime) cannot wait: the supervisor then asks
- * all its children to stop at once, newest first, and its links end them too,
- * so children never outlive their supervisor.
+ * all its children to stop at once, newest first (kill them, if it was killed
+ * or crashed), so children never outlive their supervisor. A supervisor traps
+ * exits: if an actor linked to it ends abnormally, it shuts down in order and
+ * ends with that reason.
  *
  * Threads: tr_sup_start may be called from any thread. The calls that query
  * or change a running supervisor (start_child, terminate_child, ...) are
