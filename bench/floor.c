@@ -8,6 +8,10 @@
  *   bench_floor compute [n] [threads]  the forkjoin computation (bench_work)
  *                                      on plain pthreads, no messaging:
  *                                      computations/s
+ *   bench_floor wakeup [n]             OS wake-up latency: a thread blocked in
+ *                                      epoll_wait on an eventfd (what a parked
+ *                                      worker's libev loop does) is woken by a
+ *                                      write every ~2 ms: p50/p99 of the delay
  *
  * This is the only benchmark that includes a private header (the mailbox),
  * and only for the first floor: what one message costs with no scheduler,
@@ -16,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 #include <troupe.h>
 
@@ -109,15 +115,84 @@ static void floor_compute(uint64_t n, unsigned threads) {
     free(th);
 }
 
+typedef struct wake_floor {
+    int efd, ep;
+    uint64_t n;
+    uint64_t *samples;
+    uint64_t nsamples;
+    uint64_t stamp; /* written before the eventfd write, read after the wake */
+} wake_floor;
+
+static void *wake_floor_main(void *arg) {
+    wake_floor *w = arg;
+    /* Two writes may coalesce into one wake when this thread is slow (a
+     * loaded machine): the eventfd counter says how many were consumed. */
+    for (uint64_t got = 0; got < w->n;) {
+        struct epoll_event ev;
+        if (epoll_wait(w->ep, &ev, 1, -1) != 1)
+            continue;
+        uint64_t now = bench_now_ns();
+        uint64_t v;
+        if (read(w->efd, &v, sizeof(v)) != sizeof(v))
+            continue;
+        w->samples[w->nsamples++] = now - __atomic_load_n(&w->stamp, __ATOMIC_ACQUIRE);
+        got += v;
+    }
+    return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void floor_wakeup(uint64_t n) {
+    wake_floor w = {.n = n};
+    w.samples = calloc(n, sizeof(*w.samples));
+    w.efd = eventfd(0, EFD_NONBLOCK);
+    w.ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN};
+    if (w.samples == NULL || w.efd < 0 || w.ep < 0 || epoll_ctl(w.ep, EPOLL_CTL_ADD, w.efd, &ev))
+        exit(1);
+    pthread_t th;
+    pthread_create(&th, NULL, wake_floor_main, &w);
+    struct timespec gap = {0, 2 * 1000 * 1000};
+    double t0 = bench_now();
+    for (uint64_t i = 0; i < n; i++) {
+        nanosleep(&gap, NULL);
+        __atomic_store_n(&w.stamp, bench_now_ns(), __ATOMIC_RELEASE);
+        uint64_t one = 1;
+        if (write(w.efd, &one, sizeof(one)) != sizeof(one))
+            exit(1);
+    }
+    pthread_join(th, NULL);
+    double t1 = bench_now();
+    char check[32], extra[160];
+    snprintf(check, sizeof(check), "%" PRIu64, n);
+    uint64_t sent = n;
+    n = w.nsamples; /* wakes: fewer than sends if some coalesced */
+    qsort(w.samples, n, sizeof(*w.samples), cmp_u64);
+    snprintf(extra, sizeof(extra), "samples=%" PRIu64 " p50_us=%.1f p99_us=%.1f max_us=%.1f", n,
+             (double)w.samples[n / 2] / 1e3, (double)w.samples[(n * 99) / 100] / 1e3,
+             (double)w.samples[n - 1] / 1e3);
+    bench_report("floor_wakeup", "floor", 1, sent, t1 - t0, (double)sent, check, extra);
+    close(w.efd);
+    close(w.ep);
+    free(w.samples);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || argc > 4) {
-        fprintf(stderr, "usage: bench_floor mailbox|mailbox_msg [n] | compute [n] [threads]\n");
+        fprintf(stderr,
+                "usage: bench_floor mailbox|mailbox_msg|wakeup [n] | compute [n] [threads]\n");
         return 2;
     }
     const char *w = argv[1];
     const char *n_arg = argc > 2 ? argv[2] : NULL;
     if (strcmp(w, "mailbox") == 0 || strcmp(w, "mailbox_msg") == 0) {
         floor_mailbox(bench_arg_u64(n_arg, 50000000), strcmp(w, "mailbox_msg") == 0);
+    } else if (strcmp(w, "wakeup") == 0) {
+        floor_wakeup(bench_arg_u64(n_arg, 2000));
     } else if (strcmp(w, "compute") == 0) {
         unsigned threads = (unsigned)bench_arg_u64(argc > 3 ? argv[3] : NULL, bench_cores());
         floor_compute(bench_arg_u64(n_arg, 6400000), threads);
