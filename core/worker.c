@@ -260,6 +260,10 @@ static void poll_loop(tr__worker *w) {
 
 static int has_work(tr__worker *w) {
     tr_runtime *rt = w->rt;
+    /* Loop callbacks and posts run by the poll just before parking (io/
+     * readiness, timers) may have put an actor in our LIFO slot. */
+    if (w->lifo != NULL)
+        return 1;
     if (tr__inject_nonempty_any(&rt->global) || CK_STACK_FIRST(&w->posts) != NULL)
         return 1;
     if (ck_pr_load_32(&rt->state) == TR__RT_EXITING)
