@@ -90,6 +90,8 @@ int64_t tr_ref_mailbox_len(const tr_ref *ref) {
 
 /* --- spawn --------------------------------------------------------------- */
 
+static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text);
+
 /* Incarnation ids: a worker's own counter in the high bits and 1 + its index
  * in the low 9; foreign threads share an atomic counter with low bits 0. No
  * shared cache line is written when actors spawn actors. */
@@ -193,8 +195,9 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     }
     /* One reference for being alive, one for the caller's handle. */
     a->refs = out != NULL ? 2 : 1;
-    ck_pr_inc_64(&rt->blocks_live);
-    ck_pr_inc_64(&rt->actors_alive);
+    tr__runtime_count(rt, 1, 1);
+    if (TR_UNLIKELY(!rt->armed))
+        ck_pr_store_32(&rt->armed, 1);
     if (a->beh.init != NULL) {
         rc = run_init(a, o->arg);
         if (rc != 0) {
@@ -209,8 +212,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
             a->refs = 0;
             tr__actor_drop_watchers(a);
             tr__block_free(rt, a);
-            ck_pr_dec_64(&rt->blocks_live);
-            tr__runtime_actor_gone(rt);
+            tr__runtime_count(rt, -1, -1);
             return rc;
         }
     }
@@ -220,8 +222,14 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     TR_TSAN_RELEASE(&a->alive);
     ck_pr_store_32(&a->alive, 1);
     ck_pr_fence_memory();
-    if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING)
-        tr__actor_request_exit(a, TR_EXIT_SHUTDOWN, 0, "runtime shutdown");
+    if (TR_UNLIKELY(ck_pr_load_32(&rt->state) != TR__RT_RUNNING)) {
+        /* Closed under us: the workers may be leaving, so end the actor here
+         * (we still own it) and fail as if we had seen the close first. */
+        finish(a, TR_EXIT_SHUTDOWN, 0, "runtime shutdown");
+        if (out != NULL)
+            tr_ref_release(a);
+        return TR_ECLOSED;
+    }
     if (out != NULL)
         *out = a;
     /* Hand the actor to the scheduler if messages (or a stop) came in. */

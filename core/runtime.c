@@ -130,7 +130,7 @@ void tr__runtime_begin_close(tr_runtime *rt) {
     if (!ck_pr_cas_32(&rt->state, TR__RT_RUNNING, TR__RT_CLOSING))
         return;
     tr__pool_each_alive(rt, stop_one, NULL);
-    if (ck_pr_load_64(&rt->actors_alive) == 0)
+    if (tr__runtime_alive(rt) == 0)
         enter_exiting(rt);
     tr__runtime_space_freed(rt); /* blocked tr_send_wait callers see ECLOSED */
 }
@@ -148,17 +148,85 @@ int tr_runtime_is_closed(const tr_runtime *rt) {
     return ck_pr_load_32(&((tr_runtime *)rt)->state) != TR__RT_RUNNING;
 }
 
+/* The counts.
+ *
+ * Spawning and ending actors must not write a shared cache line (with two
+ * workers spawning, contended counters were a third of tr_spawn). So each
+ * worker counts in its own fields with plain stores, foreign threads in two
+ * atomics, and the sums are only read where an exact zero matters:
+ *  - close -> exit: by begin_close, by an actor ending while closing (store;
+ *    fence; sum - Dekker with the other enders, one of which sees all), and
+ *    by every worker about to sleep;
+ *  - auto-close: by the last worker to fall asleep, and by a foreign thread
+ *    that recycles a block while every worker sleeps.
+ * A sleeping worker has executed a locked instruction (sleepers++) after its
+ * last count, so its counts are visible to every later reader (x86-TSO; a
+ * weaker machine needs a release there). */
+static int64_t sum_alive(tr_runtime *rt) {
+    int64_t n = ck_pr_load_64((uint64_t *)&rt->foreign_alive);
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        n += (int64_t)ck_pr_load_64((uint64_t *)&rt->workers[i].alive);
+    return n;
+}
+
+static int64_t sum_live(tr_runtime *rt) {
+    int64_t n = ck_pr_load_64((uint64_t *)&rt->foreign_live);
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        n += (int64_t)ck_pr_load_64((uint64_t *)&rt->workers[i].live);
+    return n;
+}
+
+int64_t tr__runtime_alive(tr_runtime *rt) {
+    return sum_alive(rt);
+}
+
+void tr__runtime_count(tr_runtime *rt, int alive, int live) {
+    tr__worker *w = tr__worker_of(rt);
+    if (w != NULL) {
+        /* Owner-only fields: plain stores, read by the sums above. */
+        ck_pr_store_64((uint64_t *)&w->alive, (uint64_t)(w->alive + alive));
+        ck_pr_store_64((uint64_t *)&w->live, (uint64_t)(w->live + live));
+    } else {
+        ck_pr_add_64((uint64_t *)&rt->foreign_alive, (uint64_t)(int64_t)alive);
+        ck_pr_add_64((uint64_t *)&rt->foreign_live, (uint64_t)(int64_t)live);
+    }
+}
+
 void tr__runtime_actor_gone(tr_runtime *rt) {
-    /* The decrement is a full barrier; pairs with the CAS in begin_close. */
-    if (ck_pr_faa_64(&rt->actors_alive, (uint64_t)-1) == 1 &&
-        ck_pr_load_32(&rt->state) != TR__RT_RUNNING)
-        enter_exiting(rt);
+    tr__runtime_count(rt, -1, 0);
+    /* While closing, the last actor to end moves the runtime to EXITING. The
+     * fence orders our count before we read the others' (see above). A stale
+     * RUNNING here is fine: our worker re-checks before it sleeps. */
+    if (TR_UNLIKELY(ck_pr_load_32(&rt->state) == TR__RT_CLOSING)) {
+        ck_pr_fence_memory();
+        if (sum_alive(rt) == 0)
+            enter_exiting(rt);
+    }
+}
+
+static int all_asleep(tr_runtime *rt) {
+    return ck_pr_load_32(&rt->sleepers) == rt->nworkers;
 }
 
 void tr__runtime_block_gone(tr_runtime *rt) {
-    /* Nothing alive and nobody holding a handle: close by ourselves. */
-    if (ck_pr_faa_64(&rt->blocks_live, (uint64_t)-1) == 1)
+    tr__runtime_count(rt, 0, -1);
+    if (tr__worker_of(rt) != NULL)
+        return; /* the worker checks when it goes to sleep */
+    /* A foreign thread dropped a block: if the workers are all asleep they
+     * will not look again, so we do. */
+    ck_pr_fence_memory();
+    if (ck_pr_load_32(&rt->armed) && ck_pr_load_32(&rt->state) == TR__RT_RUNNING &&
+        all_asleep(rt) && sum_live(rt) == 0)
         tr__runtime_begin_close(rt);
+}
+
+void tr__runtime_quiet_check(tr_runtime *rt) {
+    uint32_t st = ck_pr_load_32(&rt->state);
+    if (st == TR__RT_CLOSING && sum_alive(rt) == 0)
+        enter_exiting(rt);
+    else if (st == TR__RT_RUNNING && ck_pr_load_32(&rt->armed) && all_asleep(rt) &&
+             sum_live(rt) == 0)
+        tr__runtime_begin_close(rt); /* nothing alive, no handle held */
 }
 
 int tr_runtime_join(tr_runtime *rt) {
@@ -183,7 +251,7 @@ int tr_runtime_free(tr_runtime *rt) {
         return TR_EDEADLK;
     tr__runtime_begin_close(rt);
     tr_runtime_join(rt);
-    assert(ck_pr_load_64(&rt->actors_alive) == 0);
+    assert(tr__runtime_alive(rt) == 0);
     runtime_destroy(rt);
     return 0;
 }
@@ -193,7 +261,8 @@ int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out) {
         return TR_EINVAL;
     memset(out, 0, sizeof(*out));
     out->actors_spawned = ck_pr_load_64(&rt->spawned);
-    out->actors_alive = ck_pr_load_64(&rt->actors_alive);
+    int64_t alive = tr__runtime_alive(rt);
+    out->actors_alive = alive > 0 ? (uint64_t)alive : 0;
     out->dead_letters = ck_pr_load_64(&rt->dead_letters);
     for (unsigned i = 0; i < rt->nworkers; i++) {
         out->steals += ck_pr_load_64(&rt->workers[i].steals);

@@ -42,8 +42,12 @@ struct tr_runtime {
      * used up their batch, deque overflow. */
     tr__inject global;
     /* Counters. */
-    uint64_t actors_alive TR_ALIGNED;
-    uint64_t blocks_live; /* blocks with refs > 0: actors and held handles */
+    /* Counts changed by foreign threads; workers keep their own (worker.h)
+     * and the sums are taken only when an exact zero matters (see
+     * tr__runtime_quiet_check). */
+    int64_t foreign_alive TR_ALIGNED; /* actors alive */
+    int64_t foreign_live;             /* blocks with refs > 0 */
+    uint32_t armed;                   /* an actor was spawned: auto-close may fire */
     uint64_t spawned;
     uint64_t next_id;
     uint64_t dead_letters;
@@ -63,10 +67,17 @@ struct tr_runtime {
     tr__ext ext[TR__EXT_COUNT];
 };
 
+/* Count an actor (alive, +1/-1) or a referenced block (live, +1/-1). */
+void tr__runtime_count(tr_runtime *rt, int alive, int live);
 /* Called when an actor's exit is final (alive count drops). */
 void tr__runtime_actor_gone(tr_runtime *rt);
 /* Called when a block's last reference went away. */
 void tr__runtime_block_gone(tr_runtime *rt);
+/* Actors alive now (exact only when nothing runs). */
+int64_t tr__runtime_alive(tr_runtime *rt);
+/* Zero tests for shutdown, run by a worker that is about to sleep (after the
+ * locked increment of `sleepers`, which makes its own counts visible). */
+void tr__runtime_quiet_check(tr_runtime *rt);
 /* Start shutdown (state RUNNING -> CLOSING); idempotent. */
 void tr__runtime_begin_close(tr_runtime *rt);
 /* Count and report a dead letter, then destroy msg with status err. */

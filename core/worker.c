@@ -284,6 +284,7 @@ static void park(tr__worker *w) {
     /* Locked increment = full barrier: `parked` is visible before we re-check
      * the queues; pairs with the fence in tr__notify_any. */
     ck_pr_inc_32(&w->rt->sleepers);
+    tr__runtime_quiet_check(w->rt);
     if (has_work(w)) {
         unpark_self(w);
         return;

@@ -64,6 +64,8 @@ struct tr__worker {
     unsigned free_count;
     unsigned nwatchers; /* active libev watchers of higher layers (io/) */
     uint64_t steals, parks, spawned;
+    int64_t alive; /* actors spawned minus ended here (owner writes, any reads) */
+    int64_t live;  /* blocks referenced minus recycled here (likewise) */
 };
 
 /* The worker running on this thread (of any runtime), or NULL. */
