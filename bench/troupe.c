@@ -47,7 +47,19 @@ static tr_runtime *start_runtime(void) {
 }
 
 /* Per-workload message types. */
-enum { M_START = 1, M_PING, M_PONG, M_TOKEN, M_GO, M_SUM, M_JOB, M_FLUSH, M_REPORT, M_STAMP };
+enum {
+    M_START = 1,
+    M_PING,
+    M_PONG,
+    M_TOKEN,
+    M_GO,
+    M_SUM,
+    M_JOB,
+    M_FLUSH,
+    M_REPORT,
+    M_STAMP,
+    M_CREDIT
+};
 
 /* ------------------------------------------------------------------------ */
 /* pingpong: A sends ping, B answers pong, N round trips.                  */
@@ -337,12 +349,18 @@ static void run_fanin(uint64_t n) {
 
 /* ------------------------------------------------------------------------ */
 /* forkjoin: a dispatcher sends N jobs round-robin to W workers, each job   */
-/* runs bench_work. After the jobs it sends each worker a flush (mailboxes  */
-/* are FIFO per sender, so it arrives last); workers report their count and */
-/* sum, and the dispatcher knows the result when all W have reported.       */
+/* runs bench_work. Flow control keeps memory flat: every worker sends the  */
+/* dispatcher a credit per FJ_CREDIT jobs it has done, and the dispatcher   */
+/* keeps at most FJ_WINDOW jobs unacknowledged (without it, it runs ahead   */
+/* and millions of jobs queue up: ~600 MB). After the jobs it sends each    */
+/* worker a flush (mailboxes are FIFO per sender, so it arrives last);      */
+/* workers report their count and sum, and the result is known when all W   */
+/* have reported.                                                           */
 
 #define FJ_WORKERS 64
-#define FJ_SLICE (FJ_WORKERS * 16) /* jobs per dispatcher turn */
+#define FJ_CREDIT 16                      /* jobs per credit message */
+#define FJ_SLICE (FJ_WORKERS * FJ_CREDIT) /* jobs sent per dispatcher step */
+#define FJ_WINDOW (8 * FJ_SLICE)          /* jobs in flight at most */
 
 typedef struct fj_worker {
     tr_ref *boss; /* borrowed: the dispatcher outlives the workers' reports */
@@ -366,7 +384,8 @@ static int fj_worker_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     fj_worker *s = state;
     if (msg->type == M_JOB) {
         s->acc += bench_work(msg->word);
-        s->count++;
+        if (++s->count % FJ_CREDIT == 0)
+            return tr_send_word(s->boss, M_CREDIT, FJ_CREDIT);
         return 0;
     }
     fj_report r = {s->count, s->acc};
@@ -375,7 +394,7 @@ static int fj_worker_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
 
 typedef struct fj_boss {
     tr_ref *workers[FJ_WORKERS]; /* owned */
-    uint64_t n, sent;
+    uint64_t n, sent, acked;
     uint64_t reports, total;
     double acc;
 } fj_boss;
@@ -395,9 +414,34 @@ static int fj_boss_init(tr_ctx *ctx, void *state, void *arg) {
     return 0;
 }
 
+/* Send slices while the window allows; the flushes after the last job. */
+static int fj_dispatch(fj_boss *s) {
+    while (s->sent < s->n && s->sent - s->acked + FJ_SLICE <= FJ_WINDOW) {
+        uint64_t end = s->sent + FJ_SLICE < s->n ? s->sent + FJ_SLICE : s->n;
+        for (; s->sent < end; s->sent++) {
+            int rc = tr_send_word(s->workers[s->sent % FJ_WORKERS], M_JOB, s->sent);
+            if (rc != 0)
+                return rc;
+        }
+        if (s->sent == s->n) {
+            for (unsigned i = 0; i < FJ_WORKERS; i++) {
+                int rc = tr_send_word(s->workers[i], M_FLUSH, 0);
+                if (rc != 0)
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
 static int fj_boss_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
     fj_boss *s = state;
-    if (msg->type == M_REPORT) {
+    switch (msg->type) {
+    case M_CREDIT:
+        s->acked += msg->word;
+        return fj_dispatch(s);
+    case M_REPORT: {
         const fj_report *r = tr_msg_payload(msg, sizeof(*r));
         s->total += r->count;
         s->acc += r->acc;
@@ -407,22 +451,9 @@ static int fj_boss_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         }
         return 0;
     }
-    /* M_START: send one slice of jobs, then yield with a note to self so the
-     * workers (and the other cores) get to run between slices. */
-    uint64_t end = s->sent + FJ_SLICE < s->n ? s->sent + FJ_SLICE : s->n;
-    for (; s->sent < end; s->sent++) {
-        int rc = tr_send_word(s->workers[s->sent % FJ_WORKERS], M_JOB, s->sent);
-        if (rc != 0)
-            return rc;
+    default: /* M_START */
+        return fj_dispatch(s);
     }
-    if (s->sent < s->n)
-        return tr_send_word(tr_self(ctx), M_START, 0);
-    for (unsigned i = 0; i < FJ_WORKERS; i++) {
-        int rc = tr_send_word(s->workers[i], M_FLUSH, 0);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
 }
 
 static void fj_boss_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
