@@ -313,7 +313,10 @@ static int spawn_worker(router *r, unsigned i) {
     tr_spawn_opts o = p->cfg.opts;
     o.state_size = sizeof(wstate) + p->cfg.opts.state_size;
     o.arg = &a;
-    o.mailbox_capacity = TR_MAILBOX_UNBOUNDED;
+    /* Unbounded mailboxes keep no length; smallest-mailbox routing needs
+     * one, so its workers get a bound they can never reach. */
+    o.mailbox_capacity =
+        p->cfg.routing == TR_ROUTE_SMALLEST_MAILBOX ? (1u << 30) : TR_MAILBOX_UNBOUNDED;
     if (o.name == NULL)
         o.name = "pool worker";
     tr_ref *ref;

@@ -78,7 +78,9 @@ typedef struct tr_pool_config {
     unsigned workers;     /* initial workers, >= 1 */
     unsigned max_workers; /* cap for tr_pool_try_add_worker; 0 = max(workers, 64) */
     /* The worker behaviour and spawn options, as for tr_spawn. Worker
-     * mailboxes are always unbounded (the router never blocks). */
+     * mailboxes are never bounded (the router must not block; with
+     * SMALLEST_MAILBOX they get a bound of 2^30 so their length is kept);
+     * opts.mailbox_capacity is ignored. */
     const tr_behavior *behavior;
     tr_spawn_opts opts;
     tr_route routing;
