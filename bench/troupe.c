@@ -3,7 +3,8 @@
  *   bench_troupe <workload> [n] [threads]
  *
  * Workloads (see /work/shared/bench/WORKLOADS.md for the definitions every
- * runtime implements): pingpong, ring, skynet, fanin, forkjoin; and two
+ * runtime implements): pingpong, ring, skynet, fanin, forkjoin; fanin_bounded
+ * (fanin with backpressure: a bounded mailbox and tr_send_wait); and two
  * runtime-health measurements: idle (CPU used by an idle runtime, n = seconds)
  * and wakeup (latency from a foreign send to the first instruction of receive
  * while every worker sleeps, n = samples). threads = worker threads, default
@@ -273,6 +274,12 @@ static void run_skynet(uint64_t leaves) {
 
 /* ------------------------------------------------------------------------ */
 /* fanin: T foreign threads each send N/T messages to one counting actor.  */
+/* fanin_bounded: the same into a bounded mailbox (FANIN_CAP), the senders  */
+/* waiting for room with tr_send_wait: backpressure instead of a queue of   */
+/* millions of messages when the senders outrun the counter.               */
+
+#define FANIN_CAP 4096
+static int g_fanin_bounded;
 
 #define FANIN_T 4
 
@@ -307,9 +314,24 @@ static void *fanin_sender(void *arg) {
     fanin_thread *t = arg;
     pthread_barrier_wait(t->go);
     tr_ref *to = *t->to;
-    for (uint64_t i = 0; i < t->n; i++)
-        if (tr_send_word(to, M_JOB, i) != 0)
+    if (!g_fanin_bounded) {
+        for (uint64_t i = 0; i < t->n; i++)
+            if (tr_send_word(to, M_JOB, i) != 0)
+                t->failed++;
+        return NULL;
+    }
+    for (uint64_t i = 0; i < t->n; i++) {
+        tr_msg *m;
+        if (tr_msg_new(&m, M_JOB, 0) != 0) {
             t->failed++;
+            continue;
+        }
+        m->word = i;
+        if (tr_send_wait(to, m, -1) != 0) {
+            tr_msg_free(m);
+            t->failed++;
+        }
+    }
     return NULL;
 }
 
@@ -327,7 +349,10 @@ static void run_fanin(uint64_t n) {
         pthread_create(&th[i].th, NULL, fanin_sender, &th[i]);
     }
     double t0 = bench_now();
-    tr_spawn_opts o = {.state_size = sizeof(fanin_state), .arg = &n, .name = "counter"};
+    tr_spawn_opts o = {.state_size = sizeof(fanin_state),
+                       .arg = &n,
+                       .mailbox_capacity = g_fanin_bounded ? FANIN_CAP : 0,
+                       .name = "counter"};
     CHECK(tr_spawn(rt, &beh, &o, &counter));
     pthread_barrier_wait(&go); /* publishes counter to the senders */
     double t1;
@@ -342,9 +367,15 @@ static void run_fanin(uint64_t n) {
     snprintf(check, sizeof(check), "%" PRIu64, got);
     if (failed != 0)
         fprintf(stderr, "fanin: %" PRIu64 " sends failed\n", failed);
-    bench_report("fanin", "troupe", g_threads, n, t1 - t0, (double)n, check, NULL);
+    bench_report(g_fanin_bounded ? "fanin_bounded" : "fanin", "troupe", g_threads, n, t1 - t0,
+                 (double)n, check, NULL);
     tr_ref_release(counter);
     tr_runtime_free(rt);
+}
+
+static void run_fanin_bounded(uint64_t n) {
+    g_fanin_bounded = 1;
+    run_fanin(n);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -602,9 +633,13 @@ typedef struct workload {
 } workload;
 
 static const workload workloads[] = {
-    {"pingpong", run_pingpong, 1000000}, {"ring", run_ring, 10000000},
-    {"skynet", run_skynet, 1000000},     {"fanin", run_fanin, 10000000},
-    {"forkjoin", run_forkjoin, 6400000}, {"idle", run_idle, 5},
+    {"pingpong", run_pingpong, 1000000},
+    {"ring", run_ring, 10000000},
+    {"skynet", run_skynet, 1000000},
+    {"fanin", run_fanin, 10000000},
+    {"fanin_bounded", run_fanin_bounded, 10000000},
+    {"forkjoin", run_forkjoin, 6400000},
+    {"idle", run_idle, 5},
     {"wakeup", run_wakeup, 2000},
 };
 
