@@ -195,17 +195,21 @@ int tr_fd_watch(tr_ref *to, int fd, unsigned events, uint64_t tag, tr_fd_watch_i
     uint64_t id = f->ent.key;
     int rc = tr__io_table_put(&io->fds, &f->ent);
     if (rc == 0) {
+        /* *out is set before the watch can fire, so the watcher's actor
+         * may use it as soon as it hears from the fd. */
+        if (out != NULL)
+            *out = id;
         rc = tr__io_post(io, f->w, &f->start_post);
         if (rc != 0)
             tr__io_table_del(&io->fds, f->ent.key);
     }
     pthread_mutex_unlock(&io->lock);
     if (rc != 0) {
+        if (out != NULL)
+            *out = 0;
         free_watch(f);
         return rc;
     }
-    if (out != NULL)
-        *out = id;
     return 0;
 }
 
@@ -223,9 +227,10 @@ int tr_fd_rearm(tr_runtime *rt, tr_fd_watch_id id, unsigned events) {
         f->want = events;
         rc = 0;
         if (!f->rearm_pending) {
+            f->rearm_pending = 1; /* the post clears it under io->lock */
             rc = tr__io_post(io, f->w, &f->rearm_post);
-            if (rc == 0)
-                f->rearm_pending = 1;
+            if (rc != 0)
+                f->rearm_pending = 0;
         }
     }
     pthread_mutex_unlock(&io->lock);
@@ -244,8 +249,10 @@ int tr_fd_unwatch(tr_runtime *rt, tr_fd_watch_id id) {
     if (e != NULL) {
         fdw *f = FDW_OF(e, ent);
         gone_locked(f);
-        if (tr__io_post(io, f->w, &f->stop_post) == 0)
-            f->stop_posted = 1;
+        /* Set before posting: the post may run (and free f) at once. */
+        f->stop_posted = 1;
+        if (tr__io_post(io, f->w, &f->stop_post) != 0)
+            f->stop_posted = 0;
         rc = 0;
     }
     pthread_mutex_unlock(&io->lock);

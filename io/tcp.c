@@ -581,13 +581,15 @@ int tr_tcp_connect(tr_ref *owner, const char *host, uint16_t port, uint64_t tag,
     c->owner = owner;
     c->tag = tag;
     c->w = tr__io_pick_worker(io);
-    /* The adopt post carries the loop's reference. */
+    /* *out is set first: the owner may hear of the connection (and use
+     * *out) before we return. The adopt post carries the loop's reference. */
+    *out = c;
     if (tr__io_post(io, c->w, &c->adopt_post) != 0) {
+        *out = NULL;
         conn_unref(c);
         conn_unref(c);
         return TR_ECLOSED;
     }
-    *out = c;
     return 0;
 }
 
@@ -724,12 +726,13 @@ int tr_tcp_listen(tr_ref *owner, const char *host, uint16_t port, int backlog, u
     l->close_post.fn = lsn_close_post;
     l->w = tr__io_pick_worker(io);
     l->rr = l->w->id;
+    *out = l; /* before the first connection can be announced */
     if (tr__io_post(io, l->w, &l->start_post) != 0) {
+        *out = NULL;
         lsn_unref(l);
         lsn_unref(l);
         return TR_ECLOSED;
     }
-    *out = l;
     return 0;
 }
 

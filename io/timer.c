@@ -213,19 +213,22 @@ static int timer_start(timer *t, uint64_t *out) {
     pthread_mutex_lock(&io->lock);
     t->ent.key = io->next_id++;
     int rc = tr__io_table_put(&io->timers, &t->ent);
+    /* *out is set before the timer can fire: its target may read it. */
+    if (rc == 0 && out != NULL)
+        *out = t->ent.key;
     if (rc == 0 && !own) {
         rc = tr__io_post(io, w, &t->start_post);
         if (rc != 0)
             tr__io_table_del(&io->timers, t->ent.key);
     }
-    uint64_t id = t->ent.key;
     pthread_mutex_unlock(&io->lock);
-    if (rc != 0)
+    if (rc != 0) {
+        if (out != NULL)
+            *out = 0;
         return rc;
+    }
     if (own)
         arm_owner(t);
-    if (out != NULL)
-        *out = id;
     return 0;
 }
 
@@ -250,9 +253,13 @@ int tr__timer_cancel(tr__io *io, uint64_t id) {
     if (e != NULL) {
         timer *t = (timer *)(void *)((char *)e - offsetof(timer, ent));
         won = cancel_locked(t);
-        /* If the worker has stopped its teardown or start post frees t. */
-        if (won && tr__io_post(io, t->w, &t->cancel_post) == 0)
+        /* Set before posting: the post may run (and free t) at once. If the
+         * worker has stopped, its teardown or start post frees t instead. */
+        if (won) {
             t->cancel_posted = 1;
+            if (tr__io_post(io, t->w, &t->cancel_post) != 0)
+                t->cancel_posted = 0;
+        }
     }
     pthread_mutex_unlock(&io->lock);
     return won;
