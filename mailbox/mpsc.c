@@ -133,6 +133,10 @@ tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
         m = take_all(mb, TR__MBOX_SCHED);
     }
     mb->local = m->next;
+    /* Start fetching the next message (likely written on another core)
+     * while this one is handled. */
+    if (m->next != NULL)
+        __builtin_prefetch(m->next);
     m->next = NULL;
     mb->taken++;
     return m;

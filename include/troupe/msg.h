@@ -43,12 +43,13 @@ struct tr_msg {
     void *ptr;                 /* an owned pointer payload, or NULL */
     tr_free_fn ptr_free;       /* runs on ptr when the runtime is done (NULL: none) */
     tr_msg_release_fn release; /* runs on the message itself when done (NULL: none) */
-    /* Runtime-private: set by tr_msg_init/tr_msg_new, do not touch. */
-    tr_msg *next;  /* mailbox link */
-    void *reply;   /* reply token of an ask, or NULL */
-    uint64_t corr; /* correlation of replies */
-    uint32_t flags;
+    /* Runtime-private: set by tr_msg_init/tr_msg_new, do not touch. Every
+     * field a delivery reads is in the first 64 bytes (one cache line). */
+    tr_msg *next;   /* mailbox link */
+    uint32_t flags; /* runtime flags */
     int32_t status; /* error code carried by system messages */
+    void *reply;    /* reply token of an ask, or NULL */
+    uint64_t corr;  /* correlation of replies */
 };
 
 /* Prepare a caller-allocated (e.g. embedded) message. release(msg) runs once
