@@ -109,9 +109,11 @@ static void *pool_thread(void *arg) {
         pthread_mutex_unlock(&p->mu);
         void *result = NULL;
         int rc = t->fn(t->arg, &result);
+        pthread_mutex_lock(&p->mu);
+        p->completed++; /* counted before the result is seen */
+        pthread_mutex_unlock(&p->mu);
         finish(t, rc, result);
         pthread_mutex_lock(&p->mu);
-        p->completed++;
     }
     p->threads--;
     pthread_cond_broadcast(&p->exit_cv);
