@@ -747,10 +747,11 @@ static void on_ctrl(router *r, ctrl *c) {
         fill_stats(r, c);
         break;
     case CTRL_RETAIN:
-        r->handles++;
+        if (r->handles >= 0) /* < 0: started under a supervisor, not counted */
+            r->handles++;
         break;
     case CTRL_RELEASE:
-        if (--r->handles <= 0 && !r->closing) {
+        if (r->handles >= 0 && --r->handles <= 0 && !r->closing) {
             close_down(r);
             tr_stop(r->ctx);
         }
@@ -991,7 +992,7 @@ int tr_pool_start(tr_runtime *rt, const tr_pool_config *cfg, tr_ref **out) {
 }
 
 int tr_pool_child_start(tr_runtime *rt, void *arg, tr_ref **out) {
-    return pool_start(rt, arg, 0, out);
+    return pool_start(rt, arg, -1, out);
 }
 
 /* --- calls --------------------------------------------------------------- */

@@ -109,9 +109,10 @@ void tr_pool_config_init(tr_pool_config *cfg);
  * release it with tr_pool_release. TR_EINVAL for a bad config. */
 int tr_pool_start(tr_runtime *rt, const tr_pool_config *cfg, tr_ref **out);
 /* A tr_child_start_fn for putting a pool under a supervisor: arg is a const
- * tr_pool_config* that must outlive the supervisor. The supervisor's handle
- * does not count as a pool handle (the pool closes when the supervisor stops
- * it). */
+ * tr_pool_config* that must outlive the supervisor. Such a pool is owned by
+ * its supervisor and does not count handles: tr_pool_retain/tr_pool_release
+ * on it only take and drop a tr_ref reference; it closes when the supervisor
+ * stops it (or by tr_pool_close, after which a permanent spec restarts it). */
 int tr_pool_child_start(tr_runtime *rt, void *arg, tr_ref **out);
 
 /* Pool handle counting (any thread, never blocks). tr_pool_retain takes a
