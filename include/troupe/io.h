@@ -81,7 +81,9 @@ int tr_tcp_listener_close(tr_tcp_listener *l);
 int tr_tcp_connect(tr_ref *owner, const char *host, uint16_t port, uint64_t tag, tr_tcp **out);
 
 /* Hand an accepted connection to its owner (any actor) and start reading:
- * data arrive as TR_MSG_TCP_DATA with word = tag. Call once. */
+ * data arrive as TR_MSG_TCP_DATA with word = tag. Call once. There is no
+ * read flow control: data for an owner whose bounded mailbox is full is
+ * dead-lettered. */
 int tr_tcp_start(tr_tcp *c, tr_ref *owner, uint64_t tag);
 
 /* Send bytes (copied). Written at once when the socket takes them, else
