@@ -52,10 +52,12 @@ typedef struct tr_runtime_config {
 } tr_runtime_config;
 
 typedef struct tr_runtime_stats {
-    uint64_t actors_spawned; /* since start */
+    uint64_t actors_spawned; /* actors whose init succeeded, since start (one a
+                              * racing close ended at once counts: its
+                              * terminate ran, though tr_spawn said ECLOSED) */
     uint64_t actors_alive;   /* now */
     uint64_t dead_letters;   /* messages dead-lettered since start */
-    uint64_t steals;         /* successful steal batches */
+    uint64_t steals;         /* actors taken from other workers */
     uint64_t parks;          /* times a worker went to sleep */
     unsigned workers;
 } tr_runtime_stats;
