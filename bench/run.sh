@@ -108,11 +108,16 @@ for spec in "${WORKLOADS[@]}"; do
     for ((i = 1; i <= REPEAT; i++)); do
         # shellcheck disable=SC2086
         if [ -n "$TIME" ]; then
-            line="$("$TIME" -v -o "$TMP/time" "$BIN/$exe" ${cmd#"$exe"} $args)"
+            line="$("$TIME" -v -o "$TMP/time" "$BIN/$exe" ${cmd#"$exe"} $args)" || line=""
             kb="$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$TMP/time")"
             [ "${kb:-0}" -gt "$rss" ] && rss="$kb"
         else
-            line="$("$BIN/$exe" ${cmd#"$exe"} $args)"
+            line="$("$BIN/$exe" ${cmd#"$exe"} $args)" || line=""
+        fi
+        if [ -z "$line" ]; then
+            echo "run.sh: $name run $i failed" >&2
+            BAD="$BAD $name(failed)"
+            continue
         fi
         echo "$line" | tee -a "$RAW" >&2
         field "$line" rate >>"$TMP/rates"
@@ -126,6 +131,7 @@ for spec in "${WORKLOADS[@]}"; do
         wakeup | floor_wakeup) echo "$(field "$line" p50_us) $(field "$line" p99_us)" >>"$TMP/extra" ;;
         esac
     done
+    [ -s "$TMP/rates" ] || continue
     read -r MED[$name] MIN[$name] MAX[$name] < <(stats "$TMP/rates")
     RSS[$name]="$rss"
     if [ "$name" = wakeup ] || [ "$name" = floor_wakeup ]; then
