@@ -510,6 +510,21 @@ static void watchdog_reports_and_kills_a_stuck_worker(void **state) {
     close_pool(p);
 }
 
+static void backoff_delays_the_worker_respawn(void **state) {
+    (void)state;
+    tr_pool_config cfg = pool_cfg(1, TR_ROUTE_ROUND_ROBIN);
+    cfg.backoff_min_ms = 100;
+    tr_ref *p;
+    assert_int_equal(tr_pool_start(rt, &cfg, &p), 0);
+    int64_t t0 = tu_now_ms();
+    assert_int_equal(ask(p, CRASH_ONCE, 3), 6); /* waits for the respawn */
+    assert_true(tu_now_ms() - t0 >= 100);       /* a lower bound only */
+    tr_pool_stats st;
+    stats(p, &st, NULL, 0);
+    assert_int_equal(st.restarts, 1);
+    close_pool(p);
+}
+
 static void restart_intensity_exceeded_closes_the_pool(void **state) {
     (void)state;
     tr_pool_config cfg = pool_cfg(2, TR_ROUTE_ROUND_ROBIN);
@@ -579,6 +594,7 @@ int main(void) {
         T(close_dead_letters_queued_jobs_and_fails_their_asks),
         T(last_pool_handle_release_closes_the_pool),
         T(watchdog_reports_and_kills_a_stuck_worker),
+        T(backoff_delays_the_worker_respawn),
         T(restart_intensity_exceeded_closes_the_pool),
         T(pool_under_a_supervisor_is_restarted_and_closed_with_it),
     };

@@ -10,7 +10,8 @@
  *   job was answered, and TR_EDEAD exactly when it was dead-lettered.
  * Checked exactly: every job answered once or dead-lettered once, never both;
  * restarts, redeliveries and dead letters equal what the crash rule implies.
- * Senders keep at most WINDOW jobs in flight, so memory stays bounded. */
+ * Senders keep at most WINDOW jobs in flight, so memory stays bounded.
+ * The storm runs twice: round robin with JOBS, shared queue with JOBS / 4. */
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -39,6 +40,7 @@ static uint8_t *dropped;  /* per job: times dead-lettered */
 static uint8_t *tries;    /* per job: deliveries seen */
 static uint64_t answered_total, dropped_total, send_errors, ask_errors;
 static tr_ref *pool;
+static uint32_t njobs;
 
 static int crashes_always(uint32_t id) {
     return id % 10000u == 9999u;
@@ -77,7 +79,7 @@ typedef struct sender {
 
 static void *send_main(void *arg) {
     sender *s = arg;
-    for (uint32_t id = s->index; id < JOBS; id += SENDERS) {
+    for (uint32_t id = s->index; id < njobs; id += SENDERS) {
         while ((uint64_t)id > tu_load(&answered_total) + tu_load(&dropped_total) + WINDOW)
             sched_yield();
         int rc;
@@ -91,12 +93,16 @@ static void *send_main(void *arg) {
     return NULL;
 }
 
-static void crash_storm_loses_no_job(void **state) {
-    (void)state;
-    answered = calloc(JOBS, 1);
-    dropped = calloc(JOBS, 1);
-    tries = calloc(JOBS, 1);
-    tr_future **futures = calloc(JOBS / ASK_EVERY + 1, sizeof(*futures));
+static void storm(tr_route routing, uint32_t jobs) {
+    njobs = jobs;
+    tu_store(&answered_total, 0);
+    tu_store(&dropped_total, 0);
+    tu_store(&send_errors, 0);
+    tu_store(&ask_errors, 0);
+    answered = calloc(njobs, 1);
+    dropped = calloc(njobs, 1);
+    tries = calloc(njobs, 1);
+    tr_future **futures = calloc(njobs / ASK_EVERY + 1, sizeof(*futures));
     assert_non_null(answered);
     assert_non_null(dropped);
     assert_non_null(tries);
@@ -113,7 +119,7 @@ static void crash_storm_loses_no_job(void **state) {
     tr_pool_config_init(&cfg);
     cfg.workers = WORKERS;
     cfg.behavior = &beh;
-    cfg.routing = TR_ROUTE_ROUND_ROBIN;
+    cfg.routing = routing;
     cfg.max_redeliveries = MAX_REDELIVER;
     assert_int_equal(tr_pool_start(rt, &cfg, &pool), 0);
 
@@ -130,15 +136,15 @@ static void crash_storm_loses_no_job(void **state) {
     assert_int_equal(tu_load(&send_errors), 0);
     uint64_t accounted = 0;
     int64_t deadline = tu_now_ms() + 120000;
-    while ((accounted = tu_load(&answered_total) + tu_load(&dropped_total)) < JOBS &&
+    while ((accounted = tu_load(&answered_total) + tu_load(&dropped_total)) < njobs &&
            tu_now_ms() < deadline)
         tu_sleep_ms(1);
     int64_t ms = tu_now_ms() - t0;
-    assert_int_equal(accounted, JOBS);
+    assert_int_equal(accounted, njobs);
 
     /* Exactly once each, and the crash rule's numbers. */
     uint64_t once = 0, always = 0;
-    for (uint32_t id = 0; id < JOBS; id++) {
+    for (uint32_t id = 0; id < njobs; id++) {
         if (crashes_always(id)) {
             always++;
             assert_int_equal(dropped[id], 1);
@@ -150,7 +156,7 @@ static void crash_storm_loses_no_job(void **state) {
             assert_int_equal(dropped[id], 0);
         }
     }
-    for (uint32_t id = 0; id < JOBS; id += ASK_EVERY) {
+    for (uint32_t id = 0; id < njobs; id += ASK_EVERY) {
         tr_msg *reply = NULL;
         int rc = tr_future_wait(futures[id / ASK_EVERY], TU_WAIT_MS, &reply);
         if (crashes_always(id)) {
@@ -168,9 +174,10 @@ static void crash_storm_loses_no_job(void **state) {
     assert_int_equal(st.restarts, once + always * (1 + MAX_REDELIVER));
     assert_int_equal(st.redeliveries, once + always * MAX_REDELIVER);
     assert_int_equal(st.dead_lettered, always);
-    assert_int_equal(st.jobs, JOBS);
-    print_message("crash storm: %u jobs, %llu restarts, %llu returned unstarted, %lld ms\n",
-                  (unsigned)JOBS, (unsigned long long)st.restarts, (unsigned long long)st.returned,
+    assert_int_equal(st.jobs, njobs);
+    print_message("crash storm (%s): %u jobs, %llu restarts, %llu returned unstarted, %lld ms\n",
+                  routing == TR_ROUTE_SHARED_QUEUE ? "shared queue" : "round robin",
+                  (unsigned)njobs, (unsigned long long)st.restarts, (unsigned long long)st.returned,
                   (long long)ms);
 
     assert_int_equal(tr_pool_release(pool), 0);
@@ -181,9 +188,21 @@ static void crash_storm_loses_no_job(void **state) {
     free(futures);
 }
 
+static void crash_storm_loses_no_job(void **state) {
+    (void)state;
+    storm(TR_ROUTE_ROUND_ROBIN, JOBS);
+}
+
+/* The demand-driven path (ready tokens) under the same storm, smaller. */
+static void crash_storm_through_the_shared_queue_loses_no_job(void **state) {
+    (void)state;
+    storm(TR_ROUTE_SHARED_QUEUE, JOBS / 4);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(crash_storm_loses_no_job),
+        cmocka_unit_test(crash_storm_through_the_shared_queue_loses_no_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

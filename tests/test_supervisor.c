@@ -544,6 +544,29 @@ static void killed_child_is_restarted_and_supervisor_survives(void **state) {
     stop_sup(sup);
 }
 
+static int linker_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    int rc = tr_link(ctx, msg->ptr);
+    return rc != 0 ? rc : TR_ECRASHED; /* link, then crash */
+}
+
+static void linked_actor_crash_shuts_the_supervisor_down_in_order(void **state) {
+    (void)state;
+    tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, 3, TR_CHILD_PERMANENT);
+    static const tr_behavior linker = {NULL, linker_receive, NULL};
+    tr_ref *l;
+    assert_int_equal(tr_spawn(rt, &linker, NULL, &l), 0);
+    assert_int_equal(tr_send_ptr(l, 1, sup, NULL), 0);
+    assert_true(wait_dead(sup));
+    assert_int_equal(tu_load(&end_count), 3);
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(tu_load(&end_log[i]), 2 - i);
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(tu_load(&starts[i]), 1);
+    tr_ref_release(l);
+    tr_ref_release(sup);
+}
+
 static int failing_start(tr_runtime *r, void *arg, tr_ref **out) {
     (void)r;
     (void)arg;
@@ -633,6 +656,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(killing_the_supervisor_ends_its_children, setup, teardown),
         cmocka_unit_test_setup_teardown(killed_child_is_restarted_and_supervisor_survives, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(linked_actor_crash_shuts_the_supervisor_down_in_order,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(failing_child_start_fails_the_supervisor_start, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(calls_from_a_worker_return_edeadlk, setup, teardown),
