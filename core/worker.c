@@ -36,7 +36,7 @@
 #define STARVE (1u << 16) /* picks the oldest local actor may wait */
 
 /* initial-exec: a plain %fs-relative load, even in libtroupe.so. */
-static __thread tr__worker *tls_worker __attribute__((tls_model("initial-exec")));
+__thread tr__worker *tr__tls_worker __attribute__((tls_model("initial-exec")));
 static __thread tr__panic_frame *tls_frame __attribute__((tls_model("initial-exec")));
 
 tr__panic_frame **tr__panic_slot(void) {
@@ -44,12 +44,7 @@ tr__panic_frame **tr__panic_slot(void) {
 }
 
 tr__worker *tr__worker_current(void) {
-    return tls_worker;
-}
-
-tr__worker *tr__worker_of(const tr_runtime *rt) {
-    tr__worker *w = tls_worker;
-    return (w != NULL && w->rt == rt) ? w : NULL;
+    return tr__tls_worker;
 }
 
 struct ev_loop *tr__worker_loop(tr__worker *w) {
@@ -336,7 +331,7 @@ static void run_loop(tr__worker *w) {
 static void *worker_main(void *arg) {
     tr__worker *w = arg;
     tr_runtime *rt = w->rt;
-    tls_worker = w;
+    tr__tls_worker = w;
     if (rt->cfg.on_thread_start != NULL)
         rt->cfg.on_thread_start(rt->cfg.user_data, w->id);
     /* tr_panic longjmps here from inside a callback of w->frame.actor. The
@@ -357,7 +352,7 @@ static void *worker_main(void *arg) {
     assert(w->lifo == NULL && tr__deque_size_any(&w->dq) == 0);
     if (rt->cfg.on_thread_stop != NULL)
         rt->cfg.on_thread_stop(rt->cfg.user_data, w->id);
-    tls_worker = NULL;
+    tr__tls_worker = NULL;
     tls_frame = NULL;
     return NULL;
 }

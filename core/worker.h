@@ -71,7 +71,13 @@ struct tr__worker {
 /* The worker running on this thread (of any runtime), or NULL. */
 tr__worker *tr__worker_current(void);
 /* The worker of rt running on this thread, or NULL. */
-tr__worker *tr__worker_of(const tr_runtime *rt);
+static inline tr__worker *tr__worker_of(const tr_runtime *rt) {
+    /* Inline: asked several times per send and spawn. initial-exec makes it
+     * one %fs-relative load, even in libtroupe.so. */
+    extern __thread tr__worker *tr__tls_worker __attribute__((tls_model("initial-exec")));
+    tr__worker *w = tr__tls_worker;
+    return (w != NULL && w->rt == rt) ? w : NULL;
+}
 
 int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id);
 int tr__worker_start(tr__worker *w);
