@@ -93,8 +93,9 @@ typedef struct supv {
     tr_msg *def_head, *def_tail;
     /* The timer. */
     uint64_t timer_id, timer_tag, timer_due;
-    int ending; /* the supervisor decided to end; ignore everything */
-    int kept;   /* the message being handled was kept by its handler */
+    int ending;    /* the supervisor decided to end; ignore everything */
+    int kept;      /* the message being replayed was kept by its handler */
+    int replaying; /* op_done's replay loop is running */
 } supv;
 
 typedef struct sup_req {
@@ -373,7 +374,12 @@ static void op_done(supv *s) {
     }
     compact(s);
     start_due(s);
-    /* Replay what waited; any of it may start a new operation. */
+    /* Replay what waited; any of it may start a new operation. Not nested:
+     * an operation that ends inside a replayed message leaves the rest to
+     * this loop, so `kept` always speaks of the message replayed here. */
+    if (s->replaying)
+        return;
+    s->replaying = 1;
     while (s->op == OP_NONE && !s->ending && s->def_head != NULL) {
         tr_msg *m = s->def_head;
         s->def_head = m->next;
@@ -385,6 +391,7 @@ static void op_done(supv *s) {
         if (!s->kept)
             tr__msg_destroy(m, TR_ENOREPLY);
     }
+    s->replaying = 0;
 }
 
 static void op_step(supv *s) {

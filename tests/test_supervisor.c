@@ -6,6 +6,7 @@
  * sleep in receive (to test shutdown timeouts). The test thread drives
  * everything through the tr_sup_* calls and polls their answers; it never
  * asserts on timing except where a delay must have been at least waited. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +19,7 @@
 #include "support/testutil.h"
 #include "troupe.h"
 
-enum { CRASH = 1, QUIT = 2, NAP = 3, PANIC = 4 };
+enum { CRASH = 1, QUIT = 2, NAP = 3, PANIC = 4, HOLD = 5 };
 #define NKIDS 8
 
 static uint64_t starts[NKIDS];
@@ -26,6 +27,8 @@ static uint64_t ends[NKIDS];
 static uint64_t end_log[64];
 static uint64_t end_count;
 static uint64_t fake_now;
+static uint64_t hold_open; /* HOLD waits for this */
+static uint64_t holding;   /* HOLDs entered */
 
 static uint64_t fake_clock(void *user) {
     (void)user;
@@ -56,6 +59,11 @@ static int kid_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         return 0;
     case NAP:
         tu_sleep_ms((int64_t)msg->word);
+        return 0;
+    case HOLD:
+        tu_add(&holding, 1);
+        while (!tu_load(&hold_open))
+            tu_sleep_ms(1);
         return 0;
     default:
         return 0;
@@ -97,12 +105,15 @@ static int setup(void **state) {
     memset(end_log, 0, sizeof(end_log));
     tu_store(&end_count, 0);
     tu_store(&fake_now, 1000000);
+    tu_store(&hold_open, 0);
+    tu_store(&holding, 0);
     rt = tu_runtime_new(2);
     return rt != NULL ? 0 : -1;
 }
 
 static int teardown(void **state) {
     (void)state;
+    tu_store(&hold_open, 1);
     tr_runtime_free(rt);
     rt = NULL;
     return 0;
@@ -466,6 +477,45 @@ static void shutdown_timeout_kills_a_busy_child(void **state) {
     stop_sup(sup);
 }
 
+static void *open_hold_later(void *arg) {
+    (void)arg;
+    tu_sleep_ms(50);
+    tu_store(&hold_open, 1);
+    return NULL;
+}
+
+static void *terminate_k0(void *arg) {
+    tr_sup_terminate_child(arg, "k0");
+    return NULL;
+}
+
+static void requests_during_a_stop_wait_for_it(void **state) {
+    (void)state;
+    tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, 2, TR_CHILD_PERMANENT);
+    tr_ref *c = child_ref(sup, "k0");
+    assert_int_equal(tr_send_word(c, HOLD, 0), 0); /* k0 is busy until hold_open */
+    assert_true(tu_wait_ge(&holding, 1, TU_WAIT_MS));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, terminate_k0, sup), 0);
+    /* The stop request's wake-up lands in k0's (otherwise empty) mailbox. */
+    int64_t deadline = tu_now_ms() + TU_WAIT_MS;
+    while (tr_ref_mailbox_len(c) < 1 && tu_now_ms() < deadline)
+        tu_sleep_ms(1);
+    assert_int_equal(tr_ref_mailbox_len(c), 1);
+    /* Ask while the stop is (most likely) still under way: the answer waits
+     * for it, so it counts k0 as gone either way. */
+    pthread_t opener;
+    assert_int_equal(pthread_create(&opener, NULL, open_hold_later, NULL), 0);
+    tr_sup_counts k;
+    assert_int_equal(tr_sup_count_children(sup, &k), 0);
+    assert_int_equal(k.active, 1);
+    pthread_join(opener, NULL);
+    pthread_join(th, NULL);
+    assert_int_equal(tr_ref_alive(c), 0);
+    tr_ref_release(c);
+    stop_sup(sup);
+}
+
 static void terminate_restart_and_delete_child(void **state) {
     (void)state;
     tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, 2, TR_CHILD_PERMANENT);
@@ -652,6 +702,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(backoff_delays_the_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(shutdown_timeout_kills_a_busy_child, setup, teardown),
         cmocka_unit_test_setup_teardown(terminate_restart_and_delete_child, setup, teardown),
+        cmocka_unit_test_setup_teardown(requests_during_a_stop_wait_for_it, setup, teardown),
         cmocka_unit_test_setup_teardown(dynamic_children_come_and_go_at_run_time, setup, teardown),
         cmocka_unit_test_setup_teardown(killing_the_supervisor_ends_its_children, setup, teardown),
         cmocka_unit_test_setup_teardown(killed_child_is_restarted_and_supervisor_survives, setup,
