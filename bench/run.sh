@@ -6,7 +6,8 @@
 #
 # Environment:
 #   BUILD_DIR   build tree holding bench/ (default: build); configured
-#               RelWithDebInfo and built here if the binaries are missing
+#               RelWithDebInfo if it does not exist, bench targets rebuilt
+#   NO_BUILD=1  use the binaries as they are
 #   THREADS     worker threads (default: number of cores)
 #   REPEAT      runs per workload (default 5; QUICK=1 makes it 1)
 #   ONLY        space-separated subset of workloads to run (e.g. "ring fanin")
@@ -28,14 +29,22 @@ if [ "$QUICK" = 1 ]; then REPEAT="${REPEAT:-1}"; else REPEAT="${REPEAT:-5}"; fi
 OUT="${OUT:-$ROOT/bench/results/latest.txt}"
 ONLY="${ONLY:-}"
 
-if [ ! -x "$BIN/bench_troupe" ] || [ ! -x "$BIN/bench_floor" ]; then
-    echo "run.sh: building benchmarks in $BUILD_DIR" >&2
-    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build "$BUILD_DIR" -j 2 --target bench_troupe bench_floor >/dev/null
-    if [ -f "$ROOT/bench/pool.c" ]; then
-        cmake --build "$BUILD_DIR" -j 2 --target bench_pool >/dev/null || true
+# Build (or bring up to date) the benchmark programs, unless NO_BUILD=1.
+if [ "${NO_BUILD:-0}" != 1 ]; then
+    if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+        echo "run.sh: configuring $BUILD_DIR (RelWithDebInfo)" >&2
+        cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     fi
+    targets="bench_troupe bench_floor"
+    [ -f "$ROOT/bench/pool.c" ] && targets="$targets bench_pool"
+    # shellcheck disable=SC2086
+    cmake --build "$BUILD_DIR" -j 2 --target $targets >/dev/null
 fi
+BUILD_TYPE="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || true)"
+case "$BUILD_TYPE" in
+RelWithDebInfo | Release) ;;
+*) echo "run.sh: warning: $BUILD_DIR is a '${BUILD_TYPE:-?}' build; figures need RelWithDebInfo" >&2 ;;
+esac
 
 TIME=/usr/bin/time
 if [ ! -x "$TIME" ]; then
@@ -163,7 +172,7 @@ FC="${MED[floor_compute]:-}"
     echo "# troupe benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
         "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r)"
     echo "# threads=$THREADS runs=$REPEAT quick=$QUICK build=$(basename "$BUILD_DIR")" \
-        "load=$(cut -d' ' -f1-3 /proc/loadavg)"
+        "build_type=${BUILD_TYPE:-?} load=$(cut -d' ' -f1-3 /proc/loadavg)"
     printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' \
         workload unit median min max rss_MB vs_floor target met
     row() { # name unit vs_floor target_text value_for_target op target
