@@ -461,6 +461,9 @@ static void writer_is_told_when_the_buffer_fills_and_drains(void **s) {
     assert_true(tu_wait_ge(&f.efull, 1, TU_WAIT_MS));
     assert_true(tu_wait_ge(&f.full_msgs, 1, TU_WAIT_MS));
     assert_int_equal(tu_load(&f.ready_msgs), 0); /* nobody reads yet */
+    /* The kernel completes connections before accept(): make sure the
+     * acceptor holds ours before telling it to start reading. */
+    assert_true(tu_wait_ge(&sst.accepted, 1, TU_WAIT_MS));
     /* The server starts reading: the buffer drains and the writer hears. */
     assert_int_equal(tr_send_word(acc, M_GO, 0), 0);
     assert_true(tu_wait_ge(&f.ready_msgs, 1, TU_WAIT_MS));
@@ -499,6 +502,7 @@ static void shutdown_with_open_connections_and_listener_closes_all(void **s) {
     /* Buffers full, timers pending, listener open: free must not hang or leak. */
     for (int i = 0; i < 3; i++)
         assert_true(tu_wait_ge(&f[i].efull, 1, TU_WAIT_MS));
+    assert_true(tu_wait_ge(&sst.accepted, 3, TU_WAIT_MS));
     tr_msg *m;
     assert_int_equal(tr_msg_new(&m, M_GO, 0), 0);
     assert_int_equal(tr_timer_send_after(acc, 60000, m, NULL), 0);
