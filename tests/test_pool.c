@@ -295,6 +295,9 @@ static void smallest_mailbox_avoids_the_backed_up_worker(void **state) {
     /* ...then jobs split evenly by queue length while both are blocked. */
     for (uint64_t i = 0; i < 100; i++)
         assert_int_equal(tr_send_word(p, JOB, i), 0);
+    tr_pool_stats st0; /* answered after the router routed all 100 (FIFO) */
+    stats(p, &st0, NULL, 0);
+    assert_int_equal(st0.routed, 102);
     tu_store(&gate, 1);
     tr_pool_stats st;
     uint64_t h[2];
@@ -475,6 +478,25 @@ static void close_dead_letters_queued_jobs_and_fails_their_asks(void **state) {
     tr_pool_release(p);
 }
 
+static void runtime_close_dead_letters_a_busy_pools_jobs(void **state) {
+    (void)state;
+    tr_pool_config cfg = pool_cfg(1, TR_ROUTE_SHARED_QUEUE);
+    cfg.watchdog_ms = 10000; /* a periodic timer is armed too */
+    tr_ref *p;
+    assert_int_equal(tr_pool_start(rt, &cfg, &p), 0);
+    assert_int_equal(tr_send_word(p, BLOCK, 0), 0);
+    assert_true(tu_wait_ge(&blocked, 1, TU_WAIT_MS));
+    for (uint64_t i = 0; i < 10; i++)
+        assert_int_equal(tr_send_word(p, JOB, i), 0);
+    assert_int_equal(tr_runtime_close(rt), 0);
+    assert_true(tu_wait_ge(&dead, 10, TU_WAIT_MS)); /* while the worker is still blocked */
+    assert_int_equal(tu_load(&done), 0);
+    tu_store(&gate, 1);
+    assert_true(wait_dead(p));
+    tr_pool_release(p);
+    /* teardown joins and frees */
+}
+
 static void last_pool_handle_release_closes_the_pool(void **state) {
     (void)state;
     tr_ref *p = start(2, TR_ROUTE_ROUND_ROBIN);
@@ -592,6 +614,7 @@ int main(void) {
         T(jobs_queued_at_a_crashed_worker_are_rerouted),
         T(workers_can_be_added_and_removed),
         T(close_dead_letters_queued_jobs_and_fails_their_asks),
+        T(runtime_close_dead_letters_a_busy_pools_jobs),
         T(last_pool_handle_release_closes_the_pool),
         T(watchdog_reports_and_kills_a_stuck_worker),
         T(backoff_delays_the_worker_respawn),

@@ -617,6 +617,25 @@ static void linked_actor_crash_shuts_the_supervisor_down_in_order(void **state) 
     tr_ref_release(sup);
 }
 
+static void runtime_free_with_a_restart_pending_is_clean(void **state) {
+    (void)state;
+    tr_child_spec spec = kid_spec(0, TR_CHILD_PERMANENT);
+    tr_sup_config cfg;
+    tr_sup_config_init(&cfg);
+    cfg.backoff_min_ms = 60000; /* the restart would wait a minute */
+    cfg.children = &spec;
+    cfg.nchildren = 1;
+    tr_ref *sup;
+    assert_int_equal(tr_sup_start(rt, &cfg, &sup), 0);
+    crash_child(sup, "k0", CRASH);
+    assert_true(tu_wait_ge(&ends[0], 1, TU_WAIT_MS));
+    tr_sup_stats st;
+    assert_int_equal(tr_sup_stats_get(sup, &st), 0); /* the DOWN was handled: timer armed */
+    assert_int_equal(st.delayed, 1);
+    tr_ref_release(sup);
+    /* teardown frees the runtime: the supervisor ends, its timer goes */
+}
+
 static int failing_start(tr_runtime *r, void *arg, tr_ref **out) {
     (void)r;
     (void)arg;
@@ -709,6 +728,8 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(linked_actor_crash_shuts_the_supervisor_down_in_order,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(runtime_free_with_a_restart_pending_is_clean, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(failing_child_start_fails_the_supervisor_start, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(calls_from_a_worker_return_edeadlk, setup, teardown),
