@@ -145,7 +145,9 @@ typedef struct tr_pool_stats {
 } tr_pool_stats;
 
 /* Blocking (TR_EDEADLK on a worker). handled (optional) gets the per-slot
- * handled counts of up to cap slots (slot i = the i-th worker). */
+ * handled counts of up to cap slots (slot i = the i-th worker). A crashed
+ * worker's job reaches the router before the news of the crash, so a
+ * redelivered job may be answered a moment before its restart is counted. */
 int tr_pool_stats_get(tr_ref *pool, tr_pool_stats *out, uint64_t *handled, size_t cap);
 
 #ifdef __cplusplus
