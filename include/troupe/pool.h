@@ -94,7 +94,8 @@ typedef struct tr_pool_config {
     double backoff_jitter;
     uint64_t (*clock_ms)(void *clock_user);
     void *clock_user;
-    /* Watchdog (0 = off). on_stuck runs on the watchdog thread. */
+    /* Watchdog (0 = off). on_stuck runs on the actors/ timer thread, which
+     * also drives supervisor delays: keep it short and never block in it. */
     uint32_t watchdog_ms;
     int watchdog_kill;
     void (*on_stuck)(void *user_data, unsigned worker, uint64_t stuck_ms);
