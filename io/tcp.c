@@ -56,6 +56,8 @@ struct tr_tcp {
     int connected;    /* writes may go straight to the socket */
     int closing;      /* the user closed: flush, then shut */
     int kick_pending; /* a kick post is in flight */
+    int paused;       /* tr_tcp_pause: no reading until tr_tcp_resume */
+    int read_pending; /* a read post is in flight */
     tr_ref *owner;    /* retained; NULL before start and after close */
     uint64_t tag;
     /* loop only */
@@ -63,7 +65,7 @@ struct tr_tcp {
     int ractive, wactive;
     int connecting, connect_err;
     int on_loop; /* adopted and not yet shut */
-    tr__post adopt_post, start_post, kick_post, close_post;
+    tr__post adopt_post, start_post, kick_post, close_post, read_post;
 };
 
 struct tr_tcp_listener {
@@ -206,6 +208,8 @@ static void shut(tr_tcp *c, uint32_t tell_type, int status, int err) {
     conn_unref(c); /* the loop's reference */
 }
 
+static void apply_read(tr_tcp *c);
+
 static void on_read(struct ev_loop *loop, ev_io *ev, int revents) {
     (void)loop;
     (void)revents;
@@ -279,7 +283,7 @@ static void on_connected(tr_tcp *c) {
         tell(owner, TR_MSG_TCP_CONNECTED, c->tag, 0, 0);
         tr_ref_release(owner);
     }
-    set_r(c, 1);
+    apply_read(c);
 }
 
 static void on_write(struct ev_loop *loop, ev_io *ev, int revents) {
@@ -353,11 +357,30 @@ static void adopt_post(tr__worker *w, tr__post *p) {
     }
 }
 
+/* Read when started, not paused and not closing (loop). */
+static void apply_read(tr_tcp *c) {
+    if (!c->on_loop || c->connecting)
+        return;
+    pthread_mutex_lock(&c->mu);
+    int want = c->owner != NULL && !c->paused && !c->closing;
+    pthread_mutex_unlock(&c->mu);
+    set_r(c, want);
+}
+
 static void start_post(tr__worker *w, tr__post *p) {
     (void)w;
     tr_tcp *c = CONN_OF(p, start_post);
-    if (c->on_loop && !c->closing)
-        set_r(c, 1);
+    apply_read(c);
+    conn_unref(c);
+}
+
+static void read_post(tr__worker *w, tr__post *p) {
+    (void)w;
+    tr_tcp *c = CONN_OF(p, read_post);
+    pthread_mutex_lock(&c->mu);
+    c->read_pending = 0;
+    pthread_mutex_unlock(&c->mu);
+    apply_read(c);
     conn_unref(c);
 }
 
@@ -404,6 +427,7 @@ static tr_tcp *conn_new(tr__io *io, int fd) {
     c->start_post.fn = start_post;
     c->kick_post.fn = kick_post;
     c->close_post.fn = close_post;
+    c->read_post.fn = read_post;
     return c;
 }
 
@@ -488,6 +512,34 @@ int tr_tcp_write(tr_tcp *c, const void *data, size_t n) {
         pthread_mutex_unlock(&c->mu);
     }
     return rc;
+}
+
+static int set_paused(tr_tcp *c, int paused) {
+    if (c == NULL)
+        return TR_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    int rc = c->dead || c->closing ? TR_ECLOSED : 0;
+    int post = 0;
+    if (rc == 0) {
+        c->paused = paused;
+        post = !c->read_pending;
+        c->read_pending = 1;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (post && conn_post(c, &c->read_post) != 0) {
+        pthread_mutex_lock(&c->mu);
+        c->read_pending = 0;
+        pthread_mutex_unlock(&c->mu);
+    }
+    return rc;
+}
+
+int tr_tcp_pause(tr_tcp *c) {
+    return set_paused(c, 1);
+}
+
+int tr_tcp_resume(tr_tcp *c) {
+    return set_paused(c, 0);
 }
 
 int tr_tcp_set_watermarks(tr_tcp *c, size_t low, size_t high) {

@@ -25,7 +25,7 @@
 #define MSGS 100 /* per connection: CONNS * MSGS = 10,000 messages */
 #define RECORD 16
 
-enum { M_GO = 1 };
+enum { M_GO = 1, M_CONN = 2 };
 
 /* --- the echo server ----------------------------------------------------------- */
 
@@ -131,8 +131,10 @@ static int acceptor_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         return 0;
     }
     if (msg->type == M_GO && a->drain != NULL) {
-        for (int i = 0; i < a->nheld; i++)
+        for (int i = 0; i < a->nheld; i++) {
             tr_tcp_start(a->held[i], a->drain, (uint64_t)i);
+            tr_send_ptr(a->drain, M_CONN, a->held[i], NULL); /* borrowed */
+        }
     }
     return 0;
 }
@@ -478,6 +480,77 @@ static void writer_is_told_when_the_buffer_fills_and_drains(void **s) {
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* --- read flow control ------------------------------------------------------------ */
+
+/* Pauses its connection at the first data; the test resumes it. */
+typedef struct pauser {
+    tr_tcp *c;
+    uint64_t bytes, paused, resume;
+} pauser;
+
+static int pauser_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    pauser *p = state;
+    if (msg->type == M_CONN) {
+        p->c = msg->ptr;
+        if (tu_load(&p->bytes) > 0 && !tu_load(&p->paused) && tr_tcp_pause(p->c) == 0)
+            tu_store(&p->paused, 1);
+    } else if (msg->type == M_GO) {
+        tr_tcp_resume(p->c);
+    } else if (msg->type == TR_MSG_TCP_DATA) {
+        tu_add(&p->bytes, msg->size);
+        if (p->c != NULL && !tu_load(&p->paused) && tr_tcp_pause(p->c) == 0)
+            tu_store(&p->paused, 1);
+    }
+    return 0;
+}
+
+static void paused_connection_stops_reading_until_resumed(void **s) {
+    (void)s;
+    tr_runtime *rt = tu_runtime_new(2);
+    static const tr_behavior pbeh = {NULL, pauser_receive, NULL};
+    static pauser p;
+    memset(&p, 0, sizeof(p));
+    tr_spawn_opts pop = {0};
+    pop.arg = &p;
+    tr_ref *pref;
+    assert_int_equal(tr_spawn(rt, &pbeh, &pop, &pref), 0);
+    static server_stats sst;
+    memset(&sst, 0, sizeof(sst));
+    sst.lazy = 1;
+    sst.drain = pref;
+    tr_ref *acc = spawn_acceptor(rt, &sst);
+    static const tr_behavior fbeh = {flooder_init, flooder_receive, flooder_terminate};
+    static flooder f;
+    memset(&f, 0, sizeof(f));
+    f.port = (uint16_t)tu_load(&sst.port);
+    tr_spawn_opts fo = {0};
+    fo.arg = &f;
+    fo.state_size = sizeof(flooder *);
+    tr_ref *fref;
+    assert_int_equal(tr_spawn(rt, &fbeh, &fo, &fref), 0);
+    assert_true(tu_wait_ge(&f.efull, 1, TU_WAIT_MS));
+    assert_true(tu_wait_ge(&sst.accepted, 1, TU_WAIT_MS));
+    assert_int_equal(tr_send_word(acc, M_GO, 0), 0);
+    assert_true(tu_wait_ge(&p.paused, 1, TU_WAIT_MS));
+    /* Paused: whatever was read before the pause took effect arrives, then
+     * nothing more, although the writer still has data queued. */
+    tu_sleep_ms(300);
+    uint64_t b1 = tu_load(&p.bytes);
+    tu_sleep_ms(300);
+    assert_int_equal(tu_load(&p.bytes), b1);
+    assert_true(b1 < tu_load(&f.sent));
+    /* Resumed: everything arrives. */
+    assert_int_equal(tr_send_word(pref, M_GO, 0), 0);
+    assert_true(tu_wait_ge(&p.bytes, tu_load(&f.sent), TU_WAIT_MS));
+    assert_true(tu_wait_ge(&f.ready_msgs, 1, TU_WAIT_MS));
+    assert_int_equal(tu_load(&f.errors), 0);
+    tr_ref_release(acc);
+    tr_ref_release(fref);
+    tr_ref_release(pref);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 /* --- shutdown ---------------------------------------------------------------------------- */
 
 static void shutdown_with_open_connections_and_listener_closes_all(void **s) {
@@ -517,6 +590,7 @@ int main(void) {
         cmocka_unit_test(connect_to_a_closed_port_reports_an_error_message),
         cmocka_unit_test(tcp_calls_reject_bad_arguments),
         cmocka_unit_test(writer_is_told_when_the_buffer_fills_and_drains),
+        cmocka_unit_test(paused_connection_stops_reading_until_resumed),
         cmocka_unit_test(shutdown_with_open_connections_and_listener_closes_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

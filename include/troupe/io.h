@@ -81,10 +81,17 @@ int tr_tcp_listener_close(tr_tcp_listener *l);
 int tr_tcp_connect(tr_ref *owner, const char *host, uint16_t port, uint64_t tag, tr_tcp **out);
 
 /* Hand an accepted connection to its owner (any actor) and start reading:
- * data arrive as TR_MSG_TCP_DATA with word = tag. Call once. There is no
- * read flow control: data for an owner whose bounded mailbox is full is
- * dead-lettered. */
+ * data arrive as TR_MSG_TCP_DATA with word = tag. Call once. Data for an
+ * owner whose bounded mailbox is full is dead-lettered: an owner that falls
+ * behind should pause reading instead. */
 int tr_tcp_start(tr_tcp *c, tr_ref *owner, uint64_t tag);
+
+/* Read flow control: stop reading from the socket (the peer's writes then
+ * block in its kernel buffers) until tr_tcp_resume. A few TR_MSG_TCP_DATA
+ * may still arrive after tr_tcp_pause returns (already read). A paused
+ * connection does not notice the peer closing until resumed. */
+int tr_tcp_pause(tr_tcp *c);
+int tr_tcp_resume(tr_tcp *c);
 
 /* Send bytes (copied). Written at once when the socket takes them, else
  * buffered and written by the loop. When the buffer reaches the high mark
