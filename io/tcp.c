@@ -117,6 +117,7 @@ static int conn_post(tr_tcp *c, tr__post *p) {
 }
 
 static void lsn_unref(tr_tcp_listener *l) {
+    /* As conn_unref: publishes our uses of l to the freer. */
     TR_TSAN_RELEASE(&l->refs);
     if (ck_pr_faa_32(&l->refs, (uint32_t)-1) != 1)
         return;
@@ -129,7 +130,7 @@ static void lsn_unref(tr_tcp_listener *l) {
 }
 
 static int lsn_post(tr_tcp_listener *l, tr__post *p) {
-    ck_pr_inc_32(&l->refs);
+    ck_pr_inc_32(&l->refs); /* made from a reference we hold */
     int rc = tr__io_post(l->io, l->w, p);
     if (rc != 0)
         lsn_unref(l);

@@ -269,6 +269,8 @@ int tr__timer_cancel(tr__io *io, uint64_t id) {
 
 static int check_target(tr_ref *to) {
     tr_runtime *rt = to->rt;
+    /* Advisory, as in core's sender check: a close racing with us is caught
+     * by the worker teardown, which cancels the timer. */
     if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING && tr__worker_of(rt) == NULL)
         return TR_ECLOSED;
     return tr__io_open(to) ? 0 : TR_EDEAD;
