@@ -474,6 +474,66 @@ static void idle_timeout_of_a_stopped_actor_goes_away(void **s) {
     tr_runtime_free(rt);
 }
 
+static int idler_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)arg;
+    idler *d = *(idler **)state = arg;
+    d->last_msg = tu_now_ms();
+    tu_store(&d->armed_ms, 30);
+    return tr_idle_timeout(ctx, 30); /* from init, on the spawning thread */
+}
+
+static int idler_ptr_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    return idler_receive(ctx, *(idler **)state, msg);
+}
+
+static void idle_timeout_set_in_init_on_a_foreign_thread(void **s) {
+    (void)s;
+    tr_runtime *rt = tu_runtime_new(2);
+    static const tr_behavior beh = {idler_init, idler_ptr_receive, NULL};
+    static idler d;
+    memset(&d, 0, sizeof(d));
+    tr_spawn_opts o = {0};
+    o.arg = &d;
+    o.state_size = sizeof(idler *);
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
+    assert_true(tu_wait_ge(&d.idles, 2, TU_WAIT_MS));
+    assert_int_equal(tu_load(&d.violations), 0);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
+static uint64_t bad_args_rc;
+
+static int bad_args_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    (void)msg;
+    tr_msg *req;
+    tr_msg_new(&req, M_ASK, 0);
+    int ok = tr_request_timeout(NULL, tr_self(ctx), req, 1, 10) == TR_EINVAL &&
+             tr_request_timeout(ctx, NULL, req, 1, 10) == TR_EINVAL &&
+             tr_request_timeout(ctx, tr_self(ctx), NULL, 1, 10) == TR_EINVAL &&
+             tr_request_timeout(ctx, tr_self(ctx), req, 1, 0) == TR_EINVAL &&
+             tr_idle_timeout(NULL, 10) == TR_EINVAL && tr_idle_timeout(ctx, 0) == 0;
+    tr_msg_free(req);
+    tu_store(&bad_args_rc, ok ? 1 : 2);
+    return 0;
+}
+
+static void deadline_calls_reject_bad_arguments(void **s) {
+    (void)s;
+    tr_runtime *rt = tu_runtime_new(1);
+    static const tr_behavior beh = {NULL, bad_args_receive, NULL};
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &beh, NULL, &ref), 0);
+    tu_store(&bad_args_rc, 0);
+    assert_int_equal(tr_send_word(ref, M_GO, 0), 0);
+    assert_true(tu_wait_ge(&bad_args_rc, 1, TU_WAIT_MS));
+    assert_int_equal(tu_load(&bad_args_rc), 1);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
 /* --- shutdown -------------------------------------------------------------------------- */
 
 #define PENDING_TIMERS 100
@@ -508,6 +568,8 @@ int main(void) {
         cmocka_unit_test(ask_timeout_reports_a_stopped_target_at_once),
         cmocka_unit_test(idle_timeout_fires_after_silence_only),
         cmocka_unit_test(idle_timeout_of_a_stopped_actor_goes_away),
+        cmocka_unit_test(idle_timeout_set_in_init_on_a_foreign_thread),
+        cmocka_unit_test(deadline_calls_reject_bad_arguments),
         cmocka_unit_test(shutdown_destroys_pending_timer_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
