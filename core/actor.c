@@ -429,9 +429,13 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
         finish_requested(a);
         return TR__TURN_DONE;
     }
+    /* Read before the turn ends: once end_turn lets the actor go idle, another
+     * worker may run it, end it and recycle its block; touch only locals. */
+    tr_runtime *rt = a->rt;
+    bool bounded = a->mbox.cap != 0;
     bool again = tr__mbox_end_turn_owner(&a->mbox);
-    if (a->mbox.cap != 0)
-        tr__runtime_space_freed(a->rt);
+    if (bounded)
+        tr__runtime_space_freed(rt);
     if (!again)
         return TR__TURN_DONE;
     return n == batch ? TR__TURN_YIELD : TR__TURN_MORE;
