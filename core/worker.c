@@ -61,7 +61,9 @@ static void global_push(tr_runtime *rt, tr_actor *a) {
 
 /* The local deque; overflow goes to the global queue. */
 static void local_push(tr__worker *w, tr_actor *a) {
-    a->enq_pick = w->picks;
+    /* Atomic (relaxed): fair_pick may read it through a stale peek while
+     * the actor is being queued elsewhere; the value is only a hint. */
+    ck_pr_store_64(&a->enq_pick, w->picks);
     if (!tr__deque_push_owner(&w->dq, a))
         global_push(w->rt, a);
 }
@@ -116,7 +118,7 @@ static tr_actor *fair_pick(tr__worker *w) {
     if (a != NULL)
         return a;
     tr_actor *old = tr__deque_peek_top_any(&w->dq);
-    if (old != NULL && w->picks - old->enq_pick > STARVE)
+    if (old != NULL && w->picks - ck_pr_load_64(&old->enq_pick) > STARVE)
         return tr__deque_steal_any(&w->dq);
     return NULL;
 }
