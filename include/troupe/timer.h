@@ -7,9 +7,10 @@
  * delivered before its delay has passed (it may be late on a busy worker).
  *
  * Any thread may start or cancel a timer. A timer holds a reference to its
- * target; a timer whose target stopped is dropped (its message is
- * dead-lettered). At runtime shutdown every pending timer is cancelled and its
- * message destroyed (destructors run): nothing leaks.
+ * target until it fires or is cancelled (so a runtime that closes by itself
+ * once no handle is left waits for pending timers); a timer whose target
+ * stopped delivers nothing (its message is dead-lettered). At runtime shutdown every pending timer
+ * is cancelled and its message destroyed (destructors run): nothing leaks.
  *
  * See docs/time-and-io.md for the design. */
 #ifndef TROUPE_TIMER_H
