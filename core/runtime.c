@@ -47,9 +47,13 @@ static int fill_defaults(tr_runtime_config *c) {
 static void runtime_destroy(tr_runtime *rt) {
     for (unsigned i = 0; i < rt->nworkers; i++)
         tr__worker_destroy(&rt->workers[i]);
+    tr__ext ext[TR__EXT_COUNT];
+    tr_spin_lock(&rt->pool_lock); /* registered under it, from any thread */
+    memcpy(ext, rt->ext, sizeof(ext));
+    tr_spin_unlock(&rt->pool_lock);
     for (unsigned i = 0; i < TR__EXT_COUNT; i++)
-        if (rt->ext[i].runtime_free != NULL)
-            rt->ext[i].runtime_free(rt, rt->ext[i].data);
+        if (ext[i].runtime_free != NULL)
+            ext[i].runtime_free(rt, ext[i].data);
     tr__pool_destroy(rt);
     pthread_mutex_destroy(&rt->space_mu);
     pthread_cond_destroy(&rt->space_cv);

@@ -347,9 +347,14 @@ static void *worker_main(void *arg) {
     }
     run_loop(w);
     run_posts(w);
+    /* Extensions register at any time under pool_lock: copy them under it. */
+    tr__ext ext[TR__EXT_COUNT];
+    tr_spin_lock(&rt->pool_lock);
+    memcpy(ext, rt->ext, sizeof(ext));
+    tr_spin_unlock(&rt->pool_lock);
     for (unsigned i = 0; i < TR__EXT_COUNT; i++)
-        if (rt->ext[i].worker_stop != NULL)
-            rt->ext[i].worker_stop(w, rt->ext[i].data);
+        if (ext[i].worker_stop != NULL)
+            ext[i].worker_stop(w, ext[i].data);
     run_posts(w);
     assert(w->lifo == NULL && tr__deque_size_any(&w->dq) == 0);
     if (rt->cfg.on_thread_stop != NULL)
