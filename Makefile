@@ -8,6 +8,8 @@
 #   make bench        build and run bench/run.sh
 #   make format       clang-format -i all sources
 #   make format-check fail if any source is not clang-formatted
+#   make docs         regenerate docs/reference.md from the public headers
+#   make docs-check   fail if docs/reference.md is stale
 #   make clean        remove the build trees
 #
 # Useful variables: JOBS, BUILD_TYPE, WERROR, CMAKE_ARGS, CTEST_ARGS,
@@ -43,7 +45,7 @@ ASAN_OPTIONS  ?= detect_leaks=1:abort_on_error=1
 UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 TSAN_OPTIONS  ?= halt_on_error=1 second_deadlock_stack=1
 
-.PHONY: all build deps demo check asan tsan bench format format-check clean
+.PHONY: all build deps demo check asan tsan bench format format-check docs docs-check clean
 
 all: build
 
@@ -98,6 +100,12 @@ format-check:
 	    $(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES) && \
 	    echo "format-check: $(words $(FORMAT_FILES)) files OK"; \
 	else echo "format-check: no files"; fi
+
+docs:
+	python3 scripts/gen-reference.py
+
+docs-check:
+	python3 scripts/gen-reference.py --check
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)
