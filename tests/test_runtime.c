@@ -350,10 +350,12 @@ static void strerror_names_every_code(void **state) {
         for (size_t j = 0; j < i; j++)
             assert_string_not_equal(s, tr_strerror(codes[j].code));
     }
-    /* Codes follow each other: nothing between them is unnamed. */
-    for (int c = 0; c >= TR_EIO; c--)
-        assert_string_not_equal(tr_strerror(c), unknown);
-    assert_string_equal(tr_strerror(TR_EIO - 1), unknown);
+    /* Codes follow each other with no unnamed gap (codes added after
+     * TR_EIO are covered too, as long as they are named). */
+    int c = 0;
+    while (c > -1000 && strcmp(tr_strerror(c), unknown) != 0)
+        c--;
+    assert_true(c < TR_EIO);
     assert_string_equal(tr_strerror(1), unknown);
 }
 
