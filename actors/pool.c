@@ -1,243 +1,40 @@
-/* actors/pool.c - supervised worker pools (see include/troupe/pool.h).
+/* actors/pool.c - the pool's router actor (see include/troupe/pool.h).
  *
- * The pool handle is the router actor. The router owns all routing state
- * (slots, the job queue, counters) as plain actor state, and supervises the
- * workers: it monitors each worker (monitors, not links, as in actors/sup.c)
- * and respawns a dead one in its slot; its terminate stops them all. Hot path: a job arrives in the
- * router's mailbox and is moved on with tr_forward to a worker's mailbox: one push, no allocation,
- * no lock.
+ * The pool handle is the router. It owns all routing state (slots, the job
+ * queue, counters) as plain actor state, and supervises the workers: it
+ * monitors each one (monitors, not links, as in actors/sup.c), respawns a
+ * dead one in its slot under the pool's intensity and backoff, and stops
+ * them all in its terminate. Hot path: a job arrives in the router's mailbox
+ * and moves on with tr_forward to a worker's mailbox: one push, no
+ * allocation, no lock. Jobs with no live worker to go to (all restarting, a
+ * key's slot restarting, the shared queue) wait in a FIFO linked through
+ * msg->next and are routed again when a worker (re)starts or idles.
  *
- * Workers run a wrapper behaviour around the user's. The wrapper keeps
- * (tr_msg_keep) each job before calling the user's receive, so a crash does
- * not destroy it: the wrapper's terminate, which runs after the crash, pushes
- * the job back into the router with its crash count raised, and returns the
- * jobs still queued in the dead worker's mailbox as well (taken from the
- * core's leftover list before the core dead-letters it). A job's ask reply
- * token stays in the message header, so a redelivered ask is answered to the
- * original asker.
- *
- * Job bookkeeping rides in the job's (runtime-private) status field while the
- * pool owns it: bits 0-15 count crashes, ST_CRASHED / ST_RETURNED say why it
- * came back. User messages arrive with status 0.
+ * Crashed and returned jobs come back from actors/pool_worker.c with their
+ * bookkeeping in the (runtime-private) status field: bits 0-15 count
+ * crashes, TR__POOL_CRASHED / TR__POOL_RETURNED say why it came back. User
+ * messages arrive with status 0. A job that crashed more than
+ * max_redeliveries times is dead-lettered here.
  *
  * Shared queue: each worker has one ready token (a system message). It sends
  * the token to the router when it starts; the router keeps the token of an
  * idle worker, and sends it back right behind the next job for that worker;
  * the worker bounces it to the router as soon as it sees it, which is right
  * after the job (its mailbox is FIFO). So a token in the router = an idle
- * worker, at the cost of one extra push per job and no allocation.
- *
- * What is shared with other threads lives in a refcounted tr__pool (held by
- * the router and each worker): per-slot handled counters (one cache line per
- * slot, atomic adds by that slot's worker), job-start stamps and worker
- * handles for the watchdog (which runs on the actors/ timer thread, so it
- * works while a worker is stuck), and counters written by workers. */
-#include "troupe/pool.h"
-
+ * worker, at the cost of one extra push per job and no allocation. */
 #include <ck_pr.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/pool.h"
 #include "actors/restarts.h"
 #include "actors/timer.h"
 #include "core/actor.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
-#include "troupe/supervisor.h"
 
-#define ST_ATTEMPTS 0xFFFF
-#define ST_CRASHED 0x10000  /* came back from a crashed worker */
-#define ST_RETURNED 0x20000 /* came back unstarted from an ending worker */
 #define RETRY_MIN_MS 10
-
-/* --- the shared part ----------------------------------------------------- */
-
-typedef struct slot_pub {
-    uint64_t handled;  /* jobs done; atomic add by the slot's worker */
-    uint64_t start_ms; /* watchdog: job start (0 = idle); worker stores, watchdog loads */
-    uint64_t reported; /* watchdog thread only: the start it reported */
-    tr_ref *ref;       /* watchdog: the slot's worker (retained), under wd_mu */
-} TR_ALIGNED slot_pub;
-
-typedef struct tr__pool {
-    uint32_t refs; /* the router + each live worker */
-    tr_runtime *rt;
-    tr_pool_config cfg;
-    tr_ref *router; /* retained: workers return jobs to it */
-    uint64_t dead;  /* jobs dead-lettered by workers */
-    uint64_t stuck; /* watchdog reports */
-    unsigned cap;   /* slots */
-    slot_pub *slots;
-    pthread_mutex_t wd_mu;
-    struct stuck_rec {
-        unsigned slot;
-        uint64_t ms;
-        tr_ref *ref;
-    } * wd_scratch; /* timer thread only */
-} tr__pool;
-
-static void pool_unref(tr__pool *p) {
-    /* The last holder frees; the locked decrement orders every holder's use
-     * before it (full barrier on x86; TSan sees the pair below). */
-    TR_TSAN_RELEASE(&p->refs);
-    if (ck_pr_faa_32(&p->refs, (uint32_t)-1) != 1)
-        return;
-    TR_TSAN_ACQUIRE(&p->refs);
-    for (unsigned i = 0; i < p->cap; i++)
-        if (p->slots[i].ref != NULL)
-            tr_ref_release(p->slots[i].ref);
-    if (p->router != NULL)
-        tr_ref_release(p->router);
-    pthread_mutex_destroy(&p->wd_mu);
-    free(p->wd_scratch);
-    free(p->slots);
-    free(p);
-}
-
-static void pool_ref(tr__pool *p) {
-    /* Relaxed: made from a reference the caller holds. */
-    ck_pr_inc_32(&p->refs);
-}
-
-/* Dead-letter a job the pool gives up on. */
-static void job_dead(tr__pool *p, tr_msg *m, int why) {
-    m->status = 0;
-    tr__dead_letter(p->rt, m, why);
-}
-
-/* --- the worker wrapper -------------------------------------------------- */
-
-typedef struct wstate {
-    tr__pool *pool;
-    unsigned slot;
-    void *ustate;
-    tr_msg *job; /* in flight; returned to the router if we crash */
-    unsigned char user[] __attribute__((aligned(16)));
-} wstate;
-
-typedef struct warg {
-    tr__pool *pool;
-    unsigned slot;
-} warg;
-
-static int w_init(tr_ctx *ctx, void *state, void *arg) {
-    wstate *w = state;
-    const warg *a = arg;
-    tr__pool *p = a->pool;
-    w->pool = p;
-    w->slot = a->slot;
-    const tr_behavior *b = p->cfg.behavior;
-    if (p->cfg.opts.state_size == 0)
-        w->ustate = b->init == NULL ? p->cfg.opts.arg : NULL;
-    else
-        w->ustate = w->user;
-    if (b->init != NULL) {
-        int rc = b->init(ctx, w->ustate, p->cfg.opts.arg);
-        if (rc != 0)
-            return rc;
-    }
-    pool_ref(p);
-    if (p->cfg.routing == TR_ROUTE_SHARED_QUEUE) {
-        tr_msg *tok;
-        if (tr__msg_new_system(&tok, TR__A_TOKEN, 0) == 0) {
-            tok->word = tr_ref_id(tr_self(ctx));
-            tok->corr = a->slot;
-            if (tr__actor_push(p->router, tok) != 0)
-                tr__msg_destroy(tok, TR_EDEAD);
-        }
-    }
-    return 0;
-}
-
-static int w_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
-    wstate *w = state;
-    tr__pool *p = w->pool;
-    if (TR_UNLIKELY(msg->type >= TR_MSG_SYSTEM)) {
-        if (msg->type == TR__A_TOKEN) { /* the job before it is done: idle */
-            tr_msg_keep(ctx, msg);
-            if (tr__actor_push(p->router, msg) != 0)
-                tr__msg_destroy(msg, TR_EDEAD);
-            return 0;
-        }
-        return p->cfg.behavior->receive(ctx, w->ustate, msg);
-    }
-    slot_pub *sp = &p->slots[w->slot];
-    tr_msg_keep(ctx, msg); /* ours now: a crash must not destroy it */
-    w->job = msg;
-    uint32_t wd = p->cfg.watchdog_ms;
-    if (wd != 0) /* Seen by the watchdog thread; 0 means idle. */
-        ck_pr_store_64(&sp->start_ms, tr__mono_ms() | 1);
-    int rc = p->cfg.behavior->receive(ctx, w->ustate, msg);
-    if (wd != 0)
-        ck_pr_store_64(&sp->start_ms, 0);
-    if (TR_UNLIKELY(rc != 0))
-        return rc; /* w->job goes back to the router from w_terminate */
-    w->job = NULL;
-    /* Counter only, read by stats; no ordering needed. */
-    ck_pr_inc_64(&sp->handled);
-    tr__msg_destroy(msg, TR_ENOREPLY);
-    return 0;
-}
-
-/* Hand a job back to the router (or dead-letter it if the router is gone). */
-static void give_back(tr__pool *p, tr_msg *m) {
-    m->next = NULL;
-    if (p->router == NULL || tr__actor_push(p->router, m) != 0) {
-        ck_pr_inc_64(&p->dead);
-        job_dead(p, m, TR_DEAD_STOPPED);
-    }
-}
-
-static void w_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
-    wstate *w = state;
-    tr__pool *p = w->pool;
-    tr_actor *self = tr__actor_of(ctx);
-    /* First the pool's duties, so a panic in the user's terminate loses
-     * nothing. The crashed job: */
-    if (w->job != NULL) {
-        tr_msg *m = w->job;
-        w->job = NULL;
-        uint32_t n = (uint32_t)(m->status & ST_ATTEMPTS);
-        if (n < ST_ATTEMPTS)
-            n++;
-        m->status = (int32_t)((m->status & ~ST_ATTEMPTS & ~ST_RETURNED) | n | ST_CRASHED);
-        give_back(p, m);
-    }
-    if (p->cfg.watchdog_ms != 0)
-        ck_pr_store_64(&p->slots[w->slot].start_ms, 0);
-    /* The jobs still queued here (the core parked them in mbox.local and
-     * dead-letters what we leave there). */
-    tr_msg *left = self->mbox.local, *keep_head = NULL, **keep_tail = &keep_head;
-    self->mbox.local = NULL;
-    while (left != NULL) {
-        tr_msg *m = left;
-        left = m->next;
-        m->next = NULL;
-        if (m->type < TR_MSG_SYSTEM && !(m->flags & TR__MSG_KICK)) {
-            m->status |= ST_RETURNED;
-            give_back(p, m);
-        } else if (m->type == TR__A_TOKEN) {
-            tr__msg_destroy(m, TR_EDEAD);
-        } else {
-            *keep_tail = m;
-            keep_tail = &m->next;
-        }
-    }
-    self->mbox.local = keep_head;
-    if (p->cfg.behavior->terminate != NULL)
-        p->cfg.behavior->terminate(ctx, w->ustate, why);
-    pool_unref(p);
-}
-
-static const tr_behavior worker_behavior = {
-    .init = w_init,
-    .receive = w_receive,
-    .terminate = w_terminate,
-};
-
-/* --- the router ---------------------------------------------------------- */
 
 enum { S_EMPTY = 0, S_RUN, S_DUE };
 
@@ -274,25 +71,7 @@ typedef struct router_state {
     router *r;
 } router_state;
 
-enum { CTRL_ADD = 1, CTRL_REMOVE, CTRL_STATS, CTRL_RETAIN, CTRL_RELEASE };
-
-typedef struct ctrl {
-    tr_msg msg;
-    int op;
-    tr_pool_stats *out;
-    uint64_t *handled;
-    size_t cap;
-} ctrl;
-
-static void ctrl_release(tr_msg *m) {
-    free(m);
-}
-
 static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg);
-
-static int is_pool(const tr_ref *ref) {
-    return ref != NULL && ref->beh.receive == router_receive;
-}
 
 static void wd_publish(tr__pool *p, unsigned i, tr_ref *ref) {
     if (p->cfg.watchdog_ms == 0)
@@ -309,9 +88,9 @@ static void wd_publish(tr__pool *p, unsigned i, tr_ref *ref) {
 
 static int spawn_worker(router *r, unsigned i) {
     tr__pool *p = r->p;
-    warg a = {p, i};
+    tr__pool_warg a = {p, i};
     tr_spawn_opts o = p->cfg.opts;
-    o.state_size = sizeof(wstate) + p->cfg.opts.state_size;
+    o.state_size = tr__pool_wstate_size(p);
     o.arg = &a;
     /* Unbounded mailboxes keep no length; smallest-mailbox routing needs
      * one, so its workers get a bound they can never reach. */
@@ -320,7 +99,7 @@ static int spawn_worker(router *r, unsigned i) {
     if (o.name == NULL)
         o.name = "pool worker";
     tr_ref *ref;
-    int rc = tr_spawn(p->rt, &worker_behavior, &o, &ref);
+    int rc = tr_spawn(p->rt, &tr__pool_worker_behavior, &o, &ref);
     if (rc != 0)
         return rc;
     uint64_t mon = 0;
@@ -523,17 +302,17 @@ static void on_job(router *r, tr_msg *m) {
     int again = 0;
     if (TR_UNLIKELY(m->status != 0)) {
         again = 1;
-        if (m->status & ST_CRASHED) {
-            m->status &= ~ST_CRASHED;
-            if ((uint32_t)(m->status & ST_ATTEMPTS) > r->p->cfg.max_redeliveries) {
+        if (m->status & TR__POOL_CRASHED) {
+            m->status &= ~TR__POOL_CRASHED;
+            if ((uint32_t)(m->status & TR__POOL_ATTEMPTS) > r->p->cfg.max_redeliveries) {
                 r->dead++;
                 tr_msg_keep(r->ctx, m);
-                job_dead(r->p, m, TR_DEAD_DROPPED);
+                tr__pool_job_dead(r->p, m, TR_DEAD_DROPPED);
                 return;
             }
             r->redeliveries++;
-        } else if (m->status & ST_RETURNED) {
-            m->status &= ~ST_RETURNED;
+        } else if (m->status & TR__POOL_RETURNED) {
+            m->status &= ~TR__POOL_RETURNED;
             r->returned++;
         }
     } else {
@@ -577,7 +356,7 @@ static void close_down(router *r) {
     tr_msg *m;
     while ((m = dequeue(r)) != NULL) {
         r->dead++;
-        job_dead(r->p, m, TR_DEAD_STOPPED);
+        tr__pool_job_dead(r->p, m, TR_DEAD_STOPPED);
     }
     for (unsigned i = 0; i < r->n; i++) {
         rslot *s = &r->slots[i];
@@ -713,7 +492,7 @@ static int remove_worker(router *r) {
     return 1;
 }
 
-static void fill_stats(router *r, ctrl *c) {
+static void fill_stats(router *r, tr__pool_ctrl *c) {
     tr__pool *p = r->p;
     tr_pool_stats *o = c->out;
     memset(o, 0, sizeof(*o));
@@ -734,23 +513,23 @@ static void fill_stats(router *r, ctrl *c) {
     }
 }
 
-static void on_ctrl(router *r, ctrl *c) {
+static void on_ctrl(router *r, tr__pool_ctrl *c) {
     int rc = 0;
     switch (c->op) {
-    case CTRL_ADD:
+    case TR__POOL_ADD:
         rc = add_worker(r);
         break;
-    case CTRL_REMOVE:
+    case TR__POOL_REMOVE:
         rc = remove_worker(r);
         break;
-    case CTRL_STATS:
+    case TR__POOL_STATS:
         fill_stats(r, c);
         break;
-    case CTRL_RETAIN:
+    case TR__POOL_RETAIN:
         if (r->handles >= 0) /* < 0: started under a supervisor, not counted */
             r->handles++;
         break;
-    case CTRL_RELEASE:
+    case TR__POOL_RELEASE:
         if (r->handles >= 0 && --r->handles <= 0 && !r->closing) {
             close_down(r);
             tr_stop(r->ctx);
@@ -764,18 +543,18 @@ static void on_ctrl(router *r, ctrl *c) {
 static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     router *r = ((router_state *)state)->r;
     r->ctx = ctx;
-    if (TR_LIKELY(msg->type < TR_MSG_SYSTEM && msg->release != ctrl_release)) {
+    if (TR_LIKELY(msg->type < TR_MSG_SYSTEM && msg->release != tr__pool_ctrl_release)) {
         if (TR_UNLIKELY(r->closing)) {
             r->dead++;
             tr_msg_keep(ctx, msg);
-            job_dead(r->p, msg, TR_DEAD_STOPPED);
+            tr__pool_job_dead(r->p, msg, TR_DEAD_STOPPED);
             return 0;
         }
         on_job(r, msg);
         return 0;
     }
-    if (msg->release == ctrl_release) {
-        on_ctrl(r, (ctrl *)msg);
+    if (msg->release == tr__pool_ctrl_release) {
+        on_ctrl(r, (tr__pool_ctrl *)msg);
     } else if (msg->type == TR__A_TOKEN) {
         on_token(r, msg);
         return 0;
@@ -791,39 +570,6 @@ static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     if (!r->closing)
         router_rearm(r);
     return 0;
-}
-
-/* The watchdog, on the timer thread: report (and kill) stuck workers. */
-static void watchdog(void *arg) {
-    tr__pool *p = arg;
-    uint64_t now = tr__mono_ms();
-    unsigned nstuck = 0;
-    pthread_mutex_lock(&p->wd_mu);
-    for (unsigned i = 0; i < p->cap; i++) {
-        slot_pub *sp = &p->slots[i];
-        uint64_t start = ck_pr_load_64(&sp->start_ms); /* the worker's stamp */
-        if (start == 0 || start == sp->reported || now < start || now - start < p->cfg.watchdog_ms)
-            continue;
-        sp->reported = start;
-        p->wd_scratch[nstuck].slot = i;
-        p->wd_scratch[nstuck].ms = now - start;
-        p->wd_scratch[nstuck].ref = sp->ref;
-        if (sp->ref != NULL)
-            tr_ref_retain(sp->ref);
-        nstuck++;
-    }
-    pthread_mutex_unlock(&p->wd_mu);
-    for (unsigned k = 0; k < nstuck; k++) {
-        struct stuck_rec *s = &p->wd_scratch[k];
-        ck_pr_inc_64(&p->stuck);
-        if (p->cfg.on_stuck != NULL)
-            p->cfg.on_stuck(p->cfg.user_data, s->slot, s->ms);
-        if (s->ref != NULL) {
-            if (p->cfg.watchdog_kill)
-                tr_actor_kill(s->ref); /* acts once the job returns */
-            tr_ref_release(s->ref);
-        }
-    }
 }
 
 static void router_free(router *r) {
@@ -843,7 +589,7 @@ static void router_free(router *r) {
     tr__restarts_free(&r->rs);
     tr__pool *p = r->p;
     free(r);
-    pool_unref(p);
+    tr__pool_unref(p);
 }
 
 static void router_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
@@ -854,13 +600,8 @@ static void router_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
     router_free(r);
 }
 
-typedef struct rarg {
-    tr__pool *p;
-    int64_t handles;
-} rarg;
-
 static int router_init(tr_ctx *ctx, void *state, void *arg) {
-    rarg *a = arg;
+    tr__pool_rarg *a = arg;
     tr__pool *p = a->p;
     router *r = calloc(1, sizeof(*r));
     if (r == NULL)
@@ -894,7 +635,7 @@ static int router_init(tr_ctx *ctx, void *state, void *arg) {
     }
     if (rc == 0 && p->cfg.watchdog_ms != 0) {
         uint64_t period = p->cfg.watchdog_ms / 2 ? p->cfg.watchdog_ms / 2 : 1;
-        r->wd_timer = tr__atimer_every(p->rt, period, watchdog, p);
+        r->wd_timer = tr__atimer_every(p->rt, period, tr__pool_watchdog, p);
         if (r->wd_timer == 0)
             rc = TR_ENOMEM;
     }
@@ -913,183 +654,13 @@ static int router_init(tr_ctx *ctx, void *state, void *arg) {
      * take back our self-reference and forget the router. */
     p->router = NULL;
     tr_ref_release(tr_self(ctx));
-    pool_ref(p); /* router_free drops one; pool_start drops the original */
+    tr__pool_ref(p); /* router_free drops one; pool_start drops the original */
     router_free(r);
     return rc;
 }
 
-static const tr_behavior router_behavior = {
+const tr_behavior tr__pool_router_behavior = {
     .init = router_init,
     .receive = router_receive,
     .terminate = router_terminate,
 };
-
-void tr_pool_config_init(tr_pool_config *cfg) {
-    if (cfg == NULL)
-        return;
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->workers = 4;
-    cfg->routing = TR_ROUTE_ROUND_ROBIN;
-    cfg->max_redeliveries = 3;
-    cfg->intensity = TR_SUP_UNLIMITED;
-    cfg->period_ms = 5000;
-}
-
-static int config_valid(const tr_pool_config *c) {
-    if (c->workers == 0 || c->workers > TR_POOL_MAX_WORKERS)
-        return 0;
-    if (c->max_workers != 0 &&
-        (c->max_workers < c->workers || c->max_workers > TR_POOL_MAX_WORKERS))
-        return 0;
-    if (c->behavior == NULL || c->behavior->receive == NULL)
-        return 0;
-    if ((unsigned)c->routing > TR_ROUTE_SHARED_QUEUE)
-        return 0;
-    if (!(c->backoff_jitter >= 0.0 && c->backoff_jitter <= 1.0))
-        return 0;
-    if (c->intensity != TR_SUP_UNLIMITED && c->intensity > TR__RESTARTS_MAX_INTENSITY)
-        return 0;
-    return c->max_redeliveries < ST_ATTEMPTS;
-}
-
-static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t handles, tr_ref **out) {
-    if (out != NULL)
-        *out = NULL;
-    if (rt == NULL || cfg == NULL || out == NULL || !config_valid(cfg))
-        return TR_EINVAL;
-    tr__pool *p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        return TR_ENOMEM;
-    p->refs = 1; /* the router's */
-    p->rt = rt;
-    p->cfg = *cfg;
-    p->cap = cfg->max_workers != 0 ? cfg->max_workers : (cfg->workers > 64 ? cfg->workers : 64);
-    p->slots = aligned_alloc(TR_CACHELINE, p->cap * sizeof(slot_pub));
-    p->wd_scratch = calloc(p->cap, sizeof(*p->wd_scratch));
-    if (p->slots == NULL || p->wd_scratch == NULL) {
-        free(p->slots);
-        free(p->wd_scratch);
-        free(p);
-        return TR_ENOMEM;
-    }
-    memset(p->slots, 0, p->cap * sizeof(slot_pub));
-    pthread_mutex_init(&p->wd_mu, NULL);
-    rarg a = {p, handles};
-    tr_spawn_opts o = {
-        .state_size = sizeof(router_state),
-        .arg = &a,
-        .mailbox_capacity = TR_MAILBOX_UNBOUNDED,
-        .name = cfg->name != NULL ? cfg->name : "pool",
-    };
-    int rc = tr_spawn(rt, &router_behavior, &o, out);
-    if (rc != 0)
-        pool_unref(p); /* the router's reference: its init failed */
-    return rc;
-}
-
-int tr_pool_start(tr_runtime *rt, const tr_pool_config *cfg, tr_ref **out) {
-    return pool_start(rt, cfg, 1, out);
-}
-
-int tr_pool_child_start(tr_runtime *rt, void *arg, tr_ref **out) {
-    return pool_start(rt, arg, -1, out);
-}
-
-/* --- calls --------------------------------------------------------------- */
-
-static ctrl *ctrl_new(int op) {
-    ctrl *c = calloc(1, sizeof(*c));
-    if (c != NULL) {
-        tr_msg_init(&c->msg, 0, ctrl_release);
-        c->op = op;
-    }
-    return c;
-}
-
-static int ctrl_send(tr_ref *pool, int op) {
-    ctrl *c = ctrl_new(op);
-    if (c == NULL)
-        return TR_ENOMEM;
-    int rc = tr_send_msg(pool, &c->msg);
-    if (rc != 0)
-        free(c);
-    return rc;
-}
-
-static int ctrl_call(tr_ref *pool, ctrl *c) {
-    tr_future *f;
-    int rc = tr_ask_msg(pool, &c->msg, &f);
-    if (rc != 0) {
-        free(c);
-        return rc;
-    }
-    tr_msg *reply;
-    rc = tr_future_wait(f, -1, &reply);
-    if (rc == 0) {
-        rc = (int)(int64_t)reply->word;
-        tr_msg_free(reply);
-    }
-    tr_future_release(f);
-    return rc;
-}
-
-static int call_check(tr_ref *pool) {
-    if (!is_pool(pool))
-        return TR_EINVAL;
-    if (tr__worker_current() != NULL)
-        return TR_EDEADLK;
-    return 0;
-}
-
-int tr_pool_retain(tr_ref *pool) {
-    if (!is_pool(pool))
-        return TR_EINVAL;
-    int rc = ctrl_send(pool, CTRL_RETAIN);
-    if (rc == 0)
-        tr_ref_retain(pool);
-    return rc;
-}
-
-int tr_pool_release(tr_ref *pool) {
-    if (!is_pool(pool))
-        return TR_EINVAL;
-    ctrl_send(pool, CTRL_RELEASE); /* TR_EDEAD/ECLOSED: closed already */
-    return tr_ref_release(pool);
-}
-
-int tr_pool_close(tr_ref *pool) {
-    if (!is_pool(pool))
-        return TR_EINVAL;
-    return tr_actor_stop(pool);
-}
-
-int tr_pool_try_add_worker(tr_ref *pool) {
-    int rc = call_check(pool);
-    if (rc != 0)
-        return rc;
-    ctrl *c = ctrl_new(CTRL_ADD);
-    return c != NULL ? ctrl_call(pool, c) : TR_ENOMEM;
-}
-
-int tr_pool_try_remove_worker(tr_ref *pool) {
-    int rc = call_check(pool);
-    if (rc != 0)
-        return rc;
-    ctrl *c = ctrl_new(CTRL_REMOVE);
-    return c != NULL ? ctrl_call(pool, c) : TR_ENOMEM;
-}
-
-int tr_pool_stats_get(tr_ref *pool, tr_pool_stats *out, uint64_t *handled, size_t cap) {
-    if (out == NULL || (handled == NULL && cap > 0))
-        return TR_EINVAL;
-    int rc = call_check(pool);
-    if (rc != 0)
-        return rc;
-    ctrl *c = ctrl_new(CTRL_STATS);
-    if (c == NULL)
-        return TR_ENOMEM;
-    c->out = out;
-    c->handled = handled;
-    c->cap = cap;
-    return ctrl_call(pool, c);
-}
