@@ -22,9 +22,10 @@
  * of: the current stop's deadline, a backoff restart falling due. Its
  * message carries a tag; a stale tag (re-armed meanwhile) is ignored.
  *
- * Requests from other threads are asks whose message is a sup_req (identified
- * by its release function); results are written straight into the caller's
- * variables, which stay valid because the caller blocks until the reply. */
+ * Requests from other threads are asks whose message is a tr__sup_req
+ * (known by its release function; see actors/sup_api.c); results are
+ * written into the caller's variables, which stay valid because the caller
+ * blocks until the reply. */
 #include "troupe/supervisor.h"
 
 #include <stdio.h>
@@ -44,19 +45,6 @@
 
 enum { C_IDLE = 0, C_RUNNING, C_STOPPING, C_DUE };
 enum { OP_NONE = 0, OP_TERMINATE, OP_GROUP, OP_SHUTDOWN };
-enum {
-    REQ_START_CHILD = 1,
-    REQ_START_DYNAMIC,
-    REQ_TERMINATE,
-    REQ_TERMINATE_REF,
-    REQ_RESTART,
-    REQ_DELETE,
-    REQ_WHICH,
-    REQ_COUNT,
-    REQ_STATS,
-    REQ_STOP,
-};
-
 typedef struct child {
     tr_child_spec spec;
     tr_ref *ref;  /* retained while running or stopping */
@@ -98,43 +86,15 @@ typedef struct supv {
     int replaying; /* op_done's replay loop is running */
 } supv;
 
-typedef struct sup_req {
-    tr_msg msg;
-    int op;
-    const tr_child_spec *spec;
-    void *arg;
-    const char *id;
-    tr_ref *child;
-    tr_ref **out_ref;
-    tr_child_info *out_info;
-    size_t cap;
-    size_t *out_n;
-    tr_sup_counts *out_counts;
-    tr_sup_stats *out_stats;
-} sup_req;
-
-static void req_release(tr_msg *m) {
-    free(m);
-}
-
 static int sup_receive(tr_ctx *ctx, void *state, tr_msg *msg);
 
 int tr__sup_is(const tr_ref *ref) {
     return ref != NULL && ref->beh.receive == sup_receive;
 }
 
-void tr_sup_config_init(tr_sup_config *cfg) {
-    if (cfg == NULL)
-        return;
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->strategy = TR_SUP_ONE_FOR_ONE;
-    cfg->intensity = 3;
-    cfg->period_ms = 5000;
-}
-
 /* --- children ------------------------------------------------------------ */
 
-static int spec_valid(const tr_child_spec *c) {
+int tr__sup_spec_valid(const tr_child_spec *c) {
     if (c == NULL)
         return 0;
     if (c->start == NULL && (c->behavior == NULL || c->behavior->receive == NULL) && c->sup == NULL)
@@ -549,7 +509,7 @@ static void on_timer(supv *s, tr_msg *msg) {
 
 /* --- requests ------------------------------------------------------------ */
 
-static void fill_info(supv *s, sup_req *r) {
+static void fill_info(supv *s, tr__sup_req *r) {
     *r->out_n = s->n;
     for (size_t i = 0; i < s->n && i < r->cap; i++) {
         child *c = &s->kids[i];
@@ -594,7 +554,7 @@ static void terminate_one(supv *s, child *c, tr_msg *req) {
 }
 
 static void on_request(supv *s, tr_msg *msg) {
-    sup_req *r = (sup_req *)msg;
+    tr__sup_req *r = (tr__sup_req *)msg;
     if (s->ending) {
         answer(msg, TR_EDEAD);
         return;
@@ -695,7 +655,7 @@ static void on_request(supv *s, tr_msg *msg) {
 /* --- the actor ----------------------------------------------------------- */
 
 static void handle(supv *s, tr_msg *msg) {
-    if (msg->release == req_release)
+    if (msg->release == tr__sup_req_release)
         on_request(s, msg);
     else if (s->ending)
         return;
@@ -796,195 +756,12 @@ static int sup_init(tr_ctx *ctx, void *state, void *arg) {
     return rc;
 }
 
-static const tr_behavior sup_behavior = {
+const tr_behavior tr__sup_behavior = {
     .init = sup_init,
     .receive = sup_receive,
     .terminate = sup_terminate,
 };
 
-static int config_valid(const tr_sup_config *cfg) {
-    if ((unsigned)cfg->strategy > TR_SUP_DYNAMIC)
-        return 0;
-    if (cfg->nchildren > 0 && cfg->children == NULL)
-        return 0;
-    if (cfg->strategy == TR_SUP_DYNAMIC && cfg->nchildren != 1)
-        return 0;
-    if (cfg->intensity != TR_SUP_UNLIMITED && cfg->intensity > TR__RESTARTS_MAX_INTENSITY)
-        return 0;
-    if (!(cfg->backoff_jitter >= 0.0 && cfg->backoff_jitter <= 1.0))
-        return 0;
-    for (size_t i = 0; i < cfg->nchildren; i++) {
-        if (!spec_valid(&cfg->children[i]))
-            return 0;
-        for (size_t j = 0; j < i; j++)
-            if (cfg->children[i].id != NULL && cfg->children[j].id != NULL &&
-                strcmp(cfg->children[i].id, cfg->children[j].id) == 0)
-                return 0;
-    }
-    return 1;
-}
-
-int tr_sup_start(tr_runtime *rt, const tr_sup_config *cfg, tr_ref **out) {
-    if (out != NULL)
-        *out = NULL;
-    if (rt == NULL || cfg == NULL || !config_valid(cfg))
-        return TR_EINVAL;
-    tr_spawn_opts o = {
-        .state_size = sizeof(supv),
-        .arg = (void *)cfg,
-        .mailbox_capacity = TR_MAILBOX_UNBOUNDED,
-        .name = cfg->name != NULL ? cfg->name : "supervisor",
-    };
-    return tr_spawn(rt, &sup_behavior, &o, out);
-}
-
-int tr_sup_child_start(tr_runtime *rt, void *arg, tr_ref **out) {
-    return tr_sup_start(rt, arg, out);
-}
-
-/* --- the calls ----------------------------------------------------------- */
-
-static sup_req *req_new(int op) {
-    sup_req *r = calloc(1, sizeof(*r));
-    if (r == NULL)
-        return NULL;
-    tr_msg_init(&r->msg, 0, req_release);
-    r->op = op;
-    return r;
-}
-
-/* Ask the supervisor and wait for its answer (r is consumed). */
-static int call(tr_ref *sup_ref, sup_req *r) {
-    tr_future *f;
-    int rc = tr_ask_msg(sup_ref, &r->msg, &f);
-    if (rc != 0) {
-        free(r);
-        return rc;
-    }
-    tr_msg *reply;
-    rc = tr_future_wait(f, -1, &reply);
-    if (rc == 0) {
-        rc = (int)(int64_t)reply->word;
-        tr_msg_free(reply);
-    }
-    tr_future_release(f);
-    return rc;
-}
-
-static int check(tr_ref *sup_ref) {
-    if (!tr__sup_is(sup_ref))
-        return TR_EINVAL;
-    if (tr__worker_current() != NULL)
-        return TR_EDEADLK;
-    return 0;
-}
-
-#define CALL_PREP(op_)                                                                             \
-    int rc_ = check(sup);                                                                          \
-    if (rc_ != 0)                                                                                  \
-        return rc_;                                                                                \
-    sup_req *r = req_new(op_);                                                                     \
-    if (r == NULL)                                                                                 \
-    return TR_ENOMEM
-
-int tr_sup_start_child(tr_ref *sup, const tr_child_spec *spec, tr_ref **out) {
-    if (out != NULL)
-        *out = NULL;
-    if (!spec_valid(spec))
-        return TR_EINVAL;
-    CALL_PREP(REQ_START_CHILD);
-    r->spec = spec;
-    r->out_ref = out;
-    return call(sup, r);
-}
-
-int tr_sup_start_dynamic(tr_ref *sup, void *arg, tr_ref **out) {
-    if (out != NULL)
-        *out = NULL;
-    CALL_PREP(REQ_START_DYNAMIC);
-    r->arg = arg;
-    r->out_ref = out;
-    return call(sup, r);
-}
-
-int tr_sup_terminate_child(tr_ref *sup, const char *id) {
-    if (id == NULL)
-        return TR_EINVAL;
-    CALL_PREP(REQ_TERMINATE);
-    r->id = id;
-    return call(sup, r);
-}
-
-int tr_sup_terminate_ref(tr_ref *sup, tr_ref *kid) {
-    if (kid == NULL)
-        return TR_EINVAL;
-    CALL_PREP(REQ_TERMINATE_REF);
-    r->child = kid;
-    return call(sup, r);
-}
-
-int tr_sup_restart_child(tr_ref *sup, const char *id) {
-    if (id == NULL)
-        return TR_EINVAL;
-    CALL_PREP(REQ_RESTART);
-    r->id = id;
-    return call(sup, r);
-}
-
-int tr_sup_delete_child(tr_ref *sup, const char *id) {
-    if (id == NULL)
-        return TR_EINVAL;
-    CALL_PREP(REQ_DELETE);
-    r->id = id;
-    return call(sup, r);
-}
-
-int tr_sup_which_children(tr_ref *sup, tr_child_info *out, size_t cap, size_t *n) {
-    if (n == NULL || (out == NULL && cap > 0))
-        return TR_EINVAL;
-    CALL_PREP(REQ_WHICH);
-    r->out_info = out;
-    r->cap = cap;
-    r->out_n = n;
-    return call(sup, r);
-}
-
-void tr_sup_children_release(tr_child_info *info, size_t n) {
-    if (info == NULL)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        if (info[i].ref != NULL)
-            tr_ref_release(info[i].ref);
-        info[i].ref = NULL;
-    }
-}
-
-int tr_sup_count_children(tr_ref *sup, tr_sup_counts *out) {
-    if (out == NULL)
-        return TR_EINVAL;
-    CALL_PREP(REQ_COUNT);
-    r->out_counts = out;
-    return call(sup, r);
-}
-
-int tr_sup_stats_get(tr_ref *sup, tr_sup_stats *out) {
-    if (out == NULL)
-        return TR_EINVAL;
-    CALL_PREP(REQ_STATS);
-    r->out_stats = out;
-    return call(sup, r);
-}
-
-int tr_sup_stop(tr_ref *sup) {
-    if (!tr__sup_is(sup))
-        return TR_EINVAL;
-    sup_req *r = req_new(REQ_STOP);
-    if (r == NULL)
-        return TR_ENOMEM;
-    /* A system-path push: works from the supervisor's own runtime workers
-     * during runtime close too. */
-    int rc = tr__actor_push(sup, &r->msg);
-    if (rc != 0)
-        free(r);
-    return rc == TR_EFULL ? 0 : rc;
+size_t tr__sup_state_size(void) {
+    return sizeof(supv);
 }
