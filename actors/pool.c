@@ -502,6 +502,7 @@ static void fill_stats(router *r, tr__pool_ctrl *c) {
     o->restarts = r->restarts;
     o->redeliveries = r->redeliveries;
     o->returned = r->returned;
+    /* Counters bumped by workers and the watchdog: plain loads, no order. */
     o->dead_lettered = r->dead + ck_pr_load_64(&p->dead);
     o->stuck = ck_pr_load_64(&p->stuck);
     o->queued = r->qlen;

@@ -109,7 +109,7 @@ static int w_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     if (wd != 0) /* Seen by the watchdog thread; 0 means idle. */
         ck_pr_store_64(&sp->start_ms, tr__mono_ms() | 1);
     int rc = p->cfg.behavior->receive(ctx, w->ustate, msg);
-    if (wd != 0)
+    if (wd != 0) /* Idle again: the watchdog stops timing this slot. */
         ck_pr_store_64(&sp->start_ms, 0);
     if (TR_UNLIKELY(rc != 0))
         return rc; /* w->job goes back to the router from w_terminate */
@@ -124,7 +124,7 @@ static int w_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
 static void give_back(tr__pool *p, tr_msg *m) {
     m->next = NULL;
     if (p->router == NULL || tr__actor_push(p->router, m) != 0) {
-        ck_pr_inc_64(&p->dead);
+        ck_pr_inc_64(&p->dead); /* a counter for stats; orders nothing */
         tr__pool_job_dead(p, m, TR_DEAD_STOPPED);
     }
 }
@@ -145,7 +145,7 @@ static void w_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
             (int32_t)((m->status & ~TR__POOL_ATTEMPTS & ~TR__POOL_RETURNED) | n | TR__POOL_CRASHED);
         give_back(p, m);
     }
-    if (p->cfg.watchdog_ms != 0)
+    if (p->cfg.watchdog_ms != 0) /* a crash left the stamp set: clear it */
         ck_pr_store_64(&p->slots[w->slot].start_ms, 0);
     /* The jobs still queued here (the core parked them in mbox.local and
      * dead-letters what we leave there). */
@@ -203,7 +203,7 @@ void tr__pool_watchdog(void *arg) {
     pthread_mutex_unlock(&p->wd_mu);
     for (unsigned k = 0; k < nstuck; k++) {
         struct stuck_rec *s = &p->wd_scratch[k];
-        ck_pr_inc_64(&p->stuck);
+        ck_pr_inc_64(&p->stuck); /* a counter for stats; orders nothing */
         if (p->cfg.on_stuck != NULL)
             p->cfg.on_stuck(p->cfg.user_data, s->slot, s->ms);
         if (s->ref != NULL) {
