@@ -363,9 +363,20 @@ static void op_step(supv *s) {
             s->list_pos++;
             continue;
         }
-        if (c->state == C_RUNNING)
+        if (c->state == C_RUNNING) {
             issue_stop(s, c);
-        return; /* wait for its EXIT */
+        } else if (s->deadline == 0 && !s->killed) {
+            /* Stopping under an operation that was replaced (a shutdown took
+             * over): give it its deadline again. */
+            int64_t sd = shutdown_of(c);
+            if (sd == TR_SHUTDOWN_BRUTAL) {
+                tr_actor_kill(c->ref);
+                s->killed = 1;
+            } else if (sd > 0) {
+                s->deadline = tr__mono_ms() + (uint64_t)sd;
+            }
+        }
+        return; /* wait for its DOWN */
     }
     op_done(s);
 }
