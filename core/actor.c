@@ -249,6 +249,15 @@ int tr__actor_push(tr_actor *a, tr_msg *msg) {
     return rc;
 }
 
+int tr__actor_push_notice(tr_actor *a, tr_msg *msg) {
+    int rc = tr__mbox_push_over_mpsc(&a->mbox, msg);
+    if (rc == TR__MBOX_WOKE) {
+        tr__schedule_any(a->rt, a);
+        return 0;
+    }
+    return rc;
+}
+
 /* --- stop requests ------------------------------------------------------- */
 
 static int strength(tr_exit_kind k) {

@@ -80,6 +80,9 @@ void tr__actor_crashed(tr_actor *a, int code, const char *text);
 int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char *text);
 /* Push msg into a's mailbox and schedule a if it was idle. */
 int tr__actor_push(tr_actor *a, tr_msg *msg);
+/* The same past a bounded mailbox's limit (never TR_EFULL): for the runtime's
+ * notices that must not be lost (DOWN, EXIT, ASK_FAILED). */
+int tr__actor_push_notice(tr_actor *a, tr_msg *msg);
 /* Deliver monitors' DOWN and links' EXIT for a that ended with why. */
 void tr__actor_notify_watchers(tr_actor *a, const tr_exit *why);
 /* Free the watch list of a block being recycled. */

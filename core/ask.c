@@ -111,7 +111,7 @@ void tr__reply_fail(tr_msg *msg, int err) {
         m->corr = msg->corr;
         m->status = err;
         m->word = (uint64_t)(int64_t)err;
-        if (tr__actor_push(asker, m) != 0)
+        if (tr__actor_push_notice(asker, m) != 0) /* TR_EDEAD only */
             tr__msg_destroy(m, TR_EDEAD);
     }
     tr_ref_release(asker);

@@ -52,7 +52,7 @@ static void deliver(tr_actor *to, uint32_t type, tr_actor *origin, const tr_exit
     m->word = origin->id;
     m->status = why->kind;
     m->corr = corr;
-    if (tr__actor_push(to, m) != 0)
+    if (tr__actor_push_notice(to, m) != 0) /* only TR_EDEAD: never lost to a bound */
         tr__msg_destroy(m, TR_EDEAD);
 }
 

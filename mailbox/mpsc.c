@@ -71,9 +71,15 @@ static tr_msg *reverse(tr_msg *p) {
     return out;
 }
 
-int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n) {
-    if (!reserve(mb, n)) /* a closed mailbox keeps its count: dead beats full */
+static int push_chain(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n, bool over) {
+    if (over) {
+        /* Past the bound, but counted: the owner gives it back like any
+         * other message (tr__mbox_push_over_mpsc). */
+        if (mb->cap != 0)
+            ck_pr_faa_32(&mb->count, n);
+    } else if (!reserve(mb, n)) { /* a closed mailbox keeps its count: dead beats full */
         return tr__mbox_closed_any(mb) ? TR_EDEAD : TR_EFULL;
+    }
     tr_msg *h = ck_pr_load_ptr(&mb->head);
     for (;;) {
         if (h == TR__MBOX_CLOSED) {
@@ -109,8 +115,16 @@ int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint3
     }
 }
 
+int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n) {
+    return push_chain(mb, newest, oldest, n, false);
+}
+
 int tr__mbox_push_mpsc(tr__mbox *mb, tr_msg *msg) {
-    return tr__mbox_push_chain_mpsc(mb, msg, msg, 1);
+    return push_chain(mb, msg, msg, 1, false);
+}
+
+int tr__mbox_push_over_mpsc(tr__mbox *mb, tr_msg *msg) {
+    return push_chain(mb, msg, msg, 1, true);
 }
 
 /* Take everything pushed so far, leaving `leave` (SCHED or CLOSED) in head. */

@@ -40,6 +40,10 @@ void tr__mbox_init(tr__mbox *mb, uint32_t cap);
  * TR_EDEAD or TR_EFULL; on an error nothing was queued and the caller still owns the messages. */
 int tr__mbox_push_mpsc(tr__mbox *mb, tr_msg *msg);
 int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n);
+/* Like tr__mbox_push_mpsc but never TR_EFULL: for the few messages that must
+ * not be lost to the bound (monitor/link notices, failed-request notices).
+ * The message still counts, so the mailbox can exceed its bound by these. */
+int tr__mbox_push_over_mpsc(tr__mbox *mb, tr_msg *msg);
 
 /* The next message in send order, or NULL if none is queued now. */
 tr_msg *tr__mbox_pop_owner(tr__mbox *mb);
