@@ -7,6 +7,7 @@
  * the caller's timeout. tr_request delivers the reply (or TR_MSG_ASK_FAILED)
  * into the asking actor's mailbox with corr == its tag. */
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +19,32 @@
 #include "support/testutil.h"
 #include "troupe.h"
 
-enum { T_ASK = 1, T_GO = 2, T_REPLY = 3, T_START = 4, T_STOP_AND_ASK = 5, T_FAIL = 6, T_PANIC = 7 };
+enum {
+    T_ASK = 1,
+    T_GO = 2,
+    T_REPLY = 3,
+    T_START = 4,
+    T_STOP_AND_ASK = 5,
+    T_FAIL = 6,
+    T_PANIC = 7,
+    T_STOP_ASK_BLOCK = 8, /* T_STOP_AND_ASK, then wake `blocker` */
+    T_FILLER = 9,
+};
+
+/* Blocks the (only) worker until `blocker_open`, so the test can act between
+ * two turns. */
+static uint64_t blocker_entered, blocker_open, fillers;
+static tr_ref *blocker;
+
+static int blocker_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    (void)msg;
+    tu_store(&blocker_entered, 1);
+    while (!tu_load(&blocker_open))
+        sched_yield();
+    return 0;
+}
 
 static uint64_t received, dead_letters, dropped;
 
@@ -357,17 +383,24 @@ static uint64_t req_rc, got_type, got_corr, got_word, got_status;
  * target, then request (tag 88). Records the answer that comes back. */
 static int requester_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     (void)state;
-    if (msg->type == T_START || msg->type == T_STOP_AND_ASK || msg->type == T_GO) {
+    if (msg->type == T_FILLER) {
+        tu_add(&fillers, 1);
+        return 0;
+    }
+    if (msg->type == T_START || msg->type == T_STOP_AND_ASK || msg->type == T_GO ||
+        msg->type == T_STOP_ASK_BLOCK) {
         tr_ref *target = msg->ptr;
         tr_msg *req;
         if (tr_msg_new(&req, msg->type == T_GO ? 50 : T_ASK, 0) != 0)
             return TR_ENOMEM;
         req->word = 5;
-        if (msg->type == T_STOP_AND_ASK)
+        if (msg->type == T_STOP_AND_ASK || msg->type == T_STOP_ASK_BLOCK)
             tr_actor_stop(target);
         int rc = tr_request(ctx, target, req, msg->type == T_START ? 77 : 88);
         if (rc != 0)
             tr_msg_free(req);
+        if (msg->type == T_STOP_ASK_BLOCK) /* runs next: before the target */
+            tr_send_word(blocker, 1, 0);
         tu_store(&req_rc, (uint64_t)(int64_t)rc);
         return 0;
     }
@@ -424,6 +457,36 @@ static void request_to_a_target_that_stops_gives_ask_failed_edead(void **state) 
     tr_runtime_free(rt);
 }
 
+static void ask_failed_reaches_an_asker_whose_bounded_mailbox_is_full(void **state) {
+    (void)state;
+    static const tr_behavior blocker_beh = {NULL, blocker_receive, NULL};
+    tu_store(&got_type, 0);
+    tu_store(&blocker_entered, 0);
+    tu_store(&blocker_open, 0);
+    tu_store(&fillers, 0);
+    tr_runtime *rt = runtime(1);
+    tr_ref *srv = spawn_server(rt);
+    assert_int_equal(tr_spawn(rt, &blocker_beh, NULL, &blocker), 0);
+    tr_spawn_opts o = {.mailbox_capacity = 1};
+    tr_ref *req;
+    assert_int_equal(tr_spawn(rt, &requester, &o, &req), 0);
+    assert_int_equal(tr_send_ptr(req, T_STOP_ASK_BLOCK, srv, NULL), 0);
+    /* The requester's turn is over, the target has not run: fill the
+     * requester's one slot before the target's end fails the request. */
+    assert_true(tu_wait_ge(&blocker_entered, 1, TU_WAIT_MS));
+    assert_int_equal(tr_send_word(req, T_FILLER, 0), 0);
+    tu_store(&blocker_open, 1);
+    assert_true(tu_wait_until(got_pred, NULL, TU_WAIT_MS));
+    assert_int_equal(tu_load(&got_type), TR_MSG_ASK_FAILED);
+    assert_int_equal(tu_load(&got_corr), 88);
+    assert_int_equal((int)tu_load(&got_status), TR_EDEAD);
+    assert_int_equal(tu_load(&fillers), 1);
+    tr_ref_release(req);
+    tr_ref_release(blocker);
+    tr_ref_release(srv);
+    tr_runtime_free(rt);
+}
+
 static void request_dropped_without_reply_gives_ask_failed_enoreply(void **state) {
     (void)state;
     tu_store(&got_type, 0);
@@ -476,6 +539,7 @@ int main(void) {
         cmocka_unit_test_setup(future_wait_on_a_worker_returns_edeadlk, reset),
         cmocka_unit_test_setup(request_between_actors_gets_the_reply_with_its_tag, reset),
         cmocka_unit_test_setup(request_to_a_target_that_stops_gives_ask_failed_edead, reset),
+        cmocka_unit_test_setup(ask_failed_reaches_an_asker_whose_bounded_mailbox_is_full, reset),
         cmocka_unit_test_setup(request_dropped_without_reply_gives_ask_failed_enoreply, reset),
         cmocka_unit_test_setup(request_to_a_dead_actor_returns_edead_at_once, reset),
     };

@@ -421,6 +421,48 @@ static void trapped_link_to_a_dead_actor_gets_exit_at_once(void **state) {
     fx_end(&fx);
 }
 
+static void down_reaches_a_watcher_whose_bounded_mailbox_is_full(void **state) {
+    (void)state;
+    /* One worker and a gate make the order certain: the target ends while
+     * the watcher's one-slot mailbox holds a ping. A DOWN must not be lost
+     * to the bound (a supervisor would never restart that child). */
+    fixture fx;
+    fx.rt = tu_runtime_new(1);
+    tr_spawn_opts o = {.mailbox_capacity = 1};
+    assert_int_equal(tr_spawn(fx.rt, &watcher_beh, &o, &fx.w), 0);
+    assert_int_equal(tr_spawn(fx.rt, &target_beh, NULL, &fx.t), 0);
+    assert_int_equal(command(&fx, W_MONITOR, fx.t, 0), 0);
+    tu_gate g;
+    assert_int_equal(tu_gate_block(fx.rt, &g), 0);
+    assert_int_equal(tr_actor_stop(fx.t), 0);           /* runs first... */
+    assert_int_equal(tr_send_word(fx.w, W_PING, 0), 0); /* ...with this queued */
+    assert_int_equal(tr_send_word(fx.w, W_PING, 0), TR_EFULL);
+    tu_gate_open(&g);
+    assert_true(tu_wait_ge(&downs, 1, TU_WAIT_MS));
+    assert_int_equal(tu_load(&sig_kind), TR_EXIT_SHUTDOWN);
+    assert_int_equal(tu_load(&pings), 1);
+    fx_end(&fx);
+}
+
+static void trapped_exit_reaches_a_linked_actor_whose_bounded_mailbox_is_full(void **state) {
+    (void)state;
+    fixture fx;
+    fx.rt = tu_runtime_new(1);
+    tr_spawn_opts o = {.mailbox_capacity = 1};
+    assert_int_equal(tr_spawn(fx.rt, &watcher_beh, &o, &fx.w), 0);
+    assert_int_equal(tr_spawn(fx.rt, &target_beh, NULL, &fx.t), 0);
+    assert_int_equal(command(&fx, W_TRAP, NULL, 1), 0);
+    assert_int_equal(command(&fx, W_LINK, fx.t, 0), 0);
+    tu_gate g;
+    assert_int_equal(tu_gate_block(fx.rt, &g), 0);
+    assert_int_equal(tr_actor_exit(fx.t, TR_EIO, "full"), 0);
+    assert_int_equal(tr_send_word(fx.w, W_PING, 0), 0);
+    tu_gate_open(&g);
+    assert_true(tu_wait_ge(&exits, 1, TU_WAIT_MS));
+    assert_int_equal((int)tu_load(&sig_code), TR_EIO);
+    fx_end(&fx);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(monitor_gets_down_with_normal_exit, reset),
@@ -439,6 +481,9 @@ int main(void) {
         cmocka_unit_test_setup(unlink_stops_the_spread, reset),
         cmocka_unit_test_setup(link_to_a_dead_actor_acts_at_once, reset),
         cmocka_unit_test_setup(trapped_link_to_a_dead_actor_gets_exit_at_once, reset),
+        cmocka_unit_test_setup(down_reaches_a_watcher_whose_bounded_mailbox_is_full, reset),
+        cmocka_unit_test_setup(trapped_exit_reaches_a_linked_actor_whose_bounded_mailbox_is_full,
+                               reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -203,6 +203,31 @@ static void mbox_bounded_chain_bigger_than_room_is_refused_whole(void **state) {
         assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[i]);
 }
 
+static void mbox_push_over_passes_a_full_bound_but_counts(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 1);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[0]), TR__MBOX_WOKE);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[1]), TR_EFULL);
+    assert_int_equal(tr__mbox_push_over_mpsc(&mb, &msgs[1]), TR__MBOX_QUEUED);
+    assert_int_equal(tr__mbox_len_any(&mb), 2);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[2]), TR_EFULL); /* still over */
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
+    assert_false(tr__mbox_end_turn_owner(&mb));
+    assert_int_equal(tr__mbox_len_any(&mb), 0);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[2]), TR__MBOX_WOKE);
+}
+
+static void mbox_push_over_to_closed_returns_edead(void **state) {
+    (void)state;
+    tr__mbox mb;
+    tr__mbox_init(&mb, 1);
+    assert_null(tr__mbox_close_owner(&mb));
+    assert_int_equal(tr__mbox_push_over_mpsc(&mb, &msgs[0]), TR_EDEAD);
+    assert_int_equal(tr__mbox_len_any(&mb), 0);
+}
+
 static void mbox_close_returns_leftovers_in_send_order(void **state) {
     (void)state;
     tr__mbox mb;
@@ -310,6 +335,8 @@ int main(void) {
         cmocka_unit_test_setup(mbox_bounded_full_returns_efull_and_caller_keeps_message, setup),
         cmocka_unit_test_setup(mbox_bounded_room_returns_after_end_turn, setup),
         cmocka_unit_test_setup(mbox_bounded_chain_bigger_than_room_is_refused_whole, setup),
+        cmocka_unit_test_setup(mbox_push_over_passes_a_full_bound_but_counts, setup),
+        cmocka_unit_test_setup(mbox_push_over_to_closed_returns_edead, setup),
         cmocka_unit_test_setup(mbox_close_returns_leftovers_in_send_order, setup),
         cmocka_unit_test_setup(mbox_close_of_empty_returns_null, setup),
         cmocka_unit_test_setup(mbox_push_after_close_returns_edead_and_caller_keeps_message, setup),
