@@ -629,8 +629,11 @@ static void runtime_free_with_a_restart_pending_is_clean(void **state) {
     assert_int_equal(tr_sup_start(rt, &cfg, &sup), 0);
     crash_child(sup, "k0", CRASH);
     assert_true(tu_wait_ge(&ends[0], 1, TU_WAIT_MS));
-    tr_sup_stats st;
-    assert_int_equal(tr_sup_stats_get(sup, &st), 0); /* the DOWN was handled: timer armed */
+    tr_sup_stats st; /* wait until the DOWN was handled: the timer is armed */
+    int64_t deadline = tu_now_ms() + TU_WAIT_MS;
+    do
+        assert_int_equal(tr_sup_stats_get(sup, &st), 0);
+    while (st.delayed < 1 && tu_now_ms() < deadline);
     assert_int_equal(st.delayed, 1);
     tr_ref_release(sup);
     /* teardown frees the runtime: the supervisor ends, its timer goes */
