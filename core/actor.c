@@ -230,6 +230,10 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
             tr_ref_release(a);
         return TR_ECLOSED;
     }
+    /* tr_stop in init: end right after it, before any message (the kick this
+     * queues makes the end_turn below schedule us). */
+    if (TR_UNLIKELY(a->self_stop))
+        tr__actor_request_exit(a, TR_EXIT_NORMAL, 0, NULL);
     if (out != NULL)
         *out = a;
     /* Hand the actor to the scheduler if messages (or a stop) came in. */
