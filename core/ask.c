@@ -195,7 +195,8 @@ int tr_request(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag) {
 /* --- replying ------------------------------------------------------------ */
 
 int tr_reply_msg(tr_msg *req, tr_msg *reply) {
-    if (req == NULL || reply == NULL || reply->type >= TR_MSG_SYSTEM || !(req->flags & TR__MSG_ASK))
+    if (req == NULL || reply == NULL || reply == req || reply->type >= TR_MSG_SYSTEM ||
+        !(req->flags & TR__MSG_ASK))
         return TR_EINVAL;
     void *t = req->reply;
     if (t == NULL)
