@@ -258,6 +258,29 @@ static void tr_stop_ends_normally_after_the_current_message(void **state) {
     tr_runtime_free(rt);
 }
 
+static int stopping_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)state;
+    (void)arg;
+    log_event(EV_INIT);
+    return tr_stop(ctx);
+}
+
+static void tr_stop_in_init_ends_the_actor_before_any_message(void **state) {
+    (void)state;
+    static const tr_behavior beh = {stopping_init, plain_receive, plain_terminate};
+    tr_runtime *rt = runtime(1, 0);
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &beh, NULL, &ref), 0);
+    assert_true(tu_wait_ge(&terminated, 1, TU_WAIT_MS)); /* no message needed */
+    assert_int_equal(tu_load(&exit_kind), TR_EXIT_NORMAL);
+    assert_int_equal(tu_load(&received), 0);
+    assert_true(tu_wait_alive(rt, 0, TU_WAIT_MS));
+    assert_int_equal(tr_send_word(ref, 1, 0), TR_EDEAD);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+    assert_int_equal(tu_load(&received), 0);
+}
+
 static void *stop_thread(void *arg) {
     return (void *)(intptr_t)tr_actor_stop(arg);
 }
@@ -705,6 +728,7 @@ int main(void) {
         cmocka_unit_test_setup(init_failure_returns_its_code_and_terminate_does_not_run, reset),
         cmocka_unit_test_setup(init_panic_makes_spawn_return_the_panic_code, reset),
         cmocka_unit_test_setup(tr_stop_ends_normally_after_the_current_message, reset),
+        cmocka_unit_test_setup(tr_stop_in_init_ends_the_actor_before_any_message, reset),
         cmocka_unit_test_setup(actor_stop_from_a_foreign_thread_ends_with_shutdown, reset),
         cmocka_unit_test_setup(actor_kill_ends_with_killed, reset),
         cmocka_unit_test_setup(actor_exit_ends_with_error_code_and_text, reset),

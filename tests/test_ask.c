@@ -307,6 +307,33 @@ static int twice_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     return rc;
 }
 
+static uint64_t self_reply_rc;
+
+static int self_reply_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    /* The request cannot be its own reply: the runtime still owns it. */
+    tu_store(&self_reply_rc, (uint64_t)(int64_t)tr_reply_msg(msg, msg));
+    tu_add(&received, 1);
+    return 0;
+}
+
+static void replying_with_the_request_itself_returns_einval(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, self_reply_receive, NULL};
+    tr_runtime *rt = runtime(1);
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &beh, NULL, &ref), 0);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(ref, T_ASK, 0, &f), 0);
+    tr_msg *reply;
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), TR_ENOREPLY);
+    assert_int_equal((int)tu_load(&self_reply_rc), TR_EINVAL);
+    tr_future_release(f);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
 static void second_reply_returns_estate(void **state) {
     (void)state;
     static const tr_behavior beh = {NULL, twice_receive, NULL};
@@ -535,6 +562,7 @@ int main(void) {
         cmocka_unit_test_setup(request_handled_without_reply_fails_with_enoreply, reset),
         cmocka_unit_test_setup(crash_while_handling_fails_with_ecrashed, reset),
         cmocka_unit_test_setup(second_reply_returns_estate, reset),
+        cmocka_unit_test_setup(replying_with_the_request_itself_returns_einval, reset),
         cmocka_unit_test_setup(releasing_a_future_before_the_reply_drops_the_reply, reset),
         cmocka_unit_test_setup(future_wait_on_a_worker_returns_edeadlk, reset),
         cmocka_unit_test_setup(request_between_actors_gets_the_reply_with_its_tag, reset),
