@@ -247,6 +247,39 @@ static void target_stopping_before_reply_fails_the_future_with_edead_at_once(voi
     tr_runtime_free(rt);
 }
 
+typedef struct waiting_asker {
+    tr_future *f;
+    int rc;
+} waiting_asker;
+
+static void *wait_forever_thread(void *arg) {
+    waiting_asker *w = arg;
+    tr_msg *reply = NULL;
+    w->rc = tr_future_wait(w->f, -1, &reply);
+    tr_msg_free(reply);
+    return NULL;
+}
+
+static void runtime_close_fails_pending_asks_with_edead(void **state) {
+    (void)state;
+    tr_runtime *rt = runtime(1);
+    tu_gate g;
+    assert_int_equal(tu_gate_block(rt, &g), 0);
+    tr_ref *ref = spawn_server(rt);
+    waiting_asker w = {0};
+    assert_int_equal(tr_ask_word(ref, T_ASK, 1, &w.f), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, wait_forever_thread, &w), 0);
+    assert_int_equal(tr_runtime_close(rt), 0);
+    tu_gate_open(&g);
+    pthread_join(t, NULL); /* waits forever unless the close settles the future */
+    assert_int_equal(w.rc, TR_EDEAD);
+    assert_int_equal(tu_load(&received), 0);
+    tr_future_release(w.f);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
 static void ask_to_a_dead_actor_returns_edead_without_a_future(void **state) {
     (void)state;
     tr_runtime *rt = runtime(1);
@@ -558,6 +591,7 @@ int main(void) {
         cmocka_unit_test_setup(freeing_a_kept_request_cancels_its_future, reset),
         cmocka_unit_test_setup(target_stopping_before_reply_fails_the_future_with_edead_at_once,
                                reset),
+        cmocka_unit_test_setup(runtime_close_fails_pending_asks_with_edead, reset),
         cmocka_unit_test_setup(ask_to_a_dead_actor_returns_edead_without_a_future, reset),
         cmocka_unit_test_setup(request_handled_without_reply_fails_with_enoreply, reset),
         cmocka_unit_test_setup(crash_while_handling_fails_with_ecrashed, reset),
