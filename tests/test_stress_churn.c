@@ -128,6 +128,11 @@ static void spawn_stop_churn_from_four_threads_balances_exactly(void **state) {
     assert_int_equal(tu_load(&handled) + tu_load(&dead_letters) + tu_load(&late_sends), MESSAGES);
     assert_int_equal(tu_load(&frees), MESSAGES);
 
+    /* The keeper goes too: the live count returns to 0. */
+    assert_int_equal(tr_actor_stop(keeper), 0);
+    assert_true(tu_wait_alive(rt, 0, TU_WAIT_MS));
+    tr_runtime_stats_get(rt, &st);
+    assert_int_equal(st.actors_alive, 0);
     tr_ref_release(keeper);
     assert_int_equal(tr_runtime_free(rt), 0);
     assert_int_equal(tu_load(&terminated), SPAWNS + 1);
