@@ -395,6 +395,45 @@ static void crashed_job_is_redelivered_and_the_asker_answered(void **state) {
     }
 }
 
+/* An actor asks the pool with tr_request: the reply (after a crash and a
+ * redelivery) comes back to its mailbox with the tag it chose. */
+static uint64_t req_reply_word, req_reply_corr;
+
+static int requester_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type == 100) { /* go: ask the pool in msg->ptr */
+        tr_msg *req;
+        if (tr_msg_new(&req, CRASH_ONCE, 0) != 0)
+            return TR_ENOMEM;
+        req->word = 11;
+        int rc = tr_request(ctx, msg->ptr, req, 77);
+        if (rc != 0)
+            tr_msg_free(req);
+        return rc;
+    }
+    if (msg->type == JOB) {
+        tu_store(&req_reply_corr, msg->corr);
+        tu_store(&req_reply_word, msg->word);
+    }
+    return 0;
+}
+
+static void request_from_an_actor_survives_redelivery(void **state) {
+    (void)state;
+    tu_store(&req_reply_word, 0);
+    tu_store(&req_reply_corr, 0);
+    tr_ref *p = start(2, TR_ROUTE_ROUND_ROBIN);
+    static const tr_behavior requester = {NULL, requester_receive, NULL};
+    tr_ref *a;
+    assert_int_equal(tr_spawn(rt, &requester, NULL, &a), 0);
+    assert_int_equal(tr_send_ptr(a, 100, p, NULL), 0);
+    assert_true(tu_wait_ge(&req_reply_word, 22, TU_WAIT_MS));
+    assert_int_equal(tu_load(&req_reply_corr), 77);
+    assert_int_equal(tu_load(&attempts[11]), 2); /* crashed once, then answered */
+    tr_ref_release(a);
+    close_pool(p);
+}
+
 static void job_that_always_crashes_is_dead_lettered(void **state) {
     (void)state;
     tr_pool_config cfg = pool_cfg(2, TR_ROUTE_ROUND_ROBIN);
@@ -619,6 +658,7 @@ int main(void) {
         T(broadcast_reaches_every_worker),
         T(shared_queue_feeds_idle_workers_around_a_busy_one),
         T(crashed_job_is_redelivered_and_the_asker_answered),
+        T(request_from_an_actor_survives_redelivery),
         T(job_that_always_crashes_is_dead_lettered),
         T(jobs_queued_at_a_crashed_worker_are_rerouted),
         T(workers_can_be_added_and_removed),

@@ -516,6 +516,28 @@ static void requests_during_a_stop_wait_for_it(void **state) {
     stop_sup(sup);
 }
 
+static void brutal_shutdown_kills_at_once(void **state) {
+    (void)state;
+    tr_child_spec spec = kid_spec(0, TR_CHILD_PERMANENT);
+    spec.shutdown_ms = TR_SHUTDOWN_BRUTAL;
+    tr_sup_config cfg;
+    tr_sup_config_init(&cfg);
+    cfg.children = &spec;
+    cfg.nchildren = 1;
+    tr_ref *sup;
+    assert_int_equal(tr_sup_start(rt, &cfg, &sup), 0);
+    tr_ref *c = child_ref(sup, "k0");
+    for (int i = 0; i < 50; i++) /* queued work is not waited for */
+        assert_int_equal(tr_send_word(c, NAP, 5), 0);
+    assert_int_equal(tr_sup_terminate_child(sup, "k0"), 0);
+    assert_int_equal(tr_ref_alive(c), 0);
+    tr_sup_stats st;
+    assert_int_equal(tr_sup_stats_get(sup, &st), 0);
+    assert_int_equal(st.kills, 0); /* brutal is not a timeout kill */
+    tr_ref_release(c);
+    stop_sup(sup);
+}
+
 static void terminate_restart_and_delete_child(void **state) {
     (void)state;
     tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, 2, TR_CHILD_PERMANENT);
@@ -723,6 +745,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(escalation_restarts_the_inner_supervisor, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_delays_the_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(shutdown_timeout_kills_a_busy_child, setup, teardown),
+        cmocka_unit_test_setup_teardown(brutal_shutdown_kills_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(terminate_restart_and_delete_child, setup, teardown),
         cmocka_unit_test_setup_teardown(requests_during_a_stop_wait_for_it, setup, teardown),
         cmocka_unit_test_setup_teardown(dynamic_children_come_and_go_at_run_time, setup, teardown),
