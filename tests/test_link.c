@@ -166,7 +166,9 @@ static int command(fixture *fx, uint32_t type, tr_ref *target, uint64_t word) {
     assert_int_equal(tr_msg_new(&m, type, 0), 0);
     m->ptr = target; /* borrowed: the test holds the handle */
     m->word = word;
-    assert_int_equal(tr_send_msg(fx->w, m), 0);
+    /* Waits for room: a one-slot mailbox gets it back only when the turn
+     * that handled the previous command has ended. */
+    assert_int_equal(tr_send_wait(fx->w, m, TU_WAIT_MS), 0);
     assert_true(tu_wait_ge(&cmds, before + 1, TU_WAIT_MS));
     return (int)tu_load(&cmd_rc);
 }
