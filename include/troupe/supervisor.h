@@ -101,7 +101,7 @@ typedef struct tr_child_spec {
 
 struct tr_sup_config {
     tr_sup_strategy strategy;
-    uint32_t intensity; /* restarts allowed within period_ms (TR_SUP_UNLIMITED: any) */
+    uint32_t intensity; /* restarts allowed within period_ms: <= 1000000, or TR_SUP_UNLIMITED */
     uint32_t period_ms; /* 0 = 5000 */
     /* Backoff: with backoff_min_ms > 0 the n-th restart within the current
      * period waits min * 2^(n-1) ms, capped at backoff_max_ms (0 = no cap
