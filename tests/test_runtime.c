@@ -99,6 +99,18 @@ static void runtime_new_with_batch_over_65536_returns_einval(void **state) {
     assert_null(rt);
 }
 
+static void runtime_new_with_an_unusable_stack_size_fails_cleanly(void **state) {
+    (void)state;
+    tr_runtime_config cfg;
+    tr_runtime_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.stack_size = 1; /* below PTHREAD_STACK_MIN: no worker can start */
+    tr_runtime *rt = (tr_runtime *)&cfg;
+    int rc = tr_runtime_new(&rt, &cfg);
+    assert_true(rc == TR_EINVAL || rc == TR_ESYS);
+    assert_null(rt);
+}
+
 static void runtime_close_join_free_without_actors(void **state) {
     (void)state;
     tr_runtime *rt = tu_runtime_new(2);
@@ -514,6 +526,7 @@ int main(void) {
         cmocka_unit_test_setup(runtime_config_init_zeroes_everything, reset),
         cmocka_unit_test_setup(runtime_new_with_more_than_256_workers_returns_einval, reset),
         cmocka_unit_test_setup(runtime_new_with_batch_over_65536_returns_einval, reset),
+        cmocka_unit_test_setup(runtime_new_with_an_unusable_stack_size_fails_cleanly, reset),
         cmocka_unit_test_setup(runtime_close_join_free_without_actors, reset),
         cmocka_unit_test_setup(runtime_close_stops_every_actor_with_shutdown, reset),
         cmocka_unit_test_setup(spawn_after_close_returns_eclosed, reset),

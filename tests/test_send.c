@@ -339,6 +339,34 @@ static void full_bounded_mailbox_returns_efull_and_the_caller_keeps_ownership(vo
     assert_int_equal(tu_load(&received), 3);
 }
 
+static void runtime_default_capacity_applies_unless_spawn_overrides_it(void **state) {
+    (void)state;
+    tr_runtime_config cfg;
+    tr_runtime_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.mailbox_capacity = 2;
+    tr_runtime *rt;
+    assert_int_equal(tr_runtime_new(&rt, &cfg), 0);
+    tu_gate g;
+    assert_int_equal(tu_gate_block(rt, &g), 0);
+    tr_ref *dflt = spawn_logger(rt, 0);                   /* the runtime's 2 */
+    tr_ref *own = spawn_logger(rt, 5);                    /* its own bound */
+    tr_ref *unb = spawn_logger(rt, TR_MAILBOX_UNBOUNDED); /* no bound */
+    int sent[3] = {0, 0, 0};
+    tr_ref *refs[3] = {dflt, own, unb};
+    for (int k = 0; k < 3; k++)
+        while (sent[k] < 100 && tr_send_word(refs[k], 1, 0) == 0)
+            sent[k]++;
+    assert_int_equal(sent[0], 2);
+    assert_int_equal(sent[1], 5);
+    assert_int_equal(sent[2], 100);
+    tu_gate_open(&g);
+    assert_true(tu_wait_ge(&received, 107, TU_WAIT_MS));
+    for (int k = 0; k < 3; k++)
+        tr_ref_release(refs[k]);
+    tr_runtime_free(rt);
+}
+
 static void full_mailbox_of_a_dead_actor_returns_edead(void **state) {
     (void)state;
     tr_runtime *rt = runtime(1);
@@ -604,6 +632,7 @@ int main(void) {
                                reset),
         cmocka_unit_test_setup(full_bounded_mailbox_returns_efull_and_the_caller_keeps_ownership,
                                reset),
+        cmocka_unit_test_setup(runtime_default_capacity_applies_unless_spawn_overrides_it, reset),
         cmocka_unit_test_setup(full_mailbox_of_a_dead_actor_returns_edead, reset),
         cmocka_unit_test_setup(foreign_send_after_close_returns_eclosed, reset),
         cmocka_unit_test_setup(actor_send_during_close_is_not_eclosed, reset),
