@@ -196,12 +196,14 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     /* One reference for being alive, one for the caller's handle. */
     a->refs = out != NULL ? 2 : 1;
     tr__runtime_count(rt, 1, 1);
-    if (TR_UNLIKELY(!rt->armed))
-        ck_pr_store_32(&rt->armed, 1);
     if (a->beh.init != NULL) {
         rc = run_init(a, o->arg);
         if (rc != 0) {
-            /* Never published: undo quietly (terminate does not run). */
+            /* Never published: undo quietly (terminate does not run). init
+             * may have handed out references to this block (a link or
+             * monitor it set, tr_self sent on), so drop only ours: the last
+             * holder recycles the block, and until then the closed mailbox
+             * turns everything sent here away with TR_EDEAD. */
             tr_msg *left = tr__mbox_close_owner(&a->mbox);
             while (left != NULL) {
                 tr_msg *next = left->next;
@@ -209,13 +211,22 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
                 left = next;
             }
             free_state(a);
-            a->refs = 0;
-            tr__actor_drop_watchers(a);
-            tr__block_free(rt, a);
-            tr__runtime_count(rt, -1, -1);
+            a->terminating = 1;
+            a->exit_kind = TR_EXIT_ERROR;
+            a->exit_code = rc;
+            a->exit_str = "init failed";
+            tr_exit why = {TR_EXIT_ERROR, rc, a->exit_str};
+            tr__actor_undo_watchers(a, &why);
+            tr__runtime_count(rt, -1, 0);
+            if (out != NULL)
+                tr_ref_release(a);
+            tr_ref_release(a);
             return rc;
         }
     }
+    /* Only a spawn that succeeds lets the runtime close by itself later. */
+    if (TR_UNLIKELY(!ck_pr_load_32(&rt->armed)))
+        ck_pr_store_32(&rt->armed, 1);
     count_spawn(rt);
     /* Publish: close's sweep finds us from here on. The store is followed by
      * a full barrier, then we re-read the state (Dekker with begin_close). */

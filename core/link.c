@@ -226,6 +226,24 @@ void tr__actor_notify_watchers(tr_actor *a, const tr_exit *why) {
     }
 }
 
+void tr__actor_undo_watchers(tr_actor *a, const tr_exit *why) {
+    tr_spin_lock(&a->lock);
+    a->watch_closed = 1; /* late monitors and links act at once, with why */
+    tr__watch *list = a->watchers;
+    a->watchers = NULL;
+    tr_spin_unlock(&a->lock);
+    while (list != NULL) {
+        tr__watch *e = list;
+        list = e->next;
+        if (e->kind == WATCH_MONITOR)
+            deliver(e->who, TR_MSG_DOWN, a, why, e->id);
+        else /* the link never took effect: drop its other half quietly */
+            remove_watch(e->who, WATCH_LINK, a, 0, 1);
+        tr_ref_release(e->who);
+        free(e);
+    }
+}
+
 void tr__actor_drop_watchers(tr_actor *a) {
     tr_spin_lock(&a->lock);
     tr__watch *list = a->watchers;
