@@ -423,6 +423,74 @@ static void panic_inside_terminate_still_finishes_the_actor(void **state) {
     tr_runtime_free(rt);
 }
 
+static tr_ref *link_target;
+static uint64_t failed_block;
+
+static int linking_failing_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)state;
+    tu_store(&failed_block, (uint64_t)(uintptr_t)tr_self(ctx));
+    if (arg != NULL)
+        tr_link(ctx, link_target);
+    else
+        tr_monitor(ctx, link_target, NULL);
+    return TR_EIO;
+}
+
+/* A link or monitor set in a failing init holds a reference to the failed
+ * actor's block: the block must not be recycled under it, and the target's
+ * later end must not reach whatever actor comes next. */
+static void failed_init_with_link_or_monitor_leaves_later_actors_alive(void **state) {
+    (void)state;
+    static const tr_behavior beh = {linking_failing_init, plain_receive, plain_terminate};
+    for (int use_link = 0; use_link < 2; use_link++) {
+        reset(NULL);
+        tr_runtime *rt = runtime(1, 0);
+        assert_int_equal(tr_spawn(rt, &crashy, NULL, &link_target), 0);
+        tr_spawn_opts o = {.arg = use_link ? &o : NULL};
+        assert_int_equal(tr_spawn(rt, &beh, &o, NULL), TR_EIO);
+        tr_ref *next[8];
+        for (int i = 0; i < 8; i++) {
+            assert_int_equal(tr_spawn(rt, &plain, NULL, &next[i]), 0);
+            /* A monitor it set keeps its block out of use while the target
+             * references it (its link was undone, so that block may be). */
+            if (!use_link)
+                assert_true((uint64_t)(uintptr_t)next[i] != tu_load(&failed_block));
+        }
+        assert_int_equal(tr_send_word(link_target, DO_FAIL, 9), 0); /* ends with an error */
+        assert_true(tu_wait_alive(rt, 8, TU_WAIT_MS));
+        for (int i = 0; i < 8; i++)
+            assert_int_equal(tr_send_word(next[i], 1, 0), 0);
+        assert_true(tu_wait_ge(&received, 1 + 8, TU_WAIT_MS)); /* target's + ours */
+        assert_int_equal(tu_load(&terminated), 1);             /* only the target */
+        for (int i = 0; i < 8; i++) {
+            assert_int_equal(tr_ref_alive(next[i]), 1);
+            tr_ref_release(next[i]);
+        }
+        tr_ref_release(link_target);
+        tr_runtime_free(rt);
+    }
+}
+
+static void failed_first_spawn_does_not_let_the_runtime_close_itself(void **state) {
+    (void)state;
+    static const tr_behavior beh = {failing_init, plain_receive, plain_terminate};
+    tr_runtime *rt = runtime(2, 0);
+    assert_int_equal(tr_spawn(rt, &beh, NULL, NULL), TR_EIO);
+    /* Let the workers go idle: nothing was ever spawned, so no auto-close. */
+    tr_runtime_stats st;
+    tr_runtime_stats_get(rt, &st);
+    uint64_t parks = st.parks;
+    for (int i = 0; i < 200 && st.parks < parks + 2; i++) {
+        tu_sleep_ms(5);
+        tr_runtime_stats_get(rt, &st);
+    }
+    assert_int_equal(tr_runtime_is_closed(rt), 0);
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &plain, NULL, &ref), 0);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
 /* --- state ----------------------------------------------------------------- */
 
 static uint64_t state_inline, state_zero, state_seen;
@@ -727,6 +795,8 @@ int main(void) {
         cmocka_unit_test_setup(terminate_runs_exactly_once_whatever_ends_the_actor, reset),
         cmocka_unit_test_setup(init_failure_returns_its_code_and_terminate_does_not_run, reset),
         cmocka_unit_test_setup(init_panic_makes_spawn_return_the_panic_code, reset),
+        cmocka_unit_test_setup(failed_init_with_link_or_monitor_leaves_later_actors_alive, reset),
+        cmocka_unit_test_setup(failed_first_spawn_does_not_let_the_runtime_close_itself, reset),
         cmocka_unit_test_setup(tr_stop_ends_normally_after_the_current_message, reset),
         cmocka_unit_test_setup(tr_stop_in_init_ends_the_actor_before_any_message, reset),
         cmocka_unit_test_setup(actor_stop_from_a_foreign_thread_ends_with_shutdown, reset),
