@@ -298,6 +298,52 @@ static void ask_to_a_dead_actor_returns_edead_without_a_future(void **state) {
     tr_runtime_free(rt);
 }
 
+static int forwarding_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    return tr_forward(ctx, state, msg); /* state: the server */
+}
+
+static void forwarded_request_is_answered_to_the_original_asker(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, forwarding_receive, NULL};
+    tr_runtime *rt = runtime(2);
+    tr_ref *srv = spawn_server(rt);
+    tr_spawn_opts o = {.arg = srv};
+    tr_ref *fwd;
+    assert_int_equal(tr_spawn(rt, &beh, &o, &fwd), 0);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(fwd, T_ASK, 8, &f), 0);
+    tr_msg *reply;
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), 0);
+    assert_int_equal(reply->word, 16);
+    tr_msg_free(reply);
+    tr_future_release(f);
+    tr_ref_release(fwd);
+    tr_ref_release(srv);
+    tr_runtime_free(rt);
+}
+
+static void crash_fails_the_current_ask_with_ecrashed_and_queued_ones_with_edead(void **state) {
+    (void)state;
+    tr_runtime *rt = runtime(1);
+    tu_gate g;
+    assert_int_equal(tu_gate_block(rt, &g), 0);
+    tr_ref *ref = spawn_server(rt);
+    tr_future *f[3];
+    assert_int_equal(tr_ask_word(ref, T_FAIL, 0, &f[0]), 0);
+    assert_int_equal(tr_ask_word(ref, T_ASK, 1, &f[1]), 0);
+    assert_int_equal(tr_ask_word(ref, T_ASK, 2, &f[2]), 0);
+    tu_gate_open(&g);
+    tr_msg *reply;
+    assert_int_equal(tr_future_wait(f[0], TU_WAIT_MS, &reply), TR_ECRASHED);
+    assert_int_equal(tr_future_wait(f[1], TU_WAIT_MS, &reply), TR_EDEAD);
+    assert_int_equal(tr_future_wait(f[2], TU_WAIT_MS, &reply), TR_EDEAD);
+    assert_int_equal(tu_load(&dead_letters), 2);
+    for (int i = 0; i < 3; i++)
+        tr_future_release(f[i]);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
 static void request_handled_without_reply_fails_with_enoreply(void **state) {
     (void)state;
     tr_runtime *rt = runtime(2);
@@ -594,6 +640,9 @@ int main(void) {
         cmocka_unit_test_setup(runtime_close_fails_pending_asks_with_edead, reset),
         cmocka_unit_test_setup(ask_to_a_dead_actor_returns_edead_without_a_future, reset),
         cmocka_unit_test_setup(request_handled_without_reply_fails_with_enoreply, reset),
+        cmocka_unit_test_setup(forwarded_request_is_answered_to_the_original_asker, reset),
+        cmocka_unit_test_setup(crash_fails_the_current_ask_with_ecrashed_and_queued_ones_with_edead,
+                               reset),
         cmocka_unit_test_setup(crash_while_handling_fails_with_ecrashed, reset),
         cmocka_unit_test_setup(second_reply_returns_estate, reset),
         cmocka_unit_test_setup(replying_with_the_request_itself_returns_einval, reset),

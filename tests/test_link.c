@@ -313,6 +313,51 @@ static void abnormal_exit_kills_the_linked_actor_with_the_same_reason(void **sta
     fx_end(&fx);
 }
 
+/* A chain c[0] - c[1] - ... - c[CHAIN-1] of links built by each member. */
+#define CHAIN 10
+static uint64_t chain_ends, chain_code_ok;
+
+static int chain_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type == W_LINK)
+        return tr_link(ctx, msg->ptr) == 0 ? 0 : TR_EIO;
+    if (msg->type == W_FAIL)
+        return (int)msg->word;
+    tu_add(&cmds, 1); /* W_PING: links so far are in place */
+    return 0;
+}
+
+static void chain_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
+    (void)ctx;
+    (void)state;
+    if (why->kind == TR_EXIT_ERROR && why->code == 41)
+        tu_add(&chain_code_ok, 1);
+    tu_add(&chain_ends, 1);
+}
+
+static void crash_spreads_along_a_chain_of_links_with_the_same_reason(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, chain_receive, chain_terminate};
+    tu_store(&chain_ends, 0);
+    tu_store(&chain_code_ok, 0);
+    tr_runtime *rt = tu_runtime_new(2);
+    tr_ref *c[CHAIN];
+    for (int i = 0; i < CHAIN; i++)
+        assert_int_equal(tr_spawn(rt, &beh, NULL, &c[i]), 0);
+    for (int i = 1; i < CHAIN; i++) {
+        assert_int_equal(tr_send_ptr(c[i], W_LINK, c[i - 1], NULL), 0);
+        assert_int_equal(tr_send_word(c[i], W_PING, 0), 0);
+    }
+    assert_true(tu_wait_ge(&cmds, CHAIN - 1, TU_WAIT_MS));
+    assert_int_equal(tr_send_word(c[CHAIN / 2], W_FAIL, 41), 0); /* the middle one */
+    assert_true(tu_wait_ge(&chain_ends, CHAIN, TU_WAIT_MS));
+    assert_int_equal(tu_load(&chain_code_ok), CHAIN);
+    assert_true(tu_wait_alive(rt, 0, TU_WAIT_MS));
+    for (int i = 0; i < CHAIN; i++)
+        tr_ref_release(c[i]);
+    tr_runtime_free(rt);
+}
+
 static void link_works_both_ways(void **state) {
     (void)state;
     fixture fx;
@@ -476,6 +521,7 @@ int main(void) {
         cmocka_unit_test_setup(monitor_of_self_returns_einval, reset),
         cmocka_unit_test_setup(abnormal_exit_kills_the_linked_actor_with_the_same_reason, reset),
         cmocka_unit_test_setup(link_works_both_ways, reset),
+        cmocka_unit_test_setup(crash_spreads_along_a_chain_of_links_with_the_same_reason, reset),
         cmocka_unit_test_setup(normal_exit_does_not_spread_over_a_link, reset),
         cmocka_unit_test_setup(trap_exit_turns_a_linked_crash_into_an_exit_message, reset),
         cmocka_unit_test_setup(trap_exit_also_reports_normal_exits, reset),
