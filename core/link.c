@@ -217,8 +217,9 @@ void tr__actor_notify_watchers(tr_actor *a, const tr_exit *why) {
         list = e->next;
         if (e->kind == WATCH_MONITOR) {
             deliver(e->who, TR_MSG_DOWN, a, why, e->id);
-        } else {
-            remove_watch(e->who, WATCH_LINK, a, 0, 1);
+        } else if (remove_watch(e->who, WATCH_LINK, a, 0, 1)) {
+            /* Only if its half was still there: an unlink that got in first
+             * (and returned 0) promises no signal from this link. */
             link_signal(e->who, a, why);
         }
         tr_ref_release(e->who);
