@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/call.h"
 #include "actors/pool.h"
 #include "actors/restarts.h"
 #include "core/actor.h"
-#include "core/worker.h"
 #include "troupe/error.h"
 #include "troupe/supervisor.h"
 
@@ -115,28 +115,13 @@ static int ctrl_send(tr_ref *pool, int op) {
 }
 
 static int ctrl_call(tr_ref *pool, tr__pool_ctrl *c) {
-    tr_future *f;
-    int rc = tr_ask_msg(pool, &c->msg, &f);
-    if (rc != 0) {
-        free(c);
-        return rc;
-    }
-    tr_msg *reply;
-    rc = tr_future_wait(f, -1, &reply);
-    if (rc == 0) {
-        rc = (int)(int64_t)reply->word;
-        tr_msg_free(reply);
-    }
-    tr_future_release(f);
-    return rc;
+    return tr__call_wait(pool, &c->msg);
 }
 
 static int call_check(tr_ref *pool) {
     if (!is_pool(pool))
         return TR_EINVAL;
-    if (tr__worker_current() != NULL)
-        return TR_EDEADLK;
-    return 0;
+    return tr__call_may_block();
 }
 
 int tr_pool_retain(tr_ref *pool) {

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/call.h"
 #include "actors/restarts.h"
 #include "actors/sup.h"
 #include "core/actor.h"
-#include "core/worker.h"
 #include "troupe/error.h"
 
 void tr__sup_req_release(tr_msg *m) {
@@ -78,28 +78,13 @@ static tr__sup_req *req_new(int op) {
 
 /* Ask the supervisor and wait for its answer (r is consumed). */
 static int call(tr_ref *sup_ref, tr__sup_req *r) {
-    tr_future *f;
-    int rc = tr_ask_msg(sup_ref, &r->msg, &f);
-    if (rc != 0) {
-        free(r);
-        return rc;
-    }
-    tr_msg *reply;
-    rc = tr_future_wait(f, -1, &reply);
-    if (rc == 0) {
-        rc = (int)(int64_t)reply->word;
-        tr_msg_free(reply);
-    }
-    tr_future_release(f);
-    return rc;
+    return tr__call_wait(sup_ref, &r->msg);
 }
 
 static int check(tr_ref *sup_ref) {
     if (!tr__sup_is(sup_ref))
         return TR_EINVAL;
-    if (tr__worker_current() != NULL)
-        return TR_EDEADLK;
-    return 0;
+    return tr__call_may_block();
 }
 
 #define CALL_PREP(op_)                                                                             \

@@ -1,0 +1,22 @@
+/* actors/call.h - synchronous calls on a running actor (supervisors, pools).
+ *
+ * A call asks the actor with a request message whose handler writes its
+ * results straight into the caller's variables and answers with a reply
+ * whose word is the call's result code. That is only valid because the
+ * caller blocks until the reply, so calls refuse to run on a runtime worker
+ * (TR_EDEADLK): the actor could need that very worker to answer. */
+#ifndef TR_ACTORS_CALL_H
+#define TR_ACTORS_CALL_H
+
+#include "troupe/actor.h"
+#include "troupe/msg.h"
+
+/* 0 if the calling thread may block on a call, else TR_EDEADLK. */
+int tr__call_may_block(void);
+
+/* Ask `to` with req and wait (no timeout) for the reply's word, returned as
+ * the call's result; or the ask's or the wait's error. req is consumed
+ * either way: on a failed ask its release function runs here. */
+int tr__call_wait(tr_ref *to, tr_msg *req);
+
+#endif
