@@ -119,6 +119,17 @@ void tr__reply_fail(tr_msg *msg, int err) {
 
 /* --- asking ------------------------------------------------------------- */
 
+int tr__ask_send(tr_ref *to, tr_msg *req, void *token) {
+    req->reply = token;
+    req->flags |= TR__MSG_ASK;
+    int rc = tr_send_msg(to, req);
+    if (rc != 0) {
+        req->reply = NULL;
+        req->flags &= ~TR__MSG_ASK;
+    }
+    return rc;
+}
+
 int tr_ask_msg(tr_ref *to, tr_msg *req, tr_future **out) {
     if (out != NULL)
         *out = NULL;
@@ -127,12 +138,8 @@ int tr_ask_msg(tr_ref *to, tr_msg *req, tr_future **out) {
     tr_future *f = tr__future_new(to->rt);
     if (f == NULL)
         return TR_ENOMEM;
-    req->reply = f;
-    req->flags |= TR__MSG_ASK;
-    int rc = tr_send_msg(to, req);
+    int rc = tr__ask_send(to, req, f);
     if (rc != 0) {
-        req->reply = NULL;
-        req->flags &= ~TR__MSG_ASK;
         f->refs = 1;
         future_unref(f);
         return rc;
@@ -180,15 +187,10 @@ int tr_request(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag) {
         return TR_EINVAL;
     tr_actor *self = tr__actor_of(ctx);
     tr_ref_retain(self);
-    req->reply = (void *)((uintptr_t)self | TR__REPLY_ACTOR);
     req->corr = tag;
-    req->flags |= TR__MSG_ASK;
-    int rc = tr_send_msg(to, req);
-    if (rc != 0) {
-        req->reply = NULL;
-        req->flags &= ~TR__MSG_ASK;
+    int rc = tr__ask_send(to, req, (void *)((uintptr_t)self | TR__REPLY_ACTOR));
+    if (rc != 0)
         tr_ref_release(self);
-    }
     return rc;
 }
 

@@ -46,4 +46,10 @@ int tr__msg_new_system(tr_msg **out, uint32_t type, size_t size);
 /* Fail the token of msg with err (no-op if none). */
 void tr__reply_fail(tr_msg *msg, int err);
 
+/* Send req to `to` as a request answered through token (a tr_future*, or a
+ * tagged pointer as above; req->corr is the caller's to set). On success the
+ * runtime owns req and the token's reference; on error req carries no
+ * token and no ask flag, and the caller still owns both. */
+int tr__ask_send(tr_ref *to, tr_msg *req, void *token);
+
 #endif

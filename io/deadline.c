@@ -112,13 +112,9 @@ int tr_request_timeout(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag, uint6
     d->tag = tag;
     d->refs = 2;
     tr_ref_retain(self);
-    req->reply = (void *)((uintptr_t)d | TR__REPLY_SINK);
     req->corr = tag;
-    req->flags |= TR__MSG_ASK;
-    int rc = tr_send_msg(to, req);
+    int rc = tr__ask_send(to, req, (void *)((uintptr_t)d | TR__REPLY_SINK));
     if (rc != 0) {
-        req->reply = NULL;
-        req->flags &= ~TR__MSG_ASK;
         tr_ref_release(self);
         free(d);
         return rc;
