@@ -148,8 +148,24 @@ int tr_ask_msg(tr_ref *to, tr_msg *req, tr_future **out) {
     return 0;
 }
 
-static int ask_new(tr_ref *to, tr_msg *m, tr_future **out) {
-    int rc = tr_ask_msg(to, m, out);
+/* A new message of type holding a copy of data[0..size) and word. */
+static int msg_make(tr_msg **out, uint32_t type, const void *data, size_t size, uint64_t word) {
+    int rc = tr_msg_new(out, type, size);
+    if (rc != 0)
+        return rc;
+    if (size != 0)
+        memcpy(tr_msg_data(*out), data, size);
+    (*out)->word = word;
+    return 0;
+}
+
+static int ask_new(tr_ref *to, uint32_t type, const void *data, size_t size, uint64_t word,
+                   tr_future **out) {
+    tr_msg *m;
+    int rc = msg_make(&m, type, data, size, word);
+    if (rc != 0)
+        return rc;
+    rc = tr_ask_msg(to, m, out);
     if (rc != 0)
         m->release(m);
     return rc;
@@ -160,13 +176,7 @@ int tr_ask(tr_ref *to, uint32_t type, const void *data, size_t size, tr_future *
         *out = NULL; /* as tr_ask_msg: no stale future on any error */
     if (to == NULL || out == NULL || (data == NULL && size != 0))
         return TR_EINVAL;
-    tr_msg *m;
-    int rc = tr_msg_new(&m, type, size);
-    if (rc != 0)
-        return rc;
-    if (size != 0)
-        memcpy(tr_msg_data(m), data, size);
-    return ask_new(to, m, out);
+    return ask_new(to, type, data, size, 0, out);
 }
 
 int tr_ask_word(tr_ref *to, uint32_t type, uint64_t word, tr_future **out) {
@@ -174,12 +184,7 @@ int tr_ask_word(tr_ref *to, uint32_t type, uint64_t word, tr_future **out) {
         *out = NULL;
     if (to == NULL || out == NULL)
         return TR_EINVAL;
-    tr_msg *m;
-    int rc = tr_msg_new(&m, type, 0);
-    if (rc != 0)
-        return rc;
-    m->word = word;
-    return ask_new(to, m, out);
+    return ask_new(to, type, NULL, 0, word, out);
 }
 
 int tr_request(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag) {
@@ -224,8 +229,12 @@ int tr_reply_msg(tr_msg *req, tr_msg *reply) {
     return rc;
 }
 
-static int reply_new(tr_msg *req, tr_msg *m) {
-    int rc = tr_reply_msg(req, m);
+static int reply_new(tr_msg *req, uint32_t type, const void *data, size_t size, uint64_t word) {
+    tr_msg *m;
+    int rc = msg_make(&m, type, data, size, word);
+    if (rc != 0)
+        return rc;
+    rc = tr_reply_msg(req, m);
     if (rc != 0)
         m->release(m);
     return rc;
@@ -234,24 +243,13 @@ static int reply_new(tr_msg *req, tr_msg *m) {
 int tr_reply(tr_msg *req, uint32_t type, const void *data, size_t size) {
     if (req == NULL || (data == NULL && size != 0))
         return TR_EINVAL;
-    tr_msg *m;
-    int rc = tr_msg_new(&m, type, size);
-    if (rc != 0)
-        return rc;
-    if (size != 0)
-        memcpy(tr_msg_data(m), data, size);
-    return reply_new(req, m);
+    return reply_new(req, type, data, size, 0);
 }
 
 int tr_reply_word(tr_msg *req, uint32_t type, uint64_t word) {
     if (req == NULL)
         return TR_EINVAL;
-    tr_msg *m;
-    int rc = tr_msg_new(&m, type, 0);
-    if (rc != 0)
-        return rc;
-    m->word = word;
-    return reply_new(req, m);
+    return reply_new(req, type, NULL, 0, word);
 }
 
 int tr_msg_wants_reply(const tr_msg *msg) {
