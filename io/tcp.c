@@ -152,32 +152,45 @@ static void tell(tr_ref *to, uint32_t type, uint64_t tag, int status, int err) {
     tr__io_deliver(to, m);
 }
 
+/* c's owner with a reference of our own (NULL if none): the owner is only
+ * changed by the loop (start) or under close. Under c->mu. */
+static tr_ref *owner_hold_locked(tr_tcp *c) {
+    tr_ref *owner = c->owner;
+    if (owner != NULL)
+        tr_ref_retain(owner);
+    return owner;
+}
+
+/* Tell an owner from owner_hold_locked (if any) and drop that reference. */
+static void tell_held(tr_ref *owner, uint32_t type, uint64_t tag) {
+    if (owner == NULL)
+        return;
+    tell(owner, type, tag, 0, 0);
+    tr_ref_release(owner);
+}
+
 /* --- the loop side of a connection ---------------------------------------------- */
 
-static void set_w(tr_tcp *c, int on) {
+/* Start or stop one of c's watchers (loop); *active says whether it runs. */
+static void set_watch(tr_tcp *c, ev_io *ev, int *active, int on) {
     struct ev_loop *loop = tr__worker_loop(c->w);
-    if (on && !c->wactive) {
-        ev_io_start(loop, &c->wio);
+    if (on && !*active) {
+        ev_io_start(loop, ev);
         tr__worker_watchers_add_owner(c->w, +1);
-        c->wactive = 1;
-    } else if (!on && c->wactive) {
-        ev_io_stop(loop, &c->wio);
+        *active = 1;
+    } else if (!on && *active) {
+        ev_io_stop(loop, ev);
         tr__worker_watchers_add_owner(c->w, -1);
-        c->wactive = 0;
+        *active = 0;
     }
 }
 
+static void set_w(tr_tcp *c, int on) {
+    set_watch(c, &c->wio, &c->wactive, on);
+}
+
 static void set_r(tr_tcp *c, int on) {
-    struct ev_loop *loop = tr__worker_loop(c->w);
-    if (on && !c->ractive) {
-        ev_io_start(loop, &c->rio);
-        tr__worker_watchers_add_owner(c->w, +1);
-        c->ractive = 1;
-    } else if (!on && c->ractive) {
-        ev_io_stop(loop, &c->rio);
-        tr__worker_watchers_add_owner(c->w, -1);
-        c->ractive = 0;
-    }
+    set_watch(c, &c->rio, &c->ractive, on);
 }
 
 /* Close the socket for good (loop, once). If tell_type != 0 the owner gets
@@ -225,9 +238,7 @@ static void on_read(struct ev_loop *loop, ev_io *ev, int revents) {
         m->word = c->tag;
         /* The owner is only changed by this loop (start) or under close. */
         pthread_mutex_lock(&c->mu);
-        tr_ref *owner = c->owner;
-        if (owner != NULL)
-            tr_ref_retain(owner);
+        tr_ref *owner = owner_hold_locked(c);
         pthread_mutex_unlock(&c->mu);
         int rc = owner != NULL ? tr__io_deliver(owner, m) : (tr_msg_free(m), TR_EDEAD);
         if (owner != NULL)
@@ -276,14 +287,9 @@ static void on_connected(tr_tcp *c) {
     }
     pthread_mutex_lock(&c->mu);
     c->connected = 1;
-    tr_ref *owner = c->owner;
-    if (owner != NULL)
-        tr_ref_retain(owner);
+    tr_ref *owner = owner_hold_locked(c);
     pthread_mutex_unlock(&c->mu);
-    if (owner != NULL) {
-        tell(owner, TR_MSG_TCP_CONNECTED, c->tag, 0, 0);
-        tr_ref_release(owner);
-    }
+    tell_held(owner, TR_MSG_TCP_CONNECTED, c->tag);
     apply_read(c);
 }
 
@@ -306,14 +312,9 @@ static void on_write(struct ev_loop *loop, ev_io *ev, int revents) {
     if (ready)
         c->full = 0;
     int closing = c->closing;
-    tr_ref *owner = ready ? c->owner : NULL;
-    if (owner != NULL)
-        tr_ref_retain(owner);
+    tr_ref *owner = ready ? owner_hold_locked(c) : NULL;
     pthread_mutex_unlock(&c->mu);
-    if (owner != NULL) {
-        tell(owner, TR_MSG_TCP_WRITE_READY, c->tag, 0, 0);
-        tr_ref_release(owner);
-    }
+    tell_held(owner, TR_MSG_TCP_WRITE_READY, c->tag);
     if (err) {
         shut(c, TR_MSG_TCP_CLOSED, TR_EIO, err);
         return;
@@ -358,6 +359,13 @@ static void adopt_post(tr__worker *w, tr__post *p) {
     }
 }
 
+/* Clear one of c's mu-guarded flags (a post's "in flight" mark). */
+static void flag_clear(tr_tcp *c, int *flag) {
+    pthread_mutex_lock(&c->mu);
+    *flag = 0;
+    pthread_mutex_unlock(&c->mu);
+}
+
 /* Read when started, not paused and not closing (loop). */
 static void apply_read(tr_tcp *c) {
     if (!c->on_loop || c->connecting)
@@ -378,9 +386,7 @@ static void start_post(tr__worker *w, tr__post *p) {
 static void read_post(tr__worker *w, tr__post *p) {
     (void)w;
     tr_tcp *c = CONN_OF(p, read_post);
-    pthread_mutex_lock(&c->mu);
-    c->read_pending = 0;
-    pthread_mutex_unlock(&c->mu);
+    flag_clear(c, &c->read_pending);
     apply_read(c);
     conn_unref(c);
 }
@@ -507,11 +513,8 @@ int tr_tcp_write(tr_tcp *c, const void *data, size_t n) {
         }
     }
     pthread_mutex_unlock(&c->mu);
-    if (kick && conn_post(c, &c->kick_post) != 0) {
-        pthread_mutex_lock(&c->mu);
-        c->kick_pending = 0;
-        pthread_mutex_unlock(&c->mu);
-    }
+    if (kick && conn_post(c, &c->kick_post) != 0)
+        flag_clear(c, &c->kick_pending);
     return rc;
 }
 
@@ -527,11 +530,8 @@ static int set_paused(tr_tcp *c, int paused) {
         c->read_pending = 1;
     }
     pthread_mutex_unlock(&c->mu);
-    if (post && conn_post(c, &c->read_post) != 0) {
-        pthread_mutex_lock(&c->mu);
-        c->read_pending = 0;
-        pthread_mutex_unlock(&c->mu);
-    }
+    if (post && conn_post(c, &c->read_post) != 0)
+        flag_clear(c, &c->read_pending);
     return rc;
 }
 
@@ -604,40 +604,53 @@ static void set_nodelay(int fd) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* What connect and listen start with: host:port parsed, the owner still
+ * open, its runtime's io, and a new non-blocking socket. */
+typedef struct sock_start {
+    struct sockaddr_storage ss;
+    socklen_t slen;
+    tr__io *io;
+    int fd;
+} sock_start;
+
+static int sock_open(tr_ref *owner, const char *host, uint16_t port, sock_start *st) {
+    if (parse_addr(host, port, &st->ss, &st->slen) != 0)
+        return TR_EINVAL;
+    if (!tr__io_open(owner))
+        return TR_EDEAD;
+    st->io = tr__io_get(owner->rt);
+    if (st->io == NULL)
+        return TR_ENOMEM;
+    st->fd = socket(st->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return st->fd < 0 ? TR_ESYS : 0;
+}
+
 int tr_tcp_connect(tr_ref *owner, const char *host, uint16_t port, uint64_t tag, tr_tcp **out) {
     if (out != NULL)
         *out = NULL;
     if (owner == NULL || host == NULL || out == NULL || port == 0)
         return TR_EINVAL;
-    struct sockaddr_storage ss;
-    socklen_t slen;
-    if (parse_addr(host, port, &ss, &slen) != 0)
-        return TR_EINVAL;
-    if (!tr__io_open(owner))
-        return TR_EDEAD;
-    tr__io *io = tr__io_get(owner->rt);
-    if (io == NULL)
-        return TR_ENOMEM;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return TR_ESYS;
-    set_nodelay(fd);
-    tr_tcp *c = conn_new(io, fd);
+    sock_start st;
+    int rc = sock_open(owner, host, port, &st);
+    if (rc != 0)
+        return rc;
+    set_nodelay(st.fd);
+    tr_tcp *c = conn_new(st.io, st.fd);
     if (c == NULL) {
-        close(fd);
+        close(st.fd);
         return TR_ENOMEM;
     }
     c->connecting = 1;
-    if (connect(fd, (struct sockaddr *)&ss, slen) != 0 && errno != EINPROGRESS)
+    if (connect(st.fd, (struct sockaddr *)&st.ss, st.slen) != 0 && errno != EINPROGRESS)
         c->connect_err = errno; /* reported as a message, like a late failure */
     tr_ref_retain(owner);
     c->owner = owner;
     c->tag = tag;
-    c->w = tr__io_pick_worker(io);
+    c->w = tr__io_pick_worker(st.io);
     /* *out is set first: the owner may hear of the connection (and use
      * *out) before we return. The adopt post carries the loop's reference. */
     *out = c;
-    if (tr__io_post(io, c->w, &c->adopt_post) != 0) {
+    if (tr__io_post(st.io, c->w, &c->adopt_post) != 0) {
         *out = NULL;
         conn_unref(c);
         conn_unref(c);
@@ -738,37 +751,29 @@ int tr_tcp_listen(tr_ref *owner, const char *host, uint16_t port, int backlog, u
         *out = NULL;
     if (owner == NULL || host == NULL || out == NULL)
         return TR_EINVAL;
-    struct sockaddr_storage ss;
-    socklen_t slen;
-    if (parse_addr(host, port, &ss, &slen) != 0)
-        return TR_EINVAL;
-    if (!tr__io_open(owner))
-        return TR_EDEAD;
-    tr__io *io = tr__io_get(owner->rt);
-    if (io == NULL)
-        return TR_ENOMEM;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return TR_ESYS;
+    sock_start st;
+    int rc = sock_open(owner, host, port, &st);
+    if (rc != 0)
+        return rc;
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, slen) != 0 ||
-        listen(fd, backlog > 0 ? backlog : SOMAXCONN) != 0) {
+    setsockopt(st.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(st.fd, (struct sockaddr *)&st.ss, st.slen) != 0 ||
+        listen(st.fd, backlog > 0 ? backlog : SOMAXCONN) != 0) {
         int e = errno;
-        close(fd);
+        close(st.fd);
         errno = e;
         return TR_EIO;
     }
     struct sockaddr_storage bound;
     socklen_t blen = sizeof(bound);
-    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    getsockname(st.fd, (struct sockaddr *)&bound, &blen);
     tr_tcp_listener *l = calloc(1, sizeof(*l));
     if (l == NULL) {
-        close(fd);
+        close(st.fd);
         return TR_ENOMEM;
     }
-    l->io = io;
-    l->fd = fd;
+    l->io = st.io;
+    l->fd = st.fd;
     l->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
                                                : ((struct sockaddr_in6 *)&bound)->sin6_port);
     l->refs = 2; /* the user's and the loop's */
@@ -777,10 +782,10 @@ int tr_tcp_listen(tr_ref *owner, const char *host, uint16_t port, int backlog, u
     l->tag = tag;
     l->start_post.fn = lsn_start_post;
     l->close_post.fn = lsn_close_post;
-    l->w = tr__io_pick_worker(io);
+    l->w = tr__io_pick_worker(st.io);
     l->rr = l->w->id;
     *out = l; /* before the first connection can be announced */
-    if (tr__io_post(io, l->w, &l->start_post) != 0) {
+    if (tr__io_post(st.io, l->w, &l->start_post) != 0) {
         *out = NULL;
         lsn_unref(l);
         lsn_unref(l);
