@@ -276,29 +276,45 @@ static int check_target(tr_ref *to) {
     return tr__io_open(to) ? 0 : TR_EDEAD;
 }
 
-int tr_timer_send_after(tr_ref *to, uint64_t delay_ms, tr_msg *msg, tr_timer_id *out) {
-    if (to == NULL || msg == NULL || msg->reply != NULL || msg->type >= TR_MSG_SYSTEM ||
-        delay_ms > UINT32_MAX * 1000ULL)
-        return TR_EINVAL;
+/* A new, unstarted timer of kind for the actor `to`. */
+static int target_timer(tr_ref *to, int kind, uint64_t after_ms, uint64_t repeat_ms, timer **out) {
     int rc = check_target(to);
     if (rc != 0)
         return rc;
     tr__io *io = tr__io_get(to->rt);
     if (io == NULL)
         return TR_ENOMEM;
-    timer *t = timer_alloc(io, delay_ms, 0);
+    timer *t = timer_alloc(io, after_ms, repeat_ms);
     if (t == NULL)
         return TR_ENOMEM;
-    t->kind = ONCE;
+    t->kind = kind;
     t->to = to;
-    t->msg = msg;
-    tr_ref_retain(to);
-    rc = timer_start(t, out);
+    *out = t;
+    return 0;
+}
+
+/* Start a timer from target_timer, with its own reference to its target; on
+ * error t is freed and the caller still owns what it put in t (its msg). */
+static int target_start(timer *t, tr_timer_id *out) {
+    tr_ref_retain(t->to);
+    int rc = timer_start(t, out);
     if (rc != 0) {
-        tr_ref_release(to);
+        tr_ref_release(t->to);
         free(t);
     }
     return rc;
+}
+
+int tr_timer_send_after(tr_ref *to, uint64_t delay_ms, tr_msg *msg, tr_timer_id *out) {
+    if (to == NULL || msg == NULL || msg->reply != NULL || msg->type >= TR_MSG_SYSTEM ||
+        delay_ms > UINT32_MAX * 1000ULL)
+        return TR_EINVAL;
+    timer *t;
+    int rc = target_timer(to, ONCE, delay_ms, 0, &t);
+    if (rc != 0)
+        return rc;
+    t->msg = msg;
+    return target_start(t, out);
 }
 
 int tr_timer_send_every(tr_ref *to, uint64_t first_ms, uint64_t period_ms, uint32_t type,
@@ -306,27 +322,14 @@ int tr_timer_send_every(tr_ref *to, uint64_t first_ms, uint64_t period_ms, uint3
     if (to == NULL || period_ms == 0 || type >= TR_MSG_SYSTEM || first_ms > UINT32_MAX * 1000ULL ||
         period_ms > UINT32_MAX * 1000ULL)
         return TR_EINVAL;
-    int rc = check_target(to);
+    /* libev treats after == 0 with a repeat as "repeat from now". */
+    timer *t;
+    int rc = target_timer(to, EVERY, first_ms, period_ms, &t);
     if (rc != 0)
         return rc;
-    tr__io *io = tr__io_get(to->rt);
-    if (io == NULL)
-        return TR_ENOMEM;
-    /* libev treats after == 0 with a repeat as "repeat from now". */
-    timer *t = timer_alloc(io, first_ms, period_ms);
-    if (t == NULL)
-        return TR_ENOMEM;
-    t->kind = EVERY;
-    t->to = to;
     t->type = type;
     t->word = word;
-    tr_ref_retain(to);
-    rc = timer_start(t, out);
-    if (rc != 0) {
-        tr_ref_release(to);
-        free(t);
-    }
-    return rc;
+    return target_start(t, out);
 }
 
 int tr_timer_cancel(tr_runtime *rt, tr_timer_id id) {
