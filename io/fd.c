@@ -213,25 +213,35 @@ int tr_fd_watch(tr_ref *to, int fd, unsigned events, uint64_t tag, tr_fd_watch_i
     return 0;
 }
 
+/* The watch id names, with its io->lock held; NULL (and the lock not held)
+ * if rt has no such watch. */
+static fdw *watch_lock(tr_runtime *rt, tr_fd_watch_id id) {
+    tr__io *io = tr__runtime_ext_get(rt, TR__EXT_IO);
+    if (io == NULL)
+        return NULL;
+    pthread_mutex_lock(&io->lock);
+    tr__io_entry *e = tr__io_table_get(&io->fds, id);
+    if (e == NULL) {
+        pthread_mutex_unlock(&io->lock);
+        return NULL;
+    }
+    return FDW_OF(e, ent);
+}
+
 int tr_fd_rearm(tr_runtime *rt, tr_fd_watch_id id, unsigned events) {
     if (rt == NULL || events == 0 || (events & ~(TR_FD_READ | TR_FD_WRITE)) != 0)
         return TR_EINVAL;
-    tr__io *io = tr__runtime_ext_get(rt, TR__EXT_IO);
-    if (io == NULL)
+    fdw *f = watch_lock(rt, id);
+    if (f == NULL)
         return TR_ENOTFOUND;
-    pthread_mutex_lock(&io->lock);
-    tr__io_entry *e = tr__io_table_get(&io->fds, id);
-    int rc = TR_ENOTFOUND;
-    if (e != NULL) {
-        fdw *f = FDW_OF(e, ent);
-        f->want = events;
-        rc = 0;
-        if (!f->rearm_pending) {
-            f->rearm_pending = 1; /* the post clears it under io->lock */
-            rc = tr__io_post(io, f->w, &f->rearm_post);
-            if (rc != 0)
-                f->rearm_pending = 0;
-        }
+    tr__io *io = f->io;
+    f->want = events;
+    int rc = 0;
+    if (!f->rearm_pending) {
+        f->rearm_pending = 1; /* the post clears it under io->lock */
+        rc = tr__io_post(io, f->w, &f->rearm_post);
+        if (rc != 0)
+            f->rearm_pending = 0;
     }
     pthread_mutex_unlock(&io->lock);
     return rc;
@@ -240,23 +250,17 @@ int tr_fd_rearm(tr_runtime *rt, tr_fd_watch_id id, unsigned events) {
 int tr_fd_unwatch(tr_runtime *rt, tr_fd_watch_id id) {
     if (rt == NULL)
         return TR_EINVAL;
-    tr__io *io = tr__runtime_ext_get(rt, TR__EXT_IO);
-    if (io == NULL)
+    fdw *f = watch_lock(rt, id);
+    if (f == NULL)
         return TR_ENOTFOUND;
-    pthread_mutex_lock(&io->lock);
-    tr__io_entry *e = tr__io_table_get(&io->fds, id);
-    int rc = TR_ENOTFOUND;
-    if (e != NULL) {
-        fdw *f = FDW_OF(e, ent);
-        gone_locked(f);
-        /* Set before posting: the post may run (and free f) at once. */
-        f->stop_posted = 1;
-        if (tr__io_post(io, f->w, &f->stop_post) != 0)
-            f->stop_posted = 0;
-        rc = 0;
-    }
+    tr__io *io = f->io; /* f may be freed once the post is made */
+    gone_locked(f);
+    /* Set before posting: the post may run (and free f) at once. */
+    f->stop_posted = 1;
+    if (tr__io_post(io, f->w, &f->stop_post) != 0)
+        f->stop_posted = 0;
     pthread_mutex_unlock(&io->lock);
-    return rc;
+    return 0;
 }
 
 int tr_io_errno(const tr_msg *msg) {
