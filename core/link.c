@@ -206,18 +206,29 @@ int tr_trap_exit(tr_ctx *ctx, int on) {
     return 0;
 }
 
-void tr__actor_notify_watchers(tr_actor *a, const tr_exit *why) {
+/* Take a's whole watcher list. With close, the list is closed too: late
+ * monitors and links act at once, with the reason already written. */
+static tr__watch *take_watchers(tr_actor *a, int close) {
     tr_spin_lock(&a->lock);
-    a->watch_closed = 1;
+    if (close)
+        a->watch_closed = 1;
     tr__watch *list = a->watchers;
     a->watchers = NULL;
     tr_spin_unlock(&a->lock);
+    return list;
+}
+
+/* Close a's watcher list and tell each monitor `why`. A link whose half on
+ * the other side is still there is signalled if signal_links, else (it
+ * never took effect) that half is dropped quietly. */
+static void close_watchers(tr_actor *a, const tr_exit *why, int signal_links) {
+    tr__watch *list = take_watchers(a, 1);
     while (list != NULL) {
         tr__watch *e = list;
         list = e->next;
         if (e->kind == WATCH_MONITOR) {
             deliver(e->who, TR_MSG_DOWN, a, why, e->id);
-        } else if (remove_watch(e->who, WATCH_LINK, a, 0, 1)) {
+        } else if (remove_watch(e->who, WATCH_LINK, a, 0, 1) && signal_links) {
             /* Only if its half was still there: an unlink that got in first
              * (and returned 0) promises no signal from this link. */
             link_signal(e->who, a, why);
@@ -227,29 +238,16 @@ void tr__actor_notify_watchers(tr_actor *a, const tr_exit *why) {
     }
 }
 
+void tr__actor_notify_watchers(tr_actor *a, const tr_exit *why) {
+    close_watchers(a, why, 1);
+}
+
 void tr__actor_undo_watchers(tr_actor *a, const tr_exit *why) {
-    tr_spin_lock(&a->lock);
-    a->watch_closed = 1; /* late monitors and links act at once, with why */
-    tr__watch *list = a->watchers;
-    a->watchers = NULL;
-    tr_spin_unlock(&a->lock);
-    while (list != NULL) {
-        tr__watch *e = list;
-        list = e->next;
-        if (e->kind == WATCH_MONITOR)
-            deliver(e->who, TR_MSG_DOWN, a, why, e->id);
-        else /* the link never took effect: drop its other half quietly */
-            remove_watch(e->who, WATCH_LINK, a, 0, 1);
-        tr_ref_release(e->who);
-        free(e);
-    }
+    close_watchers(a, why, 0);
 }
 
 void tr__actor_drop_watchers(tr_actor *a) {
-    tr_spin_lock(&a->lock);
-    tr__watch *list = a->watchers;
-    a->watchers = NULL;
-    tr_spin_unlock(&a->lock);
+    tr__watch *list = take_watchers(a, 0);
     while (list != NULL) {
         tr__watch *e = list;
         list = e->next;
