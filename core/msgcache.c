@@ -1,13 +1,19 @@
 /* core/msgcache.c - per-thread caches of small message blocks.
  *
  * Sending allocates one message; with malloc that was ~30% of a ping-pong's
- * instructions. Here every thread (worker or foreign) keeps a LIFO free list
- * of 128-byte blocks, touched without atomics. Blocks flow between threads
- * (a foreign sender allocates, a worker frees), so a list that grows past
- * CACHE_MAX hands a magazine of MAG blocks to a global depot, and an empty
- * list takes a whole magazine back (Bonwick's magazines, 2001): one spinlock
- * round trip per MAG messages, never per message. A thread's cache goes back
- * to the depot when it exits; the depot is freed at process exit.
+ * instructions. Here every thread (worker or foreign) keeps a stack of free
+ * 128-byte blocks, touched without atomics. Blocks flow between threads (a
+ * dispatcher allocates, workers free), so a cache that fills up hands a
+ * magazine of MAG blocks to a global depot, and an empty one takes a full
+ * magazine back: one spinlock round trip per MAG messages, never per
+ * message (Bonwick and Adams, "Magazines and Vmem", USENIX 2001).
+ *
+ * The cache and the magazines are arrays of pointers, not lists threaded
+ * through the free blocks: a block freed on another core is then not read
+ * when it is allocated (a list would read its link, a cross-core miss that
+ * the allocating thread must wait for), only written when the header is
+ * filled in. Magazine structs are reused through an empty-magazine list.
+ * Everything the depot holds stays reachable, for leak checkers.
  *
  * ASan builds keep the cache (so it is tested) but poison free blocks, so a
  * use after free is still reported. */
@@ -17,111 +23,100 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mailbox/atomic.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
-/* The first two words stay addressable: the free-list link and, for the
- * first block of a magazine, depot_put's next_mag. */
-#define POISON(p)                                                                                  \
-    ASAN_POISON_MEMORY_REGION((char *)(p) + 2 * sizeof(void *), TR__MSG_BLOCK - 2 * sizeof(void *))
+#define POISON(p) ASAN_POISON_MEMORY_REGION((p), TR__MSG_BLOCK)
 #define UNPOISON(p) ASAN_UNPOISON_MEMORY_REGION((p), TR__MSG_BLOCK)
 #else
 #define POISON(p) ((void)0)
 #define UNPOISON(p) ((void)0)
 #endif
 
-#define MAG 64
-#define CACHE_MAX (4 * MAG)
+#define MAG 64              /* blocks per magazine */
+#define CACHE_MAX (4 * MAG) /* blocks a thread keeps */
 
-/* A free block: the link overlays the start of the header. */
-typedef struct block {
-    struct block *next;
-} block;
-
-/* A magazine in the depot: its first block carries the chain. */
 typedef struct mag {
-    struct block *next; /* blocks of this magazine, after this one */
-    struct mag *next_mag;
+    struct mag *next;
+    unsigned n; /* MAG, or fewer for a thread's leftovers at its exit */
+    void *slot[MAG];
 } mag;
 
 typedef struct cache {
-    block *head;
     unsigned n;
-    int registered;
+    void *slot[CACHE_MAX];
 } cache;
 
-static __thread cache tls_cache __attribute__((tls_model("initial-exec")));
+/* A pointer in TLS (the cache itself is 2 KB: too big for the static TLS a
+ * dlopen'ed libtroupe.so may get), made on the thread's first message. */
+static __thread cache *tls_cache __attribute__((tls_model("initial-exec")));
 
 static ck_spinlock_fas_t depot_lock = CK_SPINLOCK_FAS_INITIALIZER;
-static mag *depot;
-/* Every slab ever made, linked through its first word, so that all blocks
- * stay reachable (for leak checkers) for the life of the process. */
+static mag *full_mags;  /* MAG free blocks each */
+static mag *empty_mags; /* reusable magazine structs */
+/* Every slab ever made, linked through its first word. */
 static void *slabs;
+/* Blocks freed when no magazine struct could be had (out of memory), linked
+ * through their first word; refills use them before carving a new slab. */
+static void *loose;
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
-static void depot_put(block *chain) {
-    mag *m = (mag *)chain;
+static void put_full(mag *m) {
     tr_spin_lock(&depot_lock);
-    m->next_mag = depot;
-    depot = m;
+    m->next = full_mags;
+    full_mags = m;
     tr_spin_unlock(&depot_lock);
 }
 
-static block *depot_take(void) {
+/* Move the top k (<= MAG) blocks of c into a magazine in the depot. False
+ * when no magazine struct could be had. */
+static bool depot_put(cache *c, unsigned k) {
     tr_spin_lock(&depot_lock);
-    mag *m = depot;
+    mag *m = empty_mags;
     if (m != NULL)
-        depot = m->next_mag;
+        empty_mags = m->next;
     tr_spin_unlock(&depot_lock);
-    return (block *)m;
-}
-
-/* Split off up to MAG blocks of c into a chain (NULL-terminated). */
-static block *cut_magazine(cache *c) {
-    block *first = c->head, *last = first;
-    unsigned k = 1;
-    while (k < MAG && last->next != NULL) {
-        last = last->next;
-        k++;
-    }
-    c->head = last->next;
+    if (m == NULL && (m = malloc(sizeof(*m))) == NULL)
+        return false;
     c->n -= k;
-    last->next = NULL;
-    return first;
+    m->n = k;
+    memcpy(m->slot, &c->slot[c->n], k * sizeof(void *));
+    put_full(m);
+    return true;
 }
 
-static void thread_exit(void *arg) {
-    cache *c = arg;
-    while (c->head != NULL)
-        depot_put(cut_magazine(c));
-    c->n = 0;
-}
-
-static void make_key(void) {
-    pthread_key_create(&exit_key, thread_exit);
-}
-
-static void register_thread(cache *c) {
-    pthread_once(&exit_once, make_key);
-    pthread_setspecific(exit_key, c);
-    c->registered = 1;
-}
-
-static void refill(cache *c) {
-    block *chain = depot_take();
-    if (chain != NULL) {
-        unsigned k = 0;
-        for (block *b = chain; b != NULL; b = b->next)
-            k++;
-        c->head = chain;
-        c->n = k;
-        return;
+/* Fill an empty cache from the depot; false if it has nothing. */
+static bool depot_take(cache *c) {
+    tr_spin_lock(&depot_lock);
+    mag *m = full_mags;
+    if (m != NULL) {
+        full_mags = m->next;
+    } else {
+        while (loose != NULL && c->n < MAG) {
+            void *b = loose;
+            loose = *(void **)b;
+            c->slot[c->n++] = b;
+        }
     }
-    /* Depot empty: carve a fresh slab of MAG blocks. Its first block-sized
-     * slot links it into `slabs`; blocks live as long as the process. */
+    tr_spin_unlock(&depot_lock);
+    if (m == NULL)
+        return c->n > 0;
+    memcpy(c->slot, m->slot, m->n * sizeof(void *));
+    c->n = m->n;
+    tr_spin_lock(&depot_lock);
+    m->next = empty_mags;
+    empty_mags = m;
+    tr_spin_unlock(&depot_lock);
+    return true;
+}
+
+/* Carve MAG fresh blocks out of a new slab. Its first block-sized slot links
+ * it into `slabs`; blocks live as long as the process. */
+static void slab_refill(cache *c) {
     char *slab = aligned_alloc(64, (size_t)(MAG + 1) * TR__MSG_BLOCK);
     if (slab == NULL)
         return;
@@ -129,40 +124,67 @@ static void refill(cache *c) {
     *(void **)(void *)slab = slabs;
     slabs = slab;
     tr_spin_unlock(&depot_lock);
-    for (unsigned i = 1; i <= MAG; i++) {
-        block *b = (block *)(void *)(slab + (size_t)i * TR__MSG_BLOCK);
-        b->next = c->head;
-        c->head = b;
+    for (unsigned i = MAG; i >= 1; i--) { /* lowest address on top */
+        void *b = slab + (size_t)i * TR__MSG_BLOCK;
         POISON(b);
+        c->slot[c->n++] = b;
     }
-    c->n += MAG;
+}
+
+/* A thread's cache goes to the depot when the thread exits. */
+static void thread_exit(void *arg) {
+    cache *c = arg;
+    while (c->n > 0)
+        if (!depot_put(c, c->n < MAG ? c->n : MAG))
+            return; /* out of memory: keep the cache (and its blocks) */
+    tls_cache = NULL;
+    free(c);
+}
+
+static void make_key(void) {
+    pthread_key_create(&exit_key, thread_exit);
+}
+
+/* The calling thread's cache, made on first use (NULL if out of memory). */
+static cache *my_cache(void) {
+    cache *c = tls_cache;
+    if (TR_LIKELY(c != NULL))
+        return c;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    pthread_once(&exit_once, make_key);
+    pthread_setspecific(exit_key, c);
+    tls_cache = c;
+    return c;
 }
 
 tr_msg *tr__msgcache_alloc(void) {
-    cache *c = &tls_cache;
-    if (TR_UNLIKELY(c->head == NULL)) {
-        if (!c->registered)
-            register_thread(c);
-        refill(c);
-        if (c->head == NULL)
+    cache *c = my_cache();
+    if (TR_UNLIKELY(c == NULL))
+        return NULL;
+    if (TR_UNLIKELY(c->n == 0)) {
+        if (!depot_take(c))
+            slab_refill(c);
+        if (c->n == 0)
             return NULL;
     }
-    block *b = c->head;
+    void *b = c->slot[--c->n];
     UNPOISON(b);
-    c->head = b->next;
-    c->n--;
-    return (tr_msg *)(void *)b;
+    return b;
 }
 
 void tr__msgcache_free(tr_msg *m) {
-    cache *c = &tls_cache;
-    block *b = (block *)(void *)m;
-    b->next = c->head;
-    POISON(b);
-    c->head = b;
-    if (TR_UNLIKELY(++c->n > CACHE_MAX)) {
-        if (!c->registered)
-            register_thread(c);
-        depot_put(cut_magazine(c));
+    cache *c = my_cache();
+    if (TR_UNLIKELY(c == NULL || c->n == CACHE_MAX)) {
+        if (c == NULL || !depot_put(c, MAG)) { /* out of memory for a magazine */
+            tr_spin_lock(&depot_lock);
+            *(void **)(void *)m = loose;
+            loose = m;
+            tr_spin_unlock(&depot_lock);
+            return;
+        }
     }
+    POISON(m);
+    c->slot[c->n++] = m;
 }
