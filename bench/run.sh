@@ -152,9 +152,9 @@ for spec in "${WORKLOADS[@]}"; do
         esac
     done
     [ -s "$TMP/rates" ] || continue
-    read -r MED[$name] MIN[$name] MAX[$name] < <(stats "$TMP/rates")
+    read -r "MED[$name]" "MIN[$name]" "MAX[$name]" < <(stats "$TMP/rates")
     if [ -s "$TMP/pair" ]; then
-        read -r PAIR[$name] _ _ < <(stats "$TMP/pair")
+        read -r "PAIR[$name]" _ _ < <(stats "$TMP/pair")
     fi
     RSS[$name]="$rss"
     if [ "$name" = wakeup ] || [ "$name" = floor_wakeup ]; then
