@@ -34,6 +34,8 @@
 #define LIFO_MAX 32       /* LIFO turns in a row before older work gets a turn */
 #define GLOBAL_BATCH 32   /* most actors one take moves from the global queue */
 #define STARVE (1u << 16) /* picks the oldest local actor may wait */
+#define AGING_GAP 4096    /* picks between two aging picks, at least */
+#define IDLE_PAUSES 8     /* pause instructions per idle spin round (~40 ns each) */
 
 /* initial-exec: a plain %fs-relative load, even in libtroupe.so. */
 __thread tr__worker *tr__tls_worker __attribute__((tls_model("initial-exec")));
@@ -72,7 +74,10 @@ static void local_push(tr__worker *w, tr_actor *a) {
  * (where thieves can see them). */
 static tr_actor *global_take(tr__worker *w) {
     ck_stack_entry_t *e;
-    unsigned n = tr__inject_take_any(&w->rt->global, GLOBAL_BATCH, &e);
+    /* A batch only while our deque has room for it; else one actor, so a
+     * take never overflows back into the global queue. */
+    unsigned max = tr__deque_size_any(&w->dq) < TR__DEQUE_SIZE / 2 ? GLOBAL_BATCH : 1;
+    unsigned n = tr__inject_take_any(&w->rt->global, max, &e);
     if (n == 0)
         return NULL;
     tr_actor *first = actor_of_link(e);
@@ -118,8 +123,13 @@ static tr_actor *fair_pick(tr__worker *w) {
     if (a != NULL)
         return a;
     tr_actor *old = tr__deque_peek_top_any(&w->dq);
-    if (old != NULL && w->picks - ck_pr_load_64(&old->enq_pick) > STARVE)
+    /* At most one aging pick per AGING_GAP picks: each starts a new
+     * depth-first walk, and doing it every few picks is breadth-first again. */
+    if (old != NULL && w->picks - w->last_aged >= AGING_GAP &&
+        w->picks - ck_pr_load_64(&old->enq_pick) > STARVE) {
+        w->last_aged = w->picks;
         return tr__deque_steal_any(&w->dq);
+    }
     return NULL;
 }
 
@@ -321,7 +331,9 @@ static void run_loop(tr__worker *w) {
         }
         poll_loop(w);
         if (idle++ < rt->cfg.spin_rounds) {
-            for (int i = 0; i < 64; i++)
+            /* Short: on a full machine the spin takes CPU from the threads
+             * that would give us work (foreign senders). */
+            for (int i = 0; i < IDLE_PAUSES; i++)
                 ck_pr_stall();
             continue;
         }

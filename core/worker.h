@@ -50,6 +50,7 @@ struct tr__worker {
     tr_actor *lifo TR_ALIGNED;
     unsigned lifo_streak;
     uint64_t picks;            /* actors picked to run, for the starvation guard */
+    uint64_t last_aged;        /* picks at the last aging pick (fair_pick) */
     uint64_t ids;              /* actor ids handed out here */
     int notify_pending;        /* work became stealable during this turn */
     unsigned global_countdown; /* turns until the oldest work goes first */
