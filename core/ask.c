@@ -19,6 +19,7 @@
 #include "troupe/error.h"
 
 #define PENDING 1
+#define WAIT_SPINS 400 /* pause instructions (~40 ns each) before sleeping */
 
 struct tr_future {
     uint32_t refs; /* the asker's and the token's */
@@ -64,7 +65,8 @@ static void settle(tr_future *f, tr_msg *reply, int err) {
     tr_msg *late = NULL;
     pthread_mutex_lock(&f->mu);
     if (f->state == PENDING && !f->abandoned) {
-        f->state = err;
+        /* Atomic store: tr_future_wait peeks at it without the mutex. */
+        __atomic_store_n(&f->state, err, __ATOMIC_RELEASE);
         f->reply = reply;
         pthread_cond_broadcast(&f->cv);
     } else {
@@ -283,6 +285,13 @@ int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
             dl.tv_sec++;
             dl.tv_nsec -= 1000000000L;
         }
+    }
+    /* A reply usually comes within microseconds: look a few times before
+     * paying for a sleep and a wake-up (two context switches). */
+    for (int i = 0; i < WAIT_SPINS && timeout_ms != 0; i++) {
+        if (__atomic_load_n(&f->state, __ATOMIC_ACQUIRE) != PENDING)
+            break;
+        ck_pr_stall();
     }
     int rc = 0;
     pthread_mutex_lock(&f->mu);
