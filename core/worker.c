@@ -34,6 +34,7 @@
 #define LIFO_MAX 32       /* LIFO turns in a row before older work gets a turn */
 #define GLOBAL_BATCH 32   /* most actors one take moves from the global queue */
 #define STARVE (1u << 16) /* picks the oldest local actor may wait */
+#define STEAL_MAX 32      /* most actors one steal takes */
 #define AGING_GAP 4096    /* picks between two aging picks, at least */
 #define IDLE_PAUSES 8     /* pause instructions per idle spin round (~40 ns each) */
 
@@ -93,8 +94,10 @@ static tr_actor *global_take(tr__worker *w) {
     return first;
 }
 
-/* Steal the oldest actor of some other worker (random first victim). Taking
- * one at a time is enough: the stolen actor's own wake-ups then land here. */
+/* Steal from some other worker (random first victim): half of its deque,
+ * oldest first, at most STEAL_MAX. Run the oldest, keep the rest here, pushed
+ * so that our owner end pops them oldest first too. A batch, not one, so an
+ * idle worker does not come back to the victim for every actor. */
 static tr_actor *steal(tr__worker *w) {
     tr_runtime *rt = w->rt;
     unsigned n = rt->nworkers;
@@ -104,11 +107,18 @@ static tr_actor *steal(tr__worker *w) {
         tr__worker *v = &rt->workers[(start + i) % n];
         if (v == w)
             continue;
-        tr_actor *a = tr__deque_steal_any(&v->dq);
-        if (a != NULL) {
-            w->steals++;
-            return a;
-        }
+        tr_actor *first = tr__deque_steal_any(&v->dq);
+        if (first == NULL)
+            continue;
+        uint64_t want = tr__deque_size_any(&v->dq) / 2;
+        tr_actor *rest[STEAL_MAX];
+        unsigned k = 0;
+        while (k < want && k < STEAL_MAX && (rest[k] = tr__deque_steal_any(&v->dq)) != NULL)
+            k++;
+        while (k > 0) /* newest first, so our LIFO end gives the oldest next */
+            local_push(w, rest[--k]);
+        w->steals++;
+        return first;
     }
     return NULL;
 }

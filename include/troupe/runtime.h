@@ -57,7 +57,7 @@ typedef struct tr_runtime_stats {
                               * terminate ran, though tr_spawn said ECLOSED) */
     uint64_t actors_alive;   /* now */
     uint64_t dead_letters;   /* messages dead-lettered since start */
-    uint64_t steals;         /* actors taken from other workers */
+    uint64_t steals;         /* steal batches taken from other workers */
     uint64_t parks;          /* times a worker went to sleep */
     unsigned workers;
 } tr_runtime_stats;
