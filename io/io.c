@@ -190,7 +190,20 @@ tr__io *tr__io_get(tr_runtime *rt) {
     tr__ext ext = {io, io_worker_stop, io_runtime_free};
     if (tr__runtime_ext_set(rt, TR__EXT_IO, &ext) != 0) {
         io_runtime_free(rt, io); /* lost the race: use the winner's */
-        io = tr__runtime_ext_get(rt, TR__EXT_IO);
+        return tr__runtime_ext_get(rt, TR__EXT_IO);
+    }
+    /* Made during or after shutdown: a worker that copied the ext slots
+     * before ours was set never runs io_worker_stop for it, so its posts
+     * would never run. Every worker copies them under pool_lock after the
+     * state left RUNNING, and ext_set took that lock after it: if the state
+     * still reads RUNNING here, every worker will see our slot. Closing
+     * the (empty) new state at once makes every post fail with ECLOSED. */
+    if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING) {
+        for (unsigned i = 0; i < io->nworkers; i++) {
+            pthread_mutex_lock(&io->ws[i].post_mu);
+            io->ws[i].closed = 1;
+            pthread_mutex_unlock(&io->ws[i].post_mu);
+        }
     }
     return io;
 }
