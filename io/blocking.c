@@ -7,6 +7,7 @@
  * are alive, so the number of live threads never exceeds max_threads.
  * Shutdown (runtime free) sets `closing`: threads drain the queue, then exit;
  * the freer waits on exit_cv until none is left. */
+#include <ck_pr.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -196,9 +197,20 @@ static int submit(tr__blocking *p, task *t) {
     return rc;
 }
 
+/* Advisory, as in core's sender check: new work is refused from outside once
+ * the runtime closes (its actors may still hand work over while stopping). A
+ * close racing with us is caught by the pool's own `closing` flag. */
+static int open_check(tr_runtime *rt) {
+    if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING && tr__worker_of(rt) == NULL)
+        return TR_ECLOSED;
+    return 0;
+}
+
 int tr_blocking_configure(tr_runtime *rt, unsigned max_threads, uint64_t keepalive_ms) {
     if (rt == NULL || max_threads > 1024)
         return TR_EINVAL;
+    if (open_check(rt) != 0)
+        return TR_ECLOSED;
     tr__blocking *p = pool_of(rt);
     if (p == NULL)
         return TR_ENOMEM;
@@ -214,6 +226,10 @@ int tr_blocking_run(tr_ref *to, uint32_t type, uint64_t word, tr_blocking_fn fn,
                     tr_free_fn result_free) {
     if (to == NULL || fn == NULL || type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
+    if (open_check(to->rt) != 0)
+        return TR_ECLOSED;
+    if (!tr__io_open(to))
+        return TR_EDEAD;
     tr__blocking *p = pool_of(to->rt);
     if (p == NULL)
         return TR_ENOMEM;
@@ -241,6 +257,8 @@ int tr_blocking_ask(tr_runtime *rt, tr_blocking_fn fn, void *arg, tr_free_fn res
         *out = NULL;
     if (rt == NULL || fn == NULL || out == NULL)
         return TR_EINVAL;
+    if (open_check(rt) != 0)
+        return TR_ECLOSED;
     tr__blocking *p = pool_of(rt);
     if (p == NULL)
         return TR_ENOMEM;
