@@ -238,6 +238,43 @@ static void actor_calls_reject_reserved_types_and_huge_sizes(void **state) {
     assert_int_equal(bad, 0);
 }
 
+static void calls_on_a_full_mailbox_return_efull_and_keep_ownership(void **state) {
+    (void)state;
+    /* One worker, parked by the gate: nothing drains the mailbox. */
+    tr_runtime *r1 = tu_runtime_new(1);
+    assert_non_null(r1);
+    tu_gate g;
+    assert_int_equal(tu_gate_block(r1, &g), 0);
+    tr_spawn_opts o = {.mailbox_capacity = 1};
+    tr_ref *full = NULL;
+    assert_int_equal(tr_spawn(r1, &counter, &o, &full), 0);
+    assert_int_equal(tr_send_word(full, 1, 0), 0);
+    tr_msg *m = new_msg(1);
+    tr_msg *m2 = new_msg(1);
+    tr_msg *batch[2] = {m, m2};
+    tr_future *f = NULL;
+    EXPECT(1, tr_ref_mailbox_len(full));
+    EXPECT(TR_EFULL, tr_send(full, 1, "x", 1));
+    EXPECT(TR_EFULL, tr_send_word(full, 1, 0));
+    EXPECT(TR_EFULL, tr_send_ptr(full, 1, m, NULL));
+    EXPECT(TR_EFULL, tr_send_msg(full, m));
+    EXPECT(TR_EFULL, tr_send_batch(full, batch, 2));
+    EXPECT(TR_EFULL, tr_send_wait(full, m, 0));
+    EXPECT(TR_ETIMEDOUT, tr_send_wait(full, m, 1));
+    EXPECT(TR_EFULL, tr_ask_word(full, 1, 0, &f));
+    EXPECT(TR_EFULL, tr_ask_msg(full, m, &f));
+    assert_null(f);
+    EXPECT(1, tr_ref_mailbox_len(full));
+    /* Still ours: freed here, not by the runtime. */
+    tr_msg_free(m);
+    tr_msg_free(m2);
+    tu_gate_open(&g);
+    assert_true(tu_wait_ge(&received, 1, TU_WAIT_MS));
+    tr_ref_release(full);
+    tr_runtime_free(r1);
+    assert_int_equal(bad, 0);
+}
+
 /* --- calls that need a tr_ctx, run inside an actor --------------------------- */
 
 enum { PROBE_CASES = 24 };
@@ -701,6 +738,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(actor_calls_on_a_closed_runtime_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(actor_calls_reject_reserved_types_and_huge_sizes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(calls_on_a_full_mailbox_return_efull_and_keep_ownership,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(context_calls_reject_null_and_bad_values, setup, teardown),
         cmocka_unit_test_setup_teardown(supervisor_calls_reject_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(pool_calls_reject_bad_arguments, setup, teardown),
