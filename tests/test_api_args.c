@@ -364,6 +364,71 @@ static void context_calls_reject_null_and_bad_values(void **state) {
     assert_int_equal(bad, 0);
 }
 
+/* An actor answering an ask with bad replies first, then a good one. */
+static int reply_probe_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    tr_msg *own = NULL;
+    tr_msg_new(&own, 1, 0);
+    probe_n = 0;
+    PROBE(tr_msg_wants_reply(msg));
+    PROBE(tr_reply(own, 1, "x", 1)); /* not an ask */
+    PROBE(tr_reply_word(msg, TR_MSG_SYSTEM, 0));
+    PROBE(tr_reply(msg, TR_MSG_DOWN, "x", 1));
+    PROBE(tr_reply(msg, 1, NULL, 4));
+    PROBE(tr_reply_msg(msg, msg));
+    PROBE(tr_timer_send_after(tr_self(ctx), 0, msg, NULL)); /* an ask request */
+    PROBE(tr_trap_exit(ctx, 1));
+    PROBE(tr_stop(ctx));
+    PROBE(tr_reply_word(msg, 5, 42));
+    PROBE(tr_reply_word(msg, 5, 43)); /* answered already */
+    PROBE(tr_msg_wants_reply(msg));
+    tr_msg_free(own);
+    tu_store(&probe_done, 1);
+    return 0;
+}
+
+static const int64_t reply_probe_want[] = {
+    1,         /* tr_msg_wants_reply before the answer */
+    TR_EINVAL, /* tr_reply on a message that is not an ask */
+    TR_EINVAL, /* tr_reply_word with a reserved type */
+    TR_EINVAL, /* tr_reply with a reserved type */
+    TR_EINVAL, /* tr_reply with NULL data and size 4 */
+    TR_EINVAL, /* tr_reply_msg(req, req) */
+    TR_EINVAL, /* tr_timer_send_after of an ask request */
+    0,         /* tr_trap_exit(ctx, 1) */
+    0,         /* tr_stop(ctx) */
+    0,         /* the real answer */
+    TR_ESTATE, /* a second answer */
+    0,         /* tr_msg_wants_reply after it */
+};
+
+static void reply_calls_reject_reserved_types_and_second_answers(void **state) {
+    (void)state;
+    static const tr_behavior prober = {NULL, reply_probe_receive, NULL};
+    tr_ref *p = NULL;
+    tr_future *f = NULL;
+    tr_msg *reply = NULL;
+    tu_store(&probe_done, 0);
+    assert_int_equal(tr_spawn(rt, &prober, NULL, &p), 0);
+    assert_int_equal(tr_ask_word(p, 1, 0, &f), 0);
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), 0);
+    /* The reply comes before the prober's last records: wait for those. */
+    assert_true(tu_wait_ge(&probe_done, 1, TU_WAIT_MS));
+    assert_int_equal(reply->type, 5);
+    assert_int_equal(reply->word, 42);
+    EXPECT(1, tr_future_ready(f));
+    EXPECT(TR_EINVAL, tr_exit_of(reply, &(tr_exit){0})); /* not DOWN/EXIT */
+    assert_null(tr_msg_origin(reply));
+    tr_msg_free(reply);
+    EXPECT(0, tr_future_release(f));
+    size_t n = sizeof(reply_probe_want) / sizeof(reply_probe_want[0]);
+    assert_int_equal(tu_load(&probe_n), n);
+    for (size_t i = 0; i < n; i++)
+        expect_rc(probe_name[i], reply_probe_want[i], probe_rc[i]);
+    tr_ref_release(p);
+    assert_int_equal(bad, 0);
+}
+
 /* --- supervisor.h ------------------------------------------------------------ */
 
 static void supervisor_calls_reject_bad_arguments(void **state) {
@@ -741,6 +806,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(calls_on_a_full_mailbox_return_efull_and_keep_ownership,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(context_calls_reject_null_and_bad_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(reply_calls_reject_reserved_types_and_second_answers, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(supervisor_calls_reject_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(pool_calls_reject_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(timer_calls_reject_bad_arguments, setup, teardown),
