@@ -255,15 +255,6 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
 
 /* --- pushing ------------------------------------------------------------- */
 
-int tr__actor_push(tr_actor *a, tr_msg *msg) {
-    int rc = tr__mbox_push_mpsc(&a->mbox, msg);
-    if (rc == TR__MBOX_WOKE) {
-        tr__schedule_any(a->rt, a);
-        return 0;
-    }
-    return rc;
-}
-
 int tr__actor_push_notice(tr_actor *a, tr_msg *msg) {
     int rc = tr__mbox_push_over_mpsc(&a->mbox, msg);
     if (rc == TR__MBOX_WOKE) {

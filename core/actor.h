@@ -78,8 +78,19 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch);
 void tr__actor_crashed(tr_actor *a, int code, const char *text);
 /* Ask a to exit with reason (kind/code/text); wakes it if idle. */
 int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char *text);
-/* Push msg into a's mailbox and schedule a if it was idle. */
-int tr__actor_push(tr_actor *a, tr_msg *msg);
+/* Make a runnable (core/worker.c; also declared in worker.h). */
+void tr__schedule_any(tr_runtime *rt, tr_actor *a);
+
+/* Push msg into a's mailbox and schedule a if it was idle. Inline: it is
+ * the end of every send. */
+static inline int tr__actor_push(tr_actor *a, tr_msg *msg) {
+    int rc = tr__mbox_push_mpsc(&a->mbox, msg);
+    if (rc == TR__MBOX_WOKE) {
+        tr__schedule_any(a->rt, a);
+        return 0;
+    }
+    return rc;
+}
 /* The same past a bounded mailbox's limit (never TR_EFULL): for the runtime's
  * notices that must not be lost (DOWN, EXIT, ASK_FAILED). */
 int tr__actor_push_notice(tr_actor *a, tr_msg *msg);

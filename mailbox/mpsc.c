@@ -32,10 +32,6 @@
 
 #include "troupe/error.h"
 
-static inline bool is_msg(const tr_msg *p) {
-    return (uintptr_t)p > (uintptr_t)TR__MBOX_CLOSED;
-}
-
 void tr__mbox_init(tr__mbox *mb, uint32_t cap) {
     mb->head = TR__MBOX_SCHED;
     mb->count = 0;
@@ -44,87 +40,12 @@ void tr__mbox_init(tr__mbox *mb, uint32_t cap) {
     mb->taken = 0;
 }
 
-/* Reserve room for n messages; false if that would exceed the bound. */
-static inline bool reserve(tr__mbox *mb, uint32_t n) {
-    if (mb->cap == 0)
-        return true; /* unbounded: no shared counter on the send path */
-    /* Relaxed is enough: count orders nothing, it only bounds the queue, and
-     * fetch-and-add is atomic so reservations never exceed cap together. */
-    uint32_t before = ck_pr_faa_32(&mb->count, n);
-    if (mb->cap != 0 && before + n > mb->cap) {
-        ck_pr_sub_32(&mb->count, n);
-        return false;
-    }
-    return true;
-}
-
-/* Reverse a chain taken from the stack (newest first, ended by a sentinel)
- * into send order, ended by NULL. */
-static tr_msg *reverse(tr_msg *p) {
-    tr_msg *out = NULL;
-    while (is_msg(p)) {
-        tr_msg *next = p->next;
-        p->next = out;
-        out = p;
-        p = next;
-    }
-    return out;
-}
-
-static int push_chain(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n, bool over) {
-    if (over) {
-        /* Past the bound, but counted: the owner gives it back like any
-         * other message (tr__mbox_push_over_mpsc). */
-        if (mb->cap != 0)
-            ck_pr_faa_32(&mb->count, n);
-    } else if (!reserve(mb, n)) { /* a closed mailbox keeps its count: dead beats full */
-        return tr__mbox_closed_any(mb) ? TR_EDEAD : TR_EFULL;
-    }
-    tr_msg *h = ck_pr_load_ptr(&mb->head);
-    for (;;) {
-        if (h == TR__MBOX_CLOSED) {
-            if (mb->cap != 0)
-                ck_pr_sub_32(&mb->count, n);
-            return TR_EDEAD;
-        }
-        if (h == TR__MBOX_IDLE) {
-            /* Waking an idle actor: take the consumer side instead of pushing.
-             * Winning IDLE -> SCHED makes us the one waker; the actor is not
-             * running (its owner's last act was SCHED -> IDLE), so `local` is
-             * ours to fill until we hand the actor to the scheduler, which
-             * publishes it. The owner then finds the messages in `local` and
-             * needs no swap: one locked op fewer per wake-up. The CAS
-             * acquires the owner's release in tr__mbox_end_turn_owner. */
-            if (ck_pr_cas_ptr_value(&mb->head, TR__MBOX_IDLE, TR__MBOX_SCHED, &h)) {
-                TR_TSAN_ACQUIRE(&mb->head);
-                oldest->next = NULL;
-                mb->local = reverse(newest);
-                return TR__MBOX_WOKE;
-            }
-            continue; /* h now holds what beat us */
-        }
-        /* The stack is LIFO: the chain is linked newest -> oldest, and the
-         * oldest message continues into what the stack held. */
-        oldest->next = h;
-        /* Publishes the messages (and oldest->next) to the owner's swap in
-         * take_all; on x86 the locked CAS is a full barrier. Pairs with the
-         * ck_pr_fas_ptr in take_all. */
-        TR_TSAN_RELEASE(&mb->head);
-        if (ck_pr_cas_ptr_value(&mb->head, h, newest, &h))
-            return TR__MBOX_QUEUED;
-    }
-}
-
 int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n) {
-    return push_chain(mb, newest, oldest, n, false);
-}
-
-int tr__mbox_push_mpsc(tr__mbox *mb, tr_msg *msg) {
-    return push_chain(mb, msg, msg, 1, false);
+    return tr__mbox_push_inline(mb, newest, oldest, n, false);
 }
 
 int tr__mbox_push_over_mpsc(tr__mbox *mb, tr_msg *msg) {
-    return push_chain(mb, msg, msg, 1, true);
+    return tr__mbox_push_inline(mb, msg, msg, 1, true);
 }
 
 /* Take everything pushed so far, leaving `leave` (SCHED or CLOSED) in head. */
@@ -134,7 +55,7 @@ static tr_msg *take_all(tr__mbox *mb, tr_msg *leave) {
     tr_msg *h = ck_pr_fas_ptr(&mb->head, leave);
     TR_TSAN_ACQUIRE(&mb->head);
     assert(h != TR__MBOX_CLOSED && h != TR__MBOX_IDLE);
-    return reverse(h);
+    return tr__mbox_reverse(h);
 }
 
 tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
@@ -142,7 +63,7 @@ tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
     if (m == NULL) {
         /* Plain load first: skip the locked swap when nothing was pushed. It
          * needs no ordering; take_all's swap is what acquires. */
-        if (!is_msg(ck_pr_load_ptr(&mb->head)))
+        if (!tr__mbox_is_msg(ck_pr_load_ptr(&mb->head)))
             return NULL;
         m = take_all(mb, TR__MBOX_SCHED);
     }
@@ -201,5 +122,5 @@ uint32_t tr__mbox_len_any(const tr__mbox *mb) {
     if (mb->cap != 0)
         return ck_pr_load_32(&mb->count);
     const tr_msg *h = ck_pr_load_ptr(&mb->head);
-    return (is_msg(h) || ck_pr_load_ptr(&mb->local) != NULL) ? 1 : 0;
+    return (tr__mbox_is_msg(h) || ck_pr_load_ptr(&mb->local) != NULL) ? 1 : 0;
 }
