@@ -118,12 +118,10 @@ static int run_init(tr_actor *a, void *arg) {
     f.actor = a;
     f.code = 0;
     *slot = &f;
-    a->in_callback = 1;
     if (setjmp(f.jb) == 0)
         rc = a->beh.init(tr__ctx_of(a), a->state, arg);
     else
         rc = f.code != 0 ? f.code : TR_ECRASHED;
-    a->in_callback = 0;
     *slot = prev;
     return rc;
 }
@@ -174,7 +172,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
         cap = 0;
     tr__mbox_init(&a->mbox, cap); /* SCHED: ours until the end of spawn */
     a->stop_req = 0;
-    a->self_stop = a->in_callback = a->terminating = 0;
+    a->self_stop = a->terminating = 0;
     a->cur = NULL;
     a->activity = 0;
     a->beh = *behavior;
@@ -382,7 +380,6 @@ static void drop_current(tr_actor *a, int err) {
 }
 
 void tr__actor_crashed(tr_actor *a, int code, const char *text) {
-    a->in_callback = 0;
     if (a->terminating) {
         /* A panic inside terminate: finish the rest of the teardown. */
         finish(a, a->exit_kind, a->exit_code, a->exit_str);
@@ -426,9 +423,7 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
          * threads and only need to see that it changed, eventually. */
         ck_pr_store_64(&a->activity, a->activity + !(m->flags & TR__MSG_QUIET));
         a->cur = m;
-        a->in_callback = 1;
         int rc = a->beh.receive(tr__ctx_of(a), a->state, m);
-        a->in_callback = 0;
         if (TR_UNLIKELY(rc != 0)) {
             drop_current(a, TR_ECRASHED);
             finish(a, TR_EXIT_ERROR, rc, NULL);

@@ -28,7 +28,6 @@ struct tr_ref {
     /* Line 1 continues: the owner's per-message state. */
     uint32_t stop_req;   /* any thread: 1 once an external stop was requested */
     uint8_t self_stop;   /* owner: tr_stop was called */
-    uint8_t in_callback; /* owner: receive/init is running (tr_panic allowed) */
     uint8_t terminating; /* owner: terminate has begun */
     uint8_t state_owned; /* state was allocated by the runtime */
     tr_msg *cur;         /* owner: the message being received */

@@ -27,7 +27,6 @@ int tr_msg_init(tr_msg *msg, uint32_t type, tr_msg_release_fn release) {
     memset(msg, 0, sizeof(*msg));
     msg->type = type;
     msg->release = release;
-    msg->flags = TR__MSG_INIT;
     return 0;
 }
 
@@ -45,11 +44,7 @@ static int msg_alloc(tr_msg **out, uint32_t type, size_t size) {
     }
     if (m == NULL)
         return TR_ENOMEM;
-    /* Field by field (no memset call): this is on every send. */
-    *m = (tr_msg){.type = type,
-                  .size = (uint32_t)size,
-                  .release = release,
-                  .flags = TR__MSG_INLINE | TR__MSG_INIT};
+    tr__msg_fill(m, type, (uint32_t)size, 0, release);
     *out = m;
     return 0;
 }

@@ -9,7 +9,6 @@
 #define TR__MSG_INLINE 0x1u /* made by tr_msg_new: data follows the header */
 #define TR__MSG_ASK 0x2u    /* was sent as a request (reply may be NULL once answered) */
 #define TR__MSG_KICK 0x4u   /* wakes an actor to see a stop request; never delivered */
-#define TR__MSG_INIT 0x8u   /* tr_msg_init / tr_msg_new ran on it */
 #define TR__MSG_QUIET 0x10u /* does not count as activity (tr_actor.activity) */
 
 /* Reply tokens in tr_msg.reply: a tr_future*, or a tr_ref* with bit 0 set
@@ -34,6 +33,14 @@ struct tr__reply_sink {
  * answer that request with tr_reply_msg, or fail it with tr__reply_fail, to
  * settle the future from code that is not an actor (io/ blocking tasks). */
 tr_future *tr__future_new(tr_runtime *rt);
+
+/* Fill the header of a runtime-made message (tr_msg_new, the direct sends):
+ * field by field, no memset call, since this is on every send. */
+static inline void tr__msg_fill(tr_msg *m, uint32_t type, uint32_t size, uint64_t word,
+                                tr_msg_release_fn release) {
+    *m = (tr_msg){
+        .type = type, .size = size, .word = word, .release = release, .flags = TR__MSG_INLINE};
+}
 
 /* Destroy a message whose token (if any) was not answered: the token fails
  * with err (TR_ENOREPLY, TR_EDEAD, TR_ECRASHED...), then ptr_free and

@@ -73,10 +73,7 @@ int tr_send_word(tr_ref *to, uint32_t type, uint64_t word) {
     tr_msg *m = tr__msgcache_alloc();
     if (m == NULL)
         return TR_ENOMEM;
-    *m = (tr_msg){.type = type,
-                  .word = word,
-                  .release = tr__msgcache_free,
-                  .flags = TR__MSG_INLINE | TR__MSG_INIT};
+    tr__msg_fill(m, type, 0, word, tr__msgcache_free);
     rc = tr__actor_push(to, m);
     if (rc != 0)
         tr__msgcache_free(m);

@@ -420,7 +420,6 @@ int tr__worker_start(tr__worker *w) {
     pthread_attr_destroy(&attr);
     if (rc != 0)
         return TR_ESYS;
-    w->started = 1;
     return 0;
 }
 

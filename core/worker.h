@@ -60,7 +60,6 @@ struct tr__worker {
     struct ev_loop *loop;
     ev_async wake;
     pthread_t thread;
-    int started;
     tr_actor *free_blocks; /* block cache, see core/pool.c */
     unsigned free_count;
     unsigned nwatchers; /* active libev watchers of higher layers (io/) */

@@ -76,7 +76,7 @@ static inline bool tr__mbox_reserve(tr__mbox *mb, uint32_t n) {
     /* Relaxed is enough: count orders nothing, it only bounds the queue, and
      * fetch-and-add is atomic so reservations never exceed cap together. */
     uint32_t before = ck_pr_faa_32(&mb->count, n);
-    if (mb->cap != 0 && before + n > mb->cap) {
+    if (before + n > mb->cap) {
         ck_pr_sub_32(&mb->count, n);
         return false;
     }
