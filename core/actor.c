@@ -371,12 +371,22 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
     tr_ref_release(a);
 }
 
+/* Done with a delivered message: destroy it, except the memory of one the
+ * mailbox still holds as its link (the mailbox releases that itself). */
+static void discard(tr_actor *a, tr_msg *m, int err) {
+    if (tr__mbox_holds_owner(&a->mbox, m)) {
+        if (m->reply != NULL || m->ptr != NULL) /* most messages have neither */
+            tr__msg_finish(m, err);
+    } else
+        tr__msg_destroy(m, err);
+}
+
 /* The current message is done with: destroy it unless it was kept. */
 static void drop_current(tr_actor *a, int err) {
     tr_msg *m = a->cur;
     a->cur = NULL;
     if (m != NULL)
-        tr__msg_destroy(m, err);
+        discard(a, m, err);
 }
 
 void tr__actor_crashed(tr_actor *a, int code, const char *text) {
@@ -416,7 +426,7 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
         if (m == NULL)
             break;
         if (TR_UNLIKELY(m->flags & TR__MSG_KICK)) {
-            tr__msg_destroy(m, TR_EDEAD);
+            discard(a, m, TR_EDEAD);
             continue;
         }
         /* A plain store (no barrier): io/ idle timeouts poll it from other
@@ -486,6 +496,7 @@ int tr_msg_keep(tr_ctx *ctx, tr_msg *msg) {
     tr_actor *a = tr__actor_of(ctx);
     if (a->cur != msg)
         return TR_ESTATE;
+    tr__mbox_detach_owner(&a->mbox, msg); /* the caller may reuse it now */
     a->cur = NULL;
     return 0;
 }

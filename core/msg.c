@@ -74,11 +74,16 @@ void *tr_msg_take_ptr(tr_msg *msg) {
     return p;
 }
 
-void tr__msg_destroy(tr_msg *msg, int err) {
+void tr__msg_finish(tr_msg *msg, int err) {
     if (msg->reply != NULL)
         tr__reply_fail(msg, err);
     if (msg->ptr != NULL && msg->ptr_free != NULL)
         msg->ptr_free(msg->ptr);
+    msg->ptr = NULL;
+}
+
+void tr__msg_destroy(tr_msg *msg, int err) {
+    tr__msg_finish(msg, err);
     if (msg->release != NULL)
         msg->release(msg);
 }

@@ -46,6 +46,9 @@ static inline void tr__msg_fill(tr_msg *m, uint32_t type, uint32_t size, uint64_
  * with err (TR_ENOREPLY, TR_EDEAD, TR_ECRASHED...), then ptr_free and
  * release run. */
 void tr__msg_destroy(tr_msg *msg, int err);
+/* The first half of tr__msg_destroy: the token fails and ptr_free runs, but
+ * msg->release does not (the mailbox still holds the message's memory). */
+void tr__msg_finish(tr_msg *msg, int err);
 
 /* A runtime-made system message of `type` with `size` inline bytes. */
 int tr__msg_new_system(tr_msg **out, uint32_t type, size_t size);

@@ -99,11 +99,10 @@ int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n) {
     int rc = sender_ok(to);
     if (rc != 0)
         return rc;
-    /* Link newest -> oldest, as the mailbox stack wants it. */
-    for (size_t i = n - 1; i > 0; i--)
-        msgs[i]->next = msgs[i - 1];
-    msgs[0]->next = NULL;
-    rc = tr__mbox_push_chain_mpsc(&to->mbox, msgs[n - 1], msgs[0], (uint32_t)n);
+    /* Link in send order, as the mailbox queue wants it. */
+    for (size_t i = 0; i + 1 < n; i++)
+        msgs[i]->next = msgs[i + 1];
+    rc = tr__mbox_push_chain_mpsc(&to->mbox, msgs[0], msgs[n - 1], (uint32_t)n);
     if (rc == TR__MBOX_WOKE) {
         tr__schedule_any(to->rt, to);
         return 0;
@@ -163,8 +162,10 @@ int tr_forward(tr_ctx *ctx, tr_ref *to, tr_msg *msg) {
         return TR_EINVAL;
     tr_actor *self = tr__actor_of(ctx);
     int current = self->cur == msg;
-    if (current)
-        self->cur = NULL; /* the receiver may free it once pushed */
+    if (current) { /* the receiver may free it once pushed */
+        tr__mbox_detach_owner(&self->mbox, msg);
+        self->cur = NULL;
+    }
     int rc = tr_send_msg(to, msg);
     if (rc != 0 && current)
         self->cur = msg; /* still ours: destroyed after receive as usual */

@@ -1,119 +1,152 @@
 /* mailbox/mpsc.c - the actor mailbox.
  *
- * Producers (any thread) push onto a Treiber stack (IBM, 1986) with one CAS on
- * `head`; the owner takes the whole stack with one swap and reverses it, so it
- * reads in send order. This is ck_stack's push_upmc / batch_pop_upmc pair,
- * written out with ck_pr so that `head` can also hold three sentinels:
+ * A FIFO linked through the messages' own ->next, after Vyukov's intrusive
+ * MPSC queue (1024cores.net, "Intrusive MPSC node-based queue"), with a CAS
+ * where Vyukov has a swap so that `tail` can also hold three sentinels:
  *
  *   IDLE   (NULL) empty and not scheduled
  *   SCHED  (1)    empty, but the actor is scheduled or running
  *   CLOSED (2)    the actor is gone; pushes fail and the sender keeps its message
  *
+ * A push makes its message the tail with one CAS, then links it behind the
+ * previous tail (t->next = msg), or, if it replaced SCHED, hands it to the
+ * owner in `first`. The owner follows the links in send order: no swap and
+ * no reversal, and the next message's line is fetched while this one is
+ * handled. A CAS rather than Vyukov's swap lets a push fail on CLOSED, so a
+ * send to a dead actor returns TR_EDEAD and the sender keeps its message.
+ *
  * Exactly-once scheduling: the only transition out of IDLE is a push's CAS
- * IDLE -> SCHED, and only that producer reports TR__MBOX_WOKE, so exactly one
- * producer schedules an idle actor. That producer puts its messages straight
- * into the owner's private list (it owns the actor until it schedules it), so
- * a woken actor's first pop needs no swap. While the actor is scheduled, head is
- * SCHED or a message chain, never IDLE, so no other push reports WOKE. The
- * owner returns head to IDLE only by CAS SCHED -> IDLE when nothing is queued
- * (tr__mbox_end_turn_owner); if a push got in first the CAS fails and the owner
- * keeps the actor scheduled. The end of a chain is whatever head held before
- * the first push (IDLE or SCHED); CLOSED never ends a chain.
+ * IDLE -> msg, and only that producer reports TR__MBOX_WOKE, so exactly one
+ * producer schedules an idle actor. It puts its messages straight into the
+ * owner's `local` (it owns the actor until it schedules it). While the actor
+ * is scheduled, tail is SCHED or a message, never IDLE, so no other push
+ * reports WOKE. Only the owner writes IDLE, by a CAS at the end of a turn
+ * from the state it left (SCHED, or the message it holds); if a push got in
+ * first the CAS fails and the owner keeps the actor scheduled.
+ *
+ * The held message: when the owner hands out a message with no successor
+ * linked yet, it may still be the tail, and a producer that replaces it will
+ * write its ->next. Detaching it (CAS tail msg -> SCHED) would cost a locked
+ * operation per drained mailbox, so the mailbox instead keeps the message's
+ * memory (`held`) and runs its release function once the link shows up, or at
+ * the end of the turn, where the CAS that makes the actor idle also moves the
+ * tail off it: a request/reply hop costs two locked operations (the sender's
+ * CAS and the receiver's end of turn), as with a stack. Messages without a
+ * release function (caller-managed memory) are detached at once instead.
+ *
+ * A producer that lost the race for the tail has not linked yet when the
+ * owner looks (a few instructions, unless it is preempted there): the owner
+ * then sees no successor and ends its turn with the actor still scheduled,
+ * or (close, detach) waits for the link.
  *
  * `count` bounds a bounded mailbox: a push reserves room with one
  * fetch-and-add before its CAS, the owner gives room back once per turn.
- * Unbounded mailboxes keep no count, so their send path is the one CAS. Nothing here knows
- * about workers or actors. */
+ * Unbounded mailboxes keep no count. Nothing here knows about workers or
+ * actors. */
 #include "mailbox/mpsc.h"
 
 #include <assert.h>
 #include <ck_pr.h>
+#include <sched.h>
 #include <stddef.h>
 
 #include "troupe/error.h"
 
 void tr__mbox_init(tr__mbox *mb, uint32_t cap) {
-    mb->head = TR__MBOX_SCHED;
+    mb->tail = TR__MBOX_SCHED;
+    mb->first = NULL;
     mb->count = 0;
     mb->cap = cap;
     mb->local = NULL;
+    mb->held = NULL;
     mb->taken = 0;
 }
 
-int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n) {
-    return tr__mbox_push_inline(mb, newest, oldest, n, false);
+int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *first, tr_msg *last, uint32_t n) {
+    return tr__mbox_push_inline(mb, first, last, n, false);
 }
 
 int tr__mbox_push_over_mpsc(tr__mbox *mb, tr_msg *msg) {
     return tr__mbox_push_inline(mb, msg, msg, 1, true);
 }
 
-/* Take everything pushed so far, leaving `leave` (SCHED or CLOSED) in head. */
-static tr_msg *take_all(tr__mbox *mb, tr_msg *leave) {
-    /* Swap acquires every push published before it (pairs with the CAS in
-     * tr__mbox_push_chain_mpsc); later pushes chain onto `leave`. */
-    tr_msg *h = ck_pr_fas_ptr(&mb->head, leave);
-    TR_TSAN_ACQUIRE(&mb->head);
-    assert(h != TR__MBOX_CLOSED && h != TR__MBOX_IDLE);
-    return tr__mbox_reverse(h);
+/* Wait for the link behind m: a producer has replaced m as the tail and is
+ * about to write it. Only close and detach wait, and only in that window. */
+static tr_msg *wait_link(tr__mbox *mb, tr_msg *m) {
+    tr_msg *next;
+    for (unsigned spins = 0; (next = tr__mbox_link_owner(mb, m)) == NULL; spins++) {
+        if (spins < 64)
+            ck_pr_stall();
+        else
+            sched_yield(); /* the producer was preempted in its window */
+    }
+    return next;
 }
 
-tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
-    tr_msg *m = mb->local;
-    if (m == NULL) {
-        /* Plain load first: skip the locked swap when nothing was pushed. It
-         * needs no ordering; take_all's swap is what acquires. */
-        if (!tr__mbox_is_msg(ck_pr_load_ptr(&mb->head)))
-            return NULL;
-        m = take_all(mb, TR__MBOX_SCHED);
+/* Wait for `first`: a push has replaced SCHED and is about to store it. */
+static tr_msg *wait_first(tr__mbox *mb) {
+    tr_msg *m;
+    for (unsigned spins = 0; (m = ck_pr_load_ptr(&mb->first)) == NULL; spins++) {
+        if (spins < 64)
+            ck_pr_stall();
+        else
+            sched_yield();
     }
-    mb->local = m->next;
-    /* Start fetching the next message (likely written on another core)
-     * while this one is handled. */
-    if (m->next != NULL)
-        __builtin_prefetch(m->next);
-    m->next = NULL;
-    mb->taken++;
+    TR_TSAN_ACQUIRE(&mb->tail); /* pairs with the push's store of first */
     return m;
 }
 
-static void give_back_room(tr__mbox *mb) {
-    if (mb->taken != 0) {
-        if (mb->cap != 0)
-            ck_pr_sub_32(&mb->count, mb->taken);
-        mb->taken = 0;
-    }
+/* Take m (handed out, no successor seen) out of the queue now. */
+void tr__mbox_detach_slow_owner(tr__mbox *mb, tr_msg *m) {
+    /* Success: m was the tail, the queue is empty, and later pushes see
+     * SCHED and hand their messages over in `first`. Failure: a producer
+     * replaced m and will link behind it; that link is our next message. */
+    if (ck_pr_cas_ptr(&mb->tail, m, TR__MBOX_SCHED))
+        return;
+    mb->local = wait_link(mb, m);
 }
 
-bool tr__mbox_end_turn_owner(tr__mbox *mb) {
-    give_back_room(mb);
-    if (mb->local != NULL)
-        return true;
-    tr_msg *h = ck_pr_load_ptr(&mb->head);
-    if (h != TR__MBOX_SCHED)
-        return true;
-    /* Release this turn's effects to the producer that next finds IDLE and
-     * schedules the actor (pairs with its CAS). Failure means a push came in:
-     * the actor stays scheduled and its owner must run it again. */
-    TR_TSAN_RELEASE(&mb->head);
-    return !ck_pr_cas_ptr(&mb->head, TR__MBOX_SCHED, TR__MBOX_IDLE);
+void tr__mbox_detach_owner(tr__mbox *mb, tr_msg *msg) {
+    if (mb->held != msg)
+        return;
+    mb->held = NULL;
+    assert(mb->local == NULL);
+    tr_msg *next = tr__mbox_link_owner(mb, msg);
+    if (next != NULL)
+        mb->local = next;
+    else
+        tr__mbox_detach_slow_owner(mb, msg);
+    msg->next = NULL;
 }
 
 tr_msg *tr__mbox_close_owner(tr__mbox *mb) {
-    tr_msg *rest = take_all(mb, TR__MBOX_CLOSED);
+    /* Acquires every push that got in before us (pairs with their CAS);
+     * later pushes see CLOSED and fail. */
+    tr_msg *t = ck_pr_fas_ptr(&mb->tail, TR__MBOX_CLOSED);
+    TR_TSAN_ACQUIRE(&mb->tail);
+    assert(t != TR__MBOX_CLOSED);
     tr_msg *all = mb->local;
     mb->local = NULL;
-    if (all == NULL)
-        return rest;
-    tr_msg *t = all;
-    while (t->next != NULL)
-        t = t->next;
-    t->next = rest;
+    if (tr__mbox_is_msg(t) && all == NULL) {
+        if (mb->held != NULL)
+            all = t == mb->held ? NULL : wait_link(mb, mb->held);
+        else
+            all = wait_first(mb);
+    }
+    mb->first = NULL;
+    if (mb->held != NULL) {
+        tr_msg *h = mb->held;
+        mb->held = NULL;
+        h->release(h);
+    }
+    /* Wait for every link up to the old tail, so the list is whole. */
+    for (tr_msg *m = all; m != NULL && m != t; m = wait_link(mb, m))
+        ;
     return all;
 }
 
 bool tr__mbox_closed_any(const tr__mbox *mb) {
-    return ck_pr_load_ptr(&mb->head) == TR__MBOX_CLOSED;
+    return ck_pr_load_ptr(&mb->tail) == TR__MBOX_CLOSED;
 }
 
 uint32_t tr__mbox_len_any(const tr__mbox *mb) {
@@ -121,6 +154,6 @@ uint32_t tr__mbox_len_any(const tr__mbox *mb) {
      * mailboxes keep no count: report 0 if empty, else 1 (a lower bound). */
     if (mb->cap != 0)
         return ck_pr_load_32(&mb->count);
-    const tr_msg *h = ck_pr_load_ptr(&mb->head);
-    return (tr__mbox_is_msg(h) || ck_pr_load_ptr(&mb->local) != NULL) ? 1 : 0;
+    const tr_msg *t = ck_pr_load_ptr(&mb->tail);
+    return (tr__mbox_is_msg(t) && t != ck_pr_load_ptr(&mb->held)) ? 1 : 0;
 }

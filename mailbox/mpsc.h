@@ -15,7 +15,7 @@
 #include "troupe/error.h"
 #include "troupe/msg.h"
 
-/* Values of head besides a message pointer. */
+/* Values of tail besides a message pointer. */
 #define TR__MBOX_IDLE ((tr_msg *)0)   /* empty, actor not scheduled */
 #define TR__MBOX_SCHED ((tr_msg *)1)  /* empty, actor scheduled or running */
 #define TR__MBOX_CLOSED ((tr_msg *)2) /* closed: pushes fail with TR_EDEAD */
@@ -26,11 +26,13 @@
 
 typedef struct tr__mbox {
     /* Producer side: one line written by every sender. */
-    tr_msg *head;   /* LIFO stack of new messages, or a sentinel above */
+    tr_msg *tail;   /* the newest message, or a sentinel above */
+    tr_msg *first;  /* set by the push that replaced SCHED: the owner's next */
     uint32_t count; /* messages accepted and not yet handed out */
     uint32_t cap;   /* bound on count; 0 = unbounded */
     /* Consumer side (owner only), on its own line. */
-    tr_msg *local TR_ALIGNED; /* messages in send order, taken from head */
+    tr_msg *local TR_ALIGNED; /* the next message to hand out, or NULL */
+    tr_msg *held;             /* handed out, successor not yet seen: see mpsc.c */
     uint32_t taken;           /* handed out since the last tr__mbox_end_turn_owner */
 } tr__mbox;
 
@@ -38,22 +40,38 @@ typedef struct tr__mbox {
  * tr__mbox_end_turn_owner (so sends during init do not schedule it). */
 void tr__mbox_init(tr__mbox *mb, uint32_t cap);
 
-/* Push one message, or a chain of n linked newest -> oldest by ->next (the
- * oldest arrives first; its ->next is overwritten). Returns TR__MBOX_WOKE, TR__MBOX_QUEUED,
- * TR_EDEAD or TR_EFULL; on an error nothing was queued and the caller still owns the messages. */
+/* Push one message, or a chain of n linked first -> last by ->next (first
+ * arrives first; last->next is overwritten). Returns TR__MBOX_WOKE,
+ * TR__MBOX_QUEUED, TR_EDEAD or TR_EFULL; on an error nothing was queued and
+ * the caller still owns the messages. */
 static inline int tr__mbox_push_mpsc(tr__mbox *mb, tr_msg *msg);
-int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n);
+int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *first, tr_msg *last, uint32_t n);
 /* Like tr__mbox_push_mpsc but never TR_EFULL: for the few messages that must
  * not be lost to the bound (monitor/link notices, failed-request notices).
  * The message still counts, so the mailbox can exceed its bound by these. */
 int tr__mbox_push_over_mpsc(tr__mbox *mb, tr_msg *msg);
 
-/* The next message in send order, or NULL if none is queued now. */
-tr_msg *tr__mbox_pop_owner(tr__mbox *mb);
+/* The next message in send order, or NULL if none is queued now. The message
+ * is the owner's to handle, but see tr__mbox_holds_owner before freeing it. */
+static inline tr_msg *tr__mbox_pop_owner(tr__mbox *mb);
+
+/* True if the mailbox still holds msg, the message pop handed out last, as
+ * its link to later messages. The owner may then finish with msg (answer it,
+ * run its ptr_free) but must not run msg->release or reuse msg: the mailbox
+ * runs msg->release itself once the link is no longer needed (at the latest
+ * when the turn ends or the mailbox closes). Only messages with a release
+ * function are ever held. */
+static inline bool tr__mbox_holds_owner(const tr__mbox *mb, const tr_msg *msg) {
+    return mb->held == msg;
+}
+
+/* The owner takes msg out of the mailbox for good (tr_msg_keep, forwarding):
+ * afterwards it may reuse or free msg. No-op unless the mailbox holds msg. */
+void tr__mbox_detach_owner(tr__mbox *mb, tr_msg *msg);
 
 /* End a turn. Returns true if messages remain (the owner must reschedule the
  * actor) and false if the mailbox went idle (the next push schedules it). */
-bool tr__mbox_end_turn_owner(tr__mbox *mb);
+static inline bool tr__mbox_end_turn_owner(tr__mbox *mb);
 
 /* Close the mailbox and return every message still in it, in send order,
  * linked by ->next (NULL if none). Later pushes fail with TR_EDEAD. */
@@ -83,18 +101,7 @@ static inline bool tr__mbox_reserve(tr__mbox *mb, uint32_t n) {
     return true;
 }
 
-static inline tr_msg *tr__mbox_reverse(tr_msg *p) {
-    tr_msg *out = NULL;
-    while (tr__mbox_is_msg(p)) {
-        tr_msg *next = p->next;
-        p->next = out;
-        out = p;
-        p = next;
-    }
-    return out;
-}
-
-static inline int tr__mbox_push_inline(tr__mbox *mb, tr_msg *newest, tr_msg *oldest, uint32_t n,
+static inline int tr__mbox_push_inline(tr__mbox *mb, tr_msg *first, tr_msg *last, uint32_t n,
                                        bool over) {
     if (over) {
         /* Past the bound, but counted: the owner gives it back like any
@@ -104,43 +111,131 @@ static inline int tr__mbox_push_inline(tr__mbox *mb, tr_msg *newest, tr_msg *old
     } else if (!tr__mbox_reserve(mb, n)) { /* a closed mailbox keeps its count: dead beats full */
         return tr__mbox_closed_any(mb) ? TR_EDEAD : TR_EFULL;
     }
-    tr_msg *h = ck_pr_load_ptr(&mb->head);
+    tr_msg *was = last->next; /* given back untouched on TR_EDEAD */
+    last->next = NULL;
+    /* The CAS below publishes the messages' contents to whoever links to
+     * them; on x86 the locked CAS is a full barrier. The matching acquires
+     * are after the owner's loads of the link (mpsc.c). */
+    TR_TSAN_RELEASE(&mb->tail);
+    tr_msg *t = ck_pr_load_ptr(&mb->tail);
     for (;;) {
-        if (h == TR__MBOX_CLOSED) {
+        if (t == TR__MBOX_CLOSED) {
             if (mb->cap != 0)
                 ck_pr_sub_32(&mb->count, n);
+            last->next = was;
             return TR_EDEAD;
         }
-        if (h == TR__MBOX_IDLE) {
-            /* Waking an idle actor: take the consumer side instead of pushing.
-             * Winning IDLE -> SCHED makes us the one waker; the actor is not
-             * running (its owner's last act was SCHED -> IDLE), so `local` is
-             * ours to fill until we hand the actor to the scheduler, which
-             * publishes it. The owner then finds the messages in `local` and
-             * needs no swap: one locked op fewer per wake-up. The CAS
-             * acquires the owner's release in tr__mbox_end_turn_owner. */
-            if (ck_pr_cas_ptr_value(&mb->head, TR__MBOX_IDLE, TR__MBOX_SCHED, &h)) {
-                TR_TSAN_ACQUIRE(&mb->head);
-                oldest->next = NULL;
-                mb->local = tr__mbox_reverse(newest);
-                return TR__MBOX_WOKE;
-            }
-            continue; /* h now holds what beat us */
-        }
-        /* The stack is LIFO: the chain is linked newest -> oldest, and the
-         * oldest message continues into what the stack held. */
-        oldest->next = h;
-        /* Publishes the messages (and oldest->next) to the owner's swap in
-         * take_all; on x86 the locked CAS is a full barrier. Pairs with the
-         * ck_pr_fas_ptr in take_all. */
-        TR_TSAN_RELEASE(&mb->head);
-        if (ck_pr_cas_ptr_value(&mb->head, h, newest, &h))
-            return TR__MBOX_QUEUED;
+        /* Becoming the tail orders us after every earlier push; a closed
+         * mailbox makes the CAS fail, so nothing is queued behind CLOSED. */
+        if (ck_pr_cas_ptr_value(&mb->tail, t, last, &t))
+            break;
     }
+    if (t == TR__MBOX_IDLE) {
+        /* We woke an idle actor: we are its one waker (only IDLE -> message
+         * reports WOKE), and it is not running (its owner's last act was
+         * -> IDLE), so `local` is ours to fill until we hand the actor to the
+         * scheduler, which publishes it. The CAS acquired the owner's
+         * release in tr__mbox_end_turn_owner. */
+        TR_TSAN_ACQUIRE(&mb->tail);
+        mb->local = first;
+        return TR__MBOX_WOKE;
+    }
+    if (t == TR__MBOX_SCHED) {
+        /* The owner has nothing linked to follow: hand it the chain. Pairs
+         * with the load of `first` in tr__mbox_pop_owner. */
+        ck_pr_store_ptr(&mb->first, first);
+        return TR__MBOX_QUEUED;
+    }
+    /* Link behind the previous tail. Only we may write t->next (we replaced
+     * t), and the owner keeps t alive until it has read this link or moved
+     * the tail off t (mpsc.c). Pairs with the owner's load of t->next. */
+    ck_pr_store_ptr(&t->next, first);
+    return TR__MBOX_QUEUED;
 }
 
 static inline int tr__mbox_push_mpsc(tr__mbox *mb, tr_msg *msg) {
     return tr__mbox_push_inline(mb, msg, msg, 1, false);
+}
+
+/* --- the owner's side, inline: pop and end of turn run on every message --- */
+
+/* The link behind m (NULL if none yet). A producer writes it once it has
+ * replaced m as the tail; the load acquires that producer's messages (pairs
+ * with the link store at the end of tr__mbox_push_inline). */
+static inline tr_msg *tr__mbox_link_owner(tr__mbox *mb, tr_msg *m) {
+    (void)mb; /* used by the TSan annotation only */
+    tr_msg *next = ck_pr_load_ptr(&m->next);
+    if (next != NULL)
+        TR_TSAN_ACQUIRE(&mb->tail);
+    return next;
+}
+
+/* m was handed out with no successor and has no release function: take it
+ * out of the queue now (mpsc.c). */
+void tr__mbox_detach_slow_owner(tr__mbox *mb, tr_msg *m);
+
+static inline tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
+    tr_msg *m = mb->local;
+    if (m == NULL) {
+        tr_msg *h = mb->held;
+        if (h != NULL) {
+            if ((m = tr__mbox_link_owner(mb, h)) == NULL)
+                return NULL;
+            /* Its successor is linked, so no producer writes h again. */
+            mb->held = NULL;
+            h->release(h);
+        } else {
+            /* Set by the push that replaced SCHED (pairs with its store). */
+            if ((m = ck_pr_load_ptr(&mb->first)) == NULL)
+                return NULL;
+            TR_TSAN_ACQUIRE(&mb->tail);
+            mb->first = NULL;
+        }
+    }
+    tr_msg *next = tr__mbox_link_owner(mb, m);
+    mb->local = next;
+    if (next != NULL) {
+        /* Start fetching the next message (likely written on another core)
+         * while this one is handled. */
+        __builtin_prefetch(next);
+        m->next = NULL;
+    } else if (TR_LIKELY(m->release != NULL)) {
+        mb->held = m; /* may still be the tail: keep its memory for now */
+    } else {
+        tr__mbox_detach_slow_owner(mb, m); /* caller-managed memory: never kept */
+        m->next = NULL;
+    }
+    mb->taken++;
+    return m;
+}
+
+static inline bool tr__mbox_end_turn_owner(tr__mbox *mb) {
+    if (mb->taken != 0) { /* give back this turn's room */
+        if (mb->cap != 0)
+            ck_pr_sub_32(&mb->count, mb->taken);
+        mb->taken = 0;
+    }
+    if (mb->local != NULL)
+        return true;
+    /* The state we leave: the held message (still the tail unless a push
+     * replaced it), or SCHED. */
+    tr_msg *h = mb->held;
+    tr_msg *expect = h != NULL ? h : TR__MBOX_SCHED;
+    if (ck_pr_load_ptr(&mb->tail) != expect)
+        return true; /* a push came in: run again */
+    /* Release this turn's effects to the producer that next finds IDLE and
+     * schedules the actor (pairs with its CAS). Once it succeeds another
+     * thread may run the actor: clear `held` first, touch nothing after. */
+    mb->held = NULL;
+    TR_TSAN_RELEASE(&mb->tail);
+    if (!ck_pr_cas_ptr(&mb->tail, expect, TR__MBOX_IDLE)) {
+        mb->held = h; /* a push came in: the actor stays scheduled */
+        return true;
+    }
+    /* The held message is off the tail, so no producer writes it again. */
+    if (h != NULL)
+        h->release(h);
+    return false;
 }
 
 #endif

@@ -1,7 +1,9 @@
 /* tests/test_mailbox.c - unit tests of the MPSC mailbox (mailbox/mpsc.h).
  *
  * Single-threaded specifications of tr__mbox: send order, the WOKE edge that
- * schedules an actor exactly once, end_turn, the bound, close and chains.
+ * schedules an actor exactly once, end_turn, the bound, close and chains,
+ * and the held message (the last one handed out, whose memory the mailbox
+ * keeps until its link is no longer needed).
  * The many-producer race is in test_stress_mailbox.c. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -151,7 +153,7 @@ static void mbox_unbounded_len_is_zero_when_empty_else_one(void **state) {
     assert_int_equal(tr__mbox_len_any(&mb), 0);
     tr__mbox_push_mpsc(&mb, &msgs[0]); /* woke: goes to the owner's list */
     assert_int_equal(tr__mbox_len_any(&mb), 1);
-    tr__mbox_push_mpsc(&mb, &msgs[1]); /* on the stack */
+    tr__mbox_push_mpsc(&mb, &msgs[1]); /* queued behind it */
     tr__mbox_push_mpsc(&mb, &msgs[2]);
     assert_int_equal(tr__mbox_len_any(&mb), 1);
     while (tr__mbox_pop_owner(&mb) != NULL)
@@ -191,13 +193,12 @@ static void mbox_bounded_chain_bigger_than_room_is_refused_whole(void **state) {
     tr__mbox mb;
     idle_mbox(&mb, 3);
     assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[0]), TR__MBOX_WOKE);
-    /* chain 1 -> 2 -> 3, newest first */
-    msgs[3].next = &msgs[2];
-    msgs[2].next = &msgs[1];
-    msgs[1].next = NULL;
-    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[3], &msgs[1], 3), TR_EFULL);
+    /* chain 1 -> 2 -> 3, in send order */
+    msgs[1].next = &msgs[2];
+    msgs[2].next = &msgs[3];
+    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[1], &msgs[3], 3), TR_EFULL);
     assert_int_equal(tr__mbox_len_any(&mb), 1);
-    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[2], &msgs[1], 2), TR__MBOX_QUEUED);
+    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[1], &msgs[2], 2), TR__MBOX_QUEUED);
     assert_int_equal(tr__mbox_len_any(&mb), 3);
     for (int i = 0; i < 3; i++)
         assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[i]);
@@ -236,7 +237,7 @@ static void mbox_close_returns_leftovers_in_send_order(void **state) {
         tr__mbox_push_mpsc(&mb, &msgs[i]);
     assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]); /* 1..3 local */
     for (int i = 4; i < NMSG; i++)
-        tr__mbox_push_mpsc(&mb, &msgs[i]); /* 4..7 on the stack */
+        tr__mbox_push_mpsc(&mb, &msgs[i]); /* 4..7 queued behind them */
     tr_msg *left = tr__mbox_close_owner(&mb);
     for (int i = 1; i < NMSG; i++) {
         assert_ptr_equal(left, &msgs[i]);
@@ -263,9 +264,11 @@ static void mbox_push_after_close_returns_edead_and_caller_keeps_message(void **
     msgs[0].next = &msgs[7];
     assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[0]), TR_EDEAD);
     assert_ptr_equal(msgs[0].next, &msgs[7]);
-    msgs[2].next = &msgs[1];
-    msgs[1].next = NULL;
-    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[2], &msgs[1], 2), TR_EDEAD);
+    msgs[1].next = &msgs[2];
+    msgs[2].next = &msgs[5];
+    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[1], &msgs[2], 2), TR_EDEAD);
+    assert_ptr_equal(msgs[1].next, &msgs[2]);
+    assert_ptr_equal(msgs[2].next, &msgs[5]);
     assert_int_equal(tr__mbox_len_any(&mb), 0);
 }
 
@@ -286,10 +289,9 @@ static void mbox_chain_arrives_oldest_first_between_singles(void **state) {
     tr__mbox mb;
     idle_mbox(&mb, 0);
     assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[0]), TR__MBOX_WOKE);
-    msgs[3].next = &msgs[2];
-    msgs[2].next = &msgs[1];
-    msgs[1].next = NULL;
-    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[3], &msgs[1], 3), TR__MBOX_QUEUED);
+    msgs[1].next = &msgs[2];
+    msgs[2].next = &msgs[3];
+    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[1], &msgs[3], 3), TR__MBOX_QUEUED);
     assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[4]), TR__MBOX_QUEUED);
     for (int i = 0; i < 5; i++)
         assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[i]);
@@ -300,9 +302,8 @@ static void mbox_chain_on_idle_wakes_once(void **state) {
     (void)state;
     tr__mbox mb;
     idle_mbox(&mb, 0);
-    msgs[1].next = &msgs[0];
-    msgs[0].next = NULL;
-    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[1], &msgs[0], 2), TR__MBOX_WOKE);
+    msgs[0].next = &msgs[1];
+    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[0], &msgs[1], 2), TR__MBOX_WOKE);
     assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[2]), TR__MBOX_QUEUED);
     assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]);
     assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
@@ -314,16 +315,176 @@ static void mbox_bounded_chain_on_idle_counts_all(void **state) {
     (void)state;
     tr__mbox mb;
     idle_mbox(&mb, 2);
-    msgs[1].next = &msgs[0];
-    msgs[0].next = NULL;
-    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[1], &msgs[0], 2), TR__MBOX_WOKE);
+    msgs[0].next = &msgs[1];
+    assert_int_equal(tr__mbox_push_chain_mpsc(&mb, &msgs[0], &msgs[1], 2), TR__MBOX_WOKE);
     assert_int_equal(tr__mbox_len_any(&mb), 2);
     assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[2]), TR_EFULL);
+}
+
+/* --- the held message ----------------------------------------------------
+ * Messages with a release function: the one handed out last, with no
+ * successor yet, stays the mailbox's link; the mailbox runs its release
+ * exactly once, when the next message is linked, the turn ends or it closes. */
+
+static int released[NMSG];
+
+static void count_release(tr_msg *m) {
+    released[m->word]++;
+}
+
+static int held_setup(void **state) {
+    setup(state);
+    memset(released, 0, sizeof(released));
+    for (int i = 0; i < NMSG; i++)
+        msgs[i].release = count_release;
+    return 0;
+}
+
+static void mbox_last_message_is_held_until_its_successor_is_popped(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[0]), TR__MBOX_WOKE);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]);
+    assert_true(tr__mbox_holds_owner(&mb, &msgs[0]));
+    assert_int_equal(tr__mbox_len_any(&mb), 0); /* held is not queued */
+    assert_null(tr__mbox_pop_owner(&mb));
+    assert_int_equal(released[0], 0);
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[1]), TR__MBOX_QUEUED); /* links behind 0 */
+    assert_int_equal(tr__mbox_len_any(&mb), 1);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
+    assert_int_equal(released[0], 1);
+    assert_true(tr__mbox_holds_owner(&mb, &msgs[1]));
+    assert_false(tr__mbox_holds_owner(&mb, &msgs[0]));
+}
+
+static void mbox_end_turn_releases_the_held_message_and_goes_idle(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    tr__mbox_push_mpsc(&mb, &msgs[0]);
+    tr__mbox_pop_owner(&mb);
+    assert_false(tr__mbox_end_turn_owner(&mb));
+    assert_int_equal(released[0], 1);
+    assert_false(tr__mbox_holds_owner(&mb, &msgs[0]));
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[1]), TR__MBOX_WOKE);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
+    assert_int_equal(released[0], 1); /* exactly once */
+}
+
+static void mbox_end_turn_keeps_the_held_message_when_a_push_came_in(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    tr__mbox_push_mpsc(&mb, &msgs[0]);
+    tr__mbox_pop_owner(&mb);
+    tr__mbox_push_mpsc(&mb, &msgs[1]);
+    assert_true(tr__mbox_end_turn_owner(&mb));
+    assert_int_equal(released[0], 0);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
+    assert_int_equal(released[0], 1);
+    assert_false(tr__mbox_end_turn_owner(&mb));
+    assert_int_equal(released[1], 1);
+}
+
+static void mbox_close_releases_the_held_message_and_returns_the_rest(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    tr__mbox_push_mpsc(&mb, &msgs[0]);
+    tr__mbox_pop_owner(&mb);
+    tr__mbox_push_mpsc(&mb, &msgs[1]);
+    tr__mbox_push_mpsc(&mb, &msgs[2]);
+    tr_msg *left = tr__mbox_close_owner(&mb);
+    assert_int_equal(released[0], 1);
+    assert_ptr_equal(left, &msgs[1]);
+    assert_ptr_equal(left->next, &msgs[2]);
+    assert_null(msgs[2].next);
+    assert_int_equal(released[1] + released[2], 0); /* the caller's to dead-letter */
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[3]), TR_EDEAD);
+}
+
+static void mbox_close_with_only_the_held_message_returns_null(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    tr__mbox_push_mpsc(&mb, &msgs[0]);
+    tr__mbox_pop_owner(&mb);
+    assert_null(tr__mbox_close_owner(&mb));
+    assert_int_equal(released[0], 1);
+}
+
+static void mbox_detach_gives_the_held_message_to_the_owner(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    tr__mbox_push_mpsc(&mb, &msgs[0]);
+    tr__mbox_pop_owner(&mb);
+    tr__mbox_detach_owner(&mb, &msgs[0]);
+    assert_false(tr__mbox_holds_owner(&mb, &msgs[0]));
+    assert_null(msgs[0].next);
+    /* Empty now: the next push is handed over without touching msgs[0]. */
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[1]), TR__MBOX_QUEUED);
+    assert_null(msgs[0].next);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
+    assert_false(tr__mbox_end_turn_owner(&mb));
+    assert_int_equal(released[0], 0); /* the owner's now, never released here */
+    assert_int_equal(released[1], 1);
+}
+
+static void mbox_detach_after_a_push_continues_with_the_successor(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    tr__mbox_push_mpsc(&mb, &msgs[0]);
+    tr__mbox_pop_owner(&mb);
+    tr__mbox_push_mpsc(&mb, &msgs[1]);
+    tr__mbox_detach_owner(&mb, &msgs[0]);
+    assert_null(msgs[0].next);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
+    assert_int_equal(released[0], 0);
+}
+
+static void mbox_detach_of_a_message_not_held_does_nothing(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    tr__mbox_push_mpsc(&mb, &msgs[0]);
+    tr__mbox_push_mpsc(&mb, &msgs[1]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]); /* has a successor: not held */
+    assert_false(tr__mbox_holds_owner(&mb, &msgs[0]));
+    tr__mbox_detach_owner(&mb, &msgs[0]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
+    assert_true(tr__mbox_holds_owner(&mb, &msgs[1]));
+}
+
+static void mbox_message_without_release_is_never_held(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    msgs[0].release = NULL;
+    tr__mbox_push_mpsc(&mb, &msgs[0]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]);
+    assert_false(tr__mbox_holds_owner(&mb, &msgs[0]));
+    assert_int_equal(tr__mbox_push_mpsc(&mb, &msgs[1]), TR__MBOX_QUEUED);
+    assert_null(msgs[0].next); /* detached: the push did not link behind it */
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(mbox_starts_scheduled_so_first_push_does_not_wake, setup),
+        cmocka_unit_test_setup(mbox_last_message_is_held_until_its_successor_is_popped, held_setup),
+        cmocka_unit_test_setup(mbox_end_turn_releases_the_held_message_and_goes_idle, held_setup),
+        cmocka_unit_test_setup(mbox_end_turn_keeps_the_held_message_when_a_push_came_in,
+                               held_setup),
+        cmocka_unit_test_setup(mbox_close_releases_the_held_message_and_returns_the_rest,
+                               held_setup),
+        cmocka_unit_test_setup(mbox_close_with_only_the_held_message_returns_null, held_setup),
+        cmocka_unit_test_setup(mbox_detach_gives_the_held_message_to_the_owner, held_setup),
+        cmocka_unit_test_setup(mbox_detach_after_a_push_continues_with_the_successor, held_setup),
+        cmocka_unit_test_setup(mbox_detach_of_a_message_not_held_does_nothing, held_setup),
+        cmocka_unit_test_setup(mbox_message_without_release_is_never_held, held_setup),
         cmocka_unit_test_setup(mbox_pops_in_send_order, setup),
         cmocka_unit_test_setup(mbox_order_holds_across_takes, setup),
         cmocka_unit_test_setup(mbox_pop_on_empty_returns_null, setup),

@@ -11,7 +11,10 @@
  *   - two consumers never run the mailbox at the same time;
  *   - the number of WOKEs equals the number of idle transitions.
  * Two consumers make a double schedule observable as an overlap; with one it
- * could only show up as a second token. */
+ * could only show up as a second token. The test runs twice: with messages
+ * that have no release function (each last message is detached at once), and
+ * with one (the mailbox holds the last message as its link): then every
+ * message must be released exactly once, and never before it was popped. */
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -48,6 +51,17 @@ static uint64_t order_errors;        /* a producer's message out of order */
 static uint64_t push_errors;         /* a push that failed */
 static uint64_t done;                /* the test thread saw everything consumed */
 static uint64_t next_seq[PRODUCERS]; /* only the running consumer touches it */
+static uint8_t *popped[PRODUCERS];   /* per message: 1 once the consumer popped it */
+static uint64_t releases;            /* release calls */
+static uint64_t release_errors;      /* released twice, or before it was popped */
+
+static void release_counted(tr_msg *m) {
+    tu_add(&releases, 1);
+    if (m->word >= PER_PRODUCER || popped[m->type][m->word] != 1)
+        tu_add(&release_errors, 1);
+    else
+        popped[m->type][m->word] = 2;
+}
 
 static void *producer(void *arg) {
     uintptr_t p = (uintptr_t)arg;
@@ -94,6 +108,11 @@ static void run_mailbox(void) {
             if (m->word != next_seq[m->type])
                 tu_add(&order_errors, 1);
             next_seq[m->type] = m->word + 1;
+            popped[m->type][m->word] = 1;
+            /* Done with it, as an actor is: release it unless the mailbox
+             * holds it (then the mailbox releases it later). */
+            if (m->release != NULL && !tr__mbox_holds_owner(&mb, m))
+                m->release(m);
             tu_add(&consumed, 1);
         }
         tu_store(&running, 0);
@@ -111,11 +130,17 @@ static void *consumer(void *arg) {
     return NULL;
 }
 
-static void four_producers_one_mailbox_schedule_exactly_once(void **state) {
-    (void)state;
+static void run(int with_release) {
+    tokens = double_sched = wokes = idles = overlaps = running = consumed = 0;
+    order_errors = push_errors = done = releases = release_errors = 0;
     for (int p = 0; p < PRODUCERS; p++) {
+        next_seq[p] = 0;
         arrays[p] = calloc(PER_PRODUCER, sizeof(tr_msg));
+        popped[p] = calloc(PER_PRODUCER, 1);
         assert_non_null(arrays[p]);
+        assert_non_null(popped[p]);
+        for (uint64_t i = 0; i < PER_PRODUCER; i++)
+            arrays[p][i].release = with_release ? release_counted : NULL;
     }
     tr__mbox_init(&mb, 0);
     assert_false(tr__mbox_end_turn_owner(&mb)); /* idle, as after spawn */
@@ -144,14 +169,33 @@ static void four_producers_one_mailbox_schedule_exactly_once(void **state) {
     assert_int_equal(tu_load(&wokes), tu_load(&idles));
     assert_int_equal(tr__mbox_len_any(&mb), 0);
     assert_null(tr__mbox_pop_owner(&mb));
+    if (with_release) { /* the last idle transition released the last held one */
+        assert_int_equal(tu_load(&release_errors), 0);
+        assert_int_equal(tu_load(&releases), TOTAL);
+    } else {
+        assert_int_equal(tu_load(&releases), 0);
+    }
     print_message("wokes/idle periods: %llu\n", (unsigned long long)tu_load(&wokes));
-    for (int p = 0; p < PRODUCERS; p++)
+    for (int p = 0; p < PRODUCERS; p++) {
         free(arrays[p]);
+        free(popped[p]);
+    }
+}
+
+static void four_producers_one_mailbox_schedule_exactly_once(void **state) {
+    (void)state;
+    run(0);
+}
+
+static void held_messages_are_released_once_after_they_are_popped(void **state) {
+    (void)state;
+    run(1);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(four_producers_one_mailbox_schedule_exactly_once),
+        cmocka_unit_test(held_messages_are_released_once_after_they_are_popped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
