@@ -226,11 +226,11 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     if (TR_UNLIKELY(!ck_pr_load_32(&rt->armed)))
         ck_pr_store_32(&rt->armed, 1);
     count_spawn(rt);
-    /* Publish: close's sweep finds us from here on. The store is followed by
-     * a full barrier, then we re-read the state (Dekker with begin_close). */
+    /* Publish: close's sweep finds us from here on. The store is a swap, a
+     * full barrier with it, then we re-read the state (Dekker with
+     * begin_close). */
     TR_TSAN_RELEASE(&a->alive);
-    ck_pr_store_32(&a->alive, 1);
-    ck_pr_fence_memory();
+    ck_pr_fas_32(&a->alive, 1);
     if (TR_UNLIKELY(ck_pr_load_32(&rt->state) != TR__RT_RUNNING)) {
         /* Closed under us: the workers may be leaving, so end the actor here
          * (we still own it) and fail as if we had seen the close first. */

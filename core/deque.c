@@ -6,8 +6,8 @@
  * last entry it races the thieves with the same CAS). Memory orders:
  *
  *   push:  slot store; release store of bottom     -> pairs with steal's acquire of bottom
- *   pop:   store bottom-1; full fence; load top    -> Dekker with steal's load top; fence; load
- * bottom steal: load top; full fence; acquire bottom; read slot; CAS top
+ *   pop:   swap bottom-1 (store + full fence); load top -> Dekker with steal's load top; fence;
+ * load bottom steal: load top; full fence; acquire bottom; read slot; CAS top
  *
  * A slot is reused by push only once top has passed it, i.e. after the CAS
  * that took it; a thief reading a slot that is being overwritten will fail
@@ -52,11 +52,10 @@ void *tr__deque_pop_owner(tr__deque *d) {
     if (t >= b)
         return NULL; /* empty: no fence needed, thieves only shrink it */
     b--;
-    ck_pr_store_64(&d->bottom, b);
     /* Our claim on slot b must be visible before we read top, and a thief's
      * CAS of top before its read of bottom (Dekker); pairs with the fence in
-     * steal. */
-    ck_pr_fence_memory();
+     * steal. The swap is the store and the full barrier in one. */
+    ck_pr_fas_64(&d->bottom, b);
     t = ck_pr_load_64(&d->top);
     void *p = NULL;
     if (t <= b) {

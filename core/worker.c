@@ -187,7 +187,7 @@ static tr_actor *next_actor(tr__worker *w) {
 void tr__notify_any(tr_runtime *rt) {
     /* Orders our publication of work (a deque store, or a CAS) before reading
      * `sleepers`; pairs with the locked increment in park(). */
-    ck_pr_fence_memory();
+    tr_fence_full();
     if (ck_pr_load_32(&rt->sleepers) == 0)
         return;
     for (unsigned i = 0; i < rt->nworkers; i++) {

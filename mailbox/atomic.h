@@ -52,6 +52,19 @@ static inline void tr_stack_push_upmc(ck_stack_t *s, ck_stack_entry_t *e) {
     }
 }
 
+/* A full barrier (store-load included) for Dekker-style handshakes. On
+ * x86-64 a locked add to the stack, which orders like mfence for ordinary
+ * memory but costs less (Linux's smp_mb does the same); elsewhere CK's
+ * fence. Where a store precedes the barrier, prefer one ck_pr_fas (xchg),
+ * which is the store and the barrier in one instruction. */
+static inline void tr_fence_full(void) {
+#if defined(__x86_64__)
+    __asm__ __volatile__("lock; addl $0,-4(%%rsp)" ::: "memory", "cc");
+#else
+    ck_pr_fence_memory();
+#endif
+}
+
 #define TR_CACHELINE 64
 #define TR_ALIGNED __attribute__((aligned(TR_CACHELINE)))
 
