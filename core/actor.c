@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fence.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "core/worker.h"
@@ -226,11 +227,12 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     if (TR_UNLIKELY(!ck_pr_load_32(&rt->armed)))
         ck_pr_store_32(&rt->armed, 1);
     count_spawn(rt);
-    /* Publish: close's sweep finds us from here on. The store is a swap, a
-     * full barrier with it, then we re-read the state (Dekker with
-     * begin_close). */
+    /* Publish: close's sweep finds us from here on. Then we re-read the
+     * state (Dekker with begin_close, which has the heavy barrier, so ours
+     * is light: core/fence.h). */
     TR_TSAN_RELEASE(&a->alive);
-    ck_pr_fas_32(&a->alive, 1);
+    ck_pr_store_32(&a->alive, 1);
+    tr__fence_light();
     if (TR_UNLIKELY(ck_pr_load_32(&rt->state) != TR__RT_RUNNING)) {
         /* Closed under us: the workers may be leaving, so end the actor here
          * (we still own it) and fail as if we had seen the close first. */

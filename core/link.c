@@ -247,7 +247,12 @@ void tr__actor_undo_watchers(tr_actor *a, const tr_exit *why) {
 }
 
 void tr__actor_drop_watchers(tr_actor *a) {
-    tr__watch *list = take_watchers(a, 0);
+    /* Called once the last reference is gone: every watcher entry that
+     * names a holds a reference to it, so no other thread can reach a's
+     * list any more and it needs no lock (tr_ref_release's last decrement
+     * acquired every earlier holder's changes). */
+    tr__watch *list = a->watchers;
+    a->watchers = NULL;
     while (list != NULL) {
         tr__watch *e = list;
         list = e->next;

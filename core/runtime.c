@@ -7,7 +7,8 @@
  * their loops. A spawn racing with close either sees CLOSING and fails, or
  * is seen by the close's sweep, or sees CLOSING after publishing itself and
  * stops itself (tr_spawn): the alive flag and the state are each written
- * before the other is read, with full barriers between (Dekker). */
+ * before the other is read, with barriers between (Dekker; an asymmetric
+ * pair, since spawns are frequent and closes rare: core/fence.h). */
 #include "core/runtime.h"
 
 #include <assert.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fence.h"
 #include "core/msg.h"
 #include "troupe/error.h"
 
@@ -74,6 +76,7 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
     int rc = fill_defaults(&c);
     if (rc != 0)
         return rc;
+    tr__fence_init();
     tr_runtime *rt = aligned_alloc(TR_CACHELINE, sizeof(*rt));
     if (rt == NULL)
         return TR_ENOMEM;
@@ -129,10 +132,13 @@ static void enter_exiting(tr_runtime *rt) {
 }
 
 void tr__runtime_begin_close(tr_runtime *rt) {
-    /* The CAS is a full barrier: spawns that miss CLOSING have published
-     * `alive` before it, so the sweep below sees them (see the file top). */
+    /* Spawns that miss CLOSING have published `alive` before the barrier
+     * below returns, so the sweep sees them (see the file top). */
     if (!ck_pr_cas_32(&rt->state, TR__RT_RUNNING, TR__RT_CLOSING))
         return;
+    /* The heavy half of the handshake with tr_spawn, whose publish of
+     * `alive` has only the light half (core/fence.h). */
+    tr__fence_heavy();
     tr__pool_each_alive(rt, stop_one, NULL);
     if (tr__runtime_alive(rt) == 0)
         enter_exiting(rt);
