@@ -209,20 +209,33 @@ static inline tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
     return m;
 }
 
-static inline bool tr__mbox_end_turn_owner(tr__mbox *mb) {
-    if (mb->taken != 0) { /* give back this turn's room */
+/* Give back the room of the messages handed out since the last call (a
+ * bounded mailbox's count); end_turn does it too. */
+static inline void tr__mbox_give_back_owner(tr__mbox *mb) {
+    if (mb->taken != 0) {
         if (mb->cap != 0)
             ck_pr_sub_32(&mb->count, mb->taken);
         mb->taken = 0;
     }
+}
+
+/* True if a message is queued, or on its way (a push became the tail and
+ * has not linked yet). A plain load of tail: a hint, no ordering; pop and
+ * end_turn decide. */
+static inline bool tr__mbox_pending_owner(const tr__mbox *mb) {
     if (mb->local != NULL)
         return true;
-    /* The state we leave: the held message (still the tail unless a push
-     * replaced it), or SCHED. */
+    /* The state the owner left: the held message, or SCHED. */
+    const tr_msg *expect = mb->held != NULL ? mb->held : TR__MBOX_SCHED;
+    return ck_pr_load_ptr(&mb->tail) != expect;
+}
+
+static inline bool tr__mbox_end_turn_owner(tr__mbox *mb) {
+    tr__mbox_give_back_owner(mb);
+    if (tr__mbox_pending_owner(mb))
+        return true; /* a push came in: run again */
     tr_msg *h = mb->held;
     tr_msg *expect = h != NULL ? h : TR__MBOX_SCHED;
-    if (ck_pr_load_ptr(&mb->tail) != expect)
-        return true; /* a push came in: run again */
     /* Release this turn's effects to the producer that next finds IDLE and
      * schedules the actor (pairs with its CAS). Once it succeeds another
      * thread may run the actor: clear `held` first, touch nothing after. */
