@@ -23,11 +23,35 @@ void __tsan_release(void *addr);
 #include <ck_pr.h>
 #include <ck_spinlock.h>
 #include <ck_stack.h>
+#include <sched.h>
+
+#if defined(__GNUC__)
+#define TR_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define TR_LIKELY(x) (x)
+#define TR_UNLIKELY(x) (x)
+#endif
+
+/* Contended: spin a little, then give the CPU away. With more threads than
+ * cores (foreign senders), the holder may be preempted; spinning until it
+ * runs again would burn whole time slices. */
+static __attribute__((noinline, unused)) void tr_spin_lock_slow(ck_spinlock_fas_t *l) {
+    for (;;) {
+        for (int i = 0; i < 128; i++) {
+            if (!ck_spinlock_fas_locked(l) && ck_spinlock_fas_trylock(l))
+                return;
+            ck_pr_stall();
+        }
+        sched_yield();
+    }
+}
 
 /* A CK spinlock with its happens-before edges made visible to TSan. Used only
  * off the hot path (pools, watcher lists, rare state changes). */
 static inline void tr_spin_lock(ck_spinlock_fas_t *l) {
-    ck_spinlock_fas_lock(l);
+    if (TR_UNLIKELY(!ck_spinlock_fas_trylock(l)))
+        tr_spin_lock_slow(l);
     TR_TSAN_ACQUIRE(l);
 }
 
@@ -67,13 +91,5 @@ static inline void tr_fence_full(void) {
 
 #define TR_CACHELINE 64
 #define TR_ALIGNED __attribute__((aligned(TR_CACHELINE)))
-
-#if defined(__GNUC__)
-#define TR_LIKELY(x) __builtin_expect(!!(x), 1)
-#define TR_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#else
-#define TR_LIKELY(x) (x)
-#define TR_UNLIKELY(x) (x)
-#endif
 
 #endif
