@@ -454,9 +454,10 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
     /* Read before the turn ends: once end_turn lets the actor go idle, another
      * worker may run it, end it and recycle its block; touch only locals. */
     tr_runtime *rt = a->rt;
-    bool bounded = a->mbox.cap != 0;
+    /* Wake blocked tr_send_wait callers only if this turn gave room back. */
+    bool freed = a->mbox.cap != 0 && a->mbox.taken != 0;
     bool again = tr__mbox_end_turn_owner(&a->mbox);
-    if (bounded)
+    if (freed)
         tr__runtime_space_freed(rt);
     if (!again)
         return TR__TURN_DONE;

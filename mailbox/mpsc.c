@@ -83,6 +83,18 @@ static tr_msg *wait_link(tr__mbox *mb, tr_msg *m) {
     return next;
 }
 
+tr_msg *tr__mbox_wait_link_owner(tr__mbox *mb, tr_msg *h) {
+    if (ck_pr_load_ptr(&mb->tail) == h)
+        return NULL; /* nothing on its way: really empty */
+    for (unsigned spins = 0; spins < 64; spins++) {
+        ck_pr_stall();
+        tr_msg *next = tr__mbox_link_owner(mb, h);
+        if (next != NULL)
+            return next;
+    }
+    return NULL; /* the producer is slow (preempted): end_turn keeps us scheduled */
+}
+
 /* Wait for `first`: a push has replaced SCHED and is about to store it. */
 static tr_msg *wait_first(tr__mbox *mb) {
     tr_msg *m;

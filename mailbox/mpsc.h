@@ -170,6 +170,12 @@ static inline tr_msg *tr__mbox_link_owner(tr__mbox *mb, tr_msg *m) {
     return next;
 }
 
+/* No link behind the held message h yet. If a push has already replaced h
+ * as the tail, it is a few instructions from linking: wait for that briefly
+ * (bounded; the producer may have been preempted) rather than end the turn
+ * and come back. NULL if nothing is on its way or the wait ran out. */
+tr_msg *tr__mbox_wait_link_owner(tr__mbox *mb, tr_msg *h);
+
 /* m was handed out with no successor and has no release function: take it
  * out of the queue now (mpsc.c). */
 void tr__mbox_detach_slow_owner(tr__mbox *mb, tr_msg *m);
@@ -179,7 +185,8 @@ static inline tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
     if (m == NULL) {
         tr_msg *h = mb->held;
         if (h != NULL) {
-            if ((m = tr__mbox_link_owner(mb, h)) == NULL)
+            if ((m = tr__mbox_link_owner(mb, h)) == NULL &&
+                (m = tr__mbox_wait_link_owner(mb, h)) == NULL)
                 return NULL;
             /* Its successor is linked, so no producer writes h again. */
             mb->held = NULL;

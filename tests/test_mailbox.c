@@ -458,6 +458,29 @@ static void mbox_detach_of_a_message_not_held_does_nothing(void **state) {
     assert_true(tr__mbox_holds_owner(&mb, &msgs[1]));
 }
 
+/* A producer that has become the tail but not yet linked (the window
+ * between its CAS and its link store), simulated by hand: pop finds nothing
+ * yet, end_turn keeps the actor scheduled, and the message comes once the
+ * link is written. */
+static void mbox_push_caught_between_cas_and_link_is_waited_for(void **state) {
+    (void)state;
+    tr__mbox mb;
+    idle_mbox(&mb, 0);
+    tr__mbox_push_mpsc(&mb, &msgs[0]);
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[0]);
+    msgs[1].next = NULL;
+    mb.tail = &msgs[1]; /* the producer's CAS, without its link */
+    assert_int_equal(tr__mbox_len_any(&mb), 1);
+    assert_null(tr__mbox_pop_owner(&mb));
+    assert_true(tr__mbox_end_turn_owner(&mb));
+    assert_int_equal(released[0], 0); /* still the link the producer needs */
+    msgs[0].next = &msgs[1];          /* its link store */
+    assert_ptr_equal(tr__mbox_pop_owner(&mb), &msgs[1]);
+    assert_int_equal(released[0], 1);
+    assert_false(tr__mbox_end_turn_owner(&mb));
+    assert_int_equal(released[1], 1);
+}
+
 static void mbox_message_without_release_is_never_held(void **state) {
     (void)state;
     tr__mbox mb;
@@ -485,6 +508,7 @@ int main(void) {
         cmocka_unit_test_setup(mbox_detach_after_a_push_continues_with_the_successor, held_setup),
         cmocka_unit_test_setup(mbox_detach_of_a_message_not_held_does_nothing, held_setup),
         cmocka_unit_test_setup(mbox_message_without_release_is_never_held, held_setup),
+        cmocka_unit_test_setup(mbox_push_caught_between_cas_and_link_is_waited_for, held_setup),
         cmocka_unit_test_setup(mbox_pops_in_send_order, setup),
         cmocka_unit_test_setup(mbox_order_holds_across_takes, setup),
         cmocka_unit_test_setup(mbox_pop_on_empty_returns_null, setup),
