@@ -14,8 +14,11 @@
 #include <assert.h>
 #include <ck_pr.h>
 #include <errno.h>
+#include <linux/futex.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,8 +60,6 @@ static void runtime_destroy(tr_runtime *rt) {
         if (ext[i].runtime_free != NULL)
             ext[i].runtime_free(rt, ext[i].data);
     tr__pool_destroy(rt);
-    pthread_mutex_destroy(&rt->space_mu);
-    pthread_cond_destroy(&rt->space_cv);
     pthread_mutex_destroy(&rt->join_mu);
     free(rt->workers);
     free(rt);
@@ -84,12 +85,6 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
     rt->cfg = c;
     tr__inject_init(&rt->global);
     rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
-    pthread_mutex_init(&rt->space_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&rt->space_cv, &ca);
-    pthread_condattr_destroy(&ca);
     pthread_mutex_init(&rt->join_mu, NULL);
     rt->workers = calloc(c.workers, sizeof(tr__worker));
     if (rt->workers == NULL) {
@@ -298,11 +293,16 @@ void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why) {
 }
 
 void tr__runtime_space_freed(tr_runtime *rt) {
+    /* Our caller freed room (or closed a mailbox) with a locked operation,
+     * a full barrier before this load: a sender that counts itself later
+     * pushes after the room is there (Dekker with tr_send_wait). */
     if (ck_pr_load_32(&rt->space_waiters) == 0)
         return;
-    pthread_mutex_lock(&rt->space_mu);
-    pthread_cond_broadcast(&rt->space_cv);
-    pthread_mutex_unlock(&rt->space_mu);
+    /* Move the count on, then wake: a sender that read the old value either
+     * finds the new one when it asks the kernel to sleep (the futex compares
+     * it atomically) or is asleep and woken here. */
+    ck_pr_inc_32(&rt->space_seq);
+    syscall(SYS_futex, &rt->space_seq, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
 int tr__runtime_ext_set(tr_runtime *rt, unsigned slot, const tr__ext *ext) {

@@ -57,10 +57,11 @@ struct tr_runtime {
     unsigned pool_free_count;
     void **chunks;
     size_t nchunks, chunks_cap;
-    /* tr_send_wait sleepers. */
+    /* tr_send_wait sleepers: an event count on a futex. space_seq moves on
+     * every wake; a sender sleeps only while it still holds the value it
+     * read before its failed push (core/send.c). */
     uint32_t space_waiters TR_ALIGNED;
-    pthread_mutex_t space_mu;
-    pthread_cond_t space_cv;
+    uint32_t space_seq;
     /* Join. */
     pthread_mutex_t join_mu;
     int joined;

@@ -7,8 +7,11 @@
  * passed in (the message, or the pointer of tr_send_ptr). */
 #include <ck_pr.h>
 #include <errno.h>
+#include <linux/futex.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/msg.h"
 #include "core/msgcache.h"
@@ -135,17 +138,21 @@ int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms) {
     struct timespec dl;
     if (timeout_ms > 0)
         deadline_after(&dl, timeout_ms);
-    pthread_mutex_lock(&rt->space_mu);
-    /* Count ourselves before the retry: an owner that frees room after it
-     * sees us and broadcasts under the mutex, which we hold until we wait. */
+    /* Count ourselves (a locked increment: a full barrier) before the
+     * retry: an owner that frees room after it sees us and wakes us; one
+     * that freed it before we counted did so before our push below. */
     ck_pr_inc_32(&rt->space_waiters);
     for (;;) {
-        rc = tr_send_msg(to, msg);
+        uint32_t seq = ck_pr_load_32(&rt->space_seq);
+        rc = tr_send_msg(to, msg); /* without the mutex: senders do not queue on it */
         if (rc != TR_EFULL)
             break;
-        int w = timeout_ms > 0 ? pthread_cond_timedwait(&rt->space_cv, &rt->space_mu, &dl)
-                               : pthread_cond_wait(&rt->space_cv, &rt->space_mu);
-        if (w == ETIMEDOUT) {
+        /* Sleep unless a wake came since we read seq (the kernel compares
+         * it atomically with going to sleep); the waker moves seq on before
+         * it wakes. Absolute CLOCK_MONOTONIC deadline, or none. */
+        long w = syscall(SYS_futex, &rt->space_seq, FUTEX_WAIT_BITSET_PRIVATE, seq,
+                         timeout_ms > 0 ? &dl : NULL, NULL, FUTEX_BITSET_MATCH_ANY);
+        if (w != 0 && errno == ETIMEDOUT) {
             rc = tr_send_msg(to, msg);
             if (rc == TR_EFULL)
                 rc = TR_ETIMEDOUT;
@@ -153,7 +160,6 @@ int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms) {
         }
     }
     ck_pr_dec_32(&rt->space_waiters);
-    pthread_mutex_unlock(&rt->space_mu);
     return rc;
 }
 
