@@ -6,45 +6,51 @@
  * request is destroyed unanswered, by a failure (TR_ENOREPLY after a plain
  * receive, TR_EDEAD when dead-lettered, TR_ECRASHED when its handler
  * crashed). So a future never waits out its timeout for an actor that is
- * already gone. Futures block foreign threads on a mutex/condvar; settling
- * one is a mutex round trip, never on the send path. */
+ * already gone.
+ *
+ * A future is one 32-bit state word and a reply pointer, in a block of the
+ * message cache (no malloc, no mutex per ask). The state moves once, from
+ * pending to the outcome, by a CAS of the single settler; a waiter that
+ * wants to sleep first marks it WAITED and sleeps on it as a futex, so a
+ * settler makes the wake-up syscall only when someone actually sleeps. */
 #include <ck_pr.h>
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/futex.h"
 #include "core/msg.h"
+#include "core/msgcache.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
 
-#define PENDING 1
 #define WAIT_SPINS 400 /* pause instructions (~40 ns each) before sleeping */
 
+/* tr_future.state: the outcome (0 for a reply, or a negative TR_E... code
+ * cast to uint32_t: both far from these), or one of: */
+#define F_PENDING 1u   /* no outcome yet */
+#define F_WAITED 2u    /* no outcome yet and a waiter sleeps on state */
+#define F_ABANDONED 3u /* released unsettled: the outcome will be dropped */
+
+static inline int unsettled(uint32_t s) {
+    return s == F_PENDING || s == F_WAITED;
+}
+
 struct tr_future {
-    uint32_t refs; /* the asker's and the token's */
-    int state;     /* PENDING, 0 (reply), or a TR_E... failure */
-    int taken;     /* the reply was handed out by tr_future_wait */
-    int abandoned; /* the asker released it before it settled */
+    uint32_t refs;  /* the asker's and the token's */
+    uint32_t state; /* see above; a futex word */
+    /* Written by the settler before its CAS on state (release), read after
+     * a load of the outcome (acquire); taken with an exchange. */
     tr_msg *reply;
     tr_runtime *rt;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
 };
 
+_Static_assert(sizeof(struct tr_future) <= TR__MSG_BLOCK, "a future fits a message block");
+
 tr_future *tr__future_new(tr_runtime *rt) {
-    tr_future *f = calloc(1, sizeof(*f));
+    tr_future *f = (tr_future *)(void *)tr__msgcache_alloc();
     if (f == NULL)
         return NULL;
-    f->refs = 2;
-    f->state = PENDING;
-    f->rt = rt;
-    pthread_mutex_init(&f->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&f->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    *f = (tr_future){.refs = 2, .state = F_PENDING, .rt = rt};
     return f;
 }
 
@@ -55,26 +61,27 @@ static void future_unref(tr_future *f) {
     TR_TSAN_ACQUIRE(&f->refs);
     if (f->reply != NULL)
         tr__msg_destroy(f->reply, TR_ECANCELED);
-    pthread_mutex_destroy(&f->mu);
-    pthread_cond_destroy(&f->cv);
-    free(f);
+    tr__msgcache_free((tr_msg *)(void *)f);
 }
 
 /* Settle f with a reply (err == 0) or a failure; drops the token's ref. */
 static void settle(tr_future *f, tr_msg *reply, int err) {
-    tr_msg *late = NULL;
-    pthread_mutex_lock(&f->mu);
-    if (f->state == PENDING && !f->abandoned) {
-        /* Atomic store: tr_future_wait peeks at it without the mutex. */
-        __atomic_store_n(&f->state, err, __ATOMIC_RELEASE);
-        f->reply = reply;
-        pthread_cond_broadcast(&f->cv);
-    } else {
-        late = reply; /* nobody will read it */
+    f->reply = reply;
+    uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
+    while (unsettled(s)) {
+        /* Release: the reply is visible to whoever sees the outcome. */
+        if (__atomic_compare_exchange_n(&f->state, &s, (uint32_t)err, 0, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED)) {
+            if (s == F_WAITED) /* our ref keeps f alive through the wake */
+                tr__futex_wake(&f->state, INT32_MAX);
+            future_unref(f);
+            return;
+        }
     }
-    pthread_mutex_unlock(&f->mu);
-    if (late != NULL)
-        tr__dead_letter(f->rt, late, TR_DEAD_DROPPED);
+    /* Abandoned: nobody will read it. */
+    f->reply = NULL;
+    if (reply != NULL)
+        tr__dead_letter(f->rt, reply, TR_DEAD_DROPPED);
     future_unref(f);
 }
 
@@ -263,11 +270,33 @@ int tr_msg_wants_reply(const tr_msg *msg) {
 int tr_future_ready(const tr_future *f) {
     if (f == NULL)
         return TR_EINVAL;
-    tr_future *m = (tr_future *)f;
-    pthread_mutex_lock(&m->mu);
-    int ready = m->state != PENDING;
-    pthread_mutex_unlock(&m->mu);
-    return ready;
+    return !unsettled(__atomic_load_n(&f->state, __ATOMIC_ACQUIRE));
+}
+
+/* Wait until f leaves pending or the deadline (NULL: none) passes; the
+ * state last seen (acquire). */
+static uint32_t await(tr_future *f, const struct timespec *deadline) {
+    uint32_t s;
+    /* A reply usually comes within microseconds: look a few times before
+     * paying for a sleep and a wake-up (two context switches). */
+    for (int i = 0; i < WAIT_SPINS; i++) {
+        if (!unsettled(s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE)))
+            return s;
+        ck_pr_stall();
+    }
+    for (;;) {
+        /* Mark that we sleep (the settler then wakes us); a CAS that fails
+         * saw the outcome, or WAITED set by another waiter. */
+        if (s == F_PENDING && !__atomic_compare_exchange_n(&f->state, &s, F_WAITED, 0,
+                                                           __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+            continue;
+        if (!unsettled(s))
+            return s;
+        int w = tr__futex_wait(&f->state, F_WAITED, deadline);
+        s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
+        if (w == TR_ETIMEDOUT || !unsettled(s))
+            return s;
+    }
 }
 
 int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
@@ -276,55 +305,39 @@ int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
     *reply = NULL;
     if (timeout_ms != 0 && tr__worker_current() != NULL)
         return TR_EDEADLK;
-    struct timespec dl;
-    if (timeout_ms > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_sec += timeout_ms / 1000;
-        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (dl.tv_nsec >= 1000000000L) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000L;
-        }
+    uint32_t s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
+    if (unsettled(s) && timeout_ms != 0) {
+        struct timespec dl;
+        if (timeout_ms > 0)
+            tr__deadline_after(&dl, timeout_ms);
+        s = await(f, timeout_ms > 0 ? &dl : NULL);
     }
-    /* A reply usually comes within microseconds: look a few times before
-     * paying for a sleep and a wake-up (two context switches). */
-    for (int i = 0; i < WAIT_SPINS && timeout_ms != 0; i++) {
-        if (__atomic_load_n(&f->state, __ATOMIC_ACQUIRE) != PENDING)
-            break;
-        ck_pr_stall();
-    }
-    int rc = 0;
-    pthread_mutex_lock(&f->mu);
-    while (f->state == PENDING && rc == 0) {
-        if (timeout_ms == 0)
-            rc = TR_ETIMEDOUT;
-        else if (timeout_ms < 0)
-            pthread_cond_wait(&f->cv, &f->mu);
-        else if (pthread_cond_timedwait(&f->cv, &f->mu, &dl) == ETIMEDOUT)
-            rc = f->state == PENDING ? TR_ETIMEDOUT : 0;
-    }
-    if (rc == 0) {
-        if (f->state != 0) {
-            rc = f->state;
-        } else if (f->taken) {
-            rc = TR_ESTATE;
-        } else {
-            *reply = f->reply;
-            f->reply = NULL;
-            f->taken = 1;
-        }
-    }
-    pthread_mutex_unlock(&f->mu);
-    return rc;
+    if (unsettled(s))
+        return TR_ETIMEDOUT;
+    if (s == F_ABANDONED)
+        return TR_ESTATE; /* waited on after tr_future_release */
+    if (s != 0)
+        return (int)s; /* the failure */
+    /* Exchange: of two threads waiting on one future, one gets the reply. */
+    tr_msg *r = __atomic_exchange_n(&f->reply, NULL, __ATOMIC_ACQUIRE);
+    if (r == NULL)
+        return TR_ESTATE; /* already handed out */
+    *reply = r;
+    return 0;
 }
 
 int tr_future_release(tr_future *f) {
     if (f == NULL)
         return TR_EINVAL;
-    pthread_mutex_lock(&f->mu);
-    if (f->state == PENDING)
-        f->abandoned = 1;
-    pthread_mutex_unlock(&f->mu);
+    uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
+    while (unsettled(s)) {
+        if (__atomic_compare_exchange_n(&f->state, &s, F_ABANDONED, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+            if (s == F_WAITED) /* a waiter on another thread: let it see this */
+                tr__futex_wake(&f->state, INT32_MAX);
+            break;
+        }
+    }
     future_unref(f);
     return 0;
 }

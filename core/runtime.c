@@ -14,15 +14,14 @@
 #include <assert.h>
 #include <ck_pr.h>
 #include <errno.h>
-#include <linux/futex.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/fence.h"
+#include "core/futex.h"
 #include "core/msg.h"
 #include "troupe/error.h"
 
@@ -302,7 +301,7 @@ void tr__runtime_space_freed(tr_runtime *rt) {
      * finds the new one when it asks the kernel to sleep (the futex compares
      * it atomically) or is asleep and woken here. */
     ck_pr_inc_32(&rt->space_seq);
-    syscall(SYS_futex, &rt->space_seq, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+    tr__futex_wake(&rt->space_seq, INT32_MAX);
 }
 
 int tr__runtime_ext_set(tr_runtime *rt, unsigned slot, const tr__ext *ext) {

@@ -6,13 +6,10 @@
  * in the copying conveniences. On any error the caller still owns what it
  * passed in (the message, or the pointer of tr_send_ptr). */
 #include <ck_pr.h>
-#include <errno.h>
-#include <linux/futex.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "core/futex.h"
 #include "core/msg.h"
 #include "core/msgcache.h"
 #include "core/runtime.h"
@@ -116,16 +113,6 @@ int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n) {
     return rc;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms) {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms) {
     if (to == NULL || msg == NULL)
         return TR_EINVAL;
@@ -137,7 +124,7 @@ int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms) {
         return rc;
     struct timespec dl;
     if (timeout_ms > 0)
-        deadline_after(&dl, timeout_ms);
+        tr__deadline_after(&dl, timeout_ms);
     /* Count ourselves (a locked increment: a full barrier) before the
      * retry: an owner that frees room after it sees us and wakes us; one
      * that freed it before we counted did so before our push below. */
@@ -150,9 +137,7 @@ int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms) {
         /* Sleep unless a wake came since we read seq (the kernel compares
          * it atomically with going to sleep); the waker moves seq on before
          * it wakes. Absolute CLOCK_MONOTONIC deadline, or none. */
-        long w = syscall(SYS_futex, &rt->space_seq, FUTEX_WAIT_BITSET_PRIVATE, seq,
-                         timeout_ms > 0 ? &dl : NULL, NULL, FUTEX_BITSET_MATCH_ANY);
-        if (w != 0 && errno == ETIMEDOUT) {
+        if (tr__futex_wait(&rt->space_seq, seq, timeout_ms > 0 ? &dl : NULL) == TR_ETIMEDOUT) {
             rc = tr_send_msg(to, msg);
             if (rc == TR_EFULL)
                 rc = TR_ETIMEDOUT;

@@ -6,7 +6,13 @@
  * is refused at once (TR_EDEAD / TR_ECLOSED), or its future settles with the
  * reply or TR_EDEAD - never a timeout. Checked exactly:
  *   replied + failed + refused == ASKERS * PER_ASKER, timeouts == 0,
- * and the replies carry the right answer. ROUNDS runtimes. */
+ * and the replies carry the right answer. ROUNDS runtimes.
+ *
+ * A second test races the future's own state machine: waiters that sleep,
+ * that poll with short timeouts and that release unanswered futures, against
+ * replies that come at once or after a delay. Every reply carries an owned
+ * pointer whose free is counted: each reply made is freed exactly once
+ * (by its waiter, the dead-letter path or the future's destruction). */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,9 +126,98 @@ static void asks_racing_stop_and_close_always_settle(void **state) {
     }
 }
 
+/* --- the future's own races ---------------------------------------------- */
+
+#define RACERS 4
+#define PER_RACER 20000
+static uint64_t made, freed, got, lost_races;
+
+static void count_free(void *p) {
+    (void)p;
+    tu_add(&freed, 1);
+}
+
+static int slow_double_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    for (uint64_t i = 0; i < (msg->word % 4) * 500; i++) /* 0 to ~1.5k pauses */
+        __asm__ volatile("" ::: "memory");
+    tr_msg *r;
+    if (tr_msg_new(&r, 2, 0) != 0)
+        return 0;
+    r->word = msg->word * 2;
+    r->ptr = &made;
+    r->ptr_free = count_free;
+    if (tr_reply_msg(msg, r) == 0)
+        tu_add(&made, 1);
+    else
+        tr_msg_free(r);
+    return 0;
+}
+
+/* Modes by id: 0 sleeps until the reply, 1 waits 1 ms at a time, 2 polls,
+ * 3 releases the future at once (its reply is dropped, or destroyed with it). */
+static void *race_thread(void *arg) {
+    uint64_t first = (uint64_t)(uintptr_t)arg * PER_RACER;
+    for (uint64_t id = first; id < first + PER_RACER; id++) {
+        tr_future *f;
+        if (tr_ask_word(servers[id % SERVERS], 1, id, &f) != 0) {
+            tu_add(&lost_races, 1);
+            continue;
+        }
+        unsigned mode = (unsigned)(id / SERVERS) % 4;
+        tr_msg *reply = NULL;
+        int rc = TR_ETIMEDOUT;
+        if (mode == 0)
+            rc = tr_future_wait(f, -1, &reply);
+        while (mode == 1 && rc == TR_ETIMEDOUT)
+            rc = tr_future_wait(f, 1, &reply);
+        while (mode == 2 && rc == TR_ETIMEDOUT)
+            rc = tr_future_wait(f, 0, &reply);
+        if (mode != 3) {
+            tr_msg *again; /* a reply is handed out once */
+            if (rc == 0 && reply->word == id * 2 && tr_future_wait(f, 0, &again) == TR_ESTATE)
+                tu_add(&got, 1);
+            else
+                tu_add(&lost_races, 1);
+            tr_msg_free(reply);
+        }
+        tr_future_release(f);
+    }
+    return NULL;
+}
+
+static void futures_settle_once_under_racing_waits_and_releases(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, slow_double_receive, NULL};
+    tr_runtime *rt = tu_runtime_new(2);
+    assert_non_null(rt);
+    for (int i = 0; i < SERVERS; i++)
+        assert_int_equal(tr_spawn(rt, &beh, NULL, &servers[i]), 0);
+    pthread_t t[RACERS];
+    for (uintptr_t i = 0; i < RACERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, race_thread, (void *)i), 0);
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(t[i], NULL);
+    /* Abandoned replies may still be on their way: stop the servers. */
+    for (int i = 0; i < SERVERS; i++)
+        tr_ref_release(servers[i]);
+    assert_int_equal(tr_runtime_close(rt), 0);
+    assert_int_equal(tr_runtime_join(rt), 0);
+    assert_int_equal(tr_runtime_free(rt), 0);
+    print_message("%d asks: %llu replies made, %llu freed, %llu taken by waiters\n",
+                  RACERS * PER_RACER, (unsigned long long)tu_load(&made),
+                  (unsigned long long)tu_load(&freed), (unsigned long long)tu_load(&got));
+    assert_int_equal(tu_load(&lost_races), 0);
+    assert_int_equal(tu_load(&made), (uint64_t)RACERS * PER_RACER);
+    assert_int_equal(tu_load(&freed), tu_load(&made));
+    assert_int_equal(tu_load(&got), (uint64_t)RACERS * PER_RACER / 4 * 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(asks_racing_stop_and_close_always_settle),
+        cmocka_unit_test(futures_settle_once_under_racing_waits_and_releases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
