@@ -174,6 +174,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     tr__mbox_init(&a->mbox, cap); /* SCHED: ours until the end of spawn */
     a->stop_req = 0;
     a->self_stop = a->terminating = 0;
+    a->room_freed = 0;
     a->cur = NULL;
     a->activity = 0;
     a->beh = *behavior;
@@ -454,10 +455,17 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
     /* Read before the turn ends: once end_turn lets the actor go idle, another
      * worker may run it, end it and recycle its block; touch only locals. */
     tr_runtime *rt = a->rt;
-    /* Wake blocked tr_send_wait callers only if this turn gave room back. */
-    bool freed = a->mbox.cap != 0 && a->mbox.taken != 0;
+    /* Blocked tr_send_wait callers are woken once half the bound has been
+     * given back since the last wake-up, not after every turn: a wake-up is
+     * a syscall and a herd of senders, and in between the senders sleep and
+     * the receiver has the CPU (a low-water mark, as SO_SNDLOWAT). None is
+     * missed: a sender sleeps only after finding the mailbox full, and the
+     * `cap` messages then queued are all taken before it can go idle. */
+    uint32_t freed = a->room_freed + (a->mbox.cap != 0 ? a->mbox.taken : 0);
+    bool wake = freed != 0 && freed >= a->mbox.cap / 2;
+    a->room_freed = wake ? 0 : freed; /* before end_turn: then it may not be ours */
     bool again = tr__mbox_end_turn_owner(&a->mbox);
-    if (freed)
+    if (wake)
         tr__runtime_space_freed(rt);
     if (!again)
         return TR__TURN_DONE;

@@ -30,6 +30,7 @@ struct tr_ref {
     uint8_t self_stop;   /* owner: tr_stop was called */
     uint8_t terminating; /* owner: terminate has begun */
     uint8_t state_owned; /* state was allocated by the runtime */
+    uint32_t room_freed; /* owner: bounded mailbox room given back since the last wake-up */
     tr_msg *cur;         /* owner: the message being received */
     uint64_t activity;   /* owner writes, any reads: messages received (not quiet ones) */
     tr_behavior beh;

@@ -5,13 +5,19 @@
  * counts them. The mailbox is bounded (CAPACITY) so the flood cannot outrun
  * memory: a sender that gets TR_EFULL yields and retries the same message.
  * Checked exactly: every message arrives once, in per-sender order, and
- * every send either succeeded or returned TR_EFULL. */
+ * every send either succeeded or returned TR_EFULL.
+ *
+ * The second test floods a small bounded mailbox through tr_send_wait (the
+ * senders sleep for room and are woken by the receiver's turns, in bulk
+ * once half the bound is free or the mailbox runs dry): the same exact
+ * checks, and no send may time out or fail. */
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -106,9 +112,65 @@ static void four_threads_flood_one_actor_in_per_sender_order(void **state) {
                   (unsigned long long)tu_load(&full_retries));
 }
 
+/* --- tr_send_wait ------------------------------------------------------- */
+
+#define WAIT_CAPACITY 64
+static uint64_t wait_failures;
+
+static void *send_wait_thread(void *arg) {
+    sender *s = arg;
+    for (uint64_t i = 0; i < PER_SENDER / 4; i++) {
+        tr_msg *m;
+        if (tr_msg_new(&m, s->id + 1, 0) != 0) {
+            tu_add(&other_errors, 1);
+            continue;
+        }
+        m->word = i;
+        if (tr_send_wait(s->to, m, TU_WAIT_MS) != 0) {
+            tr_msg_free(m);
+            tu_add(&wait_failures, 1);
+        }
+    }
+    return NULL;
+}
+
+static void four_threads_send_wait_into_a_small_mailbox_none_times_out(void **state) {
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    tu_store(&other_errors, 0);
+    static const tr_behavior beh = {NULL, check_receive, NULL};
+    tr_runtime *rt = tu_runtime_new(2);
+    assert_non_null(rt);
+    tr_spawn_opts o = {.arg = &c, .mailbox_capacity = WAIT_CAPACITY};
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
+    int64_t t0 = tu_now_ms();
+    sender s[SENDERS];
+    for (uint32_t i = 0; i < SENDERS; i++) {
+        s[i] = (sender){.to = ref, .id = i};
+        assert_int_equal(pthread_create(&s[i].t, NULL, send_wait_thread, &s[i]), 0);
+    }
+    for (int i = 0; i < SENDERS; i++)
+        pthread_join(s[i].t, NULL);
+    assert_true(tu_wait_ge(&c.received, TOTAL / 4, 10 * TU_WAIT_MS));
+    int64_t ms = tu_now_ms() - t0;
+    tr_ref_release(ref);
+    assert_int_equal(tr_runtime_free(rt), 0);
+
+    assert_int_equal(tu_load(&other_errors), 0);
+    assert_int_equal(tu_load(&wait_failures), 0);
+    assert_int_equal(tu_load(&c.order_errors), 0);
+    assert_int_equal(tu_load(&c.received), TOTAL / 4);
+    for (int i = 0; i < SENDERS; i++)
+        assert_int_equal(c.next[i], PER_SENDER / 4);
+    print_message("%llu messages through a %d-slot mailbox in %lld ms\n",
+                  (unsigned long long)TOTAL / 4, WAIT_CAPACITY, (long long)ms);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(four_threads_flood_one_actor_in_per_sender_order),
+        cmocka_unit_test(four_threads_send_wait_into_a_small_mailbox_none_times_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

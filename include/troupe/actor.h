@@ -107,7 +107,9 @@ int tr_send_msg(tr_ref *to, tr_msg *msg);
  * on error none was sent and the caller still owns all of them. */
 int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n);
 /* Like tr_send_msg, but when the bounded mailbox is full wait up to
- * timeout_ms (< 0: forever) for room. Not for runtime workers (TR_EDEADLK). */
+ * timeout_ms (< 0: forever) for room. Not for runtime workers (TR_EDEADLK).
+ * Waiting senders sleep and are woken together once the receiver has freed
+ * half of its mailbox (backpressure in bulk, not one wake-up per message). */
 int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms);
 
 /* --- inside callbacks --------------------------------------------------- */
