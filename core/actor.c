@@ -461,9 +461,12 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
      * the receiver has the CPU (a low-water mark, as SO_SNDLOWAT). None is
      * missed: a sender sleeps only after finding the mailbox full, and the
      * `cap` messages then queued are all taken before it can go idle. */
-    uint32_t freed = a->room_freed + (a->mbox.cap != 0 ? a->mbox.taken : 0);
-    bool wake = freed != 0 && freed >= a->mbox.cap / 2;
-    a->room_freed = wake ? 0 : freed; /* before end_turn: then it may not be ours */
+    bool wake = false;
+    if (a->mbox.cap != 0) { /* unbounded mailboxes: no store on this path */
+        uint32_t freed = a->room_freed + a->mbox.taken;
+        wake = freed != 0 && freed >= a->mbox.cap / 2;
+        a->room_freed = wake ? 0 : freed; /* before end_turn: then it may not be ours */
+    }
     bool again = tr__mbox_end_turn_owner(&a->mbox);
     if (wake)
         tr__runtime_space_freed(rt);

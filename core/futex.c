@@ -13,11 +13,7 @@ int tr__futex_wait(uint32_t *word, uint32_t val, const struct timespec *deadline
      * relative one), on CLOCK_MONOTONIC unless FUTEX_CLOCK_REALTIME. */
     long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, val, deadline, NULL,
                       FUTEX_BITSET_MATCH_ANY);
-    if (rc == 0)
-        return 0;
-    if (errno == ETIMEDOUT)
-        return TR_ETIMEDOUT;
-    return errno == EAGAIN ? 1 : 0; /* EINTR: as a spurious wake */
+    return rc != 0 && errno == ETIMEDOUT ? TR_ETIMEDOUT : 0;
 }
 
 void tr__futex_wake(uint32_t *word, int n) {

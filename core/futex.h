@@ -13,9 +13,9 @@
 #include <stdint.h>
 #include <time.h>
 
-/* Sleep while *word == val, until woken or deadline (NULL: none). 0 when
- * woken (or interrupted), 1 when *word != val already, TR_ETIMEDOUT when the
- * deadline passed. Callers re-check their condition whatever it returns. */
+/* Sleep while *word == val, until woken or deadline (NULL: none).
+ * TR_ETIMEDOUT when the deadline passed, else 0 (woken, interrupted, or
+ * *word != val already): callers re-check their condition either way. */
 int tr__futex_wait(uint32_t *word, uint32_t val, const struct timespec *deadline);
 
 /* Wake up to n threads sleeping on word (INT32_MAX: all). */

@@ -86,15 +86,21 @@ static void *ask_thread(void *arg) {
     return NULL;
 }
 
+/* A 2-worker runtime with SERVERS actors of beh in servers[]. */
+static tr_runtime *start_servers(const tr_behavior *beh) {
+    tr_runtime *rt = tu_runtime_new(2);
+    assert_non_null(rt);
+    for (int i = 0; i < SERVERS; i++)
+        assert_int_equal(tr_spawn(rt, beh, NULL, &servers[i]), 0);
+    return rt;
+}
+
 static void run_round(void) {
     static const tr_behavior beh = {NULL, double_receive, NULL};
     uint64_t *all[] = {&attempts, &replied, &failed, &refused, &timeouts, &wrong};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         tu_store(all[i], 0);
-    tr_runtime *rt = tu_runtime_new(2);
-    assert_non_null(rt);
-    for (int i = 0; i < SERVERS; i++)
-        assert_int_equal(tr_spawn(rt, &beh, NULL, &servers[i]), 0);
+    tr_runtime *rt = start_servers(&beh);
     pthread_t t[ASKERS];
     for (uintptr_t i = 0; i < ASKERS; i++)
         assert_int_equal(pthread_create(&t[i], NULL, ask_thread, (void *)i), 0);
@@ -190,10 +196,7 @@ static void *race_thread(void *arg) {
 static void futures_settle_once_under_racing_waits_and_releases(void **state) {
     (void)state;
     static const tr_behavior beh = {NULL, slow_double_receive, NULL};
-    tr_runtime *rt = tu_runtime_new(2);
-    assert_non_null(rt);
-    for (int i = 0; i < SERVERS; i++)
-        assert_int_equal(tr_spawn(rt, &beh, NULL, &servers[i]), 0);
+    tr_runtime *rt = start_servers(&beh);
     pthread_t t[RACERS];
     for (uintptr_t i = 0; i < RACERS; i++)
         assert_int_equal(pthread_create(&t[i], NULL, race_thread, (void *)i), 0);

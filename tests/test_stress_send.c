@@ -80,32 +80,43 @@ static void *send_thread(void *arg) {
     return NULL;
 }
 
-static void four_threads_flood_one_actor_in_per_sender_order(void **state) {
-    (void)state;
+/* Spawn the checking actor with a mailbox of capacity, run SENDERS threads
+ * of body until they are done and the actor has received `total`; the
+ * elapsed milliseconds. Checks the order and counts every flood must keep. */
+static int64_t flood(uint32_t capacity, void *(*body)(void *), uint64_t per_sender) {
     static const tr_behavior beh = {NULL, check_receive, NULL};
+    uint64_t total = (uint64_t)SENDERS * per_sender;
+    memset(&c, 0, sizeof(c));
+    tu_store(&other_errors, 0);
     tr_runtime *rt = tu_runtime_new(2);
     assert_non_null(rt);
-    tr_spawn_opts o = {.arg = &c, .mailbox_capacity = CAPACITY};
+    tr_spawn_opts o = {.arg = &c, .mailbox_capacity = capacity};
     tr_ref *ref;
     assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
     int64_t t0 = tu_now_ms();
     sender s[SENDERS];
     for (uint32_t i = 0; i < SENDERS; i++) {
         s[i] = (sender){.to = ref, .id = i};
-        assert_int_equal(pthread_create(&s[i].t, NULL, send_thread, &s[i]), 0);
+        assert_int_equal(pthread_create(&s[i].t, NULL, body, &s[i]), 0);
     }
     for (int i = 0; i < SENDERS; i++)
         pthread_join(s[i].t, NULL);
-    assert_true(tu_wait_ge(&c.received, TOTAL, 10 * TU_WAIT_MS));
+    assert_true(tu_wait_ge(&c.received, total, 10 * TU_WAIT_MS));
     int64_t ms = tu_now_ms() - t0;
     tr_ref_release(ref);
     assert_int_equal(tr_runtime_free(rt), 0);
 
     assert_int_equal(tu_load(&other_errors), 0);
     assert_int_equal(tu_load(&c.order_errors), 0);
-    assert_int_equal(tu_load(&c.received), TOTAL);
+    assert_int_equal(tu_load(&c.received), total);
     for (int i = 0; i < SENDERS; i++)
-        assert_int_equal(c.next[i], PER_SENDER);
+        assert_int_equal(c.next[i], per_sender);
+    return ms;
+}
+
+static void four_threads_flood_one_actor_in_per_sender_order(void **state) {
+    (void)state;
+    int64_t ms = flood(CAPACITY, send_thread, PER_SENDER);
     print_message("%llu messages in %lld ms (%.1f M/s), %llu full retries\n",
                   (unsigned long long)TOTAL, (long long)ms,
                   ms > 0 ? (double)TOTAL / (double)ms / 1000.0 : 0.0,
@@ -136,33 +147,8 @@ static void *send_wait_thread(void *arg) {
 
 static void four_threads_send_wait_into_a_small_mailbox_none_times_out(void **state) {
     (void)state;
-    memset(&c, 0, sizeof(c));
-    tu_store(&other_errors, 0);
-    static const tr_behavior beh = {NULL, check_receive, NULL};
-    tr_runtime *rt = tu_runtime_new(2);
-    assert_non_null(rt);
-    tr_spawn_opts o = {.arg = &c, .mailbox_capacity = WAIT_CAPACITY};
-    tr_ref *ref;
-    assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
-    int64_t t0 = tu_now_ms();
-    sender s[SENDERS];
-    for (uint32_t i = 0; i < SENDERS; i++) {
-        s[i] = (sender){.to = ref, .id = i};
-        assert_int_equal(pthread_create(&s[i].t, NULL, send_wait_thread, &s[i]), 0);
-    }
-    for (int i = 0; i < SENDERS; i++)
-        pthread_join(s[i].t, NULL);
-    assert_true(tu_wait_ge(&c.received, TOTAL / 4, 10 * TU_WAIT_MS));
-    int64_t ms = tu_now_ms() - t0;
-    tr_ref_release(ref);
-    assert_int_equal(tr_runtime_free(rt), 0);
-
-    assert_int_equal(tu_load(&other_errors), 0);
+    int64_t ms = flood(WAIT_CAPACITY, send_wait_thread, PER_SENDER / 4);
     assert_int_equal(tu_load(&wait_failures), 0);
-    assert_int_equal(tu_load(&c.order_errors), 0);
-    assert_int_equal(tu_load(&c.received), TOTAL / 4);
-    for (int i = 0; i < SENDERS; i++)
-        assert_int_equal(c.next[i], PER_SENDER / 4);
     print_message("%llu messages through a %d-slot mailbox in %lld ms\n",
                   (unsigned long long)TOTAL / 4, WAIT_CAPACITY, (long long)ms);
 }
