@@ -42,6 +42,7 @@
  * 2 * MAG blocks (256 KB) and gives them back when it exits. */
 #define MAG 1024            /* blocks per magazine */
 #define CACHE_MAX (2 * MAG) /* blocks a thread keeps */
+#define AHEAD 16            /* allocations between a block's prefetch and its use */
 
 typedef struct mag {
     struct mag *next;
@@ -174,6 +175,17 @@ tr_msg *tr__msgcache_alloc(void) {
             return NULL;
     }
     void *b = c->slot[--c->n];
+    /* The block handed out AHEAD allocations from now was most likely freed
+     * on another core (a dispatcher allocates what its workers free), whose
+     * cache still has its lines. Ask for them for writing now: the header
+     * stores of that later send then find them here instead of stalling the
+     * locked push behind them (a cross-core transfer costs 60-240 ns on the
+     * CI host, several sends' worth). A hint: it never faults. */
+    if (TR_LIKELY(c->n >= AHEAD)) {
+        char *p = c->slot[c->n - AHEAD];
+        __builtin_prefetch(p, 1);
+        __builtin_prefetch(p + 64, 1);
+    }
     UNPOISON(b);
     return b;
 }
