@@ -12,11 +12,23 @@
  *                                      epoll_wait on an eventfd (what a parked
  *                                      worker's libev loop does) is woken by a
  *                                      write every ~2 ms: p50/p99 of the delay
+ *   bench_floor transfer [n]           cross-core cache-line transfer: two
+ *                                      threads pinned to two CPUs pass one
+ *                                      line back and forth n times; rate =
+ *                                      transfers/s, ns_per_transfer = latency
+ *
+ * The transfer floor is what a message between cores costs at least: its
+ * line, written on one core, must move to the other before it can be read.
+ * On the shared CI host it has been seen anywhere from 60 to 240 ns, phase
+ * to phase, and the workloads whose messages cross cores (fanin, forkjoin)
+ * move with it; the runner measures it beside them.
  *
  * This is the only benchmark that includes a private header (the mailbox),
  * and only for the first floor: what one message costs with no scheduler,
  * no worker and no other thread around it. */
+#define _GNU_SOURCE /* pthread_setaffinity_np, CPU_SET */
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,10 +200,81 @@ static void floor_wakeup(uint64_t n) {
     free(w.samples);
 }
 
+/* --- transfer: one cache line between two pinned threads ----------------- */
+
+typedef struct transfer_floor {
+    uint64_t turn __attribute__((aligned(64))); /* the line passed back and forth */
+    char pad[64 - sizeof(uint64_t)];
+    uint64_t n;
+} transfer_floor;
+
+/* The first two CPUs this process may run on, or -1. */
+static void two_cpus(int *a, int *b) {
+    cpu_set_t set;
+    *a = *b = -1;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return;
+    for (int c = 0; c < CPU_SETSIZE && *b < 0; c++)
+        if (CPU_ISSET(c, &set)) {
+            if (*a < 0)
+                *a = c;
+            else
+                *b = c;
+        }
+}
+
+/* The peer answers each odd value with the next even one. Acquire/release
+ * only order the handover; the cost measured is the line's movement. */
+static void *transfer_peer(void *arg) {
+    transfer_floor *f = arg;
+    for (uint64_t i = 1; i <= f->n; i++) {
+        while (__atomic_load_n(&f->turn, __ATOMIC_ACQUIRE) != 2 * i - 1)
+            ;
+        __atomic_store_n(&f->turn, 2 * i, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void floor_transfer(uint64_t n) {
+    int me, peer;
+    two_cpus(&me, &peer);
+    cpu_set_t mine, theirs;
+    CPU_ZERO(&mine);
+    CPU_ZERO(&theirs);
+    CPU_SET(me < 0 ? 0 : me, &mine);
+    CPU_SET(peer < 0 ? 0 : peer, &theirs);
+    static transfer_floor f;
+    f.n = n;
+    pthread_attr_t attr;
+    pthread_t th;
+    /* The peer is pinned before it starts, so it can never spin on our CPU. */
+    if (peer < 0 || pthread_setaffinity_np(pthread_self(), sizeof(mine), &mine) != 0 ||
+        pthread_attr_init(&attr) != 0 ||
+        pthread_attr_setaffinity_np(&attr, sizeof(theirs), &theirs) != 0 ||
+        pthread_create(&th, &attr, transfer_peer, &f) != 0) {
+        fprintf(stderr, "bench_floor: transfer needs two CPUs to pin to\n");
+        exit(1);
+    }
+    pthread_attr_destroy(&attr);
+    double t0 = bench_now();
+    for (uint64_t i = 1; i <= n; i++) {
+        __atomic_store_n(&f.turn, 2 * i - 1, __ATOMIC_RELEASE);
+        while (__atomic_load_n(&f.turn, __ATOMIC_ACQUIRE) != 2 * i)
+            ;
+    }
+    double t1 = bench_now();
+    pthread_join(th, NULL);
+    char check[32], extra[64];
+    snprintf(check, sizeof(check), "%" PRIu64, __atomic_load_n(&f.turn, __ATOMIC_RELAXED) / 2);
+    snprintf(extra, sizeof(extra), "ns_per_transfer=%.1f", (t1 - t0) * 1e9 / (2.0 * (double)n));
+    bench_report("floor_transfer", "floor", 2, n, t1 - t0, 2.0 * (double)n, check, extra);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || argc > 4) {
-        fprintf(stderr,
-                "usage: bench_floor mailbox|mailbox_msg|wakeup [n] | compute [n] [threads]\n");
+        fprintf(
+            stderr,
+            "usage: bench_floor mailbox|mailbox_msg|wakeup|transfer [n] | compute [n] [threads]\n");
         return 2;
     }
     const char *w = argv[1];
@@ -200,6 +283,8 @@ int main(int argc, char **argv) {
         floor_mailbox(bench_arg_u64(n_arg, 50000000), strcmp(w, "mailbox_msg") == 0);
     } else if (strcmp(w, "wakeup") == 0) {
         floor_wakeup(bench_arg_u64(n_arg, 2000));
+    } else if (strcmp(w, "transfer") == 0) {
+        floor_transfer(bench_arg_u64(n_arg, 1000000));
     } else if (strcmp(w, "compute") == 0) {
         unsigned threads = (unsigned)bench_arg_u64(argc > 3 ? argv[3] : NULL, bench_cores());
         floor_compute(bench_arg_u64(n_arg, 6400000), threads);

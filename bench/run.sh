@@ -16,7 +16,10 @@
 # Every run prints one WORKLOADS.md result line; all raw lines go to
 # $OUT.raw. Peak RSS comes from /usr/bin/time -v (max over the runs). The
 # table shows median/min/max rate, the fraction of the matching floor
-# (measured in the same session) and the project's target.
+# (measured in the same session) and the project's target. The floors
+# include the cost of one cross-core cache-line transfer, also measured right
+# after every fanin and forkjoin run: on a shared host it moves with the
+# neighbours' load, and those two workloads move with it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,6 +61,7 @@ WORKLOADS=(
     "floor_mailbox|bench_floor mailbox|50000000|5000000"
     "floor_compute|bench_floor compute|6400000 $THREADS|640000 $THREADS"
     "floor_wakeup|bench_floor wakeup|2000|200"
+    "floor_transfer|bench_floor transfer|1000000|100000"
     "pingpong|bench_troupe pingpong|1000000 $THREADS|100000 $THREADS"
     "ring|bench_troupe ring|10000000 $THREADS|1000000 $THREADS"
     "skynet|bench_troupe skynet|1000000 $THREADS|100000 $THREADS"
@@ -97,12 +101,15 @@ expected_check() {
     esac
 }
 
-declare -A MED MIN MAX RSS CHECK EXTRA PAIR
+declare -A MED MIN MAX RSS CHECK EXTRA PAIR XFER
 BAD=""
 for spec in "${WORKLOADS[@]}"; do
     IFS='|' read -r name cmd full quick <<<"$spec"
     if [ -n "$ONLY" ] && ! grep -qw -- "$name" <<<"$ONLY" && [[ "$name" != floor_* ]]; then
         continue
+    fi
+    if [ "$name" = floor_transfer ] && [ "$(nproc)" -lt 2 ]; then
+        continue # needs two CPUs
     fi
     exe="${cmd%% *}"
     if [ ! -x "$BIN/$exe" ]; then
@@ -114,6 +121,7 @@ for spec in "${WORKLOADS[@]}"; do
     : >"$TMP/rates"
     : >"$TMP/extra"
     : >"$TMP/pair"
+    : >"$TMP/xfer"
     rss=0
     for ((i = 1; i <= REPEAT; i++)); do
         # shellcheck disable=SC2086
@@ -147,14 +155,26 @@ for spec in "${WORKLOADS[@]}"; do
             [ -n "$fr" ] && awk -v a="$(field "$line" rate)" -v b="$fr" \
                 'BEGIN { if (b > 0) print 100 * a / b }' >>"$TMP/pair"
         fi
+        if { [ "$name" = fanin ] || [ "$name" = forkjoin ]; } && [ "$(nproc)" -ge 2 ]; then
+            # Their messages cross cores: note what a line transfer cost
+            # just then (it moves 4x between phases on a shared host).
+            xl="$("$BIN/bench_floor" transfer 200000)" || xl=""
+            echo "$xl" | tee -a "$RAW" >&2
+            field "$xl" ns_per_transfer >>"$TMP/xfer"
+        fi
         case "$name" in
         wakeup | floor_wakeup) echo "$(field "$line" p50_us) $(field "$line" p99_us)" >>"$TMP/extra" ;;
+        floor_transfer) field "$line" ns_per_transfer >>"$TMP/xfer" ;;
         esac
     done
     [ -s "$TMP/rates" ] || continue
     read -r "MED[$name]" "MIN[$name]" "MAX[$name]" < <(stats "$TMP/rates")
     if [ -s "$TMP/pair" ]; then
         read -r "PAIR[$name]" _ _ < <(stats "$TMP/pair")
+    fi
+    if [ -s "$TMP/xfer" ]; then
+        read -r med lo hi < <(stats "$TMP/xfer")
+        XFER[$name]="$med $lo $hi"
     fi
     RSS[$name]="$rss"
     if [ "$name" = wakeup ] || [ "$name" = floor_wakeup ]; then
@@ -198,6 +218,11 @@ FC="${MED[floor_compute]:-}"
     }
     row floor_mailbox "msgs/s" "-" "-" "-" ">=" 0
     row floor_compute "computations/s" "-" "-" "-" ">=" 0
+    if [ -n "${XFER[floor_transfer]:-}" ]; then
+        read -r med lo hi <<<"${XFER[floor_transfer]}"
+        printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' floor_transfer "ns per transfer" \
+            "${med}" "${lo}" "${hi}" "$(mb "${RSS[floor_transfer]}")" "-" "-" "-"
+    fi
     row pingpong "round trips/s" "$(ratio "${MED[pingpong]:-}" "$FM" 2) (2 msgs)" ">= 12M" \
         "${MED[pingpong]:-}" ">=" 12e6
     row ring "hops/s" "$(ratio "${MED[ring]:-}" "$FM")" ">= 19M" "${MED[ring]:-}" ">=" 19e6
@@ -234,6 +259,11 @@ FC="${MED[floor_compute]:-}"
         printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' "$n" "latency (p50)" \
             "${p50}us" "-" "-" "$(mb "${RSS[$n]}")" "p99=${EXTRA[$n]##*p99=}" "$tgt" "$met"
     done
+    xf=""
+    for n in fanin forkjoin; do
+        [ -n "${XFER[$n]:-}" ] && xf="$xf $n=$(cut -d' ' -f1 <<<"${XFER[$n]}")ns"
+    done
+    [ -n "$xf" ] && echo "# cross-core line transfer measured right after each run (median):$xf"
     echo "# checks: $(for n in "${!CHECK[@]}"; do printf '%s=%s ' "$n" "${CHECK[$n]}"; done)"
     if [ -n "$BAD" ]; then echo "# WRONG CHECK:$BAD"; else echo "# all checks as expected"; fi
 } | tee "$OUT"
