@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "mailbox/atomic.h"
 
@@ -119,18 +120,49 @@ static bool depot_take(cache *c) {
     return true;
 }
 
-/* Carve MAG fresh blocks out of a new slab. Its first block-sized slot links
- * it into `slabs`; blocks live as long as the process. */
+/* Carve up to MAG fresh blocks out of the newest slab, making a new slab when it
+ * runs out. Slabs are 2 MB and populated by one madvise call when made: a
+ * queue that grows by a million messages (senders outrunning their receiver)
+ * then costs one system call per 16,383 blocks instead of a page fault per
+ * 32, and on a virtual machine each fault costs microseconds (fanin: 24,000
+ * faults -> 3,900, +10-24% msgs/s A/B). The price is RSS in 2 MB steps. A
+ * slab's first block-sized slot links it into `slabs`; blocks live as long
+ * as the process. */
+#define SLAB (2u << 20)
+#define PAGE 4096u
+#define MADVISE_POPULATE_WRITE 23  /* Linux 5.14; older kernels say EINVAL */
+static char *slab_next, *slab_end; /* the uncarved rest of the newest slab */
+
+static bool slab_has_room(void) {
+    return slab_end - slab_next >= (ptrdiff_t)TR__MSG_BLOCK;
+}
+
 static void slab_refill(cache *c) {
-    char *slab = aligned_alloc(64, (size_t)(MAG + 1) * TR__MSG_BLOCK);
-    if (slab == NULL)
-        return;
+    char *fresh = NULL;
     tr_spin_lock(&depot_lock);
-    *(void **)(void *)slab = slabs;
-    slabs = slab;
+    if (!slab_has_room()) {
+        tr_spin_unlock(&depot_lock);                     /* no allocation under a spinlock */
+        if ((fresh = aligned_alloc(PAGE, SLAB)) == NULL) /* madvise wants pages */
+            return;
+        (void)madvise(fresh, SLAB, MADVISE_POPULATE_WRITE); /* a hint */
+        tr_spin_lock(&depot_lock);
+        if (!slab_has_room()) { /* else another thread made one meanwhile */
+            *(void **)(void *)fresh = slabs;
+            slabs = fresh;
+            slab_next = fresh + TR__MSG_BLOCK;
+            slab_end = fresh + SLAB;
+            fresh = NULL;
+        }
+    }
+    char *got = slab_next;
+    size_t k = (size_t)(slab_end - slab_next) / TR__MSG_BLOCK;
+    if (k > MAG)
+        k = MAG;
+    slab_next += k * TR__MSG_BLOCK;
     tr_spin_unlock(&depot_lock);
-    for (unsigned i = MAG; i >= 1; i--) { /* lowest address on top */
-        void *b = slab + (size_t)i * TR__MSG_BLOCK;
+    free(fresh);
+    for (size_t i = k; i >= 1; i--) { /* lowest address on top */
+        void *b = got + (size_t)(i - 1) * TR__MSG_BLOCK;
         POISON(b);
         c->slot[c->n++] = b;
     }
