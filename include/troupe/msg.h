@@ -49,7 +49,8 @@ struct tr_msg {
     uint32_t flags; /* runtime flags */
     int32_t status; /* error code carried by system messages */
     void *reply;    /* reply token of an ask, or NULL */
-    uint64_t corr;  /* correlation of replies */
+    uint64_t corr;  /* correlation: set on replies to tr_request and on
+                     * notices (DOWN, EXIT, ASK_FAILED); unspecified on others */
 };
 
 /* Prepare a caller-allocated (e.g. embedded) message. release(msg) runs once
