@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/fence.h"
+#include "core/lane.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "core/worker.h"
@@ -176,6 +177,9 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->self_stop = a->terminating = 0;
     a->room_freed = 0;
     a->cur = NULL;
+    a->lanes = a->lane_cur = NULL;
+    a->lanes_active = 0;
+    a->lane_turn = 0;
     a->activity = 0;
     a->beh = *behavior;
     a->rt = rt;
@@ -204,7 +208,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
              * monitor it set, tr_self sent on), so drop only ours: the last
              * holder recycles the block, and until then the closed mailbox
              * turns everything sent here away with TR_EDEAD. */
-            tr_msg *left = tr__mbox_close_owner(&a->mbox);
+            tr_msg *left = tr__lane_close_all_owner(a, tr__mbox_close_owner(&a->mbox));
             while (left != NULL) {
                 tr_msg *next = left->next;
                 tr__dead_letter(rt, left, TR_DEAD_STOPPED);
@@ -338,7 +342,7 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
     tr_runtime *rt = a->rt;
     if (!a->terminating) {
         a->terminating = 1;
-        tr_msg *left = tr__mbox_close_owner(&a->mbox);
+        tr_msg *left = tr__lane_close_all_owner(a, tr__mbox_close_owner(&a->mbox));
         /* Park the leftovers on cur's chain so a panic in terminate cannot
          * lose them: dead-lettered below either way. */
         a->mbox.local = left;
@@ -418,6 +422,21 @@ static void finish_requested(tr_actor *a) {
     finish(a, kind, code, text);
 }
 
+/* The next message: from the mailbox and the lanes in turn, so neither
+ * starves the other. */
+static inline tr_msg *next_message(tr_actor *a) {
+    if (TR_LIKELY(a->lanes_active == 0))
+        return tr__mbox_pop_owner(&a->mbox);
+    tr_msg *m;
+    if ((a->lane_turn ^= 1) != 0) {
+        if ((m = tr__lane_next_owner(a)) == NULL)
+            m = tr__mbox_pop_owner(&a->mbox);
+    } else if ((m = tr__mbox_pop_owner(&a->mbox)) == NULL) {
+        m = tr__lane_next_owner(a);
+    }
+    return m;
+}
+
 int tr__actor_run_turn(tr_actor *a, unsigned batch) {
     unsigned n;
     for (n = 0; n < batch; n++) {
@@ -425,10 +444,14 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
             finish_requested(a);
             return TR__TURN_DONE;
         }
-        tr_msg *m = tr__mbox_pop_owner(&a->mbox);
+        tr_msg *m = next_message(a);
         if (m == NULL)
             break;
-        if (TR_UNLIKELY(m->flags & TR__MSG_KICK)) {
+        if (TR_UNLIKELY(m->flags & (TR__MSG_KICK | TR__MSG_LANE))) {
+            if (m->flags & TR__MSG_LANE) {
+                tr__lane_kick_owner(a, m);
+                continue;
+            }
             discard(a, m, TR_EDEAD);
             continue;
         }
@@ -466,6 +489,12 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
         uint32_t freed = a->room_freed + a->mbox.taken;
         wake = freed != 0 && freed >= a->mbox.cap / 2;
         a->room_freed = wake ? 0 : freed; /* before end_turn: then it may not be ours */
+    }
+    if (a->lanes_active != 0) { /* a lane may hold more: stay scheduled */
+        tr__mbox_give_back_owner(&a->mbox);
+        if (wake)
+            tr__runtime_space_freed(rt);
+        return n == batch ? TR__TURN_YIELD : TR__TURN_MORE;
     }
     bool again = tr__mbox_end_turn_owner(&a->mbox);
     if (wake)

@@ -26,13 +26,17 @@ struct tr_ref {
      * read `rt` from it, so it sits there too. */
     tr__mbox mbox;
     /* Line 1 continues: the owner's per-message state. */
-    uint32_t stop_req;   /* any thread: 1 once an external stop was requested */
-    uint8_t self_stop;   /* owner: tr_stop was called */
-    uint8_t terminating; /* owner: terminate has begun */
-    uint8_t state_owned; /* state was allocated by the runtime */
-    uint32_t room_freed; /* owner: bounded mailbox room given back since the last wake-up */
-    tr_msg *cur;         /* owner: the message being received */
-    uint64_t activity;   /* owner writes, any reads: messages received (not quiet ones) */
+    uint32_t stop_req;         /* any thread: 1 once an external stop was requested */
+    uint8_t self_stop;         /* owner: tr_stop was called */
+    uint8_t terminating;       /* owner: terminate has begun */
+    uint8_t state_owned;       /* state was allocated by the runtime */
+    uint32_t room_freed;       /* owner: bounded mailbox room given back since the last wake-up */
+    tr_msg *cur;               /* owner: the message being received */
+    struct tr__lane *lanes;    /* owner: foreign threads' lanes (core/lane.c) */
+    struct tr__lane *lane_cur; /* owner: the lane to read next */
+    uint32_t lanes_active;     /* owner: lanes that may hold messages */
+    uint8_t lane_turn;         /* owner: alternates mailbox and lanes */
+    uint64_t activity;         /* owner writes, any reads: messages received (not quiet ones) */
     tr_behavior beh;
     void *state;
     /* Line 2: shared, rarely written. */

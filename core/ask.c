@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "core/futex.h"
+#include "core/lane.h"
 #include "core/msg.h"
 #include "core/msgcache.h"
 #include "core/runtime.h"
@@ -230,7 +231,7 @@ int tr_reply_msg(tr_msg *req, tr_msg *reply) {
     }
     tr_actor *asker = token_actor(t);
     reply->corr = req->corr;
-    int rc = tr__actor_push(asker, reply);
+    int rc = tr__lane_push_any(asker, reply); /* after this thread's lane messages */
     if (rc == TR_EFULL)
         return rc; /* token kept: the replier may retry */
     req->reply = NULL;

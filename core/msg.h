@@ -12,6 +12,7 @@
 #define TR__MSG_ASK 0x2u    /* was sent as a request (reply may be NULL once answered) */
 #define TR__MSG_KICK 0x4u   /* wakes an actor to see a stop request; never delivered */
 #define TR__MSG_QUIET 0x10u /* does not count as activity (tr_actor.activity) */
+#define TR__MSG_LANE 0x20u  /* a lane's kick (core/lane.c); never delivered */
 
 /* Reply tokens in tr_msg.reply: a tr_future*, or a tr_ref* with bit 0 set
  * (reply to an actor's mailbox, with corr = the asker's tag). Both hold a

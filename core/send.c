@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/futex.h"
+#include "core/lane.h"
 #include "core/msg.h"
 #include "core/msgcache.h"
 #include "core/runtime.h"
@@ -24,6 +25,12 @@ static inline int sender_ok(tr_actor *to) {
     return tr__worker_of(rt) != NULL ? 0 : TR_ECLOSED;
 }
 
+/* A thread the runtime did not create, sending to an unbounded mailbox:
+ * such sends may take a lane (core/lane.c). */
+static inline bool lane_candidate(const tr_actor *to) {
+    return to->mbox.cap == 0 && tr__worker_current() == NULL;
+}
+
 int tr_send_msg(tr_ref *to, tr_msg *msg) {
     if (to == NULL || msg == NULL || msg->type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
@@ -31,6 +38,8 @@ int tr_send_msg(tr_ref *to, tr_msg *msg) {
     if (rc != 0)
         return rc;
     msg->next = NULL;
+    if (TR_UNLIKELY(lane_candidate(to)) && (rc = tr__lane_send_msg(to, msg)) != TR__LANE_NONE)
+        return rc;
     return tr__actor_push(to, msg);
 }
 
@@ -70,6 +79,10 @@ int tr_send_word(tr_ref *to, uint32_t type, uint64_t word) {
     int rc = sender_ok(to);
     if (rc != 0)
         return rc;
+    /* From a foreign thread with a lane into `to`: inline, no block. */
+    if (TR_UNLIKELY(lane_candidate(to)) &&
+        (rc = tr__lane_send_word(to, type, word)) != TR__LANE_NONE)
+        return rc;
     tr_msg *m = tr__msgcache_alloc();
     if (m == NULL)
         return TR_ENOMEM;
@@ -90,6 +103,29 @@ int tr_send_ptr(tr_ref *to, uint32_t type, void *ptr, tr_free_fn ptr_free) {
     return send_new(to, m);
 }
 
+/* A batch from a thread with a lane into `to`: message by message through
+ * the lane, in order (the mailbox would overtake what the lane holds). If
+ * the first is refused, none was sent and the caller keeps them all. If a
+ * later one is (the actor ended meanwhile, or no memory), the batch was
+ * accepted: the rest are dead-lettered like the messages the actor's close
+ * took from the lane. */
+static int send_batch_lane(tr_ref *to, tr_msg *const *msgs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        msgs[i]->next = NULL;
+        int rc = tr__lane_send_msg(to, msgs[i]);
+        if (rc == TR__LANE_NONE) /* the lane was let go of: the mailbox is in order */
+            rc = tr__actor_push(to, msgs[i]);
+        if (rc == 0)
+            continue;
+        if (i == 0)
+            return rc;
+        for (size_t j = i; j < n; j++)
+            tr__dead_letter(to->rt, msgs[j], rc == TR_EDEAD ? TR_DEAD_STOPPED : TR_DEAD_DROPPED);
+        return 0;
+    }
+    return 0;
+}
+
 int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n) {
     if (to == NULL || msgs == NULL || n == 0 || n > UINT32_MAX)
         return TR_EINVAL;
@@ -99,6 +135,8 @@ int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n) {
     int rc = sender_ok(to);
     if (rc != 0)
         return rc;
+    if (TR_UNLIKELY(lane_candidate(to)) && tr__lane_has_any(to))
+        return send_batch_lane(to, msgs, n);
     /* Link in send order, as the mailbox queue wants it. */
     for (size_t i = 0; i + 1 < n; i++)
         msgs[i]->next = msgs[i + 1];

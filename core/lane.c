@@ -1,0 +1,334 @@
+/* core/lane.c - foreign threads' lanes into actors.
+ *
+ * A thread the runtime did not create (a network library's callback, a GUI
+ * thread) that sends LANE_AFTER messages in a row to one actor with an
+ * unbounded mailbox gets a lane into it (mailbox/lane.c): its later sends to
+ * that actor skip the shared mailbox and, for one-word sends, the message
+ * block too. The lane is announced by its kick message, pushed through the
+ * ordinary mailbox, and the actor reads the lane only after popping it: the
+ * thread's earlier messages, in the mailbox, come first. From then on every
+ * send of the thread to that actor takes the lane, so per-sender order holds.
+ *
+ * A thread keeps at most TABLE lanes. To make room it lets go of a lane the
+ * actor has drained (parked) or closed, never of one with messages in it:
+ * its next sends to that actor go through the mailbox, after everything in
+ * the lane. A thread that exits lets go of all its lanes. The actor frees a
+ * let-go lane once it is empty, when it parks it or sweeps its list.
+ *
+ * On the actor's side (owner only) the attached lanes form a list; those
+ * that may hold messages are active and read in turn with the mailbox, one
+ * message from each in rotation. A one-word slot becomes a message block
+ * from the worker's own cache (the block just freed: hot). While a lane is
+ * active the actor stays scheduled; when it ends, its lanes are closed and
+ * their messages dead-lettered with the mailbox's. */
+#include "core/lane.h"
+
+#include <ck_pr.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "core/msg.h"
+#include "core/msgcache.h"
+#include "core/runtime.h"
+#include "core/worker.h"
+#include "mailbox/lane.h"
+#include "troupe/error.h"
+
+#define LANE_AFTER 8 /* sends in a row to one actor before it gets a lane */
+#define TABLE 4      /* lanes a thread keeps */
+
+typedef struct entry {
+    tr_actor *to; /* compared only, with its id: never dereferenced */
+    uint64_t id;
+    tr__lane *lane;
+} entry;
+
+typedef struct table {
+    entry e[TABLE];
+    tr_actor *last; /* the target of the current run of sends */
+    uint64_t last_id;
+    uint32_t run; /* sends in a row to it */
+} table;
+
+static __thread table *tls_table __attribute__((tls_model("initial-exec")));
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void drop_entry(entry *e) {
+    tr__lane_detach_spsc(e->lane);
+    *e = (entry){0};
+}
+
+static void thread_exit(void *arg) {
+    table *t = arg;
+    for (unsigned i = 0; i < TABLE; i++)
+        if (t->e[i].lane != NULL)
+            drop_entry(&t->e[i]);
+    tls_table = NULL;
+    free(t);
+}
+
+static void make_key(void) {
+    pthread_key_create(&exit_key, thread_exit);
+}
+
+static table *my_table(void) {
+    table *t = tls_table;
+    if (TR_LIKELY(t != NULL))
+        return t;
+    if ((t = calloc(1, sizeof(*t))) == NULL)
+        return NULL;
+    pthread_once(&exit_once, make_key);
+    pthread_setspecific(exit_key, t);
+    tls_table = t;
+    return t;
+}
+
+/* A table entry to reuse: a free one, or one whose lane is drained or
+ * closed (letting go of it loses no order). NULL if every lane is busy. */
+static entry *free_entry(table *t) {
+    for (unsigned i = 0; i < TABLE; i++)
+        if (t->e[i].lane == NULL)
+            return &t->e[i];
+    for (unsigned i = 0; i < TABLE; i++)
+        if (ck_pr_load_32(&t->e[i].lane->state) != TR__LANE_ACTIVE) {
+            drop_entry(&t->e[i]);
+            return &t->e[i];
+        }
+    return NULL;
+}
+
+/* Announce l to `to` through its mailbox (the kick holds a reference). */
+static int announce(tr_actor *to, tr__lane *l) {
+    tr_msg *k = &l->kick;
+    tr_msg_init(k, 1, NULL);
+    k->type = TR_MSG_SYSTEM;
+    k->flags = TR__MSG_LANE | TR__MSG_QUIET;
+    return tr__actor_push_notice(to, k);
+}
+
+/* This thread's lane into `to`, made now if the thread has sent enough in a
+ * row to it; NULL to use the mailbox. */
+static tr__lane *lane_for(tr_actor *to) {
+    table *t = my_table();
+    if (t == NULL)
+        return NULL;
+    uint64_t id = to->id;
+    for (unsigned i = 0; i < TABLE; i++)
+        if (t->e[i].to == to && t->e[i].id == id && t->e[i].lane != NULL)
+            return t->e[i].lane;
+    if (t->last != to || t->last_id != id) {
+        t->last = to;
+        t->last_id = id;
+        t->run = 0;
+    }
+    if (++t->run < LANE_AFTER)
+        return NULL;
+    entry *e = free_entry(t);
+    if (e == NULL)
+        return NULL;
+    tr__lane *l = tr__lane_new();
+    if (l == NULL)
+        return NULL;
+    if (announce(to, l) != 0) { /* the actor is gone: nobody will read it */
+        tr__lane_release_any(l);
+        tr__lane_release_any(l);
+        tr__lane_release_any(l);
+        return NULL; /* the mailbox send that follows reports TR_EDEAD */
+    }
+    *e = (entry){.to = to, .id = id, .lane = l};
+    return l;
+}
+
+/* The lane of `to` in this thread's table, or NULL. */
+static entry *find(tr_actor *to) {
+    table *t = tls_table;
+    if (t == NULL)
+        return NULL;
+    for (unsigned i = 0; i < TABLE; i++)
+        if (t->e[i].to == to && t->e[i].id == to->id && t->e[i].lane != NULL)
+            return &t->e[i];
+    return NULL;
+}
+
+int tr__lane_has_any(tr_actor *to) {
+    return find(to) != NULL;
+}
+
+/* After a put: push the kick if the put asked for it, map the result. */
+static int finish_put(tr_actor *to, tr__lane *l, int rc) {
+    if (rc == TR__LANE_KICK) {
+        /* A failed push means the actor is ending: its close takes the
+         * message from the lane and dead-letters it, so the send stands. */
+        if (tr__actor_push_notice(to, &l->kick) != 0)
+            tr__lane_release_any(l); /* the kick's reference */
+        return 0;
+    }
+    if (rc == TR__LANE_REFUSED) {
+        /* The lane's actor has ended and closed it. Let go of it and use the
+         * mailbox, which says TR_EDEAD if `to` is that actor, and delivers
+         * if `to` is a later actor that happens to match the entry (same
+         * block, same id in a later runtime). */
+        entry *e = find(to);
+        if (e != NULL)
+            drop_entry(e);
+        return TR__LANE_NONE;
+    }
+    return rc; /* 0 or TR_ENOMEM */
+}
+
+int tr__lane_send_word(tr_actor *to, uint32_t type, uint64_t word) {
+    tr__lane *l = lane_for(to);
+    if (l == NULL)
+        return TR__LANE_NONE;
+    return finish_put(to, l, tr__lane_put_spsc(l, TR__LANE_WORD, type, word));
+}
+
+int tr__lane_send_msg(tr_actor *to, tr_msg *msg) {
+    tr__lane *l = lane_for(to);
+    if (l == NULL)
+        return TR__LANE_NONE;
+    return finish_put(to, l, tr__lane_put_spsc(l, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msg));
+}
+
+int tr__lane_push_any(tr_actor *to, tr_msg *msg) {
+    if (to->mbox.cap == 0 && tr__worker_current() == NULL) {
+        entry *e = find(to);
+        if (e != NULL)
+            return finish_put(
+                to, e->lane, tr__lane_put_spsc(e->lane, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msg));
+    }
+    return tr__actor_push(to, msg);
+}
+
+/* --- the receiving actor ------------------------------------------------- */
+
+static void unlink_lane(tr_actor *a, tr__lane *l) {
+    for (tr__lane **p = &a->lanes; *p != NULL; p = &(*p)->anext)
+        if (*p == l) {
+            *p = l->anext;
+            break;
+        }
+    if (a->lane_cur == l)
+        a->lane_cur = l->anext;
+    if (l->active)
+        a->lanes_active--;
+    l->attached = 0;
+    l->active = 0;
+    tr__lane_release_any(l); /* the owner's reference */
+}
+
+/* Free parked lanes whose producer has gone. */
+static void sweep(tr_actor *a) {
+    for (tr__lane *l = a->lanes, *next; l != NULL; l = next) {
+        next = l->anext;
+        if (!l->active && tr__lane_gone_owner(l))
+            unlink_lane(a, l);
+    }
+}
+
+void tr__lane_kick_owner(tr_actor *a, tr_msg *kick) {
+    tr__lane *l = tr__lane_of_kick(kick);
+    tr__lane_kicked_owner(l);
+    if (!l->attached) {
+        sweep(a); /* a new producer: a good time to drop those that left */
+        l->attached = 1;
+        l->anext = a->lanes;
+        a->lanes = l;
+    }
+    if (!l->active) {
+        l->active = 1;
+        a->lanes_active++;
+    }
+    tr__lane_release_any(l); /* the kick's reference */
+}
+
+/* One message from l, or NULL (then l may have been parked or freed). */
+static tr_msg *take(tr_actor *a, tr__lane *l) {
+    tr_msg *m = tr__msgcache_alloc(); /* first: a taken slot must not be lost */
+    if (TR_UNLIKELY(m == NULL))
+        return NULL;
+    uint32_t type;
+    uint64_t word;
+    uint32_t kind = tr__lane_take_owner(l, &type, &word);
+    if (kind == TR__LANE_WORD) {
+        tr__msg_fill(m, type, 0, word, tr__msgcache_free);
+        return m;
+    }
+    tr__msgcache_free(m);
+    if (kind == TR__LANE_PTR)
+        return (tr_msg *)(uintptr_t)word;
+    if (tr__lane_park_owner(l)) {
+        l->active = 0;
+        a->lanes_active--;
+        if (tr__lane_gone_owner(l))
+            unlink_lane(a, l);
+    }
+    return NULL;
+}
+
+tr_msg *tr__lane_next_owner(tr_actor *a) {
+    /* In rotation: from the lane after the last one read. */
+    for (unsigned tries = 0; a->lanes_active != 0 && tries < 2; tries++) {
+        tr__lane *l = a->lane_cur != NULL ? a->lane_cur : a->lanes;
+        while (l != NULL) {
+            tr__lane *next = l->anext;
+            if (l->active) {
+                tr_msg *m = take(a, l);
+                if (m != NULL) {
+                    a->lane_cur = next;
+                    return m;
+                }
+            }
+            l = next;
+        }
+        a->lane_cur = NULL; /* wrap around once */
+    }
+    return NULL;
+}
+
+typedef struct collect {
+    tr_msg *first, **tail;
+    tr_runtime *rt;
+} collect;
+
+static void collect_one(void *arg, uint32_t kind, uint32_t type, uint64_t word) {
+    collect *c = arg;
+    tr_msg *m;
+    if (kind == TR__LANE_PTR) {
+        m = (tr_msg *)(uintptr_t)word;
+    } else if ((m = tr__msgcache_alloc()) != NULL) {
+        tr__msg_fill(m, type, 0, word, tr__msgcache_free);
+    } else { /* out of memory: still counted and shown to the hook */
+        tr_msg tmp;
+        tr_msg_init(&tmp, 1, NULL);
+        tmp.type = type;
+        tmp.word = word;
+        tr__dead_letter(c->rt, &tmp, TR_DEAD_STOPPED);
+        return;
+    }
+    m->next = NULL;
+    *c->tail = m;
+    c->tail = &m->next;
+}
+
+tr_msg *tr__lane_close_all_owner(tr_actor *a, tr_msg *left) {
+    collect c = {.first = NULL, .tail = &c.first, .rt = a->rt};
+    /* Kicks among the leftovers announce lanes (perhaps not yet attached). */
+    for (tr_msg *m = left, *next; m != NULL; m = next) {
+        next = m->next;
+        if (m->flags & TR__MSG_LANE) {
+            tr__lane_kick_owner(a, m);
+            continue;
+        }
+        m->next = NULL;
+        *c.tail = m;
+        c.tail = &m->next;
+    }
+    while (a->lanes != NULL) {
+        tr__lane *l = a->lanes;
+        tr__lane_close_owner(l, collect_one, &c);
+        unlink_lane(a, l);
+    }
+    return c.first;
+}

@@ -1,0 +1,38 @@
+/* core/lane.h - foreign threads' lanes into actors (mailbox/lane.h): which
+ * sends take one, and the receiving actor's side. */
+#ifndef TR_CORE_LANE_H
+#define TR_CORE_LANE_H
+
+#include <stdint.h>
+
+#include "core/actor.h"
+
+/* Returned by the send hooks when the send must go through the mailbox. */
+#define TR__LANE_NONE 1
+
+/* Sends from a thread that is not a runtime worker to an actor with an
+ * unbounded mailbox. Each returns TR__LANE_NONE (this thread has no lane
+ * into `to`: use the mailbox), or the send's result: 0 (the runtime owns the
+ * message) or a negative TR_E... (the caller still owns it). */
+int tr__lane_send_word(tr_actor *to, uint32_t type, uint64_t word);
+int tr__lane_send_msg(tr_actor *to, tr_msg *msg);
+
+/* True if the calling thread has a lane into `to` (then every send of this
+ * thread to `to` must take it, to keep per-sender order). */
+int tr__lane_has_any(tr_actor *to);
+
+/* tr__actor_push for a runtime-made message sent on behalf of the calling
+ * thread (a reply): through its lane into `to` if it has one. */
+int tr__lane_push_any(tr_actor *to, tr_msg *msg);
+
+/* The receiving actor (owner only). */
+/* The next message from a's active lanes, or NULL. */
+tr_msg *tr__lane_next_owner(tr_actor *a);
+/* a popped a lane's kick message from its mailbox. */
+void tr__lane_kick_owner(tr_actor *a, tr_msg *kick);
+/* a is ending: close its lanes, and those announced by kicks in `left` (its
+ * mailbox's leftovers, linked by ->next). Returns `left` without the kicks,
+ * followed by the lanes' messages, in order. */
+tr_msg *tr__lane_close_all_owner(tr_actor *a, tr_msg *left);
+
+#endif

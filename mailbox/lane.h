@@ -1,0 +1,107 @@
+/* mailbox/lane.h - a lane: one producer thread's queue into one mailbox.
+ *
+ * See lane.c for the algorithm. Functions ending in _spsc are for the lane's
+ * one producer, _owner for the mailbox's owner (the consumer), _any for
+ * either. The owner learns about a lane, and about a parked lane's new
+ * messages, through `kick`, a message the producer pushes into the ordinary
+ * mailbox; lane.c says when. */
+#ifndef TR_MAILBOX_LANE_H
+#define TR_MAILBOX_LANE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mailbox/atomic.h"
+#include "troupe/msg.h"
+
+/* What a slot holds. */
+#define TR__LANE_EMPTY 0u
+#define TR__LANE_WORD 1u  /* type and word: a one-word message, inline */
+#define TR__LANE_PTR 2u   /* word is a tr_msg pointer */
+#define TR__LANE_TAKEN 3u /* the owner's close took it */
+#define TR__LANE_TOMB 4u  /* closed: no producer may fill it */
+
+#define TR__LANE_SLOTS 1023 /* per segment: 16 KB with the link */
+
+typedef struct tr__lane_slot {
+    uint64_t word;
+    uint32_t type;
+    uint32_t kind; /* TR__LANE_*: written last by the producer */
+} tr__lane_slot;
+
+typedef struct tr__lane_seg {
+    tr__lane_slot slot[TR__LANE_SLOTS];
+    struct tr__lane_seg *next; /* the producer's next segment, or TOMB */
+} tr__lane_seg;
+
+typedef struct tr__lane {
+    /* The producer's line. */
+    tr__lane_seg *pseg;
+    uint32_t pidx;
+    /* The owner's line. */
+    tr__lane_seg *cseg TR_ALIGNED;
+    uint32_t cidx;
+    uint8_t attached;       /* on the owner's list */
+    uint8_t active;         /* the owner polls it */
+    struct tr__lane *anext; /* the owner's list of attached lanes */
+    /* Shared, written rarely. */
+    uint32_t state TR_ALIGNED; /* TR__LANE_ACTIVE / _WAITING / _CLOSED */
+    uint32_t kick_queued;      /* 1 while `kick` is in the mailbox */
+    uint32_t gone;             /* the producer has let go */
+    uint32_t refs;             /* producer, owner, a queued kick */
+    tr_msg kick;               /* pushed into the mailbox; never delivered */
+} tr__lane;
+
+/* tr__lane.state */
+#define TR__LANE_ACTIVE 0u  /* the owner will look at the lane again */
+#define TR__LANE_WAITING 1u /* the owner found it empty: the next put kicks */
+#define TR__LANE_CLOSED 2u  /* the mailbox closed: puts fail */
+
+/* put results (besides TR_ENOMEM) */
+#define TR__LANE_OK 0      /* queued */
+#define TR__LANE_KICK 1    /* queued; the caller must push l->kick (it holds a ref for it) */
+#define TR__LANE_REFUSED 2 /* closed: nothing was queued, the caller keeps its message */
+
+/* A new lane with three references (producer, owner, the kick the creator
+ * pushes to announce it), ACTIVE, its kick marked queued. NULL: no memory. */
+tr__lane *tr__lane_new(void);
+
+/* Queue a message: kind TR__LANE_WORD with (type, word), or TR__LANE_PTR
+ * with word = (uintptr_t)msg. On TR__LANE_OK or _KICK the lane owns it (the
+ * owner gets it, or the owner's close takes it); on _REFUSED or TR_ENOMEM
+ * the caller still owns it. */
+int tr__lane_put_spsc(tr__lane *l, uint32_t kind, uint32_t type, uint64_t word);
+
+/* The producer lets go (thread exit, table eviction) after its last put,
+ * and drops its reference. */
+void tr__lane_detach_spsc(tr__lane *l);
+
+/* True once the producer has let go: no more puts will come. */
+bool tr__lane_gone_owner(tr__lane *l);
+
+/* The next message: returns its kind and fills type/word, or returns
+ * TR__LANE_EMPTY. */
+uint32_t tr__lane_take_owner(tr__lane *l, uint32_t *type, uint64_t *word);
+
+/* The owner found the lane empty: park it (WAITING) unless a message got
+ * in meanwhile. True if parked. */
+bool tr__lane_park_owner(tr__lane *l);
+
+/* The owner popped l->kick from the mailbox: it may be pushed again. */
+void tr__lane_kicked_owner(tr__lane *l);
+
+/* Close the lane and hand each message still in it to fn, in order. Later
+ * puts are refused. */
+void tr__lane_close_owner(tr__lane *l,
+                          void (*fn)(void *arg, uint32_t kind, uint32_t type, uint64_t word),
+                          void *arg);
+
+/* Drop one reference; the last frees the lane and its segments. */
+void tr__lane_release_any(tr__lane *l);
+
+/* The lane whose kick message this is. */
+static inline tr__lane *tr__lane_of_kick(tr_msg *kick) {
+    return (tr__lane *)(void *)((char *)kick - __builtin_offsetof(tr__lane, kick));
+}
+
+#endif
