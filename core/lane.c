@@ -192,7 +192,7 @@ int tr__lane_send_msg(tr_actor *to, tr_msg *msg) {
 }
 
 int tr__lane_push_any(tr_actor *to, tr_msg *msg) {
-    if (to->mbox.cap == 0 && tr__worker_current() == NULL) {
+    if (to->mbox.cap == 0 && tr__worker_of(to->rt) == NULL) {
         entry *e = find(to);
         if (e != NULL)
             return finish_put(
