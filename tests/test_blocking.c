@@ -130,7 +130,11 @@ static void idle_threads_exit_after_keepalive(void **s) {
 static void results_for_a_stopped_actor_are_dead_lettered(void **s) {
     (void)s;
     tu_store(&results_freed, 0);
-    tr_runtime *rt = tu_runtime_new(2);
+    tr_runtime *rt = tu_runtime_new(1);
+    /* The one worker is held until the task is submitted, so the stop
+     * cannot complete first (tr_blocking_run would then say TR_EDEAD). */
+    tu_gate g;
+    assert_int_equal(tu_gate_block(rt, &g), 0);
     sink k;
     memset(&k, 0, sizeof(k));
     tr_spawn_opts o = {0};
@@ -139,6 +143,7 @@ static void results_for_a_stopped_actor_are_dead_lettered(void **s) {
     assert_int_equal(tr_spawn(rt, &sink_beh, &o, &ref), 0);
     assert_int_equal(tr_actor_stop(ref), 0);
     assert_int_equal(tr_blocking_run(ref, M_RESULT, 0, slow_double, (void *)1, free_result), 0);
+    tu_gate_open(&g);
     assert_true(tu_wait_ge(&results_freed, 1, TU_WAIT_MS));
     assert_int_equal(tu_load(&k.n), 0);
     tr_ref_release(ref);
