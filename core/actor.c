@@ -449,6 +449,7 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
             break;
         if (TR_UNLIKELY(m->flags & (TR__MSG_KICK | TR__MSG_LANE))) {
             if (m->flags & TR__MSG_LANE) {
+                a->mbox.taken--; /* pushed uncounted: it took no room */
                 tr__lane_kick_owner(a, m);
                 continue;
             }

@@ -1,13 +1,14 @@
 /* core/lane.c - foreign threads' lanes into actors.
  *
  * A thread the runtime did not create (a network library's callback, a GUI
- * thread) that sends LANE_AFTER messages in a row to one actor with an
- * unbounded mailbox gets a lane into it (mailbox/lane.c): its later sends to
- * that actor skip the shared mailbox and, for one-word sends, the message
- * block too. The lane is announced by its kick message, pushed through the
- * ordinary mailbox, and the actor reads the lane only after popping it: the
- * thread's earlier messages, in the mailbox, come first. From then on every
- * send of the thread to that actor takes the lane, so per-sender order holds.
+ * thread) that sends LANE_AFTER messages in a row to one actor gets a lane
+ * into it (mailbox/lane.c): its later sends to that actor skip the shared
+ * mailbox and, for one-word sends, the message block too. A bounded
+ * mailbox's count covers its lanes: a put reserves room first, and the
+ * actor gives it back as it takes the messages. The lane is announced by its kick message, pushed
+ * through the ordinary mailbox, and the actor reads the lane only after popping it: the thread's
+ * earlier messages, in the mailbox, come first. From then on every send of the thread to that actor
+ * takes the lane, so per-sender order holds.
  *
  * A thread keeps at most TABLE lanes. To make room it lets go of a lane the
  * actor has drained (parked) or closed, never of one with messages in it:
@@ -98,13 +99,24 @@ static entry *free_entry(table *t) {
     return NULL;
 }
 
+/* Push l's kick into `to`'s mailbox, scheduling `to` if it was idle. The
+ * kick takes no room in a bounded mailbox (the owner discounts it). */
+static int push_kick(tr_actor *to, tr__lane *l) {
+    int rc = tr__mbox_push_uncounted_mpsc(&to->mbox, &l->kick);
+    if (rc == TR__MBOX_WOKE) {
+        tr__schedule_any(to->rt, to);
+        return 0;
+    }
+    return rc;
+}
+
 /* Announce l to `to` through its mailbox (the kick holds a reference). */
 static int announce(tr_actor *to, tr__lane *l) {
     tr_msg *k = &l->kick;
     tr_msg_init(k, 1, NULL);
     k->type = TR_MSG_SYSTEM;
     k->flags = TR__MSG_LANE | TR__MSG_QUIET;
-    return tr__actor_push_notice(to, k);
+    return push_kick(to, l);
 }
 
 /* This thread's lane into `to`, made now if the thread has sent enough in a
@@ -160,7 +172,7 @@ static int finish_put(tr_actor *to, tr__lane *l, int rc) {
     if (rc == TR__LANE_KICK) {
         /* A failed push means the actor is ending: its close takes the
          * message from the lane and dead-letters it, so the send stands. */
-        if (tr__actor_push_notice(to, &l->kick) != 0)
+        if (push_kick(to, l) != 0)
             tr__lane_release_any(l); /* the kick's reference */
         return 0;
     }
@@ -177,26 +189,40 @@ static int finish_put(tr_actor *to, tr__lane *l, int rc) {
     return rc; /* 0 or TR_ENOMEM */
 }
 
+/* Put one message into l for `to`. A bounded mailbox's room is reserved
+ * first, as a mailbox push does, and given back if the lane refuses; the
+ * owner gives it back when it takes the message (core/actor.c). */
+static int put(tr_actor *to, tr__lane *l, uint32_t kind, uint32_t type, uint64_t word) {
+    if (!tr__mbox_reserve(&to->mbox, 1)) /* a closed mailbox keeps its count */
+        return tr__mbox_closed_any(&to->mbox) ? TR_EDEAD : TR_EFULL;
+    int rc = tr__lane_put_spsc(l, kind, type, word);
+    if ((rc == TR__LANE_REFUSED || rc < 0) && to->mbox.cap != 0)
+        ck_pr_sub_32(&to->mbox.count, 1); /* a count only: orders nothing */
+    return finish_put(to, l, rc);
+}
+
 int tr__lane_send_word(tr_actor *to, uint32_t type, uint64_t word) {
     tr__lane *l = lane_for(to);
     if (l == NULL)
         return TR__LANE_NONE;
-    return finish_put(to, l, tr__lane_put_spsc(l, TR__LANE_WORD, type, word));
+    return put(to, l, TR__LANE_WORD, type, word);
 }
 
 int tr__lane_send_msg(tr_actor *to, tr_msg *msg) {
     tr__lane *l = lane_for(to);
     if (l == NULL)
         return TR__LANE_NONE;
-    return finish_put(to, l, tr__lane_put_spsc(l, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msg));
+    return put(to, l, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msg);
 }
 
 int tr__lane_push_any(tr_actor *to, tr_msg *msg) {
-    if (to->mbox.cap == 0 && tr__worker_of(to->rt) == NULL) {
+    if (tr__worker_of(to->rt) == NULL) {
         entry *e = find(to);
-        if (e != NULL)
-            return finish_put(
-                to, e->lane, tr__lane_put_spsc(e->lane, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msg));
+        if (e != NULL) {
+            int rc = put(to, e->lane, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msg);
+            if (rc != TR__LANE_NONE)
+                return rc;
+        }
     }
     return tr__actor_push(to, msg);
 }
@@ -251,6 +277,8 @@ static tr_msg *take(tr_actor *a, tr__lane *l) {
     uint32_t type;
     uint64_t word;
     uint32_t kind = tr__lane_take_owner(l, &type, &word);
+    if (kind != TR__LANE_EMPTY)
+        a->mbox.taken++; /* a bounded mailbox's room, given back per turn */
     if (kind == TR__LANE_WORD) {
         tr__msg_fill(m, type, 0, word, tr__msgcache_free);
         return m;

@@ -10,10 +10,10 @@
 /* Returned by the send hooks when the send must go through the mailbox. */
 #define TR__LANE_NONE 1
 
-/* Sends from a thread that is not a runtime worker to an actor with an
- * unbounded mailbox. Each returns TR__LANE_NONE (this thread has no lane
- * into `to`: use the mailbox), or the send's result: 0 (the runtime owns the
- * message) or a negative TR_E... (the caller still owns it). */
+/* Sends from a thread that is not a worker of `to`'s runtime. Each returns TR__LANE_NONE (this
+ * thread has no lane into `to`: use the mailbox), or the send's result: 0 (the runtime owns the
+ * message) or a negative TR_E... (TR_EFULL for a full bounded mailbox; the
+ * caller still owns it). */
 int tr__lane_send_word(tr_actor *to, uint32_t type, uint64_t word);
 int tr__lane_send_msg(tr_actor *to, tr_msg *msg);
 

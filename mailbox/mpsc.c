@@ -70,6 +70,10 @@ int tr__mbox_push_over_mpsc(tr__mbox *mb, tr_msg *msg) {
     return tr__mbox_push_inline(mb, msg, msg, 1, true);
 }
 
+int tr__mbox_push_uncounted_mpsc(tr__mbox *mb, tr_msg *msg) {
+    return tr__mbox_push_inline(mb, msg, msg, 0, true); /* n = 0: no room */
+}
+
 /* Wait for the link behind m: a producer has replaced m as the tail and is
  * about to write it. Only close and detach wait, and only in that window. */
 static tr_msg *wait_link(tr__mbox *mb, tr_msg *m) {

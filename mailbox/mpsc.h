@@ -50,6 +50,10 @@ int tr__mbox_push_chain_mpsc(tr__mbox *mb, tr_msg *first, tr_msg *last, uint32_t
  * not be lost to the bound (monitor/link notices, failed-request notices).
  * The message still counts, so the mailbox can exceed its bound by these. */
 int tr__mbox_push_over_mpsc(tr__mbox *mb, tr_msg *msg);
+/* Like tr__mbox_push_over_mpsc, but the message takes no room in the bound
+ * at all: for a runtime-internal nudge that the owner discounts when it pops
+ * it (a lane's kick). Never TR_EFULL. */
+int tr__mbox_push_uncounted_mpsc(tr__mbox *mb, tr_msg *msg);
 
 /* The next message in send order, or NULL if none is queued now. The message
  * is the owner's to handle, but see tr__mbox_holds_owner before freeing it. */

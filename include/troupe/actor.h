@@ -89,7 +89,7 @@ uint64_t tr_ref_id(const tr_ref *ref);
 tr_runtime *tr_ref_runtime(const tr_ref *ref);
 /* Messages waiting in the actor's mailbox: exact for a bounded mailbox (set
  * mailbox_capacity to get one); an unbounded mailbox keeps no count on the
- * send path, so it reports 0 when empty and 1 otherwise (a lower bound; it
+ * send path, so it reports 0 when empty and 1 otherwise (a lower bound that
  * does not see the lanes of threads outside the runtime, docs/design.md).
  * TR_EINVAL, TR_EDEAD. */
 int64_t tr_ref_mailbox_len(const tr_ref *ref);
