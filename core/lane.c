@@ -163,10 +163,6 @@ static entry *find(tr_actor *to) {
     return NULL;
 }
 
-int tr__lane_has_any(tr_actor *to) {
-    return find(to) != NULL;
-}
-
 /* After a put: push the kick if the put asked for it, map the result. */
 static int finish_put(tr_actor *to, tr__lane *l, int rc) {
     if (rc == TR__LANE_KICK) {
@@ -189,15 +185,27 @@ static int finish_put(tr_actor *to, tr__lane *l, int rc) {
     return rc; /* 0 or TR_ENOMEM */
 }
 
-/* Put one message into l for `to`. A bounded mailbox's room is reserved
- * first, as a mailbox push does, and given back if the lane refuses; the
- * owner gives it back when it takes the message (core/actor.c). */
+/* Reserve room for n messages in a bounded mailbox, as a mailbox push does
+ * (the owner gives it back as it takes them, core/actor.c). */
+static int reserve(tr_actor *to, uint32_t n) {
+    if (tr__mbox_reserve(&to->mbox, n))
+        return 0;
+    return tr__mbox_closed_any(&to->mbox) ? TR_EDEAD : TR_EFULL; /* dead beats full */
+}
+
+static void give_back(tr_actor *to, uint32_t n) {
+    if (to->mbox.cap != 0 && n != 0)
+        ck_pr_sub_32(&to->mbox.count, n); /* a count only: orders nothing */
+}
+
+/* Put one message into l for `to`, its room reserved first. */
 static int put(tr_actor *to, tr__lane *l, uint32_t kind, uint32_t type, uint64_t word) {
-    if (!tr__mbox_reserve(&to->mbox, 1)) /* a closed mailbox keeps its count */
-        return tr__mbox_closed_any(&to->mbox) ? TR_EDEAD : TR_EFULL;
-    int rc = tr__lane_put_spsc(l, kind, type, word);
-    if ((rc == TR__LANE_REFUSED || rc < 0) && to->mbox.cap != 0)
-        ck_pr_sub_32(&to->mbox.count, 1); /* a count only: orders nothing */
+    int rc = reserve(to, 1);
+    if (rc != 0)
+        return rc;
+    rc = tr__lane_put_spsc(l, kind, type, word);
+    if (rc == TR__LANE_REFUSED || rc < 0)
+        give_back(to, 1);
     return finish_put(to, l, rc);
 }
 
@@ -213,6 +221,37 @@ int tr__lane_send_msg(tr_actor *to, tr_msg *msg) {
     if (l == NULL)
         return TR__LANE_NONE;
     return put(to, l, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msg);
+}
+
+int tr__lane_send_batch(tr_actor *to, tr_msg *const *msgs, uint32_t n) {
+    entry *e = find(to);
+    if (e == NULL)
+        return TR__LANE_NONE;
+    int rc = reserve(to, n); /* all or nothing, as the mailbox's chain push */
+    if (rc != 0)
+        return rc;
+    tr__lane *l = e->lane;
+    for (uint32_t i = 0; i < n; i++) {
+        msgs[i]->next = NULL;
+        rc = tr__lane_put_spsc(l, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msgs[i]);
+        if (rc == TR__LANE_OK || rc == TR__LANE_KICK) {
+            finish_put(to, l, rc);
+            continue;
+        }
+        give_back(to, n - i);
+        if (i == 0) /* nothing sent: the caller keeps them all */
+            return rc == TR__LANE_REFUSED ? finish_put(to, l, rc) : rc;
+        /* The actor ended (or memory ran out) halfway: the batch was
+         * accepted, so the rest is dead-lettered, as the close does with
+         * what it found in the lane. */
+        for (uint32_t j = i; j < n; j++)
+            tr__dead_letter(to->rt, msgs[j],
+                            rc == TR__LANE_REFUSED ? TR_DEAD_STOPPED : TR_DEAD_DROPPED);
+        if (rc == TR__LANE_REFUSED)
+            finish_put(to, l, rc); /* lets go of the closed lane */
+        return 0;
+    }
+    return 0;
 }
 
 int tr__lane_push_any(tr_actor *to, tr_msg *msg) {

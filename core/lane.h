@@ -17,9 +17,10 @@
 int tr__lane_send_word(tr_actor *to, uint32_t type, uint64_t word);
 int tr__lane_send_msg(tr_actor *to, tr_msg *msg);
 
-/* True if the calling thread has a lane into `to` (then every send of this
- * thread to `to` must take it, to keep per-sender order). */
-int tr__lane_has_any(tr_actor *to);
+/* tr_send_batch through the calling thread's lane into `to`, if it has one
+ * (TR__LANE_NONE if not). All or nothing, as through the mailbox: on an
+ * error none was sent. */
+int tr__lane_send_batch(tr_actor *to, tr_msg *const *msgs, uint32_t n);
 
 /* tr__actor_push for a runtime-made message sent on behalf of the calling
  * thread (a reply): through its lane into `to` if it has one. */

@@ -103,29 +103,6 @@ int tr_send_ptr(tr_ref *to, uint32_t type, void *ptr, tr_free_fn ptr_free) {
     return send_new(to, m);
 }
 
-/* A batch from a thread with a lane into `to`: message by message through
- * the lane, in order (the mailbox would overtake what the lane holds). If
- * the first is refused, none was sent and the caller keeps them all. If a
- * later one is (the actor ended meanwhile, or no memory), the batch was
- * accepted: the rest are dead-lettered like the messages the actor's close
- * took from the lane. */
-static int send_batch_lane(tr_ref *to, tr_msg *const *msgs, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        msgs[i]->next = NULL;
-        int rc = tr__lane_send_msg(to, msgs[i]);
-        if (rc == TR__LANE_NONE) /* the lane was let go of: the mailbox is in order */
-            rc = tr__actor_push(to, msgs[i]);
-        if (rc == 0)
-            continue;
-        if (i == 0)
-            return rc;
-        for (size_t j = i; j < n; j++)
-            tr__dead_letter(to->rt, msgs[j], rc == TR_EDEAD ? TR_DEAD_STOPPED : TR_DEAD_DROPPED);
-        return 0;
-    }
-    return 0;
-}
-
 int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n) {
     if (to == NULL || msgs == NULL || n == 0 || n > UINT32_MAX)
         return TR_EINVAL;
@@ -135,8 +112,9 @@ int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n) {
     int rc = sender_ok(to);
     if (rc != 0)
         return rc;
-    if (TR_UNLIKELY(lane_candidate(to)) && tr__lane_has_any(to))
-        return send_batch_lane(to, msgs, n);
+    if (TR_UNLIKELY(lane_candidate(to)) &&
+        (rc = tr__lane_send_batch(to, msgs, (uint32_t)n)) != TR__LANE_NONE)
+        return rc;
     /* Link in send order, as the mailbox queue wants it. */
     for (size_t i = 0; i + 1 < n; i++)
         msgs[i]->next = msgs[i + 1];

@@ -260,6 +260,42 @@ static void send_batch_is_all_or_nothing_when_the_mailbox_is_full(void **state) 
     assert_int_equal(tu_load(&releases), 3);
 }
 
+/* The same through a lane: this (foreign) thread's first 8 sends in a row
+ * give it a lane into the actor, and a batch then goes through the lane. */
+static void send_batch_through_a_lane_is_all_or_nothing_too(void **state) {
+    (void)state;
+    tr_runtime *rt = runtime(1);
+    tu_gate g;
+    assert_int_equal(tu_gate_block(rt, &g), 0);
+    tr_ref *ref = spawn_logger(rt, 12);
+    for (uint64_t i = 0; i < 10; i++) /* 8 make the lane, 2 go through it */
+        assert_int_equal(tr_send_word(ref, 1, i), 0);
+    assert_int_equal(tr_ref_mailbox_len(ref), 10); /* the lane's kick takes no room */
+    my_msg m[3];
+    tr_msg *batch[3];
+    for (int i = 0; i < 3; i++) {
+        tr_msg_init(&m[i].hdr, 1, count_release);
+        m[i].hdr.word = (uint64_t)(10 + i);
+        batch[i] = &m[i].hdr;
+    }
+    assert_int_equal(tr_send_batch(ref, batch, 3), TR_EFULL);
+    assert_int_equal(tr_ref_mailbox_len(ref), 10);
+    assert_int_equal(tu_load(&releases), 0); /* still ours */
+    assert_int_equal(tr_send_batch(ref, batch + 1, 2), 0);
+    assert_int_equal(tr_send_word(ref, 1, 99), TR_EFULL);
+    tu_gate_open(&g);
+    assert_true(tu_wait_ge(&received, 12, TU_WAIT_MS));
+    for (uint64_t i = 0; i < 10; i++)
+        assert_int_equal(tu_load(&log_v[i]), i);
+    assert_int_equal(tu_load(&log_v[10]), 11);
+    assert_int_equal(tu_load(&log_v[11]), 12);
+    tr_msg_free(batch[0]);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+    assert_int_equal(tu_load(&received), 12);
+    assert_int_equal(tu_load(&releases), 3);
+}
+
 static void send_batch_to_a_dead_actor_returns_edead_and_sends_none(void **state) {
     (void)state;
     tr_runtime *rt = runtime(1);
@@ -626,6 +662,7 @@ int main(void) {
         cmocka_unit_test_setup(send_ptr_runs_ptr_free_once_after_receive, reset),
         cmocka_unit_test_setup(large_payload_is_copied_intact, reset),
         cmocka_unit_test_setup(send_batch_is_all_or_nothing_when_the_mailbox_is_full, reset),
+        cmocka_unit_test_setup(send_batch_through_a_lane_is_all_or_nothing_too, reset),
         cmocka_unit_test_setup(send_batch_to_a_dead_actor_returns_edead_and_sends_none, reset),
         cmocka_unit_test_setup(send_batch_with_one_reserved_type_sends_none, reset),
         cmocka_unit_test_setup(send_to_a_dead_actor_returns_edead_and_the_caller_keeps_ownership,
