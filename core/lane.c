@@ -280,14 +280,15 @@ static void unlink_lane(tr_actor *a, tr__lane *l) {
         a->lanes_active--;
     l->attached = 0;
     l->active = 0;
+    l->dropped = 1;          /* a kick still queued holds its own reference */
     tr__lane_release_any(l); /* the owner's reference */
 }
 
-/* Free parked lanes whose producer has gone. */
+/* Drop parked lanes whose producer has gone. */
 static void sweep(tr_actor *a) {
     for (tr__lane *l = a->lanes, *next; l != NULL; l = next) {
         next = l->anext;
-        if (!l->active && tr__lane_gone_owner(l))
+        if (!l->active && tr__lane_done_owner(l))
             unlink_lane(a, l);
     }
 }
@@ -295,6 +296,10 @@ static void sweep(tr_actor *a) {
 void tr__lane_kick_owner(tr_actor *a, tr_msg *kick) {
     tr__lane *l = tr__lane_of_kick(kick);
     tr__lane_kicked_owner(l);
+    if (l->dropped) { /* queued before we dropped the lane, which was empty */
+        tr__lane_release_any(l);
+        return;
+    }
     if (!l->attached) {
         sweep(a); /* a new producer: a good time to drop those that left */
         l->attached = 1;
@@ -328,7 +333,7 @@ static tr_msg *take(tr_actor *a, tr__lane *l) {
     if (tr__lane_park_owner(l)) {
         l->active = 0;
         a->lanes_active--;
-        if (tr__lane_gone_owner(l))
+        if (tr__lane_done_owner(l))
             unlink_lane(a, l);
     }
     return NULL;

@@ -168,18 +168,20 @@ int tr__lane_put_spsc(tr__lane *l, uint32_t kind, uint32_t type, uint64_t word) 
 }
 
 void tr__lane_detach_spsc(tr__lane *l) {
-    /* After our last put (pairs with tr__lane_gone_owner). The owner frees a
+    /* After our last put (pairs with tr__lane_done_owner). The owner frees a
      * parked lane whose producer is gone when it next sweeps its list. */
     TR_TSAN_RELEASE(&l->gone);
     ck_pr_store_32(&l->gone, 1);
     tr__lane_release_any(l);
 }
 
-bool tr__lane_gone_owner(tr__lane *l) {
+bool tr__lane_done_owner(tr__lane *l) {
     if (!ck_pr_load_32(&l->gone))
         return false;
-    TR_TSAN_ACQUIRE(&l->gone);
-    return true;
+    TR_TSAN_ACQUIRE(&l->gone); /* every put happened before this */
+    /* Still parked after the last put: a put after our park would have moved
+     * the state to ACTIVE (and queued the kick) before `gone` was set. */
+    return ck_pr_load_32(&l->state) == TR__LANE_WAITING;
 }
 
 /* The slot the owner reads next, moving to the next segment when the

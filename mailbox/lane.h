@@ -43,6 +43,7 @@ typedef struct tr__lane {
     uint32_t cidx;
     uint8_t attached;       /* on the owner's list */
     uint8_t active;         /* the owner polls it */
+    uint8_t dropped;        /* taken off the list for good (a late kick is ignored) */
     struct tr__lane *anext; /* the owner's list of attached lanes */
     /* Shared, written rarely. */
     uint32_t state TR_ALIGNED; /* TR__LANE_ACTIVE / _WAITING / _CLOSED */
@@ -76,8 +77,9 @@ int tr__lane_put_spsc(tr__lane *l, uint32_t kind, uint32_t type, uint64_t word);
  * and drops its reference. */
 void tr__lane_detach_spsc(tr__lane *l);
 
-/* True once the producer has let go: no more puts will come. */
-bool tr__lane_gone_owner(tr__lane *l);
+/* True if the producer has let go and the lane is parked since its last
+ * put: it is empty and nothing more will come (the owner may drop it). */
+bool tr__lane_done_owner(tr__lane *l);
 
 /* The next message: returns its kind and fills type/word, or returns
  * TR__LANE_EMPTY. */
