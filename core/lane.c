@@ -35,20 +35,29 @@
 #include "mailbox/lane.h"
 #include "troupe/error.h"
 
-#define LANE_AFTER 8 /* sends in a row to one actor before it gets a lane */
-#define TABLE 4      /* lanes a thread keeps */
+#define LANE_AFTER 8  /* sends in a row to one actor before it gets a lane */
+#define TABLE 4       /* lanes a thread keeps */
+#define JUDGE 64      /* puts between two looks at how often the lane needed a kick */
+#define KICKY 16      /* more kicks than this per JUDGE puts: the lane does not pay */
+#define COOL_MIN 1024 /* sends in a row before a retired lane's actor gets another */
+#define COOL_MAX (1u << 20)
 
 typedef struct entry {
     tr_actor *to; /* compared only, with its id: never dereferenced */
     uint64_t id;
     tr__lane *lane;
+    uint32_t puts, kicks; /* since the last look */
+    uint32_t retire;      /* let go of it once drained */
 } entry;
 
 typedef struct table {
     entry e[TABLE];
     tr_actor *last; /* the target of the current run of sends */
     uint64_t last_id;
-    uint32_t run; /* sends in a row to it */
+    uint32_t run;   /* sends in a row to it */
+    tr_actor *cool; /* the last actor whose lane was retired */
+    uint64_t cool_id;
+    uint32_t cool_need; /* the run it needs for a new lane */
 } table;
 
 static __thread table *tls_table __attribute__((tls_model("initial-exec")));
@@ -119,22 +128,46 @@ static int announce(tr_actor *to, tr__lane *l) {
     return push_kick(to, l);
 }
 
-/* This thread's lane into `to`, made now if the thread has sent enough in a
- * row to it; NULL to use the mailbox. */
-static tr__lane *lane_for(tr_actor *to) {
+/* A lane that mostly finds its actor waiting for it (request/reply traffic,
+ * a few messages in flight) costs more than the mailbox: a kick per put.
+ * Once drained, let go of it, and ask for a longer run of sends before this
+ * actor gets another (doubling up to COOL_MAX each time). */
+static void retire(table *t, entry *e, tr_actor *to, uint64_t id) {
+    bool again = t->cool == to && t->cool_id == id;
+    uint32_t need = again ? t->cool_need * 2 : COOL_MIN;
+    t->cool = to;
+    t->cool_id = id;
+    t->cool_need = need < COOL_MAX ? need : COOL_MAX;
+    t->last = to;
+    t->last_id = id;
+    t->run = 0;
+    drop_entry(e);
+}
+
+/* This thread's table entry for `to`, made now if the thread has sent
+ * enough in a row to it; NULL to use the mailbox. */
+static entry *lane_for(tr_actor *to) {
     table *t = my_table();
     if (t == NULL)
         return NULL;
     uint64_t id = to->id;
-    for (unsigned i = 0; i < TABLE; i++)
-        if (t->e[i].to == to && t->e[i].id == id && t->e[i].lane != NULL)
-            return t->e[i].lane;
+    for (unsigned i = 0; i < TABLE; i++) {
+        entry *e = &t->e[i];
+        if (e->to != to || e->id != id || e->lane == NULL)
+            continue;
+        if (e->retire && ck_pr_load_32(&e->lane->state) != TR__LANE_ACTIVE) {
+            retire(t, e, to, id); /* drained: the mailbox keeps the order */
+            return NULL;
+        }
+        return e;
+    }
     if (t->last != to || t->last_id != id) {
         t->last = to;
         t->last_id = id;
         t->run = 0;
     }
-    if (++t->run < LANE_AFTER)
+    uint32_t need = (t->cool == to && t->cool_id == id) ? t->cool_need : LANE_AFTER;
+    if (++t->run < need)
         return NULL;
     entry *e = free_entry(t);
     if (e == NULL)
@@ -149,7 +182,17 @@ static tr__lane *lane_for(tr_actor *to) {
         return NULL; /* the mailbox send that follows reports TR_EDEAD */
     }
     *e = (entry){.to = to, .id = id, .lane = l};
-    return l;
+    return e;
+}
+
+/* Count a put that went through: judge the lane every JUDGE puts. */
+static void judge(entry *e, int rc) {
+    e->kicks += rc == TR__LANE_KICK;
+    if (++e->puts < JUDGE)
+        return;
+    if (e->kicks > KICKY)
+        e->retire = 1;
+    e->puts = e->kicks = 0;
 }
 
 /* The lane of `to` in this thread's table, or NULL. */
@@ -198,29 +241,32 @@ static void give_back(tr_actor *to, uint32_t n) {
         ck_pr_sub_32(&to->mbox.count, n); /* a count only: orders nothing */
 }
 
-/* Put one message into l for `to`, its room reserved first. */
-static int put(tr_actor *to, tr__lane *l, uint32_t kind, uint32_t type, uint64_t word) {
+/* Put one message into e's lane for `to`, its room reserved first. */
+static int put(tr_actor *to, entry *e, uint32_t kind, uint32_t type, uint64_t word) {
     int rc = reserve(to, 1);
     if (rc != 0)
         return rc;
+    tr__lane *l = e->lane;
     rc = tr__lane_put_spsc(l, kind, type, word);
     if (rc == TR__LANE_REFUSED || rc < 0)
         give_back(to, 1);
+    else
+        judge(e, rc);
     return finish_put(to, l, rc);
 }
 
 int tr__lane_send_word(tr_actor *to, uint32_t type, uint64_t word) {
-    tr__lane *l = lane_for(to);
-    if (l == NULL)
+    entry *e = lane_for(to);
+    if (e == NULL)
         return TR__LANE_NONE;
-    return put(to, l, TR__LANE_WORD, type, word);
+    return put(to, e, TR__LANE_WORD, type, word);
 }
 
 int tr__lane_send_msg(tr_actor *to, tr_msg *msg) {
-    tr__lane *l = lane_for(to);
-    if (l == NULL)
+    entry *e = lane_for(to);
+    if (e == NULL)
         return TR__LANE_NONE;
-    return put(to, l, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msg);
+    return put(to, e, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msg);
 }
 
 int tr__lane_send_batch(tr_actor *to, tr_msg *const *msgs, uint32_t n) {
@@ -258,7 +304,7 @@ int tr__lane_push_any(tr_actor *to, tr_msg *msg) {
     if (tr__worker_of(to->rt) == NULL) {
         entry *e = find(to);
         if (e != NULL) {
-            int rc = put(to, e->lane, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msg);
+            int rc = put(to, e, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msg);
             if (rc != TR__LANE_NONE)
                 return rc;
         }
