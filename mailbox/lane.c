@@ -2,7 +2,7 @@
  *
  * A thread that sends many messages to one actor from outside the runtime
  * gets a lane into it: an unbounded single-producer queue of 16-byte slots
- * in 16 KB segments (the segmented SPSC queues of FastFlow and Vyukov). A
+ * in 64 KB segments (the segmented SPSC queues of FastFlow and Vyukov). A
  * one-word message travels inline, {type, word}, with no message block; any
  * other message travels as a pointer. Four slots share a cache line and the
  * owner reads them in address order, so many messages cross cores per line
