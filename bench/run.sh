@@ -67,6 +67,7 @@ WORKLOADS=(
     "skynet|bench_troupe skynet|1000000 $THREADS|100000 $THREADS"
     "fanin|bench_troupe fanin|10000000 $THREADS|1000000 $THREADS"
     "fanin_bounded|bench_troupe fanin_bounded|10000000 $THREADS|1000000 $THREADS"
+    "fanin_shared|bench_troupe fanin_shared|10000000 $THREADS|1000000 $THREADS"
     "forkjoin|bench_troupe forkjoin|6400000 $THREADS|640000 $THREADS"
     "pool|bench_pool|1000000 $THREADS|100000 $THREADS"
     "idle|bench_troupe idle|5 $THREADS|1 $THREADS"
@@ -93,7 +94,7 @@ stats() {
 # expected_check <workload> <n>: the check value a correct run prints.
 expected_check() {
     case "$1" in
-    pingpong | fanin | fanin_bounded | forkjoin | floor_* | wakeup) echo "$2" ;;
+    pingpong | fanin | fanin_bounded | fanin_shared | forkjoin | floor_* | wakeup) echo "$2" ;;
     ring) echo $(($2 % 503 + 1)) ;;
     skynet) echo $(($2 * ($2 - 1) / 2)) ;;
     pool) echo "$2,restarts=$(($2 / 10000 + ($2 % 10000 > 0)))" ;;
@@ -236,6 +237,8 @@ FC="${MED[floor_compute]:-}"
     row fanin "msgs/s" "$(ratio "${MED[fanin]:-}" "$FM")" ">= 35M" "${MED[fanin]:-}" ">=" 35e6
     row fanin_bounded "msgs/s" "$(ratio "${MED[fanin_bounded]:-}" "$FM")" "(fanin's) >= 35M" \
         "${MED[fanin_bounded]:-}" ">=" 35e6
+    row fanin_shared "msgs/s" "$(ratio "${MED[fanin_shared]:-}" "$FM")" "(fanin's) >= 35M" \
+        "${MED[fanin_shared]:-}" ">=" 35e6
     fj_frac="$(ratio "${MED[forkjoin]:-}" "$FC")"
     fj_val="${fj_frac%\%}"
     if [ -n "${PAIR[forkjoin]:-}" ]; then # median of per-run paired fractions

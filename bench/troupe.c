@@ -4,7 +4,9 @@
  *
  * Workloads (see /work/shared/bench/WORKLOADS.md for the definitions every
  * runtime implements): pingpong, ring, skynet, fanin, forkjoin; fanin_bounded
- * (fanin with backpressure: a bounded mailbox and tr_send_wait); and two
+ * (fanin with backpressure: a bounded mailbox and tr_send_wait) and
+ * fanin_shared (fanin with the counter's one shared mailbox: it is spawned
+ * without tr_spawn_opts.lanes, which fanin and fanin_bounded use); and two
  * runtime-health measurements: idle (CPU used by an idle runtime, n = seconds)
  * and wakeup (latency from a foreign send to the first instruction of receive
  * while every worker sleeps, n = samples). threads = worker threads, default
@@ -273,13 +275,16 @@ static void run_skynet(uint64_t leaves) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* fanin: T foreign threads each send N/T messages to one counting actor.  */
+/* fanin: T foreign threads each send N/T messages to one counting actor,  */
+/* which gives its foreign senders lanes (tr_spawn_opts.lanes).             */
+/* fanin_shared: the same through the counter's one shared mailbox.        */
 /* fanin_bounded: the same into a bounded mailbox (FANIN_CAP), the senders  */
 /* waiting for room with tr_send_wait: backpressure instead of a queue of   */
 /* millions of messages when the senders outrun the counter.               */
 
 #define FANIN_CAP 4096
 static int g_fanin_bounded;
+static int g_fanin_shared; /* fanin_shared: the counter takes no lanes */
 
 #define FANIN_T 4
 
@@ -352,6 +357,7 @@ static void run_fanin(uint64_t n) {
     tr_spawn_opts o = {.state_size = sizeof(fanin_state),
                        .arg = &n,
                        .mailbox_capacity = g_fanin_bounded ? FANIN_CAP : 0,
+                       .lanes = !g_fanin_shared,
                        .name = "counter"};
     CHECK(tr_spawn(rt, &beh, &o, &counter));
     pthread_barrier_wait(&go); /* publishes counter to the senders */
@@ -367,14 +373,21 @@ static void run_fanin(uint64_t n) {
     snprintf(check, sizeof(check), "%" PRIu64, got);
     if (failed != 0)
         fprintf(stderr, "fanin: %" PRIu64 " sends failed\n", failed);
-    bench_report(g_fanin_bounded ? "fanin_bounded" : "fanin", "troupe", g_threads, n, t1 - t0,
-                 (double)n, check, NULL);
+    bench_report(g_fanin_bounded  ? "fanin_bounded"
+                 : g_fanin_shared ? "fanin_shared"
+                                  : "fanin",
+                 "troupe", g_threads, n, t1 - t0, (double)n, check, NULL);
     tr_ref_release(counter);
     tr_runtime_free(rt);
 }
 
 static void run_fanin_bounded(uint64_t n) {
     g_fanin_bounded = 1;
+    run_fanin(n);
+}
+
+static void run_fanin_shared(uint64_t n) {
+    g_fanin_shared = 1;
     run_fanin(n);
 }
 
@@ -638,6 +651,7 @@ static const workload workloads[] = {
     {"skynet", run_skynet, 1000000},
     {"fanin", run_fanin, 10000000},
     {"fanin_bounded", run_fanin_bounded, 10000000},
+    {"fanin_shared", run_fanin_shared, 10000000},
     {"forkjoin", run_forkjoin, 6400000},
     {"idle", run_idle, 5},
     {"wakeup", run_wakeup, 2000},

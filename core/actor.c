@@ -162,6 +162,8 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     if (rt == NULL || behavior == NULL || behavior->receive == NULL)
         return TR_EINVAL;
     const tr_spawn_opts *o = opts != NULL ? opts : &no_opts;
+    if (o->lanes > 1)
+        return TR_EINVAL;
     if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING)
         return TR_ECLOSED;
     tr_actor *a = tr__block_alloc(rt);
@@ -184,6 +186,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->beh = *behavior;
     a->rt = rt;
     a->trap_exit = 0;
+    a->lanes_ok = o->lanes; /* published with the handle, like rt */
     a->id = new_id(rt);
     a->name = o->name;
     a->lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;

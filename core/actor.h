@@ -45,6 +45,7 @@ struct tr_ref {
     uint32_t refs;     /* handles + the runtime's while alive + tokens */
     uint32_t alive;    /* 1 from spawn until its exit is final */
     uint32_t trap_exit;
+    uint32_t lanes_ok; /* tr_spawn_opts.lanes: senders read it */
     uint64_t id;
     const char *name;
     ck_stack_entry_t qlink; /* global run queue / block free list link */

@@ -1,14 +1,13 @@
 /* core/lane.c - foreign threads' lanes into actors.
  *
  * A thread the runtime did not create (a network library's callback, a GUI
- * thread) that sends LANE_AFTER messages in a row to one actor gets a lane
- * into it (mailbox/lane.c): its later sends to that actor skip the shared
- * mailbox and, for one-word sends, the message block too. A bounded
- * mailbox's count covers its lanes: a put reserves room first, and the
- * actor gives it back as it takes the messages. The lane is announced by its kick message, pushed
- * through the ordinary mailbox, and the actor reads the lane only after popping it: the thread's
- * earlier messages, in the mailbox, come first. From then on every send of the thread to that actor
- * takes the lane, so per-sender order holds.
+ * thread) that sends LANE_AFTER messages in a row to an actor spawned with
+ * tr_spawn_opts.lanes gets a lane into it (mailbox/lane.c): its later sends to that actor skip the
+ * shared mailbox and, for one-word sends, the message block too. A bounded mailbox's count covers
+ * its lanes: a put reserves room first, and the actor gives it back as it takes the messages. The
+ * lane is announced by its kick message, pushed through the ordinary mailbox, and the actor reads
+ * the lane only after popping it: the thread's earlier messages, in the mailbox, come first. From
+ * then on every send of the thread to that actor takes the lane, so per-sender order holds.
  *
  * A thread keeps at most TABLE lanes. To make room it lets go of a lane the
  * actor has drained (parked) or closed, never of one with messages in it:
@@ -301,7 +300,7 @@ int tr__lane_send_batch(tr_actor *to, tr_msg *const *msgs, uint32_t n) {
 }
 
 int tr__lane_push_any(tr_actor *to, tr_msg *msg) {
-    if (tr__worker_of(to->rt) == NULL) {
+    if (to->lanes_ok && tr__worker_of(to->rt) == NULL) {
         entry *e = find(to);
         if (e != NULL) {
             int rc = put(to, e, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msg);

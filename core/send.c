@@ -25,10 +25,10 @@ static inline int sender_ok(tr_actor *to) {
     return tr__worker_of(rt) != NULL ? 0 : TR_ECLOSED;
 }
 
-/* A thread the runtime did not create: its sends may take a lane
- * (core/lane.c). */
+/* A thread the runtime did not create, sending to an actor that accepts
+ * lanes: its sends may take one (core/lane.c). */
 static inline bool lane_candidate(const tr_actor *to) {
-    return tr__worker_of(to->rt) == NULL;
+    return to->lanes_ok && tr__worker_of(to->rt) == NULL;
 }
 
 int tr_send_msg(tr_ref *to, tr_msg *msg) {

@@ -158,6 +158,8 @@ static void runtime_and_msg_calls_reject_bad_values(void **state) {
     EXPECT(-1, tr_runtime_worker_id(closed_rt));
     EXPECT(TR_ECLOSED, tr_spawn(closed_rt, &counter, NULL, NULL));
     EXPECT(TR_EINVAL, tr_spawn(closed_rt, &no_receive, NULL, NULL));
+    tr_spawn_opts bad_lanes = {.lanes = 2}; /* 0 or 1 */
+    EXPECT(TR_EINVAL, tr_spawn(closed_rt, &counter, &bad_lanes, NULL));
     assert_int_equal(bad, 0);
 }
 

@@ -261,13 +261,16 @@ static void send_batch_is_all_or_nothing_when_the_mailbox_is_full(void **state) 
 }
 
 /* The same through a lane: this (foreign) thread's first 8 sends in a row
- * give it a lane into the actor, and a batch then goes through the lane. */
+ * to an actor that accepts lanes give it one, and a batch then goes through
+ * the lane. */
 static void send_batch_through_a_lane_is_all_or_nothing_too(void **state) {
     (void)state;
     tr_runtime *rt = runtime(1);
     tu_gate g;
     assert_int_equal(tu_gate_block(rt, &g), 0);
-    tr_ref *ref = spawn_logger(rt, 12);
+    tr_spawn_opts o = {.mailbox_capacity = 12, .lanes = 1};
+    tr_ref *ref = NULL;
+    assert_int_equal(tr_spawn(rt, &logger, &o, &ref), 0);
     for (uint64_t i = 0; i < 10; i++) /* 8 make the lane, 2 go through it */
         assert_int_equal(tr_send_word(ref, 1, i), 0);
     assert_int_equal(tr_ref_mailbox_len(ref), 10); /* the lane's kick takes no room */

@@ -1,12 +1,11 @@
 /* tests/test_stress_foreign.c - sends from foreign threads into unbounded
  * mailboxes.
  *
- * A foreign thread is a plain pthread, not one of the runtime's workers. How
- * its sends travel to an actor is an implementation matter (today: one CAS on
- * the actor's mailbox; later perhaps per-sender-thread lanes, made after a
- * few sends in a row to one actor, kept in a small per-thread table, with
- * tr_send_word carried inline and turned into a tr_msg on the receiving
- * side). These tests pin down what a user can see, whatever the transport:
+ * A foreign thread is a plain pthread, not one of the runtime's workers. Its
+ * sends travel through the actor's mailbox, or, to an actor spawned with
+ * tr_spawn_opts.lanes, through a lane of its own once it has sent a few in a
+ * row (core/lane.c). Every test runs both ways. They pin down what a user
+ * can see, whatever the transport:
  *
  *   1. every send call (word, data, ptr, msg, batch) from one thread arrives
  *      in that thread's order, exactly once, and every ptr is freed once;
@@ -56,6 +55,8 @@
 
 #include "support/testutil.h"
 #include "troupe.h"
+
+static uint32_t g_lanes; /* tr_spawn_opts.lanes of the actors under test */
 
 #define SLOW TU_SANITIZER_SLOWDOWN
 
@@ -286,7 +287,7 @@ static void mixed_send_calls_from_foreign_threads_arrive_in_per_sender_order(voi
     tu_store(&mix_ptr_sent, 0);
     tr_runtime *rt = tu_runtime_new(2);
     assert_non_null(rt);
-    tr_spawn_opts o = {.arg = &st};
+    tr_spawn_opts o = {.arg = &st, .lanes = g_lanes};
     tr_ref *ref;
     assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
     mix_arg s[MIX_SENDERS];
@@ -400,7 +401,7 @@ static void one_thread_spreading_sends_over_actors_keeps_per_actor_order(void **
     assert_non_null(rt);
     tr_ref *refs[SPREAD_ACTORS];
     for (int k = 0; k < SPREAD_ACTORS; k++) {
-        tr_spawn_opts o = {.arg = &spread_state[k]};
+        tr_spawn_opts o = {.arg = &spread_state[k], .lanes = g_lanes};
         assert_int_equal(tr_spawn(rt, &beh, &o, &refs[k]), 0);
     }
     spread_arg s[SPREAD_SENDERS];
@@ -466,7 +467,7 @@ static void short_lived_sender_threads_lose_nothing(void **state) {
     reset_common();
     tr_runtime *rt = tu_runtime_new(2);
     assert_non_null(rt);
-    tr_spawn_opts o = {.arg = &st};
+    tr_spawn_opts o = {.arg = &st, .lanes = g_lanes};
     tr_ref *ref;
     assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
     short_arg s[SHORT_THREADS];
@@ -700,7 +701,7 @@ static void sends_racing_a_stop_are_delivered_or_dead_lettered_exactly_once(void
         reset_accounting();
         tu_store(&runtime_frees, 0);
         tu_store(&own_frees, 0);
-        tr_spawn_opts o = {.arg = &st[r]};
+        tr_spawn_opts o = {.arg = &st[r], .lanes = g_lanes};
         tr_ref *ref = NULL;
         round_check(tr_spawn(rt, &beh, &o, &ref) == 0);
         race_target = ref; /* published by the barrier */
@@ -784,7 +785,7 @@ static void close_round(int r) {
     tr_runtime *rt = acct_runtime();
     assert_non_null(rt);
     for (int k = 0; k < CLOSE_ACTORS; k++) {
-        tr_spawn_opts o = {.arg = &st[k]};
+        tr_spawn_opts o = {.arg = &st[k], .lanes = g_lanes};
         assert_int_equal(tr_spawn(rt, &beh, &o, &close_targets[k]), 0);
     }
     pthread_t t[CLOSE_SENDERS];
@@ -915,7 +916,7 @@ static void a_kept_foreign_word_message_stays_intact_until_freed(void **state) {
         tu_store(all[i], 0);
     tr_runtime *rt = tu_runtime_new(2);
     assert_non_null(rt);
-    tr_spawn_opts o = {.state_size = sizeof(keep_state)};
+    tr_spawn_opts o = {.state_size = sizeof(keep_state), .lanes = g_lanes};
     tr_ref *ref;
     assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
     keep_arg s[KEEP_SENDERS];
@@ -1015,7 +1016,7 @@ static void an_ask_from_a_foreign_thread_arrives_after_its_earlier_sends(void **
     tu_store(&ask_failed, 0);
     tr_runtime *rt = tu_runtime_new(2);
     assert_non_null(rt);
-    tr_spawn_opts o = {.arg = &st};
+    tr_spawn_opts o = {.arg = &st, .lanes = g_lanes};
     tr_ref *ref;
     assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
     ask_arg s[ASK_THREADS];
@@ -1036,6 +1037,20 @@ static void an_ask_from_a_foreign_thread_arrives_after_its_earlier_sends(void **
     assert_int_equal(tu_load(&payload_errors), 0);
 }
 
+/* Every test runs twice: actors with one shared mailbox, and actors that
+ * give their foreign senders lanes (tr_spawn_opts.lanes). */
+static int with_mailbox(void **state) {
+    (void)state;
+    g_lanes = 0;
+    return 0;
+}
+
+static int with_lanes(void **state) {
+    (void)state;
+    g_lanes = 1;
+    return 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mixed_send_calls_from_foreign_threads_arrive_in_per_sender_order),
@@ -1046,5 +1061,6 @@ int main(void) {
         cmocka_unit_test(a_kept_foreign_word_message_stays_intact_until_freed),
         cmocka_unit_test(an_ask_from_a_foreign_thread_arrives_after_its_earlier_sends),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("shared mailbox", tests, with_mailbox, NULL);
+    return failed + cmocka_run_group_tests_name("lanes", tests, with_lanes, NULL);
 }
