@@ -228,6 +228,56 @@ static void large_payload_is_copied_intact(void **state) {
     tr_runtime_free(rt);
 }
 
+/* --- order across threads (one shared mailbox) -------------------------- */
+
+/* Counts words; answers an ask with the count so far. */
+static int tally_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    uint64_t *n = state;
+    if (tr_msg_wants_reply(msg))
+        return tr_reply_word(msg, 1, *n);
+    (*n)++;
+    return 0;
+}
+
+enum { JOIN_THREADS = 4, JOIN_WORDS = 20000 };
+
+static void *send_words(void *arg) {
+    tr_ref *to = arg;
+    for (uint64_t i = 0; i < JOIN_WORDS; i++)
+        if (tr_send_word(to, 1, i) != 0)
+            tu_add(&dead_letters, 1000000); /* fails the count below */
+    return NULL;
+}
+
+/* Without lanes (the default) an actor has one queue: what other threads
+ * sent before we joined them arrives before what we send after. */
+static void sends_after_a_join_arrive_after_the_joined_threads_sends(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, tally_receive, NULL};
+    tr_runtime *rt = runtime(2);
+    for (int round = 0; round < 5; round++) {
+        tr_spawn_opts o = {.state_size = sizeof(uint64_t)};
+        tr_ref *ref;
+        assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
+        pthread_t th[JOIN_THREADS];
+        for (int i = 0; i < JOIN_THREADS; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, send_words, ref), 0);
+        for (int i = 0; i < JOIN_THREADS; i++)
+            pthread_join(th[i], NULL);
+        tr_future *f;
+        assert_int_equal(tr_ask_word(ref, 2, 0, &f), 0);
+        tr_msg *reply;
+        assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), 0);
+        assert_int_equal(reply->word, (uint64_t)JOIN_THREADS * JOIN_WORDS);
+        tr_msg_free(reply);
+        tr_future_release(f);
+        tr_ref_release(ref);
+    }
+    tr_runtime_free(rt);
+    assert_int_equal(tu_load(&dead_letters), 0);
+}
+
 /* --- batches -------------------------------------------------------------- */
 
 static void send_batch_is_all_or_nothing_when_the_mailbox_is_full(void **state) {
@@ -665,6 +715,7 @@ int main(void) {
         cmocka_unit_test_setup(send_ptr_runs_ptr_free_once_after_receive, reset),
         cmocka_unit_test_setup(large_payload_is_copied_intact, reset),
         cmocka_unit_test_setup(send_batch_is_all_or_nothing_when_the_mailbox_is_full, reset),
+        cmocka_unit_test_setup(sends_after_a_join_arrive_after_the_joined_threads_sends, reset),
         cmocka_unit_test_setup(send_batch_through_a_lane_is_all_or_nothing_too, reset),
         cmocka_unit_test_setup(send_batch_to_a_dead_actor_returns_edead_and_sends_none, reset),
         cmocka_unit_test_setup(send_batch_with_one_reserved_type_sends_none, reset),
