@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/actor.h"
+#include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -88,14 +89,7 @@ static void *timer_main(void *arg) {
         entry *e = s->list;
         if (e->due > now) {
             struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            uint64_t wait = e->due - now;
-            ts.tv_sec += (time_t)(wait / 1000);
-            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            tr__deadline_after(&ts, (int64_t)(e->due - now));
             pthread_cond_timedwait(&s->cv, &s->mu, &ts);
             continue;
         }

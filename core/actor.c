@@ -494,13 +494,13 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
         wake = freed != 0 && freed >= a->mbox.cap / 2;
         a->room_freed = wake ? 0 : freed; /* before end_turn: then it may not be ours */
     }
+    bool again;
     if (a->lanes_active != 0) { /* a lane may hold more: stay scheduled */
         tr__mbox_give_back_owner(&a->mbox);
-        if (wake)
-            tr__runtime_space_freed(rt);
-        return n == batch ? TR__TURN_YIELD : TR__TURN_MORE;
+        again = true;
+    } else {
+        again = tr__mbox_end_turn_owner(&a->mbox);
     }
-    bool again = tr__mbox_end_turn_owner(&a->mbox);
     if (wake)
         tr__runtime_space_freed(rt);
     if (!again)

@@ -21,7 +21,8 @@ int tr__futex_wait(uint32_t *word, uint32_t val, const struct timespec *deadline
 /* Wake up to n threads sleeping on word (INT32_MAX: all). */
 void tr__futex_wake(uint32_t *word, int n);
 
-/* The absolute CLOCK_MONOTONIC time ms milliseconds from now. */
+/* The absolute CLOCK_MONOTONIC time ms (>= 0) milliseconds from now: for
+ * futex waits and for condition variables on the monotonic clock. */
 void tr__deadline_after(struct timespec *ts, int64_t ms);
 
 #endif

@@ -127,6 +127,14 @@ static int announce(tr_actor *to, tr__lane *l) {
     return push_kick(to, l);
 }
 
+/* t's entry for the actor incarnation (to, id), or NULL. */
+static entry *find_in(table *t, tr_actor *to, uint64_t id) {
+    for (unsigned i = 0; i < TABLE; i++)
+        if (t->e[i].to == to && t->e[i].id == id && t->e[i].lane != NULL)
+            return &t->e[i];
+    return NULL;
+}
+
 /* A lane that mostly finds its actor waiting for it (request/reply traffic,
  * a few messages in flight) costs more than the mailbox: a kick per put.
  * Once drained, let go of it, and ask for a longer run of sends before this
@@ -150,10 +158,8 @@ static entry *lane_for(tr_actor *to) {
     if (t == NULL)
         return NULL;
     uint64_t id = to->id;
-    for (unsigned i = 0; i < TABLE; i++) {
-        entry *e = &t->e[i];
-        if (e->to != to || e->id != id || e->lane == NULL)
-            continue;
+    entry *e = find_in(t, to, id);
+    if (e != NULL) {
         if (e->retire && ck_pr_load_32(&e->lane->state) != TR__LANE_ACTIVE) {
             retire(t, e, to, id); /* drained: the mailbox keeps the order */
             return NULL;
@@ -168,8 +174,7 @@ static entry *lane_for(tr_actor *to) {
     uint32_t need = (t->cool == to && t->cool_id == id) ? t->cool_need : LANE_AFTER;
     if (++t->run < need)
         return NULL;
-    entry *e = free_entry(t);
-    if (e == NULL)
+    if ((e = free_entry(t)) == NULL)
         return NULL;
     tr__lane *l = tr__lane_new();
     if (l == NULL)
@@ -197,12 +202,7 @@ static void judge(entry *e, int rc) {
 /* The lane of `to` in this thread's table, or NULL. */
 static entry *find(tr_actor *to) {
     table *t = tls_table;
-    if (t == NULL)
-        return NULL;
-    for (unsigned i = 0; i < TABLE; i++)
-        if (t->e[i].to == to && t->e[i].id == to->id && t->e[i].lane != NULL)
-            return &t->e[i];
-    return NULL;
+    return t != NULL ? find_in(t, to, to->id) : NULL;
 }
 
 /* After a put: push the kick if the put asked for it, map the result. */
@@ -300,7 +300,7 @@ int tr__lane_send_batch(tr_actor *to, tr_msg *const *msgs, uint32_t n) {
 }
 
 int tr__lane_push_any(tr_actor *to, tr_msg *msg) {
-    if (to->lanes_ok && tr__worker_of(to->rt) == NULL) {
+    if (tr__lane_candidate(to)) {
         entry *e = find(to);
         if (e != NULL) {
             int rc = put(to, e, TR__LANE_PTR, 0, (uint64_t)(uintptr_t)msg);

@@ -6,9 +6,16 @@
 #include <stdint.h>
 
 #include "core/actor.h"
+#include "core/worker.h"
 
 /* Returned by the send hooks when the send must go through the mailbox. */
 #define TR__LANE_NONE 1
+
+/* A send that may take a lane: to an actor that accepts lanes, from a
+ * thread that is not one of its runtime's workers. */
+static inline bool tr__lane_candidate(const tr_actor *to) {
+    return to->lanes_ok && tr__worker_of(to->rt) == NULL;
+}
 
 /* Sends from a thread that is not a worker of `to`'s runtime. Each returns TR__LANE_NONE (this
  * thread has no lane into `to`: use the mailbox), or the send's result: 0 (the runtime owns the

@@ -25,12 +25,6 @@ static inline int sender_ok(tr_actor *to) {
     return tr__worker_of(rt) != NULL ? 0 : TR_ECLOSED;
 }
 
-/* A thread the runtime did not create, sending to an actor that accepts
- * lanes: its sends may take one (core/lane.c). */
-static inline bool lane_candidate(const tr_actor *to) {
-    return to->lanes_ok && tr__worker_of(to->rt) == NULL;
-}
-
 int tr_send_msg(tr_ref *to, tr_msg *msg) {
     if (to == NULL || msg == NULL || msg->type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
@@ -38,7 +32,7 @@ int tr_send_msg(tr_ref *to, tr_msg *msg) {
     if (rc != 0)
         return rc;
     msg->next = NULL;
-    if (TR_UNLIKELY(lane_candidate(to)) && (rc = tr__lane_send_msg(to, msg)) != TR__LANE_NONE)
+    if (TR_UNLIKELY(tr__lane_candidate(to)) && (rc = tr__lane_send_msg(to, msg)) != TR__LANE_NONE)
         return rc;
     return tr__actor_push(to, msg);
 }
@@ -80,7 +74,7 @@ int tr_send_word(tr_ref *to, uint32_t type, uint64_t word) {
     if (rc != 0)
         return rc;
     /* From a foreign thread with a lane into `to`: inline, no block. */
-    if (TR_UNLIKELY(lane_candidate(to)) &&
+    if (TR_UNLIKELY(tr__lane_candidate(to)) &&
         (rc = tr__lane_send_word(to, type, word)) != TR__LANE_NONE)
         return rc;
     tr_msg *m = tr__msgcache_alloc();
@@ -112,7 +106,7 @@ int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n) {
     int rc = sender_ok(to);
     if (rc != 0)
         return rc;
-    if (TR_UNLIKELY(lane_candidate(to)) &&
+    if (TR_UNLIKELY(tr__lane_candidate(to)) &&
         (rc = tr__lane_send_batch(to, msgs, (uint32_t)n)) != TR__LANE_NONE)
         return rc;
     /* Link in send order, as the mailbox queue wants it. */

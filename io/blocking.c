@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "io/io.h"
@@ -40,16 +41,6 @@ struct tr__blocking {
     uint64_t keepalive_ms, completed, created;
     int closing;
 };
-
-static void deadline_after(struct timespec *ts, uint64_t ms) {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t)(ms / 1000);
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
 
 static void finish(task *t, int rc, void *result) {
     if (t->to != NULL) {
@@ -92,7 +83,8 @@ static void *pool_thread(void *arg) {
             if (p->closing || p->threads > p->max)
                 break;
             struct timespec dl;
-            deadline_after(&dl, p->keepalive_ms);
+            tr__deadline_after(&dl,
+                               p->keepalive_ms > INT64_MAX ? INT64_MAX : (int64_t)p->keepalive_ms);
             p->idle++;
             int w = 0;
             while (p->head == NULL && !p->closing && w != ETIMEDOUT)

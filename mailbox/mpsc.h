@@ -110,7 +110,7 @@ static inline int tr__mbox_push_inline(tr__mbox *mb, tr_msg *first, tr_msg *last
     if (over) {
         /* Past the bound, but counted: the owner gives it back like any
          * other message (tr__mbox_push_over_mpsc). */
-        if (mb->cap != 0)
+        if (mb->cap != 0 && n != 0) /* n is 0 for an uncounted push */
             ck_pr_faa_32(&mb->count, n);
     } else if (!tr__mbox_reserve(mb, n)) { /* a closed mailbox keeps its count: dead beats full */
         return tr__mbox_closed_any(mb) ? TR_EDEAD : TR_EFULL;
@@ -124,7 +124,7 @@ static inline int tr__mbox_push_inline(tr__mbox *mb, tr_msg *first, tr_msg *last
     tr_msg *t = ck_pr_load_ptr(&mb->tail);
     for (;;) {
         if (t == TR__MBOX_CLOSED) {
-            if (mb->cap != 0)
+            if (mb->cap != 0 && n != 0)
                 ck_pr_sub_32(&mb->count, n);
             last->next = was;
             return TR_EDEAD;

@@ -280,6 +280,15 @@ static void sends_after_a_join_arrive_after_the_joined_threads_sends(void **stat
 
 /* --- batches -------------------------------------------------------------- */
 
+/* Three embedded messages with words 10, 11, 12 and counted releases. */
+static void make_batch(my_msg m[3], tr_msg *batch[3]) {
+    for (int i = 0; i < 3; i++) {
+        tr_msg_init(&m[i].hdr, 1, count_release);
+        m[i].hdr.word = (uint64_t)(10 + i);
+        batch[i] = &m[i].hdr;
+    }
+}
+
 static void send_batch_is_all_or_nothing_when_the_mailbox_is_full(void **state) {
     (void)state;
     tr_runtime *rt = runtime(1);
@@ -290,11 +299,7 @@ static void send_batch_is_all_or_nothing_when_the_mailbox_is_full(void **state) 
     assert_int_equal(tr_send_word(ref, 1, 1), 0);
     my_msg m[3];
     tr_msg *batch[3];
-    for (int i = 0; i < 3; i++) {
-        tr_msg_init(&m[i].hdr, 1, count_release);
-        m[i].hdr.word = (uint64_t)(10 + i);
-        batch[i] = &m[i].hdr;
-    }
+    make_batch(m, batch);
     assert_int_equal(tr_send_batch(ref, batch, 3), TR_EFULL);
     assert_int_equal(tr_ref_mailbox_len(ref), 2);
     assert_int_equal(tu_load(&releases), 0); /* still ours */
@@ -326,11 +331,7 @@ static void send_batch_through_a_lane_is_all_or_nothing_too(void **state) {
     assert_int_equal(tr_ref_mailbox_len(ref), 10); /* the lane's kick takes no room */
     my_msg m[3];
     tr_msg *batch[3];
-    for (int i = 0; i < 3; i++) {
-        tr_msg_init(&m[i].hdr, 1, count_release);
-        m[i].hdr.word = (uint64_t)(10 + i);
-        batch[i] = &m[i].hdr;
-    }
+    make_batch(m, batch);
     assert_int_equal(tr_send_batch(ref, batch, 3), TR_EFULL);
     assert_int_equal(tr_ref_mailbox_len(ref), 10);
     assert_int_equal(tu_load(&releases), 0); /* still ours */
