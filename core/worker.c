@@ -37,6 +37,7 @@
 #define STEAL_MAX 32      /* most actors one steal takes */
 #define AGING_GAP 4096    /* picks between two aging picks, at least */
 #define IDLE_PAUSES 8     /* pause instructions per idle spin round (~40 ns each) */
+#define WAKE_TURNS 4      /* turns a deferred future wake-up may wait */
 
 /* initial-exec: a plain %fs-relative load, even in libtroupe.so. */
 __thread tr__worker *tr__tls_worker __attribute__((tls_model("initial-exec")));
@@ -311,6 +312,36 @@ static void park(tr__worker *w) {
     unpark_self(w);
 }
 
+/* --- deferred wake-ups ----------------------------------------------------- */
+
+/* A reply settled here for a foreign thread asleep on its future wakes that
+ * thread when this worker has no more local work, or WAKE_TURNS turns later
+ * (and before it polls its loop or parks), not in the middle of the turn.
+ * The futex wake is a syscall, and the woken thread often preempts the
+ * worker that woke it; deferred, the waiter finds more of its replies ready
+ * and the worker finishes the jobs already queued here first. */
+int tr__worker_defer_wake_owner(tr__worker *w, tr_future *f) {
+    if (w->nwakes == TR__WAKES_MAX)
+        return 0;
+    if (w->nwakes == 0)
+        w->wake_turns = 0;
+    w->wakes[w->nwakes++] = f;
+    return 1;
+}
+
+static void flush_wakes(tr__worker *w) {
+    unsigned n = w->nwakes;
+    w->nwakes = 0;
+    for (unsigned i = 0; i < n; i++)
+        tr__future_wake_deferred(w->wakes[i]);
+}
+
+static inline void end_of_turn_wakes(tr__worker *w) {
+    if (w->nwakes != 0 &&
+        (++w->wake_turns >= WAKE_TURNS || (w->lifo == NULL && tr__deque_size_any(&w->dq) == 0)))
+        flush_wakes(w);
+}
+
 /* --- the thread ----------------------------------------------------------- */
 
 static void run_loop(tr__worker *w) {
@@ -333,6 +364,7 @@ static void run_loop(tr__worker *w) {
                 w->notify_pending = 0;
                 tr__notify_any(rt);
             }
+            end_of_turn_wakes(w);
             if (TR_UNLIKELY(--w->event_countdown == 0)) {
                 w->event_countdown = rt->cfg.event_interval;
                 poll_loop(w);
@@ -340,6 +372,7 @@ static void run_loop(tr__worker *w) {
             continue;
         }
         poll_loop(w);
+        flush_wakes(w); /* ours, and those of loop callbacks, before a park */
         if (idle++ < rt->cfg.spin_rounds) {
             /* Short: on a full machine the spin takes CPU from the threads
              * that would give us work (foreign senders). */
@@ -381,6 +414,7 @@ static void *worker_main(void *arg) {
     assert(w->lifo == NULL && tr__deque_size_any(&w->dq) == 0);
     if (rt->cfg.on_thread_stop != NULL)
         rt->cfg.on_thread_stop(rt->cfg.user_data, w->id);
+    flush_wakes(w); /* futures settled while stopping */
     tr__tls_worker = NULL;
     tls_frame = NULL;
     return NULL;

@@ -18,6 +18,7 @@
 #include "mailbox/atomic.h"
 
 #define TR__DEQUE_SIZE 4096 /* local run queue slots (power of two) */
+#define TR__WAKES_MAX 16    /* deferred future wake-ups per worker */
 
 typedef struct tr__worker tr__worker;
 
@@ -63,6 +64,11 @@ struct tr__worker {
     tr_actor *free_blocks; /* block cache, see core/pool.c */
     unsigned free_count;
     unsigned nwatchers; /* active libev watchers of higher layers (io/) */
+    /* Sleeping foreign waiters of futures settled here, woken at the end of
+     * this run of turns (see core/worker.c, deferred wake-ups). */
+    tr_future *wakes[TR__WAKES_MAX];
+    unsigned nwakes;
+    unsigned wake_turns; /* turns since the first deferred wake */
     uint64_t steals, parks, spawned;
     int64_t alive; /* actors spawned minus ended here (owner writes, any reads) */
     int64_t live;  /* blocks referenced minus recycled here (likewise) */
@@ -78,6 +84,13 @@ static inline tr__worker *tr__worker_of(const tr_runtime *rt) {
     tr__worker *w = tr__tls_worker;
     return (w != NULL && w->rt == rt) ? w : NULL;
 }
+
+/* Wake f's sleeping waiter at the end of this run of turns instead of now:
+ * 1 if deferred (w then owns the settler's reference to f and hands it to
+ * tr__future_wake_deferred), 0 if the list is full. */
+int tr__worker_defer_wake_owner(tr__worker *w, tr_future *f);
+/* In core/ask.c: wake f's waiters and drop the settler's reference. */
+void tr__future_wake_deferred(tr_future *f);
 
 int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id);
 int tr__worker_start(tr__worker *w);

@@ -629,6 +629,66 @@ static void request_to_a_dead_actor_returns_edead_at_once(void **state) {
     assert_int_equal(tu_load(&got_type), 0); /* nothing came back */
 }
 
+/* --- a busy worker still wakes a sleeping asker --------------------------- */
+
+/* Two actors passing one message back and forth keep the only worker's LIFO
+ * slot full, so the worker never runs out of local work. A reply settled
+ * for a sleeping foreign asker defers its wake-up to the end of the run of
+ * turns; this checks the run is bounded: the asker wakes within a few turns,
+ * not at its timeout. */
+static uint64_t volley_stop, volleys;
+static tr_ref *volley_peer[2];
+
+static int volley_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    tu_add(&volleys, 1);
+    if (tu_load(&volley_stop))
+        return 0;
+    return tr_send_word(volley_peer[msg->word & 1], T_GO, msg->word + 1);
+}
+
+static int slow_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    tu_sleep_ms(20); /* long past the asker's poll: it sleeps on the future */
+    return tr_reply_word(msg, T_REPLY, msg->word);
+}
+
+static void sleeping_asker_wakes_while_the_replying_worker_stays_busy(void **state) {
+    (void)state;
+    tu_store(&volley_stop, 0);
+    tu_store(&volleys, 0);
+    tr_runtime *rt = runtime(1);
+    static const tr_behavior volley = {NULL, volley_receive, NULL};
+    static const tr_behavior slow = {NULL, slow_receive, NULL};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(tr_spawn(rt, &volley, NULL, &volley_peer[i]), 0);
+    tr_ref *srv;
+    assert_int_equal(tr_spawn(rt, &slow, NULL, &srv), 0);
+    assert_int_equal(tr_send_word(volley_peer[0], T_GO, 1), 0);
+    assert_true(tu_wait_ge(&volleys, 100, TU_WAIT_MS));
+
+    int64_t t0 = tu_now_ms();
+    tr_future *f;
+    assert_int_equal(tr_ask_word(srv, T_ASK, 7, &f), 0);
+    tr_msg *reply = NULL;
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), 0);
+    int64_t waited = tu_now_ms() - t0;
+    assert_int_equal(reply->word, 7);
+    assert_true(waited < 3000); /* woken after ~20 ms, not left asleep */
+    uint64_t during = tu_load(&volleys);
+    assert_true(during > 100); /* the volley went on all along */
+    tr_msg_free(reply);
+    tr_future_release(f);
+
+    tu_store(&volley_stop, 1);
+    tr_ref_release(srv);
+    for (int i = 0; i < 2; i++)
+        tr_ref_release(volley_peer[i]);
+    tr_runtime_free(rt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(ask_gets_the_reply_on_the_calling_thread, reset),
@@ -653,6 +713,7 @@ int main(void) {
         cmocka_unit_test_setup(ask_failed_reaches_an_asker_whose_bounded_mailbox_is_full, reset),
         cmocka_unit_test_setup(request_dropped_without_reply_gives_ask_failed_enoreply, reset),
         cmocka_unit_test_setup(request_to_a_dead_actor_returns_edead_at_once, reset),
+        cmocka_unit_test_setup(sleeping_asker_wakes_while_the_replying_worker_stays_busy, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
