@@ -64,14 +64,13 @@ struct tr__worker {
     tr_actor *free_blocks; /* block cache, see core/pool.c */
     unsigned free_count;
     unsigned nwatchers; /* active libev watchers of higher layers (io/) */
-    /* Sleeping foreign waiters of futures settled here, woken at the end of
-     * this run of turns (see core/worker.c, deferred wake-ups). */
-    tr_future *wakes[TR__WAKES_MAX];
-    unsigned nwakes;
-    unsigned wake_turns; /* turns since the first deferred wake */
     uint64_t steals, parks, spawned;
     int64_t alive; /* actors spawned minus ended here (owner writes, any reads) */
     int64_t live;  /* blocks referenced minus recycled here (likewise) */
+    /* Sleeping foreign waiters of futures settled here, woken at the end of
+     * its next loop poll (see core/worker.c, deferred wake-ups). */
+    tr_future *wakes[TR__WAKES_MAX] TR_ALIGNED;
+    unsigned nwakes;
 };
 
 /* The worker running on this thread (of any runtime), or NULL. */
@@ -85,7 +84,7 @@ static inline tr__worker *tr__worker_of(const tr_runtime *rt) {
     return (w != NULL && w->rt == rt) ? w : NULL;
 }
 
-/* Wake f's sleeping waiter at the end of this run of turns instead of now:
+/* Wake f's sleeping waiter at this worker's next loop poll instead of now:
  * 1 if deferred (w then owns the settler's reference to f and hands it to
  * tr__future_wake_deferred), 0 if the list is full. */
 int tr__worker_defer_wake_owner(tr__worker *w, tr_future *f);
