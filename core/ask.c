@@ -284,14 +284,18 @@ int tr_future_ready(const tr_future *f) {
 /* How long a foreign waiter polls before it sleeps, per thread. A sleep and
  * its wake-up cost two context switches and a syscall on each side (tens of
  * microseconds on a virtual machine), and a sleeping asker lets the workers
- * run dry and park too; so a thread whose replies come while it polls polls
- * for up to SPIN_MAX_NS. A thread whose replies come later (slow handlers)
- * should not burn that much CPU per ask: each poll that ends in a sleep
- * shortens its next one by a quarter (down to SPIN_MIN_NS), each that
- * succeeds doubles it (up to the max). Measured in bench/ pool: a fixed
- * ~8 us poll gives 1.0-1.2 M jobs/s, ~2 us 0.3 M, ~30-60 us 1.3-1.5 M. */
+ * run dry and park too; so a thread polls for up to SPIN_MAX_NS. A thread
+ * whose replies are slow (handlers that take milliseconds) should not burn
+ * that much CPU per ask: a wait that lasts more than SLOW_NS cuts the
+ * thread's next poll by a quarter (down to SPIN_MIN_NS); a reply caught by
+ * the poll doubles it again (up to the max). A wait just past the poll
+ * leaves it as it is: that reply was near, and shortening the poll there
+ * only makes more waits sleep. Measured in bench/ pool (same-minute runs):
+ * a fixed poll of ~2 us gives 0.3 M jobs/s, ~8 us 1.0-1.2 M, ~30-60 us
+ * 1.3-1.5 M; cutting the poll after every sleep 1.1 M, not cutting it 1.5 M. */
 #define SPIN_MAX_NS 50000u
 #define SPIN_MIN_NS 2000u
+#define SLOW_NS (4 * (uint64_t)SPIN_MAX_NS)
 #define SPIN_CHECK 32 /* pauses (~20-40 ns each) between clock reads */
 
 static __thread uint32_t tls_spin_ns = SPIN_MAX_NS;
@@ -302,11 +306,10 @@ static uint64_t mono_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Poll f for up to this thread's budget; 1 with *s the outcome (acquire) if
- * it settled, 0 with *s the last state seen if not. */
-static int poll_settled(tr_future *f, uint32_t *s) {
+/* Poll f for up to this thread's budget from start; 1 with *s the outcome
+ * (acquire) if it settled, 0 with *s the last state seen if not. */
+static int poll_settled(tr_future *f, uint32_t *s, uint64_t start) {
     uint32_t budget = tls_spin_ns;
-    uint64_t start = mono_ns();
     do {
         for (int i = 0; i < SPIN_CHECK; i++) {
             if (!unsettled(*s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE))) {
@@ -316,17 +319,12 @@ static int poll_settled(tr_future *f, uint32_t *s) {
             ck_pr_stall();
         }
     } while (mono_ns() - start < budget);
-    budget -= budget / 4;
-    tls_spin_ns = budget < SPIN_MIN_NS ? SPIN_MIN_NS : budget;
     return 0;
 }
 
-/* Wait until f leaves pending or the deadline (NULL: none) passes; the
+/* Sleep until f leaves pending or the deadline (NULL: none) passes; the
  * state last seen (acquire). */
-static uint32_t await(tr_future *f, const struct timespec *deadline) {
-    uint32_t s = F_PENDING;
-    if (poll_settled(f, &s))
-        return s;
+static uint32_t sleep_on(tr_future *f, uint32_t s, const struct timespec *deadline) {
     for (;;) {
         /* Mark that we sleep (the settler then wakes us); a CAS that fails
          * saw the outcome, or WAITED set by another waiter. */
@@ -340,6 +338,20 @@ static uint32_t await(tr_future *f, const struct timespec *deadline) {
         if (w == TR_ETIMEDOUT || !unsettled(s))
             return s;
     }
+}
+
+/* Poll, then sleep; adjusts this thread's poll budget (see above). */
+static uint32_t await(tr_future *f, const struct timespec *deadline) {
+    uint32_t s = F_PENDING;
+    uint64_t start = mono_ns();
+    if (poll_settled(f, &s, start))
+        return s;
+    s = sleep_on(f, s, deadline);
+    if (mono_ns() - start > SLOW_NS) {
+        uint32_t budget = tls_spin_ns - tls_spin_ns / 4;
+        tls_spin_ns = budget < SPIN_MIN_NS ? SPIN_MIN_NS : budget;
+    }
+    return s;
 }
 
 int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {

@@ -184,8 +184,8 @@ int tr_ask_word(tr_ref *to, uint32_t type, uint64_t word, tr_future **out);
  * target stopped before replying), TR_ENOREPLY (handled without a reply),
  * TR_ECRASHED (the target crashed on it), TR_EDEADLK on a worker thread.
  * timeout_ms < 0 waits forever, 0 polls. A waiting thread polls for up to
- * 50 us before it sleeps, less on a thread whose replies keep coming later
- * than that (see docs/design.md, "Futures and waiting threads"). */
+ * 50 us before it sleeps, down to 2 us on a thread whose waits keep lasting
+ * over 200 us (see docs/design.md, "Futures and waiting threads"). */
 int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply);
 /* 1 if the future is settled (reply or failure), else 0. */
 int tr_future_ready(const tr_future *f);
