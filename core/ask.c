@@ -288,13 +288,13 @@ int tr_future_ready(const tr_future *f) {
  * whose replies are slow (handlers that take milliseconds) should not burn
  * that much CPU per ask: a wait that lasts more than SLOW_NS cuts the
  * thread's next poll by a quarter (down to SPIN_MIN_NS); a reply caught by
- * the poll doubles it again (up to the max). A wait just past the poll
- * leaves it as it is: that reply was near, and shortening the poll there
- * only makes more waits sleep. Measured in bench/ pool (same-minute runs):
- * a fixed poll of ~2 us gives 0.3 M jobs/s, ~8 us 1.0-1.2 M, ~30-60 us
- * 1.3-1.5 M; cutting the poll after every sleep 1.1 M, not cutting it 1.5 M. */
-#define SPIN_MAX_NS 50000u
-#define SPIN_MIN_NS 2000u
+ * the poll, or one a full poll would have caught, doubles it again (up to
+ * the max). A wait between the two leaves it as it is: that reply was near,
+ * and shortening the poll there only makes more waits sleep. Measured in bench/ pool (same-minute
+ * runs): a fixed poll of ~2 us gives 0.3 M jobs/s, ~8 us 1.0-1.2 M, ~30-60 us 1.3-1.5 M; cutting
+ * the poll after every sleep 1.1 M, not cutting it 1.5 M. */
+#define SPIN_MAX_NS TR__POLL_MAX_NS
+#define SPIN_MIN_NS TR__POLL_MIN_NS
 #define SLOW_NS (4 * (uint64_t)SPIN_MAX_NS)
 #define SPIN_CHECK 32 /* pauses (~20-40 ns each) between clock reads */
 
@@ -313,7 +313,7 @@ static int poll_settled(tr_future *f, uint32_t *s, uint64_t start) {
     do {
         for (int i = 0; i < SPIN_CHECK; i++) {
             if (!unsettled(*s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE))) {
-                tls_spin_ns = budget >= SPIN_MAX_NS / 2 ? SPIN_MAX_NS : budget * 2;
+                tls_spin_ns = budget > SPIN_MAX_NS / 2 ? SPIN_MAX_NS : budget * 2;
                 return 1;
             }
             ck_pr_stall();
@@ -347,11 +347,18 @@ static uint32_t await(tr_future *f, const struct timespec *deadline) {
     if (poll_settled(f, &s, start))
         return s;
     s = sleep_on(f, s, deadline);
-    if (mono_ns() - start > SLOW_NS) {
-        uint32_t budget = tls_spin_ns - tls_spin_ns / 4;
-        tls_spin_ns = budget < SPIN_MIN_NS ? SPIN_MIN_NS : budget;
-    }
+    uint64_t waited = mono_ns() - start;
+    uint32_t budget = tls_spin_ns;
+    if (waited > SLOW_NS)
+        budget -= budget / 4;
+    else if (waited <= SPIN_MAX_NS) /* a full poll would have caught it */
+        budget *= 2;
+    tls_spin_ns = budget < SPIN_MIN_NS ? SPIN_MIN_NS : budget > SPIN_MAX_NS ? SPIN_MAX_NS : budget;
     return s;
+}
+
+uint32_t tr__future_poll_ns(void) {
+    return tls_spin_ns;
 }
 
 int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {

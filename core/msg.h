@@ -36,6 +36,11 @@ struct tr__reply_sink {
  * answer that request with tr_reply_msg, or fail it with tr__reply_fail, to
  * settle the future from code that is not an actor (io/ blocking tasks). */
 tr_future *tr__future_new(tr_runtime *rt);
+/* This thread's current poll budget in tr_future_wait, in ns (for tests),
+ * between these two (core/ask.c says how it moves). */
+uint32_t tr__future_poll_ns(void);
+#define TR__POLL_MAX_NS 50000u
+#define TR__POLL_MIN_NS 2000u
 
 /* Fill the header of a runtime-made message (tr_msg_new, the direct sends):
  * no memset call, since this is on every send. Only the first 64 bytes:

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "core/msg.h" /* tr__future_poll_ns */
 #include "support/testutil.h"
 #include "troupe.h"
 
@@ -689,6 +690,69 @@ static void sleeping_asker_wakes_while_the_replying_worker_stays_busy(void **sta
     tr_runtime_free(rt);
 }
 
+/* --- how long a waiting thread polls ------------------------------------ */
+
+/* A thread whose waits last over 200 us polls less and less (down to the
+ * minimum), and polls fully again once its replies come fast. Run on a
+ * fresh thread: the budget is per thread. */
+static int sleepy_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    tu_sleep_ms(1);
+    return tr_reply_word(msg, T_REPLY, msg->word);
+}
+
+typedef struct poll_probe {
+    tr_ref *slow, *fast;
+    uint32_t at_start, after_slow, after_fast;
+    int failures;
+} poll_probe;
+
+static void ask_once(poll_probe *p, tr_ref *to) {
+    tr_future *f;
+    tr_msg *reply = NULL;
+    if (tr_ask_word(to, T_ASK, 1, &f) != 0) {
+        p->failures++;
+        return;
+    }
+    if (tr_future_wait(f, TU_WAIT_MS, &reply) != 0)
+        p->failures++;
+    tr_msg_free(reply);
+    tr_future_release(f);
+}
+
+static void *poll_probe_thread(void *arg) {
+    poll_probe *p = arg;
+    p->at_start = tr__future_poll_ns();
+    for (int i = 0; i < 20; i++) /* 50 us * 0.75^12 < 2 us */
+        ask_once(p, p->slow);
+    p->after_slow = tr__future_poll_ns();
+    int64_t until = tu_now_ms() + TU_WAIT_MS;
+    while (tr__future_poll_ns() < TR__POLL_MAX_NS && tu_now_ms() < until)
+        ask_once(p, p->fast);
+    p->after_fast = tr__future_poll_ns();
+    return NULL;
+}
+
+static void slow_replies_shorten_the_poll_and_fast_ones_restore_it(void **state) {
+    (void)state;
+    tr_runtime *rt = runtime(2);
+    static const tr_behavior sleepy = {NULL, sleepy_receive, NULL};
+    poll_probe p = {0};
+    assert_int_equal(tr_spawn(rt, &sleepy, NULL, &p.slow), 0);
+    p.fast = spawn_server(rt);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, poll_probe_thread, &p), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(p.failures, 0);
+    assert_int_equal(p.at_start, TR__POLL_MAX_NS);
+    assert_int_equal(p.after_slow, TR__POLL_MIN_NS);
+    assert_int_equal(p.after_fast, TR__POLL_MAX_NS);
+    tr_ref_release(p.slow);
+    tr_ref_release(p.fast);
+    tr_runtime_free(rt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(ask_gets_the_reply_on_the_calling_thread, reset),
@@ -714,6 +778,7 @@ int main(void) {
         cmocka_unit_test_setup(request_dropped_without_reply_gives_ask_failed_enoreply, reset),
         cmocka_unit_test_setup(request_to_a_dead_actor_returns_edead_at_once, reset),
         cmocka_unit_test_setup(sleeping_asker_wakes_while_the_replying_worker_stays_busy, reset),
+        cmocka_unit_test_setup(slow_replies_shorten_the_poll_and_fast_ones_restore_it, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
