@@ -284,21 +284,21 @@ int tr_future_ready(const tr_future *f) {
 /* How long a foreign waiter polls before it sleeps, per thread. A sleep and
  * its wake-up cost two context switches and a syscall on each side (tens of
  * microseconds on a virtual machine), and a sleeping asker lets the workers
- * run dry and park too; so a thread polls for up to SPIN_MAX_NS. A thread
- * whose replies are slow (handlers that take milliseconds) should not burn
- * that much CPU per ask: a wait that lasts more than SLOW_NS cuts the
- * thread's next poll by a quarter (down to SPIN_MIN_NS); a reply caught by
- * the poll, or one a full poll would have caught, doubles it again (up to
- * the max). A wait between the two leaves it as it is: that reply was near,
- * and shortening the poll there only makes more waits sleep. Measured in bench/ pool (same-minute
- * runs): a fixed poll of ~2 us gives 0.3 M jobs/s, ~8 us 1.0-1.2 M, ~30-60 us 1.3-1.5 M; cutting
- * the poll after every sleep 1.1 M, not cutting it 1.5 M. */
-#define SPIN_MAX_NS TR__POLL_MAX_NS
-#define SPIN_MIN_NS TR__POLL_MIN_NS
-#define SLOW_NS (4 * (uint64_t)SPIN_MAX_NS)
-#define SPIN_CHECK 32 /* pauses (~20-40 ns each) between clock reads */
+ * run dry and park too; so a thread polls for up to TR__POLL_MAX_NS. A
+ * thread whose replies are slow (handlers that take milliseconds) should not
+ * burn that much CPU per ask: a wait longer than SLOW_NS cuts the thread's
+ * next poll by a quarter (down to TR__POLL_MIN_NS); a reply caught by the
+ * poll, or one a full poll would have caught, doubles it again (up to the
+ * max). A wait between the two leaves it as it is: that reply was near, and
+ * shortening the poll there only makes more waits sleep.
+ *
+ * Measured in bench/ pool (same-minute runs): a fixed poll of ~2 us gives
+ * 0.3 M jobs/s, ~8 us 1.0-1.2 M, ~30-60 us 1.3-1.5 M; cutting the poll after
+ * every sleep 1.1 M, not cutting it 1.5 M. */
+#define SLOW_NS (4 * (uint64_t)TR__POLL_MAX_NS)
+#define POLL_CHECK 32 /* pauses (~20-40 ns each) between clock reads */
 
-static __thread uint32_t tls_spin_ns = SPIN_MAX_NS;
+static __thread uint32_t tls_poll_ns = TR__POLL_MAX_NS;
 
 static uint64_t mono_ns(void) {
     struct timespec ts;
@@ -309,11 +309,11 @@ static uint64_t mono_ns(void) {
 /* Poll f for up to this thread's budget from start; 1 with *s the outcome
  * (acquire) if it settled, 0 with *s the last state seen if not. */
 static int poll_settled(tr_future *f, uint32_t *s, uint64_t start) {
-    uint32_t budget = tls_spin_ns;
+    uint32_t budget = tls_poll_ns;
     do {
-        for (int i = 0; i < SPIN_CHECK; i++) {
+        for (int i = 0; i < POLL_CHECK; i++) {
             if (!unsettled(*s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE))) {
-                tls_spin_ns = budget > SPIN_MAX_NS / 2 ? SPIN_MAX_NS : budget * 2;
+                tls_poll_ns = budget > TR__POLL_MAX_NS / 2 ? TR__POLL_MAX_NS : budget * 2;
                 return 1;
             }
             ck_pr_stall();
@@ -348,17 +348,19 @@ static uint32_t await(tr_future *f, const struct timespec *deadline) {
         return s;
     s = sleep_on(f, s, deadline);
     uint64_t waited = mono_ns() - start;
-    uint32_t budget = tls_spin_ns;
+    uint32_t budget = tls_poll_ns;
     if (waited > SLOW_NS)
         budget -= budget / 4;
-    else if (waited <= SPIN_MAX_NS) /* a full poll would have caught it */
+    else if (waited <= TR__POLL_MAX_NS) /* a full poll would have caught it */
         budget *= 2;
-    tls_spin_ns = budget < SPIN_MIN_NS ? SPIN_MIN_NS : budget > SPIN_MAX_NS ? SPIN_MAX_NS : budget;
+    if (budget < TR__POLL_MIN_NS)
+        budget = TR__POLL_MIN_NS;
+    tls_poll_ns = budget > TR__POLL_MAX_NS ? TR__POLL_MAX_NS : budget;
     return s;
 }
 
 uint32_t tr__future_poll_ns(void) {
-    return tls_spin_ns;
+    return tls_poll_ns;
 }
 
 int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
