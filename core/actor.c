@@ -176,7 +176,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
         cap = 0;
     tr__mbox_init(&a->mbox, cap); /* SCHED: ours until the end of spawn */
     a->stop_req = 0;
-    a->self_stop = a->terminating = 0;
+    a->after = a->terminating = 0;
     a->room_freed = 0;
     a->cur = NULL;
     a->lanes = a->lane_cur = NULL;
@@ -251,7 +251,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     }
     /* tr_stop in init: end right after it, before any message (the kick this
      * queues makes the end_turn below schedule us). */
-    if (TR_UNLIKELY(a->self_stop))
+    if (TR_UNLIKELY(a->after & TR__AFTER_STOP))
         tr__actor_request_exit(a, TR_EXIT_NORMAL, 0, NULL);
     if (out != NULL)
         *out = a;
@@ -470,9 +470,16 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
             return TR__TURN_DONE;
         }
         drop_current(a, TR_ENOREPLY);
-        if (TR_UNLIKELY(a->self_stop)) {
-            finish(a, TR_EXIT_NORMAL, 0, NULL);
-            return TR__TURN_DONE;
+        if (TR_UNLIKELY(a->after != 0)) {
+            if (a->after & TR__AFTER_STOP) {
+                finish(a, TR_EXIT_NORMAL, 0, NULL);
+                return TR__TURN_DONE;
+            }
+            /* TR__AFTER_WAKES: this message's reply deferred a wake-up
+             * (core/worker.c). End the turn here, so it goes out now that
+             * the actor is released, not after another, maybe long, handler. */
+            a->after = 0;
+            break;
         }
     }
     if (TR_UNLIKELY(ck_pr_load_32(&a->stop_req))) {
@@ -521,7 +528,7 @@ tr_runtime *tr_ctx_runtime(tr_ctx *ctx) {
 int tr_stop(tr_ctx *ctx) {
     if (ctx == NULL)
         return TR_EINVAL;
-    tr__actor_of(ctx)->self_stop = 1;
+    tr__actor_of(ctx)->after |= TR__AFTER_STOP;
     return 0;
 }
 

@@ -19,6 +19,10 @@
 #define TR__INLINE_STATE 64
 #define TR__EXIT_TEXT 80
 
+/* tr_actor.after: what the turn does once the current message is handled. */
+#define TR__AFTER_STOP 1u  /* tr_stop was called: end the actor */
+#define TR__AFTER_WAKES 2u /* a reply deferred a wake-up: end the turn (core/worker.c) */
+
 typedef struct tr__watch tr__watch;
 
 struct tr_ref {
@@ -27,7 +31,7 @@ struct tr_ref {
     tr__mbox mbox;
     /* Line 1 continues: the owner's per-message state. */
     uint32_t stop_req;         /* any thread: 1 once an external stop was requested */
-    uint8_t self_stop;         /* owner: tr_stop was called */
+    uint8_t after;             /* owner: TR__AFTER_* work due after this message */
     uint8_t terminating;       /* owner: terminate has begun */
     uint8_t state_owned;       /* state was allocated by the runtime */
     uint32_t room_freed;       /* owner: bounded mailbox room given back since the last wake-up */

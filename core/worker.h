@@ -68,7 +68,7 @@ struct tr__worker {
     int64_t alive; /* actors spawned minus ended here (owner writes, any reads) */
     int64_t live;  /* blocks referenced minus recycled here (likewise) */
     /* Sleeping foreign waiters of futures settled here, woken at the end of
-     * its next loop poll (see core/worker.c, deferred wake-ups). */
+     * the turn (see core/worker.c, deferred wake-ups). */
     tr_future *wakes[TR__WAKES_MAX] TR_ALIGNED;
     unsigned nwakes;
 };
@@ -84,9 +84,10 @@ static inline tr__worker *tr__worker_of(const tr_runtime *rt) {
     return (w != NULL && w->rt == rt) ? w : NULL;
 }
 
-/* Wake f's sleeping waiter at this worker's next loop poll instead of now:
- * 1 if deferred (w then owns the settler's reference to f and hands it to
- * tr__future_wake_deferred), 0 if the list is full. */
+/* Wake f's sleeping waiter once the current turn (which then ends after
+ * the current message) is over, instead of now: 1 if deferred (w then owns
+ * the settler's reference to f and hands it to tr__future_wake_deferred),
+ * 0 if the list is full. */
 int tr__worker_defer_wake_owner(tr__worker *w, tr_future *f);
 /* In core/ask.c: wake f's waiters and drop the settler's reference. */
 void tr__future_wake_deferred(tr_future *f);

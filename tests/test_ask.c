@@ -690,6 +690,50 @@ static void sleeping_asker_wakes_while_the_replying_worker_stays_busy(void **sta
     tr_runtime_free(rt);
 }
 
+/* A reply deferred to the end of the turn must not wait behind the next
+ * handler of the same turn: the server gets an ask and a 300 ms job in one
+ * turn (queued behind a gate on the only worker) while the asker sleeps. */
+static int ask_then_slow_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    if (msg->type == T_ASK)
+        return tr_reply_word(msg, T_REPLY, msg->word);
+    tu_sleep_ms(300);
+    return 0;
+}
+
+static void *open_gate_later(void *arg) {
+    tu_sleep_ms(20); /* the asker is asleep on its future by then */
+    tu_gate_open(arg);
+    return NULL;
+}
+
+static void reply_wakes_the_asker_before_the_next_handler_of_the_turn(void **state) {
+    (void)state;
+    tr_runtime *rt = runtime(1);
+    static const tr_behavior beh = {NULL, ask_then_slow_receive, NULL};
+    tr_ref *srv;
+    assert_int_equal(tr_spawn(rt, &beh, NULL, &srv), 0);
+    tu_gate g;
+    assert_int_equal(tu_gate_block(rt, &g), 0);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(srv, T_ASK, 5, &f), 0);
+    assert_int_equal(tr_send_word(srv, T_GO, 0), 0); /* the slow job, same turn */
+    pthread_t t;
+    int64_t t0 = tu_now_ms();
+    assert_int_equal(pthread_create(&t, NULL, open_gate_later, &g), 0);
+    tr_msg *reply = NULL;
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), 0);
+    int64_t waited = tu_now_ms() - t0;
+    pthread_join(t, NULL);
+    assert_int_equal(reply->word, 5);
+    assert_true(waited < 200); /* ~20 ms; 320 if it waited for the slow job */
+    tr_msg_free(reply);
+    tr_future_release(f);
+    tr_ref_release(srv);
+    tr_runtime_free(rt);
+}
+
 /* --- how long a waiting thread polls ------------------------------------ */
 
 /* A thread whose waits last over 200 us polls less and less (down to the
@@ -778,6 +822,7 @@ int main(void) {
         cmocka_unit_test_setup(request_dropped_without_reply_gives_ask_failed_enoreply, reset),
         cmocka_unit_test_setup(request_to_a_dead_actor_returns_edead_at_once, reset),
         cmocka_unit_test_setup(sleeping_asker_wakes_while_the_replying_worker_stays_busy, reset),
+        cmocka_unit_test_setup(reply_wakes_the_asker_before_the_next_handler_of_the_turn, reset),
         cmocka_unit_test_setup(slow_replies_shorten_the_poll_and_fast_ones_restore_it, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
