@@ -85,11 +85,13 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
     tr__inject_init(&rt->global);
     rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
     pthread_mutex_init(&rt->join_mu, NULL);
-    rt->workers = calloc(c.workers, sizeof(tr__worker));
+    /* Aligned: tr__worker has cache-line-aligned members (calloc gives 16). */
+    rt->workers = aligned_alloc(TR_CACHELINE, c.workers * sizeof(tr__worker));
     if (rt->workers == NULL) {
         runtime_destroy(rt);
         return TR_ENOMEM;
     }
+    memset(rt->workers, 0, c.workers * sizeof(tr__worker));
     for (unsigned i = 0; i < c.workers; i++) {
         rc = tr__worker_init(&rt->workers[i], rt, i);
         if (rc != 0) {
