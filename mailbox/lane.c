@@ -96,9 +96,11 @@ static void seg_reset_put(tr__lane_seg *s) {
 }
 
 tr__lane *tr__lane_new(void) {
-    tr__lane *l = calloc(1, sizeof(*l));
+    /* Aligned: the producer's and the owner's fields are on their own lines. */
+    tr__lane *l = aligned_alloc(TR_CACHELINE, sizeof(*l));
     if (l == NULL)
         return NULL;
+    memset(l, 0, sizeof(*l));
     if ((l->pseg = l->cseg = seg_get()) == NULL) {
         free(l);
         return NULL;
