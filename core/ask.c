@@ -13,9 +13,12 @@
  * pending to the outcome, by a CAS of the single settler; a waiter that
  * wants to sleep first marks it WAITED and sleeps on it as a futex, so a
  * settler makes the wake-up syscall only when someone actually sleeps. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <ck_pr.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/futex.h"
 #include "core/lane.h"
@@ -300,6 +303,24 @@ int tr_future_ready(const tr_future *f) {
 
 static __thread uint32_t tls_poll_ns = TR__POLL_MAX_NS;
 
+/* TR__POLL_MAX_NS, or 0 when the runtime's threads have one CPU between
+ * them: a poll there only keeps the replying worker off the CPU. Set by
+ * tr_runtime_new (relaxed: any value is safe, it is only a hint). */
+static uint32_t poll_cap = TR__POLL_MAX_NS;
+
+void tr__future_poll_init(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set; /* workers inherit the creating thread's CPUs */
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) < n)
+        n = CPU_COUNT(&set);
+    ck_pr_store_32(&poll_cap, n > 1 ? TR__POLL_MAX_NS : 0);
+}
+
+static inline uint32_t poll_budget(void) {
+    uint32_t cap = ck_pr_load_32(&poll_cap);
+    return tls_poll_ns < cap ? tls_poll_ns : cap;
+}
+
 static uint64_t mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -309,7 +330,9 @@ static uint64_t mono_ns(void) {
 /* Poll f for up to this thread's budget from start; 1 with *s the outcome
  * (acquire) if it settled, 0 with *s the last state seen if not. */
 static int poll_settled(tr_future *f, uint32_t *s, uint64_t start) {
-    uint32_t budget = tls_poll_ns;
+    uint32_t budget = poll_budget();
+    if (budget == 0)
+        return 0;
     do {
         for (int i = 0; i < POLL_CHECK; i++) {
             if (!unsettled(*s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE))) {
@@ -360,7 +383,7 @@ static uint32_t await(tr_future *f, const struct timespec *deadline) {
 }
 
 uint32_t tr__future_poll_ns(void) {
-    return tls_poll_ns;
+    return poll_budget();
 }
 
 int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {

@@ -36,9 +36,11 @@ struct tr__reply_sink {
  * answer that request with tr_reply_msg, or fail it with tr__reply_fail, to
  * settle the future from code that is not an actor (io/ blocking tasks). */
 tr_future *tr__future_new(tr_runtime *rt);
-/* This thread's current poll budget in tr_future_wait, in ns (for tests),
- * between these two (core/ask.c says how it moves). */
+/* This thread's current poll budget in tr_future_wait, in ns (for tests):
+ * between these two (core/ask.c says how it moves), or 0 where the last
+ * runtime made saw one CPU (tr__future_poll_init, from tr_runtime_new). */
 uint32_t tr__future_poll_ns(void);
+void tr__future_poll_init(void);
 #define TR__POLL_MAX_NS 50000u
 #define TR__POLL_MIN_NS 2000u
 

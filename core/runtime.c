@@ -77,6 +77,7 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
     if (rc != 0)
         return rc;
     tr__fence_init();
+    tr__future_poll_init();
     tr_runtime *rt = aligned_alloc(TR_CACHELINE, sizeof(*rt));
     if (rt == NULL)
         return TR_ENOMEM;

@@ -6,6 +6,7 @@
  * TR_ECANCELED when a kept request is freed) - at once, never by waiting out
  * the caller's timeout. tr_request delivers the reply (or TR_MSG_ASK_FAILED)
  * into the asking actor's mailbox with corr == its tag. */
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -734,6 +735,41 @@ static void reply_wakes_the_asker_before_the_next_handler_of_the_turn(void **sta
     tr_runtime_free(rt);
 }
 
+/* With one CPU for the whole runtime a poll only keeps the replying worker
+ * off it: a runtime made on a thread pinned to one CPU (its workers inherit
+ * that) turns the poll off, and asks still get their replies. */
+static void no_poll_when_the_runtime_has_one_cpu(void **state) {
+    (void)state;
+    cpu_set_t all, one;
+    assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &all)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    if (sched_setaffinity(0, sizeof(one), &one) != 0)
+        skip(); /* not allowed here (a sandbox) */
+    tr_runtime *rt = runtime(2);
+    assert_int_equal(tr__future_poll_ns(), 0);
+    tr_ref *srv = spawn_server(rt);
+    for (uint64_t i = 0; i < 100; i++) {
+        tr_future *f;
+        tr_msg *reply = NULL;
+        assert_int_equal(tr_ask_word(srv, T_ASK, i, &f), 0);
+        assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), 0);
+        assert_int_equal(reply->word, 2 * i);
+        tr_msg_free(reply);
+        tr_future_release(f);
+    }
+    tr_ref_release(srv);
+    tr_runtime_free(rt);
+    assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+    rt = runtime(2); /* back to every CPU: the poll is on again */
+    assert_int_equal(tr__future_poll_ns(), CPU_COUNT(&all) > 1 ? TR__POLL_MAX_NS : 0);
+    tr_runtime_free(rt);
+}
+
 /* --- how long a waiting thread polls ------------------------------------ */
 
 /* A thread whose waits last over 200 us polls less and less (down to the
@@ -781,6 +817,10 @@ static void *poll_probe_thread(void *arg) {
 static void slow_replies_shorten_the_poll_and_fast_ones_restore_it(void **state) {
     (void)state;
     tr_runtime *rt = runtime(2);
+    if (tr__future_poll_ns() == 0) { /* one CPU: no poll to adapt */
+        tr_runtime_free(rt);
+        skip();
+    }
     static const tr_behavior sleepy = {NULL, sleepy_receive, NULL};
     poll_probe p = {0};
     assert_int_equal(tr_spawn(rt, &sleepy, NULL, &p.slow), 0);
@@ -824,6 +864,7 @@ int main(void) {
         cmocka_unit_test_setup(sleeping_asker_wakes_while_the_replying_worker_stays_busy, reset),
         cmocka_unit_test_setup(reply_wakes_the_asker_before_the_next_handler_of_the_turn, reset),
         cmocka_unit_test_setup(slow_replies_shorten_the_poll_and_fast_ones_restore_it, reset),
+        cmocka_unit_test_setup(no_poll_when_the_runtime_has_one_cpu, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -185,7 +185,8 @@ int tr_ask_word(tr_ref *to, uint32_t type, uint64_t word, tr_future **out);
  * TR_ECRASHED (the target crashed on it), TR_EDEADLK on a worker thread.
  * timeout_ms < 0 waits forever, 0 polls. A waiting thread polls for up to
  * 50 us before it sleeps, down to 2 us on a thread whose waits keep lasting
- * over 200 us (see docs/design.md, "Futures and waiting threads"). */
+ * over 200 us, and not at all when the runtime has one CPU (see
+ * docs/design.md, "Futures and waiting threads"). */
 int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply);
 /* 1 if the future is settled (reply or failure), else 0. */
 int tr_future_ready(const tr_future *f);
