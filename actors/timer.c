@@ -50,9 +50,7 @@ typedef struct svc {
 static __thread svc *tls_on_timer_thread;
 
 uint64_t tr__mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return tr__mono_ns() / 1000000u;
 }
 
 static void insert_locked(svc *s, entry *e) {

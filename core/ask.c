@@ -321,12 +321,6 @@ static inline uint32_t poll_budget(void) {
     return tls_poll_ns < cap ? tls_poll_ns : cap;
 }
 
-static uint64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Poll f for up to this thread's budget from start; 1 with *s the outcome
  * (acquire) if it settled, 0 with *s the last state seen if not. */
 static int poll_settled(tr_future *f, uint32_t *s, uint64_t start) {
@@ -341,7 +335,7 @@ static int poll_settled(tr_future *f, uint32_t *s, uint64_t start) {
             }
             ck_pr_stall();
         }
-    } while (mono_ns() - start < budget);
+    } while (tr__mono_ns() - start < budget);
     return 0;
 }
 
@@ -366,11 +360,11 @@ static uint32_t sleep_on(tr_future *f, uint32_t s, const struct timespec *deadli
 /* Poll, then sleep; adjusts this thread's poll budget (see above). */
 static uint32_t await(tr_future *f, const struct timespec *deadline) {
     uint32_t s = F_PENDING;
-    uint64_t start = mono_ns();
+    uint64_t start = tr__mono_ns();
     if (poll_settled(f, &s, start))
         return s;
     s = sleep_on(f, s, deadline);
-    uint64_t waited = mono_ns() - start;
+    uint64_t waited = tr__mono_ns() - start;
     uint32_t budget = tls_poll_ns;
     if (waited > SLOW_NS)
         budget -= budget / 4;

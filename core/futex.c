@@ -29,3 +29,9 @@ void tr__deadline_after(struct timespec *ts, int64_t ms) {
         ts->tv_nsec -= 1000000000L;
     }
 }
+
+uint64_t tr__mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -25,4 +25,7 @@ void tr__futex_wake(uint32_t *word, int n);
  * futex waits and for condition variables on the monotonic clock. */
 void tr__deadline_after(struct timespec *ts, int64_t ms);
 
+/* CLOCK_MONOTONIC now, in nanoseconds. */
+uint64_t tr__mono_ns(void);
+
 #endif

@@ -179,10 +179,9 @@ static entry *lane_for(tr_actor *to) {
     tr__lane *l = tr__lane_new();
     if (l == NULL)
         return NULL;
-    if (announce(to, l) != 0) { /* the actor is gone: nobody will read it */
-        tr__lane_release_any(l);
-        tr__lane_release_any(l);
-        tr__lane_release_any(l);
+    if (announce(to, l) != 0) {           /* the actor is gone: nobody will read it */
+        for (int ref = 0; ref < 3; ref++) /* the producer's, owner's and kick's */
+            tr__lane_release_any(l);
         return NULL; /* the mailbox send that follows reports TR_EDEAD */
     }
     *e = (entry){.to = to, .id = id, .lane = l};
@@ -227,28 +226,17 @@ static int finish_put(tr_actor *to, tr__lane *l, int rc) {
     return rc; /* 0 or TR_ENOMEM */
 }
 
-/* Reserve room for n messages in a bounded mailbox, as a mailbox push does
- * (the owner gives it back as it takes them, core/actor.c). */
-static int reserve(tr_actor *to, uint32_t n) {
-    if (tr__mbox_reserve(&to->mbox, n))
-        return 0;
-    return tr__mbox_closed_any(&to->mbox) ? TR_EDEAD : TR_EFULL; /* dead beats full */
-}
-
-static void give_back(tr_actor *to, uint32_t n) {
-    if (to->mbox.cap != 0 && n != 0)
-        ck_pr_sub_32(&to->mbox.count, n); /* a count only: orders nothing */
-}
-
 /* Put one message into e's lane for `to`, its room reserved first. */
 static int put(tr_actor *to, entry *e, uint32_t kind, uint32_t type, uint64_t word) {
-    int rc = reserve(to, 1);
+    /* The room in a bounded mailbox, as a push reserves it; the owner gives
+     * it back as it takes the message (core/actor.c). */
+    int rc = tr__mbox_reserve_any(&to->mbox, 1);
     if (rc != 0)
         return rc;
     tr__lane *l = e->lane;
     rc = tr__lane_put_spsc(l, kind, type, word);
     if (rc == TR__LANE_REFUSED || rc < 0)
-        give_back(to, 1);
+        tr__mbox_unreserve_any(&to->mbox, 1);
     else
         judge(e, rc);
     return finish_put(to, l, rc);
@@ -272,7 +260,7 @@ int tr__lane_send_batch(tr_actor *to, tr_msg *const *msgs, uint32_t n) {
     entry *e = find(to);
     if (e == NULL)
         return TR__LANE_NONE;
-    int rc = reserve(to, n); /* all or nothing, as the mailbox's chain push */
+    int rc = tr__mbox_reserve_any(&to->mbox, n); /* all or nothing, as a chain push */
     if (rc != 0)
         return rc;
     tr__lane *l = e->lane;
@@ -283,7 +271,7 @@ int tr__lane_send_batch(tr_actor *to, tr_msg *const *msgs, uint32_t n) {
             finish_put(to, l, rc);
             continue;
         }
-        give_back(to, n - i);
+        tr__mbox_unreserve_any(&to->mbox, n - i);
         if (i == 0) /* nothing sent: the caller keeps them all */
             return rc == TR__LANE_REFUSED ? finish_put(to, l, rc) : rc;
         /* The actor ended (or memory ran out) halfway: the batch was

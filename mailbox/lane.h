@@ -16,10 +16,9 @@
 
 /* What a slot holds. */
 #define TR__LANE_EMPTY 0u
-#define TR__LANE_WORD 1u  /* type and word: a one-word message, inline */
-#define TR__LANE_PTR 2u   /* word is a tr_msg pointer */
-#define TR__LANE_TAKEN 3u /* the owner's close took it */
-#define TR__LANE_TOMB 4u  /* closed: no producer may fill it */
+#define TR__LANE_WORD 1u /* type and word: a one-word message, inline */
+#define TR__LANE_PTR 2u  /* word is a tr_msg pointer */
+#define TR__LANE_TOMB 3u /* closed: no producer may fill it */
 
 /* Slots per segment: 64 KB with the link. Smaller segments (16 KB) meant a
  * trip to the global free list every 1,023 messages per sender, and with

@@ -91,18 +91,26 @@ static inline bool tr__mbox_is_msg(const tr_msg *p) {
     return (uintptr_t)p > (uintptr_t)TR__MBOX_CLOSED;
 }
 
-/* Reserve room for n messages; false if that would exceed the bound. */
-static inline bool tr__mbox_reserve(tr__mbox *mb, uint32_t n) {
+/* Reserve room for n messages: 0, or TR_EFULL if that would exceed the
+ * bound, TR_EDEAD if the mailbox is also closed (a closed mailbox keeps its
+ * count: dead beats full). */
+static inline int tr__mbox_reserve_any(tr__mbox *mb, uint32_t n) {
     if (mb->cap == 0)
-        return true; /* unbounded: no shared counter on the send path */
+        return 0; /* unbounded: no shared counter on the send path */
     /* Relaxed is enough: count orders nothing, it only bounds the queue, and
      * fetch-and-add is atomic so reservations never exceed cap together. */
     uint32_t before = ck_pr_faa_32(&mb->count, n);
     if (before + n > mb->cap) {
         ck_pr_sub_32(&mb->count, n);
-        return false;
+        return tr__mbox_closed_any(mb) ? TR_EDEAD : TR_EFULL;
     }
-    return true;
+    return 0;
+}
+
+/* Give back the room reserved for n messages that were not queued. */
+static inline void tr__mbox_unreserve_any(tr__mbox *mb, uint32_t n) {
+    if (mb->cap != 0 && n != 0) /* n is 0 for an uncounted push */
+        ck_pr_sub_32(&mb->count, n);
 }
 
 static inline int tr__mbox_push_inline(tr__mbox *mb, tr_msg *first, tr_msg *last, uint32_t n,
@@ -112,8 +120,10 @@ static inline int tr__mbox_push_inline(tr__mbox *mb, tr_msg *first, tr_msg *last
          * other message (tr__mbox_push_over_mpsc). */
         if (mb->cap != 0 && n != 0) /* n is 0 for an uncounted push */
             ck_pr_faa_32(&mb->count, n);
-    } else if (!tr__mbox_reserve(mb, n)) { /* a closed mailbox keeps its count: dead beats full */
-        return tr__mbox_closed_any(mb) ? TR_EDEAD : TR_EFULL;
+    } else {
+        int rc = tr__mbox_reserve_any(mb, n);
+        if (rc != 0)
+            return rc;
     }
     tr_msg *was = last->next; /* given back untouched on TR_EDEAD */
     last->next = NULL;
@@ -124,8 +134,7 @@ static inline int tr__mbox_push_inline(tr__mbox *mb, tr_msg *first, tr_msg *last
     tr_msg *t = ck_pr_load_ptr(&mb->tail);
     for (;;) {
         if (t == TR__MBOX_CLOSED) {
-            if (mb->cap != 0 && n != 0)
-                ck_pr_sub_32(&mb->count, n);
+            tr__mbox_unreserve_any(mb, n);
             last->next = was;
             return TR_EDEAD;
         }

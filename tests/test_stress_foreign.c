@@ -237,17 +237,29 @@ static int mix_send_batch(tr_ref *to, uint32_t id, uint64_t seq) {
     return rc;
 }
 
-typedef struct mix_arg {
+/* A sender thread: sends to `to` with type id + 1 (n: how many, where the
+ * test needs it). */
+typedef struct sender {
     pthread_t t;
     tr_ref *to;
     uint32_t id;
-} mix_arg;
+    uint64_t n;
+} sender;
+
+/* Sends words 0 .. n-1 and exits. */
+static void *word_sender(void *arg) {
+    sender *a = arg;
+    for (uint64_t i = 0; i < a->n; i++)
+        if (tr_send_word(a->to, a->id + 1, i) != 0)
+            tu_add(&send_errors, 1);
+    return NULL;
+}
 
 /* Runs of 1..8 words (about half the messages) between single sends of the
  * other kinds, so word runs long enough to change a transport are cut by
  * every other kind of send. */
 static void *mixed_sender(void *arg) {
-    mix_arg *a = arg;
+    sender *a = arg;
     uint64_t rng = 0x9E3779B97F4A7C15ull * (a->id + 1), seq = 0, ptrs = 0;
     while (seq < MIX_PER_SENDER) {
         uint64_t left = MIX_PER_SENDER - seq, r = next_rand(&rng);
@@ -290,9 +302,9 @@ static void mixed_send_calls_from_foreign_threads_arrive_in_per_sender_order(voi
     tr_spawn_opts o = {.arg = &st, .lanes = g_lanes};
     tr_ref *ref;
     assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
-    mix_arg s[MIX_SENDERS];
+    sender s[MIX_SENDERS];
     for (uint32_t i = 0; i < MIX_SENDERS; i++) {
-        s[i] = (mix_arg){.to = ref, .id = i};
+        s[i] = (sender){.to = ref, .id = i};
         assert_int_equal(pthread_create(&s[i].t, NULL, mixed_sender, &s[i]), 0);
     }
     for (int i = 0; i < MIX_SENDERS; i++)
@@ -443,21 +455,6 @@ static void one_thread_spreading_sends_over_actors_keeps_per_actor_order(void **
 #define SHORT_SERIAL 10 /* the first ones run one at a time */
 #define SHORT_GROUP 5   /* the rest SHORT_GROUP at a time */
 
-typedef struct short_arg {
-    pthread_t t;
-    tr_ref *to;
-    uint32_t id;
-} short_arg;
-
-/* Send and exit at once: whatever the thread left behind must get there. */
-static void *short_sender(void *arg) {
-    short_arg *a = arg;
-    for (uint64_t i = 0; i < SHORT_WORDS; i++)
-        if (tr_send_word(a->to, a->id + 1, i) != 0)
-            tu_add(&send_errors, 1);
-    return NULL;
-}
-
 static void short_lived_sender_threads_lose_nothing(void **state) {
     (void)state;
     static const tr_behavior beh = {NULL, spread_receive, NULL};
@@ -470,16 +467,16 @@ static void short_lived_sender_threads_lose_nothing(void **state) {
     tr_spawn_opts o = {.arg = &st, .lanes = g_lanes};
     tr_ref *ref;
     assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
-    short_arg s[SHORT_THREADS];
+    sender s[SHORT_THREADS]; /* send and exit at once: what they left must get there */
     for (uint32_t i = 0; i < SHORT_THREADS; i++)
-        s[i] = (short_arg){.to = ref, .id = i};
+        s[i] = (sender){.to = ref, .id = i, .n = SHORT_WORDS};
     for (uint32_t i = 0; i < SHORT_SERIAL; i++) {
-        assert_int_equal(pthread_create(&s[i].t, NULL, short_sender, &s[i]), 0);
+        assert_int_equal(pthread_create(&s[i].t, NULL, word_sender, &s[i]), 0);
         pthread_join(s[i].t, NULL);
     }
     for (uint32_t i = SHORT_SERIAL; i < SHORT_THREADS; i += SHORT_GROUP) {
         for (uint32_t j = i; j < i + SHORT_GROUP && j < SHORT_THREADS; j++)
-            assert_int_equal(pthread_create(&s[j].t, NULL, short_sender, &s[j]), 0);
+            assert_int_equal(pthread_create(&s[j].t, NULL, word_sender, &s[j]), 0);
         for (uint32_t j = i; j < i + SHORT_GROUP && j < SHORT_THREADS; j++)
             pthread_join(s[j].t, NULL);
     }
@@ -893,20 +890,6 @@ static void keep_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
     tu_store(&keep_terminated, 1);
 }
 
-typedef struct keep_arg {
-    pthread_t t;
-    tr_ref *to;
-    uint32_t id;
-} keep_arg;
-
-static void *keep_sender(void *arg) {
-    keep_arg *a = arg;
-    for (uint64_t i = 0; i < KEEP_PER_SENDER; i++)
-        if (tr_send_word(a->to, a->id + 1, i) != 0)
-            tu_add(&send_errors, 1);
-    return NULL;
-}
-
 static void a_kept_foreign_word_message_stays_intact_until_freed(void **state) {
     (void)state;
     static const tr_behavior beh = {NULL, keep_receive, keep_terminate};
@@ -919,10 +902,10 @@ static void a_kept_foreign_word_message_stays_intact_until_freed(void **state) {
     tr_spawn_opts o = {.state_size = sizeof(keep_state), .lanes = g_lanes};
     tr_ref *ref;
     assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
-    keep_arg s[KEEP_SENDERS];
+    sender s[KEEP_SENDERS];
     for (uint32_t i = 0; i < KEEP_SENDERS; i++) {
-        s[i] = (keep_arg){.to = ref, .id = i};
-        assert_int_equal(pthread_create(&s[i].t, NULL, keep_sender, &s[i]), 0);
+        s[i] = (sender){.to = ref, .id = i, .n = KEEP_PER_SENDER};
+        assert_int_equal(pthread_create(&s[i].t, NULL, word_sender, &s[i]), 0);
     }
     for (int i = 0; i < KEEP_SENDERS; i++)
         pthread_join(s[i].t, NULL);
@@ -974,14 +957,8 @@ static int count_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     return 0;
 }
 
-typedef struct ask_arg {
-    pthread_t t;
-    tr_ref *to;
-    uint32_t id;
-} ask_arg;
-
 static void *ask_sender(void *arg) {
-    ask_arg *a = arg;
+    sender *a = arg;
     for (int rep = 0; rep < ASK_REPS; rep++)
         for (size_t j = 0; j < N_ASK_KS; j++) {
             uint64_t k = ask_ks[(j + a->id * 3 + (size_t)rep) % N_ASK_KS];
@@ -1019,9 +996,9 @@ static void an_ask_from_a_foreign_thread_arrives_after_its_earlier_sends(void **
     tr_spawn_opts o = {.arg = &st, .lanes = g_lanes};
     tr_ref *ref;
     assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
-    ask_arg s[ASK_THREADS];
+    sender s[ASK_THREADS];
     for (uint32_t i = 0; i < ASK_THREADS; i++) {
-        s[i] = (ask_arg){.to = ref, .id = i};
+        s[i] = (sender){.to = ref, .id = i};
         assert_int_equal(pthread_create(&s[i].t, NULL, ask_sender, &s[i]), 0);
     }
     for (int i = 0; i < ASK_THREADS; i++)
