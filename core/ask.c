@@ -221,10 +221,8 @@ int tr_request(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag) {
 
 /* --- replying ------------------------------------------------------------ */
 
-int tr_reply_msg(tr_msg *req, tr_msg *reply) {
-    if (req == NULL || reply == NULL || reply == req || reply->type >= TR_MSG_SYSTEM ||
-        !(req->flags & TR__MSG_ASK))
-        return TR_EINVAL;
+/* Answer req with reply, of any type (the public entry checks the type). */
+static int reply_any(tr_msg *req, tr_msg *reply) {
     void *t = req->reply;
     if (t == NULL)
         return TR_ESTATE;
@@ -247,6 +245,42 @@ int tr_reply_msg(tr_msg *req, tr_msg *reply) {
     req->reply = NULL;
     tr_ref_release(asker);
     return rc;
+}
+
+int tr_reply_msg(tr_msg *req, tr_msg *reply) {
+    if (req == NULL || reply == NULL || reply == req || reply->type >= TR_MSG_SYSTEM ||
+        !(req->flags & TR__MSG_ASK))
+        return TR_EINVAL;
+    return reply_any(req, reply);
+}
+
+int tr__reply_result(tr_msg *req, int rc, void *ptr, tr_free_fn ptr_free) {
+    if (req == NULL || !(req->flags & TR__MSG_ASK) || req->reply == NULL) {
+        if (ptr_free != NULL)
+            ptr_free(ptr);
+        return req == NULL ? TR_EINVAL : TR_ESTATE;
+    }
+    tr_msg *m;
+    int err = tr__msg_new_system(&m, TR_MSG_RESULT, 0);
+    if (err != 0) {
+        if (ptr_free != NULL)
+            ptr_free(ptr);
+        return err;
+    }
+    m->status = rc;
+    m->word = (uint64_t)(int64_t)rc;
+    m->ptr = ptr;
+    m->ptr_free = ptr_free;
+    err = reply_any(req, m);
+    if (err != 0)
+        tr_msg_free(m); /* runs ptr_free */
+    return err;
+}
+
+int tr_result_code(const tr_msg *msg) {
+    if (msg == NULL || (msg->type != TR_MSG_RESULT && msg->type != TR_MSG_ASK_FAILED))
+        return TR_EINVAL;
+    return msg->status;
 }
 
 static int reply_new(tr_msg *req, uint32_t type, const void *data, size_t size, uint64_t word) {

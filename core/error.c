@@ -37,6 +37,12 @@ const char *tr_strerror(int code) {
         return "TR_ENOTFOUND: no such entry";
     case TR_EIO:
         return "TR_EIO: I/O error";
+    case TR_EEXIST:
+        return "TR_EEXIST: already exists";
+    case TR_EALREADY:
+        return "TR_EALREADY: already started";
+    case TR_ERESTARTING:
+        return "TR_ERESTARTING: child is restarting";
     default:
         return "TR_E?: unknown error code";
     }

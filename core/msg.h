@@ -78,6 +78,13 @@ void tr__msg_finish(tr_msg *msg, int err);
 /* A runtime-made system message of `type` with `size` inline bytes. */
 int tr__msg_new_system(tr_msg **out, uint32_t type, size_t size);
 
+/* Answer the request req with a TR_MSG_RESULT message: status and word =
+ * rc, carrying ptr (freed by ptr_free when the reply is destroyed, unless
+ * taken). The result of the calls on supervisors and pools: the blocking
+ * form reads it from its future, the actor form gets it in its mailbox with
+ * corr = its tag. ptr_free(ptr) runs here on error. */
+int tr__reply_result(tr_msg *req, int rc, void *ptr, tr_free_fn ptr_free);
+
 /* Fail the token of msg with err (no-op if none). */
 void tr__reply_fail(tr_msg *msg, int err);
 

@@ -153,6 +153,16 @@ int tr_actor_exit(tr_ref *ref, int code, const char *text);
 #define TR_MSG_EXIT (TR_MSG_SYSTEM + 2)       /* a linked actor ended (trap_exit on) */
 #define TR_MSG_ASK_FAILED (TR_MSG_SYSTEM + 3) /* an actor's ask got no reply */
 #define TR_MSG_TIMER (TR_MSG_SYSTEM + 4)      /* reserved for io/ timers */
+/* The result of a call an actor made without blocking (the tr_sup_*_async
+ * and tr_pool_*_async calls): msg->corr is the caller's tag, msg->status
+ * (and tr_result_code) the call's result code; the call's own readers give
+ * the rest. Such a call may instead end in TR_MSG_ASK_FAILED (same corr) if
+ * its target ended before answering; tr_result_code reads both. */
+#define TR_MSG_RESULT (TR_MSG_SYSTEM + 5)
+
+/* The result code carried by a TR_MSG_RESULT or TR_MSG_ASK_FAILED message;
+ * TR_EINVAL for any other message. */
+int tr_result_code(const tr_msg *msg);
 
 /* The exit reason carried by a TR_MSG_DOWN or TR_MSG_EXIT message. */
 int tr_exit_of(const tr_msg *msg, tr_exit *out);
