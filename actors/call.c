@@ -1,7 +1,7 @@
 /* actors/call.c - synchronous calls on a running actor (see call.h).
  *
  * Shared by the supervisor and pool APIs: one ask, one unbounded wait on its
- * future, the reply's word as the result. */
+ * future; the reply (or its word) is the result. */
 #include "actors/call.h"
 
 #include <stdint.h>
@@ -13,19 +13,25 @@ int tr__call_may_block(void) {
     return tr__worker_current() != NULL ? TR_EDEADLK : 0;
 }
 
-int tr__call_wait(tr_ref *to, tr_msg *req) {
+int tr__call_reply(tr_ref *to, tr_msg *req, tr_msg **reply) {
+    *reply = NULL;
     tr_future *f;
     int rc = tr_ask_msg(to, req, &f);
     if (rc != 0) {
         req->release(req); /* a failed ask leaves req with us */
         return rc;
     }
+    rc = tr_future_wait(f, -1, reply);
+    tr_future_release(f);
+    return rc;
+}
+
+int tr__call_wait(tr_ref *to, tr_msg *req) {
     tr_msg *reply;
-    rc = tr_future_wait(f, -1, &reply);
+    int rc = tr__call_reply(to, req, &reply);
     if (rc == 0) {
         rc = (int)(int64_t)reply->word;
         tr_msg_free(reply);
     }
-    tr_future_release(f);
     return rc;
 }

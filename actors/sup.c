@@ -7,14 +7,17 @@
  * Children do not outlive the supervisor because its terminate stops (or
  * kills) every child still running. It also traps exits, so an actor that
  * links to it and crashes makes it shut down in order instead of dying at
- * once. All state is the actor's own; nothing here is shared.
+ * once, and it takes tr_actor_stop as a message (tr__actor_stop_as_message)
+ * so that it too ends only after its children. All state is the actor's
+ * own; nothing here is shared.
  *
  * Stopping children takes time (a timeout, then a kill), so it runs as one
  * "operation" at a time: a list of children stopped one by one, newest first,
- * each waited for by its EXIT, then a continuation: reply to a terminate
- * request, restart a group (one_for_all, rest_for_one), or end the
- * supervisor (tr_sup_stop, intensity reached, parent gone). While an
- * operation runs, requests and the EXITs of children outside it are kept
+ * each waited for by its DOWN (or all at once, for a dynamic supervisor's
+ * shutdown), then a continuation: reply to a terminate request, restart a
+ * group (one_for_all, rest_for_one), or end the supervisor (a stop, intensity
+ * reached, auto shutdown, a child that failed during start). While an
+ * operation runs, requests and the DOWNs of children outside it are kept
  * (tr_msg_keep) in a FIFO and replayed once it is over; the child array is
  * only resized when no operation runs (operations hold indices into it).
  *
@@ -22,10 +25,9 @@
  * of: the current stop's deadline, a backoff restart falling due. Its
  * message carries a tag; a stale tag (re-armed meanwhile) is ignored.
  *
- * Requests from other threads are asks whose message is a tr__sup_req
- * (known by its release function; see actors/sup_api.c); results are
- * written into the caller's variables, which stay valid because the caller
- * blocks until the reply. */
+ * Requests are tr__sup_req messages (known by their release function; see
+ * actors/sup.h): asks from the blocking calls, tr_requests from actors. The
+ * answer is a TR_MSG_RESULT reply carrying the request's tr__sup_result. */
 #include "troupe/supervisor.h"
 
 #include <stdio.h>
@@ -60,6 +62,7 @@ typedef struct supv {
     tr_ctx *ctx;
     tr_runtime *rt;
     tr_sup_strategy strategy;
+    tr_sup_auto_shutdown autos;
     tr_child_spec tmpl; /* TR_SUP_DYNAMIC */
     child *kids;
     size_t n, cap;
@@ -67,10 +70,12 @@ typedef struct supv {
     tr_sup_stats stats;
     /* The operation. */
     int op;
+    int parallel; /* stop the whole list at once (a dynamic supervisor's shutdown) */
     size_t *list; /* indices into kids, in stop order */
     size_t list_n, list_pos;
+    size_t par_left;   /* parallel: children of the list still to end */
     uint64_t deadline; /* 0: none */
-    int killed;        /* the current child was killed after its deadline */
+    int killed;        /* the current child (parallel: all) was killed */
     tr_msg *op_req;    /* the request to answer when the operation ends */
     uint64_t group_delay;
     tr_exit_kind exit_kind;
@@ -101,13 +106,19 @@ int tr__sup_spec_valid(const tr_child_spec *c) {
         return 0;
     if ((unsigned)c->restart > TR_CHILD_TEMPORARY || (unsigned)c->kind > TR_CHILD_SUPERVISOR)
         return 0;
+    if (c->significant != 0 && (c->significant != 1 || c->restart == TR_CHILD_PERMANENT))
+        return 0;
     return c->shutdown_ms >= TR_SHUTDOWN_INFINITY;
 }
 
+static int64_t shutdown_of_spec(const tr_child_spec *c) {
+    if (c->shutdown_ms != TR_SHUTDOWN_DEFAULT)
+        return c->shutdown_ms;
+    return c->kind == TR_CHILD_SUPERVISOR ? TR_SHUTDOWN_INFINITY : WORKER_SHUTDOWN_MS;
+}
+
 static int64_t shutdown_of(const child *c) {
-    if (c->spec.shutdown_ms != TR_SHUTDOWN_DEFAULT)
-        return c->spec.shutdown_ms;
-    return c->spec.kind == TR_CHILD_SUPERVISOR ? TR_SHUTDOWN_INFINITY : WORKER_SHUTDOWN_MS;
+    return shutdown_of_spec(&c->spec);
 }
 
 static int spec_start(tr_runtime *rt, const tr_child_spec *c, tr_ref **out) {
@@ -119,14 +130,22 @@ static int spec_start(tr_runtime *rt, const tr_child_spec *c, tr_ref **out) {
     return tr_sup_start(rt, c->sup, out);
 }
 
-/* Start c and monitor it. 0 or the start function's error. */
+/* Start c and monitor it. 0 (running), TR_SUP_IGNORE (no actor; c stays
+ * idle) or the start function's error. */
 static int child_start(supv *s, child *c) {
     tr_ref *ref = NULL;
     int rc = spec_start(s->rt, &c->spec, &ref);
+    if (rc == TR_SUP_IGNORE && ref == NULL)
+        return TR_SUP_IGNORE;
     if (rc == 0 && ref == NULL)
         rc = TR_EINVAL; /* a start function must produce a handle */
-    if (rc != 0)
-        return rc;
+    if (rc != 0) {
+        if (ref != NULL) { /* it broke its contract: do not leave an orphan */
+            tr_actor_kill(ref);
+            tr_ref_release(ref);
+        }
+        return rc < 0 ? rc : TR_EINVAL;
+    }
     /* If it already ended, the DOWN comes at once. */
     rc = tr_monitor(s->ctx, ref, &c->mon);
     if (rc != 0) {
@@ -219,10 +238,17 @@ static void rearm(supv *s) {
 static void op_step(supv *s);
 static void handle(supv *s, tr_msg *msg);
 
-/* Answer a request we do not own (the runtime or the replay destroys it). */
+/* Answer a request we do not own (the runtime or the replay destroys it):
+ * a TR_MSG_RESULT carrying the request's result, if an answer is wanted. */
 static void answer(tr_msg *req, int rc) {
-    if (req != NULL && tr_msg_wants_reply(req))
-        tr_reply_word(req, 0, (uint64_t)(int64_t)rc);
+    if (req == NULL || !tr_msg_wants_reply(req))
+        return;
+    tr__sup_req *r = (tr__sup_req *)req;
+    tr__sup_result *res = r->res;
+    r->res = NULL;
+    int err = tr__reply_result(req, rc, res, res != NULL ? tr__sup_result_free : NULL);
+    if (err == TR_EFULL) /* the asking actor's bounded mailbox: tell it so */
+        tr__reply_fail(req, TR_EFULL);
 }
 
 /* Answer a request we kept, and destroy it. */
@@ -250,14 +276,52 @@ static void defer(supv *s, tr_msg *msg) {
     s->def_tail = msg;
 }
 
-static void op_begin(supv *s, int op) {
+/* Ask c to stop per its shutdown setting; 1 if that was a kill. */
+static int send_stop(child *c) {
+    c->state = C_STOPPING;
+    if (shutdown_of(c) == TR_SHUTDOWN_BRUTAL) {
+        tr_actor_kill(c->ref);
+        return 1;
+    }
+    /* A troupe supervisor takes this as a message and stops its own
+     * children first. TR_EDEAD: its DOWN is on the way. */
+    tr_actor_stop(c->ref);
+    return 0;
+}
+
+/* Parallel: stop every child of the list at once, one deadline for all. */
+static void op_begin_parallel(supv *s) {
+    s->par_left = 0;
+    for (size_t i = 0; i < s->list_n; i++) {
+        child *c = &s->kids[s->list[i]];
+        if (c->ref == NULL) {
+            if (c->state == C_DUE)
+                c->state = C_IDLE; /* a pending restart is overtaken */
+            continue;
+        }
+        if (c->state == C_RUNNING)
+            send_stop(c);
+        s->par_left++;
+    }
+    int64_t sd = shutdown_of_spec(&s->tmpl);
+    if (s->par_left > 0 && sd > 0)
+        s->deadline = tr__mono_ms() + (uint64_t)sd;
+    if (s->par_left == 0)
+        op_step(s);
+}
+
+static void op_begin(supv *s, int op, int parallel) {
     s->op = op;
+    s->parallel = parallel;
     s->list_pos = 0;
     s->deadline = 0;
     s->killed = 0;
     for (size_t i = 0; i < s->list_n; i++)
         s->kids[s->list[i]].in_op = 1;
-    op_step(s);
+    if (parallel)
+        op_begin_parallel(s);
+    else
+        op_step(s);
 }
 
 /* List the children from `from` to the end, newest first. */
@@ -268,28 +332,37 @@ static void list_from(supv *s, size_t from) {
 }
 
 static void issue_stop(supv *s, child *c) {
-    c->state = C_STOPPING;
-    s->killed = 0;
+    s->killed = send_stop(c);
     s->deadline = 0;
     int64_t sd = shutdown_of(c);
-    if (sd == TR_SHUTDOWN_BRUTAL) {
-        tr_actor_kill(c->ref);
-        s->killed = 1;
-        return;
-    }
-    if (tr__sup_is(c->ref))
-        tr_sup_stop(c->ref);
-    else
-        tr_actor_stop(c->ref); /* TR_EDEAD: its EXIT is on the way */
     if (sd > 0)
         s->deadline = tr__mono_ms() + (uint64_t)sd;
 }
 
 static void start_due(supv *s);
 
+/* End the supervisor itself with the shutdown's reason. */
+static void end_self(supv *s) {
+    tr_ref *self = tr_self(s->ctx);
+    switch (s->exit_kind) {
+    case TR_EXIT_ERROR:
+        tr_actor_exit(self, s->exit_code, s->exit_text);
+        break;
+    case TR_EXIT_KILLED:
+        tr_actor_kill(self);
+        break;
+    case TR_EXIT_SHUTDOWN: /* not tr_actor_stop: that would come back as a message */
+        tr__actor_request_exit(self, TR_EXIT_SHUTDOWN, 0, s->exit_text);
+        break;
+    default:
+        tr_stop(s->ctx);
+    }
+}
+
 static void op_done(supv *s) {
     int op = s->op;
     s->op = OP_NONE;
+    s->parallel = 0;
     s->deadline = 0;
     for (size_t i = 0; i < s->n; i++)
         s->kids[i].in_op = 0;
@@ -301,12 +374,7 @@ static void op_done(supv *s) {
             m->next = NULL;
             finish_kept(m, 0);
         }
-        if (s->exit_kind == TR_EXIT_ERROR)
-            tr_actor_exit(tr_self(s->ctx), s->exit_code, s->exit_text);
-        else if (s->exit_kind == TR_EXIT_KILLED)
-            tr_actor_kill(tr_self(s->ctx));
-        else
-            tr_stop(s->ctx);
+        end_self(s);
         return;
     }
     if (op == OP_TERMINATE) {
@@ -355,6 +423,11 @@ static void op_done(supv *s) {
 }
 
 static void op_step(supv *s) {
+    if (s->parallel) {
+        if (s->par_left == 0)
+            op_done(s);
+        return;
+    }
     while (s->list_pos < s->list_n) {
         child *c = &s->kids[s->list[s->list_pos]];
         if (c->ref == NULL) {
@@ -399,13 +472,18 @@ static void begin_shutdown(supv *s, tr_exit_kind kind, int code, const char *tex
         if (s->kids[i].state == C_DUE)
             s->kids[i].state = C_IDLE;
     s->op = OP_NONE;
-    op_begin(s, OP_SHUTDOWN);
+    op_begin(s, OP_SHUTDOWN, s->strategy == TR_SUP_DYNAMIC);
 }
 
 /* --- restarts ------------------------------------------------------------ */
 
 static void escalate(supv *s) {
-    begin_shutdown(s, TR_EXIT_ERROR, TR_ECRASHED, "restart intensity reached");
+    /* OTP: exit(shutdown), so only a permanent parent restarts us. */
+    begin_shutdown(s, TR_EXIT_SHUTDOWN, 0, "restart intensity reached");
+}
+
+static int group_strategy(const supv *s) {
+    return s->strategy == TR_SUP_ONE_FOR_ALL || s->strategy == TR_SUP_REST_FOR_ONE;
 }
 
 static void start_due(supv *s) {
@@ -416,7 +494,7 @@ static void start_due(supv *s) {
             continue;
         c->state = C_IDLE;
         int rc = child_start(s, c);
-        if (rc == 0) {
+        if (rc >= 0) { /* started, or its start said "ignore" */
             c->restarts++;
             s->stats.restarts++;
             continue;
@@ -427,8 +505,19 @@ static void start_due(supv *s) {
             return;
         }
         uint64_t d = tr__restarts_delay(&s->rs);
+        if (d < RETRY_MIN_MS)
+            d = RETRY_MIN_MS;
+        if (group_strategy(s)) {
+            /* OTP: the group restart failed part-way; stop what it started
+             * and restart the whole group (one_for_all: every child;
+             * rest_for_one: this child and the later ones). */
+            s->group_delay = d;
+            list_from(s, s->strategy == TR_SUP_ONE_FOR_ALL ? 0 : i);
+            op_begin(s, OP_GROUP, 0);
+            return;
+        }
         c->state = C_DUE;
-        c->due = now + (d > RETRY_MIN_MS ? d : RETRY_MIN_MS);
+        c->due = now + d;
     }
 }
 
@@ -443,14 +532,31 @@ static int wants_restart(const child *c, const tr_exit *why) {
     }
 }
 
+/* A significant child ended by itself and is not restarted. */
+static void significant_ended(supv *s) {
+    if (s->autos == TR_SUP_AUTO_ALL_SIGNIFICANT) {
+        for (size_t i = 0; i < s->n; i++) {
+            const child *k = &s->kids[i];
+            if (k->spec.significant && !k->remove && (k->ref != NULL || k->state == C_DUE))
+                return; /* one still runs (or will, after its backoff) */
+        }
+    } else if (s->autos != TR_SUP_AUTO_ANY_SIGNIFICANT) {
+        return;
+    }
+    begin_shutdown(s, TR_EXIT_SHUTDOWN, 0, "auto shutdown");
+}
+
 /* An unexpected end of child c (no operation running). */
 static void child_died(supv *s, child *c, const tr_exit *why) {
     child_gone(c);
     if (!wants_restart(c, why)) {
+        int significant = c->spec.significant;
         if (c->spec.restart == TR_CHILD_TEMPORARY || s->strategy == TR_SUP_DYNAMIC) {
             c->remove = 1;
             compact(s);
         }
+        if (significant)
+            significant_ended(s);
         return;
     }
     if (tr__restarts_note(&s->rs)) {
@@ -459,21 +565,17 @@ static void child_died(supv *s, child *c, const tr_exit *why) {
     }
     uint64_t delay = tr__restarts_delay(&s->rs);
     size_t idx = (size_t)(c - s->kids);
-    switch (s->strategy) {
-    case TR_SUP_ONE_FOR_ALL:
-    case TR_SUP_REST_FOR_ONE:
+    if (group_strategy(s)) {
         s->group_delay = delay;
         list_from(s, s->strategy == TR_SUP_ONE_FOR_ALL ? 0 : idx);
-        op_begin(s, OP_GROUP);
-        return;
-    default:
-        if (delay > 0)
-            s->stats.delayed++;
-        c->state = C_DUE;
-        c->due = tr__mono_ms() + delay;
-        start_due(s);
+        op_begin(s, OP_GROUP, 0);
         return;
     }
+    if (delay > 0)
+        s->stats.delayed++;
+    c->state = C_DUE;
+    c->due = tr__mono_ms() + delay;
+    start_due(s);
 }
 
 static void on_exit_msg(supv *s, tr_msg *msg) {
@@ -489,6 +591,8 @@ static void on_exit_msg(supv *s, tr_msg *msg) {
     }
     if (c->state == C_STOPPING || (s->op != OP_NONE && c->in_op)) {
         child_gone(c);
+        if (s->parallel && s->par_left > 0)
+            s->par_left--;
         if (s->op != OP_NONE)
             op_step(s);
         return;
@@ -506,12 +610,23 @@ static void on_timer(supv *s, tr_msg *msg) {
     s->timer_id = 0;
     s->timer_due = 0;
     if (s->op != OP_NONE && s->deadline != 0 && tr__mono_ms() >= s->deadline) {
-        child *c = &s->kids[s->list[s->list_pos]];
         s->deadline = 0;
-        if (c->ref != NULL && !s->killed) {
+        if (s->parallel) { /* the deadline is everyone's */
+            for (size_t i = 0; i < s->list_n; i++) {
+                child *c = &s->kids[s->list[i]];
+                if (c->ref != NULL) {
+                    s->stats.kills++;
+                    tr_actor_kill(c->ref);
+                }
+            }
             s->killed = 1;
-            s->stats.kills++;
-            tr_actor_kill(c->ref);
+        } else {
+            child *c = &s->kids[s->list[s->list_pos]];
+            if (c->ref != NULL && !s->killed) {
+                s->killed = 1;
+                s->stats.kills++;
+                tr_actor_kill(c->ref);
+            }
         }
     }
     if (s->op == OP_NONE)
@@ -520,11 +635,16 @@ static void on_timer(supv *s, tr_msg *msg) {
 
 /* --- requests ------------------------------------------------------------ */
 
-static void fill_info(supv *s, tr__sup_req *r) {
-    *r->out_n = s->n;
-    for (size_t i = 0; i < s->n && i < r->cap; i++) {
+static int fill_info(supv *s, tr__sup_result *res) {
+    res->n = 0;
+    if (s->n == 0)
+        return 0;
+    res->info = calloc(s->n, sizeof(*res->info));
+    if (res->info == NULL)
+        return TR_ENOMEM;
+    for (size_t i = 0; i < s->n; i++) {
         child *c = &s->kids[i];
-        tr_child_info *o = &r->out_info[i];
+        tr_child_info *o = &res->info[i];
         o->id = c->spec.id;
         o->ref = c->ref;
         if (c->ref != NULL)
@@ -534,9 +654,25 @@ static void fill_info(supv *s, tr__sup_req *r) {
         o->running = c->state == C_RUNNING;
         o->restarts = c->restarts;
     }
+    res->n = s->n;
+    return 0;
 }
 
-/* Add a child entry (spec copied) and start it. */
+static void fill_counts(supv *s, tr_sup_counts *k) {
+    memset(k, 0, sizeof(*k));
+    for (size_t i = 0; i < s->n; i++) {
+        k->active += s->kids[i].state == C_RUNNING;
+        if (s->kids[i].spec.kind == TR_CHILD_SUPERVISOR)
+            k->supervisors++;
+        else
+            k->workers++;
+    }
+    /* OTP: a dynamic supervisor has one spec, the template. */
+    k->specs = s->strategy == TR_SUP_DYNAMIC ? 1 : s->n;
+}
+
+/* Add a child entry (spec copied) and start it. On success *out (if not
+ * NULL) gets a retained handle, or NULL if its start said "ignore". */
 static int add_and_start(supv *s, const tr_child_spec *spec, tr_ref **out) {
     int rc = grow(s);
     if (rc != 0)
@@ -545,8 +681,14 @@ static int add_and_start(supv *s, const tr_child_spec *spec, tr_ref **out) {
     memset(c, 0, sizeof(*c));
     c->spec = *spec;
     rc = child_start(s, c);
-    if (rc != 0)
+    if (rc < 0)
         return rc;
+    if (rc == TR_SUP_IGNORE) {
+        /* OTP keeps the spec, except of temporary and dynamic children. */
+        if (spec->restart != TR_CHILD_TEMPORARY && s->strategy != TR_SUP_DYNAMIC)
+            s->n++;
+        return 0;
+    }
     s->n++;
     if (out != NULL) {
         tr_ref_retain(c->ref);
@@ -561,13 +703,92 @@ static void terminate_one(supv *s, child *c, tr_msg *req) {
     s->op_req = req;
     s->list[0] = (size_t)(c - s->kids);
     s->list_n = 1;
-    op_begin(s, OP_TERMINATE);
+    op_begin(s, OP_TERMINATE, 0);
+}
+
+static int req_start_child(supv *s, tr__sup_req *r) {
+    if (s->strategy == TR_SUP_DYNAMIC)
+        return TR_EINVAL;
+    if (r->spec.significant && s->autos == TR_SUP_AUTO_NEVER)
+        return TR_EINVAL;
+    child *c = find_id(s, r->spec.id);
+    if (c != NULL) /* OTP: already_started / already_present */
+        return c->ref != NULL ? TR_EALREADY : TR_EEXIST;
+    return add_and_start(s, &r->spec, &r->res->ref);
+}
+
+static int req_start_dynamic(supv *s, tr__sup_req *r) {
+    if (s->strategy != TR_SUP_DYNAMIC)
+        return TR_EINVAL;
+    tr_child_spec spec = s->tmpl;
+    spec.id = NULL; /* dynamic children have no id */
+    if (spec.start != NULL)
+        spec.arg = r->arg;
+    else
+        spec.opts.arg = r->arg;
+    return add_and_start(s, &spec, &r->res->ref);
+}
+
+static int req_restart(supv *s, tr__sup_req *r) {
+    if (s->strategy == TR_SUP_DYNAMIC)
+        return TR_EINVAL;
+    child *c = find_id(s, r->id);
+    if (c == NULL)
+        return TR_ENOTFOUND;
+    if (c->ref != NULL)
+        return TR_EALREADY;
+    if (c->state == C_DUE)
+        return TR_ERESTARTING;
+    int rc = child_start(s, c);
+    if (rc == 0) {
+        tr_ref_retain(c->ref);
+        r->res->ref = c->ref;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static int req_delete(supv *s, tr__sup_req *r) {
+    if (s->strategy == TR_SUP_DYNAMIC)
+        return TR_EINVAL;
+    child *c = find_id(s, r->id);
+    if (c == NULL)
+        return TR_ENOTFOUND;
+    if (c->ref != NULL)
+        return TR_EBUSY;
+    if (c->state == C_DUE)
+        return TR_ERESTARTING;
+    c->remove = 1;
+    compact(s);
+    return 0;
+}
+
+/* The request needs an operation (then it is answered at its end and this
+ * returns 1), or the answer code in *rc. */
+static int req_terminate(supv *s, tr__sup_req *r, int *rc) {
+    child *c;
+    if (r->op == REQ_TERMINATE) {
+        if (s->strategy == TR_SUP_DYNAMIC) {
+            *rc = TR_EINVAL;
+            return 0;
+        }
+        c = find_id(s, r->id);
+    } else {
+        c = find_ref(s, r->child);
+    }
+    if (c == NULL) {
+        /* By handle: an actor that has ended counts as terminated (its
+         * entry went with its DOWN). */
+        *rc = r->op == REQ_TERMINATE_REF && tr_ref_alive(r->child) == 0 ? 0 : TR_ENOTFOUND;
+        return 0;
+    }
+    terminate_one(s, c, &r->msg);
+    return 1;
 }
 
 static void on_request(supv *s, tr_msg *msg) {
     tr__sup_req *r = (tr__sup_req *)msg;
     if (s->ending) {
-        answer(msg, TR_EDEAD);
+        tr__reply_fail(msg, TR_EDEAD); /* as if it came after our end */
         return;
     }
     if (r->op == REQ_STOP) {
@@ -579,8 +800,12 @@ static void on_request(supv *s, tr_msg *msg) {
         begin_shutdown(s, TR_EXIT_NORMAL, 0, "shutdown");
         return;
     }
+    if (r->res == NULL) { /* every other request carries its result */
+        answer(msg, TR_EINVAL);
+        return;
+    }
     if (r->op == REQ_STATS) {
-        *r->out_stats = s->stats;
+        r->res->stats = s->stats;
         answer(msg, 0);
         return;
     }
@@ -592,71 +817,36 @@ static void on_request(supv *s, tr_msg *msg) {
     child *c;
     switch (r->op) {
     case REQ_START_CHILD:
-        if (s->strategy == TR_SUP_DYNAMIC)
-            rc = TR_EINVAL;
-        else if (find_id(s, r->spec->id) != NULL)
-            rc = TR_EBUSY;
-        else
-            rc = add_and_start(s, r->spec, r->out_ref);
+        rc = req_start_child(s, r);
         break;
-    case REQ_START_DYNAMIC: {
-        if (s->strategy != TR_SUP_DYNAMIC) {
-            rc = TR_EINVAL;
-            break;
-        }
-        tr_child_spec spec = s->tmpl;
-        if (spec.start != NULL)
-            spec.arg = r->arg;
-        else
-            spec.opts.arg = r->arg;
-        rc = add_and_start(s, &spec, r->out_ref);
+    case REQ_START_DYNAMIC:
+        rc = req_start_dynamic(s, r);
         break;
-    }
     case REQ_TERMINATE:
     case REQ_TERMINATE_REF:
-        c = r->op == REQ_TERMINATE ? find_id(s, r->id) : find_ref(s, r->child);
-        if (c == NULL) {
-            rc = TR_ENOTFOUND;
-            break;
-        }
-        terminate_one(s, c, msg);
-        return;
+        if (req_terminate(s, r, &rc))
+            return;
+        break;
     case REQ_RESTART:
-        c = find_id(s, r->id);
-        if (c == NULL)
-            rc = TR_ENOTFOUND;
-        else if (c->ref != NULL)
-            rc = TR_EBUSY;
-        else
-            rc = child_start(s, c);
+        rc = req_restart(s, r);
         break;
     case REQ_DELETE:
-        c = find_id(s, r->id);
-        if (c == NULL) {
+        rc = req_delete(s, r);
+        break;
+    case REQ_GET_SPEC:
+        if (s->strategy == TR_SUP_DYNAMIC)
+            rc = TR_EINVAL;
+        else if ((c = find_id(s, r->id)) == NULL)
             rc = TR_ENOTFOUND;
-        } else if (c->ref != NULL) {
-            rc = TR_EBUSY;
-        } else {
-            c->remove = 1;
-            compact(s);
-        }
+        else
+            r->res->spec = c->spec;
         break;
     case REQ_WHICH:
-        fill_info(s, r);
+        rc = fill_info(s, r->res);
         break;
-    case REQ_COUNT: {
-        tr_sup_counts k = {0};
-        k.specs = s->n;
-        for (size_t i = 0; i < s->n; i++) {
-            k.active += s->kids[i].state == C_RUNNING;
-            if (s->kids[i].spec.kind == TR_CHILD_SUPERVISOR)
-                k.supervisors++;
-            else
-                k.workers++;
-        }
-        *r->out_counts = k;
+    case REQ_COUNT:
+        fill_counts(s, &r->res->counts);
         break;
-    }
     default:
         rc = TR_EINVAL;
     }
@@ -674,7 +864,10 @@ static void handle(supv *s, tr_msg *msg) {
         on_exit_msg(s, msg);
     else if (msg->type == TR__A_TIMER)
         on_timer(s, msg);
-    /* Anything else (DOWN, stray user messages) is ignored. */
+    else if (msg->type == TR__MSG_STOP) /* tr_actor_stop */
+        begin_shutdown(s, TR_EXIT_SHUTDOWN, 0, "shutdown");
+    /* Anything else (results of our own calls, stray user messages) is
+     * ignored. */
 }
 
 static int sup_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
@@ -734,10 +927,12 @@ static void sup_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
 
 static int sup_init(tr_ctx *ctx, void *state, void *arg) {
     supv *s = state;
-    const tr_sup_config *cfg = arg;
+    tr__sup_start_arg *sa = arg;
+    const tr_sup_config *cfg = sa->cfg;
     s->ctx = ctx;
     s->rt = tr_ctx_runtime(ctx);
     s->strategy = cfg->strategy;
+    s->autos = cfg->auto_shutdown;
     int rc =
         tr__restarts_init(&s->rs, cfg->intensity, cfg->period_ms, cfg->clock_ms, cfg->clock_user,
                           cfg->backoff_min_ms, cfg->backoff_max_ms, cfg->backoff_jitter);
@@ -746,6 +941,7 @@ static int sup_init(tr_ctx *ctx, void *state, void *arg) {
         return rc;
     }
     tr_trap_exit(ctx, 1);
+    tr__actor_stop_as_message(ctx);
     if (cfg->strategy == TR_SUP_DYNAMIC) {
         s->tmpl = cfg->children[0];
         return 0;
@@ -757,11 +953,18 @@ static int sup_init(tr_ctx *ctx, void *state, void *arg) {
     }
     if (rc == 0)
         return 0;
-    /* Undo: terminate does not run after a failed init, and the core frees
-     * our block whatever references monitors hold: drop them first. */
-    for (size_t i = s->n; i-- > 0;) {
-        tr_demonitor(ctx, s->kids[i].ref, s->kids[i].mon);
-        tr_actor_kill(s->kids[i].ref);
+    size_t running = 0;
+    for (size_t i = 0; i < s->n; i++)
+        running += s->kids[i].ref != NULL;
+    if (running > 0) {
+        /* OTP: the children already started are stopped in reverse order,
+         * each per its shutdown setting. That takes messages (their DOWNs,
+         * a deadline), so this actor lives on to do it and then ends;
+         * tr_sup_start reports the failure. */
+        sa->child_rc = rc;
+        begin_shutdown(s, TR_EXIT_SHUTDOWN, 0, "child start failed");
+        rearm(s);
+        return 0;
     }
     free_all(s);
     return rc;

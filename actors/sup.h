@@ -1,4 +1,11 @@
-/* actors/sup.h - what the supervisor's files share (see actors/sup.c). */
+/* actors/sup.h - what the supervisor's files share (see actors/sup.c).
+ *
+ * sup_api.c turns every call into a tr__sup_req message: an ask (blocking
+ * forms: its future; actor forms: tr_request, so the reply comes to the
+ * caller's mailbox). The request carries copies of what the caller passed
+ * and a tr__sup_result the caller allocated; the supervisor fills the
+ * result and hands it over in a TR_MSG_RESULT reply (tr__reply_result), so
+ * it never writes into a caller's variables and both forms share the path. */
 #ifndef TR_ACTORS_SUP_H
 #define TR_ACTORS_SUP_H
 
@@ -8,18 +15,22 @@
 
 /* 1 if ref is a troupe supervisor (its behaviour is ours), else 0. */
 int tr__sup_is(const tr_ref *ref);
-/* 1 if the spec can start a child (a way to start, valid enums). */
+/* 1 if the spec can start a child (a way to start, valid enums, significant
+ * only when transient or temporary). */
 int tr__sup_spec_valid(const tr_child_spec *c);
 
-/* The supervisor actor: spawn arg is the tr_sup_config, state
+/* The supervisor actor: spawn arg is a tr__sup_start_arg, state
  * tr__sup_state_size() bytes. */
+typedef struct tr__sup_start_arg {
+    const tr_sup_config *cfg;
+    /* Out: the error of a child that failed to start. The actor then exists
+     * (init returned 0) only to stop the children already started, in order,
+     * and ends with TR_EXIT_SHUTDOWN. */
+    int child_rc;
+} tr__sup_start_arg;
 extern const tr_behavior tr__sup_behavior;
 size_t tr__sup_state_size(void);
 
-/* Requests from the tr_sup_* calls: asks (REQ_STOP: a plain push) whose
- * message is a tr__sup_req, known to the supervisor by its release. Results
- * are written to the caller's variables, which stay valid because the
- * caller blocks until the reply. */
 enum {
     REQ_START_CHILD = 1,
     REQ_START_DYNAMIC,
@@ -27,27 +38,39 @@ enum {
     REQ_TERMINATE_REF,
     REQ_RESTART,
     REQ_DELETE,
+    REQ_GET_SPEC,
     REQ_WHICH,
     REQ_COUNT,
     REQ_STATS,
-    REQ_STOP,
+    REQ_STOP, /* tr_sup_stop (a plain push), or an ask answered at the end */
 };
+
+/* A call's result: the ptr of its TR_MSG_RESULT reply, freed with
+ * tr__sup_result_free (which releases the handles it still owns). */
+typedef struct tr__sup_result {
+    int op;
+    int taken;           /* tr_sup_result_ref handed out ref */
+    tr_ref *ref;         /* START_*, RESTART: owned, or NULL */
+    tr_child_info *info; /* WHICH: n entries, handles owned */
+    size_t n;
+    tr_sup_counts counts; /* COUNT */
+    tr_sup_stats stats;   /* STATS */
+    tr_child_spec spec;   /* GET_SPEC */
+} tr__sup_result;
+
+void tr__sup_result_free(void *p);
 
 typedef struct tr__sup_req {
     tr_msg msg;
     int op;
-    const tr_child_spec *spec;
-    void *arg;
-    const char *id;
-    tr_ref *child;
-    tr_ref **out_ref;
-    tr_child_info *out_info;
-    size_t cap;
-    size_t *out_n;
-    tr_sup_counts *out_counts;
-    tr_sup_stats *out_stats;
+    tr_child_spec spec;  /* START_CHILD: a copy */
+    void *arg;           /* START_DYNAMIC */
+    char *id;            /* TERMINATE, RESTART, DELETE, GET_SPEC: an owned copy */
+    tr_ref *child;       /* TERMINATE_REF: retained */
+    tr__sup_result *res; /* owned until the supervisor hands it to the reply */
 } tr__sup_req;
 
+/* The request's release: frees what it still owns, then the request. */
 void tr__sup_req_release(tr_msg *m);
 
 #endif

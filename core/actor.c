@@ -177,6 +177,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     tr__mbox_init(&a->mbox, cap); /* SCHED: ours until the end of spawn */
     a->stop_req = 0;
     a->after = a->terminating = 0;
+    a->stop_as_msg = 0;
     a->room_freed = 0;
     a->cur = NULL;
     a->lanes = a->lane_cur = NULL;
@@ -316,11 +317,30 @@ int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char 
     return rc == TR_EDEAD && !was_open ? TR_EDEAD : 0;
 }
 
+void tr__actor_stop_as_message(tr_ctx *ctx) {
+    /* Relaxed: set before tr_spawn publishes the handle, which orders it
+     * for every thread that can call tr_actor_stop on the actor. */
+    ck_pr_store_8(&tr__actor_of(ctx)->stop_as_msg, 1);
+}
+
+/* tr_actor_stop on an actor that takes stop requests as messages. */
+static int stop_message(tr_actor *a) {
+    tr_msg *m;
+    if (tr__msg_new_system(&m, TR__MSG_STOP, 0) != 0)
+        return TR_ENOMEM;
+    int rc = tr__actor_push_notice(a, m); /* TR_EDEAD only */
+    if (rc != 0)
+        tr__msg_destroy(m, TR_EDEAD);
+    return rc;
+}
+
 static int request_from_user(tr_ref *ref, tr_exit_kind kind, int code, const char *text) {
     if (ref == NULL)
         return TR_EINVAL;
     if (!tr_ref_alive(ref))
         return TR_EDEAD;
+    if (kind == TR_EXIT_SHUTDOWN && ck_pr_load_8(&ref->stop_as_msg)) /* see its store */
+        return stop_message(ref);
     int rc = tr__actor_request_exit(ref, kind, code, text);
     return rc == TR_EFULL ? 0 : rc;
 }

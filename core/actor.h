@@ -34,6 +34,7 @@ struct tr_ref {
     uint8_t after;             /* owner: TR__AFTER_* work due after this message */
     uint8_t terminating;       /* owner: terminate has begun */
     uint8_t state_owned;       /* state was allocated by the runtime */
+    uint8_t stop_as_msg;       /* set in init, read by any thread: see tr__actor_stop_as_message */
     uint32_t room_freed;       /* owner: bounded mailbox room given back since the last wake-up */
     tr_msg *cur;               /* owner: the message being received */
     struct tr__lane *lanes;    /* owner: foreign threads' lanes (core/lane.c) */
@@ -87,6 +88,14 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch);
 void tr__actor_crashed(tr_actor *a, int code, const char *text);
 /* Ask a to exit with reason (kind/code/text); wakes it if idle. */
 int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char *text);
+/* A stop request delivered as a message (tr__actor_stop_as_message). */
+#define TR__MSG_STOP (TR_MSG_SYSTEM + 0x80u)
+/* From init (before the handle is published): from now on tr_actor_stop on
+ * this actor does not end it; it delivers a TR__MSG_STOP message (a notice,
+ * past a bounded mailbox's limit) and the actor ends when it decides to
+ * (supervisors: after their children). Kill, tr_actor_exit, links and
+ * runtime close still end it at once. */
+void tr__actor_stop_as_message(tr_ctx *ctx);
 /* Make a runnable (core/worker.c; also declared in worker.h). */
 void tr__schedule_any(tr_runtime *rt, tr_actor *a);
 

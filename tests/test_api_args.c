@@ -507,7 +507,7 @@ static void supervisor_calls_reject_bad_arguments(void **state) {
     s.id = "b";
     s.restart = (tr_child_restart)7;
     EXPECT(TR_EINVAL, tr_sup_start_child(sup, &s, &out));
-    EXPECT(TR_EBUSY, tr_sup_start_child(sup, &spec, &out)); /* id taken */
+    EXPECT(TR_EALREADY, tr_sup_start_child(sup, &spec, &out)); /* id taken, running */
     assert_null(out);
     EXPECT(TR_EINVAL, tr_sup_start_child(live, &spec, &out)); /* not a supervisor */
     EXPECT(TR_EINVAL, tr_sup_start_dynamic(NULL, NULL, &out));
@@ -519,15 +519,21 @@ static void supervisor_calls_reject_bad_arguments(void **state) {
     EXPECT(TR_EINVAL, tr_sup_terminate_ref(NULL, live));
     EXPECT(TR_EINVAL, tr_sup_terminate_ref(sup, NULL));
     EXPECT(TR_ENOTFOUND, tr_sup_terminate_ref(sup, live));
-    EXPECT(TR_ENOTFOUND, tr_sup_terminate_ref(sup, dead));
+    EXPECT(0, tr_sup_terminate_ref(sup, dead)); /* an ended actor counts as terminated */
     EXPECT(TR_EINVAL, tr_sup_restart_child(NULL, "a"));
     EXPECT(TR_EINVAL, tr_sup_restart_child(sup, NULL));
     EXPECT(TR_ENOTFOUND, tr_sup_restart_child(sup, "nope"));
-    EXPECT(TR_EBUSY, tr_sup_restart_child(sup, "a"));
+    EXPECT(TR_EALREADY, tr_sup_restart_child(sup, "a"));
     EXPECT(TR_EINVAL, tr_sup_delete_child(NULL, "a"));
     EXPECT(TR_EINVAL, tr_sup_delete_child(sup, NULL));
     EXPECT(TR_ENOTFOUND, tr_sup_delete_child(sup, "nope"));
     EXPECT(TR_EBUSY, tr_sup_delete_child(sup, "a"));
+    tr_child_spec got;
+    EXPECT(TR_EINVAL, tr_sup_get_childspec(NULL, "a", &got));
+    EXPECT(TR_EINVAL, tr_sup_get_childspec(sup, NULL, &got));
+    EXPECT(TR_EINVAL, tr_sup_get_childspec(sup, "a", NULL));
+    EXPECT(TR_EINVAL, tr_sup_get_childspec(live, "a", &got));
+    EXPECT(TR_ENOTFOUND, tr_sup_get_childspec(sup, "nope", &got));
     EXPECT(TR_EINVAL, tr_sup_which_children(NULL, info, 2, &n));
     EXPECT(TR_EINVAL, tr_sup_which_children(sup, info, 2, NULL));
     EXPECT(TR_EINVAL, tr_sup_which_children(sup, NULL, 2, &n));
@@ -557,6 +563,7 @@ static void supervisor_calls_reject_bad_arguments(void **state) {
     EXPECT(TR_EDEAD, tr_sup_terminate_ref(sup, live));
     EXPECT(TR_EDEAD, tr_sup_restart_child(sup, "a"));
     EXPECT(TR_EDEAD, tr_sup_delete_child(sup, "a"));
+    EXPECT(TR_EDEAD, tr_sup_get_childspec(sup, "a", &got));
     EXPECT(TR_EDEAD, tr_sup_which_children(sup, info, 2, &n));
     EXPECT(TR_EDEAD, tr_sup_count_children(sup, &counts));
     EXPECT(TR_EDEAD, tr_sup_stats_get(sup, &st));
