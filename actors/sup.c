@@ -276,6 +276,28 @@ static void defer(supv *s, tr_msg *msg) {
     s->def_tail = msg;
 }
 
+/* A child's DOWN that came while another operation ran waits in the kept
+ * FIFO; an operation that now waits for that child takes it from there
+ * (else it would wait for a message queued behind its own end). 1 if ref's
+ * DOWN was there (it is destroyed: the operation accounts for the end). */
+static int take_kept_down(supv *s, const tr_ref *ref) {
+    tr_msg *prev = NULL;
+    for (tr_msg *m = s->def_head; m != NULL; prev = m, m = m->next) {
+        if (m->type != TR_MSG_DOWN || tr_msg_origin(m) != ref)
+            continue;
+        if (prev != NULL)
+            prev->next = m->next;
+        else
+            s->def_head = m->next;
+        if (s->def_tail == m)
+            s->def_tail = prev;
+        m->next = NULL;
+        tr__msg_destroy(m, TR_ENOREPLY);
+        return 1;
+    }
+    return 0;
+}
+
 /* Ask c to stop per its shutdown setting; 1 if that was a kill. */
 static int send_stop(child *c) {
     c->state = C_STOPPING;
@@ -294,6 +316,8 @@ static void op_begin_parallel(supv *s) {
     s->par_left = 0;
     for (size_t i = 0; i < s->list_n; i++) {
         child *c = &s->kids[s->list[i]];
+        if (c->ref != NULL && take_kept_down(s, c->ref))
+            child_gone(c); /* it had ended already */
         if (c->ref == NULL) {
             if (c->state == C_DUE)
                 c->state = C_IDLE; /* a pending restart is overtaken */
@@ -430,6 +454,8 @@ static void op_step(supv *s) {
     }
     while (s->list_pos < s->list_n) {
         child *c = &s->kids[s->list[s->list_pos]];
+        if (c->ref != NULL && take_kept_down(s, c->ref))
+            child_gone(c); /* it had ended already */
         if (c->ref == NULL) {
             if (c->state == C_DUE)
                 c->state = C_IDLE; /* a pending restart is overtaken */
