@@ -1,5 +1,7 @@
 /* examples/http_hello.c - a minimal HTTP/1.1 "hello world" server with
- * keep-alive: one acceptor actor, one actor per connection.
+ * keep-alive: one acceptor actor, one actor per connection, the connections
+ * under a dynamic supervisor that the acceptor drives without blocking
+ * (tr_sup_start_dynamic_async; see examples/echo_server.c).
  *
  *   http_hello [port] [workers] [seconds]
  *
@@ -17,8 +19,6 @@
 #include <unistd.h>
 
 #include <troupe.h>
-
-enum { MSG_CONN = 1 };
 
 #define MAX_HEADER 8192
 
@@ -118,12 +118,18 @@ static int serve(conn *c, char *out, size_t *olen, size_t ocap) {
     return keep;
 }
 
+/* arg: the accepted socket, ours once init succeeds (else the acceptor's). */
+static int conn_init(tr_ctx *ctx, void *state, void *arg) {
+    conn *c = state;
+    int rc = tr_tcp_start(arg, tr_self(ctx), 0);
+    if (rc == 0)
+        c->tcp = arg;
+    return rc;
+}
+
 static int conn_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     conn *c = state;
     switch (msg->type) {
-    case MSG_CONN:
-        c->tcp = tr_msg_take_ptr(msg);
-        return tr_tcp_start(c->tcp, tr_self(ctx), 0);
     case TR_MSG_TCP_DATA: {
         const char *data = tr_msg_data(msg);
         size_t n = msg->size;
@@ -163,44 +169,63 @@ static void conn_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
         tr_tcp_close(c->tcp);
 }
 
-static const tr_behavior conn_behavior = {NULL, conn_receive, conn_terminate};
+static const tr_behavior conn_behavior = {conn_init, conn_receive, conn_terminate};
 
 /* --- the acceptor ------------------------------------------------------------ */
 
+/* The connections' supervisor: temporary children, never restarted. */
+static const tr_child_spec conn_spec = {
+    .behavior = &conn_behavior,
+    .opts = {.state_size = sizeof(conn), .name = "http-conn"},
+    .restart = TR_CHILD_TEMPORARY,
+    .shutdown_ms = 1000,
+};
+
 typedef struct acceptor {
     tr_tcp_listener *listener;
+    tr_ref *conns; /* the dynamic supervisor */
 } acceptor;
 
 static int acceptor_init(tr_ctx *ctx, void *state, void *arg) {
     acceptor *a = state;
     int *port = arg;
-    int rc = tr_tcp_listen(tr_self(ctx), "127.0.0.1", (uint16_t)*port, 1024, 0, &a->listener);
-    if (rc == 0)
-        *port = tr_tcp_listener_port(a->listener);
-    return rc;
-}
-
-static void close_tcp(void *p) {
-    tr_tcp_close(p);
+    tr_sup_config sc;
+    tr_sup_config_init(&sc);
+    sc.strategy = TR_SUP_DYNAMIC;
+    sc.children = &conn_spec;
+    sc.nchildren = 1;
+    sc.name = "http-conns";
+    int rc = tr_sup_start(tr_ctx_runtime(ctx), &sc, &a->conns);
+    if (rc != 0)
+        return rc;
+    rc = tr_tcp_listen(tr_self(ctx), "127.0.0.1", (uint16_t)*port, 1024, 0, &a->listener);
+    if (rc != 0) {
+        tr_actor_stop(a->conns);
+        tr_ref_release(a->conns);
+        return rc;
+    }
+    *port = tr_tcp_listener_port(a->listener);
+    return 0;
 }
 
 static int acceptor_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
-    (void)state;
-    if (msg->type != TR_MSG_TCP_ACCEPTED)
-        return 0;
-    tr_tcp *tcp = tr_msg_take_ptr(msg);
-    tr_spawn_opts o = {0};
-    o.state_size = sizeof(conn);
-    o.name = "http-conn";
-    tr_ref *child;
-    if (tr_spawn(tr_ctx_runtime(ctx), &conn_behavior, &o, &child) != 0) {
-        tr_tcp_close(tcp);
+    acceptor *a = state;
+    switch (msg->type) {
+    case TR_MSG_TCP_ACCEPTED: {
+        tr_tcp *tcp = tr_msg_take_ptr(msg);
+        /* The socket is the child's start arg and the request's tag. */
+        if (tr_sup_start_dynamic_async(ctx, a->conns, tcp, (uint64_t)(uintptr_t)tcp) != 0)
+            tr_tcp_close(tcp);
         return 0;
     }
-    if (tr_send_ptr(child, MSG_CONN, tcp, close_tcp) != 0)
-        tr_tcp_close(tcp);
-    tr_ref_release(child);
-    return 0;
+    case TR_MSG_RESULT:
+    case TR_MSG_ASK_FAILED:
+        if (tr_result_code(msg) != 0) /* not started: the socket is still ours */
+            tr_tcp_close((tr_tcp *)(uintptr_t)msg->corr);
+        return 0;
+    default:
+        return 0;
+    }
 }
 
 static void acceptor_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
@@ -208,6 +233,8 @@ static void acceptor_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
     (void)why;
     acceptor *a = state;
     tr_tcp_listener_close(a->listener);
+    tr_actor_stop(a->conns); /* stops the connections, then itself */
+    tr_ref_release(a->conns);
 }
 
 static const tr_behavior acceptor_behavior = {acceptor_init, acceptor_receive, acceptor_terminate};
