@@ -78,6 +78,7 @@ typedef struct supv {
     int killed;        /* the current child (parallel: all) was killed */
     tr_msg *op_req;    /* the request to answer when the operation ends */
     uint64_t group_delay;
+    int group_backoff; /* group_delay is a backoff (counted in stats.delayed) */
     tr_exit_kind exit_kind;
     int exit_code;
     char exit_text[TR__EXIT_TEXT];
@@ -412,7 +413,7 @@ static void op_done(supv *s) {
         finish_kept(req, 0);
     } else if (op == OP_GROUP) {
         uint64_t due = tr__mono_ms() + s->group_delay;
-        if (s->group_delay > 0)
+        if (s->group_backoff)
             s->stats.delayed++;
         for (size_t i = s->list_n; i-- > 0;) {
             child *c = &s->kids[s->list[i]];
@@ -530,14 +531,14 @@ static void start_due(supv *s) {
             escalate(s);
             return;
         }
-        uint64_t d = tr__restarts_delay(&s->rs);
-        if (d < RETRY_MIN_MS)
-            d = RETRY_MIN_MS;
+        uint64_t backoff = tr__restarts_delay(&s->rs);
+        uint64_t d = backoff > RETRY_MIN_MS ? backoff : RETRY_MIN_MS;
         if (group_strategy(s)) {
             /* OTP: the group restart failed part-way; stop what it started
              * and restart the whole group (one_for_all: every child;
              * rest_for_one: this child and the later ones). */
             s->group_delay = d;
+            s->group_backoff = backoff > 0;
             list_from(s, s->strategy == TR_SUP_ONE_FOR_ALL ? 0 : i);
             op_begin(s, OP_GROUP, 0);
             return;
@@ -593,6 +594,7 @@ static void child_died(supv *s, child *c, const tr_exit *why) {
     size_t idx = (size_t)(c - s->kids);
     if (group_strategy(s)) {
         s->group_delay = delay;
+        s->group_backoff = delay > 0;
         list_from(s, s->strategy == TR_SUP_ONE_FOR_ALL ? 0 : idx);
         op_begin(s, OP_GROUP, 0);
         return;

@@ -322,6 +322,35 @@ static void one_for_all_failed_group_restart_counts_against_intensity(void **sta
     tr_ref_release(sup);
 }
 
+/* rest_for_one: k1 crashes; restarting k1 and k2, k2's start fails. As in
+ * OTP the retry restarts the failed child and those after it: k1, already
+ * restarted, stays; k0 is never touched. */
+static void rest_for_one_failed_restart_restarts_the_rest_again(void **state) {
+    (void)state;
+    tr_child_spec specs[3] = {kid_spec(0, TR_CHILD_PERMANENT), kid_spec(1, TR_CHILD_PERMANENT),
+                              kid_spec(2, TR_CHILD_PERMANENT)};
+    specs[2].behavior = NULL;
+    specs[2].start = flaky_start;
+    specs[2].arg = (void *)(uintptr_t)2;
+    tr_sup_config cfg;
+    tr_sup_config_init(&cfg);
+    cfg.strategy = TR_SUP_REST_FOR_ONE;
+    cfg.intensity = 10;
+    tr_ref *sup = start_cfg(&cfg, specs, 3);
+    tu_store(&fail_left[2], 1);
+    send_child(sup, "k1", CRASH);
+    assert_true(tu_wait_ge(&starts[2], 2, TU_WAIT_MS));
+    assert_true(wait_counts(sup, 3, 3));
+    assert_int_equal(tu_load(&starts[0]), 1);
+    assert_int_equal(tu_load(&starts[1]), 2);
+    assert_int_equal(tu_load(&ends[1]), 1);
+    assert_int_equal(tu_load(&ends[0]), 0);
+    tr_sup_stats st;
+    assert_int_equal(tr_sup_stats_get(sup, &st), 0);
+    assert_int_equal(st.start_failures, 1);
+    stop_sup(sup);
+}
+
 /* --- giving up ------------------------------------------------------------------ */
 
 static void intensity_reached_ends_the_supervisor_with_shutdown(void **state) {
@@ -579,6 +608,46 @@ static void child_failing_during_start_stops_the_others_in_reverse(void **state)
     assert_true(tu_wait_alive(rt, 0, TU_WAIT_MS)); /* the supervisor is gone too */
 }
 
+static uint64_t starter_rc;
+
+/* An actor starting a supervisor whose last child fails: on a worker the
+ * call does not wait, the others are still stopped in reverse order. */
+static int starter_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    tr_ref *sup = (tr_ref *)1;
+    int rc = tr_sup_start(tr_ctx_runtime(ctx), msg->ptr, &sup);
+    tu_store(&starter_rc, (uint64_t)(int64_t)(rc == TR_EIO && sup == NULL ? 0 : rc));
+    tu_store(&holding, 1);
+    return 0;
+}
+
+static void child_failing_during_start_on_a_worker_stops_the_others(void **state) {
+    (void)state;
+    tr_child_spec specs[3] = {kid_spec(0, TR_CHILD_PERMANENT), kid_spec(1, TR_CHILD_PERMANENT),
+                              kid_spec(2, TR_CHILD_PERMANENT)};
+    specs[2].behavior = NULL;
+    specs[2].start = flaky_start;
+    specs[2].arg = (void *)(uintptr_t)2;
+    tu_store(&fail_left[2], 1);
+    tr_sup_config cfg;
+    tr_sup_config_init(&cfg);
+    cfg.children = specs;
+    cfg.nchildren = 3;
+    static const tr_behavior starter = {NULL, starter_receive, NULL};
+    tr_ref *a;
+    assert_int_equal(tr_spawn(rt, &starter, NULL, &a), 0);
+    tu_store(&starter_rc, 1);
+    assert_int_equal(tr_send_ptr(a, 1, &cfg, NULL), 0);
+    assert_true(tu_wait_ge(&holding, 1, TU_WAIT_MS));
+    assert_int_equal(tu_load(&starter_rc), 0);
+    assert_true(tu_wait_ge(&end_count, 2, TU_WAIT_MS));
+    assert_int_equal(tu_load(&end_log[0]), 1);
+    assert_int_equal(tu_load(&end_log[1]), 0);
+    assert_int_equal(tu_load(&end_kind[0]), TR_EXIT_SHUTDOWN);
+    assert_int_equal(tu_load(&end_kind[1]), TR_EXIT_SHUTDOWN);
+    tr_ref_release(a);
+}
+
 /* --- stopping with tr_actor_stop ----------------------------------------------------- */
 
 static void actor_stop_ends_children_in_reverse_before_the_supervisor(void **state) {
@@ -735,6 +804,8 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(one_for_all_failed_group_restart_counts_against_intensity,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(rest_for_one_failed_restart_restarts_the_rest_again, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(intensity_reached_ends_the_supervisor_with_shutdown, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(transient_parent_does_not_restart_a_supervisor_that_gave_up,
@@ -747,6 +818,8 @@ int main(void) {
             child_waiting_for_its_restart_cannot_be_deleted_or_restarted, setup, teardown),
         cmocka_unit_test_setup_teardown(start_function_may_answer_ignore, setup, teardown),
         cmocka_unit_test_setup_teardown(child_failing_during_start_stops_the_others_in_reverse,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(child_failing_during_start_on_a_worker_stops_the_others,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(actor_stop_ends_children_in_reverse_before_the_supervisor,
                                         setup, teardown),

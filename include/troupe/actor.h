@@ -139,7 +139,9 @@ int tr_forward(tr_ctx *ctx, tr_ref *to, tr_msg *msg);
 
 /* --- stopping and watching ---------------------------------------------- */
 /* Ask the actor to stop after its current message (exit TR_EXIT_SHUTDOWN;
- * queued messages are dead-lettered). TR_EDEAD if already stopped. */
+ * queued messages are dead-lettered). TR_EDEAD if already stopped. A
+ * supervisor (troupe/supervisor.h) takes it as a request: it stops its
+ * children first, then ends with TR_EXIT_SHUTDOWN. */
 int tr_actor_stop(tr_ref *ref);
 /* Like tr_actor_stop but with TR_EXIT_KILLED, which linked actors cannot trap. */
 int tr_actor_kill(tr_ref *ref);

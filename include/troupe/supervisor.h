@@ -17,9 +17,10 @@
  *                        spec in the config and is added at run time with
  *                        tr_sup_start_dynamic; restarts are one-for-one.
  *
- * If a child of a group restart (one_for_all, rest_for_one) fails to start,
- * the children restarted so far are stopped again and the group restart
- * starts over (that counts as a restart against the intensity).
+ * If a child of a group restart fails to start, the restart starts over (that
+ * counts as a restart against the intensity, as in OTP): one_for_all stops
+ * the children restarted so far and restarts them all; rest_for_one stops
+ * the children after the failed one and restarts from it.
  *
  * Restart intensity: more than `intensity` restarts within `period_ms` (as
  * read from the config's clock) and the supervisor stops all its children in
