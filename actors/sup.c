@@ -681,6 +681,7 @@ static int fill_info(supv *s, tr__sup_result *res) {
         o->restart = c->spec.restart;
         o->running = c->state == C_RUNNING;
         o->restarts = c->restarts;
+        o->restarting = c->state == C_DUE;
     }
     res->n = s->n;
     return 0;

@@ -498,10 +498,17 @@ static void child_waiting_for_its_restart_cannot_be_deleted_or_restarted(void **
     tr_ref *sup = start_cfg(&cfg, &spec, 1);
     send_child(sup, "k0", CRASH);
     assert_true(wait_counts(sup, 1, 0));
+    tr_child_info info[1];
+    size_t n;
+    assert_int_equal(tr_sup_which_children(sup, info, 1, &n), 0);
+    assert_true(info[0].restarting); /* OTP: `restarting` */
+    assert_false(info[0].running);
     assert_int_equal(tr_sup_delete_child(sup, "k0"), TR_ERESTARTING);
     assert_int_equal(tr_sup_restart_child(sup, "k0"), TR_ERESTARTING);
     /* Terminating it ends the wait; then it is an ordinary stopped child. */
     assert_int_equal(tr_sup_terminate_child(sup, "k0"), 0);
+    assert_int_equal(tr_sup_which_children(sup, info, 1, &n), 0);
+    assert_false(info[0].restarting);
     assert_int_equal(tr_sup_delete_child(sup, "k0"), 0);
     assert_int_equal(tu_load(&starts[0]), 1);
     tr_ref *first = sup; /* stopped after the next starts: the runtime closes when idle */

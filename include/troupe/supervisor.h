@@ -232,6 +232,7 @@ typedef struct tr_child_info {
     tr_child_restart restart;
     int running;       /* 1 if it runs now */
     uint32_t restarts; /* times this child was restarted */
+    int restarting;    /* 1 if it waits to be restarted (backoff, failed start) */
 } tr_child_info;
 
 /* Fill up to cap entries in start order; *n gets the number of children
