@@ -17,10 +17,11 @@
 #include "support/testutil.h"
 #include "troupe.h"
 
-enum { CMD = 1, HOLD = 2 };
+enum { CMD = 1, HOLD = 2, AGENT_HOLD = 3, FILL = 4 };
 #define NRES 32
 
 static uint64_t kid_starts, kid_ends, hold_open, holding;
+static uint64_t agent_open, agent_holding; /* AGENT_HOLD */
 
 static int kid_init(tr_ctx *ctx, void *state, void *arg) {
     (void)ctx;
@@ -168,6 +169,12 @@ static int agent_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         tu_store(&c->done, 1);
         return 0;
     }
+    if (msg->type == AGENT_HOLD) {
+        tu_add(&agent_holding, 1);
+        while (!tu_load(&agent_open))
+            tu_sleep_ms(1);
+        return 0;
+    }
     if (msg->type == TR_MSG_RESULT || msg->type == TR_MSG_ASK_FAILED) {
         record(msg);
         tu_add(&nres, 1); /* publishes the entry */
@@ -189,8 +196,11 @@ static int setup(void **state) {
     tu_store(&hold_open, 0);
     tu_store(&holding, 0);
     tu_store(&take_refs, 1);
-    rt = tu_runtime_new(2);
-    if (rt == NULL || tr_spawn(rt, &agent_beh, NULL, &agent) != 0)
+    tu_store(&agent_open, 0);
+    tu_store(&agent_holding, 0);
+    rt = tu_runtime_new(4);
+    tr_spawn_opts o = {.mailbox_capacity = 8}; /* bounded: see the EFULL test */
+    if (rt == NULL || tr_spawn(rt, &agent_beh, &o, &agent) != 0)
         return -1;
     return 0;
 }
@@ -198,6 +208,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     tu_store(&hold_open, 1);
+    tu_store(&agent_open, 1);
     for (uint64_t i = 0; i < tu_load(&nres) && i < NRES; i++)
         if (res[i].ref != NULL)
             tr_ref_release(res[i].ref);
@@ -449,6 +460,49 @@ static void calls_pending_when_the_supervisor_dies_fail_with_edead(void **state)
     tr_ref_release(sup);
 }
 
+/* The answers come while the asking actor's bounded mailbox is full: they
+ * end as TR_MSG_ASK_FAILED with TR_EFULL (notices pass the bound). */
+static void answers_to_a_full_mailbox_fail_with_efull(void **state) {
+    (void)state;
+    tr_child_spec spec = kid_spec("a");
+    tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, &spec, 1);
+    tr_ref *a;
+    {
+        tr_child_info info[1];
+        size_t n;
+        assert_int_equal(tr_sup_which_children(sup, info, 1, &n), 0);
+        a = info[0].ref;
+    }
+    assert_int_equal(tr_send_word(a, HOLD, 0), 0); /* terminating "a" waits */
+    assert_true(tu_wait_ge(&holding, 1, TU_WAIT_MS));
+    cmd t = {.op = A_TERMINATE, .sup = sup, .id = "a", .tag = 50};
+    assert_int_equal(run(&t), 0);
+    cmd k = {.op = A_COUNT, .sup = sup, .tag = 51};
+    assert_int_equal(run(&k), 0);
+    assert_int_equal(tr_send_word(agent, AGENT_HOLD, 0), 0);
+    assert_true(tu_wait_ge(&agent_holding, 1, TU_WAIT_MS));
+    int fill = 0;
+    while (tr_send_word(agent, FILL, 0) == 0)
+        fill++;
+    assert_true(fill > 0);
+    tu_store(&hold_open, 1); /* "a" ends; both answers find the mailbox full */
+    /* A blocking call queued behind the agent's: when it returns, both of
+     * the agent's answers have been tried. */
+    tr_sup_counts kk;
+    assert_int_equal(tr_sup_count_children(sup, &kk), 0);
+    assert_int_equal(kk.active, 0);
+    tu_store(&agent_open, 1);
+    assert_true(tu_wait_ge(&nres, 2, TU_WAIT_MS));
+    for (unsigned i = 0; i < 2; i++) {
+        assert_int_equal(res[i].type, TR_MSG_ASK_FAILED);
+        assert_int_equal(res[i].code, TR_EFULL);
+        assert_int_equal(res[i].corr, 50 + i);
+    }
+    tr_ref_release(a);
+    tr_sup_stop(sup);
+    tr_ref_release(sup);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(start_child_async_delivers_an_owned_handle, setup,
@@ -460,6 +514,7 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(calls_pending_when_the_supervisor_dies_fail_with_edead,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(answers_to_a_full_mailbox_fail_with_efull, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
