@@ -9,7 +9,19 @@
  * Ending is done only by the owner, in one place (finish): close the mailbox
  * (later sends fail with TR_EDEAD), run terminate once, dead-letter what was
  * queued, tell monitors and links, free the state, drop the runtime's
- * reference. The block itself is recycled when the last handle goes. */
+ * reference. The block itself is recycled when the last handle goes.
+ *
+ * Become and stash (the last section) are owner-only state on the block's
+ * third and fourth lines, beside beh.receive, which every message loads
+ * anyway. tr_become overwrites beh.receive, so an actor that never becomes
+ * pays nothing. A stash is a FIFO linked through the messages' own ->next
+ * (no allocation). Unstashing prepends it to `front`, a LIFO of chains that
+ * next_message reads before the mailbox and the lanes: one load on a line
+ * already in L1. Front messages took their room in a bounded mailbox when
+ * they were first popped (and gave it back when the turn ended), so taking
+ * them again counts nothing. The invariant: stash and front are empty once
+ * finish has begun; their messages are on the leftover list (mbox.local)
+ * it dead-letters. */
 #include "core/actor.h"
 
 #include <assert.h>
@@ -153,6 +165,9 @@ static void free_state(tr_actor *a) {
         free(a->state);
     a->state = NULL;
     a->state_owned = 0;
+    free(a->bstack); /* tr_become_push's stack, if it made one */
+    a->bstack = NULL;
+    a->bdepth = 0;
 }
 
 int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *opts, tr_ref **out) {
@@ -184,6 +199,11 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->lane_turn = 0;
     a->activity = 0;
     a->beh = *behavior;
+    a->bdepth = 0;
+    a->bstack = NULL;
+    a->front = a->stash_head = a->stash_tail = NULL;
+    a->stash_len = 0;
+    a->stash_cap = o->stash_capacity == 0 ? TR_STASH_DEFAULT : o->stash_capacity;
     a->rt = rt;
     a->trap_exit = 0;
     a->lanes_ok = o->lanes; /* published with the handle, like rt */
@@ -341,11 +361,33 @@ int tr_actor_exit(tr_ref *ref, int code, const char *text) {
 
 /* --- ending -------------------------------------------------------------- */
 
+/* The front list, then the stash, then `rest`, as one list; both emptied. */
+static tr_msg *take_held(tr_actor *a, tr_msg *rest) {
+    if (a->stash_head != NULL) {
+        a->stash_tail->next = rest;
+        rest = a->stash_head;
+        a->stash_head = a->stash_tail = NULL;
+        a->stash_len = 0;
+    }
+    if (a->front != NULL) {
+        tr_msg *last = a->front;
+        while (last->next != NULL)
+            last = last->next;
+        last->next = rest;
+        rest = a->front;
+        a->front = NULL;
+    }
+    return rest;
+}
+
 static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
     tr_runtime *rt = a->rt;
     if (!a->terminating) {
         a->terminating = 1;
         tr_msg *left = tr__lane_close_all_owner(a, tr__mbox_close_owner(&a->mbox));
+        /* Unstashed and stashed messages go first (they were received
+         * first), then the queue; the stash is empty from here on. */
+        left = take_held(a, left);
         /* Park the leftovers on cur's chain so a panic in terminate cannot
          * lose them: dead-lettered below either way. */
         a->mbox.local = left;
@@ -428,6 +470,12 @@ static void finish_requested(tr_actor *a) {
 /* The next message: from the mailbox and the lanes in turn, so neither
  * starves the other. */
 static inline tr_msg *next_message(tr_actor *a) {
+    tr_msg *f = a->front;
+    if (TR_UNLIKELY(f != NULL)) { /* unstashed: ahead of everything */
+        a->front = f->next;
+        f->next = NULL;
+        return f;
+    }
     if (TR_LIKELY(a->lanes_active == 0))
         return tr__mbox_pop_owner(&a->mbox);
     tr_msg *m;
@@ -502,7 +550,7 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
         a->room_freed = wake ? 0 : freed; /* before end_turn: then it may not be ours */
     }
     bool again;
-    if (a->lanes_active != 0) { /* a lane may hold more: stay scheduled */
+    if (a->lanes_active != 0 || a->front != NULL) { /* a lane or front may hold more */
         tr__mbox_give_back_owner(&a->mbox);
         again = true;
     } else {
@@ -553,4 +601,94 @@ int tr_msg_keep(tr_ctx *ctx, tr_msg *msg) {
     tr__mbox_detach_owner(&a->mbox, msg); /* the caller may reuse it now */
     a->cur = NULL;
     return 0;
+}
+
+/* --- become and stash ---------------------------------------------------- */
+
+int tr_become(tr_ctx *ctx, tr_receive_fn receive) {
+    if (ctx == NULL || receive == NULL)
+        return TR_EINVAL;
+    tr__actor_of(ctx)->beh.receive = receive;
+    return 0;
+}
+
+int tr_become_push(tr_ctx *ctx, tr_receive_fn receive) {
+    if (ctx == NULL || receive == NULL)
+        return TR_EINVAL;
+    tr_actor *a = tr__actor_of(ctx);
+    if (a->bdepth >= TR_BECOME_DEPTH)
+        return TR_EFULL;
+    if (a->bstack == NULL && (a->bstack = malloc(TR_BECOME_DEPTH * sizeof(tr_receive_fn))) == NULL)
+        return TR_ENOMEM;
+    a->bstack[a->bdepth++] = a->beh.receive;
+    a->beh.receive = receive;
+    return 0;
+}
+
+int tr_unbecome(tr_ctx *ctx) {
+    if (ctx == NULL)
+        return TR_EINVAL;
+    tr_actor *a = tr__actor_of(ctx);
+    if (a->bdepth == 0)
+        return TR_ESTATE;
+    a->beh.receive = a->bstack[--a->bdepth];
+    return 0;
+}
+
+int tr_stash(tr_ctx *ctx, tr_msg *msg) {
+    if (ctx == NULL || msg == NULL)
+        return TR_EINVAL;
+    tr_actor *a = tr__actor_of(ctx);
+    if (a->cur != msg) /* not the current message, or kept already */
+        return TR_ESTATE;
+    if (TR_UNLIKELY(a->stash_len >= a->stash_cap)) {
+        ck_pr_inc_64(&a->rt->stash_overflows); /* a statistic: orders nothing */
+        return TR_EFULL;
+    }
+    /* Out of the mailbox for good (its room was counted as taken when it
+     * was popped and goes back at the end of the turn). */
+    tr__mbox_detach_owner(&a->mbox, msg);
+    a->cur = NULL;
+    msg->next = NULL;
+    if (a->stash_head == NULL)
+        a->stash_head = msg;
+    else
+        a->stash_tail->next = msg;
+    a->stash_tail = msg;
+    a->stash_len++;
+    return 0;
+}
+
+int tr_unstash_all(tr_ctx *ctx) {
+    if (ctx == NULL)
+        return TR_EINVAL;
+    tr_actor *a = tr__actor_of(ctx);
+    if (a->stash_head == NULL)
+        return 0;
+    int n = (int)a->stash_len;
+    a->stash_tail->next = a->front; /* ahead of earlier unstashed ones */
+    a->front = a->stash_head;
+    a->stash_head = a->stash_tail = NULL;
+    a->stash_len = 0;
+    return n;
+}
+
+int tr_unstash(tr_ctx *ctx) {
+    if (ctx == NULL)
+        return TR_EINVAL;
+    tr_actor *a = tr__actor_of(ctx);
+    tr_msg *m = a->stash_head;
+    if (m == NULL)
+        return 0;
+    a->stash_head = m->next;
+    a->stash_len--;
+    m->next = a->front;
+    a->front = m;
+    return 1;
+}
+
+int64_t tr_stash_len(tr_ctx *ctx) {
+    if (ctx == NULL)
+        return TR_EINVAL;
+    return tr__actor_of(ctx)->stash_len;
 }

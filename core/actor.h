@@ -11,6 +11,7 @@
 #include <ck_spinlock.h>
 #include <ck_stack.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mailbox/mpsc.h"
@@ -40,9 +41,18 @@ struct tr_ref {
     struct tr__lane *lane_cur; /* owner: the lane to read next */
     uint32_t lanes_active;     /* owner: lanes that may hold messages */
     uint8_t lane_turn;         /* owner: alternates mailbox and lanes */
+    uint8_t bdepth;            /* owner: receive functions in bstack */
     uint64_t activity;         /* owner writes, any reads: messages received (not quiet ones) */
-    tr_behavior beh;
+    tr_behavior beh;           /* owner: beh.receive is the current one (tr_become) */
     void *state;
+    /* Line 3 continues: stash and become (owner only; core/actor.c). The
+     * front list sits beside beh.receive, which every message loads. */
+    tr_msg *front;         /* unstashed, received before the mailbox and lanes */
+    tr_msg *stash_head;    /* stashed, oldest first, linked by ->next */
+    tr_msg *stash_tail;    /* the newest stashed (valid when stash_head is not NULL) */
+    uint32_t stash_len;    /* messages in the stash */
+    uint32_t stash_cap;    /* bound on stash_len (UINT32_MAX: none) */
+    tr_receive_fn *bstack; /* tr_become_push's stack (TR_BECOME_DEPTH), or NULL */
     /* Line 2: shared, rarely written. */
     tr_runtime *rt TR_ALIGNED;
     uint64_t enq_pick; /* scheduler: its worker's pick count when queued */
@@ -68,6 +78,9 @@ struct tr_ref {
 };
 
 typedef struct tr_ref tr_actor;
+
+_Static_assert(offsetof(struct tr_ref, bstack) < offsetof(struct tr_ref, rt),
+               "stash and become fit the owner's lines: no growth of the block");
 
 static inline tr_ctx *tr__ctx_of(tr_actor *a) {
     return (tr_ctx *)a;
