@@ -12,9 +12,10 @@
  * reference. The block itself is recycled when the last handle goes.
  *
  * Become and stash (the last section) are owner-only state on the block's
- * third and fourth lines, beside beh.receive, which every message loads
- * anyway. tr_become overwrites beh.receive, so an actor that never becomes
- * pays nothing. A stash is a FIFO linked through the messages' own ->next
+ * fourth line. The turn calls `receive` (on that line), which spawn sets to
+ * beh.receive and tr_become overwrites; beh itself never changes, so other
+ * threads may test it (supervisors and pools know their own by it). An actor
+ * that never becomes pays nothing. A stash is a FIFO linked through the messages' own ->next
  * (no allocation). Unstashing prepends it to `front`, a LIFO of chains that
  * next_message reads before the mailbox and the lanes: one load on a line
  * already in L1. Front messages took their room in a bounded mailbox when
@@ -199,7 +200,9 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->lane_turn = 0;
     a->activity = 0;
     a->beh = *behavior;
+    a->receive = behavior->receive;
     a->bdepth = 0;
+    a->fixed = 0;
     a->bstack = NULL;
     a->front = a->stash_head = a->stash_tail = NULL;
     a->stash_len = 0;
@@ -511,7 +514,7 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
          * threads and only need to see that it changed, eventually. */
         ck_pr_store_64(&a->activity, a->activity + !(m->flags & TR__MSG_QUIET));
         a->cur = m;
-        int rc = a->beh.receive(tr__ctx_of(a), a->state, m);
+        int rc = a->receive(tr__ctx_of(a), a->state, m);
         if (TR_UNLIKELY(rc != 0)) {
             drop_current(a, TR_ECRASHED);
             finish(a, TR_EXIT_ERROR, rc, NULL);
@@ -608,7 +611,10 @@ int tr_msg_keep(tr_ctx *ctx, tr_msg *msg) {
 int tr_become(tr_ctx *ctx, tr_receive_fn receive) {
     if (ctx == NULL || receive == NULL)
         return TR_EINVAL;
-    tr__actor_of(ctx)->beh.receive = receive;
+    tr_actor *a = tr__actor_of(ctx);
+    if (a->fixed)
+        return TR_ESTATE;
+    a->receive = receive;
     return 0;
 }
 
@@ -616,12 +622,14 @@ int tr_become_push(tr_ctx *ctx, tr_receive_fn receive) {
     if (ctx == NULL || receive == NULL)
         return TR_EINVAL;
     tr_actor *a = tr__actor_of(ctx);
+    if (a->fixed)
+        return TR_ESTATE;
     if (a->bdepth >= TR_BECOME_DEPTH)
         return TR_EFULL;
     if (a->bstack == NULL && (a->bstack = malloc(TR_BECOME_DEPTH * sizeof(tr_receive_fn))) == NULL)
         return TR_ENOMEM;
-    a->bstack[a->bdepth++] = a->beh.receive;
-    a->beh.receive = receive;
+    a->bstack[a->bdepth++] = a->receive;
+    a->receive = receive;
     return 0;
 }
 
@@ -629,9 +637,9 @@ int tr_unbecome(tr_ctx *ctx) {
     if (ctx == NULL)
         return TR_EINVAL;
     tr_actor *a = tr__actor_of(ctx);
-    if (a->bdepth == 0)
+    if (a->bdepth == 0) /* also for a fixed receive: nothing was pushed */
         return TR_ESTATE;
-    a->beh.receive = a->bstack[--a->bdepth];
+    a->receive = a->bstack[--a->bdepth];
     return 0;
 }
 

@@ -655,14 +655,18 @@ static void restarted_actor_starts_with_spawn_behaviour(void **st) {
 
 /* --- pool workers ----------------------------------------------------------- */
 
+static uint64_t become_rc;
+
 static int pool_job(tr_ctx *ctx, void *state, tr_msg *msg) {
     (void)state;
     tu_store(&probe_rc, (uint64_t)(int64_t)tr_stash(ctx, msg));
+    int a = tr_become(ctx, pool_job), b = tr_become_push(ctx, pool_job), c = tr_unbecome(ctx);
+    tu_store(&become_rc, a == TR_ESTATE && b == TR_ESTATE && c == TR_ESTATE);
     tu_add(&handled, 1);
     return 0;
 }
 
-static void pool_worker_refuses_to_stash_its_job(void **st) {
+static void pool_worker_refuses_stash_of_its_job_and_become(void **st) {
     (void)st;
     reset();
     tr_runtime *rt = runtime_with_hook(1);
@@ -676,6 +680,7 @@ static void pool_worker_refuses_to_stash_its_job(void **st) {
     assert_int_equal(tr_send_word(pool, 1, 0), 0);
     assert_true(tu_wait_ge(&handled, 1, TU_WAIT_MS));
     assert_int_equal((int64_t)tu_load(&probe_rc), TR_ESTATE);
+    assert_int_equal(tu_load(&become_rc), 1);
     tr_pool_release(pool);
     tr_runtime_free(rt);
 }
@@ -759,7 +764,7 @@ int main(void) {
         cmocka_unit_test(become_push_and_unbecome),
         cmocka_unit_test(become_stack_is_bounded),
         cmocka_unit_test(restarted_actor_starts_with_spawn_behaviour),
-        cmocka_unit_test(pool_worker_refuses_to_stash_its_job),
+        cmocka_unit_test(pool_worker_refuses_stash_of_its_job_and_become),
         cmocka_unit_test(bad_arguments_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -155,15 +155,16 @@ typedef int (*tr_receive_fn)(tr_ctx *ctx, void *state, tr_msg *msg);
  * current receive function (which is forgotten; what tr_become_push
  * remembered stays remembered). A new incarnation (tr_spawn, a supervisor's
  * restart) starts with its behaviour's receive. Callable from init, receive
- * and terminate. TR_EINVAL (NULL ctx or receive). */
+ * and terminate. TR_EINVAL (NULL ctx or receive); TR_ESTATE in a pool
+ * worker (the pool's own receive wraps the user's and must stay). */
 int tr_become(tr_ctx *ctx, tr_receive_fn receive);
 /* Like tr_become, but remember the current receive function for
  * tr_unbecome. At most TR_BECOME_DEPTH are remembered: TR_EFULL beyond
  * (nothing changes). TR_ENOMEM if the stack (allocated on the first push,
- * freed with the actor) cannot be made. */
+ * freed with the actor) cannot be made; TR_ESTATE in a pool worker. */
 int tr_become_push(tr_ctx *ctx, tr_receive_fn receive);
 /* Go back to the receive function the last tr_become_push remembered.
- * TR_ESTATE if none is remembered. */
+ * TR_ESTATE if none is remembered (or in a pool worker). */
 int tr_unbecome(tr_ctx *ctx);
 
 /* Stash the message being received: it leaves the mailbox (a bounded
