@@ -166,9 +166,11 @@ static void free_state(tr_actor *a) {
         free(a->state);
     a->state = NULL;
     a->state_owned = 0;
-    free(a->bstack); /* tr_become_push's stack, if it made one */
-    a->bstack = NULL;
-    a->bdepth = 0;
+    if (TR_UNLIKELY(a->bstack != NULL)) { /* tr_become_push's stack */
+        free(a->bstack);
+        a->bstack = NULL;
+        a->bdepth = 0;
+    }
 }
 
 int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *opts, tr_ref **out) {
