@@ -14,15 +14,18 @@
  * Become and stash (the last section) are owner-only state on the block's
  * fourth line. The turn calls `receive` (on that line), which spawn sets to
  * beh.receive and tr_become overwrites; beh itself never changes, so other
- * threads may test it (supervisors and pools know their own by it). An actor
- * that never becomes pays nothing. A stash is a FIFO linked through the messages' own ->next
- * (no allocation). Unstashing prepends it to `front`, a LIFO of chains that
- * next_message reads before the mailbox and the lanes: one load on a line
- * already in L1. Front messages took their room in a bounded mailbox when
- * they were first popped (and gave it back when the turn ended), so taking
- * them again counts nothing. The invariant: stash and front are empty once
- * finish has begun; their messages are on the leftover list (mbox.local)
- * it dead-letters. */
+ * threads may test it (supervisors and pools know their own by it). An
+ * actor that never becomes pays nothing.
+ *
+ * A stash is a FIFO linked through the messages' own ->next (no
+ * allocation). Unstashing prepends it to `front`, a LIFO of chains that
+ * next_message reads before the mailbox and the lanes. TR__FRONT in
+ * lanes_active says the front list is not empty, so the turn's existing
+ * test for lanes covers it: an actor that never unstashes pays nothing.
+ * Front messages took their room in a bounded mailbox when first popped
+ * (given back when that turn ended), so taking them again counts nothing.
+ * Invariant: stash and front are empty once finish has begun; their
+ * messages are on the leftover list (mbox.local) it dead-letters. */
 #include "core/actor.h"
 
 #include <assert.h>
@@ -381,6 +384,7 @@ static tr_msg *take_held(tr_actor *a, tr_msg *rest) {
         last->next = rest;
         rest = a->front;
         a->front = NULL;
+        a->lanes_active &= ~TR__FRONT;
     }
     return rest;
 }
@@ -475,15 +479,15 @@ static void finish_requested(tr_actor *a) {
 /* The next message: from the mailbox and the lanes in turn, so neither
  * starves the other. */
 static inline tr_msg *next_message(tr_actor *a) {
-    tr_msg *f = a->front;
-    if (TR_UNLIKELY(f != NULL)) { /* unstashed: ahead of everything */
-        a->front = f->next;
-        f->next = NULL;
-        return f;
-    }
     if (TR_LIKELY(a->lanes_active == 0))
         return tr__mbox_pop_owner(&a->mbox);
-    tr_msg *m;
+    tr_msg *m = a->front;
+    if (m != NULL) { /* unstashed: ahead of everything */
+        if ((a->front = m->next) == NULL)
+            a->lanes_active &= ~TR__FRONT;
+        m->next = NULL;
+        return m;
+    }
     if ((a->lane_turn ^= 1) != 0) {
         if ((m = tr__lane_next_owner(a)) == NULL)
             m = tr__mbox_pop_owner(&a->mbox);
@@ -555,7 +559,7 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
         a->room_freed = wake ? 0 : freed; /* before end_turn: then it may not be ours */
     }
     bool again;
-    if (a->lanes_active != 0 || a->front != NULL) { /* a lane or front may hold more */
+    if (a->lanes_active != 0) { /* a lane or the front list may hold more */
         tr__mbox_give_back_owner(&a->mbox);
         again = true;
     } else {
@@ -678,6 +682,7 @@ int tr_unstash_all(tr_ctx *ctx) {
     int n = (int)a->stash_len;
     a->stash_tail->next = a->front; /* ahead of earlier unstashed ones */
     a->front = a->stash_head;
+    a->lanes_active |= TR__FRONT;
     a->stash_head = a->stash_tail = NULL;
     a->stash_len = 0;
     return n;
@@ -698,6 +703,7 @@ int tr_unstash(tr_ctx *ctx) {
     a->stash_len--;
     m->next = a->front;
     a->front = m;
+    a->lanes_active |= TR__FRONT;
     return 1;
 }
 

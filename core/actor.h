@@ -24,6 +24,12 @@
 #define TR__AFTER_STOP 1u  /* tr_stop was called: end the actor */
 #define TR__AFTER_WAKES 2u /* a reply deferred a wake-up: end the turn (core/worker.c) */
 
+/* Set in tr_actor.lanes_active while the front list (unstashed messages)
+ * is not empty: the turn's one test for "more than the mailbox" covers
+ * both, so actors with neither pay nothing for either (core/actor.c). The
+ * lane code sees it clear: the turn empties the front list first. */
+#define TR__FRONT 0x80000000u
+
 typedef struct tr__watch tr__watch;
 
 struct tr_ref {
@@ -39,7 +45,7 @@ struct tr_ref {
     tr_msg *cur;               /* owner: the message being received */
     struct tr__lane *lanes;    /* owner: foreign threads' lanes (core/lane.c) */
     struct tr__lane *lane_cur; /* owner: the lane to read next */
-    uint32_t lanes_active;     /* owner: lanes that may hold messages */
+    uint32_t lanes_active;     /* owner: lanes that may hold messages, plus TR__FRONT */
     uint8_t lane_turn;         /* owner: alternates mailbox and lanes */
     uint8_t bdepth;            /* owner: receive functions in bstack */
     uint8_t fixed;             /* owner: tr_become refused (tr__actor_fix_receive) */
