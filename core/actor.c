@@ -207,11 +207,10 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->beh = *behavior;
     a->receive = behavior->receive;
     a->bdepth = 0;
-    a->fixed = 0;
-    a->bstack = NULL;
-    a->front = a->stash_head = a->stash_tail = NULL;
+    a->fixed = 0;                    /* bstack is NULL: zeroed blocks, and free_state clears it */
+    a->front = a->stash_head = NULL; /* stash_tail is read only behind a head */
     a->stash_len = 0;
-    a->stash_cap = o->stash_capacity == 0 ? TR_STASH_DEFAULT : o->stash_capacity;
+    a->stash_cap = o->stash_capacity; /* 0: TR_STASH_DEFAULT, resolved by tr_stash */
     a->rt = rt;
     a->trap_exit = 0;
     a->lanes_ok = o->lanes; /* published with the handle, like rt */
@@ -655,7 +654,8 @@ int tr_stash(tr_ctx *ctx, tr_msg *msg) {
     tr_actor *a = tr__actor_of(ctx);
     if (a->cur != msg) /* not the current message, or kept already */
         return TR_ESTATE;
-    if (TR_UNLIKELY(a->stash_len >= a->stash_cap)) {
+    uint32_t cap = a->stash_cap != 0 ? a->stash_cap : TR_STASH_DEFAULT;
+    if (TR_UNLIKELY(a->stash_len >= cap)) {
         ck_pr_inc_64(&a->rt->stash_overflows); /* a statistic: orders nothing */
         return TR_EFULL;
     }

@@ -59,7 +59,7 @@ struct tr_ref {
     tr_msg *stash_head;    /* stashed, oldest first, linked by ->next */
     tr_msg *stash_tail;    /* the newest stashed (valid when stash_head is not NULL) */
     uint32_t stash_len;    /* messages in the stash */
-    uint32_t stash_cap;    /* bound on stash_len (UINT32_MAX: none) */
+    uint32_t stash_cap;    /* tr_spawn_opts.stash_capacity (0: the default) */
     tr_receive_fn receive; /* the current receive: beh.receive, or tr_become's */
     /* Line 2: shared, rarely written. */
     tr_runtime *rt TR_ALIGNED;
