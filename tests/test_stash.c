@@ -653,6 +653,31 @@ static void restarted_actor_starts_with_spawn_behaviour(void **st) {
     tr_runtime_free(rt);
 }
 
+static int b_init_two(tr_ctx *ctx, void *state, void *arg) {
+    (void)state;
+    (void)arg;
+    /* Pushed in init: the first message goes to b_two, and the stack made
+     * here is freed with the actor (ASan checks it). */
+    return tr_become_push(ctx, b_two);
+}
+
+static void become_in_init_applies_to_the_first_message(void **st) {
+    (void)st;
+    reset();
+    tr_runtime *rt = runtime_with_hook(1);
+    static const tr_behavior bi = {b_init_two, b_one, NULL};
+    tr_ref *a = NULL;
+    assert_int_equal(tr_spawn(rt, &bi, NULL, &a), 0);
+    assert_int_equal(tr_send_word(a, B_NOTE, 0), 0);
+    assert_int_equal(tr_send_word(a, B_UNBECOME, 0), 0);
+    assert_int_equal(tr_send_word(a, B_NOTE, 0), 0);
+    const uint64_t want[] = {2, 2, 1};
+    expect_log(want, 3);
+    assert_int_equal((int64_t)tu_load(&probe_rc), 0);
+    tr_ref_release(a);
+    tr_runtime_free(rt);
+}
+
 /* --- pool workers ----------------------------------------------------------- */
 
 static uint64_t become_rc;
@@ -763,6 +788,7 @@ int main(void) {
         cmocka_unit_test(stashed_messages_are_dead_lettered_on_runtime_close),
         cmocka_unit_test(become_push_and_unbecome),
         cmocka_unit_test(become_stack_is_bounded),
+        cmocka_unit_test(become_in_init_applies_to_the_first_message),
         cmocka_unit_test(restarted_actor_starts_with_spawn_behaviour),
         cmocka_unit_test(pool_worker_refuses_stash_of_its_job_and_become),
         cmocka_unit_test(bad_arguments_are_refused),
