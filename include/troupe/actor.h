@@ -171,8 +171,9 @@ int tr_unbecome(tr_ctx *ctx);
  * mailbox gets its room back) and waits, owned by the runtime, in the
  * actor's stash until an unstash puts it back; the runtime does not destroy
  * it when receive returns. Everything travels with it: its ask token (answer
- * it when it comes back), ptr payload, corr and status. Stashing allocates
- * nothing.
+ * it when it comes back), ptr payload, corr and status. Until it comes
+ * back the message is the runtime's: do not send, forward, answer or free
+ * it. Stashing allocates nothing.
  * Errors: TR_EINVAL (NULL), TR_ESTATE (msg is not the message being
  * received, or was already kept, forwarded or stashed; a pool worker's job),
  * TR_EFULL (the stash holds stash_capacity messages: counted in
