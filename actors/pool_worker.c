@@ -67,6 +67,7 @@ static int w_init(tr_ctx *ctx, void *state, void *arg) {
     tr__pool *p = a->pool;
     w->pool = p;
     w->slot = a->slot;
+    tr__actor_fix_receive(ctx); /* the user's tr_become would replace w_receive */
     const tr_behavior *b = p->cfg.behavior;
     if (p->cfg.opts.state_size == 0)
         w->ustate = b->init == NULL ? p->cfg.opts.arg : NULL;

@@ -6,7 +6,8 @@
  * runtime implements): pingpong, ring, skynet, fanin, forkjoin; fanin_bounded
  * (fanin with backpressure: a bounded mailbox and tr_send_wait) and
  * fanin_shared (fanin with the counter's one shared mailbox: it is spawned
- * without tr_spawn_opts.lanes, which fanin and fanin_bounded use); and two
+ * without tr_spawn_opts.lanes, which fanin and fanin_bounded use); transfer
+ * (accounts that hold transfers with tr_become and tr_stash); and two
  * runtime-health measurements: idle (CPU used by an idle runtime, n = seconds)
  * and wakeup (latency from a foreign send to the first instruction of receive
  * while every worker sleeps, n = samples). threads = worker threads, default
@@ -61,7 +62,11 @@ enum {
     M_FLUSH,
     M_REPORT,
     M_STAMP,
-    M_CREDIT
+    M_CREDIT,
+    M_XFER,
+    M_CREDITED,
+    M_DONE,
+    M_BALANCE
 };
 
 /* ------------------------------------------------------------------------ */
@@ -529,6 +534,159 @@ static void run_forkjoin(uint64_t n) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* transfer: 1,000 accounts and a teller; N transfers in flight at once.    */
+/* The teller sends every transfer to its source account at once; the      */
+/* source debits, asks the destination to credit, and answers the teller   */
+/* only once the destination has confirmed. Until then it is busy          */
+/* (tr_become) and stashes the transfers that come in; when one is done it */
+/* takes up the oldest held one (tr_unstash), so they run in arrival       */
+/* order. Credits and balance queries are served in both states (two       */
+/* accounts may be crediting each other). Requests carry the asker's       */
+/* account number and answers go back by a plain send (the Erlang way: a   */
+/* message with the sender in it); the actors find each other in a table   */
+/* main fills before the first transfer and only reads after. Done when    */
+/* the teller has N answers and then every balance: their sum is the check. */
+
+#define XF_ACCOUNTS 1000
+#define XF_BALANCE 1000000
+#define XF_TELLER XF_ACCOUNTS /* the teller's slot in the table */
+
+static tr_ref *g_xf[XF_ACCOUNTS + 1]; /* accounts, then the teller */
+
+typedef struct xf_account {
+    uint64_t id;
+    int64_t balance;
+} xf_account;
+
+/* word layouts: M_XFER dst << 32 | amount; M_CREDIT src << 32 | amount. */
+#define XF_HI(w) ((w) >> 32)
+#define XF_LO(w) ((w)&0xffffffffu)
+
+static int xf_ready(tr_ctx *ctx, void *state, tr_msg *msg);
+
+/* Busy with a transfer: hold other transfers, serve the rest. */
+static int xf_busy(tr_ctx *ctx, void *state, tr_msg *msg) {
+    switch (msg->type) {
+    case M_XFER:
+        return tr_stash(ctx, msg);
+    case M_CREDITED: { /* the destination has it: answer the teller */
+        int rc = tr_send_word(g_xf[XF_TELLER], M_DONE, 0);
+        tr_become(ctx, xf_ready);
+        tr_unstash(ctx); /* the oldest held transfer, if any, comes next */
+        return rc;
+    }
+    default:
+        return xf_ready(ctx, state, msg);
+    }
+}
+
+static int xf_ready(tr_ctx *ctx, void *state, tr_msg *msg) {
+    xf_account *s = state;
+    switch (msg->type) {
+    case M_XFER: {
+        uint64_t amount = XF_LO(msg->word);
+        int rc = tr_send_word(g_xf[XF_HI(msg->word)], M_CREDIT, s->id << 32 | amount);
+        if (rc != 0)
+            return rc;
+        s->balance -= (int64_t)amount;
+        return tr_become(ctx, xf_busy);
+    }
+    case M_CREDIT:
+        s->balance += (int64_t)XF_LO(msg->word);
+        return tr_send_word(g_xf[XF_HI(msg->word)], M_CREDITED, 0);
+    case M_BALANCE:
+        return tr_send_word(g_xf[XF_TELLER], M_BALANCE, (uint64_t)s->balance);
+    default:
+        return TR_EINVAL;
+    }
+}
+
+static int xf_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)ctx;
+    xf_account *s = state;
+    s->id = (uint64_t)(uintptr_t)arg;
+    s->balance = XF_BALANCE;
+    return 0;
+}
+
+typedef struct xf_teller {
+    uint64_t n, done, balances;
+    uint64_t sum;
+} xf_teller;
+
+static uint64_t xf_rand(uint64_t *x) { /* xorshift64* */
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+    return *x * 0x2545F4914F6CDD1Dull;
+}
+
+static int xf_teller_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    xf_teller *t = state;
+    switch (msg->type) {
+    case M_START: { /* every transfer at once */
+        uint64_t x = 0x9E3779B97F4A7C15ull;
+        for (uint64_t i = 0; i < t->n; i++) {
+            uint64_t src = xf_rand(&x) % XF_ACCOUNTS;
+            uint64_t dst = xf_rand(&x) % (XF_ACCOUNTS - 1);
+            dst += dst >= src;
+            uint64_t amount = 1 + xf_rand(&x) % 1000;
+            int rc = tr_send_word(g_xf[src], M_XFER, dst << 32 | amount);
+            if (rc != 0)
+                return rc;
+        }
+        return 0;
+    }
+    case M_DONE:
+        if (++t->done == t->n)
+            for (unsigned i = 0; i < XF_ACCOUNTS; i++) {
+                int rc = tr_send_word(g_xf[i], M_BALANCE, 0);
+                if (rc != 0)
+                    return rc;
+            }
+        return 0;
+    case M_BALANCE:
+        t->sum += msg->word;
+        if (++t->balances == XF_ACCOUNTS)
+            bench_latch_set(&g_done, t->sum);
+        return 0;
+    default:
+        return TR_EINVAL;
+    }
+}
+
+static void run_transfer(uint64_t n) {
+    tr_runtime *rt = start_runtime();
+    static const tr_behavior account = {.init = xf_init, .receive = xf_ready};
+    static const tr_behavior teller = {.receive = xf_teller_receive};
+    double t0 = bench_now();
+    xf_teller *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        die("calloc", TR_ENOMEM);
+    t->n = n;
+    tr_spawn_opts to = {.arg = t, .name = "teller"};
+    CHECK(tr_spawn(rt, &teller, &to, &g_xf[XF_TELLER]));
+    for (unsigned i = 0; i < XF_ACCOUNTS; i++) {
+        tr_spawn_opts o = {.state_size = sizeof(xf_account),
+                           .arg = (void *)(uintptr_t)i,
+                           .stash_capacity = TR_MAILBOX_UNBOUNDED,
+                           .name = "account"};
+        CHECK(tr_spawn(rt, &account, &o, &g_xf[i]));
+    }
+    CHECK(tr_send_word(g_xf[XF_TELLER], M_START, 0));
+    double t1;
+    uint64_t got = bench_latch_wait(&g_done, &t1);
+    char check[32];
+    snprintf(check, sizeof(check), "%" PRIu64, got);
+    bench_report("transfer", "troupe", g_threads, n, t1 - t0, (double)n, check, NULL);
+    for (unsigned i = 0; i <= XF_ACCOUNTS; i++)
+        tr_ref_release(g_xf[i]);
+    tr_runtime_free(rt);
+    free(t);
+}
+
+/* ------------------------------------------------------------------------ */
 /* idle: CPU time used by a started runtime with one idle actor.            */
 
 static int idle_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
@@ -653,6 +811,7 @@ static const workload workloads[] = {
     {"fanin_bounded", run_fanin_bounded, 10000000},
     {"fanin_shared", run_fanin_shared, 10000000},
     {"forkjoin", run_forkjoin, 6400000},
+    {"transfer", run_transfer, 100000},
     {"idle", run_idle, 5},
     {"wakeup", run_wakeup, 2000},
 };

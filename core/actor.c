@@ -9,7 +9,23 @@
  * Ending is done only by the owner, in one place (finish): close the mailbox
  * (later sends fail with TR_EDEAD), run terminate once, dead-letter what was
  * queued, tell monitors and links, free the state, drop the runtime's
- * reference. The block itself is recycled when the last handle goes. */
+ * reference. The block itself is recycled when the last handle goes.
+ *
+ * Become and stash (the last section) are owner-only state on the block's
+ * fourth line. The turn calls `receive` (on that line), which spawn sets to
+ * beh.receive and tr_become overwrites; beh itself never changes, so other
+ * threads may test it (supervisors and pools know their own by it). An
+ * actor that never becomes pays nothing.
+ *
+ * A stash is a FIFO linked through the messages' own ->next (no
+ * allocation). Unstashing prepends it to `front`, a LIFO of chains that
+ * next_message reads before the mailbox and the lanes. TR__FRONT in
+ * lanes_active says the front list is not empty, so the turn's existing
+ * test for lanes covers it: an actor that never unstashes pays nothing.
+ * Front messages took their room in a bounded mailbox when first popped
+ * (given back when that turn ended), so taking them again counts nothing.
+ * Invariant: stash and front are empty once finish has begun; their
+ * messages are on the leftover list (mbox.local) it dead-letters. */
 #include "core/actor.h"
 
 #include <assert.h>
@@ -153,6 +169,11 @@ static void free_state(tr_actor *a) {
         free(a->state);
     a->state = NULL;
     a->state_owned = 0;
+    if (TR_UNLIKELY(a->bstack != NULL)) { /* tr_become_push's stack */
+        free(a->bstack);
+        a->bstack = NULL;
+        a->bdepth = 0;
+    }
 }
 
 int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *opts, tr_ref **out) {
@@ -185,6 +206,12 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->lane_turn = 0;
     a->activity = 0;
     a->beh = *behavior;
+    a->receive = behavior->receive;
+    a->bdepth = 0;
+    a->fixed = 0;                    /* bstack is NULL: zeroed blocks, and free_state clears it */
+    a->front = a->stash_head = NULL; /* stash_tail is read only behind a head */
+    a->stash_len = 0;
+    a->stash_cap = o->stash_capacity; /* 0: TR_STASH_DEFAULT, resolved by tr_stash */
     a->rt = rt;
     a->trap_exit = 0;
     a->lanes_ok = o->lanes; /* published with the handle, like rt */
@@ -361,11 +388,34 @@ int tr_actor_exit(tr_ref *ref, int code, const char *text) {
 
 /* --- ending -------------------------------------------------------------- */
 
+/* The front list, then the stash, then `rest`, as one list; both emptied. */
+static tr_msg *take_held(tr_actor *a, tr_msg *rest) {
+    if (a->stash_head != NULL) {
+        a->stash_tail->next = rest;
+        rest = a->stash_head;
+        a->stash_head = a->stash_tail = NULL;
+        a->stash_len = 0;
+    }
+    if (a->front != NULL) {
+        tr_msg *last = a->front;
+        while (last->next != NULL)
+            last = last->next;
+        last->next = rest;
+        rest = a->front;
+        a->front = NULL;
+        a->lanes_active &= ~TR__FRONT;
+    }
+    return rest;
+}
+
 static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
     tr_runtime *rt = a->rt;
     if (!a->terminating) {
         a->terminating = 1;
         tr_msg *left = tr__lane_close_all_owner(a, tr__mbox_close_owner(&a->mbox));
+        /* Unstashed and stashed messages go first (they were received
+         * first), then the queue; the stash is empty from here on. */
+        left = take_held(a, left);
         /* Park the leftovers on cur's chain so a panic in terminate cannot
          * lose them: dead-lettered below either way. */
         a->mbox.local = left;
@@ -450,7 +500,13 @@ static void finish_requested(tr_actor *a) {
 static inline tr_msg *next_message(tr_actor *a) {
     if (TR_LIKELY(a->lanes_active == 0))
         return tr__mbox_pop_owner(&a->mbox);
-    tr_msg *m;
+    tr_msg *m = a->front;
+    if (m != NULL) { /* unstashed: ahead of everything */
+        if ((a->front = m->next) == NULL)
+            a->lanes_active &= ~TR__FRONT;
+        m->next = NULL;
+        return m;
+    }
     if ((a->lane_turn ^= 1) != 0) {
         if ((m = tr__lane_next_owner(a)) == NULL)
             m = tr__mbox_pop_owner(&a->mbox);
@@ -483,7 +539,7 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
          * threads and only need to see that it changed, eventually. */
         ck_pr_store_64(&a->activity, a->activity + !(m->flags & TR__MSG_QUIET));
         a->cur = m;
-        int rc = a->beh.receive(tr__ctx_of(a), a->state, m);
+        int rc = a->receive(tr__ctx_of(a), a->state, m);
         if (TR_UNLIKELY(rc != 0)) {
             drop_current(a, TR_ECRASHED);
             finish(a, TR_EXIT_ERROR, rc, NULL);
@@ -522,7 +578,7 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
         a->room_freed = wake ? 0 : freed; /* before end_turn: then it may not be ours */
     }
     bool again;
-    if (a->lanes_active != 0) { /* a lane may hold more: stay scheduled */
+    if (a->lanes_active != 0) { /* a lane or the front list may hold more */
         tr__mbox_give_back_owner(&a->mbox);
         again = true;
     } else {
@@ -573,4 +629,106 @@ int tr_msg_keep(tr_ctx *ctx, tr_msg *msg) {
     tr__mbox_detach_owner(&a->mbox, msg); /* the caller may reuse it now */
     a->cur = NULL;
     return 0;
+}
+
+/* --- become and stash ---------------------------------------------------- */
+
+int tr_become(tr_ctx *ctx, tr_receive_fn receive) {
+    if (ctx == NULL || receive == NULL)
+        return TR_EINVAL;
+    tr_actor *a = tr__actor_of(ctx);
+    if (a->fixed)
+        return TR_ESTATE;
+    a->receive = receive;
+    return 0;
+}
+
+int tr_become_push(tr_ctx *ctx, tr_receive_fn receive) {
+    if (ctx == NULL || receive == NULL)
+        return TR_EINVAL;
+    tr_actor *a = tr__actor_of(ctx);
+    if (a->fixed)
+        return TR_ESTATE;
+    if (a->bdepth >= TR_BECOME_DEPTH)
+        return TR_EFULL;
+    if (a->bstack == NULL && (a->bstack = malloc(TR_BECOME_DEPTH * sizeof(tr_receive_fn))) == NULL)
+        return TR_ENOMEM;
+    a->bstack[a->bdepth++] = a->receive;
+    a->receive = receive;
+    return 0;
+}
+
+int tr_unbecome(tr_ctx *ctx) {
+    if (ctx == NULL)
+        return TR_EINVAL;
+    tr_actor *a = tr__actor_of(ctx);
+    if (a->bdepth == 0) /* also for a fixed receive: nothing was pushed */
+        return TR_ESTATE;
+    a->receive = a->bstack[--a->bdepth];
+    return 0;
+}
+
+int tr_stash(tr_ctx *ctx, tr_msg *msg) {
+    if (ctx == NULL || msg == NULL)
+        return TR_EINVAL;
+    tr_actor *a = tr__actor_of(ctx);
+    if (a->cur != msg) /* not the current message, or kept already */
+        return TR_ESTATE;
+    uint32_t cap = a->stash_cap != 0 ? a->stash_cap : TR_STASH_DEFAULT;
+    if (TR_UNLIKELY(a->stash_len >= cap)) {
+        ck_pr_inc_64(&a->rt->stash_overflows); /* a statistic: orders nothing */
+        return TR_EFULL;
+    }
+    /* Out of the mailbox for good (its room was counted as taken when it
+     * was popped and goes back at the end of the turn). */
+    tr__mbox_detach_owner(&a->mbox, msg);
+    a->cur = NULL;
+    msg->next = NULL;
+    if (a->stash_head == NULL)
+        a->stash_head = msg;
+    else
+        a->stash_tail->next = msg;
+    a->stash_tail = msg;
+    a->stash_len++;
+    return 0;
+}
+
+int tr_unstash_all(tr_ctx *ctx) {
+    if (ctx == NULL)
+        return TR_EINVAL;
+    tr_actor *a = tr__actor_of(ctx);
+    if (a->stash_head == NULL)
+        return 0;
+    int n = (int)a->stash_len;
+    a->stash_tail->next = a->front; /* ahead of earlier unstashed ones */
+    a->front = a->stash_head;
+    a->lanes_active |= TR__FRONT;
+    a->stash_head = a->stash_tail = NULL;
+    a->stash_len = 0;
+    return n;
+}
+
+int tr_unstash(tr_ctx *ctx) {
+    if (ctx == NULL)
+        return TR_EINVAL;
+    tr_actor *a = tr__actor_of(ctx);
+    tr_msg *m = a->stash_head;
+    if (m == NULL)
+        return 0;
+    a->stash_head = m->next;
+    /* The next one to come back was stashed long ago and is likely out of
+     * the cache: start fetching it now, a handler or more before it is due. */
+    if (a->stash_head != NULL)
+        __builtin_prefetch(a->stash_head);
+    a->stash_len--;
+    m->next = a->front;
+    a->front = m;
+    a->lanes_active |= TR__FRONT;
+    return 1;
+}
+
+int64_t tr_stash_len(tr_ctx *ctx) {
+    if (ctx == NULL)
+        return TR_EINVAL;
+    return tr__actor_of(ctx)->stash_len;
 }

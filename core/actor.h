@@ -11,6 +11,7 @@
 #include <ck_spinlock.h>
 #include <ck_stack.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mailbox/mpsc.h"
@@ -22,6 +23,12 @@
 /* tr_actor.after: what the turn does once the current message is handled. */
 #define TR__AFTER_STOP 1u  /* tr_stop was called: end the actor */
 #define TR__AFTER_WAKES 2u /* a reply deferred a wake-up: end the turn (core/worker.c) */
+
+/* Set in tr_actor.lanes_active while the front list (unstashed messages)
+ * is not empty: the turn's one test for "more than the mailbox" covers
+ * both, so actors with neither pay nothing for either (core/actor.c). The
+ * lane code sees it clear: the turn empties the front list first. */
+#define TR__FRONT 0x80000000u
 
 typedef struct tr__watch tr__watch;
 
@@ -39,11 +46,22 @@ struct tr_ref {
     tr_msg *cur;               /* owner: the message being received */
     struct tr__lane *lanes;    /* owner: foreign threads' lanes (core/lane.c) */
     struct tr__lane *lane_cur; /* owner: the lane to read next */
-    uint32_t lanes_active;     /* owner: lanes that may hold messages */
+    uint32_t lanes_active;     /* owner: lanes that may hold messages, plus TR__FRONT */
     uint8_t lane_turn;         /* owner: alternates mailbox and lanes */
+    uint8_t bdepth;            /* owner: receive functions in bstack */
+    uint8_t fixed;             /* owner: tr_become refused (tr__actor_fix_receive) */
     uint64_t activity;         /* owner writes, any reads: messages received (not quiet ones) */
-    tr_behavior beh;
+    tr_behavior beh;           /* the spawn behaviour: never changes (sup, pool test it) */
     void *state;
+    /* Line 3 continues: stash and become (owner only; core/actor.c). The
+     * current receive and the front list share the line every message
+     * reads. */
+    tr_msg *front;         /* unstashed, received before the mailbox and lanes */
+    tr_msg *stash_head;    /* stashed, oldest first, linked by ->next */
+    tr_msg *stash_tail;    /* the newest stashed (valid when stash_head is not NULL) */
+    uint32_t stash_len;    /* messages in the stash */
+    uint32_t stash_cap;    /* tr_spawn_opts.stash_capacity (0: the default) */
+    tr_receive_fn receive; /* the current receive: beh.receive, or tr_become's */
     /* Line 2: shared, rarely written. */
     tr_runtime *rt TR_ALIGNED;
     uint64_t enq_pick; /* scheduler: its worker's pick count when queued */
@@ -66,9 +84,13 @@ struct tr_ref {
     char req_text[TR__EXIT_TEXT];
     char exit_text[TR__EXIT_TEXT];
     unsigned char inline_state[TR__INLINE_STATE];
+    tr_receive_fn *bstack; /* owner: tr_become_push's stack (TR_BECOME_DEPTH), or NULL */
 };
 
 typedef struct tr_ref tr_actor;
+
+_Static_assert(offsetof(struct tr_ref, receive) < offsetof(struct tr_ref, rt),
+               "stash and become fit the owner's lines");
 
 static inline tr_ctx *tr__ctx_of(tr_actor *a) {
     return (tr_ctx *)a;
@@ -117,6 +139,12 @@ void tr__actor_notify_watchers(tr_actor *a, const tr_exit *why);
 /* An actor whose init failed: close its watch list with why, send DOWN to
  * its monitors and undo its links without signalling (owner only). */
 void tr__actor_undo_watchers(tr_actor *a, const tr_exit *why);
+/* From a's init: its receive function may not be replaced (tr_become and
+ * friends return TR_ESTATE): for runtime behaviours that wrap the user's
+ * receive, such as a pool worker's (actors/pool_worker.c). Owner only. */
+static inline void tr__actor_fix_receive(tr_ctx *ctx) {
+    tr__actor_of(ctx)->fixed = 1;
+}
 /* Free the watch list of a block being recycled. */
 void tr__actor_drop_watchers(tr_actor *a);
 

@@ -271,6 +271,7 @@ int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out) {
     int64_t alive = tr__runtime_alive(rt);
     out->actors_alive = alive > 0 ? (uint64_t)alive : 0;
     out->dead_letters = ck_pr_load_64(&rt->dead_letters);
+    out->stash_overflows = ck_pr_load_64(&rt->stash_overflows);
     for (unsigned i = 0; i < rt->nworkers; i++) {
         out->steals += ck_pr_load_64(&rt->workers[i].steals);
         out->parks += ck_pr_load_64(&rt->workers[i].parks);

@@ -51,6 +51,7 @@ struct tr_runtime {
     uint64_t spawned;
     uint64_t next_id;
     uint64_t dead_letters;
+    uint64_t stash_overflows; /* tr_stash refused with TR_EFULL (core/actor.c) */
     /* Block pool (core/pool.c). */
     ck_spinlock_fas_t pool_lock TR_ALIGNED;
     tr_actor *pool_free;

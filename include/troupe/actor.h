@@ -79,7 +79,12 @@ typedef struct tr_spawn_opts {
      * after them; with lanes it may overtake what is still in their lanes.
      * 0 (the default): no lanes. docs/design.md, "Lanes". */
     uint32_t lanes;
+    /* Most messages tr_stash holds at once: 0 = TR_STASH_DEFAULT,
+     * TR_MAILBOX_UNBOUNDED = no bound. docs/behaviours.md. */
+    uint32_t stash_capacity;
 } tr_spawn_opts;
+
+#define TR_STASH_DEFAULT 1024u
 
 /* Spawn an actor. opts may be NULL (no state, default mailbox). On success
  * *out is a handle owned by the caller (release it when done); out may be NULL
@@ -136,6 +141,62 @@ int tr_msg_keep(tr_ctx *ctx, tr_msg *msg);
 /* Send the message being received (or any owned message) on to another actor
  * without copying; ask replies still go to the original asker. */
 int tr_forward(tr_ctx *ctx, tr_ref *to, tr_msg *msg);
+
+/* --- become and stash (inside receive; docs/behaviours.md) -------------
+ * Only the actor itself calls these, from its own callbacks (ctx). */
+
+/* A receive function: the signature of tr_behavior.receive. */
+typedef int (*tr_receive_fn)(tr_ctx *ctx, void *state, tr_msg *msg);
+
+/* Most receive functions tr_become_push remembers at once. */
+#define TR_BECOME_DEPTH 16
+
+/* Receive every message from the next one on with `receive` instead of the
+ * current receive function (which is forgotten; what tr_become_push
+ * remembered stays remembered). A new incarnation (tr_spawn, a supervisor's
+ * restart) starts with its behaviour's receive. Callable from init, receive
+ * and terminate. TR_EINVAL (NULL ctx or receive); TR_ESTATE in a pool
+ * worker (the pool's own receive wraps the user's and must stay). */
+int tr_become(tr_ctx *ctx, tr_receive_fn receive);
+/* Like tr_become, but remember the current receive function for
+ * tr_unbecome. At most TR_BECOME_DEPTH are remembered: TR_EFULL beyond
+ * (nothing changes). TR_ENOMEM if the stack (allocated on the first push,
+ * freed with the actor) cannot be made; TR_ESTATE in a pool worker. */
+int tr_become_push(tr_ctx *ctx, tr_receive_fn receive);
+/* Go back to the receive function the last tr_become_push remembered.
+ * TR_ESTATE if none is remembered (or in a pool worker). */
+int tr_unbecome(tr_ctx *ctx);
+
+/* Stash the message being received: it leaves the mailbox (a bounded
+ * mailbox gets its room back) and waits, owned by the runtime, in the
+ * actor's stash until an unstash puts it back; the runtime does not destroy
+ * it when receive returns. Everything travels with it: its ask token (answer
+ * it when it comes back), ptr payload, corr and status. Until it comes
+ * back the message is the runtime's: do not send, forward, answer or free
+ * it. Stashing allocates nothing.
+ * Errors: TR_EINVAL (NULL), TR_ESTATE (msg is not the message being
+ * received, or was already kept, forwarded or stashed; a pool worker's job),
+ * TR_EFULL (the stash holds stash_capacity messages: counted in
+ * tr_runtime_stats.stash_overflows; msg is then handled as usual, destroyed
+ * after receive unless kept). In every error case the caller's ownership of
+ * msg is unchanged.
+ * When the actor ends, for any reason, its stashed (and unstashed but not yet
+ * received) messages are dead-lettered like its queued ones, after its
+ * terminate: the dead-letter hook sees them, destructors run, ask futures
+ * fail with TR_EDEAD and tr_request askers get TR_MSG_ASK_FAILED. */
+int tr_stash(tr_ctx *ctx, tr_msg *msg);
+/* Put every stashed message back at the front of the actor's mailbox, in the
+ * order they were stashed, ahead of everything not yet received (the
+ * mailbox, foreign threads' lanes, earlier unstashed messages): they are
+ * received next, after the current message. They take no room in a bounded
+ * mailbox and cannot fail or be lost. Returns the number of messages moved
+ * (0 if the stash was empty), or TR_EINVAL. */
+int tr_unstash_all(tr_ctx *ctx);
+/* The same for the oldest stashed message only: returns 1 if one was moved,
+ * 0 if the stash was empty, or TR_EINVAL. */
+int tr_unstash(tr_ctx *ctx);
+/* The number of messages in the actor's stash, or TR_EINVAL. */
+int64_t tr_stash_len(tr_ctx *ctx);
 
 /* --- stopping and watching ---------------------------------------------- */
 /* Ask the actor to stop after its current message (exit TR_EXIT_SHUTDOWN;

@@ -52,13 +52,14 @@ typedef struct tr_runtime_config {
 } tr_runtime_config;
 
 typedef struct tr_runtime_stats {
-    uint64_t actors_spawned; /* actors whose init succeeded, since start (one a
-                              * racing close ended at once counts: its
-                              * terminate ran, though tr_spawn said ECLOSED) */
-    uint64_t actors_alive;   /* now */
-    uint64_t dead_letters;   /* messages dead-lettered since start */
-    uint64_t steals;         /* steal batches taken from other workers */
-    uint64_t parks;          /* times a worker went to sleep */
+    uint64_t actors_spawned;  /* actors whose init succeeded, since start (one a
+                               * racing close ended at once counts: its
+                               * terminate ran, though tr_spawn said ECLOSED) */
+    uint64_t actors_alive;    /* now */
+    uint64_t dead_letters;    /* messages dead-lettered since start */
+    uint64_t steals;          /* steal batches taken from other workers */
+    uint64_t parks;           /* times a worker went to sleep */
+    uint64_t stash_overflows; /* tr_stash calls refused with TR_EFULL */
     unsigned workers;
 } tr_runtime_stats;
 
