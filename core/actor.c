@@ -209,7 +209,8 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     /* The name before init, so nothing runs if it is taken; lookups may
      * find the actor from here on (its mailbox is open). */
     if (o->register_as != NULL && (rc = tr__registry_spawn(a, o->register_as)) != 0) {
-        free_state(a);
+        free_state(a); /* never seen by anyone: recycle it at once */
+        a->refs = 0;
         tr__block_free(rt, a);
         return rc;
     }
