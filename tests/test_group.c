@@ -362,6 +362,24 @@ static void groups_go_when_the_runtime_closes(void **state) {
     tr_ref_release(b);
 }
 
+static int join_then_fail(tr_ctx *ctx, void *state, void *arg) {
+    (void)state;
+    (void)arg;
+    int rc = tr_group_join(tr_self(ctx), "early");
+    if (rc == 0)
+        rc = tr_subscribe(tr_self(ctx), "early.>");
+    return rc == 0 ? -31 : rc; /* joined and subscribed: now fail */
+}
+
+static void an_actor_whose_init_fails_leaves_what_it_joined(void **state) {
+    (void)state;
+    static const tr_behavior beh = {join_then_fail, mem_receive, NULL};
+    assert_int_equal(tr_spawn(rt, &beh, NULL, NULL), -31);
+    assert_int_equal(count_members("early"), 0);
+    assert_int_equal(tr_publish_word(rt, "early.x", LINE, 0), 0);
+    assert_int_equal(tr_group_broadcast_word(rt, "early", LINE, 0), 0);
+}
+
 static void ten_thousand_members(void **state) {
     (void)state;
     enum { N = 10000 };
@@ -497,6 +515,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(a_member_that_ends_leaves_its_groups_and_topics, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(groups_go_when_the_runtime_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_actor_whose_init_fails_leaves_what_it_joined, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(ten_thousand_members, setup, teardown),
         cmocka_unit_test_setup_teardown(pattern_matching_table, setup, teardown),
         cmocka_unit_test_setup_teardown(publish_reaches_each_subscriber_once, setup, teardown),
