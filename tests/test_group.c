@@ -2,11 +2,11 @@
  *
  * A broadcast reaches every live member once and returns how many accepted
  * it; a publish reaches every actor with a matching pattern once. Members
- * that end leave by themselves. Payloads above 56 bytes are copied once into
- * a shared block that every member's message reads (tr_msg_data) and that
- * is freed exactly once, when the last of those messages is destroyed,
- * whether handled, dead-lettered or refused (counted through
- * tr__group_shared_counts).
+ * that end leave by themselves. Payloads too big for a message's own block
+ * (BIG_SIZE here) are copied once into a shared block that every member's
+ * message reads (tr_msg_data) and that is freed exactly once, when the last
+ * of those messages is destroyed, whether handled, dead-lettered or refused
+ * (counted through tr__group_shared_counts).
  *
  * "mem" actors record what they receive in global counters; the test thread
  * waits on them and asserts. */

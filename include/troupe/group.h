@@ -17,9 +17,10 @@
  * by itself, before its monitors get TR_MSG_DOWN. An actor that never joins
  * or subscribes pays nothing.
  *
- * Delivery: every member gets its own message (msg->type = type). With
- * size <= 56 bytes the payload is copied into each message (it fits in the
- * message's own block, so a copy is cheaper than sharing); above that it is
+ * Delivery: every member gets its own message (msg->type = type). A small
+ * payload (one that fits in the message's own block: 56 bytes today) is
+ * copied into each message, a copy there being cheaper than sharing; above
+ * that it is
  * copied once into a reference-counted block that every member's message
  * points at: tr_msg_data(msg) returns that shared payload, which is
  * read-only, and the block is freed when the last of these messages is
