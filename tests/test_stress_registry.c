@@ -5,6 +5,8 @@
  * still alive). At the same time:
  *   - SENDERS threads send SENDS words by name, half with tr_send_word_named,
  *     half through a tr_whereis handle;
+ *   - RENAMERS threads race to register and unregister names r0..r3 on
+ *     actors of their own (names left == registrations - unregistrations);
  *   - a group thread makes actors found by name join and leave group "all"
  *     and broadcasts to it, words and BIG-byte shared payloads, GROUP_OPS
  *     times.
@@ -166,6 +168,43 @@ static void *grouper(void *arg) {
     return NULL;
 }
 
+/* Two of these race to register and unregister names r0..r3 on actors of
+ * their own; only they touch those names, so at the end the names left are
+ * exactly the registrations minus the unregistrations. */
+#define RENAMERS 2
+#define RENAMES (20000 / TU_SANITIZER_SLOWDOWN)
+static uint64_t reg_ok, unreg_ok, rename_other;
+
+static void *renamer(void *arg) {
+    unsigned seed = (unsigned)(uintptr_t)arg * 7919u;
+    tr_ref *mine[4];
+    for (unsigned k = 0; k < 4; k++)
+        if (tr_spawn(rt, &box_beh, NULL, &mine[k]) != 0)
+            mine[k] = NULL;
+    char name[16];
+    for (unsigned i = 0; i < RENAMES; i++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned k = (seed >> 16) % 4, who = (seed >> 20) % 4;
+        snprintf(name, sizeof(name), "r%u", k);
+        int rc;
+        if ((seed >> 24) & 1) {
+            rc = tr_register(mine[who], name);
+            if (rc == 0)
+                tu_add(&reg_ok, 1);
+        } else {
+            rc = tr_unregister(rt, name);
+            if (rc == 0)
+                tu_add(&unreg_ok, 1);
+        }
+        if (rc != 0 && rc != TR_EEXIST && rc != TR_EALREADY && rc != TR_ENOTFOUND)
+            tu_add(&rename_other, 1);
+    }
+    for (unsigned k = 0; k < 4; k++)
+        if (mine[k] != NULL)
+            tr_ref_release(mine[k]);
+    return NULL;
+}
+
 static void names_and_groups_survive_churn(void **state) {
     (void)state;
     uint64_t *all[] = {&accepted,   &refused_ok,  &refused_other, &received, &dead,
@@ -181,7 +220,12 @@ static void names_and_groups_survive_churn(void **state) {
     cfg.dead_letter = on_dead;
     assert_int_equal(tr_runtime_new(&rt, &cfg), 0);
 
-    pthread_t th[SENDERS + 2];
+    pthread_t th[SENDERS + 2], rn[RENAMERS];
+    tu_store(&reg_ok, 0);
+    tu_store(&unreg_ok, 0);
+    tu_store(&rename_other, 0);
+    for (unsigned s = 0; s < RENAMERS; s++)
+        assert_int_equal(pthread_create(&rn[s], NULL, renamer, (void *)(uintptr_t)(s + 1)), 0);
     assert_int_equal(pthread_create(&th[0], NULL, churn, NULL), 0);
     assert_int_equal(pthread_create(&th[1], NULL, grouper, NULL), 0);
     for (unsigned s = 0; s < SENDERS; s++)
@@ -189,8 +233,14 @@ static void names_and_groups_survive_churn(void **state) {
     for (unsigned s = 0; s < SENDERS + 2; s++)
         pthread_join(th[s], NULL);
 
+    for (unsigned s = 0; s < RENAMERS; s++)
+        pthread_join(rn[s], NULL);
     size_t n = 0;
-    assert_int_equal(tr_registered(rt, NULL, 0, &n), NAMES); /* the last holders */
+    tr_name names[NAMES + 8];
+    assert_int_equal(tr_registered(rt, names, NAMES + 8, &n),
+                     NAMES + tu_load(&reg_ok) - tu_load(&unreg_ok));
+    assert_int_equal(tu_load(&rename_other), 0);
+    assert_true(tu_load(&reg_ok) > 0 && tu_load(&unreg_ok) > 0);
     assert_int_equal(tr_runtime_close(rt), 0);
     assert_int_equal(tr_runtime_join(rt), 0);
     assert_int_equal(tr_registered(rt, NULL, 0, &n), 0);
