@@ -11,6 +11,7 @@
 #include <ck_spinlock.h>
 #include <ck_stack.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mailbox/mpsc.h"
@@ -70,7 +71,9 @@ struct tr_ref {
     const char *exit_str; /* the final reason's text: static, or exit_text */
     char req_text[TR__EXIT_TEXT];
     char exit_text[TR__EXIT_TEXT];
-    unsigned char inline_state[TR__INLINE_STATE];
+    /* Handed out as any state struct: aligned as malloc's memory would be,
+     * whatever fields come before it. */
+    _Alignas(max_align_t) unsigned char inline_state[TR__INLINE_STATE];
 };
 
 typedef struct tr_ref tr_actor;
