@@ -1,7 +1,7 @@
 /* core/group.c - process groups (pg) and topic subscriptions, per runtime.
  *
  * Both are named sets of actors: a group is keyed by its name, a
- * subscription set by its pattern (a second table). A set holds an array of
+ * subscription set by its pattern (other tables, below). A set holds an array of
  * member nodes (swap-remove, each node knows its index), and each actor
  * holds the list of its own nodes (a->dir_groups), so leaving, and an
  * actor's end, cost O(its memberships), not O(groups). A set is freed with
@@ -24,9 +24,10 @@
  * drops a reference, so the block goes with the last message, whichever
  * path destroys it (handled, dead-lettered, refused).
  *
- * Publishing scans the subscription patterns (O(patterns)); an actor whose
- * several patterns match gets one message (the targets are sorted and
- * deduplicated when more than one pattern matched). */
+ * Subscriptions live in two tables: exact topics, which a publish finds by
+ * hash, and patterns with a wildcard, which it tries one by one (O(wildcard
+ * patterns)). An actor whose several patterns match gets one message (the
+ * targets are sorted and deduplicated when more than one set matched). */
 #include "core/group.h"
 
 #include <limits.h>
@@ -64,7 +65,7 @@ struct set {
     uint64_t hash;
     member **m;
     size_t n, cap;
-    uint8_t topic; /* in the topics table */
+    uint8_t kind; /* K_*: which table holds it */
     size_t len;
     char name[]; /* len + 1 */
 };
@@ -74,10 +75,14 @@ typedef struct table {
     size_t cap, n;
 } table;
 
+/* Set kinds, and the table of each. */
+enum { K_GROUP = 0, K_EXACT = 1, K_WILD = 2, K_COUNT = 3 };
+
 struct tr__groups {
     pthread_rwlock_t lk;
-    table groups;
-    table topics;
+    /* Groups; subscriptions to exact topics (a publish finds them by hash);
+     * subscriptions with a wildcard (a publish tries each). */
+    table t[K_COUNT];
 };
 typedef struct tr__groups groups;
 
@@ -229,8 +234,8 @@ static groups *groups_get(tr_runtime *rt) {
 }
 
 static void groups_destroy(groups *g) {
-    table_destroy(&g->groups);
-    table_destroy(&g->topics);
+    for (unsigned k = 0; k < K_COUNT; k++)
+        table_destroy(&g->t[k]);
     pthread_rwlock_destroy(&g->lk);
     free(g);
 }
@@ -270,19 +275,19 @@ static void member_remove(groups *g, member *m) {
         last->idx = m->idx;
     }
     if (s->n == 0) {
-        table_del(s->topic ? &g->topics : &g->groups, s);
+        table_del(&g->t[s->kind], s);
         set_free(s);
     }
 }
 
-static int join(tr_actor *a, const char *name, size_t len, bool topic) {
+static int join(tr_actor *a, const char *name, size_t len, uint8_t kind) {
     groups *g = groups_make(a->rt);
     member *m = malloc(sizeof(*m));
     if (g == NULL || m == NULL) {
         free(m);
         return TR_ENOMEM;
     }
-    table *t = topic ? &g->topics : &g->groups;
+    table *t = &g->t[kind];
     uint64_t h = hash_of(name, len);
     int rc = 0;
     pthread_rwlock_wrlock(&g->lk);
@@ -292,7 +297,7 @@ static int join(tr_actor *a, const char *name, size_t len, bool topic) {
         goto out;
     }
     for (member *o = a->dir_groups; o != NULL; o = o->next) {
-        if (o->s->topic == topic && o->s->len == len && memcmp(o->s->name, name, len) == 0) {
+        if (o->s->kind == kind && o->s->len == len && memcmp(o->s->name, name, len) == 0) {
             rc = TR_EEXIST;
             goto out;
         }
@@ -307,7 +312,7 @@ static int join(tr_actor *a, const char *name, size_t len, bool topic) {
         }
         s->hash = h;
         s->len = len;
-        s->topic = topic;
+        s->kind = kind;
         memcpy(s->name, name, len);
         if (table_add(t, s) != 0) {
             free(s);
@@ -343,7 +348,7 @@ out:
     return rc;
 }
 
-static int leave(tr_actor *a, const char *name, size_t len, bool topic) {
+static int leave(tr_actor *a, const char *name, size_t len, uint8_t kind) {
     groups *g = groups_get(a->rt);
     if (g == NULL)
         return TR_ENOTFOUND;
@@ -351,7 +356,7 @@ static int leave(tr_actor *a, const char *name, size_t len, bool topic) {
     pthread_rwlock_wrlock(&g->lk);
     for (member **p = &a->dir_groups; *p != NULL; p = &(*p)->next) {
         member *o = *p;
-        if (o->s->topic == topic && o->s->len == len && memcmp(o->s->name, name, len) == 0) {
+        if (o->s->kind == kind && o->s->len == len && memcmp(o->s->name, name, len) == 0) {
             *p = o->next;
             member_remove(g, o);
             found = o;
@@ -384,28 +389,40 @@ int tr_group_join(tr_ref *member_ref, const char *group) {
     size_t len;
     if (member_ref == NULL || check_group(group, &len) != 0)
         return TR_EINVAL;
-    return join(member_ref, group, len, false);
+    return join(member_ref, group, len, K_GROUP);
 }
 
 int tr_group_leave(tr_ref *member_ref, const char *group) {
     size_t len;
     if (member_ref == NULL || check_group(group, &len) != 0)
         return TR_EINVAL;
-    return leave(member_ref, group, len, false);
+    return leave(member_ref, group, len, K_GROUP);
+}
+
+/* A well-formed pattern with a "*" or ">" segment is K_WILD. */
+static uint8_t kind_of(const char *p) {
+    for (const char *seg = p;; seg++) {
+        size_t sl = strcspn(seg, ".");
+        if (sl == 1 && (seg[0] == '*' || seg[0] == '>'))
+            return K_WILD;
+        seg += sl;
+        if (*seg == '\0')
+            return K_EXACT;
+    }
 }
 
 int tr_subscribe(tr_ref *sub, const char *pattern) {
     size_t len;
     if (sub == NULL || check_topic(pattern, &len, true) != 0)
         return TR_EINVAL;
-    return join(sub, pattern, len, true);
+    return join(sub, pattern, len, kind_of(pattern));
 }
 
 int tr_unsubscribe(tr_ref *sub, const char *pattern) {
     size_t len;
     if (sub == NULL || check_topic(pattern, &len, true) != 0)
         return TR_EINVAL;
-    return leave(sub, pattern, len, true);
+    return leave(sub, pattern, len, kind_of(pattern));
 }
 
 int tr_group_members(tr_runtime *rt, const char *group, tr_ref **out, size_t cap, size_t *n) {
@@ -418,7 +435,7 @@ int tr_group_members(tr_runtime *rt, const char *group, tr_ref **out, size_t cap
         return 0;
     size_t live = 0;
     pthread_rwlock_rdlock(&g->lk);
-    set *s = table_find(&g->groups, group, len, hash_of(group, len));
+    set *s = table_find(&g->t[K_GROUP], group, len, hash_of(group, len));
     for (size_t i = 0; s != NULL && i < s->n; i++) {
         tr_actor *a = s->m[i]->a;
         if (tr__mbox_closed_any(&a->mbox))
@@ -562,7 +579,7 @@ static int broadcast(tr_runtime *rt, const char *group, tr_actor *skip, uint32_t
         return 0;
     delivery d = {.type = type, .data = data, .size = size, .word = word, .skip = skip};
     pthread_rwlock_rdlock(&g->lk);
-    set *s = table_find(&g->groups, group, len, hash_of(group, len));
+    set *s = table_find(&g->t[K_GROUP], group, len, hash_of(group, len));
     if (s != NULL && (rc = prepare(&d, s->n)) == 0)
         for (size_t i = 0; i < s->n; i++)
             deliver_one(&d, s->m[i]->a);
@@ -592,6 +609,33 @@ static int by_address(const void *x, const void *y) {
     return a < b ? -1 : a > b;
 }
 
+/* The subscription sets matching topic, one after the other (read lock
+ * held): the exact one, found by hash, then every wildcard pattern that
+ * matches. Start with prev NULL; NULL at the end. */
+static set *next_match(groups *g, const char *topic, size_t len, uint64_t h, set *prev) {
+    const table *w = &g->t[K_WILD];
+    set *s;
+    size_t b;
+    if (prev == NULL || prev->kind == K_EXACT) {
+        set *exact = prev == NULL ? table_find(&g->t[K_EXACT], topic, len, h) : NULL;
+        if (exact != NULL)
+            return exact;
+        b = 0;
+        s = w->cap != 0 ? w->tab[0] : NULL;
+    } else {
+        b = (size_t)(prev->hash & (w->cap - 1));
+        s = prev->next;
+    }
+    for (;;) {
+        for (; s != NULL; s = s->next)
+            if (match(s->name, topic))
+                return s;
+        if (++b >= w->cap)
+            return NULL;
+        s = w->tab[b];
+    }
+}
+
 static int publish(tr_runtime *rt, const char *topic, uint32_t type, const void *data, size_t size,
                    uint64_t word) {
     size_t len;
@@ -604,17 +648,17 @@ static int publish(tr_runtime *rt, const char *topic, uint32_t type, const void 
     if (g == NULL)
         return 0;
     delivery d = {.type = type, .data = data, .size = size, .word = word};
+    uint64_t h = hash_of(topic, len);
     pthread_rwlock_rdlock(&g->lk);
-    /* First pass: how many patterns match, and how many members they have. */
+    /* First pass: how many sets match, and how many members they have. */
     set *one = NULL;
     size_t sets = 0, total = 0;
-    for (size_t b = 0; b < g->topics.cap; b++)
-        for (set *s = g->topics.tab[b]; s != NULL; s = s->next)
-            if (match(s->name, topic)) {
-                one = s;
-                sets++;
-                total += s->n;
-            }
+    for (set *s = next_match(g, topic, len, h, NULL); s != NULL;
+         s = next_match(g, topic, len, h, s)) {
+        one = s;
+        sets++;
+        total += s->n;
+    }
     if (sets == 1) {
         if ((rc = prepare(&d, one->n)) == 0)
             for (size_t i = 0; i < one->n; i++)
@@ -626,11 +670,10 @@ static int publish(tr_runtime *rt, const char *topic, uint32_t type, const void 
             rc = TR_ENOMEM;
         } else {
             size_t k = 0, u = 0;
-            for (size_t b = 0; b < g->topics.cap; b++)
-                for (set *s = g->topics.tab[b]; s != NULL; s = s->next)
-                    if (match(s->name, topic))
-                        for (size_t i = 0; i < s->n; i++)
-                            all[k++] = s->m[i]->a;
+            for (set *s = next_match(g, topic, len, h, NULL); s != NULL;
+                 s = next_match(g, topic, len, h, s))
+                for (size_t i = 0; i < s->n; i++)
+                    all[k++] = s->m[i]->a;
             qsort(all, k, sizeof(*all), by_address);
             for (size_t i = 0; i < k; i++)
                 if (u == 0 || all[u - 1] != all[i])

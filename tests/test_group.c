@@ -472,9 +472,10 @@ static void publish_reaches_each_subscriber_once(void **state) {
     assert_int_equal(tr_subscribe(a, "chat.>"), 0); /* both match: still once */
     assert_int_equal(tr_subscribe(a, "chat.>"), TR_EEXIST);
     assert_int_equal(tr_subscribe(b, "chat.room1.msg"), 0);
+    assert_int_equal(tr_subscribe(b, "chat.*.msg"), 0); /* exact and wildcard: once */
     assert_int_equal(tr_subscribe(c, "news.>"), 0);
     assert_int_equal(tr_publish_word(rt, "chat.room1.msg", LINE, 1), 2);
-    assert_int_equal(tr_publish(rt, "chat.room2.msg", LINE, "x", 1), 1);
+    assert_int_equal(tr_publish(rt, "chat.room2.msg", LINE, "x", 1), 2);
     assert_int_equal(tr_publish(rt, "chat.room2", LINE, "x", 1), 1);
     assert_int_equal(tr_publish(rt, "news.today", LINE, "x", 1), 1);
     assert_int_equal(tr_publish(rt, "weather", LINE, "x", 1), 0);
@@ -482,15 +483,15 @@ static void publish_reaches_each_subscriber_once(void **state) {
     for (size_t i = 0; i < BIG_SIZE; i++)
         big[i] = (unsigned char)i;
     assert_int_equal(tr_publish(rt, "chat.room1.msg", BIG, big, sizeof(big)), 2);
-    assert_true(tu_wait_ge(&received, 7, TU_WAIT_MS));
+    assert_true(tu_wait_ge(&received, 8, TU_WAIT_MS));
     assert_true(tu_wait_ge(&big_ok, 2, TU_WAIT_MS));
     assert_int_equal(tr_unsubscribe(a, "chat.>"), 0);
     assert_int_equal(tr_unsubscribe(a, "chat.>"), TR_ENOTFOUND);
     assert_int_equal(tr_publish_word(rt, "chat.room2", LINE, 0), 0);
-    assert_int_equal(tr_publish_word(rt, "chat.room2.msg", LINE, 0), 1);
-    assert_true(tu_wait_ge(&received, 8, TU_WAIT_MS));
+    assert_int_equal(tr_publish_word(rt, "chat.room2.msg", LINE, 0), 2);
+    assert_true(tu_wait_ge(&received, 10, TU_WAIT_MS));
     tu_sleep_ms(20);
-    assert_int_equal(tu_load(&received), 8);
+    assert_int_equal(tu_load(&received), 10);
     assert_int_equal(tu_load(&word_sum), 2);
     int64_t deadline = tu_now_ms() + TU_WAIT_MS;
     while (shared_freed() != 1 && tu_now_ms() < deadline)
@@ -500,6 +501,39 @@ static void publish_reaches_each_subscriber_once(void **state) {
     tr_ref_release(a);
     tr_ref_release(b);
     tr_ref_release(c);
+}
+
+static void exact_and_wildcard_subscriptions_mix(void **state) {
+    (void)state;
+    enum { N = 50 };
+    tr_ref *m[N];
+    char pat[32];
+    for (int i = 0; i < N; i++) {
+        m[i] = spawn_mem();
+        snprintf(pat, sizeof(pat), "t%d.*", i); /* N wildcard sets */
+        assert_int_equal(tr_subscribe(m[i], pat), 0);
+        snprintf(pat, sizeof(pat), "t%d.x", i); /* and N exact ones */
+        assert_int_equal(tr_subscribe(m[i], pat), 0);
+        assert_int_equal(tr_subscribe(m[i], "all.>"), 0);
+    }
+    assert_int_equal(tr_subscribe(m[0], ">"), 0);
+    assert_int_equal(tr_subscribe(m[0], "*.x"), 0);
+    for (int i = 0; i < N; i++) {
+        snprintf(pat, sizeof(pat), "t%d.x", i); /* exact + "t<i>.*" (+ m[0]'s) */
+        assert_int_equal(tr_publish_word(rt, pat, LINE, 1), i == 0 ? 1 : 2);
+        snprintf(pat, sizeof(pat), "t%d.y", i); /* "t<i>.*" (+ m[0]'s ">") */
+        assert_int_equal(tr_publish_word(rt, pat, LINE, 1), i == 0 ? 1 : 2);
+    }
+    assert_int_equal(tr_publish_word(rt, "all.q", LINE, 1), N);
+    assert_int_equal(tr_publish_word(rt, "all", LINE, 1), 1); /* only ">" */
+    assert_int_equal(tr_unsubscribe(m[3], "t3.x"), 0);
+    assert_int_equal(tr_unsubscribe(m[3], "t3.*"), 0);
+    assert_int_equal(tr_publish_word(rt, "t3.x", LINE, 1), 1); /* m[0] only */
+    uint64_t want = 2 * (1 + 2 * (N - 1)) + N + 1 + 1;
+    assert_true(tu_wait_ge(&received, want, TU_WAIT_MS));
+    tu_sleep_ms(20);
+    assert_int_equal(tu_load(&received), want);
+    tr_ref_release_all(m, N);
 }
 
 int main(void) {
@@ -520,6 +554,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(ten_thousand_members, setup, teardown),
         cmocka_unit_test_setup_teardown(pattern_matching_table, setup, teardown),
         cmocka_unit_test_setup_teardown(publish_reaches_each_subscriber_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(exact_and_wildcard_subscriptions_mix, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
