@@ -58,14 +58,14 @@ struct tr_ref {
     tr_exit_kind req_kind;  /* strongest pending stop request */
     int req_code;
     tr__watch *watchers; /* monitors and links on this actor */
+    uint32_t watch_closed;
+    uint64_t next_watch_id;
     /* Names and groups (core/registry.c, core/group.c): TR__DIR_* flags, set
      * once the actor registered, joined or subscribed, read once at its end;
      * its name entry (under the names lock), its memberships (groups lock). */
     uint32_t dir;
     struct tr__name_ent *dir_name;
     struct tr__member *dir_groups;
-    uint32_t watch_closed;
-    uint64_t next_watch_id;
     tr_exit_kind exit_kind; /* owner: the final reason, once terminating */
     int exit_code;
     const char *exit_str; /* the final reason's text: static, or exit_text */

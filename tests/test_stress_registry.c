@@ -84,6 +84,7 @@ static void count_send(int rc) {
 static void *sender(void *arg) {
     unsigned seed = (unsigned)(uintptr_t)arg;
     char name[16];
+    tu_wait_ge(&spawns, NAMES, TU_WAIT_MS); /* start once every name was held */
     for (unsigned i = 0; i < SENDS; i++) {
         seed = seed * 1103515245u + 12345u;
         name_of(name, (seed >> 16) % NAMES);
@@ -146,6 +147,7 @@ static void *grouper(void *arg) {
     char name[16];
     /* A fixed number of rounds: with no bound, this thread alone can queue
      * messages faster than two workers drain them. */
+    tu_wait_ge(&spawns, NAMES, TU_WAIT_MS);
     for (unsigned i = 0; i < GROUP_OPS; i++) {
         name_of(name, i % NAMES);
         tr_ref *r = NULL;
