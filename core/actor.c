@@ -38,6 +38,7 @@
 #include "core/fence.h"
 #include "core/lane.h"
 #include "core/msg.h"
+#include "core/registry.h"
 #include "core/runtime.h"
 #include "core/worker.h"
 #include "troupe/error.h"
@@ -223,6 +224,9 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->watchers = NULL;
     a->watch_closed = 0;
     a->next_watch_id = 1;
+    a->dir = 0;
+    a->dir_name = NULL;
+    a->dir_groups = NULL;
     int rc = setup_state(a, o);
     if (rc != 0) {
         tr__block_free(rt, a);
@@ -230,6 +234,14 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     }
     /* One reference for being alive, one for the caller's handle. */
     a->refs = out != NULL ? 2 : 1;
+    /* The name before init, so nothing runs if it is taken; lookups may
+     * find the actor from here on (its mailbox is open). */
+    if (o->register_as != NULL && (rc = tr__registry_spawn(a, o->register_as)) != 0) {
+        free_state(a); /* never seen by anyone: recycle it at once */
+        a->refs = 0;
+        tr__block_free(rt, a);
+        return rc;
+    }
     tr__runtime_count(rt, 1, 1);
     if (a->beh.init != NULL) {
         rc = run_init(a, o->arg);
@@ -250,6 +262,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
             a->exit_kind = TR_EXIT_ERROR;
             a->exit_code = rc;
             a->exit_str = "init failed";
+            tr__dir_actor_end_owner(a); /* its name, groups: before DOWN */
             tr_exit why = {TR_EXIT_ERROR, rc, a->exit_str};
             tr__actor_undo_watchers(a, &why);
             tr__runtime_count(rt, -1, 0);
@@ -442,6 +455,9 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
                                                                     : TR_DEAD_SHUTDOWN);
         left = next;
     }
+    /* Names and groups go before DOWN/EXIT: a supervisor that restarts a on
+     * them finds the name free (core/registry.h). */
+    tr__dir_actor_end_owner(a);
     tr_exit why = {a->exit_kind, a->exit_code, a->exit_str};
     tr__actor_notify_watchers(a, &why);
     free_state(a);

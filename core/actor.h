@@ -78,12 +78,20 @@ struct tr_ref {
     tr__watch *watchers; /* monitors and links on this actor */
     uint32_t watch_closed;
     uint64_t next_watch_id;
+    /* Names and groups (core/registry.c, core/group.c): TR__DIR_* flags, set
+     * once the actor registered, joined or subscribed, read once at its end;
+     * its name entry (under the names lock), its memberships (groups lock). */
+    uint32_t dir;
+    struct tr__name_ent *dir_name;
+    struct tr__member *dir_groups;
     tr_exit_kind exit_kind; /* owner: the final reason, once terminating */
     int exit_code;
     const char *exit_str; /* the final reason's text: static, or exit_text */
     char req_text[TR__EXIT_TEXT];
     char exit_text[TR__EXIT_TEXT];
-    unsigned char inline_state[TR__INLINE_STATE];
+    /* Handed out as any state struct: aligned as malloc's memory would be,
+     * whatever fields come before it. */
+    _Alignas(max_align_t) unsigned char inline_state[TR__INLINE_STATE];
     tr_receive_fn *bstack; /* owner: tr_become_push's stack (TR_BECOME_DEPTH), or NULL */
 };
 

@@ -62,11 +62,13 @@ int tr__msg_new_system(tr_msg **out, uint32_t type, size_t size) {
 void *tr_msg_data(const tr_msg *msg) {
     if (msg == NULL || !(msg->flags & TR__MSG_INLINE) || msg->size == 0)
         return NULL;
+    if (TR_UNLIKELY(msg->flags & TR__MSG_SHARED))
+        return msg->ptr; /* a broadcast's shared payload (core/group.c) */
     return (void *)(msg + 1);
 }
 
 void *tr_msg_take_ptr(tr_msg *msg) {
-    if (msg == NULL)
+    if (msg == NULL || (msg->flags & TR__MSG_SHARED))
         return NULL;
     void *p = msg->ptr;
     msg->ptr = NULL;

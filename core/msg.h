@@ -13,6 +13,11 @@
 #define TR__MSG_KICK 0x4u   /* wakes an actor to see a stop request; never delivered */
 #define TR__MSG_QUIET 0x10u /* does not count as activity (tr_actor.activity) */
 #define TR__MSG_LANE 0x20u  /* a lane's kick (core/lane.c); never delivered */
+/* A broadcast's shared payload (core/group.c): ptr points at the payload,
+ * read-only and shared with other messages, size is its length, ptr_free
+ * drops this message's reference to it. tr_msg_data returns ptr,
+ * tr_msg_take_ptr returns NULL (the pointer is not the receiver's). */
+#define TR__MSG_SHARED 0x40u
 
 /* Reply tokens in tr_msg.reply: a tr_future*, or a tr_ref* with bit 0 set
  * (reply to an actor's mailbox, with corr = the asker's tag). Both hold a

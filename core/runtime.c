@@ -22,7 +22,9 @@
 
 #include "core/fence.h"
 #include "core/futex.h"
+#include "core/group.h"
 #include "core/msg.h"
+#include "core/registry.h"
 #include "troupe/error.h"
 
 void tr_runtime_config_init(tr_runtime_config *cfg) {
@@ -58,6 +60,8 @@ static void runtime_destroy(tr_runtime *rt) {
     for (unsigned i = 0; i < TR__EXT_COUNT; i++)
         if (ext[i].runtime_free != NULL)
             ext[i].runtime_free(rt, ext[i].data);
+    tr__registry_free(rt);
+    tr__group_free(rt);
     tr__pool_destroy(rt);
     pthread_mutex_destroy(&rt->join_mu);
     free(rt->workers);

@@ -67,6 +67,9 @@ struct tr_runtime {
     pthread_mutex_t join_mu;
     int joined;
     tr__ext ext[TR__EXT_COUNT];
+    /* Names and groups, made on first use (core/registry.c, core/group.c). */
+    struct tr__names *names;
+    struct tr__groups *groups;
 };
 
 /* Count an actor (alive, +1/-1) or a referenced block (live, +1/-1). */

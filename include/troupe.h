@@ -4,6 +4,8 @@
  * troupe/msg.h      messages and their ownership
  * troupe/runtime.h  the runtime and its worker threads
  * troupe/actor.h    actors, handles, sending, asking, monitors and links
+ * troupe/registry.h names: register, look up, send and ask by name
+ * troupe/group.h    process groups and topic publish/subscribe
  * troupe/supervisor.h supervisors and supervision trees
  * troupe/pool.h     supervised worker pools behind one handle
  * troupe/timer.h    delayed and periodic messages, ask and idle timeouts
@@ -16,6 +18,8 @@
 #include "troupe/msg.h"
 #include "troupe/runtime.h"
 #include "troupe/actor.h"
+#include "troupe/registry.h"
+#include "troupe/group.h"
 #include "troupe/supervisor.h"
 #include "troupe/pool.h"
 #include "troupe/timer.h"

@@ -82,13 +82,21 @@ typedef struct tr_spawn_opts {
     /* Most messages tr_stash holds at once: 0 = TR_STASH_DEFAULT,
      * TR_MAILBOX_UNBOUNDED = no bound. docs/behaviours.md. */
     uint32_t stash_capacity;
+    /* A name to register the actor under (troupe/registry.h), or NULL. It
+     * is registered before init runs and before anything can be sent to
+     * the actor: if the name is taken by a live actor, tr_spawn fails with
+     * TR_EEXIST and init does not run; if init fails, the name is released
+     * before its monitors hear of it. The string is copied at each spawn, so
+     * a supervisor's child spec gives every restarted child its name back. */
+    const char *register_as;
 } tr_spawn_opts;
 
 #define TR_STASH_DEFAULT 1024u
 
 /* Spawn an actor. opts may be NULL (no state, default mailbox). On success
  * *out is a handle owned by the caller (release it when done); out may be NULL
- * if no handle is wanted. TR_ECLOSED if the runtime is closed. */
+ * if no handle is wanted. TR_ECLOSED if the runtime is closed; with
+ * opts.register_as, the errors of tr_register (TR_EEXIST, TR_EINVAL). */
 int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *opts, tr_ref **out);
 
 /* --- handles ------------------------------------------------------------ */

@@ -65,7 +65,10 @@ int tr_msg_init(tr_msg *msg, uint32_t type, tr_msg_release_fn release);
 int tr_msg_new(tr_msg **out, uint32_t type, size_t size);
 
 /* The inline data of a tr_msg_new message (NULL when size is 0 or the message
- * was not made by tr_msg_new). */
+ * was not made by tr_msg_new). For a message from a group broadcast or a
+ * publish (troupe/group.h) it may be a payload shared with the other
+ * receivers of the same broadcast: treat the data of a received message as
+ * read-only. */
 void *tr_msg_data(const tr_msg *msg);
 
 /* Destroy a message the caller owns (never sent, or a failed send): runs
@@ -74,7 +77,8 @@ void *tr_msg_data(const tr_msg *msg);
 void tr_msg_free(tr_msg *msg);
 
 /* Take the owned pointer out of a message being received: the runtime will
- * no longer run ptr_free on it. Returns the pointer (NULL if none). */
+ * no longer run ptr_free on it. Returns the pointer (NULL if none, and on a
+ * message whose payload is shared, troupe/group.h). */
 void *tr_msg_take_ptr(tr_msg *msg);
 
 /* Convenience for tr_msg_data + size check: copies nothing, returns NULL if
