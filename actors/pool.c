@@ -371,6 +371,14 @@ static void close_down(router *r) {
     r->timer_id = 0;
 }
 
+/* The router ends itself: everything waiting is dead-lettered, and its
+ * mailbox is sealed now, so sends to the pool fail with TR_EDEAD from here
+ * on, not only once this turn is over. */
+static void end_self(router *r, tr_exit_kind kind, int code, const char *text) {
+    close_down(r);
+    tr__actor_seal_any(tr_self(r->ctx), kind, code, text);
+}
+
 static void start_due(router *r) {
     uint64_t now = tr__mono_ms();
     int started = 0;
@@ -402,8 +410,7 @@ static void slot_died(router *r, unsigned i) {
         return;
     r->restarts++;
     if (tr__restarts_note(&r->rs)) {
-        close_down(r);
-        tr_actor_exit(tr_self(r->ctx), TR_ECRASHED, "pool restart intensity reached");
+        end_self(r, TR_EXIT_ERROR, TR_ECRASHED, "pool restart intensity reached");
         return;
     }
     s->state = S_DUE;
@@ -430,11 +437,10 @@ static void on_exit_msg(router *r, tr_msg *msg) {
     tr_exit why;
     if (msg->type == TR_MSG_EXIT && tr_exit_of(msg, &why) == 0 && why.kind != TR_EXIT_NORMAL &&
         !r->closing) {
-        close_down(r);
         if (why.kind == TR_EXIT_ERROR)
-            tr_actor_exit(tr_self(r->ctx), why.code, why.text);
+            end_self(r, TR_EXIT_ERROR, why.code, why.text);
         else
-            tr_stop(r->ctx);
+            end_self(r, TR_EXIT_NORMAL, 0, NULL);
     }
 }
 
@@ -485,16 +491,19 @@ static int remove_worker(router *r) {
     }
     memset(s, 0, sizeof(*s));
     r->n--;
-    if (r->n == 0) {
-        close_down(r);
-        tr_stop(r->ctx);
-    }
+    if (r->n == 0)
+        end_self(r, TR_EXIT_NORMAL, 0, NULL);
     return 1;
 }
 
-static void fill_stats(router *r, tr__pool_ctrl *c) {
+/* A stats result for the caller (malloc'd: it travels in the reply's ptr),
+ * or NULL when out of memory. */
+static tr__pool_stats_res *stats_result(router *r) {
     tr__pool *p = r->p;
-    tr_pool_stats *o = c->out;
+    tr__pool_stats_res *res = malloc(sizeof(*res) + r->n * sizeof(uint64_t));
+    if (res == NULL)
+        return NULL;
+    tr_pool_stats *o = &res->st;
     memset(o, 0, sizeof(*o));
     o->workers = r->n;
     o->jobs = r->jobs;
@@ -506,16 +515,22 @@ static void fill_stats(router *r, tr__pool_ctrl *c) {
     o->dead_lettered = r->dead + ck_pr_load_64(&p->dead);
     o->stuck = ck_pr_load_64(&p->stuck);
     o->queued = r->qlen;
+    res->n = r->n;
     for (unsigned i = 0; i < p->cap; i++) {
         uint64_t h = ck_pr_load_64(&p->slots[i].handled);
         o->handled += h;
-        if (c->handled != NULL && i < c->cap && i < r->n)
-            c->handled[i] = h;
+        if (i < r->n)
+            res->handled[i] = h;
     }
+    return res;
 }
 
+/* A control request: the blocking calls wait on a future for the answer,
+ * the _async ones get it in their mailbox; both read the same result. */
 static void on_ctrl(router *r, tr__pool_ctrl *c) {
     int rc = 0;
+    void *res = NULL;
+    tr_free_fn res_free = NULL;
     switch (c->op) {
     case TR__POOL_ADD:
         rc = add_worker(r);
@@ -524,21 +539,32 @@ static void on_ctrl(router *r, tr__pool_ctrl *c) {
         rc = remove_worker(r);
         break;
     case TR__POOL_STATS:
-        fill_stats(r, c);
+        res = stats_result(r);
+        if (res != NULL)
+            res_free = tr__pool_stats_res_free;
+        else
+            rc = TR_ENOMEM;
         break;
     case TR__POOL_RETAIN:
         if (r->handles >= 0) /* < 0: started under a supervisor, not counted */
             r->handles++;
         break;
     case TR__POOL_RELEASE:
-        if (r->handles >= 0 && --r->handles <= 0 && !r->closing) {
-            close_down(r);
-            tr_stop(r->ctx);
-        }
+        if (r->handles >= 0 && --r->handles <= 0 && !r->closing)
+            end_self(r, TR_EXIT_NORMAL, 0, NULL);
         break;
     }
-    if (tr_msg_wants_reply(&c->msg))
-        tr_reply_word(&c->msg, 0, (uint64_t)(int64_t)rc);
+    if (!tr_msg_wants_reply(&c->msg)) {
+        if (res_free != NULL)
+            res_free(res);
+        return;
+    }
+    /* ptr_free(res) runs there on error. A result that cannot be delivered
+     * (no memory for the reply, the asker's bounded mailbox full) still
+     * settles the call: it fails with that error, not TR_ENOREPLY. */
+    int err = tr__reply_result(&c->msg, rc, res, res_free);
+    if (err != 0)
+        tr__reply_fail(&c->msg, err);
 }
 
 static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {

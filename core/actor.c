@@ -325,6 +325,21 @@ static int request_from_user(tr_ref *ref, tr_exit_kind kind, int code, const cha
     return rc == TR_EFULL ? 0 : rc;
 }
 
+int tr__actor_seal_any(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
+    if (tr__mbox_closed_any(&a->mbox))
+        return TR_EDEAD;
+    /* The request first (stop_req is stored under the lock, a barrier), so
+     * the owner that finds the seal at its end of turn also finds why. Its
+     * kick may fail (TR_ENOMEM): the seal below wakes an idle actor anyway. */
+    (void)tr__actor_request_exit(a, kind, code, text);
+    int rc = tr__mbox_seal_any(&a->mbox);
+    if (rc == TR__MBOX_WOKE) {
+        tr__schedule_any(a->rt, a);
+        return 0;
+    }
+    return rc;
+}
+
 int tr_actor_stop(tr_ref *ref) {
     return request_from_user(ref, TR_EXIT_SHUTDOWN, 0, "shutdown");
 }

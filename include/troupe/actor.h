@@ -96,7 +96,9 @@ int tr_ref_alive(const tr_ref *ref);
 uint64_t tr_ref_id(const tr_ref *ref);
 tr_runtime *tr_ref_runtime(const tr_ref *ref);
 /* Messages waiting in the actor's mailbox: exact for a bounded mailbox (set
- * mailbox_capacity to get one); an unbounded mailbox keeps no count on the
+ * mailbox_capacity to get one) and never above its capacity (the runtime's
+ * notices, DOWN, EXIT and ASK_FAILED, may queue past the bound; the count
+ * shows at most the capacity); an unbounded mailbox keeps no count on the
  * send path, so it reports 0 when empty and 1 otherwise (a lower bound that
  * does not see the lanes of threads outside the runtime, docs/design.md).
  * TR_EINVAL, TR_EDEAD. */
