@@ -19,8 +19,12 @@
  *             the counters never go back and that handled <= jobs.
  * Checked exactly at the end: every job answered once or dead-lettered
  * once, jobs sent = handled + dead-lettered, and the pool's own stats agree
- * (jobs, handled, dead_lettered, redeliveries, workers). Threads and actors
- * record into atomics; the test thread asserts. */
+ * (jobs, handled, dead_lettered, redeliveries, workers).
+ * Then the close under load: SENDERS threads send until refused while the
+ * test thread closes the pool after CLOSE_AFTER_MS; no send that starts
+ * after tr_pool_close returned may succeed, and every accepted job is
+ * handled or dead-lettered. Threads and actors record into atomics; the
+ * test thread asserts. */
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -360,10 +364,101 @@ static void actor_resizes_a_loaded_shared_queue_pool_and_loses_no_job(void **sta
     resize_under_load(TR_ROUTE_SHARED_QUEUE, JOBS / 2);
 }
 
+/* --- close under load --------------------------------------------------------- */
+
+#define CLOSE_AFTER_MS 30
+
+static uint64_t closed_flag, accepted, refused, late_accepts, other_errors;
+
+static int count_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    if (msg->type == JOB)
+        tu_add(&answered_total, 1);
+    return 0;
+}
+
+static void count_dead(void *user, const tr_msg *msg, int why) {
+    (void)user;
+    (void)why;
+    if (msg->type == JOB)
+        tu_add(&dropped_total, 1);
+}
+
+static void *flood_main(void *arg) {
+    (void)arg;
+    for (;;) {
+        uint64_t was_closed = tu_load(&closed_flag); /* read before the send starts */
+        int rc = tr_send_word(pool, JOB, 0);
+        if (rc == 0) {
+            tu_add(&accepted, 1);
+            if (was_closed)
+                tu_add(&late_accepts, 1);
+        } else if (rc == TR_EDEAD) {
+            tu_add(&refused, 1);
+            return NULL;
+        } else {
+            tu_add(&other_errors, 1);
+            return NULL;
+        }
+        /* Keep the backlog bounded without a window: yield now and then. */
+        if ((tu_load(&accepted) & 1023) == 0)
+            sched_yield();
+    }
+}
+
+static void close_under_load_refuses_every_later_send(void **state) {
+    (void)state;
+    reset();
+    uint64_t *all[] = {&closed_flag, &accepted, &refused, &late_accepts, &other_errors};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        tu_store(all[i], 0);
+    tr_runtime_config rcfg;
+    tr_runtime_config_init(&rcfg);
+    rcfg.workers = 2;
+    rcfg.dead_letter = count_dead;
+    tr_runtime *rt;
+    assert_int_equal(tr_runtime_new(&rt, &rcfg), 0);
+    static const tr_behavior beh = {NULL, count_receive, NULL};
+    tr_pool_config cfg;
+    tr_pool_config_init(&cfg);
+    cfg.workers = 4;
+    cfg.behavior = &beh;
+    assert_int_equal(tr_pool_start(rt, &cfg, &pool), 0);
+    tr_ref_retain(pool); /* a plain reference: the handle outlives the close */
+
+    pthread_t th[SENDERS];
+    for (unsigned i = 0; i < SENDERS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, flood_main, NULL), 0);
+    tu_sleep_ms(CLOSE_AFTER_MS);
+    assert_int_equal(tr_pool_close(pool), 0);
+    tu_store(&closed_flag, 1);
+    assert_int_equal(tr_pool_close(pool), TR_EDEAD);
+    for (unsigned i = 0; i < SENDERS; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(tu_load(&other_errors), 0);
+    assert_int_equal(tu_load(&refused), SENDERS);
+    assert_int_equal(tu_load(&late_accepts), 0);
+    uint64_t n = tu_load(&accepted);
+    int64_t deadline = tu_now_ms() + TU_WAIT_MS;
+    while (tu_load(&answered_total) + tu_load(&dropped_total) < n && tu_now_ms() < deadline)
+        tu_sleep_ms(1);
+    assert_int_equal(tu_load(&answered_total) + tu_load(&dropped_total), n);
+    print_message("close under load: %llu accepted, %llu handled, %llu dead-lettered\n",
+                  (unsigned long long)n, (unsigned long long)tu_load(&answered_total),
+                  (unsigned long long)tu_load(&dropped_total));
+    tr_pool_release(pool); /* drops the handle count's reference */
+    tr_ref_release(pool);
+    assert_int_equal(tr_runtime_free(rt), 0);
+    /* Nothing more arrives once the runtime is gone. */
+    assert_int_equal(tu_load(&answered_total) + tu_load(&dropped_total), n);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(actor_resizes_a_loaded_pool_and_loses_no_job),
         cmocka_unit_test(actor_resizes_a_loaded_shared_queue_pool_and_loses_no_job),
+        cmocka_unit_test(close_under_load_refuses_every_later_send),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
