@@ -706,6 +706,7 @@ static uint64_t ctl_results; /* results received */
 static uint64_t ctl_type[CTL_OPS], ctl_corr[CTL_OPS], ctl_status[CTL_OPS];
 static uint64_t ctl_workers[CTL_OPS], ctl_slots[CTL_OPS], ctl_handled0[CTL_OPS];
 static uint64_t ctl_call_rc[CTL_OPS]; /* what the async call itself returned */
+static uint64_t ctl_read_rc[CTL_OPS]; /* tr_pool_result_stats on the result */
 
 static int ctl_issue(tr_ctx *ctx, ctl *c) {
     unsigned i = c->next;
@@ -763,7 +764,9 @@ static int ctl_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     tr_pool_stats st;
     uint64_t h[4] = {0};
     size_t n = 0;
-    if (tr_pool_result_stats(msg, &st, h, 4, &n) == 0) {
+    int read = tr_pool_result_stats(msg, &st, h, 4, &n);
+    tu_store(&ctl_read_rc[i], (uint64_t)(int64_t)read);
+    if (read == 0) {
         tu_store(&ctl_workers[i], st.workers);
         tu_store(&ctl_slots[i], n);
         tu_store(&ctl_handled0[i], h[0]);
@@ -781,8 +784,8 @@ static int ctl_script_receive_init(tr_ctx *ctx, void *state, void *arg) {
 static tr_ref *ctl_run(const int *script, tr_ref *pool) {
     tu_store(&ctl_results, 0);
     for (int i = 0; i < CTL_OPS; i++) {
-        uint64_t *all[] = {&ctl_type[i],  &ctl_corr[i],     &ctl_status[i], &ctl_workers[i],
-                           &ctl_slots[i], &ctl_handled0[i], &ctl_call_rc[i]};
+        uint64_t *all[] = {&ctl_type[i],  &ctl_corr[i],     &ctl_status[i],  &ctl_workers[i],
+                           &ctl_slots[i], &ctl_handled0[i], &ctl_call_rc[i], &ctl_read_rc[i]};
         for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
             tu_store(all[k], 0);
     }
@@ -813,6 +816,8 @@ static void actor_resizes_the_pool_and_reads_stats_without_blocking(void **state
         assert_int_equal(tu_load(&ctl_type[i]), TR_MSG_RESULT);
         assert_int_equal(tu_load(&ctl_corr[i]), 1000 + i);
     }
+    assert_int_equal((int64_t)tu_load(&ctl_read_rc[0]), TR_EINVAL); /* not a stats result */
+    assert_int_equal(tu_load(&ctl_read_rc[2]), 0);
     assert_int_equal(tu_load(&ctl_status[0]), 1); /* 3 workers */
     assert_int_equal(tu_load(&ctl_status[1]), 0); /* at max_workers */
     assert_int_equal(tu_load(&ctl_status[2]), 0);
@@ -839,6 +844,7 @@ static void async_call_on_a_pool_that_ends_first_gets_ask_failed(void **state) {
     assert_int_equal(tu_load(&ctl_type[0]), TR_MSG_ASK_FAILED);
     assert_int_equal(tu_load(&ctl_corr[0]), 1000);
     assert_int_equal((int64_t)tu_load(&ctl_status[0]), TR_EDEAD);
+    assert_int_equal((int64_t)tu_load(&ctl_read_rc[0]), TR_EDEAD); /* the reader says so too */
     /* The next call found the pool closed: refused, and no result. */
     assert_int_equal((int64_t)tu_load(&ctl_call_rc[1]), TR_EDEAD);
     assert_true(wait_dead(p));
