@@ -36,7 +36,10 @@
 
 #define RETRY_MIN_MS 10
 
-enum { S_EMPTY = 0, S_RUN, S_DUE };
+/* S_GONE: a send found the worker's mailbox closed; it is treated as dead
+ * at the end of the message (its DOWN may be on the way, or lost for want
+ * of memory; either way it is ignored once the slot is reaped). */
+enum { S_EMPTY = 0, S_RUN, S_DUE, S_GONE };
 
 typedef struct rslot {
     tr_ref *ref; /* retained */
@@ -65,6 +68,9 @@ typedef struct router {
     uint64_t timer_id, timer_tag, timer_due;
     uint64_t wd_timer;
     int closing;
+    /* Work after a job (rare, so the job path tests one word): */
+    int gone;  /* some slot is S_GONE: reap it */
+    int retry; /* a respawn is due but its timer could not be armed */
 } router;
 
 typedef struct router_state {
@@ -105,7 +111,10 @@ static int spawn_worker(router *r, unsigned i) {
     uint64_t mon = 0;
     rc = tr_monitor(r->ctx, ref, &mon); /* not a link: see actors/sup.c */
     if (rc != 0) {
-        tr_actor_kill(ref);
+        /* Out of memory, likely: a kill's wake-up message may not be had
+         * either, and an idle worker that is never woken never ends. The
+         * seal wakes it without allocating. */
+        tr__actor_seal_any(ref, TR_EXIT_KILLED, 0, "killed");
         tr_ref_release(ref);
         return rc;
     }
@@ -145,8 +154,12 @@ static inline int send_to(router *r, unsigned i, tr_msg *m) {
     if (r->slots[i].state != S_RUN)
         return TR_EDEAD;
     int rc = tr_forward(r->ctx, r->slots[i].ref, m);
-    if (rc == 0)
+    if (TR_LIKELY(rc == 0))
         r->routed++;
+    else if (rc == TR_EDEAD) {
+        r->slots[i].state = S_GONE;
+        r->gone = 1;
+    }
     return rc;
 }
 
@@ -323,6 +336,27 @@ static void on_job(router *r, tr_msg *m) {
 
 /* --- router timer, restarts, closing ------------------------------------- */
 
+static int has_live(const router *r) {
+    for (unsigned i = 0; i < r->n; i++)
+        if (r->slots[i].state == S_RUN)
+            return 1;
+    return 0;
+}
+
+/* The retry timer could not be armed (out of memory): the next message
+ * arms it again, but the jobs waiting here for a respawn might wait for
+ * ever, and their askers with them. Dead-letter them now (asks fail with
+ * TR_EDEAD): only the shared queue with a live worker still moves. */
+static void starved(router *r) {
+    if (r->p->cfg.routing == TR_ROUTE_SHARED_QUEUE && has_live(r))
+        return;
+    tr_msg *m;
+    while ((m = dequeue(r)) != NULL) {
+        r->dead++;
+        tr__pool_job_dead(r->p, m, TR_DEAD_DROPPED);
+    }
+}
+
 static void router_rearm(router *r) {
     uint64_t due = 0;
     for (unsigned i = 0; i < r->n; i++)
@@ -338,6 +372,9 @@ static void router_rearm(router *r) {
         return;
     uint64_t now = tr__mono_ms();
     r->timer_id = tr__atimer_send(tr_self(r->ctx), r->timer_tag, due > now ? due - now : 0);
+    r->retry = r->timer_id == 0;
+    if (r->retry)
+        starved(r);
 }
 
 static void drop_token(router *r, rslot *s) {
@@ -416,6 +453,18 @@ static void slot_died(router *r, unsigned i) {
     s->state = S_DUE;
     s->due = tr__mono_ms() + tr__restarts_delay(&r->rs);
     start_due(r);
+}
+
+/* Workers found dead by a send (S_GONE) die here, outside route(): their
+ * respawn routes the queue again. Then the respawn timer is armed (again,
+ * if that failed for want of memory: each message tries). */
+static void after_job(router *r) {
+    r->gone = 0;
+    for (unsigned i = 0; i < r->n && !r->closing; i++)
+        if (r->slots[i].state == S_GONE)
+            slot_died(r, i);
+    if (!r->closing)
+        router_rearm(r);
 }
 
 static void on_exit_msg(router *r, tr_msg *msg) {
@@ -578,6 +627,8 @@ static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
             return 0;
         }
         on_job(r, msg);
+        if (TR_UNLIKELY(r->gone | r->retry))
+            after_job(r);
         return 0;
     }
     if (msg->release == tr__pool_ctrl_release) {
@@ -594,7 +645,9 @@ static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
             start_due(r);
         }
     }
-    if (!r->closing)
+    if (r->gone)
+        after_job(r);
+    else if (!r->closing)
         router_rearm(r);
     return 0;
 }

@@ -56,6 +56,12 @@
  * same corr (status TR_EDEAD) comes instead. The blocking forms stay for
  * threads outside the runtime; both share one request and one answer.
  *
+ * Out of memory: a worker that cannot be respawned, with no timer to retry
+ * the respawn, would leave the jobs that wait for it waiting for ever; the
+ * router dead-letters them instead (asks fail with TR_EDEAD) and tries again
+ * with each later message. A worker found dead by a send is treated as dead
+ * even if the news of its end (a DOWN, which needs memory) never comes.
+ *
  * Watchdog: with watchdog_ms > 0 a helper thread checks every
  * watchdog_ms / 2 which workers have been in one job longer than
  * watchdog_ms; each such job is reported once (on_stuck, stats.stuck) and,
