@@ -21,7 +21,15 @@
  * idle worker, and sends it back right behind the next job for that worker;
  * the worker bounces it to the router as soon as it sees it, which is right
  * after the job (its mailbox is FIFO). So a token in the router = an idle
- * worker, at the cost of one extra push per job and no allocation. */
+ * worker, at the cost of one extra push per job and no allocation.
+ *
+ * Out of memory: a worker's end is normally learned from its DOWN, which
+ * needs memory; a send that finds the worker's mailbox closed marks its slot
+ * S_GONE and the slot dies at the end of that message all the same (a DOWN
+ * that comes later no longer matches it). A respawn whose retry timer cannot
+ * be armed leaves the jobs waiting for it with no one to move them: they
+ * are dead-lettered (starved), and each later message tries the timer
+ * again (retry). Both are rare, so the job path tests them in one branch. */
 #include <ck_pr.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +366,7 @@ static void starved(router *r) {
 }
 
 static void router_rearm(router *r) {
+    r->retry = 0;
     uint64_t due = 0;
     for (unsigned i = 0; i < r->n; i++)
         if (r->slots[i].state == S_DUE && (due == 0 || r->slots[i].due < due))
@@ -372,9 +381,10 @@ static void router_rearm(router *r) {
         return;
     uint64_t now = tr__mono_ms();
     r->timer_id = tr__atimer_send(tr_self(r->ctx), r->timer_tag, due > now ? due - now : 0);
-    r->retry = r->timer_id == 0;
-    if (r->retry)
+    if (r->timer_id == 0) {
+        r->retry = 1;
         starved(r);
+    }
 }
 
 static void drop_token(router *r, rslot *s) {
@@ -634,7 +644,9 @@ static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     if (msg->release == tr__pool_ctrl_release) {
         on_ctrl(r, (tr__pool_ctrl *)msg);
     } else if (msg->type == TR__A_TOKEN) {
-        on_token(r, msg);
+        on_token(r, msg); /* a job may go out behind it: as after a job */
+        if (TR_UNLIKELY(r->gone | r->retry))
+            after_job(r);
         return 0;
     } else if (msg->type == TR_MSG_DOWN || msg->type == TR_MSG_EXIT) {
         on_exit_msg(r, msg);
