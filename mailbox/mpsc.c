@@ -128,8 +128,10 @@ void tr__mbox_detach_slow_owner(tr__mbox *mb, tr_msg *m) {
      * replaced m and will link behind it; that link is our next message. */
     if (ck_pr_cas_ptr(&mb->tail, m, TR__MBOX_SCHED))
         return;
-    /* Sealed with m as the tail: nobody links behind it; keep the seal.
-     * Only the owner moves a sealed tail, so this CAS cannot fail. */
+    /* Sealed with m as the tail: nobody will link behind it. Move the tail
+     * off m and keep the seal (pushes fail on a sealed tail and only the
+     * owner moves it, so nothing races this CAS). If it fails, a push had
+     * replaced m before the seal and links behind it: wait for that. */
     tr_msg *sealed = (tr_msg *)((uintptr_t)m | TR__MBOX_SEALED);
     if (ck_pr_cas_ptr(&mb->tail, sealed, (tr_msg *)((uintptr_t)TR__MBOX_SCHED | TR__MBOX_SEALED)))
         return;
