@@ -47,7 +47,7 @@
  *
  * Sealing (any thread): the SEALED bit set on tail by one CAS makes pushes
  * fail as on CLOSED, while the queue behind stays whole for the owner, who
- * closes the mailbox when it ends (the sealer has asked it to end). The
+ * closes the mailbox when it ends (the sealer then asks it to end). The
  * owner never moves a sealed tail back to IDLE: its end-of-turn CAS fails,
  * so it runs again and ends; sealing an IDLE mailbox makes the sealer the
  * actor's one waker (TR__MBOX_WOKE), as a push would. Nothing here knows
@@ -184,8 +184,9 @@ int tr__mbox_seal_any(tr__mbox *mb) {
             return TR_EDEAD;
         /* The CAS orders the seal after every push that became the tail
          * before it; a push after it sees the bit and fails. It publishes
-         * nothing: the owner learns why from its stop request, which the
-         * caller stored (with a barrier) before calling us. */
+         * nothing: the owner learns why from the stop request the caller
+         * stores next; until it sees that, its end-of-turn CAS fails on the
+         * bit and it runs again. */
         if (ck_pr_cas_ptr_value(&mb->tail, t, (tr_msg *)((uintptr_t)t | TR__MBOX_SEALED), &t))
             break;
     }

@@ -86,7 +86,8 @@ tr_msg *tr__mbox_close_owner(tr__mbox *mb);
 
 /* Seal the mailbox from any thread: later pushes fail with TR_EDEAD as if it
  * were closed, while what is queued stays for the owner, who must be about
- * to end (the caller has asked it to) and closes it as usual. Returns
+ * to end (the caller asks it to, right after) and closes it as usual; until
+ * then its turns end without going idle. Returns
  * TR__MBOX_WOKE if the actor was idle (the caller must schedule it so that
  * it ends: nothing else will), 0 if it was scheduled, TR_EDEAD if the
  * mailbox was already sealed or closed (exactly one caller seals). */
