@@ -53,7 +53,8 @@
  * msg->corr == the caller's tag and msg->status (tr_result_code) == what
  * the blocking form would return; tr_pool_result_stats reads a stats
  * result. If the pool ends before answering, a TR_MSG_ASK_FAILED with the
- * same corr (status TR_EDEAD) comes instead. The blocking forms stay for
+ * same corr (status TR_EDEAD) comes instead (or, if the result cannot be
+ * delivered, one with that error). The blocking forms stay for
  * threads outside the runtime; both share one request and one answer.
  *
  * Out of memory: a worker that cannot be respawned, with no timer to retry
@@ -156,7 +157,9 @@ int tr_pool_try_remove_worker(tr_ref *pool);
  * callbacks; never blocks). 0: the request is on its way and exactly one
  * message will come back, with msg->corr == tag: a TR_MSG_RESULT whose
  * status is 1, 0 or a negative code as for the blocking form, or a
- * TR_MSG_ASK_FAILED (status TR_EDEAD) if the pool ended first. Negative:
+ * TR_MSG_ASK_FAILED: status TR_EDEAD if the pool ended first, TR_ENOMEM if
+ * the result could not be allocated, TR_EFULL if it found the caller's
+ * bounded mailbox full (the notice itself passes the bound). Negative:
  * nothing was sent and nothing will come (TR_EINVAL: ctx NULL or pool not a
  * pool; TR_EDEAD: the pool is closed; TR_ENOMEM). */
 int tr_pool_try_add_worker_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag);
@@ -176,10 +179,10 @@ typedef struct tr_pool_stats {
 } tr_pool_stats;
 
 /* Blocking (TR_EDEADLK on a worker). handled (optional: NULL, and cap is
- * ignored) gets the per-slot handled counts of up to cap slots (slot i = the i-th
- * worker). A crashed worker's job reaches the router before the news of
- * the crash, so a redelivered job may be answered a moment before its
- * restart is counted. 0; TR_EINVAL (out NULL, not a pool), TR_EDEAD
+ * ignored) gets the per-slot handled counts of up to cap slots (slot i =
+ * the i-th worker). A crashed worker's job reaches the router before the
+ * news of the crash, so a redelivered job may be answered a moment before
+ * its restart is counted. 0; TR_EINVAL (out NULL, not a pool), TR_EDEAD
  * (closed), TR_ENOMEM. */
 int tr_pool_stats_get(tr_ref *pool, tr_pool_stats *out, uint64_t *handled, size_t cap);
 
@@ -190,9 +193,9 @@ int tr_pool_stats_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag);
 
 /* Read the result of tr_pool_stats_async (res: the TR_MSG_RESULT received;
  * it stays the caller's, the runtime destroys it after receive as usual).
- * Fills *out and up to cap per-slot handled counts (handled optional, NULL
- * whatever cap); *n (optional) gets the number of live slots, which may exceed
- * cap. Returns 0; the call's error if res reports one (a TR_MSG_ASK_FAILED:
+ * Fills *out and up to cap per-slot handled counts (handled optional:
+ * NULL, whatever cap); *n (optional) gets the number of live slots, which
+ * may exceed cap. Returns 0; the call's error if res reports one (a TR_MSG_ASK_FAILED:
  * its status, TR_EDEAD; a failed result: TR_ENOMEM); TR_EINVAL if res is not
  * the result of a stats call or an argument is bad. Any thread. */
 int tr_pool_result_stats(const tr_msg *res, tr_pool_stats *out, uint64_t *handled, size_t cap,
