@@ -21,7 +21,15 @@
  * idle worker, and sends it back right behind the next job for that worker;
  * the worker bounces it to the router as soon as it sees it, which is right
  * after the job (its mailbox is FIFO). So a token in the router = an idle
- * worker, at the cost of one extra push per job and no allocation. */
+ * worker, at the cost of one extra push per job and no allocation.
+ *
+ * Out of memory: a worker's end is normally learned from its DOWN, which
+ * needs memory; a send that finds the worker's mailbox closed marks its slot
+ * S_GONE and the slot dies at the end of that message all the same (a DOWN
+ * that comes later no longer matches it). A respawn whose retry timer cannot
+ * be armed leaves the jobs waiting for it with no one to move them: they
+ * are dead-lettered (starved), and each later message tries the timer
+ * again (retry). Both are rare, so the job path tests them in one branch. */
 #include <ck_pr.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +44,10 @@
 
 #define RETRY_MIN_MS 10
 
-enum { S_EMPTY = 0, S_RUN, S_DUE };
+/* S_GONE: a send found the worker's mailbox closed; it is treated as dead
+ * at the end of the message (its DOWN may be on the way, or lost for want
+ * of memory; either way it is ignored once the slot is reaped). */
+enum { S_EMPTY = 0, S_RUN, S_DUE, S_GONE };
 
 typedef struct rslot {
     tr_ref *ref; /* retained */
@@ -65,6 +76,9 @@ typedef struct router {
     uint64_t timer_id, timer_tag, timer_due;
     uint64_t wd_timer;
     int closing;
+    /* Work after a job (rare, so the job path tests one word): */
+    int gone;  /* some slot is S_GONE: reap it */
+    int retry; /* a respawn is due but its timer could not be armed */
 } router;
 
 typedef struct router_state {
@@ -105,7 +119,10 @@ static int spawn_worker(router *r, unsigned i) {
     uint64_t mon = 0;
     rc = tr_monitor(r->ctx, ref, &mon); /* not a link: see actors/sup.c */
     if (rc != 0) {
-        tr_actor_kill(ref);
+        /* Out of memory, likely: a kill's wake-up message may not be had
+         * either, and an idle worker that is never woken never ends. The
+         * seal wakes it without allocating. */
+        tr__actor_seal_any(ref, TR_EXIT_KILLED, 0, "killed");
         tr_ref_release(ref);
         return rc;
     }
@@ -145,8 +162,12 @@ static inline int send_to(router *r, unsigned i, tr_msg *m) {
     if (r->slots[i].state != S_RUN)
         return TR_EDEAD;
     int rc = tr_forward(r->ctx, r->slots[i].ref, m);
-    if (rc == 0)
+    if (TR_LIKELY(rc == 0))
         r->routed++;
+    else if (rc == TR_EDEAD) {
+        r->slots[i].state = S_GONE;
+        r->gone = 1;
+    }
     return rc;
 }
 
@@ -323,7 +344,29 @@ static void on_job(router *r, tr_msg *m) {
 
 /* --- router timer, restarts, closing ------------------------------------- */
 
+static int has_live(const router *r) {
+    for (unsigned i = 0; i < r->n; i++)
+        if (r->slots[i].state == S_RUN)
+            return 1;
+    return 0;
+}
+
+/* The retry timer could not be armed (out of memory): the next message
+ * arms it again, but the jobs waiting here for a respawn might wait for
+ * ever, and their askers with them. Dead-letter them now (asks fail with
+ * TR_EDEAD): only the shared queue with a live worker still moves. */
+static void starved(router *r) {
+    if (r->p->cfg.routing == TR_ROUTE_SHARED_QUEUE && has_live(r))
+        return;
+    tr_msg *m;
+    while ((m = dequeue(r)) != NULL) {
+        r->dead++;
+        tr__pool_job_dead(r->p, m, TR_DEAD_DROPPED);
+    }
+}
+
 static void router_rearm(router *r) {
+    r->retry = 0;
     uint64_t due = 0;
     for (unsigned i = 0; i < r->n; i++)
         if (r->slots[i].state == S_DUE && (due == 0 || r->slots[i].due < due))
@@ -338,6 +381,10 @@ static void router_rearm(router *r) {
         return;
     uint64_t now = tr__mono_ms();
     r->timer_id = tr__atimer_send(tr_self(r->ctx), r->timer_tag, due > now ? due - now : 0);
+    if (r->timer_id == 0) {
+        r->retry = 1;
+        starved(r);
+    }
 }
 
 static void drop_token(router *r, rslot *s) {
@@ -371,6 +418,14 @@ static void close_down(router *r) {
     r->timer_id = 0;
 }
 
+/* The router ends itself: everything waiting is dead-lettered, and its
+ * mailbox is sealed now, so sends to the pool fail with TR_EDEAD from here
+ * on, not only once this turn is over. */
+static void end_self(router *r, tr_exit_kind kind, int code, const char *text) {
+    close_down(r);
+    tr__actor_seal_any(tr_self(r->ctx), kind, code, text);
+}
+
 static void start_due(router *r) {
     uint64_t now = tr__mono_ms();
     int started = 0;
@@ -402,13 +457,24 @@ static void slot_died(router *r, unsigned i) {
         return;
     r->restarts++;
     if (tr__restarts_note(&r->rs)) {
-        close_down(r);
-        tr_actor_exit(tr_self(r->ctx), TR_ECRASHED, "pool restart intensity reached");
+        end_self(r, TR_EXIT_ERROR, TR_ECRASHED, "pool restart intensity reached");
         return;
     }
     s->state = S_DUE;
     s->due = tr__mono_ms() + tr__restarts_delay(&r->rs);
     start_due(r);
+}
+
+/* Workers found dead by a send (S_GONE) die here, outside route(): their
+ * respawn routes the queue again. Then the respawn timer is armed (again,
+ * if that failed for want of memory: each message tries). */
+static void after_job(router *r) {
+    r->gone = 0;
+    for (unsigned i = 0; i < r->n && !r->closing; i++)
+        if (r->slots[i].state == S_GONE)
+            slot_died(r, i);
+    if (!r->closing)
+        router_rearm(r);
 }
 
 static void on_exit_msg(router *r, tr_msg *msg) {
@@ -430,11 +496,10 @@ static void on_exit_msg(router *r, tr_msg *msg) {
     tr_exit why;
     if (msg->type == TR_MSG_EXIT && tr_exit_of(msg, &why) == 0 && why.kind != TR_EXIT_NORMAL &&
         !r->closing) {
-        close_down(r);
         if (why.kind == TR_EXIT_ERROR)
-            tr_actor_exit(tr_self(r->ctx), why.code, why.text);
+            end_self(r, TR_EXIT_ERROR, why.code, why.text);
         else
-            tr_stop(r->ctx);
+            end_self(r, TR_EXIT_NORMAL, 0, NULL);
     }
 }
 
@@ -485,16 +550,19 @@ static int remove_worker(router *r) {
     }
     memset(s, 0, sizeof(*s));
     r->n--;
-    if (r->n == 0) {
-        close_down(r);
-        tr_stop(r->ctx);
-    }
+    if (r->n == 0)
+        end_self(r, TR_EXIT_NORMAL, 0, NULL);
     return 1;
 }
 
-static void fill_stats(router *r, tr__pool_ctrl *c) {
+/* A stats result for the caller (malloc'd: it travels in the reply's ptr),
+ * or NULL when out of memory. */
+static tr__pool_stats_res *stats_result(router *r) {
     tr__pool *p = r->p;
-    tr_pool_stats *o = c->out;
+    tr__pool_stats_res *res = malloc(sizeof(*res) + r->n * sizeof(uint64_t));
+    if (res == NULL)
+        return NULL;
+    tr_pool_stats *o = &res->st;
     memset(o, 0, sizeof(*o));
     o->workers = r->n;
     o->jobs = r->jobs;
@@ -506,16 +574,22 @@ static void fill_stats(router *r, tr__pool_ctrl *c) {
     o->dead_lettered = r->dead + ck_pr_load_64(&p->dead);
     o->stuck = ck_pr_load_64(&p->stuck);
     o->queued = r->qlen;
+    res->n = r->n;
     for (unsigned i = 0; i < p->cap; i++) {
         uint64_t h = ck_pr_load_64(&p->slots[i].handled);
         o->handled += h;
-        if (c->handled != NULL && i < c->cap && i < r->n)
-            c->handled[i] = h;
+        if (i < r->n)
+            res->handled[i] = h;
     }
+    return res;
 }
 
+/* A control request: the blocking calls wait on a future for the answer,
+ * the _async ones get it in their mailbox; both read the same result. */
 static void on_ctrl(router *r, tr__pool_ctrl *c) {
     int rc = 0;
+    void *res = NULL;
+    tr_free_fn res_free = NULL;
     switch (c->op) {
     case TR__POOL_ADD:
         rc = add_worker(r);
@@ -524,21 +598,32 @@ static void on_ctrl(router *r, tr__pool_ctrl *c) {
         rc = remove_worker(r);
         break;
     case TR__POOL_STATS:
-        fill_stats(r, c);
+        res = stats_result(r);
+        if (res != NULL)
+            res_free = tr__pool_stats_res_free;
+        else
+            rc = TR_ENOMEM;
         break;
     case TR__POOL_RETAIN:
         if (r->handles >= 0) /* < 0: started under a supervisor, not counted */
             r->handles++;
         break;
     case TR__POOL_RELEASE:
-        if (r->handles >= 0 && --r->handles <= 0 && !r->closing) {
-            close_down(r);
-            tr_stop(r->ctx);
-        }
+        if (r->handles >= 0 && --r->handles <= 0 && !r->closing)
+            end_self(r, TR_EXIT_NORMAL, 0, NULL);
         break;
     }
-    if (tr_msg_wants_reply(&c->msg))
-        tr_reply_word(&c->msg, 0, (uint64_t)(int64_t)rc);
+    if (!tr_msg_wants_reply(&c->msg)) {
+        if (res_free != NULL)
+            res_free(res);
+        return;
+    }
+    /* ptr_free(res) runs there on error. A result that cannot be delivered
+     * (no memory for the reply, the asker's bounded mailbox full) still
+     * settles the call: it fails with that error, not TR_ENOREPLY. */
+    int err = tr__reply_result(&c->msg, rc, res, res_free);
+    if (err != 0)
+        tr__reply_fail(&c->msg, err);
 }
 
 static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
@@ -552,12 +637,16 @@ static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
             return 0;
         }
         on_job(r, msg);
+        if (TR_UNLIKELY(r->gone | r->retry))
+            after_job(r);
         return 0;
     }
     if (msg->release == tr__pool_ctrl_release) {
         on_ctrl(r, (tr__pool_ctrl *)msg);
     } else if (msg->type == TR__A_TOKEN) {
-        on_token(r, msg);
+        on_token(r, msg); /* a job may go out behind it: as after a job */
+        if (TR_UNLIKELY(r->gone | r->retry))
+            after_job(r);
         return 0;
     } else if (msg->type == TR_MSG_DOWN || msg->type == TR_MSG_EXIT) {
         on_exit_msg(r, msg);
@@ -568,7 +657,9 @@ static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
             start_due(r);
         }
     }
-    if (!r->closing)
+    if (r->gone)
+        after_job(r);
+    else if (!r->closing)
         router_rearm(r);
     return 0;
 }

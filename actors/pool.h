@@ -67,13 +67,23 @@ typedef struct tr__pool_rarg {
 
 enum { TR__POOL_ADD = 1, TR__POOL_REMOVE, TR__POOL_STATS, TR__POOL_RETAIN, TR__POOL_RELEASE };
 
+/* A control request: asked by the blocking calls (a future) and sent with
+ * tr_request by the _async ones; the router answers both the same way, with
+ * tr__reply_result (a TR_MSG_RESULT: status = the result code, ptr = a
+ * tr__pool_stats_res for TR__POOL_STATS). Retain/release are one-way. */
 typedef struct tr__pool_ctrl {
     tr_msg msg; /* release = tr__pool_ctrl_release: how the router knows it */
     int op;
-    tr_pool_stats *out;
-    uint64_t *handled;
-    size_t cap;
 } tr__pool_ctrl;
 void tr__pool_ctrl_release(tr_msg *m);
+
+/* The ptr of a stats result (malloc'd; freed by tr__pool_stats_res_free,
+ * which is also how tr_pool_result_stats knows one). */
+typedef struct tr__pool_stats_res {
+    tr_pool_stats st;
+    size_t n;           /* live slots: entries in handled */
+    uint64_t handled[]; /* per live slot */
+} tr__pool_stats_res;
+void tr__pool_stats_res_free(void *res);
 
 #endif

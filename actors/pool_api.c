@@ -1,9 +1,15 @@
 /* actors/pool_api.c - starting pools and the calls on a running one.
  *
- * Calls that need an answer are asks carrying a tr__pool_ctrl (the router
- * knows it by its release function) and write results straight into the
- * caller's variables, valid because the caller blocks until the reply.
- * Handle counting messages are one-way. */
+ * Calls that need an answer send the router a tr__pool_ctrl (it knows one by
+ * its release function) as a request, and the router answers every one the
+ * same way: a TR_MSG_RESULT (tr__reply_result) with the result code in
+ * status and, for stats, a malloc'd tr__pool_stats_res in ptr. The blocking
+ * forms ask with a future and wait (never on a runtime worker: TR_EDEADLK);
+ * the _async forms send the same request with tr_request, so the result
+ * comes to the calling actor's mailbox; tr_pool_result_stats reads a stats
+ * result for both. Nothing the router writes points into a caller's frame.
+ * Handle counting messages are one-way. Closing seals the router's mailbox
+ * (core/actor.h, tr__actor_seal_any) so that sends fail at once. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,14 +120,52 @@ static int ctrl_send(tr_ref *pool, int op) {
     return rc;
 }
 
-static int ctrl_call(tr_ref *pool, tr__pool_ctrl *c) {
-    return tr__call_wait(pool, &c->msg);
-}
-
-static int call_check(tr_ref *pool) {
+/* The blocking form: ask with a future and wait for the TR_MSG_RESULT the
+ * router answers every control request with. 0 with *res the result (the
+ * caller frees it), or the ask's or the wait's error. */
+static int ctrl_call(tr_ref *pool, int op, tr_msg **res) {
+    *res = NULL;
     if (!is_pool(pool))
         return TR_EINVAL;
-    return tr__call_may_block();
+    int rc = tr__call_may_block();
+    if (rc != 0)
+        return rc;
+    tr__pool_ctrl *c = ctrl_new(op);
+    if (c == NULL)
+        return TR_ENOMEM;
+    tr_future *f;
+    rc = tr_ask_msg(pool, &c->msg, &f);
+    if (rc != 0) {
+        free(c); /* a failed ask leaves it with us */
+        return rc;
+    }
+    rc = tr_future_wait(f, -1, res);
+    tr_future_release(f);
+    return rc;
+}
+
+/* The actor form: the same request, answered into the caller's mailbox. */
+static int ctrl_request(tr_ctx *ctx, tr_ref *pool, int op, uint64_t tag) {
+    if (ctx == NULL || !is_pool(pool))
+        return TR_EINVAL;
+    tr__pool_ctrl *c = ctrl_new(op);
+    if (c == NULL)
+        return TR_ENOMEM;
+    int rc = tr_request(ctx, pool, &c->msg, tag);
+    if (rc != 0)
+        free(c);
+    return rc;
+}
+
+/* The result code of a blocking call. */
+static int call_code(tr_ref *pool, int op) {
+    tr_msg *res;
+    int rc = ctrl_call(pool, op, &res);
+    if (rc != 0)
+        return rc;
+    rc = tr_result_code(res);
+    tr_msg_free(res);
+    return rc;
 }
 
 int tr_pool_retain(tr_ref *pool) {
@@ -143,36 +187,68 @@ int tr_pool_release(tr_ref *pool) {
 int tr_pool_close(tr_ref *pool) {
     if (!is_pool(pool))
         return TR_EINVAL;
-    return tr_actor_stop(pool);
+    /* Sealed at once: from here sends and a second close get TR_EDEAD; the
+     * router dead-letters what was queued as it ends. */
+    return tr__actor_seal_any(pool, TR_EXIT_SHUTDOWN, 0, "shutdown");
 }
 
 int tr_pool_try_add_worker(tr_ref *pool) {
-    int rc = call_check(pool);
-    if (rc != 0)
-        return rc;
-    tr__pool_ctrl *c = ctrl_new(TR__POOL_ADD);
-    return c != NULL ? ctrl_call(pool, c) : TR_ENOMEM;
+    return call_code(pool, TR__POOL_ADD);
 }
 
 int tr_pool_try_remove_worker(tr_ref *pool) {
-    int rc = call_check(pool);
-    if (rc != 0)
-        return rc;
-    tr__pool_ctrl *c = ctrl_new(TR__POOL_REMOVE);
-    return c != NULL ? ctrl_call(pool, c) : TR_ENOMEM;
+    return call_code(pool, TR__POOL_REMOVE);
 }
 
 int tr_pool_stats_get(tr_ref *pool, tr_pool_stats *out, uint64_t *handled, size_t cap) {
-    if (out == NULL || (handled == NULL && cap > 0))
+    if (out == NULL)
         return TR_EINVAL;
-    int rc = call_check(pool);
+    tr_msg *res;
+    int rc = ctrl_call(pool, TR__POOL_STATS, &res);
     if (rc != 0)
         return rc;
-    tr__pool_ctrl *c = ctrl_new(TR__POOL_STATS);
-    if (c == NULL)
-        return TR_ENOMEM;
-    c->out = out;
-    c->handled = handled;
-    c->cap = cap;
-    return ctrl_call(pool, c);
+    rc = tr_pool_result_stats(res, out, handled, cap, NULL);
+    tr_msg_free(res);
+    return rc;
+}
+
+int tr_pool_try_add_worker_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag) {
+    return ctrl_request(ctx, pool, TR__POOL_ADD, tag);
+}
+
+int tr_pool_try_remove_worker_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag) {
+    return ctrl_request(ctx, pool, TR__POOL_REMOVE, tag);
+}
+
+int tr_pool_stats_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag) {
+    return ctrl_request(ctx, pool, TR__POOL_STATS, tag);
+}
+
+void tr__pool_stats_res_free(void *res) {
+    free(res);
+}
+
+int tr_pool_result_stats(const tr_msg *res, tr_pool_stats *out, uint64_t *handled, size_t cap,
+                         size_t *n) {
+    if (n != NULL)
+        *n = 0;
+    if (res == NULL || out == NULL)
+        return TR_EINVAL;
+    if (handled == NULL)
+        cap = 0; /* optional: cap then means nothing */
+    if (res->type == TR_MSG_ASK_FAILED)
+        return tr_result_code(res); /* the pool ended before answering */
+    if (res->type != TR_MSG_RESULT)
+        return TR_EINVAL;
+    if (res->status < 0)
+        return res->status; /* the call failed (TR_ENOMEM) */
+    if (res->ptr == NULL || res->ptr_free != tr__pool_stats_res_free)
+        return TR_EINVAL; /* a result, but not of a stats call */
+    const tr__pool_stats_res *r = res->ptr;
+    *out = r->st;
+    for (size_t i = 0; i < cap && i < r->n; i++)
+        handled[i] = r->handled[i];
+    if (n != NULL)
+        *n = r->n;
+    return 0;
 }

@@ -385,6 +385,21 @@ static int request_from_user(tr_ref *ref, tr_exit_kind kind, int code, const cha
     return rc == TR_EFULL ? 0 : rc;
 }
 
+int tr__actor_seal_any(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
+    /* The seal first: it decides who closed (exactly one caller gets 0), even
+     * against an owner that would see a stop request and close at once. */
+    int rc = tr__mbox_seal_any(&a->mbox);
+    if (rc == TR_EDEAD)
+        return rc;
+    /* Then why (stop_req is stored under the lock, a barrier). Until the
+     * owner sees it, its turns end without going idle and it runs again;
+     * the request's kick finds the seal and is dropped (no memory needed). */
+    (void)tr__actor_request_exit(a, kind, code, text);
+    if (rc == TR__MBOX_WOKE) /* it was idle: we are its one waker */
+        tr__schedule_any(a->rt, a);
+    return 0;
+}
+
 int tr_actor_stop(tr_ref *ref) {
     return request_from_user(ref, TR_EXIT_SHUTDOWN, 0, "shutdown");
 }

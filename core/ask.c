@@ -286,8 +286,13 @@ int tr_result_code(const tr_msg *msg) {
 static int reply_new(tr_msg *req, uint32_t type, const void *data, size_t size, uint64_t word) {
     tr_msg *m;
     int rc = msg_make(&m, type, data, size, word);
-    if (rc != 0)
+    if (rc != 0) {
+        /* No memory for the reply: the request is answered with that
+         * failure now, rather than with TR_ENOREPLY once it is dropped. */
+        if (rc == TR_ENOMEM && tr_msg_wants_reply(req))
+            tr__reply_fail(req, TR_ENOMEM);
         return rc;
+    }
     rc = tr_reply_msg(req, m);
     if (rc != 0)
         m->release(m);

@@ -41,8 +41,17 @@
  *
  * `count` bounds a bounded mailbox: a push reserves room with one
  * fetch-and-add before its CAS, the owner gives room back once per turn.
- * Unbounded mailboxes keep no count. Nothing here knows about workers or
- * actors. */
+ * A push that finds no room takes its reservation back, so count can pass
+ * cap for an instant: readers (tr__mbox_len_any) clamp it. Unbounded
+ * mailboxes keep no count.
+ *
+ * Sealing (any thread): the SEALED bit set on tail by one CAS makes pushes
+ * fail as on CLOSED, while the queue behind stays whole for the owner, who
+ * closes the mailbox when it ends (the sealer then asks it to end). The
+ * owner never moves a sealed tail back to IDLE: its end-of-turn CAS fails,
+ * so it runs again and ends; sealing an IDLE mailbox makes the sealer the
+ * actor's one waker (TR__MBOX_WOKE), as a push would. Nothing here knows
+ * about workers or actors. */
 #include "mailbox/mpsc.h"
 
 #include <assert.h>
@@ -88,7 +97,7 @@ static tr_msg *wait_link(tr__mbox *mb, tr_msg *m) {
 }
 
 tr_msg *tr__mbox_wait_link_owner(tr__mbox *mb, tr_msg *h) {
-    if (ck_pr_load_ptr(&mb->tail) == h)
+    if (tr__mbox_untag(ck_pr_load_ptr(&mb->tail)) == h)
         return NULL; /* nothing on its way: really empty */
     for (unsigned spins = 0; spins < 64; spins++) {
         ck_pr_stall();
@@ -119,6 +128,13 @@ void tr__mbox_detach_slow_owner(tr__mbox *mb, tr_msg *m) {
      * replaced m and will link behind it; that link is our next message. */
     if (ck_pr_cas_ptr(&mb->tail, m, TR__MBOX_SCHED))
         return;
+    /* Sealed with m as the tail: nobody will link behind it. Move the tail
+     * off m and keep the seal (pushes fail on a sealed tail and only the
+     * owner moves it, so nothing races this CAS). If it fails, a push had
+     * replaced m before the seal and links behind it: wait for that. */
+    tr_msg *sealed = (tr_msg *)((uintptr_t)m | TR__MBOX_SEALED);
+    if (ck_pr_cas_ptr(&mb->tail, sealed, (tr_msg *)((uintptr_t)TR__MBOX_SCHED | TR__MBOX_SEALED)))
+        return;
     mb->local = wait_link(mb, m);
 }
 
@@ -138,7 +154,7 @@ void tr__mbox_detach_owner(tr__mbox *mb, tr_msg *msg) {
 tr_msg *tr__mbox_close_owner(tr__mbox *mb) {
     /* Acquires every push that got in before us (pairs with their CAS);
      * later pushes see CLOSED and fail. */
-    tr_msg *t = ck_pr_fas_ptr(&mb->tail, TR__MBOX_CLOSED);
+    tr_msg *t = tr__mbox_untag(ck_pr_fas_ptr(&mb->tail, TR__MBOX_CLOSED));
     TR_TSAN_ACQUIRE(&mb->tail);
     assert(t != TR__MBOX_CLOSED);
     tr_msg *all = mb->local;
@@ -161,15 +177,41 @@ tr_msg *tr__mbox_close_owner(tr__mbox *mb) {
     return all;
 }
 
+int tr__mbox_seal_any(tr__mbox *mb) {
+    tr_msg *t = ck_pr_load_ptr(&mb->tail);
+    for (;;) {
+        if (tr__mbox_refuses(t))
+            return TR_EDEAD;
+        /* The CAS orders the seal after every push that became the tail
+         * before it; a push after it sees the bit and fails. It publishes
+         * nothing: the owner learns why from the stop request the caller
+         * stores next; until it sees that, its end-of-turn CAS fails on the
+         * bit and it runs again. */
+        if (ck_pr_cas_ptr_value(&mb->tail, t, (tr_msg *)((uintptr_t)t | TR__MBOX_SEALED), &t))
+            break;
+    }
+    if (t != TR__MBOX_IDLE)
+        return 0; /* scheduled: its end of turn finds the seal */
+    /* Idle: only we left IDLE, so we are its one waker. Acquire the owner's
+     * last turn (pairs with its release in tr__mbox_end_turn_owner). */
+    TR_TSAN_ACQUIRE(&mb->tail);
+    return TR__MBOX_WOKE;
+}
+
 bool tr__mbox_closed_any(const tr__mbox *mb) {
-    return ck_pr_load_ptr(&mb->tail) == TR__MBOX_CLOSED;
+    return tr__mbox_refuses(ck_pr_load_ptr(&mb->tail));
 }
 
 uint32_t tr__mbox_len_any(const tr__mbox *mb) {
-    /* A snapshot for routing and diagnostics; orders nothing. Unbounded
-     * mailboxes keep no count: report 0 if empty, else 1 (a lower bound). */
-    if (mb->cap != 0)
-        return ck_pr_load_32(&mb->count);
-    const tr_msg *t = ck_pr_load_ptr(&mb->tail);
+    /* A snapshot for routing and diagnostics; orders nothing. A push that
+     * found no room holds cap + n for an instant before it takes its
+     * reservation back (and notices pushed past the bound count too): never
+     * report more than cap. Unbounded mailboxes keep no count: report 0 if
+     * empty, else 1 (a lower bound). */
+    if (mb->cap != 0) {
+        uint32_t n = ck_pr_load_32(&mb->count);
+        return n < mb->cap ? n : mb->cap;
+    }
+    const tr_msg *t = tr__mbox_untag(ck_pr_load_ptr(&mb->tail));
     return (tr__mbox_is_msg(t) && t != ck_pr_load_ptr(&mb->held)) ? 1 : 0;
 }

@@ -19,6 +19,9 @@
 #define TR__MBOX_IDLE ((tr_msg *)0)   /* empty, actor not scheduled */
 #define TR__MBOX_SCHED ((tr_msg *)1)  /* empty, actor scheduled or running */
 #define TR__MBOX_CLOSED ((tr_msg *)2) /* closed: pushes fail with TR_EDEAD */
+/* A bit on tail (messages are 8-aligned): sealed by tr__mbox_seal_any. Pushes
+ * fail with TR_EDEAD as on CLOSED; the owner closes the mailbox soon after. */
+#define TR__MBOX_SEALED ((uintptr_t)4)
 
 /* Push results (besides negative TR_E... codes). */
 #define TR__MBOX_QUEUED 0 /* accepted; the actor was already scheduled */
@@ -81,7 +84,18 @@ static inline bool tr__mbox_end_turn_owner(tr__mbox *mb);
  * linked by ->next (NULL if none). Later pushes fail with TR_EDEAD. */
 tr_msg *tr__mbox_close_owner(tr__mbox *mb);
 
+/* Seal the mailbox from any thread: later pushes fail with TR_EDEAD as if it
+ * were closed, while what is queued stays for the owner, who must be about
+ * to end (the caller asks it to, right after) and closes it as usual; until
+ * then its turns end without going idle. Returns
+ * TR__MBOX_WOKE if the actor was idle (the caller must schedule it so that
+ * it ends: nothing else will), 0 if it was scheduled, TR_EDEAD if the
+ * mailbox was already sealed or closed (exactly one caller seals). */
+int tr__mbox_seal_any(tr__mbox *mb);
+
+/* Closed or sealed: pushes fail with TR_EDEAD. */
 bool tr__mbox_closed_any(const tr__mbox *mb);
+/* Messages queued (a bounded mailbox's count, never above cap); see mpsc.c. */
 uint32_t tr__mbox_len_any(const tr__mbox *mb);
 
 /* --- the push, inline: it is on every send -------------------------------
@@ -89,6 +103,16 @@ uint32_t tr__mbox_len_any(const tr__mbox *mb);
 
 static inline bool tr__mbox_is_msg(const tr_msg *p) {
     return (uintptr_t)p > (uintptr_t)TR__MBOX_CLOSED;
+}
+
+/* tail refuses pushes: closed, or sealed (one test on a register). */
+static inline bool tr__mbox_refuses(const tr_msg *t) {
+    return t == TR__MBOX_CLOSED || ((uintptr_t)t & TR__MBOX_SEALED) != 0;
+}
+
+/* tail without the sealed bit. */
+static inline tr_msg *tr__mbox_untag(const tr_msg *t) {
+    return (tr_msg *)((uintptr_t)t & ~TR__MBOX_SEALED);
 }
 
 /* Reserve room for n messages: 0, or TR_EFULL if that would exceed the
@@ -133,13 +157,14 @@ static inline int tr__mbox_push_inline(tr__mbox *mb, tr_msg *first, tr_msg *last
     TR_TSAN_RELEASE(&mb->tail);
     tr_msg *t = ck_pr_load_ptr(&mb->tail);
     for (;;) {
-        if (t == TR__MBOX_CLOSED) {
+        if (tr__mbox_refuses(t)) {
             tr__mbox_unreserve_any(mb, n);
             last->next = was;
             return TR_EDEAD;
         }
         /* Becoming the tail orders us after every earlier push; a closed
-         * mailbox makes the CAS fail, so nothing is queued behind CLOSED. */
+         * (or sealed) mailbox makes the CAS fail, so nothing is queued
+         * behind CLOSED (or a sealed tail). */
         if (ck_pr_cas_ptr_value(&mb->tail, t, last, &t))
             break;
     }

@@ -639,7 +639,11 @@ static void pool_calls_reject_bad_arguments(void **state) {
     tr_ref *pool = NULL;
     assert_int_equal(tr_pool_start(rt, &cfg, &pool), 0);
     EXPECT(TR_EINVAL, tr_pool_stats_get(pool, NULL, NULL, 0));
-    EXPECT(TR_EINVAL, tr_pool_stats_get(pool, &st, NULL, 2));
+    EXPECT(0, tr_pool_stats_get(pool, &st, NULL, 2)); /* handled is optional: cap ignored */
+    EXPECT(TR_EINVAL, tr_pool_try_add_worker_async(NULL, pool, 1));
+    EXPECT(TR_EINVAL, tr_pool_try_remove_worker_async(NULL, pool, 1));
+    EXPECT(TR_EINVAL, tr_pool_stats_async(NULL, pool, 1));
+    EXPECT(TR_EINVAL, tr_pool_result_stats(NULL, &st, handled, 2, NULL));
     EXPECT(0, tr_pool_stats_get(pool, &st, handled, 2));
     assert_int_equal(st.workers, 1);
 

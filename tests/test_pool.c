@@ -493,9 +493,9 @@ static void workers_can_be_added_and_removed(void **state) {
     assert_int_equal(ask(p, JOB, 4), 8);
     tr_ref_retain(p);
     assert_int_equal(tr_pool_try_remove_worker(p), 1);
-    assert_int_equal(tr_pool_try_remove_worker(p), 1); /* the last: the pool closes */
+    assert_int_equal(tr_pool_try_remove_worker(p), 1);   /* the last: the pool closes */
+    assert_int_equal(tr_send_word(p, JOB, 1), TR_EDEAD); /* at once */
     assert_true(wait_dead(p));
-    assert_int_equal(tr_send_word(p, JOB, 1), TR_EDEAD);
     assert_int_equal(tr_pool_try_add_worker(p), TR_EDEAD);
     tr_pool_release(p);
     tr_ref_release(p);
@@ -645,6 +645,233 @@ static void pool_under_a_supervisor_is_restarted_and_closed_with_it(void **state
     tr_ref_release(sup);
 }
 
+/* --- the contract after close, and stats' optional arguments --------------- */
+
+static void close_refuses_sends_and_a_second_close_at_once(void **state) {
+    (void)state;
+    tr_ref *p = start(2, TR_ROUTE_ROUND_ROBIN);
+    for (uint64_t i = 0; i < 5; i++) /* queued at the router: dead-lettered */
+        assert_int_equal(tr_send_word(p, JOB, i), 0);
+    /* Every runtime worker parked: the router cannot run (or end) meanwhile,
+     * so what follows sees the state tr_pool_close left, not the router's. */
+    tu_gate g[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tu_gate_block(rt, &g[i]), 0);
+    assert_int_equal(tr_pool_close(p), 0);
+    assert_int_equal(tr_send_word(p, JOB, 9), TR_EDEAD);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(p, JOB, 9, &f), TR_EDEAD);
+    assert_null(f);
+    assert_int_equal(tr_pool_close(p), TR_EDEAD);
+    assert_int_equal(tr_pool_retain(p), TR_EDEAD);
+    assert_int_equal(tr_ref_alive(p), 0);
+    for (int i = 0; i < 3; i++)
+        tu_gate_open(&g[i]);
+    assert_true(wait_dead(p));
+    assert_true(tu_wait_ge(&terms, 2, TU_WAIT_MS));
+    /* The five jobs: each handled or dead-lettered, none lost. */
+    assert_true(tu_wait_ge(&dead, 5 - tu_load(&done), TU_WAIT_MS));
+    assert_int_equal(tu_load(&done) + tu_load(&dead), 5);
+    assert_int_equal(tr_pool_close(p), TR_EDEAD);
+    assert_int_equal(tr_pool_try_add_worker(p), TR_EDEAD);
+    tr_pool_release(p);
+}
+
+static void stats_get_takes_no_handled_array_whatever_cap(void **state) {
+    (void)state;
+    tr_ref *p = start(2, TR_ROUTE_ROUND_ROBIN);
+    assert_int_equal(ask(p, JOB, 1), 2);
+    tr_pool_stats st;
+    assert_int_equal(tr_pool_stats_get(p, &st, NULL, 4), 0); /* handled is optional */
+    assert_int_equal(st.workers, 2);
+    assert_int_equal(st.jobs, 1);
+    assert_int_equal(tr_pool_stats_get(p, NULL, NULL, 0), TR_EINVAL);
+    close_pool(p);
+}
+
+/* --- calls from inside an actor ---------------------------------------------
+ * The controller runs a script of async calls on the pool it gets in its
+ * "go" message (msg->ptr), one after the other: each result, read as it
+ * arrives, sends the next call. It records what came back. */
+enum { GO = 100, CTL_OPS = 8 };
+enum { OP_ADD = 1, OP_REMOVE, OP_STATS, OP_CLOSE_RACE, OP_BLOCKING };
+
+typedef struct ctl {
+    tr_ref *pool;
+    const int *script;
+    unsigned next;
+} ctl;
+
+static uint64_t ctl_results; /* results received */
+static uint64_t ctl_type[CTL_OPS], ctl_corr[CTL_OPS], ctl_status[CTL_OPS];
+static uint64_t ctl_workers[CTL_OPS], ctl_slots[CTL_OPS], ctl_handled0[CTL_OPS];
+static uint64_t ctl_call_rc[CTL_OPS]; /* what the async call itself returned */
+static uint64_t ctl_read_rc[CTL_OPS]; /* tr_pool_result_stats on the result */
+
+static int ctl_issue(tr_ctx *ctx, ctl *c) {
+    unsigned i = c->next;
+    int op = c->script[i];
+    if (op == 0)
+        return 0;
+    c->next++;
+    int rc;
+    uint64_t tag = 1000 + i;
+    switch (op) {
+    case OP_ADD:
+        rc = tr_pool_try_add_worker_async(ctx, c->pool, tag);
+        break;
+    case OP_REMOVE:
+        rc = tr_pool_try_remove_worker_async(ctx, c->pool, tag);
+        break;
+    case OP_STATS:
+        rc = tr_pool_stats_async(ctx, c->pool, tag);
+        break;
+    case OP_CLOSE_RACE: /* the request is queued, then the pool closes */
+        rc = tr_pool_try_add_worker_async(ctx, c->pool, tag);
+        if (rc == 0)
+            rc = tr_pool_close(c->pool);
+        break;
+    default: { /* OP_BLOCKING: the blocking forms refuse to run on a worker */
+        tr_pool_stats st;
+        rc = tr_pool_stats_get(c->pool, &st, NULL, 0);
+        tu_store(&ctl_call_rc[i], (uint64_t)(int64_t)rc);
+        rc = tr_pool_try_add_worker(c->pool);
+        tu_store(&ctl_status[i], (uint64_t)(int64_t)rc);
+        tu_add(&ctl_results, 1);
+        return ctl_issue(ctx, c);
+    }
+    }
+    tu_store(&ctl_call_rc[i], (uint64_t)(int64_t)rc);
+    if (rc != 0) /* no result will come: go on */
+        return ctl_issue(ctx, c);
+    return 0;
+}
+
+static int ctl_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    ctl *c = state;
+    if (msg->type == GO) {
+        c->pool = msg->ptr;
+        return ctl_issue(ctx, c);
+    }
+    if (msg->type != TR_MSG_RESULT && msg->type != TR_MSG_ASK_FAILED)
+        return 0;
+    unsigned i = (unsigned)(msg->corr - 1000);
+    if (i >= CTL_OPS)
+        return TR_EINVAL;
+    tu_store(&ctl_type[i], msg->type);
+    tu_store(&ctl_corr[i], msg->corr);
+    tu_store(&ctl_status[i], (uint64_t)(int64_t)tr_result_code(msg));
+    tr_pool_stats st;
+    uint64_t h[4] = {0};
+    size_t n = 0;
+    int read = tr_pool_result_stats(msg, &st, h, 4, &n);
+    tu_store(&ctl_read_rc[i], (uint64_t)(int64_t)read);
+    if (read == 0) {
+        tu_store(&ctl_workers[i], st.workers);
+        tu_store(&ctl_slots[i], n);
+        tu_store(&ctl_handled0[i], h[0]);
+    }
+    tu_add(&ctl_results, 1);
+    return ctl_issue(ctx, c);
+}
+
+static int ctl_script_receive_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)ctx;
+    ((ctl *)state)->script = arg;
+    return 0;
+}
+
+static tr_ref *ctl_run(const int *script, tr_ref *pool) {
+    tu_store(&ctl_results, 0);
+    for (int i = 0; i < CTL_OPS; i++) {
+        uint64_t *all[] = {&ctl_type[i],  &ctl_corr[i],     &ctl_status[i],  &ctl_workers[i],
+                           &ctl_slots[i], &ctl_handled0[i], &ctl_call_rc[i], &ctl_read_rc[i]};
+        for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+            tu_store(all[k], 0);
+    }
+    static const tr_behavior beh = {ctl_script_receive_init, ctl_receive, NULL};
+    tr_spawn_opts o = {.state_size = sizeof(ctl), .arg = (void *)script};
+    tr_ref *a;
+    assert_int_equal(tr_spawn(rt, &beh, &o, &a), 0);
+    assert_int_equal(tr_send_ptr(a, GO, pool, NULL), 0);
+    return a;
+}
+
+static void actor_resizes_the_pool_and_reads_stats_without_blocking(void **state) {
+    (void)state;
+    tr_pool_config cfg = pool_cfg(2, TR_ROUTE_ROUND_ROBIN);
+    cfg.max_workers = 3;
+    tr_ref *p;
+    assert_int_equal(tr_pool_start(rt, &cfg, &p), 0);
+    for (uint64_t i = 0; i < 10; i++)
+        assert_int_equal(tr_send_word(p, JOB, i), 0);
+    assert_true(tu_wait_ge(&done, 10, TU_WAIT_MS));
+    tr_pool_stats st0;
+    stats_after(p, 10, &st0, NULL, 0);
+    static const int script[] = {OP_ADD, OP_ADD, OP_STATS, OP_REMOVE, OP_STATS, OP_BLOCKING, 0};
+    tr_ref *a = ctl_run(script, p);
+    assert_true(tu_wait_ge(&ctl_results, 6, TU_WAIT_MS));
+    for (unsigned i = 0; i < 5; i++) {
+        assert_int_equal(tu_load(&ctl_call_rc[i]), 0);
+        assert_int_equal(tu_load(&ctl_type[i]), TR_MSG_RESULT);
+        assert_int_equal(tu_load(&ctl_corr[i]), 1000 + i);
+    }
+    assert_int_equal((int64_t)tu_load(&ctl_read_rc[0]), TR_EINVAL); /* not a stats result */
+    assert_int_equal(tu_load(&ctl_read_rc[2]), 0);
+    assert_int_equal(tu_load(&ctl_status[0]), 1); /* 3 workers */
+    assert_int_equal(tu_load(&ctl_status[1]), 0); /* at max_workers */
+    assert_int_equal(tu_load(&ctl_status[2]), 0);
+    assert_int_equal(tu_load(&ctl_workers[2]), 3);
+    assert_int_equal(tu_load(&ctl_slots[2]), 3);
+    assert_int_equal(tu_load(&ctl_handled0[2]), 5); /* round robin: 10 jobs over 2 */
+    assert_int_equal(tu_load(&ctl_status[3]), 1);   /* back to 2 */
+    assert_int_equal(tu_load(&ctl_workers[4]), 2);
+    assert_int_equal(tu_load(&ctl_slots[4]), 2);
+    assert_int_equal((int64_t)tu_load(&ctl_call_rc[5]), TR_EDEADLK);
+    assert_int_equal((int64_t)tu_load(&ctl_status[5]), TR_EDEADLK);
+    tr_ref_release(a);
+    close_pool(p);
+}
+
+static void async_call_on_a_pool_that_ends_first_gets_ask_failed(void **state) {
+    (void)state;
+    tr_ref *p = start(2, TR_ROUTE_ROUND_ROBIN);
+    tr_ref_retain(p); /* to watch it end */
+    static const int script[] = {OP_CLOSE_RACE, OP_STATS, 0};
+    tr_ref *a = ctl_run(script, p);
+    assert_true(tu_wait_ge(&ctl_results, 1, TU_WAIT_MS));
+    assert_int_equal(tu_load(&ctl_call_rc[0]), 0);
+    assert_int_equal(tu_load(&ctl_type[0]), TR_MSG_ASK_FAILED);
+    assert_int_equal(tu_load(&ctl_corr[0]), 1000);
+    assert_int_equal((int64_t)tu_load(&ctl_status[0]), TR_EDEAD);
+    assert_int_equal((int64_t)tu_load(&ctl_read_rc[0]), TR_EDEAD); /* the reader says so too */
+    /* The next call found the pool closed: refused, and no result. */
+    assert_int_equal((int64_t)tu_load(&ctl_call_rc[1]), TR_EDEAD);
+    assert_true(wait_dead(p));
+    assert_int_equal(tu_load(&ctl_results), 1);
+    tr_ref_release(a);
+    tr_pool_release(p);
+    tr_ref_release(p);
+}
+
+static void async_calls_and_the_reader_check_their_arguments(void **state) {
+    (void)state;
+    tr_ref *p = start(1, TR_ROUTE_ROUND_ROBIN);
+    assert_int_equal(tr_pool_try_add_worker_async(NULL, p, 1), TR_EINVAL);
+    assert_int_equal(tr_pool_try_remove_worker_async(NULL, p, 1), TR_EINVAL);
+    assert_int_equal(tr_pool_stats_async(NULL, p, 1), TR_EINVAL);
+    assert_int_equal(tr_pool_stats_async((tr_ctx *)keeper, keeper, 1), TR_EINVAL); /* no pool */
+    tr_pool_stats st;
+    size_t n = 7;
+    assert_int_equal(tr_pool_result_stats(NULL, &st, NULL, 0, &n), TR_EINVAL);
+    assert_int_equal(n, 0);
+    tr_msg *m;
+    assert_int_equal(tr_msg_new(&m, JOB, 0), 0);
+    assert_int_equal(tr_pool_result_stats(m, &st, NULL, 0, NULL), TR_EINVAL); /* not a result */
+    tr_msg_free(m);
+    close_pool(p);
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
@@ -669,6 +896,11 @@ int main(void) {
         T(backoff_delays_the_worker_respawn),
         T(restart_intensity_exceeded_closes_the_pool),
         T(pool_under_a_supervisor_is_restarted_and_closed_with_it),
+        T(close_refuses_sends_and_a_second_close_at_once),
+        T(stats_get_takes_no_handled_array_whatever_cap),
+        T(actor_resizes_the_pool_and_reads_stats_without_blocking),
+        T(async_call_on_a_pool_that_ends_first_gets_ask_failed),
+        T(async_calls_and_the_reader_check_their_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -109,7 +109,9 @@ int tr_ref_alive(const tr_ref *ref);
 uint64_t tr_ref_id(const tr_ref *ref);
 tr_runtime *tr_ref_runtime(const tr_ref *ref);
 /* Messages waiting in the actor's mailbox: exact for a bounded mailbox (set
- * mailbox_capacity to get one); an unbounded mailbox keeps no count on the
+ * mailbox_capacity to get one) and never above its capacity (the runtime's
+ * notices, DOWN, EXIT and ASK_FAILED, may queue past the bound; the count
+ * shows at most the capacity); an unbounded mailbox keeps no count on the
  * send path, so it reports 0 when empty and 1 otherwise (a lower bound that
  * does not see the lanes of threads outside the runtime, docs/design.md).
  * TR_EINVAL, TR_EDEAD. */
@@ -280,7 +282,10 @@ int tr_future_release(tr_future *f);
 int tr_request(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag);
 
 /* Answer a request (inside receive, or later after tr_msg_keep). A request
- * can be answered once; TR_ESTATE after, TR_EINVAL if req was not an ask. */
+ * can be answered once; TR_ESTATE after, TR_EINVAL if req was not an ask.
+ * TR_ENOMEM from tr_reply/tr_reply_word (no memory for the reply) answers
+ * the request with that failure: the asker's future fails with TR_ENOMEM
+ * (an actor asker gets TR_MSG_ASK_FAILED if one can be allocated). */
 int tr_reply_msg(tr_msg *req, tr_msg *reply);
 int tr_reply(tr_msg *req, uint32_t type, const void *data, size_t size);
 int tr_reply_word(tr_msg *req, uint32_t type, uint64_t word);

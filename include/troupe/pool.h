@@ -43,7 +43,25 @@
  * as pool handles. On close every queued or returned job is dead-lettered
  * (destructors run, ask futures fail promptly with TR_EDEAD), the workers are
  * stopped after their current job, and sends to the handle fail with
- * TR_EDEAD.
+ * TR_EDEAD: from the moment tr_pool_close returns 0 (or the call that
+ * removed the last worker returns 1), not only once the router has ended.
+ *
+ * Calls from inside actors: every call below that blocks (resizing, stats)
+ * has an _async form for actors, which never blocks its worker. It sends
+ * the router a request and returns; the result arrives later in the calling
+ * actor's mailbox as a TR_MSG_RESULT message (troupe/actor.h) with
+ * msg->corr == the caller's tag and msg->status (tr_result_code) == what
+ * the blocking form would return; tr_pool_result_stats reads a stats
+ * result. If the pool ends before answering, a TR_MSG_ASK_FAILED with the
+ * same corr (status TR_EDEAD) comes instead (or, if the result cannot be
+ * delivered, one with that error). The blocking forms stay for
+ * threads outside the runtime; both share one request and one answer.
+ *
+ * Out of memory: a worker that cannot be respawned, with no timer to retry
+ * the respawn, would leave the jobs that wait for it waiting for ever; the
+ * router dead-letters them instead (asks fail with TR_EDEAD) and tries again
+ * with each later message. A worker found dead by a send is treated as dead
+ * even if the news of its end (a DOWN, which needs memory) never comes.
  *
  * Watchdog: with watchdog_ms > 0 a helper thread checks every
  * watchdog_ms / 2 which workers have been in one job longer than
@@ -121,7 +139,10 @@ int tr_pool_child_start(tr_runtime *rt, void *arg, tr_ref **out);
  * the count reaches zero. */
 int tr_pool_retain(tr_ref *pool);
 int tr_pool_release(tr_ref *pool);
-/* Close now (any thread, never blocks). TR_EDEAD if already closed. */
+/* Close now (any thread, never blocks). Once it returns 0, sends to the pool
+ * and a second close return TR_EDEAD; jobs queued before it are
+ * dead-lettered as the router ends. TR_EDEAD if already closed (or closing
+ * by itself), TR_EINVAL if pool is not a pool. */
 int tr_pool_close(tr_ref *pool);
 
 /* Resize (block until the router answers; TR_EDEADLK on a worker thread).
@@ -131,6 +152,18 @@ int tr_pool_close(tr_ref *pool);
  * Removing the last worker closes the pool. */
 int tr_pool_try_add_worker(tr_ref *pool);
 int tr_pool_try_remove_worker(tr_ref *pool);
+
+/* The same from inside an actor (ctx: the calling actor's, in one of its
+ * callbacks; never blocks). 0: the request is on its way and exactly one
+ * message will come back, with msg->corr == tag: a TR_MSG_RESULT whose
+ * status is 1, 0 or a negative code as for the blocking form, or a
+ * TR_MSG_ASK_FAILED: status TR_EDEAD if the pool ended first, TR_ENOMEM if
+ * the result could not be allocated, TR_EFULL if it found the caller's
+ * bounded mailbox full (the notice itself passes the bound). Negative:
+ * nothing was sent and nothing will come (TR_EINVAL: ctx NULL or pool not a
+ * pool; TR_EDEAD: the pool is closed; TR_ENOMEM). */
+int tr_pool_try_add_worker_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag);
+int tr_pool_try_remove_worker_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag);
 
 typedef struct tr_pool_stats {
     unsigned workers;       /* live worker slots */
@@ -145,11 +178,28 @@ typedef struct tr_pool_stats {
     uint64_t queued;        /* jobs waiting at the router now */
 } tr_pool_stats;
 
-/* Blocking (TR_EDEADLK on a worker). handled (optional) gets the per-slot
- * handled counts of up to cap slots (slot i = the i-th worker). A crashed
- * worker's job reaches the router before the news of the crash, so a
- * redelivered job may be answered a moment before its restart is counted. */
+/* Blocking (TR_EDEADLK on a worker). handled (optional: NULL, and cap is
+ * ignored) gets the per-slot handled counts of up to cap slots (slot i =
+ * the i-th worker). A crashed worker's job reaches the router before the
+ * news of the crash, so a redelivered job may be answered a moment before
+ * its restart is counted. 0; TR_EINVAL (out NULL, not a pool), TR_EDEAD
+ * (closed), TR_ENOMEM. */
 int tr_pool_stats_get(tr_ref *pool, tr_pool_stats *out, uint64_t *handled, size_t cap);
+
+/* tr_pool_stats_get from inside an actor: as tr_pool_try_add_worker_async;
+ * the TR_MSG_RESULT (status 0, or TR_ENOMEM) carries the statistics, read
+ * with tr_pool_result_stats while the message is being received. */
+int tr_pool_stats_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag);
+
+/* Read the result of tr_pool_stats_async (res: the TR_MSG_RESULT received;
+ * it stays the caller's, the runtime destroys it after receive as usual).
+ * Fills *out and up to cap per-slot handled counts (handled optional:
+ * NULL, whatever cap); *n (optional) gets the number of live slots, which
+ * may exceed cap. Returns 0; the call's error if res reports one (a TR_MSG_ASK_FAILED:
+ * its status, TR_EDEAD; a failed result: TR_ENOMEM); TR_EINVAL if res is not
+ * the result of a stats call or an argument is bad. Any thread. */
+int tr_pool_result_stats(const tr_msg *res, tr_pool_stats *out, uint64_t *handled, size_t cap,
+                         size_t *n);
 
 #ifdef __cplusplus
 }
