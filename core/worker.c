@@ -23,6 +23,8 @@
 
 #include <assert.h>
 #include <ck_pr.h>
+#include <pthread.h>
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -420,6 +422,58 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+/* --- making the loop ---------------------------------------------------------
+ *
+ * libev reports a failed system call it cannot return from (the eventfd or
+ * pipe behind ev_async, made by ev_async_start) through its syserr callback,
+ * and by default prints and abort()s: out of file descriptors, tr_runtime_new
+ * would take the process down. The callback is process-wide, so troupe
+ * installs one (once) that behaves exactly as libev's default, except on a
+ * thread that is inside loop_make: there it longjmps back, and the worker's
+ * init fails with TR_ESYS. Leaving libev that way is safe at the one place it
+ * can happen: evpipe_init calls the callback before it has changed any of the
+ * loop's state (no watcher started, nothing allocated), and no lock is held,
+ * so the half-made loop is destroyed like any other. (Other syserr reports,
+ * e.g. a failing epoll_wait, keep libev's behaviour: they are not ours to
+ * recover from.) A program that installs its own callback after its first
+ * runtime replaces ours and gets libev's behaviour back. */
+static __thread jmp_buf *tls_syserr_jb;
+static pthread_once_t syserr_once = PTHREAD_ONCE_INIT;
+
+static void syserr_cb(const char *msg) {
+    jmp_buf *jb = tls_syserr_jb;
+    if (jb != NULL) {
+        tls_syserr_jb = NULL;
+        longjmp(*jb, 1);
+    }
+    perror(msg); /* libev's default */
+    abort();
+}
+
+static void syserr_install(void) {
+    ev_set_syserr_cb(syserr_cb);
+}
+
+/* w's loop with its wake-up watcher started: 0, or -1 (nothing left made). */
+static int loop_make(tr__worker *w) {
+    pthread_once(&syserr_once, syserr_install);
+    w->loop = ev_loop_new(EVFLAG_AUTO);
+    if (w->loop == NULL)
+        return -1;
+    ev_async_init(&w->wake, wake_cb);
+    w->wake.data = w;
+    jmp_buf jb;
+    if (setjmp(jb) != 0) { /* from syserr_cb: out of fds for the eventfd */
+        ev_loop_destroy(w->loop);
+        w->loop = NULL;
+        return -1;
+    }
+    tls_syserr_jb = &jb;
+    ev_async_start(w->loop, &w->wake);
+    tls_syserr_jb = NULL;
+    return 0;
+}
+
 int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id) {
     memset(w, 0, sizeof(*w));
     w->rt = rt;
@@ -430,14 +484,10 @@ int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id) {
     if (tr__deque_init(&w->dq, TR__DEQUE_SIZE) != 0)
         return TR_ENOMEM;
     ck_stack_init(&w->posts);
-    w->loop = ev_loop_new(EVFLAG_AUTO);
-    if (w->loop == NULL) {
+    if (loop_make(w) != 0) {
         tr__deque_destroy(&w->dq);
         return TR_ESYS;
     }
-    ev_async_init(&w->wake, wake_cb);
-    w->wake.data = w;
-    ev_async_start(w->loop, &w->wake);
     return 0;
 }
 
