@@ -18,7 +18,19 @@
  * Either the parker's re-check sees the work, or the producer sees the
  * sleeper; the CAS on `parked` makes exactly one party undo the count.
  * ev_async_send is libev's only thread-safe call and makes no syscall unless
- * the target loop is blocked in poll. */
+ * the target loop is blocked in poll.
+ *
+ * Helping a stuck worker: a worker's timers and I/O live on its loop, which
+ * it runs only between turns. A handler that blocks or spins would hold them
+ * all back, so the loop is not the worker's alone: whoever runs it holds
+ * loop_mu, and a worker that has not run its loop for STUCK_NS while awake
+ * (beat_ns) is helped: another worker takes its loop_mu (trylock) and runs
+ * its posts and its loop (EVRUN_NOWAIT) on its behalf. Expired timers and
+ * ready fds then deliver their messages from the helper, whose own queues
+ * get the actors they wake. Helpers look every STUCK_NS/2 between their own
+ * turns; a parked worker looks too, woken by a WATCH_S watchdog timer that
+ * it arms only while some other worker is awake (so an idle runtime still
+ * sleeps). See docs/design.md, "A blocked handler". */
 #include "core/worker.h"
 
 #include <assert.h>
@@ -30,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/futex.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
 
@@ -39,6 +52,8 @@
 #define STEAL_MAX 32      /* most actors one steal takes */
 #define AGING_GAP 4096    /* picks between two aging picks, at least */
 #define IDLE_PAUSES 8     /* pause instructions per idle spin round (~40 ns each) */
+#define STUCK_NS 2000000  /* a worker awake this long without running its loop is helped */
+#define WATCH_S 0.002     /* a parked worker looks for stuck ones this often, if any may be */
 
 /* initial-exec: a plain %fs-relative load, even in libtroupe.so. */
 __thread tr__worker *tr__tls_worker __attribute__((tls_model("initial-exec")));
@@ -54,6 +69,53 @@ tr__worker *tr__worker_current(void) {
 
 struct ev_loop *tr__worker_loop(tr__worker *w) {
     return w->loop;
+}
+
+/* --- the loop lock ---------------------------------------------------------- */
+
+/* The loop this thread holds (its own, or a stuck worker's it helps) and how
+ * deep: enter_owner nests inside the owner's own callbacks. */
+static __thread tr__worker *tls_loop_held __attribute__((tls_model("initial-exec")));
+static __thread unsigned tls_loop_depth __attribute__((tls_model("initial-exec")));
+
+static void loop_lock(tr__worker *w) {
+    pthread_mutex_lock(&w->loop_mu);
+    tls_loop_held = w;
+    tls_loop_depth = 1;
+}
+
+static int loop_trylock(tr__worker *w) {
+    if (pthread_mutex_trylock(&w->loop_mu) != 0)
+        return 0;
+    tls_loop_held = w;
+    tls_loop_depth = 1;
+    return 1;
+}
+
+static void loop_unlock(tr__worker *w) {
+    tls_loop_held = NULL;
+    tls_loop_depth = 0;
+    pthread_mutex_unlock(&w->loop_mu);
+}
+
+int tr__worker_loop_enter_owner(tr__worker *w) {
+    if (tr__tls_worker != w)
+        return 0;
+    if (tls_loop_held == w) {
+        tls_loop_depth++;
+        return 1;
+    }
+    /* Helping another worker: blocking on our own lock here could wait on
+     * a helper of ours that waits on us. The caller posts instead. */
+    if (tls_loop_held != NULL)
+        return 0;
+    loop_lock(w);
+    return 1;
+}
+
+void tr__worker_loop_leave_owner(tr__worker *w) {
+    if (--tls_loop_depth == 0)
+        loop_unlock(w);
 }
 
 static inline tr_actor *actor_of_link(ck_stack_entry_t *e) {
@@ -294,12 +356,74 @@ static void flush_wakes(tr__worker *w) {
         tr__future_wake_deferred(w->wakes[i]);
 }
 
+/* --- helping a stuck worker (see the file top) ----------------------------- */
+
+/* v is awake, has not run its loop for STUCK_NS, and has something there. */
+static int stuck_any(tr__worker *v, uint64_t now) {
+    if (ck_pr_load_32(&v->parked))
+        return 0;
+    /* Signed: v's stamp may be a little ahead of our clock reading. */
+    if ((int64_t)(now - ck_pr_load_64(&v->beat_ns)) < (int64_t)STUCK_NS)
+        return 0;
+    return ck_pr_load_32(&v->nwatchers) > 0 || CK_STACK_FIRST(&v->posts) != NULL;
+}
+
+/* Run the loop of every stuck worker whose loop we can take. We hold no
+ * loop of our own here. */
+static void help_stuck(tr__worker *self, uint64_t now) {
+    tr_runtime *rt = self->rt;
+    if (ck_pr_load_32(&rt->state) == TR__RT_EXITING)
+        return;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        tr__worker *v = &rt->workers[i];
+        if (v == self || !stuck_any(v, now) || !loop_trylock(v))
+            continue;
+        /* Holding v's loop_mu, we are its loop's only user: v itself
+         * blocks on it when its turn ends, before touching the loop. */
+        run_posts(v);
+        if (ck_pr_load_32(&v->nwatchers) > 0)
+            ev_run(v->loop, EVRUN_NOWAIT);
+        loop_unlock(v);
+        ck_pr_store_64(&self->helps, self->helps + 1); /* read by stats */
+    }
+}
+
+/* Some other worker is awake: it could get stuck, with watchers it has or
+ * with posts (a timer to arm, a socket to adopt) that may come at any time
+ * and that nobody would run. */
+static int others_may_stick(tr__worker *self) {
+    tr_runtime *rt = self->rt;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        tr__worker *v = &rt->workers[i];
+        if (v != self && !ck_pr_load_32(&v->parked))
+            return 1;
+    }
+    return 0;
+}
+
+static void watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)loop;
+    (void)t;
+    (void)revents; /* waking the parked worker is all it is for */
+}
+
 /* Run loop callbacks (timers, I/O) without blocking, if there are any; then
  * the deferred wake-ups, theirs included. */
 static void poll_loop(tr__worker *w) {
-    run_posts(w);
-    if (w->nwatchers > 0) /* only poll when io/ has timers or fds here */
-        ev_run(w->loop, EVRUN_NOWAIT);
+    uint64_t now = tr__mono_ns();
+    /* Relaxed: helpers only compare it with their clock. */
+    ck_pr_store_64(&w->beat_ns, now);
+    if (CK_STACK_FIRST(&w->posts) != NULL || ck_pr_load_32(&w->nwatchers) > 0) {
+        loop_lock(w); /* waits for a helper that is running it */
+        run_posts(w);
+        if (ck_pr_load_32(&w->nwatchers) > 0) /* only poll when io/ has timers or fds here */
+            ev_run(w->loop, EVRUN_NOWAIT);
+        loop_unlock(w);
+    }
+    if (now - w->help_ns >= STUCK_NS / 2 && w->rt->nworkers > 1) {
+        w->help_ns = now;
+        help_stuck(w, now);
+    }
     if (w->notify_pending) { /* loop callbacks may have woken actors */
         w->notify_pending = 0;
         tr__notify_any(w->rt);
@@ -342,7 +466,18 @@ static void park(tr__worker *w) {
         return;
     }
     w->parks++;
+    loop_lock(w); /* held asleep: helpers skip parked workers */
+    int watch = w->rt->nworkers > 1 && others_may_stick(w);
+    if (watch) {
+        ev_now_update(w->loop);
+        ev_timer_set(&w->watchdog, WATCH_S, 0.);
+        ev_timer_start(w->loop, &w->watchdog);
+    }
     ev_run(w->loop, EVRUN_ONCE);
+    if (watch)
+        ev_timer_stop(w->loop, &w->watchdog);
+    loop_unlock(w);
+    ck_pr_store_64(&w->beat_ns, tr__mono_ns()); /* awake from here */
     unpark_self(w);
 }
 
@@ -391,6 +526,7 @@ static void *worker_main(void *arg) {
     tr__worker *w = arg;
     tr_runtime *rt = w->rt;
     tr__tls_worker = w;
+    ck_pr_store_64(&w->beat_ns, tr__mono_ns());
     if (rt->cfg.on_thread_start != NULL)
         rt->cfg.on_thread_start(rt->cfg.user_data, w->id);
     /* tr_panic longjmps here from inside a callback of w->frame.actor. The
@@ -403,6 +539,7 @@ static void *worker_main(void *arg) {
         tr__actor_crashed(a, w->frame.code, w->frame.text);
     }
     run_loop(w);
+    loop_lock(w); /* to the end: a helper may still be running the loop */
     run_posts(w);
     /* Extensions register at any time under pool_lock: copy them under it. */
     tr__ext ext[TR__EXT_COUNT];
@@ -413,6 +550,7 @@ static void *worker_main(void *arg) {
         if (ext[i].worker_stop != NULL)
             ext[i].worker_stop(w, ext[i].data);
     run_posts(w);
+    loop_unlock(w);
     assert(w->lifo == NULL && tr__deque_size_any(&w->dq) == 0);
     if (rt->cfg.on_thread_stop != NULL)
         rt->cfg.on_thread_stop(rt->cfg.user_data, w->id);
@@ -462,6 +600,7 @@ static int loop_make(tr__worker *w) {
         return -1;
     ev_async_init(&w->wake, wake_cb);
     w->wake.data = w;
+    ev_timer_init(&w->watchdog, watchdog_cb, WATCH_S, 0.);
     jmp_buf jb;
     if (setjmp(jb) != 0) { /* from syserr_cb: out of fds for the eventfd */
         ev_loop_destroy(w->loop);
@@ -488,6 +627,7 @@ int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id) {
         tr__deque_destroy(&w->dq);
         return TR_ESYS;
     }
+    pthread_mutex_init(&w->loop_mu, NULL);
     return 0;
 }
 
@@ -512,6 +652,7 @@ void tr__worker_destroy(tr__worker *w) {
         ev_async_stop(w->loop, &w->wake);
         ev_loop_destroy(w->loop);
         w->loop = NULL;
+        pthread_mutex_destroy(&w->loop_mu);
     }
     /* Free cached blocks belong to the pool's chunks; just forget them. */
     w->free_blocks = NULL;

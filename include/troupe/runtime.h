@@ -59,6 +59,8 @@ typedef struct tr_runtime_stats {
     uint64_t dead_letters;   /* messages dead-lettered since start */
     uint64_t steals;         /* steal batches taken from other workers */
     uint64_t parks;          /* times a worker went to sleep */
+    uint64_t loops_helped;   /* times a worker ran the timers and I/O of one
+                              * stuck in a handler (docs/reliability.md) */
     unsigned workers;
 } tr_runtime_stats;
 
