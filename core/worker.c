@@ -473,12 +473,35 @@ static void park(tr__worker *w) {
         ev_timer_set(&w->watchdog, WATCH_S, 0.);
         ev_timer_start(w->loop, &w->watchdog);
     }
+    if (watch) /* a hint for woken workers (run_loop): no lost update matters */
+        ck_pr_inc_32(&w->rt->watching);
     ev_run(w->loop, EVRUN_ONCE);
-    if (watch)
+    if (watch) {
+        ck_pr_dec_32(&w->rt->watching);
         ev_timer_stop(w->loop, &w->watchdog);
+    }
     loop_unlock(w);
     ck_pr_store_64(&w->beat_ns, tr__mono_ns()); /* awake from here */
+    w->woke = 1;
     unpark_self(w);
+}
+
+/* We woke and found work, so we may get stuck in it: if every sleeper went
+ * to sleep while we slept too, none has a watchdog. Wake one; it sees us
+ * awake and arms one when it parks again. (A worker woken this way that
+ * finds nothing to do wakes nobody, so this does not cascade.) */
+static void ensure_watcher(tr__worker *w) {
+    tr_runtime *rt = w->rt;
+    if (rt->nworkers < 2 || ck_pr_load_32(&rt->watching) != 0 || ck_pr_load_32(&rt->sleepers) == 0)
+        return;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        tr__worker *v = &rt->workers[i];
+        /* Only a wake: v undoes its own parked count (unpark_self). */
+        if (v != w && ck_pr_load_32(&v->parked)) {
+            ev_async_send(v->loop, &v->wake);
+            return;
+        }
+    }
 }
 
 /* --- the thread ----------------------------------------------------------- */
@@ -490,6 +513,10 @@ static void run_loop(tr__worker *w) {
         tr_actor *a = next_actor(w);
         if (a != NULL) {
             idle = 0;
+            if (TR_UNLIKELY(w->woke)) {
+                w->woke = 0;
+                ensure_watcher(w);
+            }
             w->frame.actor = a;
             int turn = tr__actor_run_turn(a, rt->cfg.batch);
             w->frame.actor = NULL;
@@ -518,6 +545,7 @@ static void run_loop(tr__worker *w) {
             continue;
         }
         idle = 0;
+        w->woke = 0;
         park(w);
     }
 }

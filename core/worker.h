@@ -75,6 +75,7 @@ struct tr__worker {
     tr_actor *free_blocks; /* block cache, see core/pool.c */
     unsigned free_count;
     uint64_t help_ns;  /* when this worker last looked for stuck ones */
+    int woke;          /* parked since its last turn (see ensure_watcher) */
     ev_timer watchdog; /* wakes a parked worker to look, see park() */
     uint64_t steals, parks, spawned, helps;
     int64_t alive; /* actors spawned minus ended here (owner writes, any reads) */

@@ -330,10 +330,10 @@ static void watch_out_of_fds(void) {
     CHECK(tr_fd_unwatch(rt, id) == 0);
     give_back(nhog);
     unlimit_fds();
-    close(p[0]);
-    close(p[1]);
     tr_ref_release(owner);
     CHECK(tr_runtime_free(rt) == 0);
+    close(p[0]); /* the loops have let go of them */
+    close(p[1]);
 }
 
 static void fd_watch_works_out_of_fds(void **state) {
