@@ -98,6 +98,8 @@ static void loop_unlock(tr__worker *w) {
     pthread_mutex_unlock(&w->loop_mu);
 }
 
+static void ensure_watcher_any(tr__worker *w);
+
 int tr__worker_loop_enter_owner(tr__worker *w) {
     if (tr__tls_worker != w)
         return 0;
@@ -109,6 +111,7 @@ int tr__worker_loop_enter_owner(tr__worker *w) {
      * a helper of ours that waits on us. The caller posts instead. */
     if (tls_loop_held != NULL)
         return 0;
+    ensure_watcher_any(w); /* a turn arms something: we may get stuck with it */
     loop_lock(w);
     return 1;
 }
@@ -299,6 +302,10 @@ void tr__worker_post_any(tr__worker *w, tr__post *p) {
     /* Publishes *p to run_posts; pairs with its acquire. */
     tr_stack_push_upmc(&w->posts, &p->link);
     ev_async_send(w->loop, &w->wake);
+    /* An awake w runs it between turns, unless a handler holds it: make
+     * sure a sleeper keeps watch (parked, w is woken by the send above). */
+    if (!ck_pr_load_32(&w->parked))
+        ensure_watcher_any(w);
 }
 
 static void run_posts(tr__worker *w) {
@@ -486,11 +493,14 @@ static void park(tr__worker *w) {
     unpark_self(w);
 }
 
-/* We woke and found work, so we may get stuck in it: if every sleeper went
- * to sleep while we slept too, none has a watchdog. Wake one; it sees us
- * awake and arms one when it parks again. (A worker woken this way that
- * finds nothing to do wakes nobody, so this does not cascade.) */
-static void ensure_watcher(tr__worker *w) {
+/* w is awake with something on its loop, so it may get stuck with it: if
+ * every sleeper went to sleep while w slept too (or had nothing), none has a
+ * watchdog. Wake one; it sees w awake and arms one when it parks again. (A
+ * worker woken this way that finds nothing to do wakes nobody, so this does
+ * not cascade.) Called by w when it wakes and finds work while it has
+ * watchers or arms one from a turn, and by whoever posts to w while w is
+ * awake: the three ways an awake worker comes to have loop work. */
+static void ensure_watcher_any(tr__worker *w) {
     tr_runtime *rt = w->rt;
     if (rt->nworkers < 2 || ck_pr_load_32(&rt->watching) != 0 || ck_pr_load_32(&rt->sleepers) == 0)
         return;
@@ -515,7 +525,8 @@ static void run_loop(tr__worker *w) {
             idle = 0;
             if (TR_UNLIKELY(w->woke)) {
                 w->woke = 0;
-                ensure_watcher(w);
+                if (ck_pr_load_32(&w->nwatchers) > 0)
+                    ensure_watcher_any(w);
             }
             w->frame.actor = a;
             int turn = tr__actor_run_turn(a, rt->cfg.batch);
