@@ -25,7 +25,7 @@
 #include "support/testutil.h"
 #include "troupe.h"
 
-#define BLOCK_MS 1500
+#define BLOCK_MS 1200
 #define TIMERS 20
 #define TIMER_MS 400
 /* The design target is a few ms (measured 2-8 on a quiet host); the bound
