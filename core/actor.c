@@ -330,6 +330,14 @@ static int strength(tr_exit_kind k) {
 }
 
 int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
+    /* The kick is made before the request is recorded: were it made after,
+     * a failed allocation would leave stop_req set with no kick queued, and
+     * every later request (the runtime's close included) would see itself
+     * as not the first and queue none either: an actor nothing could stop. */
+    tr_msg *kick;
+    if (tr__msg_new_system(&kick, TR_MSG_SYSTEM, 0) != 0)
+        return TR_ENOMEM;
+    kick->flags |= TR__MSG_KICK;
     tr_spin_lock(&a->lock);
     /* Still open: the actor has not ended, so this request counts even if
      * the actor sees it and ends before the kick below lands (TR_EDEAD). */
@@ -343,14 +351,12 @@ int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char 
     /* Published under the lock; the owner reads req_* under it too. */
     ck_pr_store_32(&a->stop_req, 1);
     tr_spin_unlock(&a->lock);
-    if (!first)
+    if (!first) {
+        tr__msg_destroy(kick, TR_EDEAD); /* the first request's kick wakes it */
         return 0;
+    }
     /* Wake the actor if it is idle: a kick message is never delivered. A full
      * or closed mailbox means it is already scheduled or gone. */
-    tr_msg *kick;
-    if (tr__msg_new_system(&kick, TR_MSG_SYSTEM, 0) != 0)
-        return TR_ENOMEM;
-    kick->flags |= TR__MSG_KICK;
     int rc = tr__actor_push(a, kick);
     if (rc != 0)
         tr__msg_destroy(kick, TR_EDEAD);

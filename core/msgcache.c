@@ -168,12 +168,28 @@ static void slab_refill(cache *c) {
     }
 }
 
-/* A thread's cache goes to the depot when the thread exits. */
+/* Put the top k blocks of c on the loose list (needs no memory). */
+static void loose_put(cache *c, unsigned k) {
+    tr_spin_lock(&depot_lock);
+    while (k-- > 0) {
+        void *b = c->slot[--c->n];
+        UNPOISON(b); /* the link is written into the block */
+        *(void **)b = loose;
+        loose = b;
+    }
+    tr_spin_unlock(&depot_lock);
+}
+
+/* A thread's cache goes to the depot when the thread exits; what no magazine
+ * can be had for (out of memory) goes on the loose list. Either way the
+ * cache itself is freed: the thread will not come back for it. */
 static void thread_exit(void *arg) {
     cache *c = arg;
-    while (c->n > 0)
-        if (!depot_put(c, c->n < MAG ? c->n : MAG))
-            return; /* out of memory: keep the cache (and its blocks) */
+    while (c->n > 0) {
+        unsigned k = c->n < MAG ? c->n : MAG;
+        if (!depot_put(c, k))
+            loose_put(c, c->n);
+    }
     tls_cache = NULL;
     free(c);
 }

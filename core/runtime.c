@@ -279,6 +279,7 @@ int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out) {
     for (unsigned i = 0; i < rt->nworkers; i++) {
         out->steals += ck_pr_load_64(&rt->workers[i].steals);
         out->parks += ck_pr_load_64(&rt->workers[i].parks);
+        out->loops_helped += ck_pr_load_64(&rt->workers[i].helps);
         out->actors_spawned += ck_pr_load_64(&rt->workers[i].spawned);
     }
     out->workers = rt->nworkers;

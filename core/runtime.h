@@ -38,6 +38,7 @@ struct tr_runtime {
     uint32_t state TR_ALIGNED;
     /* Written when a worker parks or is woken. */
     uint32_t sleepers TR_ALIGNED;
+    uint32_t watching; /* parked workers with a watchdog armed (core/worker.c) */
     /* Global run queue: actors made runnable off the workers, actors that
      * used up their batch, deque overflow. */
     tr__inject global;

@@ -18,16 +18,31 @@
  * Either the parker's re-check sees the work, or the producer sees the
  * sleeper; the CAS on `parked` makes exactly one party undo the count.
  * ev_async_send is libev's only thread-safe call and makes no syscall unless
- * the target loop is blocked in poll. */
+ * the target loop is blocked in poll.
+ *
+ * Helping a stuck worker: a worker's timers and I/O live on its loop, which
+ * it runs only between turns. A handler that blocks or spins would hold them
+ * all back, so the loop is not the worker's alone: whoever runs it holds
+ * loop_mu, and a worker that has not run its loop for STUCK_NS while awake
+ * (beat_ns) is helped: another worker takes its loop_mu (trylock) and runs
+ * its posts and its loop (EVRUN_NOWAIT) on its behalf. Expired timers and
+ * ready fds then deliver their messages from the helper, whose own queues
+ * get the actors they wake. Helpers look every STUCK_NS/2 between their own
+ * turns; a parked worker looks too, woken by a WATCH_S watchdog timer that
+ * it arms only while some other worker is awake (so an idle runtime still
+ * sleeps). See docs/design.md, "A blocked handler". */
 #include "core/worker.h"
 
 #include <assert.h>
 #include <ck_pr.h>
+#include <pthread.h>
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/futex.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
 
@@ -37,6 +52,8 @@
 #define STEAL_MAX 32      /* most actors one steal takes */
 #define AGING_GAP 4096    /* picks between two aging picks, at least */
 #define IDLE_PAUSES 8     /* pause instructions per idle spin round (~40 ns each) */
+#define STUCK_NS 2000000  /* a worker awake this long without running its loop is helped */
+#define WATCH_S 0.002     /* a parked worker looks for stuck ones this often, if any may be */
 
 /* initial-exec: a plain %fs-relative load, even in libtroupe.so. */
 __thread tr__worker *tr__tls_worker __attribute__((tls_model("initial-exec")));
@@ -52,6 +69,56 @@ tr__worker *tr__worker_current(void) {
 
 struct ev_loop *tr__worker_loop(tr__worker *w) {
     return w->loop;
+}
+
+/* --- the loop lock ---------------------------------------------------------- */
+
+/* The loop this thread holds (its own, or a stuck worker's it helps) and how
+ * deep: enter_owner nests inside the owner's own callbacks. */
+static __thread tr__worker *tls_loop_held __attribute__((tls_model("initial-exec")));
+static __thread unsigned tls_loop_depth __attribute__((tls_model("initial-exec")));
+
+static void loop_lock(tr__worker *w) {
+    pthread_mutex_lock(&w->loop_mu);
+    tls_loop_held = w;
+    tls_loop_depth = 1;
+}
+
+static int loop_trylock(tr__worker *w) {
+    if (pthread_mutex_trylock(&w->loop_mu) != 0)
+        return 0;
+    tls_loop_held = w;
+    tls_loop_depth = 1;
+    return 1;
+}
+
+static void loop_unlock(tr__worker *w) {
+    tls_loop_held = NULL;
+    tls_loop_depth = 0;
+    pthread_mutex_unlock(&w->loop_mu);
+}
+
+static void ensure_watcher_any(tr__worker *w);
+
+int tr__worker_loop_enter_owner(tr__worker *w) {
+    if (tr__tls_worker != w)
+        return 0;
+    if (tls_loop_held == w) {
+        tls_loop_depth++;
+        return 1;
+    }
+    /* Helping another worker: blocking on our own lock here could wait on
+     * a helper of ours that waits on us. The caller posts instead. */
+    if (tls_loop_held != NULL)
+        return 0;
+    ensure_watcher_any(w); /* a turn arms something: we may get stuck with it */
+    loop_lock(w);
+    return 1;
+}
+
+void tr__worker_loop_leave_owner(tr__worker *w) {
+    if (--tls_loop_depth == 0)
+        loop_unlock(w);
 }
 
 static inline tr_actor *actor_of_link(ck_stack_entry_t *e) {
@@ -235,6 +302,10 @@ void tr__worker_post_any(tr__worker *w, tr__post *p) {
     /* Publishes *p to run_posts; pairs with its acquire. */
     tr_stack_push_upmc(&w->posts, &p->link);
     ev_async_send(w->loop, &w->wake);
+    /* An awake w runs it between turns, unless a handler holds it: make
+     * sure a sleeper keeps watch (parked, w is woken by the send above). */
+    if (!ck_pr_load_32(&w->parked))
+        ensure_watcher_any(w);
 }
 
 static void run_posts(tr__worker *w) {
@@ -292,12 +363,74 @@ static void flush_wakes(tr__worker *w) {
         tr__future_wake_deferred(w->wakes[i]);
 }
 
+/* --- helping a stuck worker (see the file top) ----------------------------- */
+
+/* v is awake, has not run its loop for STUCK_NS, and has something there. */
+static int stuck_any(tr__worker *v, uint64_t now) {
+    if (ck_pr_load_32(&v->parked))
+        return 0;
+    /* Signed: v's stamp may be a little ahead of our clock reading. */
+    if ((int64_t)(now - ck_pr_load_64(&v->beat_ns)) < (int64_t)STUCK_NS)
+        return 0;
+    return ck_pr_load_32(&v->nwatchers) > 0 || CK_STACK_FIRST(&v->posts) != NULL;
+}
+
+/* Run the loop of every stuck worker whose loop we can take. We hold no
+ * loop of our own here. */
+static void help_stuck(tr__worker *self, uint64_t now) {
+    tr_runtime *rt = self->rt;
+    if (ck_pr_load_32(&rt->state) == TR__RT_EXITING)
+        return;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        tr__worker *v = &rt->workers[i];
+        if (v == self || !stuck_any(v, now) || !loop_trylock(v))
+            continue;
+        /* Holding v's loop_mu, we are its loop's only user: v itself
+         * blocks on it when its turn ends, before touching the loop. */
+        run_posts(v);
+        if (ck_pr_load_32(&v->nwatchers) > 0)
+            ev_run(v->loop, EVRUN_NOWAIT);
+        loop_unlock(v);
+        ck_pr_store_64(&self->helps, self->helps + 1); /* read by stats */
+    }
+}
+
+/* Some other worker is awake: it could get stuck, with watchers it has or
+ * with posts (a timer to arm, a socket to adopt) that may come at any time
+ * and that nobody would run. */
+static int others_may_stick(tr__worker *self) {
+    tr_runtime *rt = self->rt;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        tr__worker *v = &rt->workers[i];
+        if (v != self && !ck_pr_load_32(&v->parked))
+            return 1;
+    }
+    return 0;
+}
+
+static void watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)loop;
+    (void)t;
+    (void)revents; /* waking the parked worker is all it is for */
+}
+
 /* Run loop callbacks (timers, I/O) without blocking, if there are any; then
  * the deferred wake-ups, theirs included. */
 static void poll_loop(tr__worker *w) {
-    run_posts(w);
-    if (w->nwatchers > 0) /* only poll when io/ has timers or fds here */
-        ev_run(w->loop, EVRUN_NOWAIT);
+    uint64_t now = tr__mono_ns();
+    /* Relaxed: helpers only compare it with their clock. */
+    ck_pr_store_64(&w->beat_ns, now);
+    if (CK_STACK_FIRST(&w->posts) != NULL || ck_pr_load_32(&w->nwatchers) > 0) {
+        loop_lock(w); /* waits for a helper that is running it */
+        run_posts(w);
+        if (ck_pr_load_32(&w->nwatchers) > 0) /* only poll when io/ has timers or fds here */
+            ev_run(w->loop, EVRUN_NOWAIT);
+        loop_unlock(w);
+    }
+    if (now - w->help_ns >= STUCK_NS / 2 && w->rt->nworkers > 1) {
+        w->help_ns = now;
+        help_stuck(w, now);
+    }
     if (w->notify_pending) { /* loop callbacks may have woken actors */
         w->notify_pending = 0;
         tr__notify_any(w->rt);
@@ -340,8 +473,45 @@ static void park(tr__worker *w) {
         return;
     }
     w->parks++;
+    loop_lock(w); /* held asleep: helpers skip parked workers */
+    int watch = w->rt->nworkers > 1 && others_may_stick(w);
+    if (watch) {
+        ev_now_update(w->loop);
+        ev_timer_set(&w->watchdog, WATCH_S, 0.);
+        ev_timer_start(w->loop, &w->watchdog);
+    }
+    if (watch) /* a hint for woken workers (run_loop): no lost update matters */
+        ck_pr_inc_32(&w->rt->watching);
     ev_run(w->loop, EVRUN_ONCE);
+    if (watch) {
+        ck_pr_dec_32(&w->rt->watching);
+        ev_timer_stop(w->loop, &w->watchdog);
+    }
+    loop_unlock(w);
+    ck_pr_store_64(&w->beat_ns, tr__mono_ns()); /* awake from here */
+    w->woke = 1;
     unpark_self(w);
+}
+
+/* w is awake with something on its loop, so it may get stuck with it: if
+ * every sleeper went to sleep while w slept too (or had nothing), none has a
+ * watchdog. Wake one; it sees w awake and arms one when it parks again. (A
+ * worker woken this way that finds nothing to do wakes nobody, so this does
+ * not cascade.) Called by w when it wakes and finds work while it has
+ * watchers or arms one from a turn, and by whoever posts to w while w is
+ * awake: the three ways an awake worker comes to have loop work. */
+static void ensure_watcher_any(tr__worker *w) {
+    tr_runtime *rt = w->rt;
+    if (rt->nworkers < 2 || ck_pr_load_32(&rt->watching) != 0 || ck_pr_load_32(&rt->sleepers) == 0)
+        return;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        tr__worker *v = &rt->workers[i];
+        /* Only a wake: v undoes its own parked count (unpark_self). */
+        if (v != w && ck_pr_load_32(&v->parked)) {
+            ev_async_send(v->loop, &v->wake);
+            return;
+        }
+    }
 }
 
 /* --- the thread ----------------------------------------------------------- */
@@ -353,6 +523,11 @@ static void run_loop(tr__worker *w) {
         tr_actor *a = next_actor(w);
         if (a != NULL) {
             idle = 0;
+            if (TR_UNLIKELY(w->woke)) {
+                w->woke = 0;
+                if (ck_pr_load_32(&w->nwatchers) > 0)
+                    ensure_watcher_any(w);
+            }
             w->frame.actor = a;
             int turn = tr__actor_run_turn(a, rt->cfg.batch);
             w->frame.actor = NULL;
@@ -381,6 +556,7 @@ static void run_loop(tr__worker *w) {
             continue;
         }
         idle = 0;
+        w->woke = 0;
         park(w);
     }
 }
@@ -389,6 +565,7 @@ static void *worker_main(void *arg) {
     tr__worker *w = arg;
     tr_runtime *rt = w->rt;
     tr__tls_worker = w;
+    ck_pr_store_64(&w->beat_ns, tr__mono_ns());
     if (rt->cfg.on_thread_start != NULL)
         rt->cfg.on_thread_start(rt->cfg.user_data, w->id);
     /* tr_panic longjmps here from inside a callback of w->frame.actor. The
@@ -401,6 +578,7 @@ static void *worker_main(void *arg) {
         tr__actor_crashed(a, w->frame.code, w->frame.text);
     }
     run_loop(w);
+    loop_lock(w); /* to the end: a helper may still be running the loop */
     run_posts(w);
     /* Extensions register at any time under pool_lock: copy them under it. */
     tr__ext ext[TR__EXT_COUNT];
@@ -411,6 +589,7 @@ static void *worker_main(void *arg) {
         if (ext[i].worker_stop != NULL)
             ext[i].worker_stop(w, ext[i].data);
     run_posts(w);
+    loop_unlock(w);
     assert(w->lifo == NULL && tr__deque_size_any(&w->dq) == 0);
     if (rt->cfg.on_thread_stop != NULL)
         rt->cfg.on_thread_stop(rt->cfg.user_data, w->id);
@@ -418,6 +597,59 @@ static void *worker_main(void *arg) {
     tr__tls_worker = NULL;
     tls_frame = NULL;
     return NULL;
+}
+
+/* --- making the loop ---------------------------------------------------------
+ *
+ * libev reports a failed system call it cannot return from (the eventfd or
+ * pipe behind ev_async, made by ev_async_start) through its syserr callback,
+ * and by default prints and abort()s: out of file descriptors, tr_runtime_new
+ * would take the process down. The callback is process-wide, so troupe
+ * installs one (once) that behaves exactly as libev's default, except on a
+ * thread that is inside loop_make: there it longjmps back, and the worker's
+ * init fails with TR_ESYS. Leaving libev that way is safe at the one place it
+ * can happen: evpipe_init calls the callback before it has changed any of the
+ * loop's state (no watcher started, nothing allocated), and no lock is held,
+ * so the half-made loop is destroyed like any other. (Other syserr reports,
+ * e.g. a failing epoll_wait, keep libev's behaviour: they are not ours to
+ * recover from.) A program that installs its own callback after its first
+ * runtime replaces ours and gets libev's behaviour back. */
+static __thread jmp_buf *tls_syserr_jb;
+static pthread_once_t syserr_once = PTHREAD_ONCE_INIT;
+
+static void syserr_cb(const char *msg) {
+    jmp_buf *jb = tls_syserr_jb;
+    if (jb != NULL) {
+        tls_syserr_jb = NULL;
+        longjmp(*jb, 1);
+    }
+    perror(msg); /* libev's default */
+    abort();
+}
+
+static void syserr_install(void) {
+    ev_set_syserr_cb(syserr_cb);
+}
+
+/* w's loop with its wake-up watcher started: 0, or -1 (nothing left made). */
+static int loop_make(tr__worker *w) {
+    pthread_once(&syserr_once, syserr_install);
+    w->loop = ev_loop_new(EVFLAG_AUTO);
+    if (w->loop == NULL)
+        return -1;
+    ev_async_init(&w->wake, wake_cb);
+    w->wake.data = w;
+    ev_timer_init(&w->watchdog, watchdog_cb, WATCH_S, 0.);
+    jmp_buf jb;
+    if (setjmp(jb) != 0) { /* from syserr_cb: out of fds for the eventfd */
+        ev_loop_destroy(w->loop);
+        w->loop = NULL;
+        return -1;
+    }
+    tls_syserr_jb = &jb;
+    ev_async_start(w->loop, &w->wake);
+    tls_syserr_jb = NULL;
+    return 0;
 }
 
 int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id) {
@@ -430,14 +662,11 @@ int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id) {
     if (tr__deque_init(&w->dq, TR__DEQUE_SIZE) != 0)
         return TR_ENOMEM;
     ck_stack_init(&w->posts);
-    w->loop = ev_loop_new(EVFLAG_AUTO);
-    if (w->loop == NULL) {
+    if (loop_make(w) != 0) {
         tr__deque_destroy(&w->dq);
         return TR_ESYS;
     }
-    ev_async_init(&w->wake, wake_cb);
-    w->wake.data = w;
-    ev_async_start(w->loop, &w->wake);
+    pthread_mutex_init(&w->loop_mu, NULL);
     return 0;
 }
 
@@ -462,6 +691,7 @@ void tr__worker_destroy(tr__worker *w) {
         ev_async_stop(w->loop, &w->wake);
         ev_loop_destroy(w->loop);
         w->loop = NULL;
+        pthread_mutex_destroy(&w->loop_mu);
     }
     /* Free cached blocks belong to the pool's chunks; just forget them. */
     w->free_blocks = NULL;

@@ -3,10 +3,18 @@
  * Each worker owns a libev loop, a work-stealing deque of runnable actors
  * (core/deque.h: the owner takes the newest, thieves the oldest) and a LIFO
  * slot that only the owner touches. Functions ending in _owner run only on that worker's
- * thread; _any on any thread. */
+ * thread; _any on any thread.
+ *
+ * The loop: whoever runs it (libev calls, the loop's watchers and posts)
+ * holds loop_mu. That is the owner, except while the owner is stuck in an
+ * actor's turn: then another worker may take loop_mu and run the loop for
+ * it, so no handler holds other actors' timers and I/O hostage (see
+ * core/worker.c, "helping a stuck worker"). So "owner only" for loop state
+ * means "under loop_mu"; callbacks and posts hold it already. */
 #ifndef TR_CORE_WORKER_H
 #define TR_CORE_WORKER_H
 
+#include <ck_pr.h>
 #include <ck_stack.h>
 #include <ev.h>
 #include <pthread.h>
@@ -45,6 +53,9 @@ struct tr__worker {
     tr_runtime *rt;
     unsigned id;
     uint32_t parked TR_ALIGNED; /* 1 while asleep or about to sleep */
+    uint64_t beat_ns;           /* when the owner last ran its loop (atomic) */
+    uint32_t nwatchers;         /* active libev watchers of io/ (under loop_mu; atomic) */
+    pthread_mutex_t loop_mu;    /* held by whoever runs the loop */
     tr__deque dq;               /* runnable actors: owner LIFO, thieves FIFO */
     ck_stack_t posts TR_ALIGNED;
     /* Owner only. */
@@ -63,8 +74,10 @@ struct tr__worker {
     pthread_t thread;
     tr_actor *free_blocks; /* block cache, see core/pool.c */
     unsigned free_count;
-    unsigned nwatchers; /* active libev watchers of higher layers (io/) */
-    uint64_t steals, parks, spawned;
+    uint64_t help_ns;  /* when this worker last looked for stuck ones */
+    int woke;          /* parked since its last turn (see ensure_watcher) */
+    ev_timer watchdog; /* wakes a parked worker to look, see park() */
+    uint64_t steals, parks, spawned, helps;
     int64_t alive; /* actors spawned minus ended here (owner writes, any reads) */
     int64_t live;  /* blocks referenced minus recycled here (likewise) */
     /* Sleeping foreign waiters of futures settled here, woken at the end of
@@ -108,10 +121,19 @@ void tr__wake_all_any(tr_runtime *rt);
 /* Run p->fn on w's thread soon. */
 void tr__worker_post_any(tr__worker *w, tr__post *p);
 struct ev_loop *tr__worker_loop(tr__worker *w);
-/* Higher layers count the libev watchers they start/stop on w (owner only),
- * so the worker polls its loop between turns only when it has some. */
+/* Higher layers count the libev watchers they start/stop on w (under w's
+ * loop_mu: in its callbacks and posts, or between the enter/leave below),
+ * so the worker polls its loop between turns only when it has some, and
+ * others know whether it has timers or I/O that could be held up. */
 static inline void tr__worker_watchers_add_owner(tr__worker *w, int delta) {
-    w->nwatchers = (unsigned)((int)w->nwatchers + delta);
+    /* Changed under loop_mu; atomic for the unlocked readers (hints). */
+    ck_pr_store_32(&w->nwatchers, (uint32_t)((int)ck_pr_load_32(&w->nwatchers) + delta));
 }
+/* From w's own thread, outside loop callbacks (e.g. an actor arming a
+ * timer): take w's loop for direct libev calls. 1: taken (nests inside w's
+ * own callbacks), call tr__worker_loop_leave_owner after; 0: not w's
+ * thread, or it is running another worker's loop: post to w instead. */
+int tr__worker_loop_enter_owner(tr__worker *w);
+void tr__worker_loop_leave_owner(tr__worker *w);
 
 #endif

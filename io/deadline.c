@@ -15,6 +15,7 @@
 #include <ck_pr.h>
 #include <stdlib.h>
 
+#include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "io/io.h"
@@ -164,8 +165,9 @@ static void idle_tick(void *arg, int fired) {
         free(s);
         return;
     }
-    tr__worker *w = tr__worker_current();
-    ev_tstamp now = ev_now(tr__worker_loop(w));
+    /* Our own clock, not the loop's cached time: the worker running this
+     * may be helping another's loop (core/worker.c), not its own. */
+    ev_tstamp now = (ev_tstamp)tr__mono_ns() / 1e9;
     if (!tr__io_open(s->ref)) {
         idle_remove(s);
         /* 0 if the setter has not stored it yet: the next tick retries. */

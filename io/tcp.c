@@ -16,7 +16,16 @@
  *
  * Backpressure: when the buffer reaches `high` the owner is told
  * (TR_MSG_TCP_WRITE_FULL) and writes fail with TR_EFULL; when the loop has
- * drained it to `low` the owner gets TR_MSG_TCP_WRITE_READY. */
+ * drained it to `low` the owner gets TR_MSG_TCP_WRITE_READY.
+ *
+ * Timeouts: one ev_timer per connection. While open it is the idle timeout:
+ * every thread that moves bytes stamps last_ns (a relaxed store, no lock),
+ * and the timer, when due, compares the stamp with the clock and either
+ * shuts the connection (TR_ETIMEDOUT) or waits the rest: no re-arming per
+ * byte (libev's "lazy" timeout pattern). After tr_tcp_close with output
+ * still buffered it becomes the close timeout: when due, the rest is
+ * dropped and the socket reset. A listener out of fds pauses (see
+ * lsn_back_off). */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <ck_pr.h>
@@ -29,6 +38,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "io/io.h"
@@ -39,6 +49,7 @@
 #define DEFAULT_LOW (64u * 1024u)
 #define DEFAULT_HIGH (256u * 1024u)
 #define ACCEPT_BATCH 64
+#define ACCEPT_RETRY_MS 50 /* pause of a listener that is out of fds */
 
 struct tr_tcp {
     tr__io_obj obj;
@@ -58,14 +69,21 @@ struct tr_tcp {
     int kick_pending; /* a kick post is in flight */
     int paused;       /* tr_tcp_pause: no reading until tr_tcp_resume */
     int read_pending; /* a read post is in flight */
+    int tmo_pending;  /* a timeout post is in flight */
     tr_ref *owner;    /* retained; NULL before start and after close */
     uint64_t tag;
+    uint64_t idle_ms;  /* no bytes either way this long: shut (0: never) */
+    uint64_t close_ms; /* after close, output gets this long (0: no limit) */
+    /* any thread, atomic (relaxed: a clock reading, only compared) */
+    uint64_t last_ns; /* the last bytes read or written */
     /* loop only */
     ev_io rio, wio;
-    int ractive, wactive;
+    ev_timer tmo; /* the idle timeout, or after close the close timeout */
+    int ractive, wactive, tactive;
+    int lingering; /* tmo is the close timeout */
     int connecting, connect_err;
     int on_loop; /* adopted and not yet shut */
-    tr__post adopt_post, start_post, kick_post, close_post, read_post;
+    tr__post adopt_post, start_post, kick_post, close_post, read_post, tmo_post;
 };
 
 struct tr_tcp_listener {
@@ -78,7 +96,9 @@ struct tr_tcp_listener {
     tr_ref *owner; /* retained until shut */
     uint64_t tag;
     ev_io ev;
-    int active, on_loop;
+    ev_timer retry; /* out of fds or memory: accept again after a pause */
+    int active, retrying, on_loop;
+    uint64_t idle_ms; /* given to each accepted connection (atomic) */
     uint32_t rr;
     tr__post start_post, close_post;
 };
@@ -193,6 +213,46 @@ static void set_r(tr_tcp *c, int on) {
     set_watch(c, &c->rio, &c->ractive, on);
 }
 
+/* Bytes moved: the idle clock starts again (any thread). */
+static void touch(tr_tcp *c) {
+    ck_pr_store_64(&c->last_ns, tr__mono_ns());
+}
+
+static void tmo_stop(tr_tcp *c) {
+    if (c->tactive) {
+        ev_timer_stop(tr__worker_loop(c->w), &c->tmo);
+        tr__worker_watchers_add_owner(c->w, -1);
+        c->tactive = 0;
+    }
+}
+
+static void tmo_start(tr_tcp *c, double after) {
+    tmo_stop(c);
+    struct ev_loop *loop = tr__worker_loop(c->w);
+    ev_now_update(loop); /* the cached time may be a long turn old */
+    ev_timer_set(&c->tmo, after, 0.);
+    ev_timer_start(loop, &c->tmo);
+    tr__worker_watchers_add_owner(c->w, +1);
+    c->tactive = 1;
+}
+
+/* The idle timer for the current setting (loop): due idle_ms after the last
+ * bytes moved, off when there is no setting or once closing. */
+static void idle_arm(tr_tcp *c) {
+    if (!c->on_loop || c->lingering)
+        return;
+    pthread_mutex_lock(&c->mu);
+    uint64_t ms = c->closing ? 0 : c->idle_ms;
+    pthread_mutex_unlock(&c->mu);
+    if (ms == 0) {
+        tmo_stop(c);
+        return;
+    }
+    uint64_t idle_ns = tr__mono_ns() - ck_pr_load_64(&c->last_ns);
+    uint64_t ms_ns = ms * 1000000u;
+    tmo_start(c, idle_ns >= ms_ns ? 0. : (double)(ms_ns - idle_ns) / 1e9);
+}
+
 /* Close the socket for good (loop, once). If tell_type != 0 the owner gets
  * that message first. */
 static void shut(tr_tcp *c, uint32_t tell_type, int status, int err) {
@@ -201,6 +261,7 @@ static void shut(tr_tcp *c, uint32_t tell_type, int status, int err) {
     c->on_loop = 0;
     set_r(c, 0);
     set_w(c, 0);
+    tmo_stop(c);
     tr__io_obj_del_owner(&c->obj);
     pthread_mutex_lock(&c->mu);
     tr_ref *owner = c->owner;
@@ -231,6 +292,7 @@ static void on_read(struct ev_loop *loop, ev_io *ev, int revents) {
     char buf[READ_MAX];
     ssize_t n = recv(ev->fd, buf, sizeof(buf), 0);
     if (n > 0) {
+        touch(c);
         tr_msg *m;
         if (tr__msg_new_system(&m, TR_MSG_TCP_DATA, (size_t)n) != 0)
             return; /* out of memory: try again on the next readiness */
@@ -263,6 +325,7 @@ static int flush_locked(tr_tcp *c) {
         if (k > 0) {
             c->off += (size_t)k;
             c->len -= (size_t)k;
+            touch(c);
             continue;
         }
         if (k < 0 && errno == EINTR)
@@ -326,6 +389,39 @@ static void on_write(struct ev_loop *loop, ev_io *ev, int revents) {
     }
 }
 
+/* The idle timeout (or, connecting, the connect timeout) or the close
+ * timeout is due (loop). */
+static void on_tmo(struct ev_loop *loop, ev_timer *ev, int revents) {
+    (void)loop;
+    (void)revents;
+    tr_tcp *c = ev->data;
+    c->tactive = 0; /* a one-shot: libev stopped it */
+    tr__worker_watchers_add_owner(c->w, -1);
+    if (c->lingering) {
+        /* The peer did not take the rest in time: drop it. Linger 0 makes
+         * the close reset the connection instead of keeping the buffered
+         * bytes in the kernel, trying to deliver them. */
+        struct linger lg = {1, 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        shut(c, 0, 0, 0);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    uint64_t ms = c->closing ? 0 : c->idle_ms;
+    pthread_mutex_unlock(&c->mu);
+    if (ms == 0)
+        return; /* turned off meanwhile */
+    uint64_t idle_ns = tr__mono_ns() - ck_pr_load_64(&c->last_ns);
+    if (idle_ns < ms * 1000000u) {
+        idle_arm(c); /* bytes moved since it was set: wait the rest */
+        return;
+    }
+    if (c->connecting)
+        shut(c, TR_MSG_TCP_CONNECTED, TR_ETIMEDOUT, ETIMEDOUT);
+    else
+        shut(c, TR_MSG_TCP_CLOSED, TR_ETIMEDOUT, ETIMEDOUT);
+}
+
 static void conn_teardown(tr__io_obj *o) {
     shut(CONN_OF(o, obj), 0, 0, 0); /* already unlinked: shut's unlink is a no-op */
 }
@@ -333,8 +429,10 @@ static void conn_teardown(tr__io_obj *o) {
 static void adopt(tr_tcp *c) {
     ev_io_init(&c->rio, on_read, c->fd, EV_READ);
     ev_io_init(&c->wio, on_write, c->fd, EV_WRITE);
-    c->rio.data = c->wio.data = c;
+    ev_timer_init(&c->tmo, on_tmo, 0., 0.);
+    c->rio.data = c->wio.data = c->tmo.data = c;
     c->on_loop = 1;
+    touch(c);
     c->obj.teardown = conn_teardown;
     tr__io_obj_add_owner(c->io, c->w, &c->obj);
 }
@@ -352,11 +450,13 @@ static void adopt_post(tr__worker *w, tr__post *p) {
     }
     adopt(c);
     if (c->connecting) {
-        if (c->connect_err != 0)
+        if (c->connect_err != 0) {
             shut(c, TR_MSG_TCP_CONNECTED, TR_EIO, c->connect_err);
-        else
-            set_w(c, 1); /* writable = connected (or failed) */
+            return;
+        }
+        set_w(c, 1); /* writable = connected (or failed) */
     }
+    idle_arm(c);
 }
 
 /* Clear one of c's mu-guarded flags (a post's "in flight" mark). */
@@ -391,6 +491,14 @@ static void read_post(tr__worker *w, tr__post *p) {
     conn_unref(c);
 }
 
+static void tmo_post(tr__worker *w, tr__post *p) {
+    (void)w;
+    tr_tcp *c = CONN_OF(p, tmo_post);
+    flag_clear(c, &c->tmo_pending);
+    idle_arm(c);
+    conn_unref(c);
+}
+
 static void kick_post(tr__worker *w, tr__post *p) {
     (void)w;
     tr_tcp *c = CONN_OF(p, kick_post);
@@ -411,10 +519,19 @@ static void close_post(tr__worker *w, tr__post *p) {
         pthread_mutex_lock(&c->mu);
         int pending = c->len > 0 && c->connected;
         pthread_mutex_unlock(&c->mu);
-        if (pending)
+        pthread_mutex_lock(&c->mu);
+        uint64_t close_ms = c->close_ms;
+        pthread_mutex_unlock(&c->mu);
+        if (pending) {
             set_w(c, 1); /* on_write shuts once drained */
-        else
+            c->lingering = 1;
+            if (close_ms != 0)
+                tmo_start(c, (double)close_ms / 1000.0);
+            else
+                tmo_stop(c);
+        } else {
             shut(c, 0, 0, 0);
+        }
     }
     conn_unref(c); /* this post's */
     conn_unref(c); /* the user's handle */
@@ -429,12 +546,14 @@ static tr_tcp *conn_new(tr__io *io, int fd) {
     c->refs = 2; /* the user's and the loop's */
     c->low = DEFAULT_LOW;
     c->high = DEFAULT_HIGH;
+    c->close_ms = TR_TCP_CLOSE_TIMEOUT_DEFAULT;
     pthread_mutex_init(&c->mu, NULL);
     c->adopt_post.fn = adopt_post;
     c->start_post.fn = start_post;
     c->kick_post.fn = kick_post;
     c->close_post.fn = close_post;
     c->read_post.fn = read_post;
+    c->tmo_post.fn = tmo_post;
     return c;
 }
 
@@ -475,8 +594,10 @@ int tr_tcp_write(tr_tcp *c, const void *data, size_t n) {
         size_t done = 0;
         if (c->len == 0 && c->connected) {
             ssize_t k = send(c->fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (k > 0)
+            if (k > 0) {
                 done = (size_t)k;
+                touch(c);
+            }
             /* On an error keep the bytes: the loop's write sees it and
              * reports TR_MSG_TCP_CLOSED. */
         }
@@ -551,6 +672,35 @@ int tr_tcp_set_watermarks(tr_tcp *c, size_t low, size_t high) {
     c->high = high;
     pthread_mutex_unlock(&c->mu);
     return 0;
+}
+
+int tr_tcp_set_idle_timeout(tr_tcp *c, uint64_t ms) {
+    if (c == NULL || ms > UINT32_MAX * 1000ULL)
+        return TR_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    int rc = c->dead || c->closing ? TR_ECLOSED : 0;
+    int post = 0;
+    if (rc == 0) {
+        c->idle_ms = ms;
+        post = !c->tmo_pending;
+        c->tmo_pending = 1;
+    }
+    pthread_mutex_unlock(&c->mu);
+    /* The loop (re)arms the timer; a stopped worker has shut c already. */
+    if (post && conn_post(c, &c->tmo_post) != 0)
+        flag_clear(c, &c->tmo_pending);
+    return rc;
+}
+
+int tr_tcp_set_close_timeout(tr_tcp *c, uint64_t ms) {
+    if (c == NULL || ms > UINT32_MAX * 1000ULL)
+        return TR_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    int rc = c->dead || c->closing ? TR_ECLOSED : 0;
+    if (rc == 0)
+        c->close_ms = ms; /* read by the close post */
+    pthread_mutex_unlock(&c->mu);
+    return rc;
 }
 
 size_t tr_tcp_pending(tr_tcp *c) {
@@ -661,15 +811,33 @@ int tr_tcp_connect(tr_ref *owner, const char *host, uint16_t port, uint64_t tag,
 
 /* --- listeners ---------------------------------------------------------------------- */
 
-static void lsn_shut(tr_tcp_listener *l) {
-    if (!l->on_loop)
-        return;
-    l->on_loop = 0;
-    if (l->active) {
+/* The listener's readiness watcher on or off (loop). */
+static void lsn_watch(tr_tcp_listener *l, int on) {
+    if (on && !l->active) {
+        ev_io_start(tr__worker_loop(l->w), &l->ev);
+        tr__worker_watchers_add_owner(l->w, +1);
+        l->active = 1;
+    } else if (!on && l->active) {
         ev_io_stop(tr__worker_loop(l->w), &l->ev);
         tr__worker_watchers_add_owner(l->w, -1);
         l->active = 0;
     }
+}
+
+static void lsn_retry_stop(tr_tcp_listener *l) {
+    if (l->retrying) {
+        ev_timer_stop(tr__worker_loop(l->w), &l->retry);
+        tr__worker_watchers_add_owner(l->w, -1);
+        l->retrying = 0;
+    }
+}
+
+static void lsn_shut(tr_tcp_listener *l) {
+    if (!l->on_loop)
+        return;
+    l->on_loop = 0;
+    lsn_watch(l, 0);
+    lsn_retry_stop(l);
     tr__io_obj_del_owner(&l->obj);
     close(l->fd);
     l->fd = -1;
@@ -680,21 +848,57 @@ static void free_accepted(void *p) {
     tr_tcp_close(p);
 }
 
+/* Out of fds (or memory) with connections pending: the readiness watcher is
+ * level-triggered, so it would report the same pending connection at once,
+ * forever (a core spent on failing accept4 calls). Instead it is stopped and
+ * a timer starts it again after ACCEPT_RETRY_MS; the connections wait in the
+ * kernel's backlog meanwhile, and are accepted once fds are free again.
+ * (libuv instead closes a reserve fd, accepts and closes the pending
+ * connections, and reopens the reserve: the peers learn at once, but every
+ * connection that arrives while the process is out of fds is dropped. Here
+ * they are served late, not refused; the backlog bounds how many wait.) */
+static void lsn_retry_cb(struct ev_loop *loop, ev_timer *ev, int revents) {
+    (void)loop;
+    (void)revents;
+    tr_tcp_listener *l = ev->data;
+    l->retrying = 0; /* a one-shot: libev stopped it */
+    tr__worker_watchers_add_owner(l->w, -1);
+    lsn_watch(l, 1); /* still pending: readiness reports it again at once */
+}
+
+static void lsn_back_off(tr_tcp_listener *l) {
+    lsn_watch(l, 0);
+    if (l->retrying)
+        return;
+    ev_timer_init(&l->retry, lsn_retry_cb, ACCEPT_RETRY_MS / 1000.0, 0.);
+    l->retry.data = l;
+    ev_timer_start(tr__worker_loop(l->w), &l->retry);
+    tr__worker_watchers_add_owner(l->w, +1);
+    l->retrying = 1;
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *ev, int revents) {
     (void)loop;
     (void)revents;
     tr_tcp_listener *l = ev->data;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return; /* EAGAIN, or out of fds: the next readiness retries */
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                lsn_back_off(l);
+            return; /* EAGAIN: nothing pending */
+        }
         set_nodelay(fd);
         tr_tcp *c = conn_new(l->io, fd);
         if (c == NULL) {
-            close(fd);
+            close(fd); /* out of memory: that peer is dropped */
+            lsn_back_off(l);
             return;
         }
         c->connected = 1;
+        c->idle_ms = ck_pr_load_64(&l->idle_ms); /* before anyone else sees c */
         c->w = &l->io->rt->workers[l->rr++ % l->io->nworkers];
         if (tr__io_post(l->io, c->w, &c->adopt_post) != 0) {
             conn_unref(c); /* the loop's, never adopted */
@@ -732,9 +936,7 @@ static void lsn_start_post(tr__worker *w, tr__post *p) {
     tr__io_obj_add_owner(l->io, w, &l->obj);
     ev_io_init(&l->ev, on_accept, l->fd, EV_READ);
     l->ev.data = l;
-    ev_io_start(tr__worker_loop(w), &l->ev);
-    tr__worker_watchers_add_owner(w, +1);
-    l->active = 1;
+    lsn_watch(l, 1);
 }
 
 static void lsn_close_post(tr__worker *w, tr__post *p) {
@@ -796,6 +998,15 @@ int tr_tcp_listen(tr_ref *owner, const char *host, uint16_t port, int backlog, u
 
 int tr_tcp_listener_port(const tr_tcp_listener *l) {
     return l != NULL ? l->port : TR_EINVAL;
+}
+
+int tr_tcp_listener_set_idle_timeout(tr_tcp_listener *l, uint64_t ms) {
+    if (l == NULL || ms > UINT32_MAX * 1000ULL)
+        return TR_EINVAL;
+    /* Read by the accept callback for each new connection: a connection
+     * accepted while this store is under way gets the old or the new value. */
+    ck_pr_store_64(&l->idle_ms, ms);
+    return 0;
 }
 
 int tr_tcp_listener_close(tr_tcp_listener *l) {

@@ -209,7 +209,10 @@ static int timer_start(timer *t, uint64_t *out) {
     tr__io *io = t->io;
     tr__worker *w = tr__io_pick_worker(io);
     t->w = w;
-    int own = tr__worker_current() == w;
+    /* On w's own thread the timer is armed here, holding w's loop from
+     * before it can be found (so no helper runs a cancel post in between);
+     * from anywhere else, or while helping another loop, a post arms it. */
+    int own = tr__worker_loop_enter_owner(w);
     pthread_mutex_lock(&io->lock);
     t->ent.key = io->next_id++;
     int rc = tr__io_table_put(&io->timers, &t->ent);
@@ -223,12 +226,16 @@ static int timer_start(timer *t, uint64_t *out) {
     }
     pthread_mutex_unlock(&io->lock);
     if (rc != 0) {
+        if (own)
+            tr__worker_loop_leave_owner(w);
         if (out != NULL)
             *out = 0;
         return rc;
     }
-    if (own)
+    if (own) {
         arm_owner(t);
+        tr__worker_loop_leave_owner(w);
+    }
     return 0;
 }
 

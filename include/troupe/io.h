@@ -12,9 +12,11 @@
  *   TR_MSG_FD_READY       word = tag, status = TR_FD_READ|TR_FD_WRITE bits
  *   TR_MSG_TCP_ACCEPTED   word = listener tag, ptr = the new tr_tcp* (take it
  *                         with tr_msg_take_ptr; if not taken it is closed)
- *   TR_MSG_TCP_CONNECTED  word = tag, status 0 or TR_EIO (see tr_io_errno)
+ *   TR_MSG_TCP_CONNECTED  word = tag, status 0, TR_EIO (see tr_io_errno) or
+ *                         TR_ETIMEDOUT (the idle timeout passed while connecting)
  *   TR_MSG_TCP_DATA       word = tag, inline data (tr_msg_data, msg->size)
- *   TR_MSG_TCP_CLOSED     word = tag, status 0 (peer closed) or TR_EIO
+ *   TR_MSG_TCP_CLOSED     word = tag, status 0 (peer closed), TR_EIO or
+ *                         TR_ETIMEDOUT (idle timeout, tr_tcp_set_idle_timeout)
  *   TR_MSG_TCP_WRITE_FULL word = tag: the send buffer passed its high mark
  *   TR_MSG_TCP_WRITE_READY word = tag: it drained below its low mark */
 #ifndef TROUPE_IO_H
@@ -68,16 +70,25 @@ typedef struct tr_tcp_listener tr_tcp_listener; /* a listening socket */
 /* Listen on host (a numeric IPv4/IPv6 address, e.g. "127.0.0.1") and port
  * (0: an ephemeral port, see tr_tcp_listener_port). Each accepted connection
  * reaches `owner` as TR_MSG_TCP_ACCEPTED. Bind errors are returned here
- * (TR_EIO; errno is kept). The caller owns *out (tr_tcp_listener_close). */
+ * (TR_EIO; errno is kept); out of fds, TR_ESYS. The caller owns *out
+ * (tr_tcp_listener_close).
+ * Out of fds (or memory) while connections are pending, the listener does
+ * not spin: it stops watching for 50 ms at a time, the connections wait in
+ * the kernel's backlog, and accepting resumes by itself once fds are free. */
 int tr_tcp_listen(tr_ref *owner, const char *host, uint16_t port, int backlog, uint64_t tag,
                   tr_tcp_listener **out);
 int tr_tcp_listener_port(const tr_tcp_listener *l);
+/* Give every connection this listener accepts from now on an idle timeout
+ * of ms (as tr_tcp_set_idle_timeout; 0: none, the default). Any thread.
+ * Returns 0 or TR_EINVAL (l NULL, ms above 2^32 seconds). */
+int tr_tcp_listener_set_idle_timeout(tr_tcp_listener *l, uint64_t ms);
 /* Stop accepting and free the listener (the handle is gone after). */
 int tr_tcp_listener_close(tr_tcp_listener *l);
 
 /* Connect to host:port (numeric address); `owner` gets TR_MSG_TCP_CONNECTED
  * and, on success, data as for an accepted connection. The caller owns *out
- * (tr_tcp_close, also after a failed connect). */
+ * (tr_tcp_close, also after a failed connect). Out of fds: TR_ESYS, and
+ * nothing was made. */
 int tr_tcp_connect(tr_ref *owner, const char *host, uint16_t port, uint64_t tag, tr_tcp **out);
 
 /* Hand an accepted connection to its owner (any actor) and start reading:
@@ -100,11 +111,28 @@ int tr_tcp_resume(tr_tcp *c);
  * low mark, default 64 KiB). TR_ECLOSED after close or a connection error. */
 int tr_tcp_write(tr_tcp *c, const void *data, size_t n);
 int tr_tcp_set_watermarks(tr_tcp *c, size_t low, size_t high);
+/* Idle timeout: when no byte has been read from or written to the peer for
+ * ms milliseconds, the connection is shut and the owner gets
+ * TR_MSG_TCP_CLOSED with status TR_ETIMEDOUT (TR_MSG_TCP_CONNECTED with
+ * TR_ETIMEDOUT if it was still connecting: a connect timeout). The clock
+ * starts when the connection reaches its loop and restarts with every byte
+ * either way; setting a new value keeps the time already idle. 0 turns it
+ * off (the default, unless the listener gave one). Any thread. Returns 0,
+ * TR_EINVAL, or TR_ECLOSED after close or once the connection is shut. */
+int tr_tcp_set_idle_timeout(tr_tcp *c, uint64_t ms);
+/* Close timeout: after tr_tcp_close, output still buffered (a peer that does
+ * not read) gets ms milliseconds to drain; then it is dropped and the
+ * connection reset (SO_LINGER 0), and the fd is free. 0: no limit. The
+ * default is TR_TCP_CLOSE_TIMEOUT_DEFAULT. Any thread, before tr_tcp_close.
+ * Returns 0, TR_EINVAL, or TR_ECLOSED after close or once shut. */
+#define TR_TCP_CLOSE_TIMEOUT_DEFAULT 30000
+int tr_tcp_set_close_timeout(tr_tcp *c, uint64_t ms);
 /* Bytes buffered and not yet written. */
 size_t tr_tcp_pending(tr_tcp *c);
 
-/* Close: buffered output is still written (then the socket closes), no more
- * messages come, and the handle is gone after this call. */
+/* Close: buffered output is still written (then the socket closes; at most
+ * for the close timeout), no more messages come, and the handle is gone
+ * after this call. */
 int tr_tcp_close(tr_tcp *c);
 
 /* --- signals ---------------------------------------------------------------- */

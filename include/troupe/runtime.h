@@ -60,6 +60,8 @@ typedef struct tr_runtime_stats {
     uint64_t steals;          /* steal batches taken from other workers */
     uint64_t parks;           /* times a worker went to sleep */
     uint64_t stash_overflows; /* tr_stash calls refused with TR_EFULL */
+    uint64_t loops_helped;    /* times a worker ran the timers and I/O of one
+                               * stuck in a handler (docs/reliability.md) */
     unsigned workers;
 } tr_runtime_stats;
 
@@ -68,7 +70,12 @@ void tr_runtime_config_init(tr_runtime_config *cfg);
 
 /* Make a runtime and start its workers. cfg may be NULL for the defaults.
  * TR_EINVAL for out-of-range settings (workers > 256, batch > 65536),
- * TR_ESYS if a thread or loop cannot be made. */
+ * TR_ESYS if a thread or loop cannot be made (e.g. out of file descriptors:
+ * each worker needs two), TR_ENOMEM; on error nothing is left behind.
+ * To report a failed eventfd instead of aborting, troupe installs libev's
+ * process-wide syserr callback (ev_set_syserr_cb) on its first call; it
+ * behaves as libev's default (print, abort) everywhere else. A program that
+ * installs its own after that replaces it, and then loses this guarantee. */
 int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg);
 
 /* Begin shutdown (idempotent; callable from any thread, actors included). */

@@ -1,0 +1,234 @@
+/* tests/test_oom.c - allocation failures at the moments that used to go wrong.
+ *
+ * The test is linked with --wrap=malloc,calloc,realloc,aligned_alloc,free
+ * (CMakeLists.txt, for test_oom*), so every allocation troupe makes goes
+ * through the __wrap_ functions below. A thread that sets tls_fail makes all
+ * of its own allocations fail with ENOMEM; other threads (the workers) are
+ * not affected. Blocks of CACHE_BYTES or more calloc'ed by a thread that set
+ * tls_track are recorded, and freeing one clears its record: a record left
+ * at the end is a leaked message cache. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "support/testutil.h"
+#include "troupe.h"
+
+#define CACHE_BYTES 16384 /* a message cache: 2048 pointers (core/msgcache.c) */
+#define TRACK_MAX 16
+#define MSGS 10 /* messages the exiting thread allocates and frees */
+
+/* --- the allocator wrappers -------------------------------------------------- */
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__real_aligned_alloc(size_t a, size_t n);
+void __real_free(void *p);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+void *__wrap_aligned_alloc(size_t a, size_t n);
+void __wrap_free(void *p);
+
+static __thread int tls_fail;    /* this thread's allocations fail */
+static __thread int tls_track;   /* record this thread's big callocs */
+static void *tracked[TRACK_MAX]; /* under track_mu */
+static pthread_mutex_t track_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int failing(void) {
+    if (!tls_fail)
+        return 0;
+    errno = ENOMEM;
+    return 1;
+}
+
+void *__wrap_malloc(size_t n) {
+    return failing() ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t k, size_t n) {
+    if (failing())
+        return NULL;
+    void *p = __real_calloc(k, n);
+    if (p != NULL && tls_track && k * n >= CACHE_BYTES) {
+        pthread_mutex_lock(&track_mu);
+        for (int i = 0; i < TRACK_MAX; i++)
+            if (tracked[i] == NULL) {
+                tracked[i] = p;
+                break;
+            }
+        pthread_mutex_unlock(&track_mu);
+    }
+    return p;
+}
+
+void *__wrap_realloc(void *p, size_t n) {
+    return failing() ? NULL : __real_realloc(p, n);
+}
+
+void *__wrap_aligned_alloc(size_t a, size_t n) {
+    return failing() ? NULL : __real_aligned_alloc(a, n);
+}
+
+void __wrap_free(void *p) {
+    if (p != NULL) {
+        pthread_mutex_lock(&track_mu);
+        for (int i = 0; i < TRACK_MAX; i++)
+            if (tracked[i] == p)
+                tracked[i] = NULL;
+        pthread_mutex_unlock(&track_mu);
+    }
+    __real_free(p);
+}
+
+static int tracked_left(void) {
+    int n = 0;
+    pthread_mutex_lock(&track_mu);
+    for (int i = 0; i < TRACK_MAX; i++)
+        n += tracked[i] != NULL;
+    pthread_mutex_unlock(&track_mu);
+    return n;
+}
+
+/* --- the message cache of an exiting thread ---------------------------------- */
+
+typedef struct exiter {
+    void *blocks[MSGS];
+    int made; /* messages made and freed */
+} exiter;
+
+/* Makes (so its cache exists, with blocks in it) and frees MSGS messages,
+ * then exits with every allocation failing: its cache must still be freed,
+ * and its blocks must not be lost. */
+static void *exiting_thread(void *arg) {
+    exiter *x = arg;
+    tls_track = 1;
+    tr_msg *m[MSGS];
+    for (int i = 0; i < MSGS; i++) {
+        if (tr_msg_new(&m[i], 1, 8) != 0)
+            return NULL;
+        x->blocks[i] = m[i];
+    }
+    for (int i = 0; i < MSGS; i++)
+        tr_msg_free(m[i]);
+    x->made = MSGS;
+    tls_fail = 1; /* the cache's exit handler runs after this, failing */
+    return NULL;
+}
+
+typedef struct taker {
+    void *first;
+} taker;
+
+static void *taking_thread(void *arg) {
+    taker *t = arg;
+    tr_msg *m;
+    if (tr_msg_new(&m, 1, 8) == 0) {
+        t->first = m;
+        tr_msg_free(m);
+    }
+    return NULL;
+}
+
+/* Must run first in this process: before any thread gave a magazine back, the
+ * depot has no spare magazine struct, so the exiting thread must allocate one
+ * (and fails to). */
+static void thread_exit_out_of_memory_frees_the_cache(void **state) {
+    (void)state;
+    exiter x = {0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, exiting_thread, &x), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(x.made, MSGS);
+    assert_int_equal(tracked_left(), 0); /* the 16 KB cache was freed */
+    /* Its blocks went to the shared loose list: a new thread gets one. */
+    taker t = {0};
+    assert_int_equal(pthread_create(&th, NULL, taking_thread, &t), 0);
+    pthread_join(th, NULL);
+    assert_non_null(t.first);
+    int found = 0;
+    for (int i = 0; i < MSGS; i++)
+        found |= t.first == x.blocks[i];
+    assert_true(found);
+}
+
+/* --- stopping an actor when the kick cannot be allocated --------------------- */
+
+static int idle_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    (void)msg;
+    return 0;
+}
+
+static const tr_behavior idle_beh = {.receive = idle_receive};
+
+typedef struct stopper {
+    tr_ref *ref;
+    int retry; /* also ask again with memory back */
+    int failed_rc, retry_rc;
+} stopper;
+
+/* A new thread (no message cache yet) asks for the stop with every
+ * allocation failing, then again with memory back. */
+static void *stopping_thread(void *arg) {
+    stopper *s = arg;
+    tls_fail = 1;
+    s->failed_rc = tr_actor_stop(s->ref);
+    tls_fail = 0;
+    if (s->retry)
+        s->retry_rc = tr_actor_stop(s->ref);
+    return NULL;
+}
+
+static void stop_after_enomem_still_stops(void **state) {
+    (void)state;
+    tr_runtime *rt = tu_runtime_new(2);
+    assert_non_null(rt);
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &idle_beh, NULL, &ref), 0);
+    stopper s = {ref, 1, 0, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stopping_thread, &s), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(s.failed_rc, TR_ENOMEM);
+    assert_int_equal(s.retry_rc, 0);
+    /* Before the fix the retry pushed no wake-up: the actor lived on and
+     * tr_runtime_free below never returned. */
+    assert_true(tu_wait_alive(rt, 0, 5000));
+    tr_ref_release(ref);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+/* A failed stop changes nothing: the runtime's close still stops the actor. */
+static void runtime_free_after_failed_stop_returns(void **state) {
+    (void)state;
+    tr_runtime *rt = tu_runtime_new(1);
+    assert_non_null(rt);
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &idle_beh, NULL, &ref), 0);
+    stopper s = {ref, 0, 0, 0}; /* no retry: the runtime's close is one */
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stopping_thread, &s), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(s.failed_rc, TR_ENOMEM);
+    tr_ref_release(ref);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(thread_exit_out_of_memory_frees_the_cache),
+        cmocka_unit_test(stop_after_enomem_still_stops),
+        cmocka_unit_test(runtime_free_after_failed_stop_returns),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
