@@ -120,11 +120,26 @@ static int run_init(tr_actor *a, void *arg) {
     f.actor = a;
     f.code = 0;
     *slot = &f;
+    /* Sends from init carry the new actor as their sender (on a worker;
+     * volatile: restored after a longjmp too). */
+    tr__worker *volatile w = tr__worker_of(a->rt);
+    tr_actor *volatile prev_self = NULL;
+    volatile uint64_t prev_id = 0;
+    if (w != NULL) {
+        prev_self = w->self;
+        prev_id = w->self_id;
+        w->self = a;
+        w->self_id = a->id;
+    }
     if (setjmp(f.jb) == 0)
         rc = a->beh.init(tr__ctx_of(a), a->state, arg);
     else
         rc = f.code != 0 ? f.code : TR_ECRASHED;
     *slot = prev;
+    if (w != NULL) {
+        w->self = prev_self;
+        w->self_id = prev_id;
+    }
     return rc;
 }
 
@@ -200,8 +215,11 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
         tr__block_free(rt, a);
         return rc;
     }
-    /* One reference for being alive, one for the caller's handle. */
-    a->refs = out != NULL ? 2 : 1;
+    /* One reference for being alive, one for the caller's handle. Release:
+     * publishes the id to tr__sender_retain, which may take a reference as
+     * soon as the count is above zero (a reply to an earlier incarnation). */
+    TR_TSAN_RELEASE(&a->refs);
+    ck_pr_store_32(&a->refs, out != NULL ? 2 : 1);
     tr__runtime_count(rt, 1, 1);
     if (a->beh.init != NULL) {
         rc = run_init(a, o->arg);
@@ -385,7 +403,7 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
  * mailbox still holds as its link (the mailbox releases that itself). */
 static void discard(tr_actor *a, tr_msg *m, int err) {
     if (tr__mbox_holds_owner(&a->mbox, m)) {
-        if (m->reply != NULL || m->ptr != NULL) /* most messages have neither */
+        if (tr__msg_token(m) != NULL || m->ptr != NULL) /* most messages have neither */
             tr__msg_finish(m, err);
     } else
         tr__msg_destroy(m, err);

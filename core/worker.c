@@ -354,8 +354,11 @@ static void run_loop(tr__worker *w) {
         if (a != NULL) {
             idle = 0;
             w->frame.actor = a;
+            w->self = a;
+            w->self_id = a->id;
             int turn = tr__actor_run_turn(a, rt->cfg.batch);
             w->frame.actor = NULL;
+            w->self = NULL;
             if (turn == TR__TURN_YIELD)
                 yield_owner(w, a);
             else if (turn == TR__TURN_MORE)
@@ -398,7 +401,10 @@ static void *worker_main(void *arg) {
         tr_actor *a = w->frame.actor;
         w->frame.actor = NULL;
         tls_frame = &w->frame;
+        w->self = a; /* its terminate may still send */
+        w->self_id = a->id;
         tr__actor_crashed(a, w->frame.code, w->frame.text);
+        w->self = NULL;
     }
     run_loop(w);
     run_posts(w);

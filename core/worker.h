@@ -50,6 +50,10 @@ struct tr__worker {
     /* Owner only. */
     tr_actor *lifo TR_ALIGNED;
     unsigned lifo_streak;
+    /* The actor whose callback runs now (a turn, or an init inside one), or
+     * NULL: the sender its sends carry (core/send.c), and its id. */
+    tr_actor *self;
+    uint64_t self_id;
     uint64_t picks;            /* actors picked to run, for the starvation guard */
     uint64_t last_aged;        /* picks at the last aging pick (fair_pick) */
     uint64_t ids;              /* actor ids handed out here */
@@ -82,6 +86,17 @@ static inline tr__worker *tr__worker_of(const tr_runtime *rt) {
     extern __thread tr__worker *tr__tls_worker __attribute__((tls_model("initial-exec")));
     tr__worker *w = tr__tls_worker;
     return (w != NULL && w->rt == rt) ? w : NULL;
+}
+
+/* The actor of rt whose callback runs on this thread, or NULL (a foreign
+ * thread, or a worker between turns). For a foreign thread this is one
+ * thread-local load. */
+static inline tr_actor *tr__worker_self(const tr_runtime *rt, uint64_t *id) {
+    tr__worker *w = tr__worker_of(rt);
+    if (w == NULL)
+        return NULL;
+    *id = w->self_id;
+    return w->self;
 }
 
 /* Wake f's sleeping waiter once the current turn (which then ends after
