@@ -120,26 +120,17 @@ static int run_init(tr_actor *a, void *arg) {
     f.actor = a;
     f.code = 0;
     *slot = &f;
-    /* Sends from init carry the new actor as their sender (on a worker;
-     * volatile: restored after a longjmp too). */
-    tr__worker *volatile w = tr__worker_of(a->rt);
-    tr_actor *volatile prev_self = NULL;
-    volatile uint64_t prev_id = 0;
-    if (w != NULL) {
-        prev_self = w->self;
-        prev_id = w->self_id;
-        w->self = a;
-        w->self_id = a->id;
-    }
+    /* Sends from init carry the new actor as their sender, on any thread;
+     * the spawning actor's (if any) comes back after (prev_self is not
+     * written after the setjmp: valid after a longjmp). */
+    tr__self prev_self = tr__tls_self;
+    tr__tls_self = (tr__self){a, a->id, a->rt};
     if (setjmp(f.jb) == 0)
         rc = a->beh.init(tr__ctx_of(a), a->state, arg);
     else
         rc = f.code != 0 ? f.code : TR_ECRASHED;
     *slot = prev;
-    if (w != NULL) {
-        w->self = prev_self;
-        w->self_id = prev_id;
-    }
+    tr__tls_self = prev_self;
     return rc;
 }
 

@@ -39,7 +39,8 @@ static inline void stamp(tr_actor *to, tr_msg *msg) {
         return;
     msg->flags &= ~(TR__MSG_REPLY | TR__MSG_ASK);
     uint64_t id = 0;
-    tr__msg_stamp(msg, tr__worker_self(to->rt, &id), id);
+    tr_actor *self = tr__worker_self(to->rt, &id);
+    tr__msg_stamp(msg, self, id);
 }
 
 /* Send a checked user message as it is (stamped or not). */

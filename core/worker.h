@@ -50,10 +50,6 @@ struct tr__worker {
     /* Owner only. */
     tr_actor *lifo TR_ALIGNED;
     unsigned lifo_streak;
-    /* The actor whose callback runs now (a turn, or an init inside one), or
-     * NULL: the sender its sends carry (core/send.c), and its id. */
-    tr_actor *self;
-    uint64_t self_id;
     uint64_t picks;            /* actors picked to run, for the starvation guard */
     uint64_t last_aged;        /* picks at the last aging pick (fair_pick) */
     uint64_t ids;              /* actor ids handed out here */
@@ -88,15 +84,26 @@ static inline tr__worker *tr__worker_of(const tr_runtime *rt) {
     return (w != NULL && w->rt == rt) ? w : NULL;
 }
 
+/* The actor whose callback runs on this thread now (a turn on a worker, or
+ * an init wherever tr_spawn runs it), its id and runtime: the sender its
+ * sends carry (core/send.c). Set by the worker loop and run_init; all NULL
+ * elsewhere. */
+typedef struct tr__self {
+    tr_actor *actor;
+    uint64_t id;
+    const tr_runtime *rt;
+} tr__self;
+extern __thread tr__self tr__tls_self __attribute__((tls_model("initial-exec")));
+
 /* The actor of rt whose callback runs on this thread, or NULL (a foreign
- * thread, or a worker between turns). For a foreign thread this is one
- * thread-local load. */
+ * thread, a worker between turns, an actor of another runtime). Outside an
+ * actor this is one thread-local load. */
 static inline tr_actor *tr__worker_self(const tr_runtime *rt, uint64_t *id) {
-    tr__worker *w = tr__worker_of(rt);
-    if (w == NULL)
+    tr_actor *a = tr__tls_self.actor;
+    if (a == NULL || tr__tls_self.rt != rt)
         return NULL;
-    *id = w->self_id;
-    return w->self;
+    *id = tr__tls_self.id;
+    return a;
 }
 
 /* Wake f's sleeping waiter once the current turn (which then ends after
