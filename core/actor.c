@@ -123,8 +123,8 @@ static int run_init(tr_actor *a, void *arg) {
     /* Sends from init carry the new actor as their sender, on any thread;
      * the spawning actor's (if any) comes back after (prev_self is not
      * written after the setjmp: valid after a longjmp). */
-    tr__self prev_self = tr__tls_self;
-    tr__tls_self = (tr__self){a, a->id, a->rt};
+    tr_actor *prev_self = tr__tls_self;
+    tr__tls_self = a;
     if (setjmp(f.jb) == 0)
         rc = a->beh.init(tr__ctx_of(a), a->state, arg);
     else

@@ -85,24 +85,19 @@ static inline tr__worker *tr__worker_of(const tr_runtime *rt) {
 }
 
 /* The actor whose callback runs on this thread now (a turn on a worker, or
- * an init wherever tr_spawn runs it), its id and runtime: the sender its
- * sends carry (core/send.c). Set by the worker loop and run_init; all NULL
- * elsewhere. */
-typedef struct tr__self {
-    tr_actor *actor;
-    uint64_t id;
-    const tr_runtime *rt;
-} tr__self;
-extern __thread tr__self tr__tls_self __attribute__((tls_model("initial-exec")));
+ * an init wherever tr_spawn runs it): the sender its sends carry
+ * (core/send.c). Set by the worker loop and run_init; NULL elsewhere. */
+extern __thread tr_actor *tr__tls_self __attribute__((tls_model("initial-exec")));
 
-/* The actor of rt whose callback runs on this thread, or NULL (a foreign
- * thread, a worker between turns, an actor of another runtime). Outside an
- * actor this is one thread-local load. */
+/* The actor of rt whose callback runs on this thread, with its id, or NULL
+ * (a foreign thread, a worker between turns, an actor of another runtime).
+ * Outside an actor this is one thread-local load; inside, two more loads
+ * from the actor's own block, which its turn has in cache. */
 static inline tr_actor *tr__worker_self(const tr_runtime *rt, uint64_t *id) {
-    tr_actor *a = tr__tls_self.actor;
-    if (a == NULL || tr__tls_self.rt != rt)
+    tr_actor *a = tr__tls_self;
+    if (a == NULL || a->rt != rt)
         return NULL;
-    *id = tr__tls_self.id;
+    *id = a->id;
     return a;
 }
 
