@@ -9,12 +9,12 @@
 #include "troupe/msg.h"
 
 /* tr_msg.flags */
-#define TR__MSG_INLINE 0x1u /* made by tr_msg_new: data follows the header */
-#define TR__MSG_ASK 0x2u    /* was sent as a request (reply may be NULL once answered) */
-#define TR__MSG_KICK 0x4u   /* wakes an actor to see a stop request; never delivered */
-#define TR__MSG_QUIET 0x10u /* does not count as activity (tr_actor.activity) */
-#define TR__MSG_LANE 0x20u  /* a lane's kick (core/lane.c); never delivered */
-#define TR__MSG_REPLY 0x100u /* the answer to a request (tr_msg_is_reply); set by the reply path */
+#define TR__MSG_INLINE 0x1u  /* made by tr_msg_new: data follows the header */
+#define TR__MSG_ASK 0x2u     /* was sent as a request (reply may be NULL once answered) */
+#define TR__MSG_KICK 0x4u    /* wakes an actor to see a stop request; never delivered */
+#define TR__MSG_QUIET 0x10u  /* does not count as activity (tr_actor.activity) */
+#define TR__MSG_LANE 0x20u   /* a lane's kick (core/lane.c); never delivered */
+#define TR__MSG_REPLY 0x100u /* an answer to a request (tr_msg_is_reply); reply path only */
 
 /* Reply tokens in tr_msg.reply: a tr_future*, or a tr_ref* with bit 0 set
  * (reply to an actor's mailbox, with corr = the asker's tag). Both hold a

@@ -24,7 +24,7 @@ enum {
     T_FWD_TO = 2, /* ptr = where the forwarder forwards to */
     T_PING = 3,   /* the echo answers with tr_reply_word(T_PONG, word + 1) */
     T_PONG = 4,
-    T_HOLD = 5,  /* the keeper keeps it, to reply much later */
+    T_HOLD = 5, /* the keeper keeps it, to reply much later */
     T_REPLY_ALL = 6,
     T_Q = 7,     /* a question: answered with the same type */
     T_SPAWN = 8, /* the spawner spawns word victims */

@@ -162,7 +162,9 @@ static void replies_to_dying_senders_are_delivered_or_edead_never_misdelivered(v
         tr_ref_release(echoes[i]);
     tr_ref_release(sp);
     tr_runtime_free(rt);
-    print_message("replies ok %lu dead %lu, pongs received %lu dead-lettered %lu\n", (unsigned long)tu_load(&replies_ok), (unsigned long)tu_load(&replies_dead), (unsigned long)tu_load(&pongs_received), (unsigned long)tu_load(&pongs_dead));
+    print_message("replies ok %lu dead %lu, pongs received %lu dead-lettered %lu\n",
+                  (unsigned long)tu_load(&replies_ok), (unsigned long)tu_load(&replies_dead),
+                  (unsigned long)tu_load(&pongs_received), (unsigned long)tu_load(&pongs_dead));
     assert_int_equal(tu_load(&ping_errors), 0);
     assert_int_equal(tu_load(&pings_sent), n * PINGS);
     assert_int_equal(tu_load(&replies_other), 0);
