@@ -55,6 +55,11 @@ static inline void tr__msg_stamp(tr_msg *msg, tr_ref *self, uint64_t self_id) {
         msg->reply = NULL;
 }
 
+/* What tr_send_msg does to a user message it sends to `to`: unless it
+ * holds a token, it becomes a tell from the calling actor (or from no one
+ * outside an actor). For sends that deliver later (io/ timers). */
+void tr__send_stamp(tr_ref *to, tr_msg *msg);
+
 /* A new reference to the actor that sent a tell, or NULL with *err set:
  * TR_ENOTFOUND if msg names no sender, TR_EDEAD if it has ended (or its
  * block now holds another actor). Any thread. */

@@ -43,6 +43,10 @@ static inline void stamp(tr_actor *to, tr_msg *msg) {
     tr__msg_stamp(msg, self, id);
 }
 
+void tr__send_stamp(tr_ref *to, tr_msg *msg) {
+    stamp(to, msg);
+}
+
 /* Send a checked user message as it is (stamped or not). */
 static int send_checked(tr_ref *to, tr_msg *msg) {
     int rc = sender_ok(to);

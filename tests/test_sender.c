@@ -2,7 +2,7 @@
  * told apart from requests.
  *
  * A tell sent from inside an actor's callback carries that actor: every send
- * form does it, tr_forward keeps the original sender, a foreign thread's
+ * form does it (a timer's message too), tr_forward keeps the original sender, a foreign thread's
  * send carries none. tr_reply on such a tell is a tell back to the sender,
  * from the replier; once the sender has ended it is TR_EDEAD and reaches
  * nobody, not even the later actors that reuse the sender's block.
@@ -37,6 +37,7 @@ enum {
     K_BATCH2,
     K_INIT,
     K_FWD,         /* sent by the driver through the forwarder */
+    K_TIMER,       /* sent by a timer the driver armed */
     K_FOREIGN,     /* sent by the test thread */
     K_FOREIGN_FWD, /* sent by the test thread through the forwarder */
     K_MAX
@@ -109,6 +110,8 @@ static int driver_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     note(tr_msg_new(&b[1], K_BATCH2, 0));
     note(tr_send_batch(p, b, 2));
     note(tr_send_word(the_forwarder, K_FWD, 0));
+    note(tr_msg_new(&m, K_TIMER, 0));
+    note(tr_timer_send_after(p, 1, m, NULL));
     return 0;
 }
 
@@ -144,10 +147,10 @@ static void every_send_form_from_an_actor_carries_its_sender(void **state) {
     tr_spawn_opts o = {.arg = pr};
     assert_int_equal(tr_spawn(rt, &driver, &o, &dr), 0);
     assert_int_equal(tr_send_ptr(dr, T_DRIVE, pr, NULL), 0);
-    for (int k = K_SEND; k <= K_FWD; k++)
+    for (int k = K_SEND; k <= K_TIMER; k++)
         assert_true(tu_wait_ge(&rec[k].seen, 1, TU_WAIT_MS));
     assert_int_equal((int)tu_load(&drive_rc), 0);
-    for (int k = K_SEND; k <= K_FWD; k++) {
+    for (int k = K_SEND; k <= K_TIMER; k++) {
         assert_int_equal(tu_load(&rec[k].sender_id), tr_ref_id(dr));
         assert_int_equal((int)tu_load(&rec[k].sender_rc), 0);
         assert_int_equal(tu_load(&rec[k].ref_id), tr_ref_id(dr));
