@@ -101,16 +101,18 @@ int tr_send_word(tr_ref *to, uint32_t type, uint64_t word) {
     int rc = sender_ok(to);
     if (rc != 0)
         return rc;
-    /* From a foreign thread with a lane into `to`: inline, no block. */
-    if (TR_UNLIKELY(tr__lane_candidate(to)) &&
+    uint64_t id;
+    tr_actor *self = tr__worker_self(to->rt, &id);
+    /* From a foreign thread with a lane into `to`: inline, no block (and no
+     * header to carry a sender: an init running on a foreign thread, the
+     * one actor there, takes the mailbox). */
+    if (TR_UNLIKELY(tr__lane_candidate(to)) && self == NULL &&
         (rc = tr__lane_send_word(to, type, word)) != TR__LANE_NONE)
         return rc;
     tr_msg *m = tr__msgcache_alloc();
     if (m == NULL)
         return TR_ENOMEM;
     tr__msg_fill(m, type, 0, word, tr__msgcache_free);
-    uint64_t id;
-    tr_actor *self = tr__worker_self(to->rt, &id);
     if (self != NULL) /* from an actor: the sender (core/msg.h) */
         tr__msg_stamp(m, self, id);
     rc = tr__actor_push(to, m);

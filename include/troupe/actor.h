@@ -147,7 +147,8 @@ int tr_forward(tr_ctx *ctx, tr_ref *to, tr_msg *msg);
 
 /* A new handle (*out, release it) to the sender of the message being
  * received: the actor that sent it as a tell, or the actor whose tr_request
- * it is. Receive only, before tr_msg_keep or tr_forward of the message.
+ * it is (not tr_request_timeout's: TR_ENOTFOUND). Receive only, before
+ * tr_msg_keep or tr_forward of the message.
  * TR_ENOTFOUND if it has none (a foreign thread's send or tr_ask, a notice,
  * or no message being received), TR_EDEAD if the sender has ended (even if
  * its handle's block now holds another actor), TR_EINVAL on NULL. *out is
