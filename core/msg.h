@@ -95,7 +95,8 @@ void tr__future_poll_init(void);
  * `corr`, the one field on the block's second cache line, is left alone,
  * so a send writes one line, not two (the second is a miss when the block
  * was freed on another core or sits in a long queue: fanin +16% A/B). The
- * runtime sets corr wherever it means something (replies, notices).
+ * runtime sets corr wherever it means something (replies, notices, the
+ * sender's id on a tell sent from an actor: tr__msg_stamp).
  * Field by field: a literal built on the stack and copied stalls on store
  * forwarding. */
 _Static_assert(offsetof(tr_msg, corr) == 64, "corr alone on the second line");

@@ -7,10 +7,11 @@
  * passed in (the message, or the pointer of tr_send_ptr).
  *
  * A send from inside an actor's callback stamps the message with its sender
- * (core/msg.h, TR__REPLY_SENDER): two plain stores of what the worker already
- * holds (tr__worker_self), no reference taken, nothing shared written. A
- * foreign thread pays one thread-local load to learn that it is not an actor.
- * tr_forward does not stamp: the message keeps its original sender. */
+ * (core/msg.h, TR__REPLY_SENDER): the thread-local current actor and its id
+ * (tr__worker_self), two plain stores, no reference taken, nothing shared
+ * written. A foreign thread pays one thread-local load to learn that it is
+ * not an actor. tr_forward does not stamp: the message keeps its original
+ * sender. */
 #include <ck_pr.h>
 #include <string.h>
 #include <time.h>
