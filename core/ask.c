@@ -174,7 +174,7 @@ void tr__reply_fail(tr_msg *msg, int err) {
 
 int tr__ask_send(tr_ref *to, tr_msg *req, void *token) {
     req->reply = token;
-    req->flags |= TR__MSG_ASK;
+    req->flags = (req->flags & ~TR__MSG_REPLY) | TR__MSG_ASK; /* a request, not an answer */
     int rc = tr_send_msg(to, req);
     if (rc != 0) {
         req->reply = NULL;

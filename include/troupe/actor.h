@@ -285,7 +285,8 @@ int tr_promise_reply_word(tr_promise *p, uint32_t type, uint64_t word);
  * settled already. Any thread. */
 int tr_promise_fail(tr_promise *p, int code);
 /* Drop the promise (its last use): if it was never settled its future
- * fails with TR_ENOREPLY. TR_EINVAL on NULL. Any thread. */
+ * fails with TR_ENOREPLY. TR_EINVAL on NULL. Any thread, before the
+ * runtime is freed (as for futures). */
 int tr_promise_release(tr_promise *p);
 /* tr_promise_release as a tr_free_fn (for ptr_free: a message that carries a
  * promise and is dropped unanswered fails its future with TR_ENOREPLY). */
