@@ -201,6 +201,11 @@ int tr_forward(tr_ctx *ctx, tr_ref *to, tr_msg *msg) {
     if (ctx == NULL || to == NULL || msg == NULL || msg->type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
     tr_actor *self = tr__actor_of(ctx);
+    /* The sender is one of self's runtime (sends stamp only within one):
+     * into another runtime it goes no further, as a cross-runtime send
+     * carries none (that runtime may outlive ours). */
+    if (TR_UNLIKELY(to->rt != self->rt) && tr__msg_sender(msg) != NULL)
+        msg->reply = NULL;
     int current = self->cur == msg;
     if (current) { /* the receiver may free it once pushed */
         tr__mbox_detach_owner(&self->mbox, msg);

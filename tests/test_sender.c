@@ -184,6 +184,32 @@ static void foreign_sends_carry_no_sender_and_forward_adds_none(void **state) {
     tr_runtime_free(rt);
 }
 
+/* A message into another runtime carries no sender, whichever way it goes:
+ * that runtime may outlive the sender's. */
+static void sends_into_another_runtime_carry_no_sender(void **state) {
+    (void)state;
+    tr_runtime *rt1 = runtime(1), *rt2 = runtime(1);
+    tr_ref *pr, *dr;
+    assert_int_equal(tr_spawn(rt2, &probe, NULL, &pr), 0);
+    fwd_target = pr;
+    assert_int_equal(tr_spawn(rt1, &forwarder, NULL, &the_forwarder), 0);
+    tr_spawn_opts o = {.arg = pr};
+    assert_int_equal(tr_spawn(rt1, &driver, &o, &dr), 0);
+    assert_int_equal(tr_send_ptr(dr, T_DRIVE, pr, NULL), 0);
+    for (int k = K_SEND; k <= K_TIMER; k++)
+        assert_true(tu_wait_ge(&rec[k].seen, 1, TU_WAIT_MS));
+    assert_int_equal((int)tu_load(&drive_rc), 0);
+    for (int k = K_SEND; k <= K_TIMER; k++) {
+        assert_int_equal(tu_load(&rec[k].sender_id), 0);
+        assert_int_equal((int)tu_load(&rec[k].sender_rc), TR_ENOTFOUND);
+    }
+    tr_ref_release(dr);
+    tr_ref_release(the_forwarder);
+    tr_runtime_free(rt1);
+    tr_ref_release(pr);
+    tr_runtime_free(rt2);
+}
+
 static void sender_and_ids_reject_bad_arguments(void **state) {
     (void)state;
     tr_ref *r = (tr_ref *)1;
@@ -530,6 +556,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(every_send_form_from_an_actor_carries_its_sender, reset),
         cmocka_unit_test_setup(foreign_sends_carry_no_sender_and_forward_adds_none, reset),
+        cmocka_unit_test_setup(sends_into_another_runtime_carry_no_sender, reset),
         cmocka_unit_test(sender_and_ids_reject_bad_arguments),
         cmocka_unit_test(reply_to_a_tell_goes_to_its_sender_from_the_replier),
         cmocka_unit_test_setup(sender_that_ended_is_reported_edead_but_keeps_its_id, reset),

@@ -107,7 +107,7 @@ int64_t tr_ref_mailbox_len(const tr_ref *ref);
  * terminate) with tr_send, tr_send_word, tr_send_ptr, tr_send_msg or
  * tr_send_batch carries that actor as its sender; tr_forward keeps the
  * sender the message had (or none). A message from a foreign thread has
- * none, nor has one to an actor of another runtime. Carrying a sender costs
+ * none, nor has one into another runtime (sent or forwarded). Carrying a sender costs
  * the send two plain stores and holds no reference: the receiver gets it
  * with tr_sender, answers it with tr_reply*, and a sender that ended by then
  * is reported as TR_EDEAD, never confused with a later actor. */
