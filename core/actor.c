@@ -137,11 +137,17 @@ static int run_init(tr_actor *a, void *arg) {
     f.actor = a;
     f.code = 0;
     *slot = &f;
+    /* Sends from init carry the new actor as their sender, on any thread;
+     * the spawning actor's (if any) comes back after (prev_self is not
+     * written after the setjmp: valid after a longjmp). */
+    tr_actor *prev_self = tr__tls_self;
+    tr__tls_self = a;
     if (setjmp(f.jb) == 0)
         rc = a->beh.init(tr__ctx_of(a), a->state, arg);
     else
         rc = f.code != 0 ? f.code : TR_ECRASHED;
     *slot = prev;
+    tr__tls_self = prev_self;
     return rc;
 }
 
@@ -232,14 +238,22 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
         tr__block_free(rt, a);
         return rc;
     }
-    /* One reference for being alive, one for the caller's handle. */
-    a->refs = out != NULL ? 2 : 1;
+    /* One reference for being alive, one for the caller's handle. Release:
+     * publishes the id to tr__sender_retain, which may take a reference as
+     * soon as the count is above zero (a reply to an earlier incarnation). */
+    TR_TSAN_RELEASE(&a->refs);
+    ck_pr_store_32(&a->refs, out != NULL ? 2 : 1);
     /* The name before init, so nothing runs if it is taken; lookups may
      * find the actor from here on (its mailbox is open). */
     if (o->register_as != NULL && (rc = tr__registry_spawn(a, o->register_as)) != 0) {
-        free_state(a); /* never seen by anyone: recycle it at once */
-        a->refs = 0;
-        tr__block_free(rt, a);
+        /* Never published, but a stale sender's reply (tr__sender_retain)
+         * may hold the block for a moment: drop our references as any
+         * holder would, and the last one recycles it. */
+        free_state(a);
+        tr__runtime_count(rt, 0, 1); /* the block, as release's block_gone expects */
+        if (out != NULL)
+            tr_ref_release(a);
+        tr_ref_release(a);
         return rc;
     }
     tr__runtime_count(rt, 1, 1);
@@ -492,7 +506,7 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
  * mailbox still holds as its link (the mailbox releases that itself). */
 static void discard(tr_actor *a, tr_msg *m, int err) {
     if (tr__mbox_holds_owner(&a->mbox, m)) {
-        if (m->reply != NULL || m->ptr != NULL) /* most messages have neither */
+        if (tr__msg_token(m) != NULL || m->ptr != NULL) /* most messages have neither */
             tr__msg_finish(m, err);
     } else
         tr__msg_destroy(m, err);

@@ -12,7 +12,13 @@
  * message cache (no malloc, no mutex per ask). The state moves once, from
  * pending to the outcome, by a CAS of the single settler; a waiter that
  * wants to sleep first marks it WAITED and sleeps on it as a futex, so a
- * settler makes the wake-up syscall only when someone actually sleeps. */
+ * settler makes the wake-up syscall only when someone actually sleeps.
+ *
+ * A tell sent from an actor names its sender instead of a token (core/msg.h):
+ * a reply to it is a new tell to that sender, made after a reference is
+ * taken on the sender's block and its id checked (tr__sender_retain), so it
+ * never reaches another actor that reuses the block. Promises (core/promise.c)
+ * settle a future from wherever their holder is. */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <ck_pr.h>
 #include <sched.h>
@@ -67,7 +73,7 @@ static void future_unref(tr_future *f) {
 }
 
 /* Settle f with a reply (err == 0) or a failure; drops the token's ref. */
-static void settle(tr_future *f, tr_msg *reply, int err) {
+void tr__future_settle(tr_future *f, tr_msg *reply, int err) {
     f->reply = reply;
     uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
     while (unsettled(s)) {
@@ -112,17 +118,44 @@ static inline tr_actor *token_actor(const void *t) {
     return (tr_actor *)((uintptr_t)t & ~(uintptr_t)TR__REPLY_ACTOR);
 }
 
+tr_ref *tr__sender_retain(const tr_msg *msg, int *err) {
+    tr_actor *a = tr__msg_sender(msg);
+    if (a == NULL) {
+        *err = TR_ENOTFOUND;
+        return NULL;
+    }
+    /* A reference only while the count is above zero: at zero the block is
+     * free, or being made into a new actor by a spawn that will store the
+     * count (a block is never unmapped, so the load is safe). */
+    uint32_t r = ck_pr_load_32(&a->refs);
+    do {
+        if (r == 0) {
+            *err = TR_EDEAD;
+            return NULL;
+        }
+    } while (!ck_pr_cas_32_value(&a->refs, r, r + 1, &r));
+    /* Pairs with the release before the count's store in tr_spawn: the id
+     * of the incarnation we now hold is visible. */
+    TR_TSAN_ACQUIRE(&a->refs);
+    if (a->id != msg->corr || tr__mbox_closed_any(&a->mbox)) {
+        tr_ref_release(a); /* another actor in the block, or it ended */
+        *err = TR_EDEAD;
+        return NULL;
+    }
+    return a;
+}
+
 void tr__reply_fail(tr_msg *msg, int err) {
     void *t = msg->reply;
     msg->reply = NULL;
-    if (t == NULL)
+    if (t == NULL || ((uintptr_t)t & TR__REPLY_SENDER)) /* no token: nothing waits */
         return;
     if (is_sink_token(t)) {
         token_sink(t)->fail(token_sink(t), err, msg->corr);
         return;
     }
     if (!is_actor_token(t)) {
-        settle(t, NULL, err);
+        tr__future_settle(t, NULL, err);
         return;
     }
     tr_actor *asker = token_actor(t);
@@ -141,7 +174,7 @@ void tr__reply_fail(tr_msg *msg, int err) {
 
 int tr__ask_send(tr_ref *to, tr_msg *req, void *token) {
     req->reply = token;
-    req->flags |= TR__MSG_ASK;
+    req->flags = (req->flags & ~TR__MSG_REPLY) | TR__MSG_ASK; /* a request, not an answer */
     int rc = tr_send_msg(to, req);
     if (rc != 0) {
         req->reply = NULL;
@@ -153,7 +186,7 @@ int tr__ask_send(tr_ref *to, tr_msg *req, void *token) {
 int tr_ask_msg(tr_ref *to, tr_msg *req, tr_future **out) {
     if (out != NULL)
         *out = NULL;
-    if (to == NULL || req == NULL || out == NULL || req->reply != NULL)
+    if (to == NULL || req == NULL || out == NULL || tr__msg_token(req) != NULL)
         return TR_EINVAL;
     tr_future *f = tr__future_new(to->rt);
     if (f == NULL)
@@ -208,7 +241,8 @@ int tr_ask_word(tr_ref *to, uint32_t type, uint64_t word, tr_future **out) {
 }
 
 int tr_request(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag) {
-    if (ctx == NULL || to == NULL || req == NULL || req->reply != NULL)
+    if (ctx == NULL || to == NULL || req == NULL || tr__msg_token(req) != NULL ||
+        req->type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
     tr_actor *self = tr__actor_of(ctx);
     tr_ref_retain(self);
@@ -219,14 +253,44 @@ int tr_request(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag) {
     return rc;
 }
 
+static int request_new(tr_ctx *ctx, tr_ref *to, uint32_t type, const void *data, size_t size,
+                       uint64_t word, uint64_t tag) {
+    tr_msg *m;
+    int rc = msg_make(&m, type, data, size, word);
+    if (rc != 0)
+        return rc;
+    rc = tr_request(ctx, to, m, tag);
+    if (rc != 0)
+        m->release(m);
+    return rc;
+}
+
+int tr_request_word(tr_ctx *ctx, tr_ref *to, uint32_t type, uint64_t word, uint64_t tag) {
+    if (ctx == NULL || to == NULL)
+        return TR_EINVAL;
+    return request_new(ctx, to, type, NULL, 0, word, tag);
+}
+
+int tr_request_bytes(tr_ctx *ctx, tr_ref *to, uint32_t type, const void *data, size_t size,
+                     uint64_t tag) {
+    if (ctx == NULL || to == NULL || (data == NULL && size != 0))
+        return TR_EINVAL;
+    return request_new(ctx, to, type, data, size, 0, tag);
+}
+
 /* --- replying ------------------------------------------------------------ */
 
 /* Answer req with reply, of any type (the public entry checks the type). */
 static int reply_any(tr_msg *req, tr_msg *reply) {
-    void *t = req->reply;
+    void *t = tr__msg_token(req);
     if (t == NULL)
         return TR_ESTATE;
     reply->next = NULL;
+    /* An answer: no sender of its own (corr is the request's), and marked
+     * as a reply so that the asker can tell it from a request. */
+    if (tr__msg_token(reply) == NULL)
+        reply->reply = NULL;
+    reply->flags |= TR__MSG_REPLY;
     if (is_sink_token(t)) {
         req->reply = NULL;
         token_sink(t)->reply(token_sink(t), reply, req->corr);
@@ -234,7 +298,7 @@ static int reply_any(tr_msg *req, tr_msg *reply) {
     }
     if (!is_actor_token(t)) {
         req->reply = NULL;
-        settle(t, reply, 0);
+        tr__future_settle(t, reply, 0);
         return 0;
     }
     tr_actor *asker = token_actor(t);
@@ -247,15 +311,29 @@ static int reply_any(tr_msg *req, tr_msg *reply) {
     return rc;
 }
 
+/* Answer a tell with a new tell to its sender, from the caller. */
+static int reply_tell(tr_msg *req, tr_msg *reply) {
+    int rc;
+    tr_ref *to = tr__sender_retain(req, &rc);
+    if (to == NULL)
+        return rc;
+    rc = tr_send_msg(to, reply); /* stamps the replier as its sender */
+    tr_ref_release(to);
+    return rc;
+}
+
 int tr_reply_msg(tr_msg *req, tr_msg *reply) {
-    if (req == NULL || reply == NULL || reply == req || reply->type >= TR_MSG_SYSTEM ||
-        !(req->flags & TR__MSG_ASK))
+    if (req == NULL || reply == NULL || reply == req || reply->type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
-    return reply_any(req, reply);
+    if (req->flags & TR__MSG_ASK)
+        return reply_any(req, reply);
+    if (tr__msg_sender(req) != NULL)
+        return reply_tell(req, reply);
+    return TR_EINVAL;
 }
 
 int tr__reply_result(tr_msg *req, int rc, void *ptr, tr_free_fn ptr_free) {
-    if (req == NULL || !(req->flags & TR__MSG_ASK) || req->reply == NULL) {
+    if (req == NULL || !(req->flags & TR__MSG_ASK) || tr__msg_token(req) == NULL) {
         if (ptr_free != NULL)
             ptr_free(ptr);
         return req == NULL ? TR_EINVAL : TR_ESTATE;
@@ -312,7 +390,46 @@ int tr_reply_word(tr_msg *req, uint32_t type, uint64_t word) {
 }
 
 int tr_msg_wants_reply(const tr_msg *msg) {
-    return msg != NULL && (msg->flags & TR__MSG_ASK) && msg->reply != NULL;
+    return msg != NULL && (msg->flags & TR__MSG_ASK) && tr__msg_token(msg) != NULL;
+}
+
+int tr_msg_is_reply(const tr_msg *msg) {
+    if (msg == NULL)
+        return 0;
+    return (msg->flags & TR__MSG_REPLY) || msg->type == TR_MSG_RESULT ||
+           msg->type == TR_MSG_ASK_FAILED;
+}
+
+uint64_t tr_msg_sender_id(const tr_msg *msg) {
+    return (msg != NULL && tr__msg_sender(msg) != NULL) ? msg->corr : 0;
+}
+
+int tr_sender(tr_ctx *ctx, tr_ref **out) {
+    if (out != NULL)
+        *out = NULL;
+    if (ctx == NULL || out == NULL)
+        return TR_EINVAL;
+    tr_msg *m = tr__actor_of(ctx)->cur;
+    if (m == NULL)
+        return TR_ENOTFOUND;
+    void *t = tr__msg_token(m);
+    if (t != NULL) {
+        /* A tr_request: its token holds a reference to the asker. */
+        if (!is_actor_token(t) || is_sink_token(t))
+            return TR_ENOTFOUND;
+        tr_actor *asker = token_actor(t);
+        if (tr__mbox_closed_any(&asker->mbox))
+            return TR_EDEAD;
+        tr_ref_retain(asker);
+        *out = asker;
+        return 0;
+    }
+    int rc;
+    tr_ref *s = tr__sender_retain(m, &rc);
+    if (s == NULL)
+        return rc;
+    *out = s;
+    return 0;
 }
 
 /* --- waiting ------------------------------------------------------------- */

@@ -77,7 +77,9 @@ void *tr_msg_take_ptr(tr_msg *msg) {
 }
 
 void tr__msg_finish(tr_msg *msg, int err) {
-    if (msg->reply != NULL)
+    /* A sender is no token and is left as it is: every send restamps or
+     * clears it (core/send.c), every check for a token skips it. */
+    if (tr__msg_token(msg) != NULL)
         tr__reply_fail(msg, err);
     if (msg->ptr != NULL && msg->ptr_free != NULL)
         msg->ptr_free(msg->ptr);

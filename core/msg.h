@@ -3,16 +3,18 @@
 #define TR_CORE_MSG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "troupe/actor.h"
 #include "troupe/msg.h"
 
 /* tr_msg.flags */
-#define TR__MSG_INLINE 0x1u /* made by tr_msg_new: data follows the header */
-#define TR__MSG_ASK 0x2u    /* was sent as a request (reply may be NULL once answered) */
-#define TR__MSG_KICK 0x4u   /* wakes an actor to see a stop request; never delivered */
-#define TR__MSG_QUIET 0x10u /* does not count as activity (tr_actor.activity) */
-#define TR__MSG_LANE 0x20u  /* a lane's kick (core/lane.c); never delivered */
+#define TR__MSG_INLINE 0x1u  /* made by tr_msg_new: data follows the header */
+#define TR__MSG_ASK 0x2u     /* was sent as a request (reply may be NULL once answered) */
+#define TR__MSG_KICK 0x4u    /* wakes an actor to see a stop request; never delivered */
+#define TR__MSG_QUIET 0x10u  /* does not count as activity (tr_actor.activity) */
+#define TR__MSG_LANE 0x20u   /* a lane's kick (core/lane.c); never delivered */
+#define TR__MSG_REPLY 0x100u /* an answer to a request (tr_msg_is_reply); reply path only */
 /* A broadcast's shared payload (core/group.c): ptr points at the payload,
  * read-only and shared with other messages, size is its length, ptr_free
  * drops this message's reference to it. tr_msg_data returns ptr,
@@ -26,6 +28,47 @@
 /* Or a tr__reply_sink* with bit 1 set: a higher layer (io/ ask timeouts)
  * decides what a reply or a failure becomes. */
 #define TR__REPLY_SINK 0x2u
+/* Or, on a tell, not a token but its sender: the sending actor's block with
+ * bit 2 set, and corr = the sender's incarnation id (tr_ref_id). It holds no
+ * reference (a send does no atomic read-modify-write for it): blocks are
+ * type-stable, so whoever uses it takes a reference only while the block's
+ * count is above zero and then checks the id (tr__sender_retain). Every
+ * reader of `reply` tells the two apart with tr__msg_token. */
+#define TR__REPLY_SENDER 0x4u
+
+/* The reply token in msg->reply, or NULL if it has none (a sender is not
+ * one). */
+static inline void *tr__msg_token(const tr_msg *msg) {
+    void *t = msg->reply;
+    return ((uintptr_t)t & TR__REPLY_SENDER) ? NULL : t;
+}
+
+/* The sending actor a tell's reply names (not retained), or NULL. */
+static inline tr_ref *tr__msg_sender(const tr_msg *msg) {
+    uintptr_t t = (uintptr_t)msg->reply;
+    return (t & TR__REPLY_SENDER) ? (tr_ref *)(t & ~(uintptr_t)TR__REPLY_SENDER) : NULL;
+}
+
+/* Stamp msg as sent by self (NULL: by no actor, which clears a sender left
+ * from an earlier send of the same message). Only on a message with no
+ * token. self is the calling worker's current actor (tr__worker_self). */
+static inline void tr__msg_stamp(tr_msg *msg, tr_ref *self, uint64_t self_id) {
+    if (self != NULL) {
+        msg->reply = (void *)((uintptr_t)self | TR__REPLY_SENDER);
+        msg->corr = self_id;
+    } else
+        msg->reply = NULL;
+}
+
+/* What tr_send_msg does to a user message it sends to `to`: unless it
+ * holds a token, it becomes a tell from the calling actor (or from no one
+ * outside an actor). For sends that deliver later (io/ timers). */
+void tr__send_stamp(tr_ref *to, tr_msg *msg);
+
+/* A new reference to the actor that sent a tell, or NULL with *err set:
+ * TR_ENOTFOUND if msg names no sender, TR_EDEAD if it has ended (or its
+ * block now holds another actor). Any thread. */
+tr_ref *tr__sender_retain(const tr_msg *msg, int *err);
 
 typedef struct tr__reply_sink tr__reply_sink;
 struct tr__reply_sink {
@@ -41,6 +84,9 @@ struct tr__reply_sink {
  * answer that request with tr_reply_msg, or fail it with tr__reply_fail, to
  * settle the future from code that is not an actor (io/ blocking tasks). */
 tr_future *tr__future_new(tr_runtime *rt);
+/* Settle f with reply (err == 0; f then owns reply) or the failure err,
+ * using the token's reference. Any thread, once per future. */
+void tr__future_settle(tr_future *f, tr_msg *reply, int err);
 /* This thread's current poll budget in tr_future_wait, in ns (for tests):
  * between these two (core/ask.c says how it moves), or 0 where the last
  * runtime made saw one CPU (tr__future_poll_init, from tr_runtime_new). */
@@ -54,7 +100,8 @@ void tr__future_poll_init(void);
  * `corr`, the one field on the block's second cache line, is left alone,
  * so a send writes one line, not two (the second is a miss when the block
  * was freed on another core or sits in a long queue: fanin +16% A/B). The
- * runtime sets corr wherever it means something (replies, notices).
+ * runtime sets corr wherever it means something (replies, notices, the
+ * sender's id on a tell sent from an actor: tr__msg_stamp).
  * Field by field: a literal built on the stack and copied stalls on store
  * forwarding. */
 _Static_assert(offsetof(tr_msg, corr) == 64, "corr alone on the second line");

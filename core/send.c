@@ -4,7 +4,14 @@
  * one CAS on the receiver's mailbox head; scheduling happens only on the
  * empty -> non-empty edge. Nothing here allocates except the message itself
  * in the copying conveniences. On any error the caller still owns what it
- * passed in (the message, or the pointer of tr_send_ptr). */
+ * passed in (the message, or the pointer of tr_send_ptr).
+ *
+ * A send from inside an actor's callback stamps the message with its sender
+ * (core/msg.h, TR__REPLY_SENDER): the thread-local current actor and its id
+ * (tr__worker_self), two plain stores, no reference taken, nothing shared
+ * written. A foreign thread pays one thread-local load to learn that it is
+ * not an actor. tr_forward does not stamp: the message keeps its original
+ * sender. */
 #include <ck_pr.h>
 #include <string.h>
 #include <time.h>
@@ -25,9 +32,24 @@ static inline int sender_ok(tr_actor *to) {
     return tr__worker_of(rt) != NULL ? 0 : TR_ECLOSED;
 }
 
-int tr_send_msg(tr_ref *to, tr_msg *msg) {
-    if (to == NULL || msg == NULL || msg->type >= TR_MSG_SYSTEM)
-        return TR_EINVAL;
+/* A user message about to be sent as a tell from this thread: it carries
+ * the calling actor (or no sender from a foreign thread), and is neither a
+ * reply nor, unless it holds a token, a request. */
+static inline void stamp(tr_actor *to, tr_msg *msg) {
+    if (tr__msg_token(msg) != NULL) /* an ask: the token names the asker */
+        return;
+    msg->flags &= ~(TR__MSG_REPLY | TR__MSG_ASK);
+    uint64_t id = 0;
+    tr_actor *self = tr__worker_self(to->rt, &id);
+    tr__msg_stamp(msg, self, id);
+}
+
+void tr__send_stamp(tr_ref *to, tr_msg *msg) {
+    stamp(to, msg);
+}
+
+/* Send a checked user message as it is (stamped or not). */
+static int send_checked(tr_ref *to, tr_msg *msg) {
     int rc = sender_ok(to);
     if (rc != 0)
         return rc;
@@ -35,6 +57,13 @@ int tr_send_msg(tr_ref *to, tr_msg *msg) {
     if (TR_UNLIKELY(tr__lane_candidate(to)) && (rc = tr__lane_send_msg(to, msg)) != TR__LANE_NONE)
         return rc;
     return tr__actor_push(to, msg);
+}
+
+int tr_send_msg(tr_ref *to, tr_msg *msg) {
+    if (to == NULL || msg == NULL || msg->type >= TR_MSG_SYSTEM)
+        return TR_EINVAL;
+    stamp(to, msg);
+    return send_checked(to, msg);
 }
 
 static int new_msg(tr_ref *to, uint32_t type, size_t size, tr_msg **out) {
@@ -73,14 +102,22 @@ int tr_send_word(tr_ref *to, uint32_t type, uint64_t word) {
     int rc = sender_ok(to);
     if (rc != 0)
         return rc;
-    /* From a foreign thread with a lane into `to`: inline, no block. */
-    if (TR_UNLIKELY(tr__lane_candidate(to)) &&
+    /* From a foreign thread with a lane into `to`: inline, no block (and no
+     * header to carry a sender: an init running on a foreign thread, the
+     * one actor there, takes the mailbox). */
+    if (TR_UNLIKELY(tr__lane_candidate(to)) && tr__tls_self == NULL &&
         (rc = tr__lane_send_word(to, type, word)) != TR__LANE_NONE)
         return rc;
     tr_msg *m = tr__msgcache_alloc();
     if (m == NULL)
         return TR_ENOMEM;
     tr__msg_fill(m, type, 0, word, tr__msgcache_free);
+    /* After the call: nothing of it lives across, so no extra register is
+     * saved on the way in. */
+    uint64_t id;
+    tr_actor *self = tr__worker_self(to->rt, &id);
+    if (self != NULL) /* from an actor: the sender (core/msg.h) */
+        tr__msg_stamp(m, self, id);
     rc = tr__actor_push(to, m);
     if (rc != 0)
         tr__msgcache_free(m);
@@ -106,6 +143,8 @@ int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n) {
     int rc = sender_ok(to);
     if (rc != 0)
         return rc;
+    for (size_t i = 0; i < n; i++)
+        stamp(to, msgs[i]);
     if (TR_UNLIKELY(tr__lane_candidate(to)) &&
         (rc = tr__lane_send_batch(to, msgs, (uint32_t)n)) != TR__LANE_NONE)
         return rc;
@@ -159,15 +198,20 @@ int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms) {
 }
 
 int tr_forward(tr_ctx *ctx, tr_ref *to, tr_msg *msg) {
-    if (ctx == NULL || to == NULL || msg == NULL)
+    if (ctx == NULL || to == NULL || msg == NULL || msg->type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
     tr_actor *self = tr__actor_of(ctx);
+    /* The sender is one of self's runtime (sends stamp only within one):
+     * into another runtime it goes no further, as a cross-runtime send
+     * carries none (that runtime may outlive ours). */
+    if (TR_UNLIKELY(to->rt != self->rt) && tr__msg_sender(msg) != NULL)
+        msg->reply = NULL;
     int current = self->cur == msg;
     if (current) { /* the receiver may free it once pushed */
         tr__mbox_detach_owner(&self->mbox, msg);
         self->cur = NULL;
     }
-    int rc = tr_send_msg(to, msg);
+    int rc = send_checked(to, msg); /* unstamped: the original sender stays */
     if (rc != 0 && current)
         self->cur = msg; /* still ours: destroyed after receive as usual */
     return rc;

@@ -57,6 +57,7 @@
 
 /* initial-exec: a plain %fs-relative load, even in libtroupe.so. */
 __thread tr__worker *tr__tls_worker __attribute__((tls_model("initial-exec")));
+__thread tr_actor *tr__tls_self __attribute__((tls_model("initial-exec")));
 static __thread tr__panic_frame *tls_frame __attribute__((tls_model("initial-exec")));
 
 tr__panic_frame **tr__panic_slot(void) {
@@ -529,8 +530,10 @@ static void run_loop(tr__worker *w) {
                     ensure_watcher_any(w);
             }
             w->frame.actor = a;
+            tr__tls_self = a;
             int turn = tr__actor_run_turn(a, rt->cfg.batch);
             w->frame.actor = NULL;
+            tr__tls_self = NULL;
             if (turn == TR__TURN_YIELD)
                 yield_owner(w, a);
             else if (turn == TR__TURN_MORE)
@@ -575,7 +578,9 @@ static void *worker_main(void *arg) {
         tr_actor *a = w->frame.actor;
         w->frame.actor = NULL;
         tls_frame = &w->frame;
+        tr__tls_self = a; /* its terminate may still send */
         tr__actor_crashed(a, w->frame.code, w->frame.text);
+        tr__tls_self = NULL;
     }
     run_loop(w);
     loop_lock(w); /* to the end: a helper may still be running the loop */

@@ -97,6 +97,23 @@ static inline tr__worker *tr__worker_of(const tr_runtime *rt) {
     return (w != NULL && w->rt == rt) ? w : NULL;
 }
 
+/* The actor whose callback runs on this thread now (a turn on a worker, or
+ * an init wherever tr_spawn runs it): the sender its sends carry
+ * (core/send.c). Set by the worker loop and run_init; NULL elsewhere. */
+extern __thread tr_actor *tr__tls_self __attribute__((tls_model("initial-exec")));
+
+/* The actor of rt whose callback runs on this thread, with its id, or NULL
+ * (a foreign thread, a worker between turns, an actor of another runtime).
+ * Outside an actor this is one thread-local load; inside, two more loads
+ * from the actor's own block, which its turn has in cache. */
+static inline tr_actor *tr__worker_self(const tr_runtime *rt, uint64_t *id) {
+    tr_actor *a = tr__tls_self;
+    if (a == NULL || a->rt != rt)
+        return NULL;
+    *id = a->id;
+    return a;
+}
+
 /* Wake f's sleeping waiter once the current turn (which then ends after
  * the current message) is over, instead of now: 1 if deferred (w then owns
  * the settler's reference to f and hands it to tr__future_wake_deferred),

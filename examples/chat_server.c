@@ -16,15 +16,16 @@
  *
  * The tree:
  *
- *   chat (rest_for_one)
- *    |- stats      worker, registered as "chat.stats" (by its spawn options)
- *    |- conns      dynamic supervisor of connections, registered "chat.conns"
- *    |             by its start function; temporary children
- *    `- acceptor   listens; asks "chat.conns" to start each connection
+ *   chat (one_for_one)
+ *    |- stats        worker, registered as "chat.stats" (by its spawn options)
+ *    `- front (rest_for_one)
+ *        |- conns    dynamic supervisor of connections, registered
+ *        |           "chat.conns" by its start function; temporary children
+ *        `- acceptor listens; asks "chat.conns" to start each connection
  *
- * rest_for_one: if the connections' supervisor dies, the acceptor (which
- * depends on it) restarts too; a crash of the stats actor touches nothing
- * else. Nothing here blocks a worker: the acceptor starts connections with
+ * A stats crash restarts stats alone. rest_for_one in front: if the
+ * connections' supervisor dies, the acceptor (which depends on it) restarts
+ * too. Nothing here blocks a worker: the acceptor starts connections with
  * tr_sup_start_dynamic_async and gets the result as a message.
  *
  * Built with CHAT_SERVER_NO_MAIN, this file is the service for
@@ -270,10 +271,31 @@ static int conns_start(tr_runtime *rt, void *arg, tr_ref **out) {
     return rc;
 }
 
+/* The front half: connections and the acceptor that feeds them. A start
+ * function, so the config it builds lives on its stack: tr_sup_start copies
+ * the specs, and a restart of front calls this again. */
+static int front_start(tr_runtime *rt, void *arg, tr_ref **out) {
+    tr_child_spec kids[2] = {
+        {.id = "conns", .start = conns_start, .kind = TR_CHILD_SUPERVISOR},
+        {
+            .id = "acceptor",
+            .behavior = &acceptor_behavior,
+            .opts = {.state_size = sizeof(acceptor), .arg = arg, .name = "chat-acceptor"},
+        },
+    };
+    tr_sup_config front;
+    tr_sup_config_init(&front);
+    front.strategy = TR_SUP_REST_FOR_ONE;
+    front.children = kids;
+    front.nchildren = 2;
+    front.name = "chat-front";
+    return tr_sup_start(rt, &front, out);
+}
+
 int chat_start(tr_runtime *rt, chat_config *cfg, tr_ref **out) {
     if (rt == NULL || cfg == NULL || out == NULL)
         return TR_EINVAL;
-    tr_child_spec kids[3] = {
+    tr_child_spec kids[2] = {
         {
             .id = "stats",
             .behavior = &stats_behavior,
@@ -281,20 +303,15 @@ int chat_start(tr_runtime *rt, chat_config *cfg, tr_ref **out) {
                      .name = "chat-stats",
                      .register_as = "chat.stats"},
         },
-        {.id = "conns", .start = conns_start, .kind = TR_CHILD_SUPERVISOR},
-        {
-            .id = "acceptor",
-            .behavior = &acceptor_behavior,
-            .opts = {.state_size = sizeof(acceptor), .arg = cfg, .name = "chat-acceptor"},
-        },
+        {.id = "front", .start = front_start, .arg = cfg, .kind = TR_CHILD_SUPERVISOR},
     };
     tr_sup_config top;
     tr_sup_config_init(&top);
-    top.strategy = TR_SUP_REST_FOR_ONE;
-    top.intensity = 10;
+    top.strategy = TR_SUP_ONE_FOR_ONE;
+    top.intensity = 10; /* more than 10 restarts in a second: give up */
     top.period_ms = 1000;
     top.children = kids; /* copied by tr_sup_start */
-    top.nchildren = 3;
+    top.nchildren = 2;
     top.name = "chat";
     return tr_sup_start(rt, &top, out);
 }

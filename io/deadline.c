@@ -96,7 +96,7 @@ static void deadline_expired(void *arg, int fired) {
 }
 
 int tr_request_timeout(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag, uint64_t timeout_ms) {
-    if (ctx == NULL || to == NULL || req == NULL || req->reply != NULL || timeout_ms == 0 ||
+    if (ctx == NULL || to == NULL || req == NULL || tr__msg_token(req) != NULL || timeout_ms == 0 ||
         timeout_ms > UINT32_MAX * 1000ULL)
         return TR_EINVAL;
     tr_ref *self = tr_self(ctx);

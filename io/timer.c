@@ -313,13 +313,14 @@ static int target_start(timer *t, tr_timer_id *out) {
 }
 
 int tr_timer_send_after(tr_ref *to, uint64_t delay_ms, tr_msg *msg, tr_timer_id *out) {
-    if (to == NULL || msg == NULL || msg->reply != NULL || msg->type >= TR_MSG_SYSTEM ||
+    if (to == NULL || msg == NULL || tr__msg_token(msg) != NULL || msg->type >= TR_MSG_SYSTEM ||
         delay_ms > UINT32_MAX * 1000ULL)
         return TR_EINVAL;
     timer *t;
     int rc = target_timer(to, ONCE, delay_ms, 0, &t);
     if (rc != 0)
         return rc;
+    tr__send_stamp(to, msg); /* its sender: the actor that set the timer, if any */
     t->msg = msg;
     return target_start(t, out);
 }

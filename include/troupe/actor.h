@@ -118,6 +118,14 @@ tr_runtime *tr_ref_runtime(const tr_ref *ref);
 int64_t tr_ref_mailbox_len(const tr_ref *ref);
 
 /* --- sending (any thread) ----------------------------------------------- */
+/* Senders. A message sent from inside an actor's callback (receive, init,
+ * terminate) with tr_send, tr_send_word, tr_send_ptr, tr_send_msg or
+ * tr_send_batch carries that actor as its sender; tr_forward keeps the
+ * sender the message had (or none). A message from a foreign thread has
+ * none, nor has one into another runtime (sent or forwarded). Carrying a sender costs
+ * the send two plain stores and holds no reference: the receiver gets it
+ * with tr_sender, answers it with tr_reply*, and a sender that ended by then
+ * is reported as TR_EDEAD, never confused with a later actor. */
 /* Copy size bytes of data into a new message. */
 int tr_send(tr_ref *to, uint32_t type, const void *data, size_t size);
 /* A message whose payload is one 64-bit word (msg->word). */
@@ -208,6 +216,16 @@ int tr_unstash(tr_ctx *ctx);
 /* The number of messages in the actor's stash, or TR_EINVAL. */
 int64_t tr_stash_len(tr_ctx *ctx);
 
+/* A new handle (*out, release it) to the sender of the message being
+ * received: the actor that sent it as a tell, or the actor whose tr_request
+ * it is (not tr_request_timeout's: TR_ENOTFOUND). Receive only, before
+ * tr_msg_keep or tr_forward of the message.
+ * TR_ENOTFOUND if it has none (a foreign thread's send or tr_ask, a notice,
+ * or no message being received), TR_EDEAD if the sender has ended (even if
+ * its handle's block now holds another actor), TR_EINVAL on NULL. *out is
+ * NULL on every error. */
+int tr_sender(tr_ctx *ctx, tr_ref **out);
+
 /* --- stopping and watching ---------------------------------------------- */
 /* Ask the actor to stop after its current message (exit TR_EXIT_SHUTDOWN;
  * queued messages are dead-lettered). TR_EDEAD if already stopped. A
@@ -276,21 +294,79 @@ int tr_future_ready(const tr_future *f);
 int tr_future_release(tr_future *f);
 
 /* From an actor: send req; the reply arrives in the actor's own mailbox as a
- * message with msg->corr == tag. If no reply can come (target stopped,
- * request dropped) the actor gets TR_MSG_ASK_FAILED with corr == tag and
- * status = the error code. */
+ * message with msg->corr == tag and tr_msg_is_reply(msg) == 1. If no reply
+ * can come (target stopped, request dropped) the actor gets
+ * TR_MSG_ASK_FAILED with corr == tag and status = the error code. On
+ * success the runtime owns req; on error the caller still does. TR_EINVAL
+ * on NULL, a reserved type or a req that already carries a reply token. */
 int tr_request(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag);
+/* tr_request of a new message whose msg->word is word, or which holds a
+ * copy of data[0..size), as tr_ask_word and tr_ask. Errors as tr_send_word
+ * and tr_send (nothing is sent and nothing is owed on error). Inside an
+ * actor's callbacks (ctx is that actor). */
+int tr_request_word(tr_ctx *ctx, tr_ref *to, uint32_t type, uint64_t word, uint64_t tag);
+int tr_request_bytes(tr_ctx *ctx, tr_ref *to, uint32_t type, const void *data, size_t size,
+                     uint64_t tag);
 
-/* Answer a request (inside receive, or later after tr_msg_keep). A request
- * can be answered once; TR_ESTATE after, TR_EINVAL if req was not an ask.
- * TR_ENOMEM from tr_reply/tr_reply_word (no memory for the reply) answers
- * the request with that failure: the asker's future fails with TR_ENOMEM
- * (an actor asker gets TR_MSG_ASK_FAILED if one can be allocated). */
+/* Answer a message (inside receive, or later after tr_msg_keep; any thread).
+ *   - A request (tr_ask*, tr_request): the reply goes to the asker's future
+ *     or mailbox, marked as a reply (tr_msg_is_reply, corr = the request's
+ *     tag), with no sender of its own. Once: TR_ESTATE after. TR_EFULL if the
+ *     asking actor's bounded mailbox is full (the request can still be
+ *     answered).
+ *   - A tell with a sender (tr_sender): the reply is a new tell to the
+ *     sender, from the replier (its sender is the replying actor, or none
+ *     from a foreign thread), not marked as a reply. As often as wanted.
+ *     TR_EDEAD if the sender has ended (never delivered to another actor),
+ *     and the errors of tr_send_msg (TR_EFULL...).
+ *   - Any other message (a tell from a foreign thread, a notice): TR_EINVAL.
+ * TR_ENOMEM from tr_reply/tr_reply_word on a request (no memory for the
+ * reply) answers it with that failure: the asker's future fails with
+ * TR_ENOMEM (an actor asker gets TR_MSG_ASK_FAILED if one can be allocated).
+ * On success the runtime owns reply; on error the caller still does (the
+ * convenience forms free the message they made). */
 int tr_reply_msg(tr_msg *req, tr_msg *reply);
 int tr_reply(tr_msg *req, uint32_t type, const void *data, size_t size);
 int tr_reply_word(tr_msg *req, uint32_t type, uint64_t word);
-/* 1 if msg expects a reply that has not been given, else 0. */
+/* 1 if msg expects a reply that has not been given (an unanswered request),
+ * else 0. A tell with a sender says 0: nobody waits for an answer to it,
+ * though tr_reply can give one. */
 int tr_msg_wants_reply(const tr_msg *msg);
+
+/* --- promises ------------------------------------------------------------ */
+/* A promise is the settling end of a future, for a result an actor (or any
+ * thread) produces later: a foreign thread makes the pair, keeps the future
+ * and waits on it with tr_future_wait, and hands the promise to an actor
+ * (in a message: tr_send_ptr(to, type, p, tr_promise_free_fn), or in its own
+ * message struct). Whoever holds the promise settles it once, then releases
+ * it. */
+typedef struct tr_promise tr_promise;
+
+/* Make a promise and its future. The caller owns both: *f as from tr_ask
+ * (tr_future_wait, tr_future_release), *p until it hands it on. TR_EINVAL on
+ * NULL arguments (*p and *f are then NULL), TR_ENOMEM. Any thread. */
+int tr_promise_new(tr_runtime *rt, tr_promise **p, tr_future **f);
+/* Settle p with a reply: the future's waiter gets msg (the runtime owns it
+ * on success; on error the caller still does). The copying forms make the
+ * message (type < TR_MSG_SYSTEM; data == NULL only with size 0). The reply
+ * is marked as a reply (tr_msg_is_reply). TR_ESTATE if p was settled
+ * already, TR_EINVAL on NULL or a reserved type. Any thread, including
+ * actors; several threads may race to settle one promise (one wins, the
+ * others get TR_ESTATE). p stays valid until released. */
+int tr_promise_reply_msg(tr_promise *p, tr_msg *msg);
+int tr_promise_reply(tr_promise *p, uint32_t type, const void *data, size_t size);
+int tr_promise_reply_word(tr_promise *p, uint32_t type, uint64_t word);
+/* Settle p with a failure: the waiter's tr_future_wait returns code, which
+ * must be a negative TR_E... code (TR_EINVAL otherwise). TR_ESTATE if p was
+ * settled already. Any thread. */
+int tr_promise_fail(tr_promise *p, int code);
+/* Drop the promise (its last use): if it was never settled its future
+ * fails with TR_ENOREPLY. TR_EINVAL on NULL. Any thread, before the
+ * runtime is freed (as for futures). */
+int tr_promise_release(tr_promise *p);
+/* tr_promise_release as a tr_free_fn (for ptr_free: a message that carries a
+ * promise and is dropped unanswered fails its future with TR_ENOREPLY). */
+void tr_promise_free_fn(void *p);
 
 #ifdef __cplusplus
 }

@@ -48,9 +48,13 @@ struct tr_msg {
     tr_msg *next;   /* mailbox link */
     uint32_t flags; /* runtime flags */
     int32_t status; /* error code carried by system messages */
-    void *reply;    /* reply token of an ask, or NULL */
-    uint64_t corr;  /* correlation: set on replies to tr_request and on
-                     * notices (DOWN, EXIT, ASK_FAILED); unspecified on others */
+    void *reply;    /* reply token of an ask, or the sender of a tell, or NULL */
+    uint64_t corr;  /* correlation (read it where tr_msg_is_reply is 1, or on a
+                     * notice): on a reply to tr_request (and on TR_MSG_RESULT
+                     * and TR_MSG_ASK_FAILED) the request's tag; on DOWN and
+                     * EXIT the monitor id; on a tell sent from an actor the
+                     * sender's tr_ref_id (tr_msg_sender_id); unspecified on
+                     * others */
 };
 
 /* Prepare a caller-allocated (e.g. embedded) message. release(msg) runs once
@@ -80,6 +84,22 @@ void tr_msg_free(tr_msg *msg);
  * no longer run ptr_free on it. Returns the pointer (NULL if none, and on a
  * message whose payload is shared, troupe/group.h). */
 void *tr_msg_take_ptr(tr_msg *msg);
+
+/* 1 if msg arrived as an answer to a request of the receiving actor: a
+ * reply to its tr_request (made by tr_reply, tr_reply_word or tr_reply_msg;
+ * msg->corr is then the request's tag, whatever the reply's type), a
+ * TR_MSG_RESULT or a TR_MSG_ASK_FAILED; a reply a future hands out has it
+ * too. 0 for everything else, including a reply to a tell (an ordinary tell
+ * from the replier) and NULL. So a receive can tell a reply from a request
+ * of the same type without a reply type per protocol. Any thread. */
+int tr_msg_is_reply(const tr_msg *msg);
+
+/* The tr_ref_id of the actor that sent msg as a tell from inside one of its
+ * callbacks (tr_send*, tr_reply* to a tell; kept by tr_forward), or 0: sent
+ * by a foreign thread, a request or reply, a runtime notice, NULL. The id
+ * stays the sender's after it ends (compare it with tr_ref_id). Any thread;
+ * reads one field. */
+uint64_t tr_msg_sender_id(const tr_msg *msg);
 
 /* Convenience for tr_msg_data + size check: copies nothing, returns NULL if
  * the message has fewer than `size` bytes of inline data. */

@@ -37,7 +37,9 @@ typedef uint64_t tr_timer_id;
  * success the runtime owns msg (a cancelled or undeliverable timer destroys
  * it) and *out (may be NULL) is the timer's id; on error the caller still
  * owns msg. msg must not be an ask request (TR_EINVAL). TR_ECLOSED when the
- * runtime is shutting down, TR_EDEAD when `to` has stopped. */
+ * runtime is shutting down, TR_EDEAD when `to` has stopped. Armed from
+ * inside an actor's callback, msg carries that actor as its sender
+ * (tr_sender, tr_reply), as a tr_send_msg would. */
 int tr_timer_send_after(tr_ref *to, uint64_t delay_ms, tr_msg *msg, tr_timer_id *out);
 
 /* Send a fresh message {type, word} to `to` first after first_ms, then every
