@@ -1,5 +1,6 @@
 /* troupe.h - the troupe actor runtime: include this one header.
  *
+ * troupe/common.h   TR_EXTERN, the mark of an exported function
  * troupe/error.h    error codes, tr_strerror
  * troupe/msg.h      messages and their ownership
  * troupe/runtime.h  the runtime and its worker threads
@@ -14,6 +15,7 @@
 #ifndef TROUPE_H
 #define TROUPE_H
 
+#include "troupe/common.h"
 #include "troupe/error.h"
 #include "troupe/msg.h"
 #include "troupe/runtime.h"

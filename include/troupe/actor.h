@@ -22,6 +22,8 @@
 #ifndef TROUPE_ACTOR_H
 #define TROUPE_ACTOR_H
 
+#include "troupe/common.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,17 +99,18 @@ typedef struct tr_spawn_opts {
  * *out is a handle owned by the caller (release it when done); out may be NULL
  * if no handle is wanted. TR_ECLOSED if the runtime is closed; with
  * opts.register_as, the errors of tr_register (TR_EEXIST, TR_EINVAL). */
-int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *opts, tr_ref **out);
+TR_EXTERN int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *opts,
+                       tr_ref **out);
 
 /* --- handles ------------------------------------------------------------ */
-int tr_ref_retain(tr_ref *ref);
+TR_EXTERN int tr_ref_retain(tr_ref *ref);
 /* Drop a reference. Using the handle afterwards is a programmer error. */
-int tr_ref_release(tr_ref *ref);
+TR_EXTERN int tr_ref_release(tr_ref *ref);
 /* 1 while the actor lives, 0 once it has stopped (or is stopping), TR_EINVAL. */
-int tr_ref_alive(const tr_ref *ref);
+TR_EXTERN int tr_ref_alive(const tr_ref *ref);
 /* A process-unique id of this actor incarnation (never reused), 0 for NULL. */
-uint64_t tr_ref_id(const tr_ref *ref);
-tr_runtime *tr_ref_runtime(const tr_ref *ref);
+TR_EXTERN uint64_t tr_ref_id(const tr_ref *ref);
+TR_EXTERN tr_runtime *tr_ref_runtime(const tr_ref *ref);
 /* Messages waiting in the actor's mailbox: exact for a bounded mailbox (set
  * mailbox_capacity to get one) and never above its capacity (the runtime's
  * notices, DOWN, EXIT and ASK_FAILED, may queue past the bound; the count
@@ -115,7 +118,7 @@ tr_runtime *tr_ref_runtime(const tr_ref *ref);
  * send path, so it reports 0 when empty and 1 otherwise (a lower bound that
  * does not see the lanes of threads outside the runtime, docs/design.md).
  * TR_EINVAL, TR_EDEAD. */
-int64_t tr_ref_mailbox_len(const tr_ref *ref);
+TR_EXTERN int64_t tr_ref_mailbox_len(const tr_ref *ref);
 
 /* --- sending (any thread) ----------------------------------------------- */
 /* Senders. A message sent from inside an actor's callback (receive, init,
@@ -127,38 +130,38 @@ int64_t tr_ref_mailbox_len(const tr_ref *ref);
  * with tr_sender, answers it with tr_reply*, and a sender that ended by then
  * is reported as TR_EDEAD, never confused with a later actor. */
 /* Copy size bytes of data into a new message. */
-int tr_send(tr_ref *to, uint32_t type, const void *data, size_t size);
+TR_EXTERN int tr_send(tr_ref *to, uint32_t type, const void *data, size_t size);
 /* A message whose payload is one 64-bit word (msg->word). */
-int tr_send_word(tr_ref *to, uint32_t type, uint64_t word);
+TR_EXTERN int tr_send_word(tr_ref *to, uint32_t type, uint64_t word);
 /* Zero copy: ptr travels in msg->ptr; ptr_free(ptr) runs when the runtime is
  * done, unless the receiver takes it. On error the caller still owns ptr. */
-int tr_send_ptr(tr_ref *to, uint32_t type, void *ptr, tr_free_fn ptr_free);
+TR_EXTERN int tr_send_ptr(tr_ref *to, uint32_t type, void *ptr, tr_free_fn ptr_free);
 /* Send a message the caller made (tr_msg_new or tr_msg_init). */
-int tr_send_msg(tr_ref *to, tr_msg *msg);
+TR_EXTERN int tr_send_msg(tr_ref *to, tr_msg *msg);
 /* Send n messages in one call; they arrive in array order. All or nothing:
  * on error none was sent and the caller still owns all of them. */
-int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n);
+TR_EXTERN int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n);
 /* Like tr_send_msg, but when the bounded mailbox is full wait up to
  * timeout_ms (< 0: forever) for room. Not for runtime workers (TR_EDEADLK).
  * Waiting senders sleep and are woken together once the receiver has freed
  * half of its mailbox (backpressure in bulk, not one wake-up per message). */
-int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms);
+TR_EXTERN int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms);
 
 /* --- inside callbacks --------------------------------------------------- */
-tr_ref *tr_self(tr_ctx *ctx); /* borrowed */
-tr_runtime *tr_ctx_runtime(tr_ctx *ctx);
+TR_EXTERN tr_ref *tr_self(tr_ctx *ctx); /* borrowed */
+TR_EXTERN tr_runtime *tr_ctx_runtime(tr_ctx *ctx);
 /* Stop after the current callback returns, with a normal exit. */
-int tr_stop(tr_ctx *ctx);
+TR_EXTERN int tr_stop(tr_ctx *ctx);
 /* Crash now: unwinds to the worker with longjmp (see docs/supervision.md for
  * what is safe around it), exit reason TR_EXIT_ERROR with code and text
  * (copied). Does not return. Outside a receive/init callback it aborts. */
-void tr_panic(tr_ctx *ctx, int code, const char *text) __attribute__((noreturn));
+TR_EXTERN void tr_panic(tr_ctx *ctx, int code, const char *text) __attribute__((noreturn));
 /* Keep the message being received: the runtime will not destroy it; the
  * actor now owns it (send it on later, or tr_msg_free it). */
-int tr_msg_keep(tr_ctx *ctx, tr_msg *msg);
+TR_EXTERN int tr_msg_keep(tr_ctx *ctx, tr_msg *msg);
 /* Send the message being received (or any owned message) on to another actor
  * without copying; ask replies still go to the original asker. */
-int tr_forward(tr_ctx *ctx, tr_ref *to, tr_msg *msg);
+TR_EXTERN int tr_forward(tr_ctx *ctx, tr_ref *to, tr_msg *msg);
 
 /* --- become and stash (inside receive; docs/behaviours.md) -------------
  * Only the actor itself calls these, from its own callbacks (ctx). */
@@ -175,15 +178,15 @@ typedef int (*tr_receive_fn)(tr_ctx *ctx, void *state, tr_msg *msg);
  * restart) starts with its behaviour's receive. Callable from init, receive
  * and terminate. TR_EINVAL (NULL ctx or receive); TR_ESTATE in a pool
  * worker (the pool's own receive wraps the user's and must stay). */
-int tr_become(tr_ctx *ctx, tr_receive_fn receive);
+TR_EXTERN int tr_become(tr_ctx *ctx, tr_receive_fn receive);
 /* Like tr_become, but remember the current receive function for
  * tr_unbecome. At most TR_BECOME_DEPTH are remembered: TR_EFULL beyond
  * (nothing changes). TR_ENOMEM if the stack (allocated on the first push,
  * freed with the actor) cannot be made; TR_ESTATE in a pool worker. */
-int tr_become_push(tr_ctx *ctx, tr_receive_fn receive);
+TR_EXTERN int tr_become_push(tr_ctx *ctx, tr_receive_fn receive);
 /* Go back to the receive function the last tr_become_push remembered.
  * TR_ESTATE if none is remembered (or in a pool worker). */
-int tr_unbecome(tr_ctx *ctx);
+TR_EXTERN int tr_unbecome(tr_ctx *ctx);
 
 /* Stash the message being received: it leaves the mailbox (a bounded
  * mailbox gets its room back) and waits, owned by the runtime, in the
@@ -202,19 +205,19 @@ int tr_unbecome(tr_ctx *ctx);
  * received) messages are dead-lettered like its queued ones, after its
  * terminate: the dead-letter hook sees them, destructors run, ask futures
  * fail with TR_EDEAD and tr_request askers get TR_MSG_ASK_FAILED. */
-int tr_stash(tr_ctx *ctx, tr_msg *msg);
+TR_EXTERN int tr_stash(tr_ctx *ctx, tr_msg *msg);
 /* Put every stashed message back at the front of the actor's mailbox, in the
  * order they were stashed, ahead of everything not yet received (the
  * mailbox, foreign threads' lanes, earlier unstashed messages): they are
  * received next, after the current message. They take no room in a bounded
  * mailbox and cannot fail or be lost. Returns the number of messages moved
  * (0 if the stash was empty), or TR_EINVAL. */
-int tr_unstash_all(tr_ctx *ctx);
+TR_EXTERN int tr_unstash_all(tr_ctx *ctx);
 /* The same for the oldest stashed message only: returns 1 if one was moved,
  * 0 if the stash was empty, or TR_EINVAL. */
-int tr_unstash(tr_ctx *ctx);
+TR_EXTERN int tr_unstash(tr_ctx *ctx);
 /* The number of messages in the actor's stash, or TR_EINVAL. */
-int64_t tr_stash_len(tr_ctx *ctx);
+TR_EXTERN int64_t tr_stash_len(tr_ctx *ctx);
 
 /* A new handle (*out, release it) to the sender of the message being
  * received: the actor that sent it as a tell, or the actor whose tr_request
@@ -224,18 +227,18 @@ int64_t tr_stash_len(tr_ctx *ctx);
  * or no message being received), TR_EDEAD if the sender has ended (even if
  * its handle's block now holds another actor), TR_EINVAL on NULL. *out is
  * NULL on every error. */
-int tr_sender(tr_ctx *ctx, tr_ref **out);
+TR_EXTERN int tr_sender(tr_ctx *ctx, tr_ref **out);
 
 /* --- stopping and watching ---------------------------------------------- */
 /* Ask the actor to stop after its current message (exit TR_EXIT_SHUTDOWN;
  * queued messages are dead-lettered). TR_EDEAD if already stopped. A
  * supervisor (troupe/supervisor.h) takes it as a request: it stops its
  * children first, then ends with TR_EXIT_SHUTDOWN. */
-int tr_actor_stop(tr_ref *ref);
+TR_EXTERN int tr_actor_stop(tr_ref *ref);
 /* Like tr_actor_stop but with TR_EXIT_KILLED, which linked actors cannot trap. */
-int tr_actor_kill(tr_ref *ref);
+TR_EXTERN int tr_actor_kill(tr_ref *ref);
 /* Make the actor exit with an error reason, as if it had crashed. */
-int tr_actor_exit(tr_ref *ref, int code, const char *text);
+TR_EXTERN int tr_actor_exit(tr_ref *ref, int code, const char *text);
 
 /* Message types delivered by monitors and links (msg->type). For both,
  * msg->word is the tr_ref_id of the actor that ended, msg->status the
@@ -253,33 +256,33 @@ int tr_actor_exit(tr_ref *ref, int code, const char *text);
 
 /* The result code carried by a TR_MSG_RESULT or TR_MSG_ASK_FAILED message;
  * TR_EINVAL for any other message. */
-int tr_result_code(const tr_msg *msg);
+TR_EXTERN int tr_result_code(const tr_msg *msg);
 
 /* The exit reason carried by a TR_MSG_DOWN or TR_MSG_EXIT message. */
-int tr_exit_of(const tr_msg *msg, tr_exit *out);
+TR_EXTERN int tr_exit_of(const tr_msg *msg, tr_exit *out);
 /* The handle of the actor a DOWN/EXIT message is about (borrowed, valid while
  * the message is), or NULL. */
-tr_ref *tr_msg_origin(const tr_msg *msg);
+TR_EXTERN tr_ref *tr_msg_origin(const tr_msg *msg);
 
 /* One-way watch: when target ends, self gets TR_MSG_DOWN with msg->corr = the
  * returned monitor id. If target is already dead the DOWN comes at once. */
-int tr_monitor(tr_ctx *ctx, tr_ref *target, uint64_t *monitor_id);
-int tr_demonitor(tr_ctx *ctx, tr_ref *target, uint64_t monitor_id);
+TR_EXTERN int tr_monitor(tr_ctx *ctx, tr_ref *target, uint64_t *monitor_id);
+TR_EXTERN int tr_demonitor(tr_ctx *ctx, tr_ref *target, uint64_t monitor_id);
 /* Two-way link: when either ends abnormally (not TR_EXIT_NORMAL), the other
  * ends with the same reason, unless it traps exits, in which case it gets
  * TR_MSG_EXIT instead. Linking to a dead actor acts at once. */
-int tr_link(tr_ctx *ctx, tr_ref *target);
-int tr_unlink(tr_ctx *ctx, tr_ref *target);
-int tr_trap_exit(tr_ctx *ctx, int on);
+TR_EXTERN int tr_link(tr_ctx *ctx, tr_ref *target);
+TR_EXTERN int tr_unlink(tr_ctx *ctx, tr_ref *target);
+TR_EXTERN int tr_trap_exit(tr_ctx *ctx, int on);
 
 /* --- ask ---------------------------------------------------------------- */
 typedef struct tr_future tr_future;
 
 /* Send req and get a future for the reply. On success the runtime owns req and
  * the caller owns *out (release it). */
-int tr_ask_msg(tr_ref *to, tr_msg *req, tr_future **out);
-int tr_ask(tr_ref *to, uint32_t type, const void *data, size_t size, tr_future **out);
-int tr_ask_word(tr_ref *to, uint32_t type, uint64_t word, tr_future **out);
+TR_EXTERN int tr_ask_msg(tr_ref *to, tr_msg *req, tr_future **out);
+TR_EXTERN int tr_ask(tr_ref *to, uint32_t type, const void *data, size_t size, tr_future **out);
+TR_EXTERN int tr_ask_word(tr_ref *to, uint32_t type, uint64_t word, tr_future **out);
 /* Wait for the reply. 0: *reply is the reply message, owned by the caller
  * (tr_msg_free it). TR_ETIMEDOUT (the future stays usable), TR_EDEAD (the
  * target stopped before replying), TR_ENOREPLY (handled without a reply),
@@ -288,10 +291,10 @@ int tr_ask_word(tr_ref *to, uint32_t type, uint64_t word, tr_future **out);
  * 50 us before it sleeps, down to 2 us on a thread whose waits keep lasting
  * over 200 us, and not at all when the runtime has one CPU (see
  * docs/design.md, "Futures and waiting threads"). */
-int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply);
+TR_EXTERN int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply);
 /* 1 if the future is settled (reply or failure), else 0. */
-int tr_future_ready(const tr_future *f);
-int tr_future_release(tr_future *f);
+TR_EXTERN int tr_future_ready(const tr_future *f);
+TR_EXTERN int tr_future_release(tr_future *f);
 
 /* From an actor: send req; the reply arrives in the actor's own mailbox as a
  * message with msg->corr == tag and tr_msg_is_reply(msg) == 1. If no reply
@@ -299,14 +302,14 @@ int tr_future_release(tr_future *f);
  * TR_MSG_ASK_FAILED with corr == tag and status = the error code. On
  * success the runtime owns req; on error the caller still does. TR_EINVAL
  * on NULL, a reserved type or a req that already carries a reply token. */
-int tr_request(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag);
+TR_EXTERN int tr_request(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag);
 /* tr_request of a new message whose msg->word is word, or which holds a
  * copy of data[0..size), as tr_ask_word and tr_ask. Errors as tr_send_word
  * and tr_send (nothing is sent and nothing is owed on error). Inside an
  * actor's callbacks (ctx is that actor). */
-int tr_request_word(tr_ctx *ctx, tr_ref *to, uint32_t type, uint64_t word, uint64_t tag);
-int tr_request_bytes(tr_ctx *ctx, tr_ref *to, uint32_t type, const void *data, size_t size,
-                     uint64_t tag);
+TR_EXTERN int tr_request_word(tr_ctx *ctx, tr_ref *to, uint32_t type, uint64_t word, uint64_t tag);
+TR_EXTERN int tr_request_bytes(tr_ctx *ctx, tr_ref *to, uint32_t type, const void *data,
+                               size_t size, uint64_t tag);
 
 /* Answer a message (inside receive, or later after tr_msg_keep; any thread).
  *   - A request (tr_ask*, tr_request): the reply goes to the asker's future
@@ -325,13 +328,13 @@ int tr_request_bytes(tr_ctx *ctx, tr_ref *to, uint32_t type, const void *data, s
  * TR_ENOMEM (an actor asker gets TR_MSG_ASK_FAILED if one can be allocated).
  * On success the runtime owns reply; on error the caller still does (the
  * convenience forms free the message they made). */
-int tr_reply_msg(tr_msg *req, tr_msg *reply);
-int tr_reply(tr_msg *req, uint32_t type, const void *data, size_t size);
-int tr_reply_word(tr_msg *req, uint32_t type, uint64_t word);
+TR_EXTERN int tr_reply_msg(tr_msg *req, tr_msg *reply);
+TR_EXTERN int tr_reply(tr_msg *req, uint32_t type, const void *data, size_t size);
+TR_EXTERN int tr_reply_word(tr_msg *req, uint32_t type, uint64_t word);
 /* 1 if msg expects a reply that has not been given (an unanswered request),
  * else 0. A tell with a sender says 0: nobody waits for an answer to it,
  * though tr_reply can give one. */
-int tr_msg_wants_reply(const tr_msg *msg);
+TR_EXTERN int tr_msg_wants_reply(const tr_msg *msg);
 
 /* --- promises ------------------------------------------------------------ */
 /* A promise is the settling end of a future, for a result an actor (or any
@@ -345,7 +348,7 @@ typedef struct tr_promise tr_promise;
 /* Make a promise and its future. The caller owns both: *f as from tr_ask
  * (tr_future_wait, tr_future_release), *p until it hands it on. TR_EINVAL on
  * NULL arguments (*p and *f are then NULL), TR_ENOMEM. Any thread. */
-int tr_promise_new(tr_runtime *rt, tr_promise **p, tr_future **f);
+TR_EXTERN int tr_promise_new(tr_runtime *rt, tr_promise **p, tr_future **f);
 /* Settle p with a reply: the future's waiter gets msg (the runtime owns it
  * on success; on error the caller still does). The copying forms make the
  * message (type < TR_MSG_SYSTEM; data == NULL only with size 0). The reply
@@ -353,20 +356,20 @@ int tr_promise_new(tr_runtime *rt, tr_promise **p, tr_future **f);
  * already, TR_EINVAL on NULL or a reserved type. Any thread, including
  * actors; several threads may race to settle one promise (one wins, the
  * others get TR_ESTATE). p stays valid until released. */
-int tr_promise_reply_msg(tr_promise *p, tr_msg *msg);
-int tr_promise_reply(tr_promise *p, uint32_t type, const void *data, size_t size);
-int tr_promise_reply_word(tr_promise *p, uint32_t type, uint64_t word);
+TR_EXTERN int tr_promise_reply_msg(tr_promise *p, tr_msg *msg);
+TR_EXTERN int tr_promise_reply(tr_promise *p, uint32_t type, const void *data, size_t size);
+TR_EXTERN int tr_promise_reply_word(tr_promise *p, uint32_t type, uint64_t word);
 /* Settle p with a failure: the waiter's tr_future_wait returns code, which
  * must be a negative TR_E... code (TR_EINVAL otherwise). TR_ESTATE if p was
  * settled already. Any thread. */
-int tr_promise_fail(tr_promise *p, int code);
+TR_EXTERN int tr_promise_fail(tr_promise *p, int code);
 /* Drop the promise (its last use): if it was never settled its future
  * fails with TR_ENOREPLY. TR_EINVAL on NULL. Any thread, before the
  * runtime is freed (as for futures). */
-int tr_promise_release(tr_promise *p);
+TR_EXTERN int tr_promise_release(tr_promise *p);
 /* tr_promise_release as a tr_free_fn (for ptr_free: a message that carries a
  * promise and is dropped unanswered fails its future with TR_ENOREPLY). */
-void tr_promise_free_fn(void *p);
+TR_EXTERN void tr_promise_free_fn(void *p);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,8 @@
 #ifndef TROUPE_BLOCKING_H
 #define TROUPE_BLOCKING_H
 
+#include "troupe/common.h"
+
 #include <stdint.h>
 
 #include "troupe/actor.h"
@@ -36,7 +38,7 @@ typedef int (*tr_blocking_fn)(void *arg, void **result);
  * finish). max_threads 0 = default (8), keepalive_ms 0 = default (2000).
  * TR_EINVAL for a NULL runtime or max_threads > 1024, TR_ECLOSED once the
  * runtime is closed (from outside its workers). */
-int tr_blocking_configure(tr_runtime *rt, unsigned max_threads, uint64_t keepalive_ms);
+TR_EXTERN int tr_blocking_configure(tr_runtime *rt, unsigned max_threads, uint64_t keepalive_ms);
 
 /* Run fn(arg, &result) on the pool; then send `to` a message {type, word,
  * status = fn's return, ptr = result, ptr_free = result_free}. If `to` has
@@ -44,14 +46,14 @@ int tr_blocking_configure(tr_runtime *rt, unsigned max_threads, uint64_t keepali
  * TR_EDEAD if `to` has already stopped (fn does not run), TR_ECLOSED once
  * the runtime is closed (from outside its workers) or the pool is shutting
  * down, TR_EINVAL (NULL to or fn, reserved type), TR_ENOMEM. */
-int tr_blocking_run(tr_ref *to, uint32_t type, uint64_t word, tr_blocking_fn fn, void *arg,
-                    tr_free_fn result_free);
+TR_EXTERN int tr_blocking_run(tr_ref *to, uint32_t type, uint64_t word, tr_blocking_fn fn,
+                              void *arg, tr_free_fn result_free);
 
 /* Like tr_blocking_run, but the result settles *out: tr_future_wait gives a
  * reply message (type 0) with status, ptr and ptr_free as above. TR_EINVAL
  * (NULL rt, fn or out), TR_ECLOSED as for tr_blocking_run, TR_ENOMEM. */
-int tr_blocking_ask(tr_runtime *rt, tr_blocking_fn fn, void *arg, tr_free_fn result_free,
-                    tr_future **out);
+TR_EXTERN int tr_blocking_ask(tr_runtime *rt, tr_blocking_fn fn, void *arg, tr_free_fn result_free,
+                              tr_future **out);
 
 typedef struct tr_blocking_stats {
     unsigned threads;     /* alive now */
@@ -62,7 +64,7 @@ typedef struct tr_blocking_stats {
     uint64_t created;     /* threads made */
 } tr_blocking_stats;
 
-int tr_blocking_stats_get(tr_runtime *rt, tr_blocking_stats *out);
+TR_EXTERN int tr_blocking_stats_get(tr_runtime *rt, tr_blocking_stats *out);
 
 #ifdef __cplusplus
 }

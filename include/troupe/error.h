@@ -5,35 +5,65 @@
 #ifndef TROUPE_ERROR_H
 #define TROUPE_ERROR_H
 
+#include "troupe/common.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-enum {
-    TR_OK = 0,
-    TR_EINVAL = -1,       /* an argument is NULL, out of range or malformed */
-    TR_ENOMEM = -2,       /* out of memory */
-    TR_EDEAD = -3,        /* the actor has stopped (the handle is stale) */
-    TR_EFULL = -4,        /* the bounded mailbox is full */
-    TR_ECLOSED = -5,      /* the runtime (or pool) is closed */
-    TR_ETIMEDOUT = -6,    /* the deadline passed */
-    TR_E2BIG = -7,        /* the payload is larger than TR_MSG_MAX_SIZE */
-    TR_ENOREPLY = -8,     /* a request was handled and dropped without a reply */
-    TR_EBUSY = -9,        /* the object is in use (e.g. a future already waited on) */
-    TR_EDEADLK = -10,     /* the call would block a runtime worker (deadlock) */
-    TR_ESYS = -11,        /* a system call failed (thread, loop or fd creation) */
-    TR_ESTATE = -12,      /* the call is not valid in the object's current state */
-    TR_ECANCELED = -13,   /* the operation was cancelled */
-    TR_ECRASHED = -14,    /* the actor crashed while handling the request */
-    TR_ENOTFOUND = -15,   /* no such entry */
-    TR_EIO = -16,         /* an I/O operation failed (see the message's errno) */
-    TR_EEXIST = -17,      /* the entry already exists (a name, a child id: "already present") */
-    TR_EALREADY = -18,    /* already running ("already started") */
-    TR_ERESTARTING = -19, /* the child is being restarted */
-};
+/* The one list of codes: XX(name, value, text). The enum below and
+ * tr_strerror (core/error.c) are both expanded from it, so a code and its
+ * name cannot drift apart (libuv's UV_ERRNO_MAP). A new code goes at the end
+ * with the next negative value; values never change once released. */
+#define TR_ERRNO_MAP(XX)                                                                           \
+    XX(TR_OK, 0, "success")                                                                        \
+    /* an argument is NULL, out of range or malformed */                                           \
+    XX(TR_EINVAL, -1, "invalid argument")                                                          \
+    /* out of memory */                                                                            \
+    XX(TR_ENOMEM, -2, "out of memory")                                                             \
+    /* the actor has stopped (the handle is stale) */                                              \
+    XX(TR_EDEAD, -3, "actor is dead")                                                              \
+    /* the bounded mailbox is full */                                                              \
+    XX(TR_EFULL, -4, "mailbox is full")                                                            \
+    /* the runtime (or pool) is closed */                                                          \
+    XX(TR_ECLOSED, -5, "runtime or pool is closed")                                                \
+    /* the deadline passed */                                                                      \
+    XX(TR_ETIMEDOUT, -6, "timed out")                                                              \
+    /* the payload is larger than TR_MSG_MAX_SIZE */                                               \
+    XX(TR_E2BIG, -7, "payload too large")                                                          \
+    /* a request was handled and dropped without a reply */                                        \
+    XX(TR_ENOREPLY, -8, "request dropped without a reply")                                         \
+    /* the object is in use (e.g. a future already waited on) */                                   \
+    XX(TR_EBUSY, -9, "resource busy")                                                              \
+    /* the call would block a runtime worker (deadlock) */                                         \
+    XX(TR_EDEADLK, -10, "call would block a runtime worker")                                       \
+    /* a system call failed (thread, loop or fd creation) */                                       \
+    XX(TR_ESYS, -11, "system call failed")                                                         \
+    /* the call is not valid in the object's current state */                                      \
+    XX(TR_ESTATE, -12, "invalid in the current state")                                             \
+    /* the operation was cancelled */                                                              \
+    XX(TR_ECANCELED, -13, "operation cancelled")                                                   \
+    /* the actor crashed while handling the request */                                             \
+    XX(TR_ECRASHED, -14, "actor crashed handling the request")                                     \
+    /* no such entry */                                                                            \
+    XX(TR_ENOTFOUND, -15, "no such entry")                                                         \
+    /* an I/O operation failed (see the message's errno) */                                        \
+    XX(TR_EIO, -16, "I/O error")                                                                   \
+    /* the entry already exists (a name, a child id: "already present") */                         \
+    XX(TR_EEXIST, -17, "already exists")                                                           \
+    /* already running ("already started") */                                                      \
+    XX(TR_EALREADY, -18, "already started")                                                        \
+    /* the child is being restarted */                                                             \
+    XX(TR_ERESTARTING, -19, "child is restarting")
 
-/* A static, human-readable name for code ("TR_EDEAD: actor is dead"). */
-const char *tr_strerror(int code);
+#define TR__ERRNO_ENUM(name, value, text) name = (value),
+enum { TR_ERRNO_MAP(TR__ERRNO_ENUM) };
+#undef TR__ERRNO_ENUM
+
+/* A static, human-readable name for code ("TR_EDEAD: actor is dead"): the
+ * code's name, a colon and its text from TR_ERRNO_MAP. A code not in the
+ * list gives "TR_E?: unknown error code". Never NULL; any thread. */
+TR_EXTERN const char *tr_strerror(int code);
 
 #ifdef __cplusplus
 }

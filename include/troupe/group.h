@@ -37,6 +37,8 @@
 #ifndef TROUPE_GROUP_H
 #define TROUPE_GROUP_H
 
+#include "troupe/common.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,22 +60,23 @@ extern "C" {
  * a group may hold any number of actors. The caller keeps its handle.
  * TR_EEXIST if it is already a member, TR_EDEAD if it has ended (or is
  * ending), TR_EINVAL, TR_ENOMEM. Any thread. */
-int tr_group_join(tr_ref *member, const char *group);
+TR_EXTERN int tr_group_join(tr_ref *member, const char *group);
 
 /* Remove the actor from the group. TR_ENOTFOUND if it is not a member,
  * TR_EINVAL. Messages already broadcast to it stay in its mailbox. */
-int tr_group_leave(tr_ref *member, const char *group);
+TR_EXTERN int tr_group_leave(tr_ref *member, const char *group);
 
 /* The live members of the group: up to cap new handles, owned by the caller
  * (release them, e.g. with tr_ref_release_all), into out[0..cap); *n is set
  * to how many were written. Returns the number of live members (> *n when
  * cap was too small), 0 for an unknown group, or TR_EINVAL (rt, group or n
  * NULL, out NULL with cap > 0). */
-int tr_group_members(tr_runtime *rt, const char *group, tr_ref **out, size_t cap, size_t *n);
+TR_EXTERN int tr_group_members(tr_runtime *rt, const char *group, tr_ref **out, size_t cap,
+                               size_t *n);
 
 /* Release n handles (NULL entries are skipped). TR_EINVAL if refs is NULL
  * and n > 0. */
-int tr_ref_release_all(tr_ref **refs, size_t n);
+TR_EXTERN int tr_ref_release_all(tr_ref **refs, size_t n);
 
 /* Send a copy of the payload (size bytes of data; see "Delivery" above) to
  * every member. Returns the number of members that accepted it (0 for an
@@ -82,15 +85,16 @@ int tr_ref_release_all(tr_ref **refs, size_t n);
  * TR_MSG_MAX_SIZE), TR_ENOMEM (the shared block), TR_ECLOSED (the runtime
  * is closed and the caller is not one of its actors). The caller keeps
  * data; nothing refers to it after the call. Any thread. */
-int tr_group_broadcast(tr_runtime *rt, const char *group, uint32_t type, const void *data,
-                       size_t size);
+TR_EXTERN int tr_group_broadcast(tr_runtime *rt, const char *group, uint32_t type, const void *data,
+                                 size_t size);
 /* The same with a one-word payload (msg->word). */
-int tr_group_broadcast_word(tr_runtime *rt, const char *group, uint32_t type, uint64_t word);
+TR_EXTERN int tr_group_broadcast_word(tr_runtime *rt, const char *group, uint32_t type,
+                                      uint64_t word);
 /* From inside an actor: broadcast to every member except the calling actor
  * (a chat member relaying a line to the others). The calling actor need
  * not be a member. Same returns as tr_group_broadcast. */
-int tr_group_broadcast_others(tr_ctx *ctx, const char *group, uint32_t type, const void *data,
-                              size_t size);
+TR_EXTERN int tr_group_broadcast_others(tr_ctx *ctx, const char *group, uint32_t type,
+                                        const void *data, size_t size);
 
 /* --- topics --------------------------------------------------------------- */
 /* Subscribe the actor to the topics matching pattern (copied; segments
@@ -98,20 +102,21 @@ int tr_group_broadcast_others(tr_ctx *ctx, const char *group, uint32_t type, con
  * only as the last one; 1..TR_TOPIC_MAX bytes). The caller keeps its
  * handle. TR_EEXIST if it already has this exact pattern, TR_EDEAD,
  * TR_EINVAL, TR_ENOMEM. Any thread. */
-int tr_subscribe(tr_ref *sub, const char *pattern);
+TR_EXTERN int tr_subscribe(tr_ref *sub, const char *pattern);
 /* Drop the subscription with exactly this pattern. TR_ENOTFOUND, TR_EINVAL. */
-int tr_unsubscribe(tr_ref *sub, const char *pattern);
+TR_EXTERN int tr_unsubscribe(tr_ref *sub, const char *pattern);
 
 /* Send the payload to every actor subscribed to a pattern that matches
  * topic (no empty segment, no "*" or ">" segment: TR_EINVAL), once per
  * actor. Returns the number of actors that accepted it, or an error as
  * tr_group_broadcast. */
-int tr_publish(tr_runtime *rt, const char *topic, uint32_t type, const void *data, size_t size);
-int tr_publish_word(tr_runtime *rt, const char *topic, uint32_t type, uint64_t word);
+TR_EXTERN int tr_publish(tr_runtime *rt, const char *topic, uint32_t type, const void *data,
+                         size_t size);
+TR_EXTERN int tr_publish_word(tr_runtime *rt, const char *topic, uint32_t type, uint64_t word);
 
 /* 1 if pattern matches topic by the rules above, 0 if not, TR_EINVAL if
  * either is malformed. Pure; any thread. */
-int tr_topic_match(const char *pattern, const char *topic);
+TR_EXTERN int tr_topic_match(const char *pattern, const char *topic);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,8 @@
 #ifndef TROUPE_IO_H
 #define TROUPE_IO_H
 
+#include "troupe/common.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,7 +44,7 @@ extern "C" {
 #define TR_MSG_TCP_WRITE_READY (TR_MSG_SYSTEM + 23)
 
 /* The errno behind a TR_EIO status of an io message (0 if none). */
-int tr_io_errno(const tr_msg *msg);
+TR_EXTERN int tr_io_errno(const tr_msg *msg);
 
 /* --- raw file descriptors ---------------------------------------------- */
 
@@ -55,12 +57,12 @@ typedef uint64_t tr_fd_watch_id;
  * Readiness is one-shot: when fd is ready, `to` gets TR_MSG_FD_READY once
  * and the watch pauses until tr_fd_rearm. The caller must tr_fd_unwatch
  * before closing fd. */
-int tr_fd_watch(tr_ref *to, int fd, unsigned events, uint64_t tag, tr_fd_watch_id *out);
+TR_EXTERN int tr_fd_watch(tr_ref *to, int fd, unsigned events, uint64_t tag, tr_fd_watch_id *out);
 /* Resume a paused watch, for `events` (may differ from before). */
-int tr_fd_rearm(tr_runtime *rt, tr_fd_watch_id id, unsigned events);
+TR_EXTERN int tr_fd_rearm(tr_runtime *rt, tr_fd_watch_id id, unsigned events);
 /* Stop watching. Returns 0, or TR_ENOTFOUND. Once it returns no new
  * TR_MSG_FD_READY is produced (one may already be queued). */
-int tr_fd_unwatch(tr_runtime *rt, tr_fd_watch_id id);
+TR_EXTERN int tr_fd_unwatch(tr_runtime *rt, tr_fd_watch_id id);
 
 /* --- TCP ------------------------------------------------------------------ */
 
@@ -75,42 +77,43 @@ typedef struct tr_tcp_listener tr_tcp_listener; /* a listening socket */
  * Out of fds (or memory) while connections are pending, the listener does
  * not spin: it stops watching for 50 ms at a time, the connections wait in
  * the kernel's backlog, and accepting resumes by itself once fds are free. */
-int tr_tcp_listen(tr_ref *owner, const char *host, uint16_t port, int backlog, uint64_t tag,
-                  tr_tcp_listener **out);
-int tr_tcp_listener_port(const tr_tcp_listener *l);
+TR_EXTERN int tr_tcp_listen(tr_ref *owner, const char *host, uint16_t port, int backlog,
+                            uint64_t tag, tr_tcp_listener **out);
+TR_EXTERN int tr_tcp_listener_port(const tr_tcp_listener *l);
 /* Give every connection this listener accepts from now on an idle timeout
  * of ms (as tr_tcp_set_idle_timeout; 0: none, the default). Any thread.
  * Returns 0 or TR_EINVAL (l NULL, ms above 2^32 seconds). */
-int tr_tcp_listener_set_idle_timeout(tr_tcp_listener *l, uint64_t ms);
+TR_EXTERN int tr_tcp_listener_set_idle_timeout(tr_tcp_listener *l, uint64_t ms);
 /* Stop accepting and free the listener (the handle is gone after). */
-int tr_tcp_listener_close(tr_tcp_listener *l);
+TR_EXTERN int tr_tcp_listener_close(tr_tcp_listener *l);
 
 /* Connect to host:port (numeric address); `owner` gets TR_MSG_TCP_CONNECTED
  * and, on success, data as for an accepted connection. The caller owns *out
  * (tr_tcp_close, also after a failed connect). Out of fds: TR_ESYS, and
  * nothing was made. */
-int tr_tcp_connect(tr_ref *owner, const char *host, uint16_t port, uint64_t tag, tr_tcp **out);
+TR_EXTERN int tr_tcp_connect(tr_ref *owner, const char *host, uint16_t port, uint64_t tag,
+                             tr_tcp **out);
 
 /* Hand an accepted connection to its owner (any actor) and start reading:
  * data arrive as TR_MSG_TCP_DATA with word = tag. Call once. Data for an
  * owner whose bounded mailbox is full is dead-lettered: an owner that falls
  * behind should pause reading instead. */
-int tr_tcp_start(tr_tcp *c, tr_ref *owner, uint64_t tag);
+TR_EXTERN int tr_tcp_start(tr_tcp *c, tr_ref *owner, uint64_t tag);
 
 /* Read flow control: stop reading from the socket (the peer's writes then
  * block in its kernel buffers) until tr_tcp_resume. A few TR_MSG_TCP_DATA
  * may still arrive after tr_tcp_pause returns (already read). A paused
  * connection does not notice the peer closing until resumed. */
-int tr_tcp_pause(tr_tcp *c);
-int tr_tcp_resume(tr_tcp *c);
+TR_EXTERN int tr_tcp_pause(tr_tcp *c);
+TR_EXTERN int tr_tcp_resume(tr_tcp *c);
 
 /* Send bytes (copied). Written at once when the socket takes them, else
  * buffered and written by the loop. When the buffer reaches the high mark
  * (default 256 KiB) the owner gets TR_MSG_TCP_WRITE_FULL and further writes
  * fail with TR_EFULL until TR_MSG_TCP_WRITE_READY (buffer at or below the
  * low mark, default 64 KiB). TR_ECLOSED after close or a connection error. */
-int tr_tcp_write(tr_tcp *c, const void *data, size_t n);
-int tr_tcp_set_watermarks(tr_tcp *c, size_t low, size_t high);
+TR_EXTERN int tr_tcp_write(tr_tcp *c, const void *data, size_t n);
+TR_EXTERN int tr_tcp_set_watermarks(tr_tcp *c, size_t low, size_t high);
 /* Idle timeout: when no byte has been read from or written to the peer for
  * ms milliseconds, the connection is shut and the owner gets
  * TR_MSG_TCP_CLOSED with status TR_ETIMEDOUT (TR_MSG_TCP_CONNECTED with
@@ -119,21 +122,21 @@ int tr_tcp_set_watermarks(tr_tcp *c, size_t low, size_t high);
  * either way; setting a new value keeps the time already idle. 0 turns it
  * off (the default, unless the listener gave one). Any thread. Returns 0,
  * TR_EINVAL, or TR_ECLOSED after close or once the connection is shut. */
-int tr_tcp_set_idle_timeout(tr_tcp *c, uint64_t ms);
+TR_EXTERN int tr_tcp_set_idle_timeout(tr_tcp *c, uint64_t ms);
 /* Close timeout: after tr_tcp_close, output still buffered (a peer that does
  * not read) gets ms milliseconds to drain; then it is dropped and the
  * connection reset (SO_LINGER 0), and the fd is free. 0: no limit. The
  * default is TR_TCP_CLOSE_TIMEOUT_DEFAULT. Any thread, before tr_tcp_close.
  * Returns 0, TR_EINVAL, or TR_ECLOSED after close or once shut. */
 #define TR_TCP_CLOSE_TIMEOUT_DEFAULT 30000
-int tr_tcp_set_close_timeout(tr_tcp *c, uint64_t ms);
+TR_EXTERN int tr_tcp_set_close_timeout(tr_tcp *c, uint64_t ms);
 /* Bytes buffered and not yet written. */
-size_t tr_tcp_pending(tr_tcp *c);
+TR_EXTERN size_t tr_tcp_pending(tr_tcp *c);
 
 /* Close: buffered output is still written (then the socket closes; at most
  * for the close timeout), no more messages come, and the handle is gone
  * after this call. */
-int tr_tcp_close(tr_tcp *c);
+TR_EXTERN int tr_tcp_close(tr_tcp *c);
 
 /* --- signals ---------------------------------------------------------------- */
 
@@ -141,7 +144,7 @@ int tr_tcp_close(tr_tcp *c);
  * One libev loop owns the signals (worker 0's): libev lets only one loop in
  * the process watch a given signal, so do not watch SIGINT/SIGTERM in
  * another loop, and at most one runtime per process should call this. */
-int tr_runtime_close_on_signals(tr_runtime *rt);
+TR_EXTERN int tr_runtime_close_on_signals(tr_runtime *rt);
 
 #ifdef __cplusplus
 }

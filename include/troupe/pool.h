@@ -71,6 +71,8 @@
 #ifndef TROUPE_POOL_H
 #define TROUPE_POOL_H
 
+#include "troupe/common.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -122,36 +124,36 @@ typedef struct tr_pool_config {
 } tr_pool_config;
 
 /* Defaults: 4 workers, round robin, 3 redeliveries, unlimited intensity. */
-void tr_pool_config_init(tr_pool_config *cfg);
+TR_EXTERN void tr_pool_config_init(tr_pool_config *cfg);
 
 /* Start the router and its workers. *out is the pool handle (count 1):
  * release it with tr_pool_release. TR_EINVAL for a bad config. */
-int tr_pool_start(tr_runtime *rt, const tr_pool_config *cfg, tr_ref **out);
+TR_EXTERN int tr_pool_start(tr_runtime *rt, const tr_pool_config *cfg, tr_ref **out);
 /* A tr_child_start_fn for putting a pool under a supervisor: arg is a const
  * tr_pool_config* that must outlive the supervisor. Such a pool is owned by
  * its supervisor and does not count handles: tr_pool_retain/tr_pool_release
  * on it only take and drop a tr_ref reference; it closes when the supervisor
  * stops it (or by tr_pool_close, after which a permanent spec restarts it). */
-int tr_pool_child_start(tr_runtime *rt, void *arg, tr_ref **out);
+TR_EXTERN int tr_pool_child_start(tr_runtime *rt, void *arg, tr_ref **out);
 
 /* Pool handle counting (any thread, never blocks). tr_pool_retain takes a
  * tr_ref reference too; tr_pool_release drops both, and closes the pool when
  * the count reaches zero. */
-int tr_pool_retain(tr_ref *pool);
-int tr_pool_release(tr_ref *pool);
+TR_EXTERN int tr_pool_retain(tr_ref *pool);
+TR_EXTERN int tr_pool_release(tr_ref *pool);
 /* Close now (any thread, never blocks). Once it returns 0, sends to the pool
  * and a second close return TR_EDEAD; jobs queued before it are
  * dead-lettered as the router ends. TR_EDEAD if already closed (or closing
  * by itself), TR_EINVAL if pool is not a pool. */
-int tr_pool_close(tr_ref *pool);
+TR_EXTERN int tr_pool_close(tr_ref *pool);
 
 /* Resize (block until the router answers; TR_EDEADLK on a worker thread).
  * 1 = done; 0 = refused (at max_workers; or, for remove, closing); negative
  * on error (TR_EDEAD: the pool is closed). Removing takes the newest worker:
  * it finishes its current job, its queued jobs are routed to the others.
  * Removing the last worker closes the pool. */
-int tr_pool_try_add_worker(tr_ref *pool);
-int tr_pool_try_remove_worker(tr_ref *pool);
+TR_EXTERN int tr_pool_try_add_worker(tr_ref *pool);
+TR_EXTERN int tr_pool_try_remove_worker(tr_ref *pool);
 
 /* The same from inside an actor (ctx: the calling actor's, in one of its
  * callbacks; never blocks). 0: the request is on its way and exactly one
@@ -162,8 +164,8 @@ int tr_pool_try_remove_worker(tr_ref *pool);
  * bounded mailbox full (the notice itself passes the bound). Negative:
  * nothing was sent and nothing will come (TR_EINVAL: ctx NULL or pool not a
  * pool; TR_EDEAD: the pool is closed; TR_ENOMEM). */
-int tr_pool_try_add_worker_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag);
-int tr_pool_try_remove_worker_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag);
+TR_EXTERN int tr_pool_try_add_worker_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag);
+TR_EXTERN int tr_pool_try_remove_worker_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag);
 
 typedef struct tr_pool_stats {
     unsigned workers;       /* live worker slots */
@@ -184,12 +186,12 @@ typedef struct tr_pool_stats {
  * news of the crash, so a redelivered job may be answered a moment before
  * its restart is counted. 0; TR_EINVAL (out NULL, not a pool), TR_EDEAD
  * (closed), TR_ENOMEM. */
-int tr_pool_stats_get(tr_ref *pool, tr_pool_stats *out, uint64_t *handled, size_t cap);
+TR_EXTERN int tr_pool_stats_get(tr_ref *pool, tr_pool_stats *out, uint64_t *handled, size_t cap);
 
 /* tr_pool_stats_get from inside an actor: as tr_pool_try_add_worker_async;
  * the TR_MSG_RESULT (status 0, or TR_ENOMEM) carries the statistics, read
  * with tr_pool_result_stats while the message is being received. */
-int tr_pool_stats_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag);
+TR_EXTERN int tr_pool_stats_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag);
 
 /* Read the result of tr_pool_stats_async (res: the TR_MSG_RESULT received;
  * it stays the caller's, the runtime destroys it after receive as usual).
@@ -198,8 +200,8 @@ int tr_pool_stats_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag);
  * may exceed cap. Returns 0; the call's error if res reports one (a TR_MSG_ASK_FAILED:
  * its status, TR_EDEAD; a failed result: TR_ENOMEM); TR_EINVAL if res is not
  * the result of a stats call or an argument is bad. Any thread. */
-int tr_pool_result_stats(const tr_msg *res, tr_pool_stats *out, uint64_t *handled, size_t cap,
-                         size_t *n);
+TR_EXTERN int tr_pool_result_stats(const tr_msg *res, tr_pool_stats *out, uint64_t *handled,
+                                   size_t cap, size_t *n);
 
 #ifdef __cplusplus
 }

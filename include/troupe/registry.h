@@ -18,6 +18,8 @@
 #ifndef TROUPE_REGISTRY_H
 #define TROUPE_REGISTRY_H
 
+#include "troupe/common.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,24 +42,24 @@ typedef char tr_name[TR_NAME_MAX + 1];
  * empty or too long name), TR_EEXIST (a live actor has the name, this one
  * included), TR_EALREADY (this actor already has another name: unregister it
  * first), TR_EDEAD (the actor has ended or is ending), TR_ENOMEM. */
-int tr_register(tr_ref *ref, const char *name);
+TR_EXTERN int tr_register(tr_ref *ref, const char *name);
 
 /* Remove the name, whoever holds it. TR_ENOTFOUND if no actor has it,
  * TR_EINVAL. Messages already sent by name are not affected. */
-int tr_unregister(tr_runtime *rt, const char *name);
+TR_EXTERN int tr_unregister(tr_runtime *rt, const char *name);
 
 /* Look the name up. On success *out is a new handle owned by the caller
  * (tr_ref_release it) to the live actor that had the name at the time of
  * the call; it may end at any time afterwards, like any handle. *out is
  * NULL on error: TR_ENOTFOUND (no live actor has the name), TR_EINVAL. */
-int tr_whereis(tr_runtime *rt, const char *name, tr_ref **out);
+TR_EXTERN int tr_whereis(tr_runtime *rt, const char *name, tr_ref **out);
 
 /* The registered names (of live actors), in no particular order: copies up
  * to cap of them into names[0..cap) and sets *n to how many it copied.
  * Returns the number of names registered (> *n when cap was too small), or
  * TR_EINVAL (rt or n NULL, names NULL with cap > 0). A snapshot: names come
  * and go while it runs. */
-int tr_registered(tr_runtime *rt, tr_name *names, size_t cap, size_t *n);
+TR_EXTERN int tr_registered(tr_runtime *rt, tr_name *names, size_t cap, size_t *n);
 
 /* --- sending and asking by name ------------------------------------------ */
 /* As tr_send, tr_send_word, tr_send_msg, tr_ask and tr_ask_word (troupe/
@@ -67,13 +69,14 @@ int tr_registered(tr_runtime *rt, tr_name *names, size_t cap, size_t *n);
  * ended between the lookup and the push); the other errors are those of the
  * plain call (TR_EFULL, TR_ECLOSED, TR_E2BIG, TR_ENOMEM, TR_EINVAL). The
  * lookup and the push happen under the same read lock: no handle is made. */
-int tr_send_named(tr_runtime *rt, const char *name, uint32_t type, const void *data, size_t size);
-int tr_send_word_named(tr_runtime *rt, const char *name, uint32_t type, uint64_t word);
-int tr_send_msg_named(tr_runtime *rt, const char *name, tr_msg *msg);
-int tr_ask_named(tr_runtime *rt, const char *name, uint32_t type, const void *data, size_t size,
-                 tr_future **out);
-int tr_ask_word_named(tr_runtime *rt, const char *name, uint32_t type, uint64_t word,
-                      tr_future **out);
+TR_EXTERN int tr_send_named(tr_runtime *rt, const char *name, uint32_t type, const void *data,
+                            size_t size);
+TR_EXTERN int tr_send_word_named(tr_runtime *rt, const char *name, uint32_t type, uint64_t word);
+TR_EXTERN int tr_send_msg_named(tr_runtime *rt, const char *name, tr_msg *msg);
+TR_EXTERN int tr_ask_named(tr_runtime *rt, const char *name, uint32_t type, const void *data,
+                           size_t size, tr_future **out);
+TR_EXTERN int tr_ask_word_named(tr_runtime *rt, const char *name, uint32_t type, uint64_t word,
+                                tr_future **out);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,8 @@
 #ifndef TROUPE_RUNTIME_H
 #define TROUPE_RUNTIME_H
 
+#include "troupe/common.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,7 +68,7 @@ typedef struct tr_runtime_stats {
 } tr_runtime_stats;
 
 /* Fill cfg with the defaults (all zeros mean "default"). */
-void tr_runtime_config_init(tr_runtime_config *cfg);
+TR_EXTERN void tr_runtime_config_init(tr_runtime_config *cfg);
 
 /* Make a runtime and start its workers. cfg may be NULL for the defaults.
  * TR_EINVAL for out-of-range settings (workers > 256, batch > 65536),
@@ -76,27 +78,27 @@ void tr_runtime_config_init(tr_runtime_config *cfg);
  * process-wide syserr callback (ev_set_syserr_cb) on its first call; it
  * behaves as libev's default (print, abort) everywhere else. A program that
  * installs its own after that replaces it, and then loses this guarantee. */
-int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg);
+TR_EXTERN int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg);
 
 /* Begin shutdown (idempotent; callable from any thread, actors included). */
-int tr_runtime_close(tr_runtime *rt);
+TR_EXTERN int tr_runtime_close(tr_runtime *rt);
 
 /* Wait until every worker has exited. TR_EDEADLK from a worker thread. */
-int tr_runtime_join(tr_runtime *rt);
+TR_EXTERN int tr_runtime_join(tr_runtime *rt);
 
 /* Close, join and free. TR_EDEADLK from a worker thread. Every handle and
  * future of this runtime must have been released before (debug builds
  * assert it); the memory of those still held is freed with the runtime. */
-int tr_runtime_free(tr_runtime *rt);
+TR_EXTERN int tr_runtime_free(tr_runtime *rt);
 
 /* 1 once tr_runtime_close ran or the runtime closed by itself, else 0. */
-int tr_runtime_is_closed(const tr_runtime *rt);
+TR_EXTERN int tr_runtime_is_closed(const tr_runtime *rt);
 
-int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out);
+TR_EXTERN int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out);
 
 /* Number of the calling worker thread of rt (0..workers-1), or -1 when the
  * caller is not one of rt's workers. */
-int tr_runtime_worker_id(const tr_runtime *rt);
+TR_EXTERN int tr_runtime_worker_id(const tr_runtime *rt);
 
 #ifdef __cplusplus
 }

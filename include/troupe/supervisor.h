@@ -63,6 +63,8 @@
 #ifndef TROUPE_SUPERVISOR_H
 #define TROUPE_SUPERVISOR_H
 
+#include "troupe/common.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -173,7 +175,7 @@ struct tr_sup_config {
 
 /* Defaults: one_for_one, intensity 3 per 5000 ms, no backoff, no children,
  * auto_shutdown never. */
-void tr_sup_config_init(tr_sup_config *cfg);
+TR_EXTERN void tr_sup_config_init(tr_sup_config *cfg);
 
 /* Start a supervisor and its children (in order, on the calling thread). If a
  * child fails to start, the ones already started are stopped in reverse
@@ -184,10 +186,10 @@ void tr_sup_config_init(tr_sup_config *cfg);
  * with no way to start, duplicate ids, a significant child that is
  * permanent or under auto_shutdown never, a dynamic supervisor without
  * exactly one spec). */
-int tr_sup_start(tr_runtime *rt, const tr_sup_config *cfg, tr_ref **out);
+TR_EXTERN int tr_sup_start(tr_runtime *rt, const tr_sup_config *cfg, tr_ref **out);
 
 /* A tr_child_start_fn that starts a supervisor: arg is a const tr_sup_config*. */
-int tr_sup_child_start(tr_runtime *rt, void *arg, tr_ref **out);
+TR_EXTERN int tr_sup_child_start(tr_runtime *rt, void *arg, tr_ref **out);
 
 /* --- operations on a running supervisor ---------------------------------
  * Blocking forms: threads outside the runtime only (TR_EDEADLK on a worker).
@@ -198,32 +200,32 @@ int tr_sup_child_start(tr_runtime *rt, void *arg, tr_ref **out);
  * but it is not running, or the start function's error (the spec is then
  * not kept). out (optional) gets an owned handle to the child, NULL when
  * its start function answered TR_SUP_IGNORE. */
-int tr_sup_start_child(tr_ref *sup, const tr_child_spec *spec, tr_ref **out);
+TR_EXTERN int tr_sup_start_child(tr_ref *sup, const tr_child_spec *spec, tr_ref **out);
 /* TR_SUP_DYNAMIC only (else TR_EINVAL): start a child from the template with
  * arg in place of the template's arg (start fn arg, or opts.arg for a
  * behaviour). Dynamic children have no id. */
-int tr_sup_start_dynamic(tr_ref *sup, void *arg, tr_ref **out);
+TR_EXTERN int tr_sup_start_dynamic(tr_ref *sup, void *arg, tr_ref **out);
 /* Stop a child by id using its shutdown setting; the spec stays (except
  * temporary children). A child waiting to be restarted is not restarted.
  * TR_ENOTFOUND; TR_EINVAL on a dynamic supervisor (its children have no
  * id: use tr_sup_terminate_ref). */
-int tr_sup_terminate_child(tr_ref *sup, const char *id);
+TR_EXTERN int tr_sup_terminate_child(tr_ref *sup, const char *id);
 /* Stop a child by handle (any strategy; the way to end dynamic children,
  * whose entry is then removed). 0 also if the child had already ended (a
  * handle whose actor has ended counts as terminated); TR_ENOTFOUND if a
  * living actor is not a child. */
-int tr_sup_terminate_ref(tr_ref *sup, tr_ref *child);
+TR_EXTERN int tr_sup_terminate_ref(tr_ref *sup, tr_ref *child);
 /* Start a stopped child again. TR_ENOTFOUND, TR_EALREADY if it runs,
  * TR_ERESTARTING if it is waiting to be restarted (backoff, failed start),
  * TR_EINVAL on a dynamic supervisor, or the start function's error. */
-int tr_sup_restart_child(tr_ref *sup, const char *id);
+TR_EXTERN int tr_sup_restart_child(tr_ref *sup, const char *id);
 /* Remove the spec of a stopped child. TR_ENOTFOUND, TR_EBUSY if it runs,
  * TR_ERESTARTING if it is waiting to be restarted, TR_EINVAL on a dynamic
  * supervisor. */
-int tr_sup_delete_child(tr_ref *sup, const char *id);
+TR_EXTERN int tr_sup_delete_child(tr_ref *sup, const char *id);
 /* A copy of the spec of child id into *out. TR_ENOTFOUND; TR_EINVAL on a
  * dynamic supervisor. */
-int tr_sup_get_childspec(tr_ref *sup, const char *id, tr_child_spec *out);
+TR_EXTERN int tr_sup_get_childspec(tr_ref *sup, const char *id, tr_child_spec *out);
 
 typedef struct tr_child_info {
     const char *id; /* the spec's id (static string), NULL for dynamic */
@@ -237,8 +239,8 @@ typedef struct tr_child_info {
 
 /* Fill up to cap entries in start order; *n gets the number of children
  * (which may exceed cap). Release the refs with tr_sup_children_release. */
-int tr_sup_which_children(tr_ref *sup, tr_child_info *out, size_t cap, size_t *n);
-void tr_sup_children_release(tr_child_info *info, size_t n);
+TR_EXTERN int tr_sup_which_children(tr_ref *sup, tr_child_info *out, size_t cap, size_t *n);
+TR_EXTERN void tr_sup_children_release(tr_child_info *info, size_t n);
 
 typedef struct tr_sup_counts {
     size_t specs;       /* child specs (running or not); 1 (the template) when dynamic */
@@ -246,7 +248,7 @@ typedef struct tr_sup_counts {
     size_t supervisors; /* children of kind supervisor (dynamic: running or restarting) */
     size_t workers;     /* children of kind worker (likewise) */
 } tr_sup_counts;
-int tr_sup_count_children(tr_ref *sup, tr_sup_counts *out);
+TR_EXTERN int tr_sup_count_children(tr_ref *sup, tr_sup_counts *out);
 
 typedef struct tr_sup_stats {
     uint64_t restarts;       /* children restarted (each counted once) */
@@ -254,7 +256,7 @@ typedef struct tr_sup_stats {
     uint64_t delayed;        /* restarts that waited out a backoff */
     uint64_t kills;          /* children killed after their shutdown timeout */
 } tr_sup_stats;
-int tr_sup_stats_get(tr_ref *sup, tr_sup_stats *out);
+TR_EXTERN int tr_sup_stats_get(tr_ref *sup, tr_sup_stats *out);
 
 /* --- the same from inside an actor (never block) ---------------------------
  * ctx is the calling actor's (inside one of its callbacks); the result comes
@@ -262,17 +264,18 @@ int tr_sup_stats_get(tr_ref *sup, tr_sup_stats *out);
  * file). Returns 0 (a result will come), or TR_EINVAL (bad arguments, sup
  * not a supervisor), TR_EDEAD (the supervisor has ended), TR_ENOMEM: then
  * no message comes. Read the results with tr_sup_result_* below. */
-int tr_sup_start_child_async(tr_ctx *ctx, tr_ref *sup, const tr_child_spec *spec, uint64_t tag);
-int tr_sup_start_dynamic_async(tr_ctx *ctx, tr_ref *sup, void *arg, uint64_t tag);
-int tr_sup_terminate_child_async(tr_ctx *ctx, tr_ref *sup, const char *id, uint64_t tag);
+TR_EXTERN int tr_sup_start_child_async(tr_ctx *ctx, tr_ref *sup, const tr_child_spec *spec,
+                                       uint64_t tag);
+TR_EXTERN int tr_sup_start_dynamic_async(tr_ctx *ctx, tr_ref *sup, void *arg, uint64_t tag);
+TR_EXTERN int tr_sup_terminate_child_async(tr_ctx *ctx, tr_ref *sup, const char *id, uint64_t tag);
 /* child: the supervisor holds its own reference until it answers. */
-int tr_sup_terminate_ref_async(tr_ctx *ctx, tr_ref *sup, tr_ref *child, uint64_t tag);
-int tr_sup_restart_child_async(tr_ctx *ctx, tr_ref *sup, const char *id, uint64_t tag);
-int tr_sup_delete_child_async(tr_ctx *ctx, tr_ref *sup, const char *id, uint64_t tag);
-int tr_sup_get_childspec_async(tr_ctx *ctx, tr_ref *sup, const char *id, uint64_t tag);
-int tr_sup_which_children_async(tr_ctx *ctx, tr_ref *sup, uint64_t tag);
-int tr_sup_count_children_async(tr_ctx *ctx, tr_ref *sup, uint64_t tag);
-int tr_sup_stats_get_async(tr_ctx *ctx, tr_ref *sup, uint64_t tag);
+TR_EXTERN int tr_sup_terminate_ref_async(tr_ctx *ctx, tr_ref *sup, tr_ref *child, uint64_t tag);
+TR_EXTERN int tr_sup_restart_child_async(tr_ctx *ctx, tr_ref *sup, const char *id, uint64_t tag);
+TR_EXTERN int tr_sup_delete_child_async(tr_ctx *ctx, tr_ref *sup, const char *id, uint64_t tag);
+TR_EXTERN int tr_sup_get_childspec_async(tr_ctx *ctx, tr_ref *sup, const char *id, uint64_t tag);
+TR_EXTERN int tr_sup_which_children_async(tr_ctx *ctx, tr_ref *sup, uint64_t tag);
+TR_EXTERN int tr_sup_count_children_async(tr_ctx *ctx, tr_ref *sup, uint64_t tag);
+TR_EXTERN int tr_sup_stats_get_async(tr_ctx *ctx, tr_ref *sup, uint64_t tag);
 
 /* Readers of a TR_MSG_RESULT from the calls above (any thread that holds
  * the message). Each returns TR_EINVAL for a message that is not that
@@ -287,17 +290,17 @@ int tr_sup_stats_get_async(tr_ctx *ctx, tr_ref *sup, uint64_t tag);
  *    them; retain one to keep it).
  *  - tr_sup_result_counts, tr_sup_result_stats, tr_sup_result_spec
  *    (count_children, stats_get, get_childspec): a copy into *out. */
-int tr_sup_result_ref(tr_msg *res, tr_ref **out);
-int tr_sup_result_children(const tr_msg *res, const tr_child_info **info, size_t *n);
-int tr_sup_result_counts(const tr_msg *res, tr_sup_counts *out);
-int tr_sup_result_stats(const tr_msg *res, tr_sup_stats *out);
-int tr_sup_result_spec(const tr_msg *res, tr_child_spec *out);
+TR_EXTERN int tr_sup_result_ref(tr_msg *res, tr_ref **out);
+TR_EXTERN int tr_sup_result_children(const tr_msg *res, const tr_child_info **info, size_t *n);
+TR_EXTERN int tr_sup_result_counts(const tr_msg *res, tr_sup_counts *out);
+TR_EXTERN int tr_sup_result_stats(const tr_msg *res, tr_sup_stats *out);
+TR_EXTERN int tr_sup_result_spec(const tr_msg *res, tr_child_spec *out);
 
 /* Orderly shutdown: stop the children newest first (each per its shutdown
  * setting), then end the supervisor with TR_EXIT_NORMAL. Returns at once
  * (any thread, actors too); TR_EDEAD if it already ended. tr_actor_stop does
  * the same with TR_EXIT_SHUTDOWN. */
-int tr_sup_stop(tr_ref *sup);
+TR_EXTERN int tr_sup_stop(tr_ref *sup);
 
 #ifdef __cplusplus
 }

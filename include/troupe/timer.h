@@ -16,6 +16,8 @@
 #ifndef TROUPE_TIMER_H
 #define TROUPE_TIMER_H
 
+#include "troupe/common.h"
+
 #include <stdint.h>
 
 #include "troupe/actor.h"
@@ -40,21 +42,21 @@ typedef uint64_t tr_timer_id;
  * runtime is shutting down, TR_EDEAD when `to` has stopped. Armed from
  * inside an actor's callback, msg carries that actor as its sender
  * (tr_sender, tr_reply), as a tr_send_msg would. */
-int tr_timer_send_after(tr_ref *to, uint64_t delay_ms, tr_msg *msg, tr_timer_id *out);
+TR_EXTERN int tr_timer_send_after(tr_ref *to, uint64_t delay_ms, tr_msg *msg, tr_timer_id *out);
 
 /* Send a fresh message {type, word} to `to` first after first_ms, then every
  * period_ms (>= 1), until cancelled or the target stops. Ticks are scheduled
  * against the first deadline (no drift); if the worker falls behind, missed
  * ticks are not queued up in a burst. */
-int tr_timer_send_every(tr_ref *to, uint64_t first_ms, uint64_t period_ms, uint32_t type,
-                        uint64_t word, tr_timer_id *out);
+TR_EXTERN int tr_timer_send_every(tr_ref *to, uint64_t first_ms, uint64_t period_ms, uint32_t type,
+                                  uint64_t word, tr_timer_id *out);
 
 /* Cancel a timer from any thread. Returns 1 if it was cancelled before
  * firing (a one-shot's message is then destroyed and never delivered; a
  * periodic timer sends no further tick), 0 if it already fired, was already
  * cancelled or is unknown, TR_EINVAL for a NULL runtime. A tick already in
  * the mailbox stays there. */
-int tr_timer_cancel(tr_runtime *rt, tr_timer_id id);
+TR_EXTERN int tr_timer_cancel(tr_runtime *rt, tr_timer_id id);
 
 /* tr_request with a deadline. Exactly one of these reaches the asking actor
  * for `tag`: the reply (msg->corr == tag), or TR_MSG_ASK_FAILED with
@@ -64,14 +66,15 @@ int tr_timer_cancel(tr_runtime *rt, tr_timer_id id);
  * that comes after the deadline is dead-lettered (TR_DEAD_DROPPED), never
  * delivered. A reply that does not fit in a full bounded mailbox is
  * dead-lettered too. Ownership of req as for tr_request. */
-int tr_request_timeout(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag, uint64_t timeout_ms);
+TR_EXTERN int tr_request_timeout(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag,
+                                 uint64_t timeout_ms);
 
 /* Tell the calling actor (TR_MSG_IDLE) whenever no message has arrived for
  * ms milliseconds; it repeats every further ms of silence. 0 disables. A new
  * call replaces the previous setting. Detection granularity is about ms/4,
  * so the message comes between ms and about 1.25 * ms after the last
  * message (later on a busy worker). */
-int tr_idle_timeout(tr_ctx *ctx, uint64_t ms);
+TR_EXTERN int tr_idle_timeout(tr_ctx *ctx, uint64_t ms);
 
 #ifdef __cplusplus
 }
