@@ -10,6 +10,8 @@
 #   make format-check fail if any source is not clang-formatted
 #   make docs         regenerate docs/reference.md from the public headers
 #   make docs-check   fail if docs/reference.md is stale
+#   make api-check    include layers, exported symbols, docs that compile,
+#                     the installed package (scripts/check-*.sh; builds first)
 #   make clean        remove the build trees
 #
 # Useful variables: JOBS, BUILD_TYPE, WERROR, CMAKE_ARGS, CTEST_ARGS,
@@ -45,7 +47,7 @@ ASAN_OPTIONS  ?= detect_leaks=1:abort_on_error=1
 UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 TSAN_OPTIONS  ?= halt_on_error=1 second_deadlock_stack=1
 
-.PHONY: all build deps demo check asan tsan bench format format-check docs docs-check clean
+.PHONY: all build deps demo check asan tsan bench format format-check docs docs-check api-check clean
 
 all: build
 
@@ -106,6 +108,12 @@ docs:
 
 docs-check:
 	python3 scripts/gen-reference.py --check
+
+api-check: build
+	bash scripts/check-includes.sh
+	bash scripts/check-exports.sh $(BUILD_DIR)/libtroupe.so
+	bash scripts/check-docs.sh $(BUILD_DIR)
+	bash scripts/check-install.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)

@@ -2,7 +2,8 @@
 """Compile every ```c block of README.md and docs/*.md (scripts/check-docs.sh).
 
 Each block is checked with -Wall -Wextra -Werror -fsyntax-only against
-include/. How a block is compiled:
+include/ (a fragment without the unused-* warnings: what it declares may be
+used further on in its page). How a block is compiled:
 
   - it has `main(` or an #include: as a translation unit of its own; one with
     main is also linked against the static library and run (it must exit 0);
@@ -28,6 +29,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CC = os.environ.get("CC", "cc")
@@ -54,18 +56,30 @@ static tr_ref *ref __attribute__((unused));
 static tr_ref *self __attribute__((unused));
 """
 
-FILE_SCOPE = re.compile(
-    r"^(#|static\b|typedef\b|enum\b|struct\s+\w+\s*\{|extern\b|"
-    r"[A-Za-z_][\w\s\*]*?\b\w+\s*\([^;]*\)\s*(\{.*)?$)")
+STATEMENT = re.compile(r"^(if|for|while|switch|return|case|default|else|do|goto|break)\b")
+FILE_SCOPE = re.compile(r"^(#|static\b|typedef\b|enum\b|extern\b|struct\s+\w+\s*\{)")
+FUNC_HEAD = re.compile(r"^[A-Za-z_][\w\s\*]*[\s\*]\w+\s*$")  # `int f`, `tr_ref *f`
+
+
+def is_file_scope(line):
+    """Whether a chunk starting with line belongs at file scope."""
+    if line[0].isspace() or STATEMENT.match(line):
+        return False
+    if FILE_SCOPE.match(line):
+        return True
+    # A prototype or function definition: `type name(params)`, no `=` before
+    # the parenthesis (`int rc = f(x);` and `f(x);` are statements).
+    head = line.split("(", 1)[0]
+    return "(" in line and "=" not in head and FUNC_HEAD.match(head) is not None
 
 
 def blocks(path):
     lines = path.read_text().split("\n")
     i = 0
     while i < len(lines):
-        if re.match(r"^```c\s*$", lines[i]):
+        if re.match(r"^\s*```c\s*$", lines[i]):  # a fence, also inside a list item
             j = i + 1
-            while j < len(lines) and not re.match(r"^```\s*$", lines[j]):
+            while j < len(lines) and not re.match(r"^\s*```\s*$", lines[j]):
                 j += 1
             # What stands just above the block: a marker or a context comment.
             k = i - 1
@@ -77,7 +91,7 @@ def blocks(path):
                 while s >= 0 and "<!--" not in lines[s]:
                     s -= 1
                 above = "\n".join(lines[s:k + 1]).strip()
-            yield i + 1, "\n".join(lines[i + 1:j]), above
+            yield i + 1, textwrap.dedent("\n".join(lines[i + 1:j])), above
             i = j
         i += 1
 
@@ -107,19 +121,7 @@ def split_fragment(code):
                 depth += lines[j].count("{") - lines[j].count("}")
                 paren += lines[j].count("(") - lines[j].count(")")
         text = "\n".join(chunk)
-        first = line if not line.lstrip().startswith("/*") else text
-        is_top = (not line[0].isspace()) and FILE_SCOPE.match(line) and not re.match(
-            r"^(if|for|while|switch|return|case|else|do)\b", line)
-        if line.lstrip().startswith("/*") and "*/" in line and j == i:
-            (top if False else body).append(text)  # a lone comment: harmless anywhere
-        elif is_top and not re.match(r"^\w[\w\s\*]*\w\s*\([^)]*\)\s*;", first.split("=")[0]) \
-                or (is_top and re.match(r"^(static|typedef|enum|#|extern)", line)):
-            top.append(text)
-        elif is_top and re.match(r"^[A-Za-z_][\w\s\*]*?\b\w+\s*\(", line) and re.match(
-                r"^[A-Za-z_][\w\*]*\s+\**\s*\w+\s*\(", line) and not re.search(r"=", line.split("(")[0]):
-            top.append(text)  # a prototype or definition: `int f(...);`
-        else:
-            body.append(text)
+        (top if is_file_scope(line) else body).append(text)
         i = j + 1
     return top, body
 
