@@ -116,6 +116,11 @@ static int check_topic(const char *s, size_t *len, bool pattern) {
         bool wild = sl == 1 && (s[seg] == '*' || s[seg] == '>');
         if (wild && !pattern)
             return TR_EINVAL;
+        /* In a pattern '*' and '>' are whole segments or nothing ("a*" is
+         * no pattern, as in NATS): a reader could not tell what it means. */
+        if (pattern && !wild &&
+            (memchr(s + seg, '*', sl) != NULL || memchr(s + seg, '>', sl) != NULL))
+            return TR_EINVAL;
         if (sl == 1 && s[seg] == '>' && i != l)
             return TR_EINVAL;
         seg = i + 1;
@@ -601,6 +606,10 @@ int tr_group_broadcast_others(tr_ctx *ctx, const char *group, uint32_t type, con
     if (ctx == NULL)
         return TR_EINVAL;
     tr_actor *self = tr__actor_of(ctx);
+    /* Only the actor itself, inside its callback: on any other thread ctx
+     * may already name an ended actor (or a later one in its block). */
+    if (tr__tls_self != self)
+        return TR_EINVAL;
     return broadcast(self->rt, group, self, type, data, size, 0);
 }
 

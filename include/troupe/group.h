@@ -88,14 +88,16 @@ int tr_group_broadcast(tr_runtime *rt, const char *group, uint32_t type, const v
 int tr_group_broadcast_word(tr_runtime *rt, const char *group, uint32_t type, uint64_t word);
 /* From inside an actor: broadcast to every member except the calling actor
  * (a chat member relaying a line to the others). The calling actor need
- * not be a member. Same returns as tr_group_broadcast. */
+ * not be a member. Same returns as tr_group_broadcast, and TR_EINVAL when
+ * called anywhere but inside one of that actor's callbacks (a ctx kept and
+ * used from another thread, or after the callback returned). */
 int tr_group_broadcast_others(tr_ctx *ctx, const char *group, uint32_t type, const void *data,
                               size_t size);
 
 /* --- topics --------------------------------------------------------------- */
 /* Subscribe the actor to the topics matching pattern (copied; segments
- * separated by '.', none empty, '*' and '>' only as whole segments, '>'
- * only as the last one; 1..TR_TOPIC_MAX bytes). The caller keeps its
+ * separated by '.', none empty, '*' and '>' only as whole segments ("a*"
+ * is TR_EINVAL), '>' only as the last one; 1..TR_TOPIC_MAX bytes). The caller keeps its
  * handle. TR_EEXIST if it already has this exact pattern, TR_EDEAD,
  * TR_EINVAL, TR_ENOMEM. Any thread. */
 int tr_subscribe(tr_ref *sub, const char *pattern);
