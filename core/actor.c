@@ -217,6 +217,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->bdepth = 0;
     a->fixed = 0;                    /* bstack is NULL: zeroed blocks, and free_state clears it */
     a->front = a->stash_head = NULL; /* stash_tail is read only behind a head */
+    a->held = NULL;
     a->stash_len = 0;
     a->stash_cap = o->stash_capacity; /* 0: TR_STASH_DEFAULT, resolved by tr_stash */
     a->rt = rt;

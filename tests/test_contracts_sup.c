@@ -388,6 +388,114 @@ static void async_calls_complete_on_a_one_worker_runtime(void **st) {
     tr_runtime_free(rt);
 }
 
+
+/* --- a pool worker answers the actor that sent (or requested) the job ----- */
+
+enum { T_JOB = 40, T_JOB_ANS };
+static int pool_job(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type != T_JOB)
+        return 0;
+    tr_ref *s = NULL;
+    int rc = tr_sender(ctx, &s);
+    if (rc == 0 && s != NULL) {
+        if (tr_ref_id(s) != msg->word)
+            tu_add(&other, 1); /* the router or someone else */
+        tr_ref_release(s);
+    } else {
+        tu_add(&other, 1);
+    }
+    if (tr_reply_word(msg, T_JOB_ANS, msg->word) != 0)
+        tu_add(&other, 1);
+    return 0;
+}
+static const tr_behavior pool_job_beh = {.receive = pool_job};
+
+static int pool_client(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    uint64_t me = tr_ref_id(tr_self(ctx));
+    if (msg->type == T_GO) {
+        for (int i = 0; i < 10; i++) {
+            if (tr_send_word(the_pool, T_JOB, me) != 0 ||
+                tr_request_word(ctx, the_pool, T_JOB, me, (uint64_t)i) != 0)
+                tu_add(&other, 1);
+        }
+        return 0;
+    }
+    if (msg->type == T_JOB_ANS) {
+        if (msg->word != me)
+            tu_add(&other, 1);
+        if (tr_msg_is_reply(msg))
+            tu_add(&results, 1); /* the requests' answers */
+        else
+            tu_add(&failures, 1); /* the tells' answers (new tells) */
+        return 0;
+    }
+    tu_add(&other, 1);
+    return 0;
+}
+
+static void pool_workers_reply_to_the_job_sender(void **st) {
+    (void)st;
+    reset();
+    tr_runtime *rt = tu_runtime_new(2);
+    tr_pool_config pc;
+    tr_pool_config_init(&pc);
+    pc.workers = 3;
+    pc.behavior = &pool_job_beh;
+    assert_int_equal(tr_pool_start(rt, &pc, &the_pool), 0);
+    tr_behavior cb = {.receive = pool_client};
+    tr_ref *c = NULL;
+    assert_int_equal(tr_spawn(rt, &cb, NULL, &c), 0);
+    assert_int_equal(tr_send_word(c, T_GO, 0), 0);
+    assert_true(tu_wait_ge(&results, 10, TU_WAIT_MS));
+    assert_true(tu_wait_ge(&failures, 10, TU_WAIT_MS));
+    tu_sleep_ms(20);
+    assert_int_equal(tu_load(&results), 10);
+    assert_int_equal(tu_load(&failures), 10);
+    assert_int_equal(tu_load(&other), 0);
+    tr_ref_release(c);
+    tr_pool_release(the_pool);
+    tr_runtime_free(rt);
+}
+
+/* BROADCAST: every copy of a tell carries its sender, as the original does
+ * (Akka's broadcast router keeps the sender for every routee). */
+static int bcast_client(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    uint64_t me = tr_ref_id(tr_self(ctx));
+    if (msg->type == T_GO)
+        return tr_send_word(the_pool, T_JOB, me) == 0 ? 0 : TR_EINVAL;
+    if (msg->type == T_JOB_ANS && msg->word == me && !tr_msg_is_reply(msg))
+        tu_add(&failures, 1);
+    else
+        tu_add(&other, 1);
+    return 0;
+}
+
+static void pool_broadcast_copies_carry_the_sender(void **st) {
+    (void)st;
+    reset();
+    tr_runtime *rt = tu_runtime_new(2);
+    tr_pool_config pc;
+    tr_pool_config_init(&pc);
+    pc.workers = 3;
+    pc.routing = TR_ROUTE_BROADCAST;
+    pc.behavior = &pool_job_beh;
+    assert_int_equal(tr_pool_start(rt, &pc, &the_pool), 0);
+    tr_behavior cb = {.receive = bcast_client};
+    tr_ref *c = NULL;
+    assert_int_equal(tr_spawn(rt, &cb, NULL, &c), 0);
+    assert_int_equal(tr_send_word(c, T_GO, 0), 0);
+    assert_true(tu_wait_ge(&failures, 3, TU_WAIT_MS));
+    tu_sleep_ms(20);
+    assert_int_equal(tu_load(&failures), 3);
+    assert_int_equal(tu_load(&other), 0);
+    tr_ref_release(c);
+    tr_pool_release(the_pool);
+    tr_runtime_free(rt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(lost_async_results_release_their_child_handles),
@@ -396,6 +504,8 @@ int main(void) {
         cmocka_unit_test(stop_waits_for_a_slow_child_with_infinite_shutdown),
         cmocka_unit_test(stopping_nested_supervisors_during_a_backoff_ends_everything),
         cmocka_unit_test(async_calls_complete_on_a_one_worker_runtime),
+        cmocka_unit_test(pool_workers_reply_to_the_job_sender),
+        cmocka_unit_test(pool_broadcast_copies_carry_the_sender),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
