@@ -466,6 +466,60 @@ static void promise_in_a_dead_lettered_message_fails_with_enoreply(void **st) {
     tr_runtime_free(rt);
 }
 
+/* An actor that holds a promise settles it from its terminate while the
+ * runtime closes: the foreign waiter is woken (not left asleep on a wake-up
+ * deferred to a turn that never ends). */
+static int holds_promise(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    if (msg->type == T_DATA)
+        *(tr_promise **)state = tr_msg_take_ptr(msg);
+    tu_add(&got, 1);
+    return 0;
+}
+static void settles_in_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
+    (void)ctx;
+    tr_promise *p = *(tr_promise **)state;
+    if (p != NULL) {
+        tr_promise_reply_word(p, T_ANS, (uint64_t)why->kind);
+        tr_promise_release(p);
+    }
+}
+
+static void *wait_promise(void *arg) {
+    tr_msg *r = NULL;
+    int rc = tr_future_wait(arg, TU_WAIT_MS, &r);
+    record(1, rc);
+    if (r != NULL) {
+        record(2, (int)r->word);
+        tr_msg_free(r);
+    }
+    return NULL;
+}
+
+static void promise_settled_in_terminate_at_close_wakes_its_waiter(void **st) {
+    (void)st;
+    reset();
+    tr_runtime *rt = tu_runtime_new(2);
+    tr_behavior pb = {.receive = holds_promise, .terminate = settles_in_terminate};
+    tr_ref *a = NULL;
+    assert_int_equal(tr_spawn(rt, &pb, &(tr_spawn_opts){.state_size = sizeof(void *)}, &a), 0);
+    tr_promise *p = NULL;
+    tr_future *f = NULL;
+    assert_int_equal(tr_promise_new(rt, &p, &f), 0);
+    assert_int_equal(tr_send_ptr(a, T_DATA, p, tr_promise_free_fn), 0);
+    assert_true(tu_wait_ge(&got, 1, TU_WAIT_MS));
+    pthread_t th;
+    pthread_create(&th, NULL, wait_promise, f);
+    tu_sleep_ms(20); /* the waiter sleeps on the future */
+    assert_int_equal(tr_runtime_close(rt), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(recorded(1), 0);
+    assert_int_equal(recorded(2), TR_EXIT_SHUTDOWN);
+    tr_future_release(f);
+    tr_ref_release(a);
+    tr_runtime_free(rt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(stashed_ask_fails_with_edead_when_the_actor_crashes),
@@ -479,6 +533,7 @@ int main(void) {
         cmocka_unit_test(promise_rejects_bad_arguments_and_settles_once),
         cmocka_unit_test(promise_settled_after_the_runtime_closed),
         cmocka_unit_test(promise_in_a_dead_lettered_message_fails_with_enoreply),
+        cmocka_unit_test(promise_settled_in_terminate_at_close_wakes_its_waiter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -496,6 +496,74 @@ static void pool_broadcast_copies_carry_the_sender(void **st) {
     tr_runtime_free(rt);
 }
 
+/* A child spec whose name is taken: start_child_async answers TR_EEXIST and
+ * the spec is not kept; a dynamic template with a name starts one child. */
+static uint64_t codes[4];
+static int named_starter(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    static const tr_child_spec spec = {.id = "n", .behavior = &child,
+                                       .opts = {.register_as = "taken"}};
+    if (msg->type == T_GO) {
+        if (tr_sup_start_child_async(ctx, the_sup, &spec, 0) != 0 ||
+            tr_sup_count_children_async(ctx, the_sup, 1) != 0 ||
+            tr_sup_start_dynamic_async(ctx, the_pool /* a dynamic sup here */, NULL, 2) != 0 ||
+            tr_sup_start_dynamic_async(ctx, the_pool, NULL, 3) != 0)
+            tu_add(&other, 1);
+        return 0;
+    }
+    if (msg->type == TR_MSG_RESULT && msg->corr < 4) {
+        int rc = tr_result_code(msg);
+        if (msg->corr == 1) {
+            tr_sup_counts c;
+            rc = tr_sup_result_counts(msg, &c) == 0 ? (int)c.specs : -100;
+        }
+        tr_ref *r = NULL;
+        if (msg->corr >= 2 && tr_sup_result_ref(msg, &r) == 0 && r != NULL)
+            tr_ref_release(r);
+        tu_store(&codes[msg->corr], (uint64_t)(int64_t)(rc + 1000));
+        tu_add(&results, 1);
+        return 0;
+    }
+    tu_add(&other, 1);
+    return 0;
+}
+
+static void a_named_spec_whose_name_is_taken_is_refused_and_not_kept(void **st) {
+    (void)st;
+    reset();
+    tr_runtime *rt = tu_runtime_new(2);
+    tr_sup_config cfg;
+    tr_sup_config_init(&cfg);
+    assert_int_equal(tr_sup_start(rt, &cfg, &the_sup), 0);
+    static tr_child_spec tmpl = {.behavior = &child, .restart = TR_CHILD_TEMPORARY,
+                                 .opts = {.register_as = "dyn"}};
+    tr_sup_config dcfg;
+    tr_sup_config_init(&dcfg);
+    dcfg.strategy = TR_SUP_DYNAMIC;
+    dcfg.children = &tmpl;
+    dcfg.nchildren = 1;
+    assert_int_equal(tr_sup_start(rt, &dcfg, &the_pool), 0);
+    tr_ref *squatter = NULL, *c = NULL;
+    assert_int_equal(tr_spawn(rt, &child, &(tr_spawn_opts){.register_as = "taken"}, &squatter), 0);
+    tr_behavior sb = {.receive = named_starter};
+    assert_int_equal(tr_spawn(rt, &sb, NULL, &c), 0);
+    assert_int_equal(tr_send_word(c, T_GO, 0), 0);
+    assert_true(tu_wait_ge(&results, 4, TU_WAIT_MS));
+    assert_int_equal((int)((int64_t)tu_load(&codes[0]) - 1000), TR_EEXIST);
+    assert_int_equal((int)((int64_t)tu_load(&codes[1]) - 1000), 0); /* no spec kept */
+    assert_int_equal((int)((int64_t)tu_load(&codes[2]) - 1000), 0);
+    assert_int_equal((int)((int64_t)tu_load(&codes[3]) - 1000), TR_EEXIST);
+    assert_int_equal(tu_load(&other), 0);
+    tr_sup_counts dc;
+    assert_int_equal(tr_sup_count_children(the_pool, &dc), 0);
+    assert_int_equal(dc.active, 1);
+    tr_ref_release(c);
+    tr_ref_release(squatter);
+    tr_ref_release(the_pool);
+    tr_ref_release(the_sup);
+    tr_runtime_free(rt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(lost_async_results_release_their_child_handles),
@@ -506,6 +574,7 @@ int main(void) {
         cmocka_unit_test(async_calls_complete_on_a_one_worker_runtime),
         cmocka_unit_test(pool_workers_reply_to_the_job_sender),
         cmocka_unit_test(pool_broadcast_copies_carry_the_sender),
+        cmocka_unit_test(a_named_spec_whose_name_is_taken_is_refused_and_not_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
