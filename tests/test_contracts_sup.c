@@ -564,12 +564,48 @@ static void a_named_spec_whose_name_is_taken_is_refused_and_not_kept(void **st) 
     tr_runtime_free(rt);
 }
 
+/* A supervisor waiting (shutdown infinity) for a child stuck in a long
+ * handler does not hold up tr_actor_kill: it ends at once, and its child
+ * ends as soon as its handler returns. */
+static void kill_ends_a_supervisor_waiting_for_an_infinite_shutdown(void **st) {
+    (void)st;
+    reset();
+    tr_runtime *rt = tu_runtime_new(2);
+    tr_child_spec spec = {.id = "slow", .behavior = &child, .shutdown_ms = TR_SHUTDOWN_INFINITY};
+    tr_sup_config cfg;
+    tr_sup_config_init(&cfg);
+    cfg.children = &spec;
+    cfg.nchildren = 1;
+    tr_ref *sup = NULL, *w = NULL;
+    assert_int_equal(tr_sup_start(rt, &cfg, &sup), 0);
+    tr_child_info info;
+    size_t n = 0;
+    assert_int_equal(tr_sup_which_children(sup, &info, 1, &n), 0);
+    tr_behavior wb = {.init = watch_init, .receive = watch_receive};
+    assert_int_equal(tr_spawn(rt, &wb, &(tr_spawn_opts){.arg = sup, .state_size = 8}, &w), 0);
+    assert_int_equal(tr_send_word(info.ref, T_SLOW, 800), 0);
+    tu_sleep_ms(20);
+    assert_int_equal(tr_actor_stop(sup), 0);
+    tu_sleep_ms(50);
+    assert_int_equal(tr_ref_alive(sup), 1);
+    assert_int_equal(tr_actor_kill(sup), 0);
+    assert_true(tu_wait_ge(&downs, 1, TU_WAIT_MS));
+    assert_int_equal(tr_ref_alive(info.ref), 1); /* still in its handler */
+    assert_true(tu_wait_alive(rt, 1, TU_WAIT_MS)); /* then it ends: the watcher is left */
+    assert_int_equal(tu_load(&ended), 1);
+    tr_sup_children_release(&info, 1);
+    tr_ref_release(w);
+    tr_ref_release(sup);
+    tr_runtime_free(rt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(lost_async_results_release_their_child_handles),
         cmocka_unit_test(async_calls_on_the_wrong_target_are_einval),
         cmocka_unit_test(pool_async_calls_racing_close_get_one_answer_each),
         cmocka_unit_test(stop_waits_for_a_slow_child_with_infinite_shutdown),
+        cmocka_unit_test(kill_ends_a_supervisor_waiting_for_an_infinite_shutdown),
         cmocka_unit_test(stopping_nested_supervisors_during_a_backoff_ends_everything),
         cmocka_unit_test(async_calls_complete_on_a_one_worker_runtime),
         cmocka_unit_test(pool_workers_reply_to_the_job_sender),
