@@ -17,7 +17,7 @@
 #include "support/testutil.h"
 #include "troupe.h"
 
-enum { T_DATA = 1, T_ASKQ, T_HOLD, T_CRASH, T_ANS, T_GO, T_PROBE, T_KEEP };
+enum { T_DATA = 1, T_ASKQ, T_HOLD, T_CRASH, T_ANS, T_GO, T_PROBE, T_KEEP, T_RELEASE, T_GO_LATE };
 
 static uint64_t got, dead, failed, fail_status, replies, stashed, terms, rcs[8];
 static tr_msg *kept;
@@ -63,10 +63,16 @@ static int wait_recorded(int i) {
 
 /* --- a holder that stashes everything while held ------------------------- */
 
+static int plain(tr_ctx *ctx, void *state, tr_msg *msg);
+
 static int holding(tr_ctx *ctx, void *state, tr_msg *msg) {
     (void)state;
     if (msg->type == T_CRASH)
         return TR_ECRASHED;
+    if (msg->type == T_RELEASE) {
+        tr_unstash_all(ctx);
+        return tr_become(ctx, plain);
+    }
     if (tr_stash(ctx, msg) == 0)
         tu_add(&stashed, 1);
     return 0;
@@ -128,6 +134,18 @@ static int requester(tr_ctx *ctx, void *state, tr_msg *msg) {
             record(2, tr_request_timeout(ctx, target, m, 44, 1000));
             if (recorded(2) != 0)
                 tr_msg_free(m);
+        }
+        return 0;
+    }
+    if (msg->type == T_GO_LATE) {
+        record(3, tr_request_timeout(ctx, target, NULL, 45, 10) == TR_EINVAL ? 0 : -1);
+        tr_msg *m = NULL;
+        if (tr_msg_new(&m, T_ASKQ, 0) == 0) {
+            m->word = 1;
+            int rc = tr_request_timeout(ctx, target, m, 42, 30);
+            if (rc != 0)
+                tr_msg_free(m);
+            record(4, rc);
         }
         return 0;
     }
@@ -520,10 +538,41 @@ static void promise_settled_in_terminate_at_close_wakes_its_waiter(void **st) {
     tr_runtime_free(rt);
 }
 
+/* A request with a deadline waits in a stash past its deadline: the asker
+ * gets TR_ETIMEDOUT, and the late reply (after the unstash) is
+ * dead-lettered, never delivered. */
+static void stashed_request_past_its_deadline_gets_only_the_timeout(void **st) {
+    (void)st;
+    reset();
+    tr_runtime *rt = rt_with_hook(2);
+    tr_ref *h = NULL, *q = NULL;
+    assert_int_equal(tr_spawn(rt, &holder, NULL, &h), 0);
+    target = h;
+    assert_int_equal(tr_send_word(h, T_HOLD, 0), 0);
+    tr_behavior rq = {.receive = requester};
+    assert_int_equal(tr_spawn(rt, &rq, NULL, &q), 0);
+    assert_int_equal(tr_send_word(q, T_GO_LATE, 0), 0);
+    assert_true(wait_recorded(4));
+    assert_int_equal(recorded(3), 0);
+    assert_int_equal(recorded(4), 0);
+    assert_true(tu_wait_ge(&failed, 1, TU_WAIT_MS));
+    assert_int_equal((int)(int64_t)tu_load(&fail_status), TR_ETIMEDOUT);
+    assert_int_equal(tu_load(&stashed), 1);
+    assert_int_equal(tr_send_word(h, T_RELEASE, 0), 0);
+    assert_true(tu_wait_ge(&dead, 1, TU_WAIT_MS)); /* the late reply */
+    tu_sleep_ms(20);
+    assert_int_equal(tu_load(&replies), 0);
+    assert_int_equal(tu_load(&failed), 1);
+    tr_ref_release(h);
+    tr_ref_release(q);
+    tr_runtime_free(rt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(stashed_ask_fails_with_edead_when_the_actor_crashes),
         cmocka_unit_test(stashed_request_gives_ask_failed_when_the_actor_crashes),
+        cmocka_unit_test(stashed_request_past_its_deadline_gets_only_the_timeout),
         cmocka_unit_test(become_in_init_and_terminate),
         cmocka_unit_test(
             stash_in_a_restarted_child_is_dead_lettered_and_the_new_one_starts_clean),
