@@ -116,11 +116,6 @@ static int check_topic(const char *s, size_t *len, bool pattern) {
         bool wild = sl == 1 && (s[seg] == '*' || s[seg] == '>');
         if (wild && !pattern)
             return TR_EINVAL;
-        /* In a pattern '*' and '>' are whole segments or nothing ("a*" is
-         * no pattern, as in NATS): a reader could not tell what it means. */
-        if (pattern && !wild &&
-            (memchr(s + seg, '*', sl) != NULL || memchr(s + seg, '>', sl) != NULL))
-            return TR_EINVAL;
         if (sl == 1 && s[seg] == '>' && i != l)
             return TR_EINVAL;
         seg = i + 1;

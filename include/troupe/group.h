@@ -96,8 +96,10 @@ int tr_group_broadcast_others(tr_ctx *ctx, const char *group, uint32_t type, con
 
 /* --- topics --------------------------------------------------------------- */
 /* Subscribe the actor to the topics matching pattern (copied; segments
- * separated by '.', none empty, '*' and '>' only as whole segments ("a*"
- * is TR_EINVAL), '>' only as the last one; 1..TR_TOPIC_MAX bytes). The caller keeps its
+ * separated by '.', none empty, '*' and '>' wildcards only as whole
+ * segments, '>' only as the last one; inside a longer segment they are
+ * plain characters: "ab*" matches only the topic "ab*"; 1..TR_TOPIC_MAX
+ * bytes). The caller keeps its
  * handle. TR_EEXIST if it already has this exact pattern, TR_EDEAD,
  * TR_EINVAL, TR_ENOMEM. Any thread. */
 int tr_subscribe(tr_ref *sub, const char *pattern);
