@@ -149,7 +149,7 @@ static void w_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
         give_back(p, m);
     }
     tr__actor_set_held(ctx, NULL); /* a tr_panic skipped the clearing in w_receive */
-    if (p->cfg.watchdog_ms != 0) /* a crash left the stamp set: clear it */
+    if (p->cfg.watchdog_ms != 0)   /* a crash left the stamp set: clear it */
         ck_pr_store_64(&p->slots[w->slot].start_ms, 0);
     /* The jobs still queued here (the core parked them in mbox.local and
      * dead-letters what we leave there). */

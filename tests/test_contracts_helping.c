@@ -38,8 +38,8 @@ static tr_tcp *conn;
 static void reset(void) {
     for (int i = 0; i < SHOTS; i++)
         tu_store(&seen[i], 0);
-    uint64_t *all[] = {&fired, &during,          &ticks,  &spin_done, &arm_errors,
-                       &bad,   &port,            &bytes,  &closed,    &accepted_during};
+    uint64_t *all[] = {&fired, &during, &ticks, &spin_done, &arm_errors,
+                       &bad,   &port,   &bytes, &closed,    &accepted_during};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         tu_store(all[i], 0);
 }

@@ -574,8 +574,7 @@ int main(void) {
         cmocka_unit_test(stashed_request_gives_ask_failed_when_the_actor_crashes),
         cmocka_unit_test(stashed_request_past_its_deadline_gets_only_the_timeout),
         cmocka_unit_test(become_in_init_and_terminate),
-        cmocka_unit_test(
-            stash_in_a_restarted_child_is_dead_lettered_and_the_new_one_starts_clean),
+        cmocka_unit_test(stash_in_a_restarted_child_is_dead_lettered_and_the_new_one_starts_clean),
         cmocka_unit_test(reply_to_a_tell_whose_sender_ended_and_was_recycled_is_edead),
         cmocka_unit_test(reply_rejects_what_cannot_be_answered),
         cmocka_unit_test(a_request_is_answered_once),

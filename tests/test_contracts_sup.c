@@ -388,7 +388,6 @@ static void async_calls_complete_on_a_one_worker_runtime(void **st) {
     tr_runtime_free(rt);
 }
 
-
 /* --- a pool worker answers the actor that sent (or requested) the job ----- */
 
 enum { T_JOB = 40, T_JOB_ANS };
@@ -501,8 +500,8 @@ static void pool_broadcast_copies_carry_the_sender(void **st) {
 static uint64_t codes[4];
 static int named_starter(tr_ctx *ctx, void *state, tr_msg *msg) {
     (void)state;
-    static const tr_child_spec spec = {.id = "n", .behavior = &child,
-                                       .opts = {.register_as = "taken"}};
+    static const tr_child_spec spec = {
+        .id = "n", .behavior = &child, .opts = {.register_as = "taken"}};
     if (msg->type == T_GO) {
         if (tr_sup_start_child_async(ctx, the_sup, &spec, 0) != 0 ||
             tr_sup_count_children_async(ctx, the_sup, 1) != 0 ||
@@ -535,8 +534,8 @@ static void a_named_spec_whose_name_is_taken_is_refused_and_not_kept(void **st) 
     tr_sup_config cfg;
     tr_sup_config_init(&cfg);
     assert_int_equal(tr_sup_start(rt, &cfg, &the_sup), 0);
-    static tr_child_spec tmpl = {.behavior = &child, .restart = TR_CHILD_TEMPORARY,
-                                 .opts = {.register_as = "dyn"}};
+    static tr_child_spec tmpl = {
+        .behavior = &child, .restart = TR_CHILD_TEMPORARY, .opts = {.register_as = "dyn"}};
     tr_sup_config dcfg;
     tr_sup_config_init(&dcfg);
     dcfg.strategy = TR_SUP_DYNAMIC;
@@ -590,7 +589,7 @@ static void kill_ends_a_supervisor_waiting_for_an_infinite_shutdown(void **st) {
     assert_int_equal(tr_ref_alive(sup), 1);
     assert_int_equal(tr_actor_kill(sup), 0);
     assert_true(tu_wait_ge(&downs, 1, TU_WAIT_MS));
-    assert_int_equal(tr_ref_alive(info.ref), 1); /* still in its handler */
+    assert_int_equal(tr_ref_alive(info.ref), 1);   /* still in its handler */
     assert_true(tu_wait_alive(rt, 1, TU_WAIT_MS)); /* then it ends: the watcher is left */
     assert_int_equal(tu_load(&ended), 1);
     tr_sup_children_release(&info, 1);
