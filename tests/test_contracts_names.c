@@ -356,12 +356,14 @@ static void broadcast_others_from_a_foreign_thread_is_einval(void **st) {
 
 /* --- a supervised child whose name is taken ------------------------------ */
 
-static uint64_t sup_down;
+static uint64_t sup_down, sup_down_kind;
 static int watch_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     (void)ctx;
     (void)state;
-    if (msg->type == TR_MSG_DOWN)
+    if (msg->type == TR_MSG_DOWN) {
+        tu_store(&sup_down_kind, (uint64_t)msg->status);
         tu_add(&sup_down, 1);
+    }
     return 0;
 }
 static int watch_init(tr_ctx *ctx, void *state, void *arg) {
@@ -393,6 +395,7 @@ static void restart_with_a_taken_name_gives_up_at_the_intensity(void **st) {
     assert_int_equal(tr_send_word(w, T_CRASH, 0), 0);
     /* Every restart fails with TR_EEXIST: the supervisor gives up. */
     assert_true(tu_wait_ge(&sup_down, 1, TU_WAIT_MS));
+    assert_int_equal(tu_load(&sup_down_kind), TR_EXIT_SHUTDOWN);
     assert_int_equal(tr_ref_alive(sup), 0);
     assert_int_equal(tr_ref_alive(thief), 1);
     tr_ref *w2 = NULL;
@@ -403,6 +406,91 @@ static void restart_with_a_taken_name_gives_up_at_the_intensity(void **st) {
     tr_ref_release(thief);
     tr_ref_release(watcher);
     tr_ref_release(sup);
+    tr_runtime_free(rt);
+}
+
+/* "Before its monitors get TR_MSG_DOWN": in the DOWN handler the ended
+ * actor has no name, is in no group and has no subscription, and the name
+ * can be taken at once. */
+static uint64_t down_checks[4];
+static tr_ref *gone_target;
+static int down_checker(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type != TR_MSG_DOWN)
+        return 0;
+    tr_runtime *rt = tr_ctx_runtime(ctx);
+    tr_ref *w = NULL;
+    size_t n = 0;
+    tu_store(&down_checks[0], (uint64_t)(int64_t)(tr_whereis(rt, "dying", &w) + 1000));
+    tu_store(&down_checks[1], (uint64_t)(int64_t)(tr_group_members(rt, "g", NULL, 0, &n) + 1000));
+    tu_store(&down_checks[2], (uint64_t)(int64_t)(tr_publish_word(rt, "t.x", T_DATA, 1) + 1000));
+    tu_store(&down_checks[3], (uint64_t)(int64_t)(tr_register(tr_self(ctx), "dying") + 1000));
+    if (w != NULL)
+        tr_ref_release(w);
+    return 0;
+}
+static int down_checker_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)state;
+    (void)arg;
+    uint64_t id;
+    return tr_monitor(ctx, gone_target, &id);
+}
+
+static void names_groups_and_topics_are_gone_when_down_arrives(void **st) {
+    (void)st;
+    reset();
+    for (int i = 0; i < 4; i++)
+        tu_store(&down_checks[i], 0);
+    tr_runtime *rt = tu_runtime_new(2);
+    tr_ref *t = NULL, *w = NULL, *found = NULL;
+    assert_int_equal(tr_spawn(rt, &counter, &(tr_spawn_opts){.register_as = "dying"}, &t), 0);
+    assert_int_equal(tr_group_join(t, "g"), 0);
+    assert_int_equal(tr_subscribe(t, "t.*"), 0);
+    gone_target = t;
+    tr_behavior db = {.init = down_checker_init, .receive = down_checker};
+    assert_int_equal(tr_spawn(rt, &db, NULL, &w), 0);
+    assert_int_equal(tr_send_word(t, T_CRASH, 0), 0);
+    int64_t end = tu_now_ms() + TU_WAIT_MS;
+    while (tu_load(&down_checks[3]) == 0 && tu_now_ms() < end)
+        tu_sleep_ms(1);
+    assert_int_equal((int)((int64_t)tu_load(&down_checks[0]) - 1000), TR_ENOTFOUND);
+    assert_int_equal((int)((int64_t)tu_load(&down_checks[1]) - 1000), 0);
+    assert_int_equal((int)((int64_t)tu_load(&down_checks[2]) - 1000), 0);
+    assert_int_equal((int)((int64_t)tu_load(&down_checks[3]) - 1000), 0);
+    assert_int_equal(tr_whereis(rt, "dying", &found), 0);
+    assert_ptr_equal(found, w);
+    tr_ref_release(found);
+    tr_ref_release(t);
+    tr_ref_release(w);
+    tr_runtime_free(rt);
+}
+
+static void group_members_with_a_small_buffer_counts_them_all(void **st) {
+    (void)st;
+    tr_runtime *rt = tu_runtime_new(1);
+    tr_ref *m[3], *out[2] = {NULL, NULL};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(tr_spawn(rt, &counter, NULL, &m[i]), 0);
+        assert_int_equal(tr_group_join(m[i], "g"), 0);
+    }
+    assert_int_equal(tr_group_join(m[0], "g"), TR_EEXIST);
+    size_t n = 0;
+    assert_int_equal(tr_group_members(rt, "g", out, 2, &n), 3);
+    assert_int_equal(n, 2);
+    assert_non_null(out[0]);
+    assert_non_null(out[1]);
+    assert_int_equal(tr_ref_release_all(out, 2), 0);
+    assert_int_equal(tr_group_leave(m[1], "g"), 0);
+    assert_int_equal(tr_group_leave(m[1], "g"), TR_ENOTFOUND);
+    assert_int_equal(tr_group_broadcast_word(rt, "g", T_DATA, 1), 2);
+    tr_name names[1];
+    assert_int_equal(tr_register(m[0], "a"), 0);
+    assert_int_equal(tr_register(m[1], "b"), 0);
+    assert_int_equal(tr_registered(rt, names, 1, &n), 2);
+    assert_int_equal(n, 1);
+    assert_true(strcmp(names[0], "a") == 0 || strcmp(names[0], "b") == 0);
+    for (int i = 0; i < 3; i++)
+        tr_ref_release(m[i]);
     tr_runtime_free(rt);
 }
 
@@ -419,6 +507,8 @@ int main(void) {
         cmocka_unit_test(broadcast_count_matches_deliveries_while_members_die),
         cmocka_unit_test(broadcast_others_from_a_foreign_thread_is_einval),
         cmocka_unit_test(restart_with_a_taken_name_gives_up_at_the_intensity),
+        cmocka_unit_test(names_groups_and_topics_are_gone_when_down_arrives),
+        cmocka_unit_test(group_members_with_a_small_buffer_counts_them_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
