@@ -494,6 +494,66 @@ static void group_members_with_a_small_buffer_counts_them_all(void **st) {
     tr_runtime_free(rt);
 }
 
+/* Sends by name, broadcasts and publishes made inside an actor carry it as
+ * their sender, as tr_send does: a member can tr_reply to the broadcaster. */
+enum { T_FANOUT = 50, T_ECHO };
+static uint64_t echoes, wrong_sender;
+static tr_ref *fan;
+static int echo_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type != T_DATA)
+        return 0;
+    tr_ref *s = NULL;
+    if (tr_sender(ctx, &s) != 0 || s != fan)
+        tu_add(&wrong_sender, 1);
+    if (s != NULL)
+        tr_ref_release(s);
+    if (tr_reply_word(msg, T_ECHO, 0) != 0)
+        tu_add(&wrong_sender, 1);
+    return 0;
+}
+static int fan_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    tr_runtime *rt = tr_ctx_runtime(ctx);
+    if (msg->type == T_FANOUT) {
+        char big[100] = {0}; /* a shared payload */
+        if (tr_send_word_named(rt, "echo0", T_DATA, 0) != 0 ||
+            tr_group_broadcast(rt, "echoes", T_DATA, big, sizeof(big)) != 2 ||
+            tr_group_broadcast_others(ctx, "echoes", T_DATA, NULL, 0) != 2 ||
+            tr_publish_word(rt, "e.x", T_DATA, 1) != 2)
+            tu_add(&wrong_sender, 1);
+    } else if (msg->type == T_ECHO) {
+        tu_add(&echoes, 1);
+    }
+    return 0;
+}
+
+static void named_and_group_sends_from_an_actor_carry_its_sender(void **st) {
+    (void)st;
+    tu_store(&echoes, 0);
+    tu_store(&wrong_sender, 0);
+    tr_runtime *rt = tu_runtime_new(2);
+    tr_behavior eb = {.receive = echo_receive}, fb = {.receive = fan_receive};
+    tr_ref *e[2];
+    assert_int_equal(tr_spawn(rt, &fb, NULL, &fan), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(
+            tr_spawn(rt, &eb, &(tr_spawn_opts){.register_as = i == 0 ? "echo0" : "echo1"}, &e[i]),
+            0);
+        assert_int_equal(tr_group_join(e[i], "echoes"), 0);
+        assert_int_equal(tr_subscribe(e[i], "e.*"), 0);
+    }
+    assert_int_equal(tr_send_word(fan, T_FANOUT, 0), 0);
+    assert_true(tu_wait_ge(&echoes, 7, TU_WAIT_MS));
+    tu_sleep_ms(20);
+    assert_int_equal(tu_load(&echoes), 7);
+    assert_int_equal(tu_load(&wrong_sender), 0);
+    for (int i = 0; i < 2; i++)
+        tr_ref_release(e[i]);
+    tr_ref_release(fan);
+    tr_runtime_free(rt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(registry_rejects_bad_arguments),
@@ -509,6 +569,7 @@ int main(void) {
         cmocka_unit_test(restart_with_a_taken_name_gives_up_at_the_intensity),
         cmocka_unit_test(names_groups_and_topics_are_gone_when_down_arrives),
         cmocka_unit_test(group_members_with_a_small_buffer_counts_them_all),
+        cmocka_unit_test(named_and_group_sends_from_an_actor_carry_its_sender),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,7 +26,9 @@
  * read-only, and the block is freed when the last of these messages is
  * destroyed (handled, dead-lettered or refused). Such a message has no
  * pointer to take: tr_msg_take_ptr returns NULL on it. The _word forms send
- * msg->word = word and no payload.
+ * msg->word = word and no payload. Made inside an actor's callback, every
+ * message carries that actor as its sender (tr_sender, tr_reply), as a
+ * tr_send would.
  *
  * A member whose mailbox is full (bounded) or that is ending does not get
  * the message and is not counted; the calls do not wait for room.
