@@ -228,6 +228,10 @@ static void broadcast(router *r, tr_msg *m) {
         if (size != 0)
             memcpy(tr_msg_data(c), tr_msg_data(m), size);
         c->word = m->word;
+        if (tr__msg_sender(m) != NULL) { /* a tell's sender, for every copy */
+            c->reply = m->reply;
+            c->corr = m->corr;
+        }
         if (send_to(r, i, c) != 0)
             tr_msg_free(c);
     }

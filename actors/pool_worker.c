@@ -109,7 +109,9 @@ static int w_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     uint32_t wd = p->cfg.watchdog_ms;
     if (wd != 0) /* Seen by the watchdog thread; 0 means idle. */
         ck_pr_store_64(&sp->start_ms, tr__mono_ms() | 1);
+    tr__actor_set_held(ctx, msg); /* kept, yet tr_sender reads it */
     int rc = p->cfg.behavior->receive(ctx, w->ustate, msg);
+    tr__actor_set_held(ctx, NULL);
     if (wd != 0) /* Idle again: the watchdog stops timing this slot. */
         ck_pr_store_64(&sp->start_ms, 0);
     if (TR_UNLIKELY(rc != 0))
@@ -146,7 +148,8 @@ static void w_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
             (int32_t)((m->status & ~TR__POOL_ATTEMPTS & ~TR__POOL_RETURNED) | n | TR__POOL_CRASHED);
         give_back(p, m);
     }
-    if (p->cfg.watchdog_ms != 0) /* a crash left the stamp set: clear it */
+    tr__actor_set_held(ctx, NULL); /* a tr_panic skipped the clearing in w_receive */
+    if (p->cfg.watchdog_ms != 0)   /* a crash left the stamp set: clear it */
         ck_pr_store_64(&p->slots[w->slot].start_ms, 0);
     /* The jobs still queued here (the core parked them in mbox.local and
      * dead-letters what we leave there). */

@@ -217,6 +217,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->bdepth = 0;
     a->fixed = 0;                    /* bstack is NULL: zeroed blocks, and free_state clears it */
     a->front = a->stash_head = NULL; /* stash_tail is read only behind a head */
+    a->held = NULL;
     a->stash_len = 0;
     a->stash_cap = o->stash_capacity; /* 0: TR_STASH_DEFAULT, resolved by tr_stash */
     a->rt = rt;
@@ -298,8 +299,13 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     tr__fence_light();
     if (TR_UNLIKELY(ck_pr_load_32(&rt->state) != TR__RT_RUNNING)) {
         /* Closed under us: the workers may be leaving, so end the actor here
-         * (we still own it) and fail as if we had seen the close first. */
+         * (we still own it) and fail as if we had seen the close first. Its
+         * terminate's sends carry it as their sender, as on a worker, not
+         * the spawning actor (if any). */
+        tr_actor *prev_self = tr__tls_self;
+        tr__tls_self = a;
         finish(a, TR_EXIT_SHUTDOWN, 0, "runtime shutdown");
+        tr__tls_self = prev_self;
         if (out != NULL)
             tr_ref_release(a);
         return TR_ECLOSED;

@@ -93,6 +93,10 @@ struct tr_ref {
      * whatever fields come before it. */
     _Alignas(max_align_t) unsigned char inline_state[TR__INLINE_STATE];
     tr_receive_fn *bstack; /* owner: tr_become_push's stack (TR_BECOME_DEPTH), or NULL */
+    /* owner: a message a runtime wrapper kept and hands to the user's
+     * receive (a pool worker's job), which tr_sender then reads as if it
+     * were cur; NULL outside such a call (tr__actor_set_held). */
+    tr_msg *held;
 };
 
 typedef struct tr_ref tr_actor;
@@ -161,6 +165,12 @@ void tr__actor_undo_watchers(tr_actor *a, const tr_exit *why);
  * receive, such as a pool worker's (actors/pool_worker.c). Owner only. */
 static inline void tr__actor_fix_receive(tr_ctx *ctx) {
     tr__actor_of(ctx)->fixed = 1;
+}
+/* Around a runtime wrapper's call of the user's receive with a message it
+ * kept (so cur is NULL): tr_sender answers for msg as for the message being
+ * received. Set msg before the call, NULL after it. Owner only. */
+static inline void tr__actor_set_held(tr_ctx *ctx, tr_msg *msg) {
+    tr__actor_of(ctx)->held = msg;
 }
 /* Free the watch list of a block being recycled. */
 void tr__actor_drop_watchers(tr_actor *a);

@@ -409,7 +409,8 @@ int tr_sender(tr_ctx *ctx, tr_ref **out) {
         *out = NULL;
     if (ctx == NULL || out == NULL)
         return TR_EINVAL;
-    tr_msg *m = tr__actor_of(ctx)->cur;
+    tr_actor *self = tr__actor_of(ctx);
+    tr_msg *m = self->cur != NULL ? self->cur : self->held; /* held: a pool worker's job */
     if (m == NULL)
         return TR_ENOTFOUND;
     void *t = tr__msg_token(m);

@@ -601,6 +601,10 @@ int tr_group_broadcast_others(tr_ctx *ctx, const char *group, uint32_t type, con
     if (ctx == NULL)
         return TR_EINVAL;
     tr_actor *self = tr__actor_of(ctx);
+    /* Only the actor itself, inside its callback: on any other thread ctx
+     * may already name an ended actor (or a later one in its block). */
+    if (tr__tls_self != self)
+        return TR_EINVAL;
     return broadcast(self->rt, group, self, type, data, size, 0);
 }
 

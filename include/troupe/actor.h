@@ -89,7 +89,9 @@ typedef struct tr_spawn_opts {
      * the actor: if the name is taken by a live actor, tr_spawn fails with
      * TR_EEXIST and init does not run; if init fails, the name is released
      * before its monitors hear of it. The string is copied at each spawn, so
-     * a supervisor's child spec gives every restarted child its name back. */
+     * a supervisor's child spec gives every restarted child its name back;
+     * if another live actor has taken the name meanwhile, the restart fails
+     * with TR_EEXIST and counts against the supervisor's intensity. */
     const char *register_as;
 } tr_spawn_opts;
 

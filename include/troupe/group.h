@@ -26,7 +26,9 @@
  * read-only, and the block is freed when the last of these messages is
  * destroyed (handled, dead-lettered or refused). Such a message has no
  * pointer to take: tr_msg_take_ptr returns NULL on it. The _word forms send
- * msg->word = word and no payload.
+ * msg->word = word and no payload. Made inside an actor's callback, every
+ * message carries that actor as its sender (tr_sender, tr_reply), as a
+ * tr_send would.
  *
  * A member whose mailbox is full (bounded) or that is ending does not get
  * the message and is not counted; the calls do not wait for room.
@@ -92,14 +94,18 @@ TR_EXTERN int tr_group_broadcast_word(tr_runtime *rt, const char *group, uint32_
                                       uint64_t word);
 /* From inside an actor: broadcast to every member except the calling actor
  * (a chat member relaying a line to the others). The calling actor need
- * not be a member. Same returns as tr_group_broadcast. */
+ * not be a member. Same returns as tr_group_broadcast, and TR_EINVAL when
+ * called anywhere but inside one of that actor's callbacks (a ctx kept and
+ * used from another thread, or after the callback returned). */
 TR_EXTERN int tr_group_broadcast_others(tr_ctx *ctx, const char *group, uint32_t type,
                                         const void *data, size_t size);
 
 /* --- topics --------------------------------------------------------------- */
 /* Subscribe the actor to the topics matching pattern (copied; segments
- * separated by '.', none empty, '*' and '>' only as whole segments, '>'
- * only as the last one; 1..TR_TOPIC_MAX bytes). The caller keeps its
+ * separated by '.', none empty, '*' and '>' wildcards only as whole
+ * segments, '>' only as the last one; inside a longer segment they are
+ * plain characters: "ab*" matches only the topic "ab*"; 1..TR_TOPIC_MAX
+ * bytes). The caller keeps its
  * handle. TR_EEXIST if it already has this exact pattern, TR_EDEAD,
  * TR_EINVAL, TR_ENOMEM. Any thread. */
 TR_EXTERN int tr_subscribe(tr_ref *sub, const char *pattern);

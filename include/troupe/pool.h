@@ -17,9 +17,10 @@
  *                      reaches the same worker while the pool is not resized
  *                      (a restarted worker keeps its slot; jobs for a slot
  *                      whose worker is restarting wait for it).
- *   BROADCAST          every live worker gets a copy (type, word and inline
- *                      data); the original, with its ptr payload and its ask
- *                      reply token, goes to the first live worker.
+ *   BROADCAST          every live worker gets a copy (type, word, inline
+ *                      data and a tell's sender); the original, with its ptr
+ *                      payload and its ask reply token, goes to the first
+ *                      live worker.
  *   SHARED_QUEUE       jobs wait in one queue at the router; a worker takes
  *                      the next one when it is idle (demand-driven: it hands
  *                      the router a ready token after each job).
@@ -33,7 +34,8 @@
  * Jobs still queued in a crashed worker's mailbox go back to the router too
  * (not counted as a delivery). A pool worker's receive must not tr_msg_keep
  * (it gets TR_ESTATE) or tr_forward the job: the pool owns it. Copy what must
- * outlive the call.
+ * outlive the call. tr_sender and tr_reply in it see the job's sender (the
+ * actor that sent or requested it, never the router), as in any actor.
  *
  * Closing: a pool closes when tr_pool_close is called, when its last worker
  * is removed, when its handle count (tr_pool_start gives 1; tr_pool_retain

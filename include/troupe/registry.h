@@ -68,7 +68,9 @@ TR_EXTERN int tr_registered(tr_runtime *rt, tr_name *names, size_t cap, size_t *
  * does. TR_ENOTFOUND when no live actor has the name (also when the actor
  * ended between the lookup and the push); the other errors are those of the
  * plain call (TR_EFULL, TR_ECLOSED, TR_E2BIG, TR_ENOMEM, TR_EINVAL). The
- * lookup and the push happen under the same read lock: no handle is made. */
+ * lookup and the push happen under the same read lock: no handle is made.
+ * Inside an actor's callback the message carries that actor as its sender,
+ * as the plain calls' do. */
 TR_EXTERN int tr_send_named(tr_runtime *rt, const char *name, uint32_t type, const void *data,
                             size_t size);
 TR_EXTERN int tr_send_word_named(tr_runtime *rt, const char *name, uint32_t type, uint64_t word);

@@ -30,7 +30,12 @@
  *
  * Shutdown of a child: TR_SHUTDOWN_BRUTAL kills it (tr_actor_kill); a timeout
  * asks it to stop (tr_actor_stop) and kills it if it has not ended by the
- * deadline; TR_SHUTDOWN_INFINITY waits for it. A child that is itself a troupe
+ * deadline; TR_SHUTDOWN_INFINITY waits for it, however long: a child that
+ * never ends (a handler that never returns) keeps tr_sup_stop and
+ * tr_actor_stop of its supervisor waiting for ever (the supervisor lives
+ * on and its monitors get no DOWN); tr_actor_kill of the supervisor, or
+ * closing the runtime, ends the supervisor at once, and the child when its
+ * handler returns. A child that is itself a troupe
  * supervisor shuts down its own children first. Children are stopped one at
  * a time, newest first; a dynamic supervisor asks all its children at once
  * and waits for them up to the template's shutdown timeout, then kills the
