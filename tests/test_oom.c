@@ -322,6 +322,72 @@ static void ask_failed_notice_out_of_memory_still_arrives(void **state) {
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* --- a lane's word entries when no block can be had to deliver them ---------- */
+
+#define T_HOARD 4
+#define T_WORD 5
+#define T_PING 6
+#define T_WARM 7
+
+static uint64_t lane_sent, lane_words;
+
+static int lane_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    if (msg->type == T_HOARD) {
+        /* Wait until everything is in the lane, then run out of memory. */
+        tu_wait_ge(&lane_sent, 1, 5000);
+        __atomic_store_n(&all_fail, 1, __ATOMIC_SEQ_CST);
+        if (tr_msg_keep(ctx, msg) == 0) /* its block must not come back either */
+            hoard[hoard_n++] = msg;
+        while (hoard_n < HOARD_MAX && tr_msg_new(&hoard[hoard_n], 1, 0) == 0)
+            hoard_n++;
+    } else if (msg->type == T_WORD)
+        tu_add(&lane_words, 1);
+    else if (msg->type == T_PING && tr_msg_wants_reply(msg))
+        (void)tr_reply_word(msg, T_PING, msg->word);
+    return 0;
+}
+
+static const tr_behavior lane_beh = {.receive = lane_receive};
+
+/* Before the fix the owner kept retrying the first word entry's block: its
+ * worker spun, and the ask behind it never settled. */
+static void lane_words_out_of_memory_do_not_block_the_lane(void **state) {
+    (void)state;
+    hoard_n = 0;
+    tr_runtime *rt = tu_runtime_new(1);
+    assert_non_null(rt);
+    tr_spawn_opts o = {0};
+    o.lanes = 1;
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &lane_beh, &o, &ref), 0);
+    for (int i = 0; i < 256; i++) /* a run of sends: this thread gets a lane */
+        assert_int_equal(tr_send_word(ref, T_WARM, (uint64_t)i), 0);
+    assert_int_equal(tr_send_word(ref, T_HOARD, 0), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tr_send_word(ref, T_WORD, (uint64_t)i), 0);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(ref, T_PING, 9, &f), 0);
+    tu_store(&lane_sent, 1);
+    tr_msg *reply = NULL;
+    int rc = tr_future_wait(f, 3000, &reply);
+    __atomic_store_n(&all_fail, 0, __ATOMIC_SEQ_CST);
+    assert_true(hoard_n < HOARD_MAX);
+    for (size_t i = 0; i < hoard_n; i++)
+        tr_msg_free(hoard[i]);
+    /* The words were dead-lettered (no block to deliver them in); the ask
+     * got through and its reply could not be allocated. */
+    assert_int_equal(rc, TR_ENOMEM);
+    assert_int_equal(tu_load(&lane_words), 0);
+    tr_runtime_stats st;
+    assert_int_equal(tr_runtime_stats_get(rt, &st), 0);
+    assert_true(st.dead_letters >= 3);
+    tr_future_release(f);
+    tr_ref_release(ref);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(thread_exit_out_of_memory_frees_the_cache),
@@ -329,6 +395,7 @@ int main(void) {
         cmocka_unit_test(runtime_free_after_failed_stop_returns),
         cmocka_unit_test(close_out_of_memory_still_stops_every_actor),
         cmocka_unit_test(ask_failed_notice_out_of_memory_still_arrives),
+        cmocka_unit_test(lane_words_out_of_memory_do_not_block_the_lane),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

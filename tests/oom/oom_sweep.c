@@ -198,11 +198,11 @@ static int blocking_job(void *arg, void **result) {
 static int failures;
 
 /* Wait for an ask's outcome; a future that never settles is a bug. */
-static void settle(tr_future *f) {
+static void settle(tr_future *f, const char *what) {
     tr_msg *reply = NULL;
     int rc = tr_future_wait(f, ASK_MS, &reply);
     if (rc == TR_ETIMEDOUT) {
-        fprintf(stderr, "oom_sweep: an ask did not settle in %d ms\n", ASK_MS);
+        fprintf(stderr, "oom_sweep: an ask (%s) did not settle in %d ms\n", what, ASK_MS);
         failures |= 1 << 3;
     }
     if (rc == 0 && reply != NULL)
@@ -210,10 +210,10 @@ static void settle(tr_future *f) {
     tr_future_release(f);
 }
 
-static void ask_word(tr_ref *to, uint32_t type, uint64_t word) {
+static void ask_word(tr_ref *to, uint32_t type, uint64_t word, const char *what) {
     tr_future *f;
     if (tr_ask_word(to, type, word, &f) == 0)
-        settle(f);
+        settle(f, what);
 }
 
 static tr_ref *spawn(tr_runtime *rt, const tr_behavior *b, size_t state, uint32_t lanes) {
@@ -237,7 +237,7 @@ static void phase_pool(tr_runtime *rt) {
     if (tr_pool_start(rt, &pc, &pool) != 0)
         return;
     for (uint64_t i = 0; i < 4; i++)
-        ask_word(pool, T_JOB, i);
+        ask_word(pool, T_JOB, i, "pool job");
     (void)tr_send_word(pool, T_JOB, 3);
     (void)tr_pool_close(pool);
     tr_pool_release(pool);
@@ -328,10 +328,10 @@ int main(void) {
         for (uint64_t i = 0; i < 8; i++) /* a foreign thread's sends: a lane */
             (void)tr_send_word(echo, T_PING, i);
         (void)tr_send(echo, T_PING, "abc", 3);
-        ask_word(echo, T_PING, 1);
-        ask_word(echo, T_QUIET, 2); /* TR_ENOREPLY */
-        ask_word(echo, T_CRASH, 3); /* TR_ECRASHED; echo ends */
-        ask_word(echo, T_PING, 4);  /* TR_EDEAD */
+        ask_word(echo, T_PING, 1, "ping");
+        ask_word(echo, T_QUIET, 2, "quiet"); /* TR_ENOREPLY */
+        ask_word(echo, T_CRASH, 3, "crash"); /* TR_ECRASHED; echo ends */
+        ask_word(echo, T_PING, 4, "dead");   /* TR_EDEAD */
     }
     tr_ref *echo2 = spawn(rt, &echo_beh, 0, 0);
     if (drv != NULL && echo2 != NULL && tr_send_word(drv, T_GO, (uint64_t)(uintptr_t)echo2) == 0) {
@@ -368,7 +368,7 @@ int main(void) {
     phase_pool(rt);
     tr_future *bf;
     if (tr_blocking_ask(rt, blocking_job, NULL, NULL, &bf) == 0)
-        settle(bf);
+        settle(bf, "blocking");
     if (echo2 != NULL && counter != NULL)
         phase_names(rt, echo2, counter);
     if (drv != NULL)
