@@ -397,8 +397,10 @@ static int reply_new(tr_msg *req, uint32_t type, const void *data, size_t size, 
     if (rc != 0) {
         /* No memory for the reply: the request is answered with that
          * failure now, rather than with TR_ENOREPLY once it is dropped. */
-        if (rc == TR_ENOMEM && tr_msg_wants_reply(req))
-            tr__reply_fail(req, TR_ENOMEM);
+        if (rc == TR_ENOMEM && tr_msg_wants_reply(req) &&
+            tr__reply_fail_try(req, TR_ENOMEM) == TR_ENOMEM)
+            req->status = TR_ENOMEM; /* no notice either: the request's own
+                                      * block says it when destroyed (msg.c) */
         return rc;
     }
     rc = tr_reply_msg(req, m);

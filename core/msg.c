@@ -89,16 +89,21 @@ void tr__msg_finish(tr_msg *msg, int err) {
 }
 
 void tr__msg_destroy(tr_msg *msg, int err) {
-    /* An actor's request whose failure notice cannot be allocated: its own
-     * block (ours: from the cache or malloc) becomes the notice. */
-    if (TR_UNLIKELY(tr__msg_token(msg) != NULL) &&
-        (msg->release == tr__msgcache_free || msg->release == release_big) &&
-        tr__reply_fail_try(msg, err) == TR_ENOMEM) {
-        if (msg->ptr != NULL && msg->ptr_free != NULL)
-            msg->ptr_free(msg->ptr);
-        msg->ptr = NULL;
-        tr__reply_fail_in_place(msg, err);
-        return;
+    if (TR_UNLIKELY(tr__msg_token(msg) != NULL)) {
+        /* A reply that could not be allocated, for an actor whose failure
+         * notice could not be either, marked the request (core/ask.c). */
+        if (msg->status == TR_ENOMEM && (msg->flags & TR__MSG_ASK))
+            err = TR_ENOMEM;
+        /* An actor's request whose failure notice cannot be allocated: its
+         * own block (ours: from the cache or malloc) becomes the notice. */
+        if ((msg->release == tr__msgcache_free || msg->release == release_big) &&
+            tr__reply_fail_try(msg, err) == TR_ENOMEM) {
+            if (msg->ptr != NULL && msg->ptr_free != NULL)
+                msg->ptr_free(msg->ptr);
+            msg->ptr = NULL;
+            tr__reply_fail_in_place(msg, err);
+            return;
+        }
     }
     tr__msg_finish(msg, err);
     if (msg->release != NULL)

@@ -280,6 +280,23 @@ static int crasher_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
 
 static const tr_behavior crasher_beh = {.receive = crasher_receive};
 
+static uint64_t reply_rc;
+
+/* Answers T_CRASH with a reply that cannot be allocated. */
+static int replier_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    if (msg->type != T_CRASH)
+        return 0;
+    __atomic_store_n(&all_fail, 1, __ATOMIC_SEQ_CST);
+    while (hoard_n < HOARD_MAX && tr_msg_new(&hoard[hoard_n], 1, 0) == 0)
+        hoard_n++;
+    tu_store(&reply_rc, (uint64_t)(int64_t)tr_reply_word(msg, T_CRASH, 1));
+    return 0;
+}
+
+static const tr_behavior replier_beh = {.receive = replier_receive};
+
 static int asker_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     (void)state;
     if (msg->type == T_GO) {
@@ -298,28 +315,48 @@ static int asker_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
 
 static const tr_behavior asker_beh = {.receive = asker_receive};
 
-static void ask_failed_notice_out_of_memory_still_arrives(void **state) {
-    (void)state;
+/* The asker requests T_CRASH of a target with `beh`, which runs out of
+ * memory; returns whether a TR_MSG_ASK_FAILED came (status and corr in
+ * notice_status, notice_corr). */
+static int request_out_of_memory(const tr_behavior *beh) {
+    tu_store(&notices, 0);
+    hoard_n = 0;
     tr_runtime *rt = tu_runtime_new(1);
     assert_non_null(rt);
-    tr_ref *asker, *crasher;
+    tr_ref *asker, *target;
     assert_int_equal(tr_spawn(rt, &asker_beh, NULL, &asker), 0);
-    assert_int_equal(tr_spawn(rt, &crasher_beh, NULL, &crasher), 0);
+    assert_int_equal(tr_spawn(rt, beh, NULL, &target), 0);
     tr_msg *go;
     assert_int_equal(tr_msg_new(&go, T_GO, 0), 0);
-    go->ptr = crasher;
+    go->ptr = target;
     assert_int_equal(tr_send_msg(asker, go), 0);
     int got = tu_wait_ge(&notices, 1, 3000);
     __atomic_store_n(&all_fail, 0, __ATOMIC_SEQ_CST);
     assert_true(hoard_n < HOARD_MAX); /* the cache ran dry */
     for (size_t i = 0; i < hoard_n; i++)
         tr_msg_free(hoard[i]);
-    assert_true(got); /* before the fix: no notice, the asker never learned */
-    assert_int_equal((int)(int64_t)tu_load(&notice_status), TR_ECRASHED);
-    assert_int_equal(tu_load(&notice_corr), TAG);
-    tr_ref_release(crasher);
+    tr_ref_release(target);
     tr_ref_release(asker);
     assert_int_equal(tr_runtime_free(rt), 0);
+    return got;
+}
+
+static void ask_failed_notice_out_of_memory_still_arrives(void **state) {
+    (void)state;
+    /* before the fix: no notice, the asker never learned */
+    assert_true(request_out_of_memory(&crasher_beh));
+    assert_int_equal((int)(int64_t)tu_load(&notice_status), TR_ECRASHED);
+    assert_int_equal(tu_load(&notice_corr), TAG);
+}
+
+/* A reply that cannot be allocated reaches an asking actor as TR_ENOMEM,
+ * even when no notice can be allocated either (before: nothing). */
+static void reply_out_of_memory_reaches_actor_as_enomem(void **state) {
+    (void)state;
+    assert_true(request_out_of_memory(&replier_beh));
+    assert_int_equal((int)(int64_t)tu_load(&reply_rc), TR_ENOMEM);
+    assert_int_equal((int)(int64_t)tu_load(&notice_status), TR_ENOMEM);
+    assert_int_equal(tu_load(&notice_corr), TAG);
 }
 
 /* --- a lane's word entries when no block can be had to deliver them ---------- */
@@ -395,6 +432,7 @@ int main(void) {
         cmocka_unit_test(runtime_free_after_failed_stop_returns),
         cmocka_unit_test(close_out_of_memory_still_stops_every_actor),
         cmocka_unit_test(ask_failed_notice_out_of_memory_still_arrives),
+        cmocka_unit_test(reply_out_of_memory_reaches_actor_as_enomem),
         cmocka_unit_test(lane_words_out_of_memory_do_not_block_the_lane),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
