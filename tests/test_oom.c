@@ -247,7 +247,7 @@ static void close_out_of_memory_still_stops_every_actor(void **state) {
     pthread_t th;    /* a new thread: no message cache, so the kicks need malloc */
     assert_int_equal(pthread_create(&th, NULL, closing_thread, rt), 0);
     pthread_join(th, NULL);
-    assert_true(tu_wait_alive(rt, 0, 3000));
+    assert_true(tu_wait_alive(rt, 0, 10000));
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -330,7 +330,7 @@ static int request_out_of_memory(const tr_behavior *beh) {
     assert_int_equal(tr_msg_new(&go, T_GO, 0), 0);
     go->ptr = target;
     assert_int_equal(tr_send_msg(asker, go), 0);
-    int got = tu_wait_ge(&notices, 1, 3000);
+    int got = tu_wait_ge(&notices, 1, 10000);
     __atomic_store_n(&all_fail, 0, __ATOMIC_SEQ_CST);
     assert_true(hoard_n < HOARD_MAX); /* the cache ran dry */
     for (size_t i = 0; i < hoard_n; i++)
@@ -408,7 +408,7 @@ static void lane_words_out_of_memory_do_not_block_the_lane(void **state) {
     assert_int_equal(tr_ask_word(ref, T_PING, 9, &f), 0);
     tu_store(&lane_sent, 1);
     tr_msg *reply = NULL;
-    int rc = tr_future_wait(f, 3000, &reply);
+    int rc = tr_future_wait(f, 10000, &reply);
     __atomic_store_n(&all_fail, 0, __ATOMIC_SEQ_CST);
     assert_true(hoard_n < HOARD_MAX);
     for (size_t i = 0; i < hoard_n; i++)
