@@ -12,7 +12,7 @@
 #   scripts/oom-sweep.sh [--bin PATH] [--step K] [--modes "once from"] [--timeout S]
 #
 # Default bin: build-asan/tests/oom_sweep (make asan builds it). CI (the
-# oom_sweep_sample ctest of the ASan build) runs --step 37; the full sweep is
+# oom_sweep_sample ctest of the ASan build) runs --step 3; the full sweep is
 # --step 1 (the default). Failed runs' output is kept in $OUT (default
 # a temporary directory, printed at the end).
 set -uo pipefail

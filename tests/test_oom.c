@@ -369,20 +369,29 @@ static void reply_out_of_memory_reaches_actor_as_enomem(void **state) {
 static uint64_t lane_sent, lane_words;
 
 static int lane_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
-    (void)ctx;
     (void)state;
     if (msg->type == T_HOARD) {
-        /* Wait until everything is in the lane, then run out of memory. */
-        tu_wait_ge(&lane_sent, 1, 5000);
+        /* Block until everything is queued (so the lane never drains and
+         * is never retired), then run out of memory. */
+        tu_wait_ge(&lane_sent, 1, 10000);
         __atomic_store_n(&all_fail, 1, __ATOMIC_SEQ_CST);
         if (tr_msg_keep(ctx, msg) == 0) /* its block must not come back either */
             hoard[hoard_n++] = msg;
         while (hoard_n < HOARD_MAX && tr_msg_new(&hoard[hoard_n], 1, 0) == 0)
             hoard_n++;
-    } else if (msg->type == T_WORD)
+        return 0;
+    }
+    if (msg->type == T_PING) {
+        if (tr_msg_wants_reply(msg))
+            (void)tr_reply_word(msg, T_PING, msg->word);
+        return 0;
+    }
+    if (msg->type == T_WORD)
         tu_add(&lane_words, 1);
-    else if (msg->type == T_PING && tr_msg_wants_reply(msg))
-        (void)tr_reply_word(msg, T_PING, msg->word);
+    /* Out of memory, every block delivered is kept: none refills the cache. */
+    if (__atomic_load_n(&all_fail, __ATOMIC_SEQ_CST) && hoard_n < HOARD_MAX &&
+        tr_msg_keep(ctx, msg) == 0)
+        hoard[hoard_n++] = msg;
     return 0;
 }
 
@@ -399,9 +408,9 @@ static void lane_words_out_of_memory_do_not_block_the_lane(void **state) {
     o.lanes = 1;
     tr_ref *ref;
     assert_int_equal(tr_spawn(rt, &lane_beh, &o, &ref), 0);
-    for (int i = 0; i < 256; i++) /* a run of sends: this thread gets a lane */
+    assert_int_equal(tr_send_word(ref, T_HOARD, 0), 0); /* blocks the only worker */
+    for (int i = 0; i < 64; i++) /* a run of sends: this thread gets a lane */
         assert_int_equal(tr_send_word(ref, T_WARM, (uint64_t)i), 0);
-    assert_int_equal(tr_send_word(ref, T_HOARD, 0), 0);
     for (int i = 0; i < 3; i++)
         assert_int_equal(tr_send_word(ref, T_WORD, (uint64_t)i), 0);
     tr_future *f;
