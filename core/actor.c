@@ -349,19 +349,14 @@ static int strength(tr_exit_kind k) {
     }
 }
 
-int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
-    /* The kick is made before the request is recorded: were it made after,
-     * a failed allocation would leave stop_req set with no kick queued, and
-     * every later request (the runtime's close included) would see itself
-     * as not the first and queue none either: an actor nothing could stop. */
-    tr_msg *kick;
-    if (tr__msg_new_system(&kick, TR_MSG_SYSTEM, 0) != 0)
-        return TR_ENOMEM;
-    kick->flags |= TR__MSG_KICK;
+/* Record a stop request for a (the strongest reason wins). Returns 1 if it
+ * is the first; *was_open says whether the actor had not ended yet. */
+static int record_request(tr_actor *a, tr_exit_kind kind, int code, const char *text,
+                          bool *was_open) {
     tr_spin_lock(&a->lock);
     /* Still open: the actor has not ended, so this request counts even if
-     * the actor sees it and ends before the kick below lands (TR_EDEAD). */
-    bool was_open = !tr__mbox_closed_any(&a->mbox);
+     * the actor sees it and ends before the kick lands (TR_EDEAD). */
+    *was_open = !tr__mbox_closed_any(&a->mbox);
     int first = !ck_pr_load_32(&a->stop_req);
     if (first || strength(kind) > strength(a->req_kind)) {
         a->req_kind = kind;
@@ -371,7 +366,20 @@ int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char 
     /* Published under the lock; the owner reads req_* under it too. */
     ck_pr_store_32(&a->stop_req, 1);
     tr_spin_unlock(&a->lock);
-    if (!first) {
+    return first;
+}
+
+int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
+    /* The kick is made before the request is recorded: were it made after,
+     * a failed allocation would leave stop_req set with no kick queued, and
+     * every later request (the runtime's close included) would see itself
+     * as not the first and queue none either: an actor nothing could stop. */
+    tr_msg *kick;
+    if (tr__msg_new_system(&kick, TR_MSG_SYSTEM, 0) != 0)
+        return TR_ENOMEM;
+    kick->flags |= TR__MSG_KICK;
+    bool was_open;
+    if (!record_request(a, kind, code, text, &was_open)) {
         tr__msg_destroy(kick, TR_EDEAD); /* the first request's kick wakes it */
         return 0;
     }
@@ -418,9 +426,11 @@ int tr__actor_seal_any(tr_actor *a, tr_exit_kind kind, int code, const char *tex
     if (rc == TR_EDEAD)
         return rc;
     /* Then why (stop_req is stored under the lock, a barrier). Until the
-     * owner sees it, its turns end without going idle and it runs again;
-     * the request's kick finds the seal and is dropped (no memory needed). */
-    (void)tr__actor_request_exit(a, kind, code, text);
+     * owner sees it, its turns end without going idle and it runs again.
+     * No kick: the seal or the schedule below wakes it, so this path needs
+     * no memory (the runtime's close falls back on it under OOM). */
+    bool was_open;
+    (void)record_request(a, kind, code, text, &was_open);
     if (rc == TR__MBOX_WOKE) /* it was idle: we are its one waker */
         tr__schedule_any(a->rt, a);
     return 0;

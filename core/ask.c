@@ -145,28 +145,58 @@ tr_ref *tr__sender_retain(const tr_msg *msg, int *err) {
     return a;
 }
 
-void tr__reply_fail(tr_msg *msg, int err) {
+/* Fail msg's token with err; 0, or TR_ENOMEM (token left in place) when it
+ * is an actor's and `may_keep` and no notice can be allocated. */
+static int reply_fail(tr_msg *msg, int err, int may_keep) {
     void *t = msg->reply;
-    msg->reply = NULL;
     if (t == NULL || ((uintptr_t)t & TR__REPLY_SENDER)) /* no token: nothing waits */
-        return;
+        return 0;
     if (is_sink_token(t)) {
+        msg->reply = NULL;
         token_sink(t)->fail(token_sink(t), err, msg->corr);
-        return;
+        return 0;
     }
     if (!is_actor_token(t)) {
+        msg->reply = NULL;
         tr__future_settle(t, NULL, err);
-        return;
+        return 0;
     }
-    tr_actor *asker = token_actor(t);
     tr_msg *m;
-    if (tr__msg_new_system(&m, TR_MSG_ASK_FAILED, 0) == 0) {
+    if (tr__msg_new_system(&m, TR_MSG_ASK_FAILED, 0) != 0) {
+        if (may_keep)
+            return TR_ENOMEM;
+        m = NULL; /* lost: the asker learns only from a timeout, if it set one */
+    }
+    msg->reply = NULL;
+    tr_actor *asker = token_actor(t);
+    if (m != NULL) {
         m->corr = msg->corr;
         m->status = err;
         m->word = (uint64_t)(int64_t)err;
         if (tr__actor_push_notice(asker, m) != 0) /* TR_EDEAD only */
             tr__msg_destroy(m, TR_EDEAD);
     }
+    tr_ref_release(asker);
+    return 0;
+}
+
+void tr__reply_fail(tr_msg *msg, int err) {
+    (void)reply_fail(msg, err, 0);
+}
+
+int tr__reply_fail_try(tr_msg *msg, int err) {
+    return reply_fail(msg, err, 1);
+}
+
+void tr__reply_fail_in_place(tr_msg *msg, int err) {
+    tr_actor *asker = token_actor(msg->reply);
+    uint64_t corr = msg->corr;
+    /* The request's block becomes the notice: same memory, same release. */
+    tr__msg_fill(msg, TR_MSG_ASK_FAILED, 0, (uint64_t)(int64_t)err, msg->release);
+    msg->corr = corr;
+    msg->status = err;
+    if (tr__actor_push_notice(asker, msg) != 0) /* TR_EDEAD only */
+        tr__msg_destroy(msg, TR_EDEAD);
     tr_ref_release(asker);
 }
 
@@ -367,8 +397,10 @@ static int reply_new(tr_msg *req, uint32_t type, const void *data, size_t size, 
     if (rc != 0) {
         /* No memory for the reply: the request is answered with that
          * failure now, rather than with TR_ENOREPLY once it is dropped. */
-        if (rc == TR_ENOMEM && tr_msg_wants_reply(req))
-            tr__reply_fail(req, TR_ENOMEM);
+        if (rc == TR_ENOMEM && tr_msg_wants_reply(req) &&
+            tr__reply_fail_try(req, TR_ENOMEM) == TR_ENOMEM)
+            req->status = TR_ENOMEM; /* no notice either: the request's own
+                                      * block says it when destroyed (msg.c) */
         return rc;
     }
     rc = tr_reply_msg(req, m);

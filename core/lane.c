@@ -346,30 +346,48 @@ void tr__lane_kick_owner(tr_actor *a, tr_msg *kick) {
     tr__lane_release_any(l); /* the kick's reference */
 }
 
+/* A word entry taken from a lane with no block to deliver it in: it is
+ * dead-lettered (TR_DEAD_DROPPED) through a header on the stack, as at close
+ * (collect_one), so the lane moves on. Before, the entry stayed and the
+ * owner retried at once, forever while memory was out: a worker spinning
+ * and everything behind the entry (asks included) stuck. */
+static void drop_word(tr_actor *a, uint32_t type, uint64_t word) {
+    tr_msg tmp;
+    tr_msg_init(&tmp, 1, NULL);
+    tmp.type = type;
+    tmp.word = word;
+    tr__dead_letter(a->rt, &tmp, TR_DEAD_DROPPED);
+}
+
 /* One message from l, or NULL (then l may have been parked or freed). */
 static tr_msg *take(tr_actor *a, tr__lane *l) {
-    tr_msg *m = tr__msgcache_alloc(); /* first: a taken slot must not be lost */
-    if (TR_UNLIKELY(m == NULL))
+    for (;;) {
+        tr_msg *m = tr__msgcache_alloc(); /* before the take: NULL is handled below */
+        uint32_t type;
+        uint64_t word;
+        uint32_t kind = tr__lane_take_owner(l, &type, &word);
+        if (kind != TR__LANE_EMPTY)
+            a->mbox.taken++; /* a bounded mailbox's room, given back per turn */
+        if (kind == TR__LANE_WORD) {
+            if (TR_LIKELY(m != NULL)) {
+                tr__msg_fill(m, type, 0, word, tr__msgcache_free);
+                return m;
+            }
+            drop_word(a, type, word);
+            continue;
+        }
+        if (m != NULL)
+            tr__msgcache_free(m);
+        if (kind == TR__LANE_PTR)
+            return (tr_msg *)(uintptr_t)word;
+        if (tr__lane_park_owner(l)) {
+            l->active = 0;
+            a->lanes_active--;
+            if (tr__lane_done_owner(l))
+                unlink_lane(a, l);
+        }
         return NULL;
-    uint32_t type;
-    uint64_t word;
-    uint32_t kind = tr__lane_take_owner(l, &type, &word);
-    if (kind != TR__LANE_EMPTY)
-        a->mbox.taken++; /* a bounded mailbox's room, given back per turn */
-    if (kind == TR__LANE_WORD) {
-        tr__msg_fill(m, type, 0, word, tr__msgcache_free);
-        return m;
     }
-    tr__msgcache_free(m);
-    if (kind == TR__LANE_PTR)
-        return (tr_msg *)(uintptr_t)word;
-    if (tr__lane_park_owner(l)) {
-        l->active = 0;
-        a->lanes_active--;
-        if (tr__lane_done_owner(l))
-            unlink_lane(a, l);
-    }
-    return NULL;
 }
 
 tr_msg *tr__lane_next_owner(tr_actor *a) {

@@ -6,7 +6,9 @@
  * is destroyed exactly once, by whoever owns it last: the runtime after
  * receive (or on the dead-letter path), or the caller with tr_msg_free. The
  * destroy order is fixed: the reply token fails (if unanswered), then
- * ptr_free(ptr), then release(msg). */
+ * ptr_free(ptr), then release(msg); except that an actor's request whose
+ * failure notice cannot be allocated is itself made into the notice (after
+ * ptr_free), so the asker still learns. */
 #include "core/msg.h"
 
 #include "core/msgcache.h"
@@ -87,6 +89,22 @@ void tr__msg_finish(tr_msg *msg, int err) {
 }
 
 void tr__msg_destroy(tr_msg *msg, int err) {
+    if (TR_UNLIKELY(tr__msg_token(msg) != NULL)) {
+        /* A reply that could not be allocated, for an actor whose failure
+         * notice could not be either, marked the request (core/ask.c). */
+        if (msg->status == TR_ENOMEM && (msg->flags & TR__MSG_ASK))
+            err = TR_ENOMEM;
+        /* An actor's request whose failure notice cannot be allocated: its
+         * own block (ours: from the cache or malloc) becomes the notice. */
+        if ((msg->release == tr__msgcache_free || msg->release == release_big) &&
+            tr__reply_fail_try(msg, err) == TR_ENOMEM) {
+            if (msg->ptr != NULL && msg->ptr_free != NULL)
+                msg->ptr_free(msg->ptr);
+            msg->ptr = NULL;
+            tr__reply_fail_in_place(msg, err);
+            return;
+        }
+    }
     tr__msg_finish(msg, err);
     if (msg->release != NULL)
         msg->release(msg);

@@ -139,6 +139,17 @@ int tr__reply_result(tr_msg *req, int rc, void *ptr, tr_free_fn ptr_free);
 
 /* Fail the token of msg with err (no-op if none). */
 void tr__reply_fail(tr_msg *msg, int err);
+/* As tr__reply_fail, except that when the token is an actor's and no
+ * TR_MSG_ASK_FAILED notice can be allocated it returns TR_ENOMEM and
+ * leaves the token in msg (the caller then uses tr__reply_fail_in_place).
+ * 0 otherwise (the token is used). */
+int tr__reply_fail_try(tr_msg *msg, int err);
+/* msg, whose token is an actor's and whose memory is the runtime's to
+ * reuse (made by tr_msg_new or as a system message; ptr already freed),
+ * becomes that actor's TR_MSG_ASK_FAILED notice with err and corr kept,
+ * and is pushed to it (destroyed if it has ended). Allocates nothing, so an
+ * asking actor learns of the failure even out of memory. */
+void tr__reply_fail_in_place(tr_msg *msg, int err);
 
 /* Send req to `to` as a request answered through token (a tr_future*, or a
  * tagged pointer as above; req->corr is the caller's to set). On success the

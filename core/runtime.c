@@ -124,7 +124,12 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
 
 static void stop_one(tr_actor *a, void *arg) {
     (void)arg;
-    tr__actor_request_exit(a, TR_EXIT_SHUTDOWN, 0, "runtime shutdown");
+    /* No memory for the kick: seal the mailbox instead, which allocates
+     * nothing and ends the actor just as surely (what is queued is
+     * dead-lettered as at any end; later sends to it fail with TR_EDEAD). So
+     * a close never waits on an actor it could not ask to stop. */
+    if (tr__actor_request_exit(a, TR_EXIT_SHUTDOWN, 0, "runtime shutdown") == TR_ENOMEM)
+        (void)tr__actor_seal_any(a, TR_EXIT_SHUTDOWN, 0, "runtime shutdown");
 }
 
 static void enter_exiting(tr_runtime *rt) {

@@ -39,12 +39,13 @@ void *__wrap_aligned_alloc(size_t a, size_t n);
 void __wrap_free(void *p);
 
 static __thread int tls_fail;    /* this thread's allocations fail */
+static int all_fail;             /* every thread's allocations fail (atomic) */
 static __thread int tls_track;   /* record this thread's big callocs */
 static void *tracked[TRACK_MAX]; /* under track_mu */
 static pthread_mutex_t track_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int failing(void) {
-    if (!tls_fail)
+    if (!tls_fail && !__atomic_load_n(&all_fail, __ATOMIC_SEQ_CST))
         return 0;
     errno = ENOMEM;
     return 1;
@@ -224,11 +225,224 @@ static void runtime_free_after_failed_stop_returns(void **state) {
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* --- the runtime's close when no stop request can be allocated ---------------- */
+
+static void *closing_thread(void *arg) {
+    tls_fail = 1;
+    (void)tr_runtime_close(arg);
+    return NULL;
+}
+
+/* Before the fix the close asked the idle actor to stop with a kick it could
+ * not allocate, and nothing else ever woke it: the runtime never emptied. */
+static void close_out_of_memory_still_stops_every_actor(void **state) {
+    (void)state;
+    tr_runtime *rt = tu_runtime_new(1);
+    assert_non_null(rt);
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &idle_beh, NULL, &ref), 0);
+    assert_int_equal(tr_spawn(rt, &idle_beh, NULL, NULL), 0);
+    tr_ref_release(ref);
+    tu_sleep_ms(20); /* both idle: only the close can wake them */
+    pthread_t th;    /* a new thread: no message cache, so the kicks need malloc */
+    assert_int_equal(pthread_create(&th, NULL, closing_thread, rt), 0);
+    pthread_join(th, NULL);
+    assert_true(tu_wait_alive(rt, 0, 10000));
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+/* --- an actor's request failing with no memory for the notice ---------------- */
+
+#define T_GO 1
+#define T_CRASH 2
+#define T_AFTER 3
+#define TAG 77
+
+#define HOARD_MAX (1 << 17)
+
+static uint64_t notices, notice_status, notice_corr;
+static tr_msg *hoard[HOARD_MAX]; /* every block the crasher's worker could get */
+static size_t hoard_n;           /* written by the crasher, read after the join */
+
+static int crasher_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    if (msg->type != T_CRASH)
+        return 0;
+    /* From here every allocation fails, on this worker too, and its message
+     * cache is emptied: the crash must still reach the asker as
+     * TR_MSG_ASK_FAILED. */
+    __atomic_store_n(&all_fail, 1, __ATOMIC_SEQ_CST);
+    while (hoard_n < HOARD_MAX && tr_msg_new(&hoard[hoard_n], 1, 0) == 0)
+        hoard_n++;
+    return -1;
+}
+
+static const tr_behavior crasher_beh = {.receive = crasher_receive};
+
+static uint64_t reply_rc;
+
+/* Answers T_CRASH with a reply that cannot be allocated. */
+static int replier_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    if (msg->type != T_CRASH)
+        return 0;
+    __atomic_store_n(&all_fail, 1, __ATOMIC_SEQ_CST);
+    while (hoard_n < HOARD_MAX && tr_msg_new(&hoard[hoard_n], 1, 0) == 0)
+        hoard_n++;
+    tu_store(&reply_rc, (uint64_t)(int64_t)tr_reply_word(msg, T_CRASH, 1));
+    return 0;
+}
+
+static const tr_behavior replier_beh = {.receive = replier_receive};
+
+static int asker_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type == T_GO) {
+        tr_ref *to = msg->ptr;
+        (void)tr_request_word(ctx, to, T_CRASH, 0, TAG);
+        (void)tr_send_word(to, T_AFTER, 0); /* the request is not the mailbox's last */
+        return 0;
+    }
+    if (msg->type == TR_MSG_ASK_FAILED) {
+        tu_store(&notice_status, (uint64_t)(int64_t)tr_result_code(msg));
+        tu_store(&notice_corr, msg->corr);
+        tu_add(&notices, 1);
+    }
+    return 0;
+}
+
+static const tr_behavior asker_beh = {.receive = asker_receive};
+
+/* The asker requests T_CRASH of a target with `beh`, which runs out of
+ * memory; returns whether a TR_MSG_ASK_FAILED came (status and corr in
+ * notice_status, notice_corr). */
+static int request_out_of_memory(const tr_behavior *beh) {
+    tu_store(&notices, 0);
+    hoard_n = 0;
+    tr_runtime *rt = tu_runtime_new(1);
+    assert_non_null(rt);
+    tr_ref *asker, *target;
+    assert_int_equal(tr_spawn(rt, &asker_beh, NULL, &asker), 0);
+    assert_int_equal(tr_spawn(rt, beh, NULL, &target), 0);
+    tr_msg *go;
+    assert_int_equal(tr_msg_new(&go, T_GO, 0), 0);
+    go->ptr = target;
+    assert_int_equal(tr_send_msg(asker, go), 0);
+    int got = tu_wait_ge(&notices, 1, 10000);
+    __atomic_store_n(&all_fail, 0, __ATOMIC_SEQ_CST);
+    assert_true(hoard_n < HOARD_MAX); /* the cache ran dry */
+    for (size_t i = 0; i < hoard_n; i++)
+        tr_msg_free(hoard[i]);
+    tr_ref_release(target);
+    tr_ref_release(asker);
+    assert_int_equal(tr_runtime_free(rt), 0);
+    return got;
+}
+
+static void ask_failed_notice_out_of_memory_still_arrives(void **state) {
+    (void)state;
+    /* before the fix: no notice, the asker never learned */
+    assert_true(request_out_of_memory(&crasher_beh));
+    assert_int_equal((int)(int64_t)tu_load(&notice_status), TR_ECRASHED);
+    assert_int_equal(tu_load(&notice_corr), TAG);
+}
+
+/* A reply that cannot be allocated reaches an asking actor as TR_ENOMEM,
+ * even when no notice can be allocated either (before: nothing). */
+static void reply_out_of_memory_reaches_actor_as_enomem(void **state) {
+    (void)state;
+    assert_true(request_out_of_memory(&replier_beh));
+    assert_int_equal((int)(int64_t)tu_load(&reply_rc), TR_ENOMEM);
+    assert_int_equal((int)(int64_t)tu_load(&notice_status), TR_ENOMEM);
+    assert_int_equal(tu_load(&notice_corr), TAG);
+}
+
+/* --- a lane's word entries when no block can be had to deliver them ---------- */
+
+#define T_HOARD 4
+#define T_WORD 5
+#define T_PING 6
+#define T_WARM 7
+
+static uint64_t lane_sent, lane_words;
+
+static int lane_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type == T_HOARD) {
+        /* Block until everything is queued (so the lane never drains and
+         * is never retired), then run out of memory. */
+        tu_wait_ge(&lane_sent, 1, 10000);
+        __atomic_store_n(&all_fail, 1, __ATOMIC_SEQ_CST);
+        if (tr_msg_keep(ctx, msg) == 0) /* its block must not come back either */
+            hoard[hoard_n++] = msg;
+        while (hoard_n < HOARD_MAX && tr_msg_new(&hoard[hoard_n], 1, 0) == 0)
+            hoard_n++;
+        return 0;
+    }
+    if (msg->type == T_PING) {
+        if (tr_msg_wants_reply(msg))
+            (void)tr_reply_word(msg, T_PING, msg->word);
+        return 0;
+    }
+    if (msg->type == T_WORD)
+        tu_add(&lane_words, 1);
+    /* Out of memory, every block delivered is kept: none refills the cache. */
+    if (__atomic_load_n(&all_fail, __ATOMIC_SEQ_CST) && hoard_n < HOARD_MAX &&
+        tr_msg_keep(ctx, msg) == 0)
+        hoard[hoard_n++] = msg;
+    return 0;
+}
+
+static const tr_behavior lane_beh = {.receive = lane_receive};
+
+/* Before the fix the owner kept retrying the first word entry's block: its
+ * worker spun, and the ask behind it never settled. */
+static void lane_words_out_of_memory_do_not_block_the_lane(void **state) {
+    (void)state;
+    hoard_n = 0;
+    tr_runtime *rt = tu_runtime_new(1);
+    assert_non_null(rt);
+    tr_spawn_opts o = {0};
+    o.lanes = 1;
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &lane_beh, &o, &ref), 0);
+    assert_int_equal(tr_send_word(ref, T_HOARD, 0), 0); /* blocks the only worker */
+    for (int i = 0; i < 64; i++) /* a run of sends: this thread gets a lane */
+        assert_int_equal(tr_send_word(ref, T_WARM, (uint64_t)i), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tr_send_word(ref, T_WORD, (uint64_t)i), 0);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(ref, T_PING, 9, &f), 0);
+    tu_store(&lane_sent, 1);
+    tr_msg *reply = NULL;
+    int rc = tr_future_wait(f, 10000, &reply);
+    __atomic_store_n(&all_fail, 0, __ATOMIC_SEQ_CST);
+    assert_true(hoard_n < HOARD_MAX);
+    for (size_t i = 0; i < hoard_n; i++)
+        tr_msg_free(hoard[i]);
+    /* The words were dead-lettered (no block to deliver them in); the ask
+     * got through and its reply could not be allocated. */
+    assert_int_equal(rc, TR_ENOMEM);
+    assert_int_equal(tu_load(&lane_words), 0);
+    tr_runtime_stats st;
+    assert_int_equal(tr_runtime_stats_get(rt, &st), 0);
+    assert_true(st.dead_letters >= 3);
+    tr_future_release(f);
+    tr_ref_release(ref);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(thread_exit_out_of_memory_frees_the_cache),
         cmocka_unit_test(stop_after_enomem_still_stops),
         cmocka_unit_test(runtime_free_after_failed_stop_returns),
+        cmocka_unit_test(close_out_of_memory_still_stops_every_actor),
+        cmocka_unit_test(ask_failed_notice_out_of_memory_still_arrives),
+        cmocka_unit_test(reply_out_of_memory_reaches_actor_as_enomem),
+        cmocka_unit_test(lane_words_out_of_memory_do_not_block_the_lane),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
