@@ -503,8 +503,11 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
 }
 
 /* Done with a delivered message: destroy it, except the memory of one the
- * mailbox still holds as its link (the mailbox releases that itself). */
-static void discard(tr_actor *a, tr_msg *m, int err) {
+ * mailbox still holds as its link (the mailbox releases that itself).
+ * Inline: it runs after every message, and as a call (gcc stopped inlining
+ * drop_current once the sender merge grew it) it cost ~10 instructions per
+ * message in call, register saves and reloads (callgrind, pingpong). */
+static inline __attribute__((always_inline)) void discard(tr_actor *a, tr_msg *m, int err) {
     if (tr__mbox_holds_owner(&a->mbox, m)) {
         if (tr__msg_token(m) != NULL || m->ptr != NULL) /* most messages have neither */
             tr__msg_finish(m, err);
@@ -513,7 +516,7 @@ static void discard(tr_actor *a, tr_msg *m, int err) {
 }
 
 /* The current message is done with: destroy it unless it was kept. */
-static void drop_current(tr_actor *a, int err) {
+static inline __attribute__((always_inline)) void drop_current(tr_actor *a, int err) {
     tr_msg *m = a->cur;
     a->cur = NULL;
     if (m != NULL)

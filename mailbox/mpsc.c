@@ -97,7 +97,10 @@ static tr_msg *wait_link(tr__mbox *mb, tr_msg *m) {
 }
 
 tr_msg *tr__mbox_wait_link_owner(tr__mbox *mb, tr_msg *h) {
-    if (tr__mbox_untag(ck_pr_load_ptr(&mb->tail)) == h)
+    tr_msg *t = ck_pr_load_ptr(&mb->tail);
+    /* Sealed (rare) is the second test: the first is the unsealed tail's,
+     * so a plain empty mailbox pays no masking. */
+    if (t == h || TR_UNLIKELY(tr__mbox_untag(t) == h))
         return NULL; /* nothing on its way: really empty */
     for (unsigned spins = 0; spins < 64; spins++) {
         ck_pr_stall();
