@@ -203,19 +203,22 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     if (cap == TR_MAILBOX_UNBOUNDED)
         cap = 0;
     tr__mbox_init(&a->mbox, cap); /* SCHED: ours until the end of spawn */
+    /* The owner line's fields in their order, nothing between them, so the
+     * compiler merges the zero stores into a few wide ones. */
     a->stop_req = 0;
     a->after = a->terminating = 0;
+    a->state_owned = 0; /* setup_state sets it */
     a->stop_as_msg = 0;
     a->room_freed = 0;
     a->cur = NULL;
     a->lanes = a->lane_cur = NULL;
     a->lanes_active = 0;
     a->lane_turn = 0;
+    a->bdepth = 0;
+    a->fixed = 0; /* bstack is NULL: zeroed blocks, and free_state clears it */
     a->activity = 0;
     a->beh = *behavior;
     a->receive = behavior->receive;
-    a->bdepth = 0;
-    a->fixed = 0;                    /* bstack is NULL: zeroed blocks, and free_state clears it */
     a->front = a->stash_head = NULL; /* stash_tail is read only behind a head */
     a->stash_len = 0;
     a->stash_cap = o->stash_capacity; /* 0: TR_STASH_DEFAULT, resolved by tr_stash */
