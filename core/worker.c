@@ -30,8 +30,8 @@
  * actors they wake. A worker counts its polls (`beat`, no clock read); the
  * helpers time it: a beat they have seen unchanged for STUCK_NS is stuck.
  * Helpers look about every STUCK_NS/2 between their own turns, reading the
- * clock once per `help_polls` polls, a count that adapts to the length of
- * the turns; a parked worker looks too, woken by a WATCH_S watchdog timer
+ * clock once per `help_polls` (1-16) polls, a count that adapts to the length
+ * of the turns; a parked worker looks too, woken by a WATCH_S watchdog timer
  * that it arms only while some other worker is awake (so an idle runtime
  * still sleeps). See docs/design.md, "A blocked handler". */
 #include "core/worker.h"
@@ -50,15 +50,15 @@
 #include "core/runtime.h"
 #include "troupe/error.h"
 
-#define LIFO_MAX 32        /* LIFO turns in a row before older work gets a turn */
-#define GLOBAL_BATCH 32    /* most actors one take moves from the global queue */
-#define STARVE (1u << 16)  /* picks the oldest local actor may wait */
-#define STEAL_MAX 32       /* most actors one steal takes */
-#define AGING_GAP 4096     /* picks between two aging picks, at least */
-#define IDLE_PAUSES 8      /* pause instructions per idle spin round (~40 ns each) */
-#define STUCK_NS 2000000   /* a worker awake this long without running its loop is helped */
-#define HELP_POLLS_MAX 128 /* most polls between two clock reads of a helper */
-#define WATCH_S 0.002      /* a parked worker looks for stuck ones this often, if any may be */
+#define LIFO_MAX 32       /* LIFO turns in a row before older work gets a turn */
+#define GLOBAL_BATCH 32   /* most actors one take moves from the global queue */
+#define STARVE (1u << 16) /* picks the oldest local actor may wait */
+#define STEAL_MAX 32      /* most actors one steal takes */
+#define AGING_GAP 4096    /* picks between two aging picks, at least */
+#define IDLE_PAUSES 8     /* pause instructions per idle spin round (~40 ns each) */
+#define STUCK_NS 2000000  /* a worker awake this long without running its loop is helped */
+#define HELP_POLLS_MAX 16 /* most polls between two clock reads of a helper */
+#define WATCH_S 0.002     /* a parked worker looks for stuck ones this often, if any may be */
 
 /* initial-exec: a plain %fs-relative load, even in libtroupe.so. */
 __thread tr__worker *tr__tls_worker __attribute__((tls_model("initial-exec")));
@@ -433,11 +433,12 @@ static void watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents) {
 
 /* Every help_polls polls: look for stuck workers once STUCK_NS/2 has passed
  * since the last look. help_polls doubles while the polls come faster than
- * STUCK_NS/16 apart and halves while they come slower than STUCK_NS/4, so
- * the clock is read a few times per STUCK_NS whatever a turn costs (short
- * turns: once per up to HELP_POLLS_MAX polls; long ones: every poll). A
- * clock read per poll was ~3% of pingpong and ring (48 ns per read on this
- * KVM guest, a poll every ~1.5 us). */
+ * STUCK_NS/16 apart, up to HELP_POLLS_MAX, and drops to 1 as soon as they
+ * come slower than STUCK_NS/4: short turns read the clock once per 16 polls
+ * (~1,000 turns), long ones every poll, as before, and a switch from short
+ * to long turns delays a look by at most 16 polls. A clock read per poll
+ * was ~3% of pingpong and ring (48 ns per read on the CI guest's
+ * kvm-clock, a poll every ~1.5 us). */
 static void help_tick(tr__worker *w) {
     if (w->rt->nworkers < 2) { /* nobody to help: no clock (a wake-up sets it to 1 again) */
         w->help_countdown = UINT_MAX;
@@ -448,8 +449,8 @@ static void help_tick(tr__worker *w) {
     w->tick_ns = now;
     if (gap < STUCK_NS / 16 && w->help_polls < HELP_POLLS_MAX)
         w->help_polls *= 2;
-    else if (gap > STUCK_NS / 4 && w->help_polls > 1)
-        w->help_polls /= 2;
+    else if (gap > STUCK_NS / 4)
+        w->help_polls = 1;
     w->help_countdown = w->help_polls;
     if (now - w->help_ns >= STUCK_NS / 2) {
         w->help_ns = now;
