@@ -38,9 +38,9 @@
 
 #include <assert.h>
 #include <ck_pr.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
-#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
