@@ -95,7 +95,8 @@ void tr__future_poll_init(void);
 #define TR__POLL_MAX_NS 50000u
 #define TR__POLL_MIN_NS 2000u
 
-/* Fill the header of a runtime-made message (tr_msg_new, the direct sends):
+/* Fill the header of a runtime-made message (tr_msg_new, the direct sends),
+ * with `reply` (NULL, a token, or a tagged sender) written once:
  * no memset call, since this is on every send. Only the first 64 bytes:
  * `corr`, the one field on the block's second cache line, is left alone,
  * so a send writes one line, not two (the second is a miss when the block
@@ -105,8 +106,8 @@ void tr__future_poll_init(void);
  * Field by field: a literal built on the stack and copied stalls on store
  * forwarding. */
 _Static_assert(offsetof(tr_msg, corr) == 64, "corr alone on the second line");
-static inline void tr__msg_fill(tr_msg *m, uint32_t type, uint32_t size, uint64_t word,
-                                tr_msg_release_fn release) {
+static inline void tr__msg_fill_reply(tr_msg *m, uint32_t type, uint32_t size, uint64_t word,
+                                      tr_msg_release_fn release, void *reply) {
     m->type = type;
     m->size = size;
     m->word = word;
@@ -116,7 +117,13 @@ static inline void tr__msg_fill(tr_msg *m, uint32_t type, uint32_t size, uint64_
     m->next = NULL;
     m->flags = TR__MSG_INLINE;
     m->status = 0;
-    m->reply = NULL;
+    m->reply = reply;
+}
+
+/* The same with no reply token and no sender. */
+static inline void tr__msg_fill(tr_msg *m, uint32_t type, uint32_t size, uint64_t word,
+                                tr_msg_release_fn release) {
+    tr__msg_fill_reply(m, type, size, word, release, NULL);
 }
 
 /* Destroy a message whose token (if any) was not answered: the token fails

@@ -111,13 +111,17 @@ int tr_send_word(tr_ref *to, uint32_t type, uint64_t word) {
     tr_msg *m = tr__msgcache_alloc();
     if (m == NULL)
         return TR_ENOMEM;
-    tr__msg_fill(m, type, 0, word, tr__msgcache_free);
-    /* After the call: nothing of it lives across, so no extra register is
-     * saved on the way in. */
+    /* The sender after the call: nothing of it lives across, so no extra
+     * register is saved on the way in. `reply` is written once, by the
+     * fill, stamped or NULL (not NULL and then the stamp over it). */
     uint64_t id;
     tr_actor *self = tr__worker_self(to->rt, &id);
-    if (self != NULL) /* from an actor: the sender (core/msg.h) */
-        tr__msg_stamp(m, self, id);
+    void *reply = NULL;
+    if (self != NULL) { /* from an actor: the sender (core/msg.h, tr__msg_stamp) */
+        reply = (void *)((uintptr_t)self | TR__REPLY_SENDER);
+        m->corr = id;
+    }
+    tr__msg_fill_reply(m, type, 0, word, tr__msgcache_free, reply);
     rc = tr__actor_push(to, m);
     if (rc != 0)
         tr__msgcache_free(m);

@@ -24,17 +24,21 @@
  * it runs only between turns. A handler that blocks or spins would hold them
  * all back, so the loop is not the worker's alone: whoever runs it holds
  * loop_mu, and a worker that has not run its loop for STUCK_NS while awake
- * (beat_ns) is helped: another worker takes its loop_mu (trylock) and runs
- * its posts and its loop (EVRUN_NOWAIT) on its behalf. Expired timers and
- * ready fds then deliver their messages from the helper, whose own queues
- * get the actors they wake. Helpers look every STUCK_NS/2 between their own
- * turns; a parked worker looks too, woken by a WATCH_S watchdog timer that
- * it arms only while some other worker is awake (so an idle runtime still
- * sleeps). See docs/design.md, "A blocked handler". */
+ * is helped: another worker takes its loop_mu (trylock) and runs its posts
+ * and its loop (EVRUN_NOWAIT) on its behalf. Expired timers and ready fds
+ * then deliver their messages from the helper, whose own queues get the
+ * actors they wake. A worker counts its polls (`beat`, no clock read); the
+ * helpers time it: a beat they have seen unchanged for STUCK_NS is stuck.
+ * Helpers look about every STUCK_NS/2 between their own turns, reading the
+ * clock once per `help_polls` (1-16) polls, a count that adapts to the length
+ * of the turns; a parked worker looks too, woken by a WATCH_S watchdog timer
+ * that it arms only while some other worker is awake (so an idle runtime
+ * still sleeps). See docs/design.md, "A blocked handler". */
 #include "core/worker.h"
 
 #include <assert.h>
 #include <ck_pr.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stddef.h>
@@ -53,6 +57,7 @@
 #define AGING_GAP 4096    /* picks between two aging picks, at least */
 #define IDLE_PAUSES 8     /* pause instructions per idle spin round (~40 ns each) */
 #define STUCK_NS 2000000  /* a worker awake this long without running its loop is helped */
+#define HELP_POLLS_MAX 16 /* most polls between two clock reads of a helper */
 #define WATCH_S 0.002     /* a parked worker looks for stuck ones this often, if any may be */
 
 /* initial-exec: a plain %fs-relative load, even in libtroupe.so. */
@@ -366,12 +371,23 @@ static void flush_wakes(tr__worker *w) {
 
 /* --- helping a stuck worker (see the file top) ----------------------------- */
 
-/* v is awake, has not run its loop for STUCK_NS, and has something there. */
+/* v is awake, has not run its loop for STUCK_NS, and has something there.
+ * "Not run": its beat is the one a helper (any) saw at seen_ns. The seen_*
+ * pair is a hint shared by the helpers, all relaxed: two helpers racing on
+ * it can only move seen_ns by the gap between their clock readings, which
+ * makes a help that much early or late, never wrong (a helped loop that
+ * was not stuck is run once by the helper, as the owner would). */
 static int stuck_any(tr__worker *v, uint64_t now) {
     if (ck_pr_load_32(&v->parked))
         return 0;
-    /* Signed: v's stamp may be a little ahead of our clock reading. */
-    if ((int64_t)(now - ck_pr_load_64(&v->beat_ns)) < (int64_t)STUCK_NS)
+    uint64_t beat = ck_pr_load_64(&v->beat);
+    if (beat != ck_pr_load_64(&v->seen_beat)) { /* it ran its loop since: time it from now */
+        ck_pr_store_64(&v->seen_beat, beat);
+        ck_pr_store_64(&v->seen_ns, now);
+        return 0;
+    }
+    /* Signed: another helper's stamp may be a little ahead of our clock. */
+    if ((int64_t)(now - ck_pr_load_64(&v->seen_ns)) < (int64_t)STUCK_NS)
         return 0;
     return ck_pr_load_32(&v->nwatchers) > 0 || CK_STACK_FIRST(&v->posts) != NULL;
 }
@@ -415,12 +431,39 @@ static void watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents) {
     (void)revents; /* waking the parked worker is all it is for */
 }
 
+/* Every help_polls polls: look for stuck workers once STUCK_NS/2 has passed
+ * since the last look. help_polls doubles while the polls come faster than
+ * STUCK_NS/16 apart, up to HELP_POLLS_MAX, and drops to 1 as soon as they
+ * come slower than STUCK_NS/4: short turns read the clock once per 16 polls
+ * (~1,000 turns), long ones every poll, as before, and a switch from short
+ * to long turns delays a look by at most 16 polls. A clock read per poll
+ * was ~3% of pingpong and ring (48 ns per read on the CI guest's
+ * kvm-clock, a poll every ~1.5 us). */
+static void help_tick(tr__worker *w) {
+    if (w->rt->nworkers < 2) { /* nobody to help: no clock (a wake-up sets it to 1 again) */
+        w->help_countdown = UINT_MAX;
+        return;
+    }
+    uint64_t now = tr__mono_ns();
+    uint64_t gap = now - w->tick_ns;
+    w->tick_ns = now;
+    if (gap < STUCK_NS / 16 && w->help_polls < HELP_POLLS_MAX)
+        w->help_polls *= 2;
+    else if (gap > STUCK_NS / 4)
+        w->help_polls = 1;
+    w->help_countdown = w->help_polls;
+    if (now - w->help_ns >= STUCK_NS / 2) {
+        w->help_ns = now;
+        help_stuck(w, now);
+    }
+}
+
 /* Run loop callbacks (timers, I/O) without blocking, if there are any; then
  * the deferred wake-ups, theirs included. */
 static void poll_loop(tr__worker *w) {
-    uint64_t now = tr__mono_ns();
-    /* Relaxed: helpers only compare it with their clock. */
-    ck_pr_store_64(&w->beat_ns, now);
+    /* Relaxed: helpers only compare it with the value they saw before
+     * (stuck_any); the owner is its one writer. */
+    ck_pr_store_64(&w->beat, w->beat + 1);
     if (CK_STACK_FIRST(&w->posts) != NULL || ck_pr_load_32(&w->nwatchers) > 0) {
         loop_lock(w); /* waits for a helper that is running it */
         run_posts(w);
@@ -428,10 +471,8 @@ static void poll_loop(tr__worker *w) {
             ev_run(w->loop, EVRUN_NOWAIT);
         loop_unlock(w);
     }
-    if (now - w->help_ns >= STUCK_NS / 2 && w->rt->nworkers > 1) {
-        w->help_ns = now;
-        help_stuck(w, now);
-    }
+    if (TR_UNLIKELY(--w->help_countdown == 0))
+        help_tick(w);
     if (w->notify_pending) { /* loop callbacks may have woken actors */
         w->notify_pending = 0;
         tr__notify_any(w->rt);
@@ -463,7 +504,8 @@ static void unpark_self(tr__worker *w) {
         ck_pr_dec_32(&w->rt->sleepers);
 }
 
-static void park(tr__worker *w) {
+/* 1 if w slept (then it may have woken to work while it has watchers). */
+static int park(tr__worker *w) {
     ck_pr_store_32(&w->parked, 1);
     /* Locked increment = full barrier: `parked` is visible before we re-check
      * the queues; pairs with the fence in tr__notify_any. */
@@ -471,7 +513,7 @@ static void park(tr__worker *w) {
     tr__runtime_quiet_check(w->rt);
     if (has_work(w)) {
         unpark_self(w);
-        return;
+        return 0;
     }
     w->parks++;
     loop_lock(w); /* held asleep: helpers skip parked workers */
@@ -489,9 +531,10 @@ static void park(tr__worker *w) {
         ev_timer_stop(w->loop, &w->watchdog);
     }
     loop_unlock(w);
-    ck_pr_store_64(&w->beat_ns, tr__mono_ns()); /* awake from here */
-    w->woke = 1;
+    ck_pr_store_64(&w->beat, w->beat + 1); /* awake from here (see poll_loop) */
+    w->help_countdown = 1; /* look at the next poll: the watchdog may be why we woke */
     unpark_self(w);
+    return 1;
 }
 
 /* w is awake with something on its loop, so it may get stuck with it: if
@@ -517,15 +560,19 @@ static void ensure_watcher_any(tr__worker *w) {
 
 /* --- the thread ----------------------------------------------------------- */
 
-static void run_loop(tr__worker *w) {
+/* Not inlined into worker_main: there, next to its setjmp, gcc kept `w` on
+ * the stack and reloaded it for every use (4 instructions per turn for the
+ * test of `woke` alone). */
+static __attribute__((noinline)) void run_loop(tr__worker *w) {
     tr_runtime *rt = w->rt;
     unsigned idle = 0;
+    int woke = 0; /* parked since the last turn (see ensure_watcher_any) */
     while (ck_pr_load_32(&rt->state) != TR__RT_EXITING) {
         tr_actor *a = next_actor(w);
         if (a != NULL) {
             idle = 0;
-            if (TR_UNLIKELY(w->woke)) {
-                w->woke = 0;
+            if (TR_UNLIKELY(woke)) {
+                woke = 0;
                 if (ck_pr_load_32(&w->nwatchers) > 0)
                     ensure_watcher_any(w);
             }
@@ -559,8 +606,7 @@ static void run_loop(tr__worker *w) {
             continue;
         }
         idle = 0;
-        w->woke = 0;
-        park(w);
+        woke = park(w);
     }
 }
 
@@ -568,7 +614,6 @@ static void *worker_main(void *arg) {
     tr__worker *w = arg;
     tr_runtime *rt = w->rt;
     tr__tls_worker = w;
-    ck_pr_store_64(&w->beat_ns, tr__mono_ns());
     if (rt->cfg.on_thread_start != NULL)
         rt->cfg.on_thread_start(rt->cfg.user_data, w->id);
     /* tr_panic longjmps here from inside a callback of w->frame.actor. The
@@ -664,6 +709,8 @@ int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id) {
     w->rng = 0x9E3779B97F4A7C15ULL * (id + 1);
     w->global_countdown = rt->cfg.global_interval;
     w->event_countdown = rt->cfg.event_interval;
+    w->help_polls = w->help_countdown = 1;
+    w->seen_beat = UINT64_MAX; /* no beat seen yet: the first look only times it */
     if (tr__deque_init(&w->dq, TR__DEQUE_SIZE) != 0)
         return TR_ENOMEM;
     ck_stack_init(&w->posts);

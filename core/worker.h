@@ -53,7 +53,9 @@ struct tr__worker {
     tr_runtime *rt;
     unsigned id;
     uint32_t parked TR_ALIGNED; /* 1 while asleep or about to sleep */
-    uint64_t beat_ns;           /* when the owner last ran its loop (atomic) */
+    uint64_t beat;              /* owner's loop polls, and wake-ups (atomic, see poll_loop) */
+    uint64_t seen_beat;         /* helpers: the beat last seen (atomic hint, see stuck_any) */
+    uint64_t seen_ns;           /* helpers: when seen_beat was first seen (atomic hint) */
     uint32_t nwatchers;         /* active libev watchers of io/ (under loop_mu; atomic) */
     pthread_mutex_t loop_mu;    /* held by whoever runs the loop */
     tr__deque dq;               /* runnable actors: owner LIFO, thieves FIFO */
@@ -74,9 +76,11 @@ struct tr__worker {
     pthread_t thread;
     tr_actor *free_blocks; /* block cache, see core/pool.c */
     unsigned free_count;
-    uint64_t help_ns;  /* when this worker last looked for stuck ones */
-    int woke;          /* parked since its last turn (see ensure_watcher) */
-    ev_timer watchdog; /* wakes a parked worker to look, see park() */
+    uint64_t help_ns;        /* when this worker last looked for stuck ones */
+    uint64_t tick_ns;        /* its last clock read for that (help_tick) */
+    unsigned help_polls;     /* polls between two such reads (adapts: help_tick) */
+    unsigned help_countdown; /* polls until the next */
+    ev_timer watchdog;       /* wakes a parked worker to look, see park() */
     uint64_t steals, parks, spawned, helps;
     int64_t alive; /* actors spawned minus ended here (owner writes, any reads) */
     int64_t live;  /* blocks referenced minus recycled here (likewise) */

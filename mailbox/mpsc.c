@@ -6,7 +6,8 @@
  *
  *   IDLE   (NULL) empty and not scheduled
  *   SCHED  (1)    empty, but the actor is scheduled or running
- *   CLOSED (2)    the actor is gone; pushes fail and the sender keeps its message
+ *   CLOSED (6)    the actor is gone; pushes fail and the sender keeps its message
+ *                 (2 with the SEALED bit below, so one bit test refuses both)
  *
  * A push makes its message the tail with one CAS, then links it behind the
  * previous tail (t->next = msg), or, if it replaced SCHED, hands it to the
@@ -97,7 +98,10 @@ static tr_msg *wait_link(tr__mbox *mb, tr_msg *m) {
 }
 
 tr_msg *tr__mbox_wait_link_owner(tr__mbox *mb, tr_msg *h) {
-    if (tr__mbox_untag(ck_pr_load_ptr(&mb->tail)) == h)
+    tr_msg *t = ck_pr_load_ptr(&mb->tail);
+    /* Sealed (rare) is the second test: the first is the unsealed tail's,
+     * so a plain empty mailbox pays no masking. */
+    if (t == h || TR_UNLIKELY(tr__mbox_untag(t) == h))
         return NULL; /* nothing on its way: really empty */
     for (unsigned spins = 0; spins < 64; spins++) {
         ck_pr_stall();
@@ -156,7 +160,7 @@ tr_msg *tr__mbox_close_owner(tr__mbox *mb) {
      * later pushes see CLOSED and fail. */
     tr_msg *t = tr__mbox_untag(ck_pr_fas_ptr(&mb->tail, TR__MBOX_CLOSED));
     TR_TSAN_ACQUIRE(&mb->tail);
-    assert(t != TR__MBOX_CLOSED);
+    assert(t != tr__mbox_untag(TR__MBOX_CLOSED)); /* closed only once */
     tr_msg *all = mb->local;
     mb->local = NULL;
     if (tr__mbox_is_msg(t) && all == NULL) {

@@ -16,12 +16,14 @@
 #include "troupe/msg.h"
 
 /* Values of tail besides a message pointer. */
-#define TR__MBOX_IDLE ((tr_msg *)0)   /* empty, actor not scheduled */
-#define TR__MBOX_SCHED ((tr_msg *)1)  /* empty, actor scheduled or running */
-#define TR__MBOX_CLOSED ((tr_msg *)2) /* closed: pushes fail with TR_EDEAD */
+#define TR__MBOX_IDLE ((tr_msg *)0)  /* empty, actor not scheduled */
+#define TR__MBOX_SCHED ((tr_msg *)1) /* empty, actor scheduled or running */
 /* A bit on tail (messages are 8-aligned): sealed by tr__mbox_seal_any. Pushes
  * fail with TR_EDEAD as on CLOSED; the owner closes the mailbox soon after. */
 #define TR__MBOX_SEALED ((uintptr_t)4)
+/* Closed: pushes fail with TR_EDEAD. It carries the SEALED bit, so a push
+ * tells "refuses" with one bit test (tr__mbox_refuses), as before seals. */
+#define TR__MBOX_CLOSED ((tr_msg *)(2 | TR__MBOX_SEALED))
 
 /* Push results (besides negative TR_E... codes). */
 #define TR__MBOX_QUEUED 0 /* accepted; the actor was already scheduled */
@@ -101,13 +103,16 @@ uint32_t tr__mbox_len_any(const tr__mbox *mb);
 /* --- the push, inline: it is on every send -------------------------------
  * The algorithm and the exactly-once argument are in mpsc.c's top comment. */
 
+/* A message (sealed or not), not a sentinel: messages are 8-aligned and the
+ * sentinels, sealed ones included, are below 8. */
 static inline bool tr__mbox_is_msg(const tr_msg *p) {
     return (uintptr_t)p > (uintptr_t)TR__MBOX_CLOSED;
 }
 
-/* tail refuses pushes: closed, or sealed (one test on a register). */
+/* tail refuses pushes: closed, or sealed (one bit test on a register:
+ * CLOSED has the SEALED bit). */
 static inline bool tr__mbox_refuses(const tr_msg *t) {
-    return t == TR__MBOX_CLOSED || ((uintptr_t)t & TR__MBOX_SEALED) != 0;
+    return ((uintptr_t)t & TR__MBOX_SEALED) != 0;
 }
 
 /* tail without the sealed bit. */
