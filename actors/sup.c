@@ -758,17 +758,29 @@ static int req_start_dynamic(supv *s, tr__sup_req *r) {
     return add_and_start(s, &spec, &r->res->ref);
 }
 
-static int req_restart(supv *s, tr__sup_req *r) {
+/* The stopped child `id` of a static supervisor, for restart and delete:
+ * 0 with *out, or TR_EINVAL (dynamic), TR_ENOTFOUND, if_running (it runs)
+ * or TR_ERESTARTING (waiting for a restart). */
+static int find_stopped(supv *s, const char *id, int if_running, child **out) {
     if (s->strategy == TR_SUP_DYNAMIC)
         return TR_EINVAL;
-    child *c = find_id(s, r->id);
+    child *c = find_id(s, id);
     if (c == NULL)
         return TR_ENOTFOUND;
     if (c->ref != NULL)
-        return TR_EALREADY;
+        return if_running;
     if (c->state == C_DUE)
         return TR_ERESTARTING;
-    int rc = child_start(s, c);
+    *out = c;
+    return 0;
+}
+
+static int req_restart(supv *s, tr__sup_req *r) {
+    child *c;
+    int rc = find_stopped(s, r->id, TR_EALREADY, &c);
+    if (rc != 0)
+        return rc;
+    rc = child_start(s, c);
     if (rc == 0) {
         tr_ref_retain(c->ref);
         r->res->ref = c->ref;
@@ -777,15 +789,10 @@ static int req_restart(supv *s, tr__sup_req *r) {
 }
 
 static int req_delete(supv *s, tr__sup_req *r) {
-    if (s->strategy == TR_SUP_DYNAMIC)
-        return TR_EINVAL;
-    child *c = find_id(s, r->id);
-    if (c == NULL)
-        return TR_ENOTFOUND;
-    if (c->ref != NULL)
-        return TR_EBUSY;
-    if (c->state == C_DUE)
-        return TR_ERESTARTING;
+    child *c;
+    int rc = find_stopped(s, r->id, TR_EBUSY, &c);
+    if (rc != 0)
+        return rc;
     c->remove = 1;
     compact(s);
     return 0;

@@ -88,16 +88,6 @@ typedef struct tr__groups groups;
 
 /* --- names and patterns --------------------------------------------------- */
 
-static int check_group(const char *name, size_t *len) {
-    if (name == NULL)
-        return TR_EINVAL;
-    size_t l = strnlen(name, TR_NAME_MAX + 1);
-    if (l == 0 || l > TR_NAME_MAX)
-        return TR_EINVAL;
-    *len = l;
-    return 0;
-}
-
 /* A topic (pattern 0) or a pattern (1): non-empty dot-separated segments;
  * "*" and ">" whole segments of patterns only, ">" only last. */
 static int check_topic(const char *s, size_t *len, bool pattern) {
@@ -146,15 +136,6 @@ int tr_topic_match(const char *pattern, const char *topic) {
     if (check_topic(pattern, &pl, true) != 0 || check_topic(topic, &tl, false) != 0)
         return TR_EINVAL;
     return match(pattern, topic) ? 1 : 0;
-}
-
-static uint64_t hash_of(const char *s, size_t len) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
 }
 
 /* --- tables --------------------------------------------------------------- */
@@ -288,7 +269,7 @@ static int join(tr_actor *a, const char *name, size_t len, uint8_t kind) {
         return TR_ENOMEM;
     }
     table *t = &g->t[kind];
-    uint64_t h = hash_of(name, len);
+    uint64_t h = tr__name_hash(name, len);
     int rc = 0;
     pthread_rwlock_wrlock(&g->lk);
     tr__dir_mark_any(a, TR__DIR_JOINED); /* before the check: core/registry.h */
@@ -387,14 +368,14 @@ void tr__group_actor_end(tr_actor *a) {
 
 int tr_group_join(tr_ref *member_ref, const char *group) {
     size_t len;
-    if (member_ref == NULL || check_group(group, &len) != 0)
+    if (member_ref == NULL || tr__name_check(group, &len) != 0)
         return TR_EINVAL;
     return join(member_ref, group, len, K_GROUP);
 }
 
 int tr_group_leave(tr_ref *member_ref, const char *group) {
     size_t len;
-    if (member_ref == NULL || check_group(group, &len) != 0)
+    if (member_ref == NULL || tr__name_check(group, &len) != 0)
         return TR_EINVAL;
     return leave(member_ref, group, len, K_GROUP);
 }
@@ -427,7 +408,7 @@ int tr_unsubscribe(tr_ref *sub, const char *pattern) {
 
 int tr_group_members(tr_runtime *rt, const char *group, tr_ref **out, size_t cap, size_t *n) {
     size_t len;
-    if (rt == NULL || n == NULL || (out == NULL && cap > 0) || check_group(group, &len) != 0)
+    if (rt == NULL || n == NULL || (out == NULL && cap > 0) || tr__name_check(group, &len) != 0)
         return TR_EINVAL;
     *n = 0;
     groups *g = groups_get(rt);
@@ -435,7 +416,7 @@ int tr_group_members(tr_runtime *rt, const char *group, tr_ref **out, size_t cap
         return 0;
     size_t live = 0;
     pthread_rwlock_rdlock(&g->lk);
-    set *s = table_find(&g->t[K_GROUP], group, len, hash_of(group, len));
+    set *s = table_find(&g->t[K_GROUP], group, len, tr__name_hash(group, len));
     for (size_t i = 0; s != NULL && i < s->n; i++) {
         tr_actor *a = s->m[i]->a;
         if (tr__mbox_closed_any(&a->mbox))
@@ -572,14 +553,14 @@ static int broadcast(tr_runtime *rt, const char *group, tr_actor *skip, uint32_t
     int rc = check_delivery(rt, type, data, size);
     if (rc != 0)
         return rc;
-    if (check_group(group, &len) != 0)
+    if (tr__name_check(group, &len) != 0)
         return TR_EINVAL;
     groups *g = groups_get(rt);
     if (g == NULL)
         return 0;
     delivery d = {.type = type, .data = data, .size = size, .word = word, .skip = skip};
     pthread_rwlock_rdlock(&g->lk);
-    set *s = table_find(&g->t[K_GROUP], group, len, hash_of(group, len));
+    set *s = table_find(&g->t[K_GROUP], group, len, tr__name_hash(group, len));
     if (s != NULL && (rc = prepare(&d, s->n)) == 0)
         for (size_t i = 0; i < s->n; i++)
             deliver_one(&d, s->m[i]->a);
@@ -652,7 +633,7 @@ static int publish(tr_runtime *rt, const char *topic, uint32_t type, const void 
     if (g == NULL)
         return 0;
     delivery d = {.type = type, .data = data, .size = size, .word = word};
-    uint64_t h = hash_of(topic, len);
+    uint64_t h = tr__name_hash(topic, len);
     pthread_rwlock_rdlock(&g->lk);
     /* First pass: how many sets match, and how many members they have. */
     set *one = NULL;

@@ -65,7 +65,7 @@ typedef struct tr__names names;
 
 /* --- the table ------------------------------------------------------------ */
 
-static int check_name(const char *name, size_t *len) {
+int tr__name_check(const char *name, size_t *len) {
     if (name == NULL)
         return TR_EINVAL;
     size_t l = strnlen(name, TR_NAME_MAX + 1);
@@ -76,7 +76,7 @@ static int check_name(const char *name, size_t *len) {
 }
 
 /* FNV-1a, 64 bits. The low bits choose the stripe, the next ones the bucket. */
-static uint64_t hash_of(const char *s, size_t len) {
+uint64_t tr__name_hash(const char *s, size_t len) {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < len; i++) {
         h ^= (unsigned char)s[i];
@@ -183,7 +183,7 @@ static names *names_make(tr_runtime *rt) {
 
 static int do_register(tr_actor *a, const char *name) {
     size_t len;
-    int rc = check_name(name, &len);
+    int rc = tr__name_check(name, &len);
     if (rc != 0)
         return rc;
     names *t = names_make(a->rt);
@@ -193,7 +193,7 @@ static int do_register(tr_actor *a, const char *name) {
         return TR_ENOMEM;
     }
     ne->actor = a;
-    ne->hash = hash_of(name, len);
+    ne->hash = tr__name_hash(name, len);
     ne->len = len;
     memcpy(ne->name, name, len);
     ne->name[len] = '\0';
@@ -246,12 +246,12 @@ int tr__registry_spawn(tr_actor *a, const char *name) {
 
 int tr_unregister(tr_runtime *rt, const char *name) {
     size_t len;
-    if (rt == NULL || check_name(name, &len) != 0)
+    if (rt == NULL || tr__name_check(name, &len) != 0)
         return TR_EINVAL;
     names *t = names_get(rt);
     if (t == NULL)
         return TR_ENOTFOUND;
-    uint64_t h = hash_of(name, len);
+    uint64_t h = tr__name_hash(name, len);
     stripe *s = stripe_of(t, h);
     pthread_mutex_lock(&t->mu);
     pthread_rwlock_wrlock(&s->lk);
@@ -309,12 +309,12 @@ typedef struct use {
  * TR_ENOTFOUND if none, or if it ended before the push (TR_EDEAD). */
 static int with_named(tr_runtime *rt, const char *name, use *u) {
     size_t len;
-    if (rt == NULL || check_name(name, &len) != 0)
+    if (rt == NULL || tr__name_check(name, &len) != 0)
         return TR_EINVAL;
     names *t = names_get(rt);
     if (t == NULL)
         return TR_ENOTFOUND;
-    uint64_t h = hash_of(name, len);
+    uint64_t h = tr__name_hash(name, len);
     stripe *s = stripe_of(t, h);
     int rc = TR_ENOTFOUND;
     pthread_rwlock_rdlock(&s->lk);

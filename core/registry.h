@@ -15,6 +15,12 @@
 #include "core/group.h"
 #include "mailbox/atomic.h"
 
+/* A name (of an actor, a group): 1..TR_NAME_MAX bytes. 0 with *len set, or
+ * TR_EINVAL. Shared by the names table and the groups (core/group.c). */
+int tr__name_check(const char *name, size_t *len);
+/* FNV-1a, 64 bits, of len bytes of s: the tables' hash. */
+uint64_t tr__name_hash(const char *s, size_t len);
+
 #define TR__DIR_NAMED 0x1u  /* registered a name at least once */
 #define TR__DIR_JOINED 0x2u /* joined a group or subscribed at least once */
 
