@@ -231,8 +231,8 @@ void tr__runtime_block_gone(tr_runtime *rt) {
     /* A foreign thread dropped a block: if the workers are all asleep they
      * will not look again, so we do. */
     ck_pr_fence_memory();
-    if (ck_pr_load_32(&rt->armed) && ck_pr_load_32(&rt->state) == TR__RT_RUNNING &&
-        all_asleep(rt) && sum_live(rt) == 0)
+    if (!rt->cfg.keep_open && ck_pr_load_32(&rt->armed) &&
+        ck_pr_load_32(&rt->state) == TR__RT_RUNNING && all_asleep(rt) && sum_live(rt) == 0)
         tr__runtime_begin_close(rt);
 }
 
@@ -240,8 +240,8 @@ void tr__runtime_quiet_check(tr_runtime *rt) {
     uint32_t st = ck_pr_load_32(&rt->state);
     if (st == TR__RT_CLOSING && sum_alive(rt) == 0)
         enter_exiting(rt);
-    else if (st == TR__RT_RUNNING && ck_pr_load_32(&rt->armed) && all_asleep(rt) &&
-             sum_live(rt) == 0)
+    else if (st == TR__RT_RUNNING && !rt->cfg.keep_open && ck_pr_load_32(&rt->armed) &&
+             all_asleep(rt) && sum_live(rt) == 0)
         tr__runtime_begin_close(rt); /* nothing alive, no handle held */
 }
 

@@ -196,6 +196,32 @@ static void runtime_closes_itself_when_last_unheld_actor_stops(void **state) {
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+static void runtime_with_keep_open_stays_open_and_spawns_again(void **state) {
+    (void)state;
+    tr_runtime_config cfg;
+    tr_runtime_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.keep_open = 1;
+    tr_runtime *rt;
+    assert_int_equal(tr_runtime_new(&rt, &cfg), 0);
+    /* The only actor stops itself and its handle is dropped: nothing is
+     * alive and nothing is held, which would close a default runtime. */
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &stopper, NULL, &ref), 0);
+    assert_int_equal(tr_send_word(ref, 1, 0), 0);
+    assert_int_equal(tr_ref_release(ref), 0);
+    assert_true(tu_wait_alive(rt, 0, TU_WAIT_MS));
+    tu_sleep_ms(50); /* the workers park and would look for the auto-close */
+    assert_int_equal(tr_runtime_is_closed(rt), 0);
+    /* It still takes spawns, and closes when told to. */
+    assert_int_equal(tr_spawn(rt, &counter, NULL, &ref), 0);
+    assert_int_equal(tr_send_word(ref, 1, 0), 0);
+    assert_int_equal(tr_ref_release(ref), 0);
+    assert_int_equal(tr_runtime_is_closed(rt), 0);
+    assert_int_equal(tr_runtime_close(rt), 0);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 static void runtime_without_spawns_does_not_close_itself(void **state) {
     (void)state;
     tr_runtime *rt = tu_runtime_new(1);
@@ -533,6 +559,7 @@ int main(void) {
         cmocka_unit_test_setup(runtime_free_closes_and_joins, reset),
         cmocka_unit_test_setup(runtime_closes_itself_when_last_handle_released, reset),
         cmocka_unit_test_setup(runtime_closes_itself_when_last_unheld_actor_stops, reset),
+        cmocka_unit_test_setup(runtime_with_keep_open_stays_open_and_spawns_again, reset),
         cmocka_unit_test_setup(runtime_without_spawns_does_not_close_itself, reset),
         cmocka_unit_test_setup(stats_count_spawned_alive_and_dead_letters, reset),
         cmocka_unit_test_setup(stats_do_not_count_failed_spawns, reset),

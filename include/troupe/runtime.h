@@ -12,7 +12,8 @@
  *   tr_runtime_join()  waits until the workers have exited.
  *   tr_runtime_free()  closes, joins and frees.
  * The runtime also closes by itself once at least one actor was spawned and
- * then no actor is left alive and no actor handle (tr_ref) is held anywhere. */
+ * then no actor is left alive and no actor handle (tr_ref) is held anywhere,
+ * unless tr_runtime_config.keep_open is set. */
 #ifndef TROUPE_RUNTIME_H
 #define TROUPE_RUNTIME_H
 
@@ -51,6 +52,12 @@ typedef struct tr_runtime_config {
      * before its destructors run. The message must not be kept. */
     void (*dead_letter)(void *user_data, const tr_msg *msg, int why);
     void *user_data;
+    /* 1: never close by itself; stay open until tr_runtime_close (or
+     * tr_runtime_free), so a program whose only actor crashed and whose
+     * handles were released can still spawn. 0 (the default): close once
+     * at least one actor was spawned and then no actor is alive and no
+     * handle is held. */
+    int keep_open;
 } tr_runtime_config;
 
 typedef struct tr_runtime_stats {
