@@ -1,7 +1,7 @@
 /* actors/call.c - synchronous calls on a running actor (see call.h).
  *
  * Shared by the supervisor and pool APIs: one ask, one unbounded wait on its
- * future; the reply (or its word) is the result. */
+ * future; the reply is the result. */
 #include "actors/call.h"
 
 #include <stdint.h>
@@ -23,15 +23,5 @@ int tr__call_reply(tr_ref *to, tr_msg *req, tr_msg **reply) {
     }
     rc = tr_future_wait(f, -1, reply);
     tr_future_release(f);
-    return rc;
-}
-
-int tr__call_wait(tr_ref *to, tr_msg *req) {
-    tr_msg *reply;
-    int rc = tr__call_reply(to, req, &reply);
-    if (rc == 0) {
-        rc = (int)(int64_t)reply->word;
-        tr_msg_free(reply);
-    }
     return rc;
 }

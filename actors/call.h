@@ -1,8 +1,7 @@
 /* actors/call.h - synchronous calls on a running actor (supervisors, pools).
  *
- * A call asks the actor with a request message and waits for the reply:
- * its word is the call's result code (tr__call_wait), or the reply is the
- * whole answer, a TR_MSG_RESULT carrying the result (tr__call_reply). The
+ * A call asks the actor with a request message and waits for the reply, a
+ * TR_MSG_RESULT carrying the call's result (tr__call_reply). The
  * caller blocks until then, so calls refuse to run on a runtime worker
  * (TR_EDEADLK): the actor could need that very worker to answer. */
 #ifndef TR_ACTORS_CALL_H
@@ -14,14 +13,9 @@
 /* 0 if the calling thread may block on a call, else TR_EDEADLK. */
 int tr__call_may_block(void);
 
-/* Ask `to` with req and wait (no timeout) for the reply's word, returned as
- * the call's result; or the ask's or the wait's error. req is consumed
- * either way: on a failed ask its release function runs here. */
-int tr__call_wait(tr_ref *to, tr_msg *req);
-
 /* Ask `to` with req and wait (no timeout) for the reply: 0 and *reply
  * (owned by the caller), or the ask's or the wait's error. req is consumed
- * either way. */
+ * either way: on a failed ask its release function runs here. */
 int tr__call_reply(tr_ref *to, tr_msg *req, tr_msg **reply);
 
 #endif

@@ -133,15 +133,7 @@ static int ctrl_call(tr_ref *pool, int op, tr_msg **res) {
     tr__pool_ctrl *c = ctrl_new(op);
     if (c == NULL)
         return TR_ENOMEM;
-    tr_future *f;
-    rc = tr_ask_msg(pool, &c->msg, &f);
-    if (rc != 0) {
-        free(c); /* a failed ask leaves it with us */
-        return rc;
-    }
-    rc = tr_future_wait(f, -1, res);
-    tr_future_release(f);
-    return rc;
+    return tr__call_reply(pool, &c->msg, res);
 }
 
 /* The actor form: the same request, answered into the caller's mailbox. */

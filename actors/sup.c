@@ -248,8 +248,8 @@ static void answer(tr_msg *req, int rc) {
     tr__sup_result *res = r->res;
     r->res = NULL;
     int err = tr__reply_result(req, rc, res, res != NULL ? tr__sup_result_free : NULL);
-    if (err == TR_EFULL) /* the asking actor's bounded mailbox: tell it so */
-        tr__reply_fail(req, TR_EFULL);
+    if (err != 0) /* a full bounded mailbox, or no memory: tell the asker so */
+        tr__reply_fail(req, err);
 }
 
 /* Answer a request we kept, and destroy it. */

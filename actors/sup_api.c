@@ -72,6 +72,16 @@ static int config_valid(const tr_sup_config *cfg) {
     return 1;
 }
 
+/* A stop request (no result): NULL if out of memory. */
+static tr__sup_req *stop_req_new(void) {
+    tr__sup_req *r = calloc(1, sizeof(*r));
+    if (r != NULL) {
+        tr_msg_init(&r->msg, 0, tr__sup_req_release);
+        r->op = REQ_STOP;
+    }
+    return r;
+}
+
 int tr_sup_start(tr_runtime *rt, const tr_sup_config *cfg, tr_ref **out) {
     if (out != NULL)
         *out = NULL;
@@ -99,10 +109,8 @@ int tr_sup_start(tr_runtime *rt, const tr_sup_config *cfg, tr_ref **out) {
      * thread that may block waits until they have ended (a stop ask is
      * answered then); on a worker the supervisor finishes on its own. */
     if (tr__call_may_block() == 0) {
-        tr__sup_req *r = calloc(1, sizeof(*r));
+        tr__sup_req *r = stop_req_new();
         if (r != NULL) {
-            tr_msg_init(&r->msg, 0, tr__sup_req_release);
-            r->op = REQ_STOP;
             tr_msg *reply = NULL;
             if (tr__call_reply(sup, &r->msg, &reply) == 0)
                 tr_msg_free(reply);
@@ -495,11 +503,9 @@ int tr_sup_result_spec(const tr_msg *res, tr_child_spec *out) {
 int tr_sup_stop(tr_ref *sup) {
     if (!tr__sup_is(sup))
         return TR_EINVAL;
-    tr__sup_req *r = calloc(1, sizeof(*r));
+    tr__sup_req *r = stop_req_new();
     if (r == NULL)
         return TR_ENOMEM;
-    tr_msg_init(&r->msg, 0, tr__sup_req_release);
-    r->op = REQ_STOP;
     /* A system-path push: works from the supervisor's own runtime workers
      * during runtime close too. */
     int rc = tr__actor_push(sup, &r->msg);

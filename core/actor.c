@@ -222,7 +222,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->front = a->stash_head = NULL; /* stash_tail is read only behind a head */
     a->held = NULL;
     a->stash_len = 0;
-    a->stash_cap = o->stash_capacity; /* 0: TR_STASH_DEFAULT, resolved by tr_stash */
+    a->stash_cap = o->stash_capacity != 0 ? o->stash_capacity : TR_STASH_DEFAULT;
     a->rt = rt;
     a->trap_exit = 0;
     a->lanes_ok = o->lanes; /* published with the handle, like rt */
@@ -376,12 +376,18 @@ int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char 
     /* The kick is made before the request is recorded: were it made after,
      * a failed allocation would leave stop_req set with no kick queued, and
      * every later request (the runtime's close included) would see itself
-     * as not the first and queue none either: an actor nothing could stop. */
+     * as not the first and queue none either: an actor nothing could stop.
+     * So stop_req set means a kick is queued (or the seal woke the actor): a
+     * later request only records itself, and needs no kick (nor memory). */
+    bool was_open;
+    if (ck_pr_load_32(&a->stop_req)) {
+        (void)record_request(a, kind, code, text, &was_open);
+        return 0;
+    }
     tr_msg *kick;
     if (tr__msg_new_system(&kick, TR_MSG_SYSTEM, 0) != 0)
         return TR_ENOMEM;
     kick->flags |= TR__MSG_KICK;
-    bool was_open;
     if (!record_request(a, kind, code, text, &was_open)) {
         tr__msg_destroy(kick, TR_EDEAD); /* the first request's kick wakes it */
         return 0;
@@ -749,8 +755,7 @@ int tr_stash(tr_ctx *ctx, tr_msg *msg) {
     tr_actor *a = tr__actor_of(ctx);
     if (a->cur != msg) /* not the current message, or kept already */
         return TR_ESTATE;
-    uint32_t cap = a->stash_cap != 0 ? a->stash_cap : TR_STASH_DEFAULT;
-    if (TR_UNLIKELY(a->stash_len >= cap)) {
+    if (TR_UNLIKELY(a->stash_len >= a->stash_cap)) {
         ck_pr_inc_64(&a->rt->stash_overflows); /* a statistic: orders nothing */
         return TR_EFULL;
     }

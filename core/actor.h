@@ -36,7 +36,7 @@ struct tr_ref {
     /* Lines 0-1: the mailbox. Line 0 is written by every sender; senders also
      * read `rt` from it, so it sits there too. */
     tr__mbox mbox;
-    /* Line 1 continues: the owner's per-message state. */
+    /* Lines 2-3: the owner's per-message state. */
     uint32_t stop_req;         /* any thread: 1 once an external stop was requested */
     uint8_t after;             /* owner: TR__AFTER_* work due after this message */
     uint8_t terminating;       /* owner: terminate has begun */
@@ -60,9 +60,9 @@ struct tr_ref {
     tr_msg *stash_head;    /* stashed, oldest first, linked by ->next */
     tr_msg *stash_tail;    /* the newest stashed (valid when stash_head is not NULL) */
     uint32_t stash_len;    /* messages in the stash */
-    uint32_t stash_cap;    /* tr_spawn_opts.stash_capacity (0: the default) */
+    uint32_t stash_cap;    /* tr_spawn_opts.stash_capacity, the default resolved */
     tr_receive_fn receive; /* the current receive: beh.receive, or tr_become's */
-    /* Line 2: shared, rarely written. */
+    /* Line 4: shared, rarely written. */
     tr_runtime *rt TR_ALIGNED;
     uint64_t enq_pick; /* scheduler: its worker's pick count when queued */
     uint32_t refs;     /* handles + the runtime's while alive + tokens */
@@ -101,8 +101,8 @@ struct tr_ref {
 
 typedef struct tr_ref tr_actor;
 
-_Static_assert(offsetof(struct tr_ref, receive) < offsetof(struct tr_ref, rt),
-               "stash and become fit the owner's lines");
+_Static_assert(offsetof(struct tr_ref, rt) == 4 * TR_CACHELINE,
+               "stash and become fit the owner's lines (2-3)");
 
 static inline tr_ctx *tr__ctx_of(tr_actor *a) {
     return (tr_ctx *)a;

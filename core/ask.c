@@ -147,10 +147,17 @@ tr_ref *tr__sender_retain(const tr_msg *msg, int *err) {
 
 /* Fail msg's token with err; 0, or TR_ENOMEM (token left in place) when it
  * is an actor's and `may_keep` and no notice can be allocated. */
+/* The code a request fails with: err, unless reply_new marked it because
+ * its reply could not be allocated (nor a notice saying so). */
+static inline int fail_code(const tr_msg *msg, int err) {
+    return msg->status == TR_ENOMEM && (msg->flags & TR__MSG_ASK) ? TR_ENOMEM : err;
+}
+
 static int reply_fail(tr_msg *msg, int err, int may_keep) {
     void *t = msg->reply;
     if (t == NULL || ((uintptr_t)t & TR__REPLY_SENDER)) /* no token: nothing waits */
         return 0;
+    err = fail_code(msg, err);
     if (is_sink_token(t)) {
         msg->reply = NULL;
         token_sink(t)->fail(token_sink(t), err, msg->corr);
@@ -189,6 +196,7 @@ int tr__reply_fail_try(tr_msg *msg, int err) {
 }
 
 void tr__reply_fail_in_place(tr_msg *msg, int err) {
+    err = fail_code(msg, err);
     tr_actor *asker = token_actor(msg->reply);
     uint64_t corr = msg->corr;
     /* The request's block becomes the notice: same memory, same release. */
@@ -232,20 +240,10 @@ int tr_ask_msg(tr_ref *to, tr_msg *req, tr_future **out) {
 }
 
 /* A new message of type holding a copy of data[0..size) and word. */
-static int msg_make(tr_msg **out, uint32_t type, const void *data, size_t size, uint64_t word) {
-    int rc = tr_msg_new(out, type, size);
-    if (rc != 0)
-        return rc;
-    if (size != 0)
-        memcpy(tr_msg_data(*out), data, size);
-    (*out)->word = word;
-    return 0;
-}
-
 static int ask_new(tr_ref *to, uint32_t type, const void *data, size_t size, uint64_t word,
                    tr_future **out) {
     tr_msg *m;
-    int rc = msg_make(&m, type, data, size, word);
+    int rc = tr__msg_make(&m, type, data, size, word);
     if (rc != 0)
         return rc;
     rc = tr_ask_msg(to, m, out);
@@ -286,7 +284,7 @@ int tr_request(tr_ctx *ctx, tr_ref *to, tr_msg *req, uint64_t tag) {
 static int request_new(tr_ctx *ctx, tr_ref *to, uint32_t type, const void *data, size_t size,
                        uint64_t word, uint64_t tag) {
     tr_msg *m;
-    int rc = msg_make(&m, type, data, size, word);
+    int rc = tr__msg_make(&m, type, data, size, word);
     if (rc != 0)
         return rc;
     rc = tr_request(ctx, to, m, tag);
@@ -363,7 +361,7 @@ int tr_reply_msg(tr_msg *req, tr_msg *reply) {
 }
 
 int tr__reply_result(tr_msg *req, int rc, void *ptr, tr_free_fn ptr_free) {
-    if (req == NULL || !(req->flags & TR__MSG_ASK) || tr__msg_token(req) == NULL) {
+    if (!tr_msg_wants_reply(req)) {
         if (ptr_free != NULL)
             ptr_free(ptr);
         return req == NULL ? TR_EINVAL : TR_ESTATE;
@@ -393,14 +391,14 @@ int tr_result_code(const tr_msg *msg) {
 
 static int reply_new(tr_msg *req, uint32_t type, const void *data, size_t size, uint64_t word) {
     tr_msg *m;
-    int rc = msg_make(&m, type, data, size, word);
+    int rc = tr__msg_make(&m, type, data, size, word);
     if (rc != 0) {
         /* No memory for the reply: the request is answered with that
          * failure now, rather than with TR_ENOREPLY once it is dropped. */
         if (rc == TR_ENOMEM && tr_msg_wants_reply(req) &&
             tr__reply_fail_try(req, TR_ENOMEM) == TR_ENOMEM)
             req->status = TR_ENOMEM; /* no notice either: the request's own
-                                      * block says it when destroyed (msg.c) */
+                                      * block says it when it fails (fail_code) */
         return rc;
     }
     rc = tr_reply_msg(req, m);

@@ -89,13 +89,15 @@ typedef struct tr__groups groups;
 /* --- names and patterns --------------------------------------------------- */
 
 /* A topic (pattern 0) or a pattern (1): non-empty dot-separated segments;
- * "*" and ">" whole segments of patterns only, ">" only last. */
-static int check_topic(const char *s, size_t *len, bool pattern) {
+ * "*" and ">" whole segments of patterns only, ">" only last. kind (may be
+ * NULL) gets K_WILD for a pattern with such a segment, else K_EXACT. */
+static int check_topic(const char *s, size_t *len, bool pattern, uint8_t *kind) {
     if (s == NULL)
         return TR_EINVAL;
     size_t l = strnlen(s, TR_TOPIC_MAX + 1);
     if (l == 0 || l > TR_TOPIC_MAX)
         return TR_EINVAL;
+    uint8_t k = K_EXACT;
     size_t seg = 0;
     for (size_t i = 0; i <= l; i++) {
         if (i < l && s[i] != '.')
@@ -106,11 +108,15 @@ static int check_topic(const char *s, size_t *len, bool pattern) {
         bool wild = sl == 1 && (s[seg] == '*' || s[seg] == '>');
         if (wild && !pattern)
             return TR_EINVAL;
+        if (wild)
+            k = K_WILD;
         if (sl == 1 && s[seg] == '>' && i != l)
             return TR_EINVAL;
         seg = i + 1;
     }
     *len = l;
+    if (kind != NULL)
+        *kind = k;
     return 0;
 }
 
@@ -133,7 +139,7 @@ static bool match(const char *p, const char *t) {
 
 int tr_topic_match(const char *pattern, const char *topic) {
     size_t pl, tl;
-    if (check_topic(pattern, &pl, true) != 0 || check_topic(topic, &tl, false) != 0)
+    if (check_topic(pattern, &pl, true, NULL) != 0 || check_topic(topic, &tl, false, NULL) != 0)
         return TR_EINVAL;
     return match(pattern, topic) ? 1 : 0;
 }
@@ -261,6 +267,16 @@ static void member_remove(groups *g, member *m) {
     }
 }
 
+/* Where a's node for the set (kind, name) is in a->dir_groups: *result is
+ * NULL if a has none. Under the write lock. */
+static member **node_of(tr_actor *a, const char *name, size_t len, uint8_t kind) {
+    member **p = &a->dir_groups;
+    while (*p != NULL &&
+           !((*p)->s->kind == kind && (*p)->s->len == len && memcmp((*p)->s->name, name, len) == 0))
+        p = &(*p)->next;
+    return p;
+}
+
 static int join(tr_actor *a, const char *name, size_t len, uint8_t kind) {
     groups *g = groups_make(a->rt);
     member *m = malloc(sizeof(*m));
@@ -277,11 +293,9 @@ static int join(tr_actor *a, const char *name, size_t len, uint8_t kind) {
         rc = TR_EDEAD;
         goto out;
     }
-    for (member *o = a->dir_groups; o != NULL; o = o->next) {
-        if (o->s->kind == kind && o->s->len == len && memcmp(o->s->name, name, len) == 0) {
-            rc = TR_EEXIST;
-            goto out;
-        }
+    if (*node_of(a, name, len, kind) != NULL) {
+        rc = TR_EEXIST;
+        goto out;
     }
     set *s = table_find(t, name, len, h);
     bool made = false;
@@ -335,14 +349,11 @@ static int leave(tr_actor *a, const char *name, size_t len, uint8_t kind) {
         return TR_ENOTFOUND;
     member *found = NULL;
     pthread_rwlock_wrlock(&g->lk);
-    for (member **p = &a->dir_groups; *p != NULL; p = &(*p)->next) {
-        member *o = *p;
-        if (o->s->kind == kind && o->s->len == len && memcmp(o->s->name, name, len) == 0) {
-            *p = o->next;
-            member_remove(g, o);
-            found = o;
-            break;
-        }
+    member **p = node_of(a, name, len, kind);
+    if (*p != NULL) {
+        found = *p;
+        *p = found->next;
+        member_remove(g, found);
     }
     pthread_rwlock_unlock(&g->lk);
     free(found);
@@ -380,30 +391,20 @@ int tr_group_leave(tr_ref *member_ref, const char *group) {
     return leave(member_ref, group, len, K_GROUP);
 }
 
-/* A well-formed pattern with a "*" or ">" segment is K_WILD. */
-static uint8_t kind_of(const char *p) {
-    for (const char *seg = p;; seg++) {
-        size_t sl = strcspn(seg, ".");
-        if (sl == 1 && (seg[0] == '*' || seg[0] == '>'))
-            return K_WILD;
-        seg += sl;
-        if (*seg == '\0')
-            return K_EXACT;
-    }
-}
-
 int tr_subscribe(tr_ref *sub, const char *pattern) {
     size_t len;
-    if (sub == NULL || check_topic(pattern, &len, true) != 0)
+    uint8_t kind;
+    if (sub == NULL || check_topic(pattern, &len, true, &kind) != 0)
         return TR_EINVAL;
-    return join(sub, pattern, len, kind_of(pattern));
+    return join(sub, pattern, len, kind);
 }
 
 int tr_unsubscribe(tr_ref *sub, const char *pattern) {
     size_t len;
-    if (sub == NULL || check_topic(pattern, &len, true) != 0)
+    uint8_t kind;
+    if (sub == NULL || check_topic(pattern, &len, true, &kind) != 0)
         return TR_EINVAL;
-    return leave(sub, pattern, len, kind_of(pattern));
+    return leave(sub, pattern, len, kind);
 }
 
 int tr_group_members(tr_runtime *rt, const char *group, tr_ref **out, size_t cap, size_t *n) {
@@ -627,7 +628,7 @@ static int publish(tr_runtime *rt, const char *topic, uint32_t type, const void 
     int rc = check_delivery(rt, type, data, size);
     if (rc != 0)
         return rc;
-    if (check_topic(topic, &len, false) != 0)
+    if (check_topic(topic, &len, false, NULL) != 0)
         return TR_EINVAL;
     groups *g = groups_get(rt);
     if (g == NULL)

@@ -346,17 +346,18 @@ void tr__lane_kick_owner(tr_actor *a, tr_msg *kick) {
     tr__lane_release_any(l); /* the kick's reference */
 }
 
-/* A word entry taken from a lane with no block to deliver it in: it is
- * dead-lettered (TR_DEAD_DROPPED) through a header on the stack, as at close
- * (collect_one), so the lane moves on. Before, the entry stayed and the
+/* A word entry dead-lettered through a header on the stack (no block
+ * needed): at close (collect_one, TR_DEAD_STOPPED) and when one taken from a
+ * lane has no block to be delivered in (take, TR_DEAD_DROPPED), so the lane
+ * moves on. Before, the entry stayed and the
  * owner retried at once, forever while memory was out: a worker spinning
  * and everything behind the entry (asks included) stuck. */
-static void drop_word(tr_actor *a, uint32_t type, uint64_t word) {
+static void dead_word(tr_runtime *rt, uint32_t type, uint64_t word, int why) {
     tr_msg tmp;
     tr_msg_init(&tmp, 1, NULL);
     tmp.type = type;
     tmp.word = word;
-    tr__dead_letter(a->rt, &tmp, TR_DEAD_DROPPED);
+    tr__dead_letter(rt, &tmp, why);
 }
 
 /* One message from l, or NULL (then l may have been parked or freed). */
@@ -373,7 +374,7 @@ static tr_msg *take(tr_actor *a, tr__lane *l) {
                 tr__msg_fill(m, type, 0, word, tr__msgcache_free);
                 return m;
             }
-            drop_word(a, type, word);
+            dead_word(a->rt, type, word, TR_DEAD_DROPPED);
             continue;
         }
         if (m != NULL)
@@ -423,11 +424,7 @@ static void collect_one(void *arg, uint32_t kind, uint32_t type, uint64_t word) 
     } else if ((m = tr__msgcache_alloc()) != NULL) {
         tr__msg_fill(m, type, 0, word, tr__msgcache_free);
     } else { /* out of memory: still counted and shown to the hook */
-        tr_msg tmp;
-        tr_msg_init(&tmp, 1, NULL);
-        tmp.type = type;
-        tmp.word = word;
-        tr__dead_letter(c->rt, &tmp, TR_DEAD_STOPPED);
+        dead_word(c->rt, type, word, TR_DEAD_STOPPED);
         return;
     }
     m->next = NULL;

@@ -8,7 +8,9 @@
  * destroy order is fixed: the reply token fails (if unanswered), then
  * ptr_free(ptr), then release(msg); except that an actor's request whose
  * failure notice cannot be allocated is itself made into the notice (after
- * ptr_free), so the asker still learns. */
+ * ptr_free), so the asker still learns (not one the mailbox still holds
+ * as its link: that one goes through tr__msg_finish, and its notice may be
+ * lost). */
 #include "core/msg.h"
 
 #include "core/msgcache.h"
@@ -57,6 +59,16 @@ int tr_msg_new(tr_msg **out, uint32_t type, size_t size) {
     return msg_alloc(out, type, size);
 }
 
+int tr__msg_make(tr_msg **out, uint32_t type, const void *data, size_t size, uint64_t word) {
+    int rc = tr_msg_new(out, type, size);
+    if (rc != 0)
+        return rc;
+    if (size != 0)
+        memcpy(tr_msg_data(*out), data, size);
+    (*out)->word = word;
+    return 0;
+}
+
 int tr__msg_new_system(tr_msg **out, uint32_t type, size_t size) {
     return msg_alloc(out, type, size);
 }
@@ -90,10 +102,6 @@ void tr__msg_finish(tr_msg *msg, int err) {
 
 void tr__msg_destroy(tr_msg *msg, int err) {
     if (TR_UNLIKELY(tr__msg_token(msg) != NULL)) {
-        /* A reply that could not be allocated, for an actor whose failure
-         * notice could not be either, marked the request (core/ask.c). */
-        if (msg->status == TR_ENOMEM && (msg->flags & TR__MSG_ASK))
-            err = TR_ENOMEM;
         /* An actor's request whose failure notice cannot be allocated: its
          * own block (ours: from the cache or malloc) becomes the notice. */
         if ((msg->release == tr__msgcache_free || msg->release == release_big) &&

@@ -134,6 +134,11 @@ void tr__msg_destroy(tr_msg *msg, int err);
  * msg->release does not (the mailbox still holds the message's memory). */
 void tr__msg_finish(tr_msg *msg, int err);
 
+/* A user message of `type` holding a copy of size bytes of data, and word
+ * (tr_msg_new, then the copy): the conveniences of asks, replies and
+ * promises. */
+int tr__msg_make(tr_msg **out, uint32_t type, const void *data, size_t size, uint64_t word);
+
 /* A runtime-made system message of `type` with `size` inline bytes. */
 int tr__msg_new_system(tr_msg **out, uint32_t type, size_t size);
 

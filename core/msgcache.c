@@ -168,15 +168,12 @@ static void slab_refill(cache *c) {
     }
 }
 
-/* Put the top k blocks of c on the loose list (needs no memory). */
-static void loose_put(cache *c, unsigned k) {
+/* Put block b (unpoisoned: the link is written into it) on the loose list:
+ * needs no memory, for when no magazine can be had. */
+static void loose_push(void *b) {
     tr_spin_lock(&depot_lock);
-    while (k-- > 0) {
-        void *b = c->slot[--c->n];
-        UNPOISON(b); /* the link is written into the block */
-        *(void **)b = loose;
-        loose = b;
-    }
+    *(void **)b = loose;
+    loose = b;
     tr_spin_unlock(&depot_lock);
 }
 
@@ -187,8 +184,13 @@ static void thread_exit(void *arg) {
     cache *c = arg;
     while (c->n > 0) {
         unsigned k = c->n < MAG ? c->n : MAG;
-        if (!depot_put(c, k))
-            loose_put(c, c->n);
+        if (depot_put(c, k))
+            continue;
+        while (c->n > 0) { /* out of memory: the rest goes loose */
+            void *b = c->slot[--c->n];
+            UNPOISON(b);
+            loose_push(b);
+        }
     }
     tls_cache = NULL;
     free(c);
@@ -242,10 +244,7 @@ void tr__msgcache_free(tr_msg *m) {
     cache *c = my_cache();
     if (TR_UNLIKELY(c == NULL || c->n == CACHE_MAX)) {
         if (c == NULL || !depot_put(c, MAG)) { /* out of memory for a magazine */
-            tr_spin_lock(&depot_lock);
-            *(void **)(void *)m = loose;
-            loose = m;
-            tr_spin_unlock(&depot_lock);
+            loose_push(m);
             return;
         }
     }

@@ -8,7 +8,6 @@
  * TR_ENOREPLY if it was still there. The future does the rest exactly as for
  * an ask: the outcome CAS, the futex wake-up (deferred to the end of the turn
  * when an actor settles), a reply dropped if the waiter released first. */
-#include <string.h>
 
 #include "core/msg.h"
 #include "core/msgcache.h"
@@ -63,12 +62,9 @@ int tr_promise_reply_msg(tr_promise *p, tr_msg *msg) {
 
 static int reply_new(tr_promise *p, uint32_t type, const void *data, size_t size, uint64_t word) {
     tr_msg *m;
-    int rc = tr_msg_new(&m, type, size);
+    int rc = tr__msg_make(&m, type, data, size, word);
     if (rc != 0)
         return rc;
-    if (size != 0)
-        memcpy(tr_msg_data(m), data, size);
-    m->word = word;
     rc = tr_promise_reply_msg(p, m);
     if (rc != 0)
         m->release(m);

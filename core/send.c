@@ -35,13 +35,17 @@ static inline int sender_ok(tr_actor *to) {
 /* A user message about to be sent as a tell from this thread: it carries
  * the calling actor (or no sender from a foreign thread), and is neither a
  * reply nor, unless it holds a token, a request. */
-static inline void stamp(tr_actor *to, tr_msg *msg) {
+static inline void stamp_as(tr_msg *msg, tr_actor *self, uint64_t id) {
     if (tr__msg_token(msg) != NULL) /* an ask: the token names the asker */
         return;
     msg->flags &= ~(TR__MSG_REPLY | TR__MSG_ASK);
+    tr__msg_stamp(msg, self, id);
+}
+
+static inline void stamp(tr_actor *to, tr_msg *msg) {
     uint64_t id = 0;
     tr_actor *self = tr__worker_self(to->rt, &id);
-    tr__msg_stamp(msg, self, id);
+    stamp_as(msg, self, id);
 }
 
 void tr__send_stamp(tr_ref *to, tr_msg *msg) {
@@ -147,8 +151,10 @@ int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n) {
     int rc = sender_ok(to);
     if (rc != 0)
         return rc;
+    uint64_t id = 0;
+    tr_actor *self = tr__worker_self(to->rt, &id); /* once for the batch */
     for (size_t i = 0; i < n; i++)
-        stamp(to, msgs[i]);
+        stamp_as(msgs[i], self, id);
     if (TR_UNLIKELY(tr__lane_candidate(to)) &&
         (rc = tr__lane_send_batch(to, msgs, (uint32_t)n)) != TR__LANE_NONE)
         return rc;

@@ -516,15 +516,15 @@ static int park(tr__worker *w) {
         return 0;
     }
     w->parks++;
-    loop_lock(w); /* held asleep: helpers skip parked workers */
-    int watch = w->rt->nworkers > 1 && others_may_stick(w);
+    loop_lock(w);                    /* held asleep: helpers skip parked workers */
+    int watch = others_may_stick(w); /* 0 with one worker */
     if (watch) {
         ev_now_update(w->loop);
         ev_timer_set(&w->watchdog, WATCH_S, 0.);
         ev_timer_start(w->loop, &w->watchdog);
-    }
-    if (watch) /* a hint for woken workers (run_loop): no lost update matters */
+        /* A hint for woken workers (run_loop): no lost update matters. */
         ck_pr_inc_32(&w->rt->watching);
+    }
     ev_run(w->loop, EVRUN_ONCE);
     if (watch) {
         ck_pr_dec_32(&w->rt->watching);

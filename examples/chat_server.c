@@ -226,7 +226,11 @@ static int acceptor_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         return 0;
     }
     if (msg->type == TR_MSG_RESULT || msg->type == TR_MSG_ASK_FAILED) {
-        if (tr_result_code(msg) != 0) /* no connection actor took the socket */
+        /* Not started: a failed start, or the supervisor never saw the
+         * request (TR_EDEAD). Any other failure came after the start (the
+         * answer could not be delivered): the child owns the socket. */
+        int code = tr_result_code(msg);
+        if (code != 0 && (msg->type == TR_MSG_RESULT || code == TR_EDEAD))
             tr_tcp_close((tr_tcp *)(uintptr_t)msg->corr);
         return 0;
     }

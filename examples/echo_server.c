@@ -113,14 +113,19 @@ static int acceptor_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         return 0;
     }
     case TR_MSG_RESULT:
-    case TR_MSG_ASK_FAILED: /* the supervisor ended before starting it */
-        if (tr_result_code(msg) == 0) {
+    case TR_MSG_ASK_FAILED: {
+        /* Not started: a failed start, or the supervisor ended before it saw
+         * the request (TR_EDEAD). Any other ASK_FAILED came after the start
+         * (the answer could not be delivered): the child owns the socket. */
+        int code = tr_result_code(msg);
+        if (code == 0 || (msg->type == TR_MSG_ASK_FAILED && code != TR_EDEAD)) {
             a->started++; /* the result's handle goes with the message */
         } else {
             a->failed++;
             tr_tcp_close((tr_tcp *)(uintptr_t)msg->corr);
         }
         return 0;
+    }
     default:
         return 0;
     }

@@ -219,10 +219,14 @@ static int acceptor_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         return 0;
     }
     case TR_MSG_RESULT:
-    case TR_MSG_ASK_FAILED:
-        if (tr_result_code(msg) != 0) /* not started: the socket is still ours */
+    case TR_MSG_ASK_FAILED: {
+        /* Not started (a failed start, or never seen: TR_EDEAD): the socket
+         * is still ours. Other failures came after the start. */
+        int code = tr_result_code(msg);
+        if (code != 0 && (msg->type == TR_MSG_RESULT || code == TR_EDEAD))
             tr_tcp_close((tr_tcp *)(uintptr_t)msg->corr);
         return 0;
+    }
     default:
         return 0;
     }

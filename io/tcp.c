@@ -518,8 +518,6 @@ static void close_post(tr__worker *w, tr__post *p) {
         set_r(c, 0);
         pthread_mutex_lock(&c->mu);
         int pending = c->len > 0 && c->connected;
-        pthread_mutex_unlock(&c->mu);
-        pthread_mutex_lock(&c->mu);
         uint64_t close_ms = c->close_ms;
         pthread_mutex_unlock(&c->mu);
         if (pending) {

@@ -100,7 +100,8 @@ typedef struct tr_spawn_opts {
 /* Spawn an actor. opts may be NULL (no state, default mailbox). On success
  * *out is a handle owned by the caller (release it when done); out may be NULL
  * if no handle is wanted. TR_ECLOSED if the runtime is closed; with
- * opts.register_as, the errors of tr_register (TR_EEXIST, TR_EINVAL). */
+ * opts.register_as, the errors of tr_register (TR_EEXIST, TR_EINVAL,
+ * TR_ENOMEM); TR_ENOMEM. */
 TR_EXTERN int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *opts,
                        tr_ref **out);
 

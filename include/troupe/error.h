@@ -51,7 +51,7 @@ extern "C" {
     XX(TR_EIO, -16, "I/O error")                                                                   \
     /* the entry already exists (a name, a child id: "already present") */                         \
     XX(TR_EEXIST, -17, "already exists")                                                           \
-    /* already running ("already started") */                                                      \
+    /* already done: a child already started, an actor that already has a name */                  \
     XX(TR_EALREADY, -18, "already started")                                                        \
     /* the child is being restarted */                                                             \
     XX(TR_ERESTARTING, -19, "child is restarting")

@@ -30,8 +30,9 @@
  * message carries that actor as its sender (tr_sender, tr_reply), as a
  * tr_send would.
  *
- * A member whose mailbox is full (bounded) or that is ending does not get
- * the message and is not counted; the calls do not wait for room.
+ * A member whose mailbox is full (bounded), that is ending, or whose message
+ * cannot be allocated does not get the message and is not counted; the
+ * calls do not wait for room.
  *
  * Locking: one read-write lock per runtime; joins, leaves and actor ends
  * take it to write, broadcasts and publishes to read, and push every

@@ -63,7 +63,9 @@
  *    once the request is on its way, or an error (TR_EINVAL, TR_EDEAD,
  *    TR_ENOMEM), and then no message will come. What it takes (a spec, an
  *    id) is copied at the call. A caller whose bounded mailbox is full when
- *    the answer comes gets TR_MSG_ASK_FAILED with TR_EFULL instead.
+ *    the answer comes, or an answer that cannot be allocated, gives
+ *    TR_MSG_ASK_FAILED with that error (TR_EFULL, TR_ENOMEM) instead: the
+ *    call was carried out (a started child runs; its handle is released).
  * tr_sup_stop never blocks and any thread may call it. */
 #ifndef TROUPE_SUPERVISOR_H
 #define TROUPE_SUPERVISOR_H
