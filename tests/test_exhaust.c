@@ -147,7 +147,7 @@ static void runtimes_until_out_of_fds(void) {
         CHECK(n >= extra / 4); /* at most 4 fds per runtime (libev may fall back to poll) */
         for (int i = 0; i < n; i++)
             CHECK(tr_runtime_free(rts[i]) == 0);
-        unlimit_fds(); /* first: at the limit, counting needs an fd of its own */
+        unlimit_fds();             /* first: at the limit, counting needs an fd of its own */
         CHECK(open_fds() == base); /* the failed one left nothing open */
     }
     tr_runtime *rt;
