@@ -192,8 +192,9 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     const tr_spawn_opts *o = opts != NULL ? opts : &no_opts;
     if (o->lanes > 1)
         return TR_EINVAL;
-    if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING)
-        return TR_ECLOSED;
+    /* A drain refuses foreign spawns, not its actors' (core/drain.c). */
+    if (TR_UNLIKELY(!tr__runtime_accepts(ck_pr_load_32(&rt->state), tr__worker_of(rt) != NULL)))
+        return ck_pr_load_32(&rt->state) == TR__RT_FORKED ? TR_EFORKED : TR_ECLOSED;
     tr_actor *a = tr__block_alloc(rt);
     if (a == NULL)
         return TR_ENOMEM;
@@ -300,7 +301,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     TR_TSAN_RELEASE(&a->alive);
     ck_pr_store_32(&a->alive, 1);
     tr__fence_light();
-    if (TR_UNLIKELY(ck_pr_load_32(&rt->state) != TR__RT_RUNNING)) {
+    if (TR_UNLIKELY(tr__runtime_closing(ck_pr_load_32(&rt->state)))) {
         /* Closed under us: the workers may be leaving, so end the actor here
          * (we still own it) and fail as if we had seen the close first. Its
          * terminate's sends carry it as their sender, as on a worker, not
@@ -597,7 +598,16 @@ static inline tr_msg *next_message(tr_actor *a) {
     return m;
 }
 
+/* Where a turn counts the messages it handled: its worker's counter (read by
+ * drains, core/drain.c), or a sink on a thread that is no worker. */
+static uint64_t *handled_counter(void) {
+    static __thread uint64_t sink;
+    tr__worker *w = tr__tls_worker;
+    return w != NULL ? &w->handled : &sink;
+}
+
 int tr__actor_run_turn(tr_actor *a, unsigned batch) {
+    uint64_t *handled = handled_counter();
     unsigned n;
     for (n = 0; n < batch; n++) {
         if (TR_UNLIKELY(ck_pr_load_32(&a->stop_req))) {
@@ -621,6 +631,8 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
         ck_pr_store_64(&a->activity, a->activity + !(m->flags & TR__MSG_QUIET));
         a->cur = m;
         int rc = a->receive(tr__ctx_of(a), a->state, m);
+        /* Owner-only counter: a plain increment, read by drains (relaxed). */
+        ck_pr_store_64(handled, *handled + 1);
         if (TR_UNLIKELY(rc != 0)) {
             drop_current(a, TR_ECRASHED);
             finish(a, TR_EXIT_ERROR, rc, NULL);

@@ -140,7 +140,8 @@ static void enter_exiting(tr_runtime *rt) {
 void tr__runtime_begin_close(tr_runtime *rt) {
     /* Spawns that miss CLOSING have published `alive` before the barrier
      * below returns, so the sweep sees them (see the file top). */
-    if (!ck_pr_cas_32(&rt->state, TR__RT_RUNNING, TR__RT_CLOSING))
+    if (!ck_pr_cas_32(&rt->state, TR__RT_RUNNING, TR__RT_CLOSING) &&
+        !ck_pr_cas_32(&rt->state, TR__RT_DRAINING, TR__RT_CLOSING)) /* core/drain.c */
         return;
     /* The heavy half of the handshake with tr_spawn, whose publish of
      * `alive` has only the light half (core/fence.h). */
@@ -254,6 +255,7 @@ int tr_runtime_join(tr_runtime *rt) {
     if (!rt->joined) {
         for (unsigned i = 0; i < rt->nworkers; i++)
             pthread_join(rt->workers[i].thread, NULL);
+        tr__drain_join(rt); /* a drain ends with the workers: its thread, if any */
         rt->joined = 1;
     }
     pthread_mutex_unlock(&rt->join_mu);

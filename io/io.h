@@ -70,6 +70,7 @@ struct tr__io {
     tr__blocking *pool;
     /* Signals (io/signal.c). */
     int signals_on;
+    int signal_drain_ms; /* the signal watcher's drain deadline; 0: close at once */
 };
 
 /* The io state of rt, made on first use (NULL only when out of memory). */
