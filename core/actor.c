@@ -70,8 +70,10 @@ int tr_ref_retain(tr_ref *ref) {
 int tr_ref_release(tr_ref *ref) {
     if (ref == NULL)
         return TR_EINVAL;
-    assert(ck_pr_load_32(&ref->refs) > 0);
     tr_runtime *rt = ref->rt;
+    if (TR_UNLIKELY(tr__runtime_forked(rt))) /* the parent's: left alone (core/fork.c) */
+        return TR_EFORKED;
+    assert(ck_pr_load_32(&ref->refs) > 0);
     /* Release our uses of the block before the last holder recycles it;
      * the locked decrement is a full barrier on x86. */
     TR_TSAN_RELEASE(&ref->refs);
@@ -421,6 +423,8 @@ static int stop_message(tr_actor *a) {
 static int request_from_user(tr_ref *ref, tr_exit_kind kind, int code, const char *text) {
     if (ref == NULL)
         return TR_EINVAL;
+    if (tr__runtime_forked(ref->rt))
+        return TR_EFORKED;
     if (!tr_ref_alive(ref))
         return TR_EDEAD;
     if (kind == TR_EXIT_SHUTDOWN && ck_pr_load_8(&ref->stop_as_msg)) /* see its store */

@@ -192,6 +192,8 @@ int tr_runtime_drain(tr_runtime *rt, int deadline_ms, tr_drain_stats *out) {
         return TR_EINVAL;
     if (tr__worker_current() != NULL) /* it would wait for its own turn to end */
         return TR_EDEADLK;
+    if (tr__runtime_forked(rt))
+        return TR_EFORKED;
     int rc = drain_begin(rt, deadline_ms);
     if (rc != 0)
         return rc;

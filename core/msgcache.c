@@ -71,6 +71,14 @@ static void *loose;
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
+void tr__msgcache_fork_lock(void) {
+    tr_spin_lock(&depot_lock);
+}
+
+void tr__msgcache_fork_unlock(void) {
+    tr_spin_unlock(&depot_lock);
+}
+
 static void put_full(mag *m) {
     tr_spin_lock(&depot_lock);
     m->next = full_mags;

@@ -51,6 +51,7 @@ static int fill_defaults(tr_runtime_config *c) {
 }
 
 static void runtime_destroy(tr_runtime *rt) {
+    tr__fork_remove(rt);
     for (unsigned i = 0; i < rt->nworkers; i++)
         tr__worker_destroy(&rt->workers[i]);
     tr__ext ext[TR__EXT_COUNT];
@@ -118,6 +119,7 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
             return rc;
         }
     }
+    tr__fork_add(rt); /* a fork child finds it (core/fork.c) */
     *out = rt;
     return 0;
 }
@@ -155,6 +157,8 @@ void tr__runtime_begin_close(tr_runtime *rt) {
 int tr_runtime_close(tr_runtime *rt) {
     if (rt == NULL)
         return TR_EINVAL;
+    if (tr__runtime_forked(rt))
+        return TR_EFORKED;
     tr__runtime_begin_close(rt);
     return 0;
 }
@@ -162,6 +166,8 @@ int tr_runtime_close(tr_runtime *rt) {
 int tr_runtime_is_closed(const tr_runtime *rt) {
     if (rt == NULL)
         return TR_EINVAL;
+    if (tr__runtime_forked(rt))
+        return TR_EFORKED;
     return ck_pr_load_32(&((tr_runtime *)rt)->state) != TR__RT_RUNNING;
 }
 
@@ -249,6 +255,8 @@ void tr__runtime_quiet_check(tr_runtime *rt) {
 int tr_runtime_join(tr_runtime *rt) {
     if (rt == NULL)
         return TR_EINVAL;
+    if (tr__runtime_forked(rt)) /* its workers are in the parent */
+        return TR_EFORKED;
     if (tr__worker_of(rt) != NULL)
         return TR_EDEADLK;
     pthread_mutex_lock(&rt->join_mu);
@@ -265,6 +273,10 @@ int tr_runtime_join(tr_runtime *rt) {
 int tr_runtime_free(tr_runtime *rt) {
     if (rt == NULL)
         return TR_EINVAL;
+    if (tr__runtime_forked(rt)) { /* no thread to join: core/fork.c */
+        tr__fork_free(rt);
+        return 0;
+    }
     if (tr__worker_current() != NULL)
         return TR_EDEADLK;
     tr__runtime_begin_close(rt);
@@ -277,6 +289,8 @@ int tr_runtime_free(tr_runtime *rt) {
 int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out) {
     if (rt == NULL || out == NULL)
         return TR_EINVAL;
+    if (tr__runtime_forked(rt))
+        return TR_EFORKED;
     memset(out, 0, sizeof(*out));
     out->actors_spawned = ck_pr_load_64(&rt->spawned);
     int64_t alive = tr__runtime_alive(rt);

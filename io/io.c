@@ -167,6 +167,8 @@ static void io_runtime_free(tr_runtime *rt, void *data) {
 }
 
 tr__io *tr__io_get(tr_runtime *rt) {
+    if (tr__runtime_forked(rt)) /* the parent's: its locks may be held (core/fork.c) */
+        return NULL;
     tr__io *io = tr__runtime_ext_get(rt, TR__EXT_IO);
     if (io != NULL)
         return io;
