@@ -128,8 +128,6 @@ static void run_hooks(tr_runtime *rt, uint64_t deadline_ns) {
 static void drain_run(tr_runtime *rt) {
     tr__drain *d = &rt->drain;
     uint64_t deadline = d->start_ns + (uint64_t)d->deadline_ms * 1000000ull;
-    uint64_t handled0 = sum_handled(rt);
-    uint64_t dead0 = ck_pr_load_64(&rt->dead_letters);
     int quiet = wait_quiet(rt, deadline);
     run_hooks(rt, deadline);
     /* What the supervisors' ends sent (terminate callbacks talk) is handled
@@ -142,8 +140,8 @@ static void drain_run(tr_runtime *rt) {
     while (ck_pr_load_32(&rt->state) != TR__RT_EXITING)
         nap(POLL_NS);
     tr_drain_stats *st = &d->stats;
-    st->handled = sum_handled(rt) - handled0;
-    st->dead_lettered = ck_pr_load_64(&rt->dead_letters) - dead0;
+    st->handled = sum_handled(rt) - d->handled0;
+    st->dead_lettered = ck_pr_load_64(&rt->dead_letters) - d->dead0;
     st->alive_at_close = alive > 0 ? (uint64_t)alive : 0;
     st->elapsed_ms = (tr__mono_ns() - d->start_ns) / 1000000ull;
     st->timed_out = !quiet;
@@ -183,6 +181,9 @@ static int drain_begin(tr_runtime *rt, int deadline_ms) {
      * and then closed by our close like any other actor: no handshake. A
      * foreign send that read RUNNING just before the CAS pushes its
      * message, which is then handled or dead-lettered like any other. */
+    /* The counts from here: an async drain's thread starts later. */
+    rt->drain.handled0 = sum_handled(rt);
+    rt->drain.dead0 = ck_pr_load_64(&rt->dead_letters);
     tr__runtime_space_freed(rt); /* blocked foreign tr_send_wait callers see ECLOSED */
     return 0;
 }

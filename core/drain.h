@@ -20,6 +20,8 @@ typedef struct tr__drain {
     int threaded;      /* async: `thread` is ours to join (written before go) */
     int deadline_ms;   /* written by the drainer before it starts */
     uint64_t start_ns; /* likewise */
+    uint64_t handled0; /* the counts when foreign work was refused (likewise) */
+    uint64_t dead0;
     pthread_t thread;
     tr_drain_stats stats; /* written by the drainer before phase DONE (release) */
 } tr__drain;

@@ -102,17 +102,25 @@ TR_EXTERN int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg);
  * its end. TR_EFORKED on a runtime of the parent process. */
 TR_EXTERN int tr_runtime_close(tr_runtime *rt);
 
-/* Wait until every worker has exited. TR_EDEADLK from a worker thread. */
+/* Wait until every worker has exited, and for a drain (tr_runtime_drain_async)
+ * to finish. TR_EDEADLK from a worker thread; TR_EFORKED in a child process
+ * on a runtime of the parent (its workers are not there). */
 TR_EXTERN int tr_runtime_join(tr_runtime *rt);
 
 /* Close, join and free. TR_EDEADLK from a worker thread. Every handle and
  * future of this runtime must have been released before (debug builds
- * assert it); the memory of those still held is freed with the runtime. */
+ * assert it); the memory of those still held is freed with the runtime.
+ * In a child process, on a runtime of the parent: releases the memory core
+ * owns (actor blocks, worker loops and their fds) without joining threads
+ * or taking locks, and returns 0; the actors' states and what io/ and
+ * supervisors hang on it stay allocated (docs/getting-started.md). */
 TR_EXTERN int tr_runtime_free(tr_runtime *rt);
 
-/* 1 once tr_runtime_close ran or the runtime closed by itself, else 0. */
+/* 1 once tr_runtime_close or a drain began or the runtime closed by itself,
+ * else 0. TR_EFORKED on a runtime of the parent process. */
 TR_EXTERN int tr_runtime_is_closed(const tr_runtime *rt);
 
+/* Counters now. TR_EINVAL, TR_EFORKED on a runtime of the parent process. */
 TR_EXTERN int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out);
 
 /* --- graceful shutdown ------------------------------------------------------ */
