@@ -162,7 +162,7 @@ static inline int send_to(router *r, unsigned i, tr_msg *m) {
     if (r->slots[i].state != S_RUN)
         return TR_EDEAD;
     int rc = tr_forward(r->ctx, r->slots[i].ref, m);
-    if (TR_LIKELY(rc == 0))
+    if (TR__LIKELY(rc == 0))
         r->routed++;
     else if (rc == TR_EDEAD) {
         r->slots[i].state = S_GONE;
@@ -325,7 +325,7 @@ static void flush(router *r) {
 
 static void on_job(router *r, tr_msg *m) {
     int again = 0;
-    if (TR_UNLIKELY(m->status != 0)) {
+    if (TR__UNLIKELY(m->status != 0)) {
         again = 1;
         if (m->status & TR__POOL_CRASHED) {
             m->status &= ~TR__POOL_CRASHED;
@@ -633,15 +633,15 @@ static void on_ctrl(router *r, tr__pool_ctrl *c) {
 static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     router *r = ((router_state *)state)->r;
     r->ctx = ctx;
-    if (TR_LIKELY(msg->type < TR_MSG_SYSTEM && msg->release != tr__pool_ctrl_release)) {
-        if (TR_UNLIKELY(r->closing)) {
+    if (TR__LIKELY(msg->type < TR_MSG_SYSTEM && msg->release != tr__pool_ctrl_release)) {
+        if (TR__UNLIKELY(r->closing)) {
             r->dead++;
             tr_msg_keep(ctx, msg);
             tr__pool_job_dead(r->p, msg, TR_DEAD_STOPPED);
             return 0;
         }
         on_job(r, msg);
-        if (TR_UNLIKELY(r->gone | r->retry))
+        if (TR__UNLIKELY(r->gone | r->retry))
             after_job(r);
         return 0;
     }
@@ -649,7 +649,7 @@ static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         on_ctrl(r, (tr__pool_ctrl *)msg);
     } else if (msg->type == TR__A_TOKEN) {
         on_token(r, msg); /* a job may go out behind it: as after a job */
-        if (TR_UNLIKELY(r->gone | r->retry))
+        if (TR__UNLIKELY(r->gone | r->retry))
             after_job(r);
         return 0;
     } else if (msg->type == TR_MSG_DOWN || msg->type == TR_MSG_EXIT) {

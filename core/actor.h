@@ -63,7 +63,7 @@ struct tr_ref {
     uint32_t stash_cap;    /* tr_spawn_opts.stash_capacity, the default resolved */
     tr_receive_fn receive; /* the current receive: beh.receive, or tr_become's */
     /* Line 4: shared, rarely written. */
-    tr_runtime *rt TR_ALIGNED;
+    tr_runtime *rt TR__ALIGNED;
     uint64_t enq_pick; /* scheduler: its worker's pick count when queued */
     uint32_t refs;     /* handles + the runtime's while alive + tokens */
     uint32_t alive;    /* 1 from spawn until its exit is final */
@@ -101,7 +101,7 @@ struct tr_ref {
 
 typedef struct tr_ref tr_actor;
 
-_Static_assert(offsetof(struct tr_ref, rt) == 4 * TR_CACHELINE,
+_Static_assert(offsetof(struct tr_ref, rt) == 4 * TR__CACHELINE,
                "stash and become fit the owner's lines (2-3)");
 
 static inline tr_ctx *tr__ctx_of(tr_actor *a) {

@@ -83,7 +83,7 @@ static void make_key(void) {
 
 static table *my_table(void) {
     table *t = tls_table;
-    if (TR_LIKELY(t != NULL))
+    if (TR__LIKELY(t != NULL))
         return t;
     if ((t = calloc(1, sizeof(*t))) == NULL)
         return NULL;
@@ -370,7 +370,7 @@ static tr_msg *take(tr_actor *a, tr__lane *l) {
         if (kind != TR__LANE_EMPTY)
             a->mbox.taken++; /* a bounded mailbox's room, given back per turn */
         if (kind == TR__LANE_WORD) {
-            if (TR_LIKELY(m != NULL)) {
+            if (TR__LIKELY(m != NULL)) {
                 tr__msg_fill(m, type, 0, word, tr__msgcache_free);
                 return m;
             }

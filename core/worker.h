@@ -23,7 +23,7 @@
 
 #include "core/actor.h"
 #include "core/deque.h"
-#include "mailbox/atomic.h"
+#include "base/atomic.h"
 
 #define TR__DEQUE_SIZE 4096 /* local run queue slots (power of two) */
 #define TR__WAKES_MAX 16    /* deferred future wake-ups per worker */
@@ -52,16 +52,16 @@ struct tr__worker {
     /* Read by other threads. */
     tr_runtime *rt;
     unsigned id;
-    uint32_t parked TR_ALIGNED; /* 1 while asleep or about to sleep */
-    uint64_t beat;              /* owner's loop polls, and wake-ups (atomic, see poll_loop) */
-    uint64_t seen_beat;         /* helpers: the beat last seen (atomic hint, see stuck_any) */
-    uint64_t seen_ns;           /* helpers: when seen_beat was first seen (atomic hint) */
-    uint32_t nwatchers;         /* active libev watchers of io/ (under loop_mu; atomic) */
-    pthread_mutex_t loop_mu;    /* held by whoever runs the loop */
-    tr__deque dq;               /* runnable actors: owner LIFO, thieves FIFO */
-    ck_stack_t posts TR_ALIGNED;
+    uint32_t parked TR__ALIGNED; /* 1 while asleep or about to sleep */
+    uint64_t beat;               /* owner's loop polls, and wake-ups (atomic, see poll_loop) */
+    uint64_t seen_beat;          /* helpers: the beat last seen (atomic hint, see stuck_any) */
+    uint64_t seen_ns;            /* helpers: when seen_beat was first seen (atomic hint) */
+    uint32_t nwatchers;          /* active libev watchers of io/ (under loop_mu; atomic) */
+    pthread_mutex_t loop_mu;     /* held by whoever runs the loop */
+    tr__deque dq;                /* runnable actors: owner LIFO, thieves FIFO */
+    ck_stack_t posts TR__ALIGNED;
     /* Owner only. */
-    tr_actor *lifo TR_ALIGNED;
+    tr_actor *lifo TR__ALIGNED;
     unsigned lifo_streak;
     uint64_t picks;            /* actors picked to run, for the starvation guard */
     uint64_t last_aged;        /* picks at the last aging pick (fair_pick) */
@@ -86,7 +86,7 @@ struct tr__worker {
     int64_t live;  /* blocks referenced minus recycled here (likewise) */
     /* Sleeping foreign waiters of futures settled here, woken at the end of
      * the turn (see core/worker.c, deferred wake-ups). */
-    tr_future *wakes[TR__WAKES_MAX] TR_ALIGNED;
+    tr_future *wakes[TR__WAKES_MAX] TR__ALIGNED;
     unsigned nwakes;
 };
 

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "mailbox/atomic.h"
+#include "base/atomic.h"
 #include "troupe/msg.h"
 
 /* What a slot holds. */
@@ -41,18 +41,18 @@ typedef struct tr__lane {
     tr__lane_seg *pseg;
     uint32_t pidx;
     /* The owner's line. */
-    tr__lane_seg *cseg TR_ALIGNED;
+    tr__lane_seg *cseg TR__ALIGNED;
     uint32_t cidx;
     uint8_t attached;       /* on the owner's list */
     uint8_t active;         /* the owner polls it */
     uint8_t dropped;        /* taken off the list for good (a late kick is ignored) */
     struct tr__lane *anext; /* the owner's list of attached lanes */
     /* Shared, written rarely. */
-    uint32_t state TR_ALIGNED; /* TR__LANE_ACTIVE / _WAITING / _CLOSED */
-    uint32_t kick_queued;      /* 1 while `kick` is in the mailbox */
-    uint32_t gone;             /* the producer has let go */
-    uint32_t refs;             /* producer, owner, a queued kick */
-    tr_msg kick;               /* pushed into the mailbox; never delivered */
+    uint32_t state TR__ALIGNED; /* TR__LANE_ACTIVE / _WAITING / _CLOSED */
+    uint32_t kick_queued;       /* 1 while `kick` is in the mailbox */
+    uint32_t gone;              /* the producer has let go */
+    uint32_t refs;              /* producer, owner, a queued kick */
+    tr_msg kick;                /* pushed into the mailbox; never delivered */
 } tr__lane;
 
 /* tr__lane.state */
@@ -105,7 +105,7 @@ void tr__lane_release_any(tr__lane *l);
 
 /* The lane whose kick message this is. */
 static inline tr__lane *tr__lane_of_kick(tr_msg *kick) {
-    return (tr__lane *)(void *)((char *)kick - __builtin_offsetof(tr__lane, kick));
+    return tr__container_of(kick, tr__lane, kick);
 }
 
 #endif
