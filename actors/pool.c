@@ -34,9 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ask.h"
 #include "actors/pool.h"
 #include "actors/restarts.h"
-#include "actors/timer.h"
+#include "actors/timer_thread.h"
 #include "core/actor.h"
 #include "core/msg.h"
 #include "core/runtime.h"

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ask.h"
 #include "actors/call.h"
 #include "actors/pool.h"
 #include "actors/restarts.h"

@@ -19,7 +19,7 @@
 
 #include "base/refcount.h"
 #include "actors/pool.h"
-#include "actors/timer.h"
+#include "actors/timer_thread.h"
 #include "core/actor.h"
 #include "core/msg.h"
 #include "core/runtime.h"

@@ -26,6 +26,9 @@
  * (given back when that turn ended), so taking them again counts nothing.
  * Invariant: stash and front are empty once finish has begun; their
  * messages are on the leftover list (mbox.local) it dead-letters. */
+#include "core/link.h"
+#include "core/ask.h"
+#include "core/blocks.h"
 #include "base/refcount.h"
 #include "base/lock.h"
 #include "core/actor.h"

@@ -1,7 +1,7 @@
 /* core/actor.h - the actor control block (struct tr_ref) and its life cycle.
  *
  * A tr_ref handle is a pointer to the control block itself. Blocks are
- * type-stable: they come from the runtime's block pool (core/pool.c) and are
+ * type-stable: they come from the runtime's block pool (core/blocks.c) and are
  * reused only for other actors, and only once their reference count is zero,
  * so a held handle can never point at another actor. Each incarnation gets a
  * fresh 64-bit id (the generation). */
@@ -139,27 +139,10 @@ void tr__actor_stop_as_message(tr_ctx *ctx);
  * TR_EDEAD if a was already sealed or closed (exactly one caller gets 0).
  * (For pools: tr_pool_close.) */
 int tr__actor_seal_any(tr_actor *a, tr_exit_kind kind, int code, const char *text);
-/* Make a runnable (core/worker.c; also declared in worker.h). */
-void tr__schedule_any(tr_runtime *rt, tr_actor *a);
 
-/* Push msg into a's mailbox and schedule a if it was idle. Inline: it is
- * the end of every send. */
-static inline int tr__actor_push(tr_actor *a, tr_msg *msg) {
-    int rc = tr__mbox_push_mpsc(&a->mbox, msg);
-    if (rc == TR__MBOX_WOKE) {
-        tr__schedule_any(a->rt, a);
-        return 0;
-    }
-    return rc;
-}
 /* The same past a bounded mailbox's limit (never TR_EFULL): for the runtime's
  * notices that must not be lost (DOWN, EXIT, ASK_FAILED). */
 int tr__actor_push_notice(tr_actor *a, tr_msg *msg);
-/* Deliver monitors' DOWN and links' EXIT for a that ended with why. */
-void tr__actor_notify_watchers(tr_actor *a, const tr_exit *why);
-/* An actor whose init failed: close its watch list with why, send DOWN to
- * its monitors and undo its links without signalling (owner only). */
-void tr__actor_undo_watchers(tr_actor *a, const tr_exit *why);
 /* From a's init: its receive function may not be replaced (tr_become and
  * friends return TR_ESTATE): for runtime behaviours that wrap the user's
  * receive, such as a pool worker's (actors/pool_worker.c). Owner only. */
@@ -172,7 +155,5 @@ static inline void tr__actor_fix_receive(tr_ctx *ctx) {
 static inline void tr__actor_set_held(tr_ctx *ctx, tr_msg *msg) {
     tr__actor_of(ctx)->held = msg;
 }
-/* Free the watch list of a block being recycled. */
-void tr__actor_drop_watchers(tr_actor *a);
 
 #endif

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/ask.h"
 #include "base/refcount.h"
 #include "core/futex.h"
 #include "core/lane.h"

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/link.h"
 #include "base/lock.h"
 #include "core/msg.h"
 #include "core/runtime.h"

@@ -11,6 +11,7 @@
  * ptr_free), so the asker still learns (not one the mailbox still holds
  * as its link: that one goes through tr__msg_finish, and its notice may be
  * lost). */
+#include "core/ask.h"
 #include "core/msg.h"
 
 #include "core/msgcache.h"

@@ -11,6 +11,7 @@
 
 #include <ck_pr.h>
 
+#include "core/ask.h"
 #include "base/atomic.h"
 #include "core/msg.h"
 #include "core/msgcache.h"

@@ -9,6 +9,8 @@
  * stops itself (tr_spawn): the alive flag and the state are each written
  * before the other is read, with barriers between (Dekker; an asymmetric
  * pair, since spawns are frequent and closes rare: core/fence.h). */
+#include "core/ask.h"
+#include "core/blocks.h"
 #include "base/lock.h"
 #include "core/runtime.h"
 
@@ -63,7 +65,7 @@ static void runtime_destroy(tr_runtime *rt) {
             ext[i].runtime_free(rt, ext[i].data);
     tr__registry_free(rt);
     tr__group_free(rt);
-    tr__pool_destroy(rt);
+    tr__blocks_destroy(rt);
     pthread_mutex_destroy(&rt->join_mu);
     free(rt->workers);
     free(rt);
@@ -146,7 +148,7 @@ void tr__runtime_begin_close(tr_runtime *rt) {
     /* The heavy half of the handshake with tr_spawn, whose publish of
      * `alive` has only the light half (core/fence.h). */
     tr__fence_heavy();
-    tr__pool_each_alive(rt, stop_one, NULL);
+    tr__blocks_each_alive(rt, stop_one, NULL);
     if (tr__runtime_alive(rt) == 0)
         enter_exiting(rt);
     tr__runtime_space_freed(rt); /* blocked tr_send_wait callers see ECLOSED */

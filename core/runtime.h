@@ -53,7 +53,7 @@ struct tr_runtime {
     uint64_t next_id;
     uint64_t dead_letters;
     uint64_t stash_overflows; /* tr_stash refused with TR_EFULL (core/actor.c) */
-    /* Block pool (core/pool.c). */
+    /* Block pool (core/blocks.c). */
     ck_spinlock_fas_t pool_lock TR__ALIGNED;
     tr_actor *pool_free;
     unsigned pool_free_count;
@@ -93,12 +93,5 @@ void tr__runtime_space_freed(tr_runtime *rt);
 
 int tr__runtime_ext_set(tr_runtime *rt, unsigned slot, const tr__ext *ext);
 void *tr__runtime_ext_get(tr_runtime *rt, unsigned slot);
-
-/* Block pool (core/pool.c). */
-tr_actor *tr__block_alloc(tr_runtime *rt);
-void tr__block_free(tr_runtime *rt, tr_actor *a);
-void tr__pool_destroy(tr_runtime *rt);
-/* Call fn on every block that holds a live actor (for close). */
-void tr__pool_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg);
 
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/send.h"
 #include "core/futex.h"
 #include "core/lane.h"
 #include "core/msg.h"

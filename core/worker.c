@@ -34,6 +34,7 @@
  * of the turns; a parked worker looks too, woken by a WATCH_S watchdog timer
  * that it arms only while some other worker is awake (so an idle runtime
  * still sleeps). See docs/design.md, "A blocked handler". */
+#include "core/ask.h"
 #include "base/platform.h"
 #include "base/lock.h"
 #include "core/worker.h"

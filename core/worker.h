@@ -74,7 +74,7 @@ struct tr__worker {
     struct ev_loop *loop;
     ev_async wake;
     pthread_t thread;
-    tr_actor *free_blocks; /* block cache, see core/pool.c */
+    tr_actor *free_blocks; /* block cache, see core/blocks.c */
     unsigned free_count;
     uint64_t help_ns;        /* when this worker last looked for stuck ones */
     uint64_t tick_ns;        /* its last clock read for that (help_tick) */
@@ -123,8 +123,6 @@ static inline tr_actor *tr__worker_self(const tr_runtime *rt, uint64_t *id) {
  * the settler's reference to f and hands it to tr__future_wake_deferred),
  * 0 if the list is full. */
 int tr__worker_defer_wake_owner(tr__worker *w, tr_future *f);
-/* In core/ask.c: wake f's waiters and drop the settler's reference. */
-void tr__future_wake_deferred(tr_future *f);
 
 int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id);
 int tr__worker_start(tr__worker *w);
@@ -133,6 +131,17 @@ void tr__worker_destroy(tr__worker *w);
 /* Make a runnable. From one of rt's workers it goes to that worker (LIFO
  * slot); from anywhere else to the global queue. */
 void tr__schedule_any(tr_runtime *rt, tr_actor *a);
+
+/* Push msg into a's mailbox and schedule a if it was idle. Inline: it is
+ * the end of every send. */
+static inline int tr__actor_push(tr_actor *a, tr_msg *msg) {
+    int rc = tr__mbox_push_mpsc(&a->mbox, msg);
+    if (rc == TR__MBOX_WOKE) {
+        tr__schedule_any(a->rt, a);
+        return 0;
+    }
+    return rc;
+}
 
 /* Wake one sleeping worker if any (cheap when none sleeps). */
 void tr__notify_any(tr_runtime *rt);

@@ -15,6 +15,7 @@
 #include <ck_pr.h>
 #include <stdlib.h>
 
+#include "core/ask.h"
 #include "base/refcount.h"
 #include "core/futex.h"
 #include "core/msg.h"

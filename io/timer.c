@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/send.h"
 #include "base/platform.h"
 #include "core/msg.h"
 #include "core/runtime.h"

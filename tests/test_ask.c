@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "core/ask.h"
 #include "core/msg.h" /* tr__future_poll_ns */
 #include "support/testutil.h"
 #include "troupe.h"

@@ -1,4 +1,4 @@
-/* core/pool.c - the pool of actor control blocks.
+/* core/blocks.c - the pool of actor control blocks.
  *
  * Blocks are carved from 64-block chunks that live until the runtime is
  * freed, and recycled through a per-worker cache (owner only, no atomics) that
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/blocks.h"
 #include "base/lock.h"
 #include "core/runtime.h"
 
@@ -113,7 +114,7 @@ void tr__block_free(tr_runtime *rt, tr_actor *a) {
     tr__spin_unlock(&rt->pool_lock);
 }
 
-void tr__pool_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg) {
+void tr__blocks_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg) {
     tr__spin_lock(&rt->pool_lock);
     for (size_t c = 0; c < rt->nchunks; c++) {
         tr_actor *blocks = rt->chunks[c];
@@ -128,7 +129,7 @@ void tr__pool_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), voi
     tr__spin_unlock(&rt->pool_lock);
 }
 
-void tr__pool_destroy(tr_runtime *rt) {
+void tr__blocks_destroy(tr_runtime *rt) {
     for (size_t c = 0; c < rt->nchunks; c++)
         free(rt->chunks[c]);
     free(rt->chunks);

@@ -1,4 +1,4 @@
-/* mailbox/lane.c - a lane: one producer thread's queue into one mailbox.
+/* mailbox/spsc.c - a lane: one producer thread's queue into one mailbox.
  *
  * A thread that sends many messages to one actor from outside the runtime
  * gets a lane into it: an unbounded single-producer queue of 16-byte slots
@@ -39,7 +39,7 @@
  * actors or workers. */
 #include "base/refcount.h"
 #include "base/lock.h"
-#include "mailbox/lane.h"
+#include "mailbox/spsc.h"
 
 #include <assert.h>
 #include <ck_pr.h>

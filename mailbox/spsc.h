@@ -1,12 +1,12 @@
-/* mailbox/lane.h - a lane: one producer thread's queue into one mailbox.
+/* mailbox/spsc.h - a lane: one producer thread's queue into one mailbox.
  *
- * See lane.c for the algorithm. Functions ending in _spsc are for the lane's
+ * See spsc.c for the algorithm. Functions ending in _spsc are for the lane's
  * one producer, _owner for the mailbox's owner (the consumer), _any for
  * either. The owner learns about a lane, and about a parked lane's new
  * messages, through `kick`, a message the producer pushes into the ordinary
- * mailbox; lane.c says when. */
-#ifndef TR_MAILBOX_LANE_H
-#define TR_MAILBOX_LANE_H
+ * mailbox; spsc.c says when. */
+#ifndef TR_MAILBOX_SPSC_H
+#define TR_MAILBOX_SPSC_H
 
 #include <stdbool.h>
 #include <stdint.h>
