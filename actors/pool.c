@@ -521,22 +521,28 @@ static void on_token(router *r, tr_msg *tok) {
     flush(r);
 }
 
+/* 0 when added; TR_ESTATE while closing, TR_EFULL at max_workers, or the
+ * spawn's error. */
 static int add_worker(router *r) {
     tr__pool *p = r->p;
-    if (r->closing || r->n >= p->cap)
-        return 0;
+    if (r->closing)
+        return TR_ESTATE;
+    if (r->n >= p->cap)
+        return TR_EFULL;
     unsigned i = r->n;
     memset(&r->slots[i], 0, sizeof(r->slots[i]));
-    if (spawn_worker(r, i) != 0)
-        return 0;
+    int rc = spawn_worker(r, i);
+    if (rc != 0)
+        return rc < 0 ? rc : TR_ENOMEM;
     r->n++;
     flush(r);
-    return 1;
+    return 0;
 }
 
+/* 0 when removed; TR_ESTATE while closing (or with no worker left). */
 static int remove_worker(router *r) {
     if (r->closing || r->n == 0)
-        return 0;
+        return TR_ESTATE;
     unsigned i = r->n - 1;
     rslot *s = &r->slots[i];
     drop_token(r, s);
@@ -557,7 +563,7 @@ static int remove_worker(router *r) {
     r->n--;
     if (r->n == 0)
         end_self(r, TR_EXIT_NORMAL, 0, NULL);
-    return 1;
+    return 0;
 }
 
 /* A stats result for the caller (malloc'd: it travels in the reply's ptr),

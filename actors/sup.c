@@ -815,7 +815,7 @@ static int req_terminate(supv *s, tr__sup_req *r, int *rc) {
     if (c == NULL) {
         /* By handle: an actor that has ended counts as terminated (its
          * entry went with its DOWN). */
-        *rc = r->op == REQ_TERMINATE_REF && tr_ref_alive(r->child) == 0 ? 0 : TR_ENOTFOUND;
+        *rc = r->op == REQ_TERMINATE_REF && tr_ref_is_alive(r->child) == 0 ? 0 : TR_ENOTFOUND;
         return 0;
     }
     terminate_one(s, c, &r->msg);

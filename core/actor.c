@@ -88,9 +88,9 @@ int tr_ref_release(tr_ref *ref) {
     return 0;
 }
 
-int tr_ref_alive(const tr_ref *ref) {
+bool tr_ref_is_alive(const tr_ref *ref) {
     if (ref == NULL)
-        return TR_EINVAL;
+        return false;
     return !tr__mbox_closed_any(&ref->mbox) && ck_pr_load_32(&((tr_ref *)ref)->alive);
 }
 
@@ -423,7 +423,7 @@ static int stop_message(tr_actor *a) {
 static int request_from_user(tr_ref *ref, tr_exit_kind kind, int code, const char *text) {
     if (ref == NULL)
         return TR_EINVAL;
-    if (!tr_ref_alive(ref))
+    if (!tr_ref_is_alive(ref))
         return TR_EDEAD;
     if (kind == TR_EXIT_SHUTDOWN && ck_pr_load_8(&ref->stop_as_msg)) /* see its store */
         return stop_message(ref);

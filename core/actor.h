@@ -132,7 +132,7 @@ int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char 
 void tr__actor_stop_as_message(tr_ctx *ctx);
 /* Ask a to exit with reason (as tr__actor_request_exit) and seal its
  * mailbox at once (mailbox/mpsc.h): from the moment this returns 0, pushes
- * and sends to a fail with TR_EDEAD, tr_ref_alive says 0, and a second seal
+ * and sends to a fail with TR_EDEAD, tr_ref_is_alive says false, and a second seal
  * or stop returns TR_EDEAD; what was queued before is dead-lettered when a
  * ends, as after any stop. Any thread, a itself included; never blocks and
  * allocates nothing, so it also ends an idle actor when memory has run out.

@@ -433,13 +433,13 @@ int tr_reply_word(tr_msg *req, uint32_t type, uint64_t word) {
     return reply_new(req, type, NULL, 0, word);
 }
 
-int tr_msg_wants_reply(const tr_msg *msg) {
+bool tr_msg_wants_reply(const tr_msg *msg) {
     return msg != NULL && (msg->flags & TR__MSG_ASK) && tr__msg_token(msg) != NULL;
 }
 
-int tr_msg_is_reply(const tr_msg *msg) {
+bool tr_msg_is_reply(const tr_msg *msg) {
     if (msg == NULL)
-        return 0;
+        return false;
     return (msg->flags & TR__MSG_REPLY) || msg->type == TR_MSG_RESULT ||
            msg->type == TR_MSG_ASK_FAILED;
 }
@@ -479,9 +479,9 @@ int tr_sender(tr_ctx *ctx, tr_ref **out) {
 
 /* --- waiting ------------------------------------------------------------- */
 
-int tr_future_ready(const tr_future *f) {
+bool tr_future_is_ready(const tr_future *f) {
     if (f == NULL)
-        return TR_EINVAL;
+        return false;
     return !unsettled(load_outcome(f));
 }
 

@@ -139,11 +139,11 @@ static bool match(const char *p, const char *t) {
     }
 }
 
-int tr_topic_match(const char *pattern, const char *topic) {
+bool tr_topic_matches(const char *pattern, const char *topic) {
     size_t pl, tl;
     if (check_topic(pattern, &pl, true, NULL) != 0 || check_topic(topic, &tl, false, NULL) != 0)
-        return TR_EINVAL;
-    return match(pattern, topic) ? 1 : 0;
+        return false;
+    return match(pattern, topic);
 }
 
 /* --- tables --------------------------------------------------------------- */

@@ -161,9 +161,9 @@ int tr_runtime_close(tr_runtime *rt) {
     return 0;
 }
 
-int tr_runtime_is_closed(const tr_runtime *rt) {
+bool tr_runtime_is_closed(const tr_runtime *rt) {
     if (rt == NULL)
-        return TR_EINVAL;
+        return false;
     return ck_pr_load_32(&((tr_runtime *)rt)->state) != TR__RT_RUNNING;
 }
 
@@ -295,8 +295,10 @@ int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out) {
 }
 
 int tr_runtime_worker_id(const tr_runtime *rt) {
+    if (rt == NULL)
+        return TR_EINVAL;
     tr__worker *w = tr__worker_of(rt);
-    return w != NULL ? (int)w->id : -1;
+    return w != NULL ? (int)w->id : TR_ENOTFOUND;
 }
 
 void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why) {

@@ -347,6 +347,6 @@ int tr_timer_cancel(tr_runtime *rt, tr_timer_id id) {
         return TR_EINVAL;
     tr__io *io = tr__runtime_ext_get(rt, TR__EXT_IO);
     if (io == NULL || id == 0)
-        return 0;
-    return tr__timer_cancel(io, id);
+        return TR_ENOTFOUND;
+    return tr__timer_cancel(io, id) ? 0 : TR_ENOTFOUND;
 }
