@@ -79,7 +79,7 @@ static void sups_drain(tr_runtime *rt, void *data, uint64_t deadline_ns) {
         /* A stop as a message (supervisors take it so): an orderly
          * shutdown of the tree. TR_EDEAD if it ended meanwhile. */
         (void)tr_actor_stop(roots[i].ref);
-        while (tr_ref_alive(roots[i].ref)) {
+        while (tr_ref_is_alive(roots[i].ref)) {
             uint64_t now = tr__mono_ns();
             if (now >= deadline_ns)
                 break;

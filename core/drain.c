@@ -42,6 +42,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/lock.h"
 #include "core/futex.h"
 #include "core/runtime.h"
 #include "core/worker.h"
@@ -115,9 +116,9 @@ static int wait_quiet(tr_runtime *rt, uint64_t deadline_ns) {
 /* The layers above core stop what they own (supervisors), in slot order. */
 static void run_hooks(tr_runtime *rt, uint64_t deadline_ns) {
     tr__ext ext[TR__EXT_COUNT];
-    tr_spin_lock(&rt->pool_lock); /* registered under it, from any thread */
+    tr__spin_lock(&rt->pool_lock); /* registered under it, from any thread */
     memcpy(ext, rt->ext, sizeof(ext));
-    tr_spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->pool_lock);
     for (unsigned i = 0; i < TR__EXT_COUNT; i++)
         if (ext[i].drain != NULL && !tr__runtime_closing(ck_pr_load_32(&rt->state)))
             ext[i].drain(rt, ext[i].data, deadline_ns);
@@ -146,7 +147,7 @@ static void drain_run(tr_runtime *rt) {
     st->elapsed_ms = (tr__mono_ns() - d->start_ns) / 1000000ull;
     st->timed_out = !quiet;
     /* Release: the stats above are complete for whoever reads DONE. */
-    TR_TSAN_RELEASE(&d->phase);
+    TR__TSAN_RELEASE(&d->phase);
     ck_pr_fence_store();
     ck_pr_store_32(&d->phase, TR__DRAIN_DONE);
     tr__futex_wake(&d->phase, INT32_MAX);
@@ -210,7 +211,7 @@ static void *drain_main(void *arg) {
     while (ck_pr_load_32(&rt->drain.go) == 0)
         (void)tr__futex_wait(&rt->drain.go, 0, NULL);
     ck_pr_fence_load(); /* acquire: pairs with the creator's fence before go */
-    TR_TSAN_ACQUIRE(&rt->drain.go);
+    TR__TSAN_ACQUIRE(&rt->drain.go);
     drain_run(rt);
     return NULL;
 }
@@ -231,7 +232,7 @@ int tr_runtime_drain_async(tr_runtime *rt, int deadline_ms) {
     }
     d->threaded = 1;
     /* Release: `thread` and `threaded` before the thread may finish. */
-    TR_TSAN_RELEASE(&d->go);
+    TR__TSAN_RELEASE(&d->go);
     ck_pr_fence_store();
     ck_pr_store_32(&d->go, 1);
     tr__futex_wake(&d->go, INT32_MAX);
@@ -249,7 +250,7 @@ int tr_runtime_drain_stats(tr_runtime *rt, tr_drain_stats *out) {
     if (ph == TR__DRAIN_RUN)
         return TR_EBUSY;
     ck_pr_fence_load(); /* acquire: pairs with the store fence before DONE */
-    TR_TSAN_ACQUIRE(&rt->drain.phase);
+    TR__TSAN_ACQUIRE(&rt->drain.phase);
     *out = rt->drain.stats;
     return 0;
 }
@@ -260,7 +261,7 @@ void tr__drain_join(tr_runtime *rt) {
     while ((ph = ck_pr_load_32(&d->phase)) == TR__DRAIN_RUN)
         (void)tr__futex_wait(&d->phase, TR__DRAIN_RUN, NULL);
     ck_pr_fence_load(); /* acquire: threaded and thread, stored before go */
-    TR_TSAN_ACQUIRE(&d->phase);
+    TR__TSAN_ACQUIRE(&d->phase);
     if (ph == TR__DRAIN_DONE && d->threaded) {
         pthread_join(d->thread, NULL);
         d->threaded = 0;

@@ -26,10 +26,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "core/blocks.h"
 #include "core/msgcache.h"
 #include "core/runtime.h"
 #include "core/worker.h"
-#include "mailbox/lane.h"
+#include "mailbox/spsc.h"
 
 static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
 static tr_runtime *list_head;
@@ -106,7 +107,7 @@ void tr__fork_free(tr_runtime *rt) {
         w->loop = NULL;
         tr__deque_destroy(&w->dq);
     }
-    tr__pool_destroy(rt); /* the actor blocks (their states stay: see the top) */
+    tr__blocks_destroy(rt); /* the actor blocks (their states stay: see the top) */
     free(rt->workers);
     free(rt);
 }

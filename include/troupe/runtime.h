@@ -116,9 +116,10 @@ TR_EXTERN int tr_runtime_join(tr_runtime *rt);
  * supervisors hang on it stay allocated (docs/getting-started.md). */
 TR_EXTERN int tr_runtime_free(tr_runtime *rt);
 
-/* 1 once tr_runtime_close or a drain began or the runtime closed by itself,
- * else 0. TR_EFORKED on a runtime of the parent process. */
-TR_EXTERN int tr_runtime_is_closed(const tr_runtime *rt);
+/* Whether tr_runtime_close or a drain began or the runtime closed by itself
+ * (a predicate: false for NULL; true on a runtime of the parent process in a
+ * fork child). Any thread. */
+TR_EXTERN bool tr_runtime_is_closed(const tr_runtime *rt);
 
 /* Counters now. TR_EINVAL, TR_EFORKED on a runtime of the parent process. */
 TR_EXTERN int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out);
@@ -143,7 +144,7 @@ typedef struct tr_drain_stats {
 
 /* Shut rt down gracefully, on the calling thread:
  *  1. from now on, spawns and sends from foreign threads fail with
- *     TR_ECLOSED (the caller keeps its message; tr_runtime_is_closed says 1);
+ *     TR_ECLOSED (the caller keeps its message; tr_runtime_is_closed says true);
  *     actors go on sending and spawning, so work in flight can finish;
  *  2. wait until every mailbox is empty and no actor runs, or deadline_ms
  *     passed;
@@ -179,8 +180,8 @@ TR_EXTERN int tr_runtime_drain_async(tr_runtime *rt, int deadline_ms);
  * thread. */
 TR_EXTERN int tr_runtime_drain_stats(tr_runtime *rt, tr_drain_stats *out);
 
-/* Number of the calling worker thread of rt (0..workers-1), or -1 when the
- * caller is not one of rt's workers. */
+/* Number of the calling worker thread of rt (0..workers-1); TR_ENOTFOUND
+ * when the caller is not one of rt's workers, TR_EINVAL for NULL. */
 TR_EXTERN int tr_runtime_worker_id(const tr_runtime *rt);
 
 #ifdef __cplusplus
