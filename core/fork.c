@@ -22,6 +22,8 @@
  * The forking thread may be an actor's (fork from a handler): in the child
  * it is an ordinary thread, so its thread-locals that name a worker, an
  * actor or a panic frame are cleared. */
+#include "core/fork.h"
+
 #include <ck_pr.h>
 #include <pthread.h>
 #include <stdlib.h>

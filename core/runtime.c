@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/fence.h"
+#include "core/fork.h"
 #include "core/futex.h"
 #include "core/group.h"
 #include "core/msg.h"

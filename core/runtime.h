@@ -101,13 +101,6 @@ static inline int tr__runtime_forked(const tr_runtime *rt) {
     return ck_pr_load_32(&((tr_runtime *)rt)->state) == TR__RT_FORKED;
 }
 
-/* The process's runtimes, for fork (core/fork.c): add a made runtime (its
- * atfork handlers are installed on the first), remove one being freed. */
-void tr__fork_add(tr_runtime *rt);
-void tr__fork_remove(tr_runtime *rt);
-/* tr_runtime_free of a runtime of the parent process, in the child. */
-void tr__fork_free(tr_runtime *rt);
-
 /* Count an actor (alive, +1/-1) or a referenced block (live, +1/-1). */
 void tr__runtime_count(tr_runtime *rt, int alive, int live);
 /* Called when an actor's exit is final (alive count drops). */
