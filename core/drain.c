@@ -12,8 +12,9 @@
  * worker parked with an empty LIFO slot, deque and post list, the global
  * queue empty, and none of that nor any worker's beat (core/worker.c) nor
  * the handled-message counters moved over QUIET_NS and at least
- * QUIET_SAMPLES looks. An actor with a message queued is always somewhere
- * in those queues or running on an awake worker, so quiet means every
+ * QUIET_SAMPLES looks, and no layer above core reports work in flight
+ * (tr__ext.busy: io/'s blocking tasks, whose results come as messages). An actor with a message
+ * queued is always somewhere in those queues or running on an awake worker, so quiet means every
  * mailbox is empty; the window makes a snapshot taken while a worker was
  * between two of those places (a timer callback waking an actor in a parked
  * worker's loop) unlikely to pass, and the deadline bounds the wait either
@@ -67,11 +68,23 @@ static uint64_t sum_handled(tr_runtime *rt) {
     return n;
 }
 
+/* 1 if a layer above core has work in flight (io/: blocking tasks). */
+static int layers_busy(tr_runtime *rt) {
+    tr__ext ext[TR__EXT_COUNT];
+    tr__spin_lock(&rt->pool_lock); /* registered under it, from any thread */
+    memcpy(ext, rt->ext, sizeof(ext));
+    tr__spin_unlock(&rt->pool_lock);
+    for (unsigned i = 0; i < TR__EXT_COUNT; i++)
+        if (ext[i].busy != NULL && ext[i].busy(rt, ext[i].data))
+            return 1;
+    return 0;
+}
+
 /* One look: 1 if nothing is runnable anywhere; beats[] gets every worker's
  * beat. The reads are hints (relaxed): a worker's own fields it writes
  * plainly; the window in wait_quiet is what makes the answer trustworthy. */
 static int quiet_now(tr_runtime *rt, uint64_t *beats) {
-    if (tr__inject_nonempty_any(&rt->global))
+    if (tr__inject_nonempty_any(&rt->global) || layers_busy(rt))
         return 0;
     for (unsigned i = 0; i < rt->nworkers; i++) {
         tr__worker *v = &rt->workers[i];

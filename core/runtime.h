@@ -47,6 +47,10 @@ typedef struct tr__ext {
      * and before the close: stop what this layer owns in its order (actors/:
      * supervisors top-down), returning by deadline_ns (CLOCK_MONOTONIC). */
     void (*drain)(tr_runtime *rt, void *data, uint64_t deadline_ns);
+    /* Optional: nonzero while this layer has work in flight that ends in a
+     * message (io/: blocking tasks), which a drain waits for as for a
+     * mailbox. Any thread; may take the layer's locks. */
+    int (*busy)(tr_runtime *rt, void *data);
 } tr__ext;
 
 struct tr_runtime {

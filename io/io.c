@@ -151,6 +151,12 @@ static void io_worker_stop(tr__worker *w, void *data) {
     }
 }
 
+/* A drain waits while a blocking task's result is still to come. */
+static int io_busy(tr_runtime *rt, void *data) {
+    (void)rt;
+    return tr__blocking_busy(data);
+}
+
 static void io_runtime_free(tr_runtime *rt, void *data) {
     (void)rt;
     tr__io *io = data;
@@ -189,7 +195,10 @@ tr__io *tr__io_get(tr_runtime *rt) {
     pthread_mutex_init(&io->lock, NULL);
     pthread_mutex_init(&io->pool_mu, NULL);
     io->next_id = 1;
-    tr__ext ext = {.data = io, .worker_stop = io_worker_stop, .runtime_free = io_runtime_free};
+    tr__ext ext = {.data = io,
+                   .worker_stop = io_worker_stop,
+                   .runtime_free = io_runtime_free,
+                   .busy = io_busy};
     if (tr__runtime_ext_set(rt, TR__EXT_IO, &ext) != 0) {
         io_runtime_free(rt, io); /* lost the race: use the winner's */
         return tr__runtime_ext_get(rt, TR__EXT_IO);

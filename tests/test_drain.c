@@ -429,6 +429,32 @@ static void drain_with_timers_and_io_live(void **state) {
     close(p[1]);
 }
 
+/* --- a blocking task in flight ------------------------------------------------ */
+
+static int slow_task(void *arg, void **result) {
+    (void)arg;
+    tu_sleep_ms(100);
+    *result = &handled;
+    return 0;
+}
+
+static void drain_waits_for_blocking_tasks(void **state) {
+    (void)state;
+    tr_runtime *rt = rt_new(2);
+    tr_ref *w = spawn_slow(rt);
+    /* Its result comes as a WORK message once the task is done: the
+     * workers are all idle until then, yet the drain waits for it. */
+    assert_int_equal(tr_blocking_run(w, WORK, 0, slow_task, NULL, count_free), 0);
+    tr_drain_stats st;
+    assert_int_equal(tr_runtime_drain(rt, TU_WAIT_MS, &st), 0);
+    assert_int_equal(tu_load(&handled), 1);
+    assert_int_equal(tu_load(&freed), 1);
+    assert_int_equal(st.dead_lettered, 0);
+    assert_int_equal(st.timed_out, 0);
+    tr_ref_release(w);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 /* --- stress: foreign senders while the drain starts ------------------------- */
 
 #define SENDERS 4
@@ -543,6 +569,7 @@ int main(void) {
         cmocka_unit_test(blocked_actor_is_cut_off_at_the_deadline),
         cmocka_unit_test(supervisors_stop_top_down_in_reverse_start_order),
         cmocka_unit_test(drain_with_timers_and_io_live),
+        cmocka_unit_test(drain_waits_for_blocking_tasks),
         cmocka_unit_test(stress_foreign_senders_while_drain_starts),
         cmocka_unit_test(signal_drains_then_a_second_one_closes),
     };

@@ -146,8 +146,8 @@ typedef struct tr_drain_stats {
  *  1. from now on, spawns and sends from foreign threads fail with
  *     TR_ECLOSED (the caller keeps its message; tr_runtime_is_closed says true);
  *     actors go on sending and spawning, so work in flight can finish;
- *  2. wait until every mailbox is empty and no actor runs, or deadline_ms
- *     passed;
+ *  2. wait until every mailbox is empty, no actor runs and no blocking task
+ *     (troupe/blocking.h) is in flight, or deadline_ms passed;
  *  3. stop the supervisors top-down: root supervisors (not started by a
  *     supervisor) newest first, each waited for; each stops its own children
  *     newest first as tr_actor_stop would (OTP's shutdown order; the
