@@ -165,7 +165,7 @@ static void sys_start(sys *y, tr_child_spec kids[3], tr_sup_config *sc, tr_pool_
     }
     tr_sup_config_init(sc);
     sc->strategy = TR_SUP_ONE_FOR_ONE;
-    sc->intensity = 10;
+    sc->intensity = TR_SUP_UNLIMITED;
     sc->children = kids;
     sc->nchildren = 3;
     sc->name = "root";
@@ -284,12 +284,125 @@ static void snapshot_shows_a_restarted_child_with_its_count(void **state) {
     sys_stop(&y);
 }
 
+/* --- stress: snapshots while actors spawn, die and restart ------------------- */
+
+#define STRESS_MS (1000 / TU_SANITIZER_SLOWDOWN + 200)
+#define SENTINELS 8 /* actors alive the whole time: in every snapshot */
+
+static uint64_t stress_stop, snaps, twice, missing, bad, spawns, crashes_sent;
+static uint64_t sentinel_ids[SENTINELS];
+
+static void *snap_main(void *arg) {
+    tr_runtime *rt = arg;
+    while (!tu_load(&stress_stop)) {
+        tr_snapshot *s = NULL;
+        if (tr_snapshot_take(rt, &s) != 0) {
+            tu_add(&bad, 1);
+            continue;
+        }
+        for (size_t i = 1; i < s->nactors; i++)
+            if (s->actors[i - 1].id >= s->actors[i].id)
+                tu_add(&twice, 1);
+        for (int k = 0; k < SENTINELS; k++)
+            if (tr_snapshot_find(s, sentinel_ids[k]) == NULL)
+                tu_add(&missing, 1);
+        for (size_t i = 0; i < s->nactors; i++) {
+            const tr_actor_info *a = &s->actors[i];
+            if (a->id == 0 || a->mailbox_len < 0 || memchr(a->name, 0, sizeof(a->name)) == NULL ||
+                (unsigned)a->state > TR_ACTOR_STOPPING)
+                tu_add(&bad, 1);
+        }
+        for (size_t k = 0; k < s->nsups; k++)
+            for (size_t c = 0; c < s->sups[k].nchildren; c++)
+                if (s->actors[s->sups[k].children[c]].parent_id != s->actors[s->sups[k].actor].id)
+                    tu_add(&bad, 1);
+        size_t need = 0;
+        if (tr_snapshot_format(s, NULL, 0, &need) != TR_E2BIG || need == 0)
+            tu_add(&bad, 1);
+        tr_snapshot_free(s);
+        tu_add(&snaps, 1);
+    }
+    return NULL;
+}
+
+static void *churn_main(void *arg) {
+    tr_runtime *rt = arg;
+    while (!tu_load(&stress_stop)) {
+        tr_ref *r;
+        tr_spawn_opts o = {.name = "churn"};
+        if (tr_spawn(rt, &noop_beh, &o, &r) == 0) {
+            tr_send_word(r, 1, 0);
+            tr_actor_stop(r);
+            tr_ref_release(r);
+            tu_add(&spawns, 1);
+        }
+    }
+    return NULL;
+}
+
+static void *crash_main(void *arg) {
+    sys *y = arg;
+    while (!tu_load(&stress_stop)) {
+        tr_child_info info[3];
+        size_t n = 0;
+        if (tr_sup_which_children(y->sup, info, 3, &n) == 0) {
+            for (size_t i = 0; i < n && i < 3; i++)
+                if (info[i].ref != NULL && tr_send_word(info[i].ref, 13, 0) == 0)
+                    tu_add(&crashes_sent, 1);
+            tr_sup_children_release(info, n < 3 ? n : 3);
+        }
+        tu_add(&crashes_left, 3);
+        tu_sleep_ms(2);
+    }
+    return NULL;
+}
+
+static void snapshots_from_a_foreign_thread_survive_churn(void **state) {
+    (void)state;
+    sys y;
+    tr_child_spec kids[3];
+    tr_sup_config sc;
+    tr_pool_config pc;
+    sys_start(&y, kids, &sc, &pc);
+    tr_ref *sent[SENTINELS];
+    for (int k = 0; k < SENTINELS; k++) {
+        tr_spawn_opts o = {.name = "sentinel"};
+        assert_int_equal(tr_spawn(y.rt, &noop_beh, &o, &sent[k]), 0);
+        sentinel_ids[k] = tr_ref_id(sent[k]);
+    }
+    tu_store(&crashes_left, 0);
+    pthread_t th[3];
+    assert_int_equal(pthread_create(&th[0], NULL, snap_main, y.rt), 0);
+    assert_int_equal(pthread_create(&th[1], NULL, churn_main, y.rt), 0);
+    assert_int_equal(pthread_create(&th[2], NULL, crash_main, &y), 0);
+    tu_sleep_ms(STRESS_MS);
+    tu_store(&stress_stop, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    print_message("%llu snapshots, %llu spawns, %llu crash messages\n",
+                  (unsigned long long)tu_load(&snaps), (unsigned long long)tu_load(&spawns),
+                  (unsigned long long)tu_load(&crashes_sent));
+    assert_true(tu_load(&snaps) > 0);
+    assert_true(tu_load(&spawns) > 0);
+    assert_int_equal(tu_load(&twice), 0);
+    assert_int_equal(tu_load(&missing), 0);
+    assert_int_equal(tu_load(&bad), 0);
+    tu_store(&crashes_left, 0);
+    for (int k = 0; k < SENTINELS; k++)
+        tr_ref_release(sent[k]);
+    tr_pool_release(y.pool);
+    tr_actor_stop(y.sup);
+    tr_ref_release(y.sup);
+    assert_int_equal(tr_runtime_free(y.rt), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(snapshot_lists_spawned_actors_with_their_names),
         cmocka_unit_test(snapshot_calls_check_their_arguments),
         cmocka_unit_test(snapshot_of_a_supervisor_and_a_pool_lists_exactly_them),
         cmocka_unit_test(snapshot_shows_a_restarted_child_with_its_count),
+        cmocka_unit_test(snapshots_from_a_foreign_thread_survive_churn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
