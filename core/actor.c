@@ -41,7 +41,9 @@
 #include <string.h>
 
 #include "base/fence.h"
+#include "core/futex.h"
 #include "core/lane.h"
+#include "core/metrics.h"
 #include "core/msg.h"
 #include "core/registry.h"
 #include "core/runtime.h"
@@ -109,7 +111,10 @@ int64_t tr_ref_mailbox_len(const tr_ref *ref) {
         return TR_EINVAL;
     if (tr__mbox_closed_any(&ref->mbox))
         return TR_EDEAD;
-    return (int64_t)tr__mbox_len_any(&ref->mbox);
+    uint32_t n = tr__mbox_depth_any(&ref->mbox);
+    uint32_t cap = ref->mbox.cap;
+    /* A bounded mailbox shows at most its bound (notices may pass it). */
+    return (int64_t)(cap != 0 && n > cap ? cap : n);
 }
 
 /* --- spawn --------------------------------------------------------------- */
@@ -208,6 +213,10 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
         cap = rt->cfg.mailbox_capacity;
     if (cap == TR_MAILBOX_UNBOUNDED)
         cap = 0;
+    /* With the metrics switch on, an unbounded mailbox keeps a count, so
+     * its depth is exact (core/metrics.h); the push then pays for it. */
+    if (cap == 0 && TR__UNLIKELY(ck_pr_load_32(&rt->metrics) == TR_METRICS_TIMING))
+        cap = TR__MBOX_CAP_COUNTED;
     tr__mbox_init(&a->mbox, cap); /* SCHED: ours until the end of spawn */
     /* The owner line's fields in their order, nothing between them, so the
      * compiler merges the zero stores into a few wide ones. */
@@ -243,6 +252,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->dir = 0;
     a->dir_name = NULL;
     a->dir_groups = NULL;
+    tr__ameta_reset(a); /* the block's last actor's tags and timings */
     int rc = setup_state(a, o);
     if (rc != 0) {
         tr__block_free(rt, a);
@@ -613,9 +623,31 @@ static uint64_t *handled_counter(void) {
     return w != NULL ? &w->handled : &sink;
 }
 
-int tr__actor_run_turn(tr_actor *a, unsigned batch) {
+/* TR_METRICS_TIMING: time m's wait in the mailbox and its handler. t0 is
+ * when the handler began (the last message's end, or the turn's start). */
+static __attribute__((noinline)) uint64_t time_message(tr__ameta *tm, uint32_t mflags,
+                                                       uint64_t t0) {
+    uint64_t t1 = tr__mono_ns();
+    uint64_t ns = t1 - t0;
+    tr__hist_add_owner(tm->handler_hist, ns);
+    /* The owner is the one writer; snapshots load it. */
+    ck_pr_store_64(&tm->busy_ns, tm->busy_ns + ns);
+    if (mflags & TR__MSG_STAMPED)
+        tr__hist_add_owner(tm->mailbox_hist, tr__msg_wait_ns(mflags, t0));
+    return t1;
+}
+
+/* The turn, in two copies: `timed` is a constant in each, so the untimed
+ * one (every turn while TR_METRICS_TIMING is off) carries no trace of the
+ * timing code; tr__actor_run_turn picks one per turn. */
+static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned batch,
+                                                          const int timed) {
     uint64_t *handled = handled_counter();
     unsigned n;
+    tr__ameta *tm = NULL;
+    uint64_t t0 = 0;
+    if (timed && (tm = tr__ameta_get_any(a)) != NULL)
+        t0 = tr__mono_ns();
     for (n = 0; n < batch; n++) {
         if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
             finish_requested(a);
@@ -626,7 +658,8 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
             break;
         if (TR__UNLIKELY(m->flags & (TR__MSG_KICK | TR__MSG_LANE))) {
             if (m->flags & TR__MSG_LANE) {
-                a->mbox.taken--; /* pushed uncounted: it took no room */
+                /* pushed uncounted: it took no room (a store: any reads it) */
+                ck_pr_store_32(&a->mbox.taken, a->mbox.taken - 1);
                 tr__lane_kick_owner(a, m);
                 continue;
             }
@@ -637,9 +670,13 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
          * threads and only need to see that it changed, eventually. */
         ck_pr_store_64(&a->activity, a->activity + !(m->flags & TR__MSG_QUIET));
         a->cur = m;
+        /* Read before receive: it may free or forward m. */
+        uint32_t mflags = m->flags;
         int rc = a->receive(tr__ctx_of(a), a->state, m);
         /* Owner-only counter: a plain increment, read by drains (relaxed). */
         ck_pr_store_64(handled, *handled + 1);
+        if (timed && tm != NULL)
+            t0 = time_message(tm, mflags, t0);
         if (TR__UNLIKELY(rc != 0)) {
             drop_current(a, TR_ECRASHED);
             finish(a, TR_EXIT_ERROR, rc, NULL);
@@ -689,6 +726,18 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
     if (!again)
         return TR__TURN_DONE;
     return n == batch ? TR__TURN_YIELD : TR__TURN_MORE;
+}
+
+static __attribute__((noinline)) int run_turn_timed(tr_actor *a, unsigned batch) {
+    return run_turn(a, batch, 1);
+}
+
+int tr__actor_run_turn(tr_actor *a, unsigned batch) {
+    /* Relaxed: the switch (core/metrics.c). a->rt is on the line the turn
+     * reads at its end anyway, rt->metrics beside the state workers poll. */
+    if (TR__UNLIKELY(ck_pr_load_32(&a->rt->metrics) == TR_METRICS_TIMING))
+        return run_turn_timed(a, batch);
+    return run_turn(a, batch, 0);
 }
 
 /* --- inside callbacks ---------------------------------------------------- */

@@ -75,8 +75,8 @@ struct tr_ref {
     ck_spinlock_fas_t lock; /* guards req_* and watchers */
     tr_exit_kind req_kind;  /* strongest pending stop request */
     int req_code;
-    tr__watch *watchers; /* monitors and links on this actor */
-    uint32_t watch_closed;
+    uint32_t watch_closed; /* beside req_code: fills its hole (the block stays 640 bytes) */
+    tr__watch *watchers;   /* monitors and links on this actor */
     uint64_t next_watch_id;
     /* Names and groups (core/registry.c, core/group.c): TR__DIR_* flags, set
      * once the actor registered, joined or subscribed, read once at its end;
@@ -97,6 +97,9 @@ struct tr_ref {
      * receive (a pool worker's job), which tr_sender then reads as if it
      * were cur; NULL outside such a call (tr__actor_set_held). */
     tr_msg *held;
+    /* Metrics side block (core/metrics.h): NULL until something needs it,
+     * then kept with the block. Installed by CAS from any thread. */
+    struct tr__ameta *meta;
 };
 
 typedef struct tr_ref tr_actor;

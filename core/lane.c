@@ -367,8 +367,8 @@ static tr_msg *take(tr_actor *a, tr__lane *l) {
         uint32_t type;
         uint64_t word;
         uint32_t kind = tr__lane_take_owner(l, &type, &word);
-        if (kind != TR__LANE_EMPTY)
-            a->mbox.taken++; /* a bounded mailbox's room, given back per turn */
+        if (kind != TR__LANE_EMPTY) /* a bounded mailbox's room, given back per turn */
+            ck_pr_store_32(&a->mbox.taken, a->mbox.taken + 1); /* any reads (depth) */
         if (kind == TR__LANE_WORD) {
             if (TR__LIKELY(m != NULL)) {
                 tr__msg_fill(m, type, 0, word, tr__msgcache_free);

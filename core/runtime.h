@@ -10,6 +10,7 @@
 #include "core/drain.h"
 #include "core/inject.h"
 #include "core/worker.h"
+#include "troupe/introspect.h"
 #include "troupe/runtime.h"
 
 /* Runtime states, in order (DRAINING may be skipped; FORKED is set only in
@@ -59,6 +60,8 @@ struct tr_runtime {
     tr__worker *workers;
     /* Read-mostly line: checked by every foreign send and by spawn. */
     uint32_t state TR__ALIGNED;
+    uint32_t metrics;       /* TR_METRICS_* now: read per turn and per send (core/metrics.c) */
+    uint32_t metrics_start; /* the level it started with (TR_METRICS_DEFAULT's meaning) */
     /* Written when a worker parks or is woken. */
     uint32_t sleepers TR__ALIGNED;
     uint32_t watching; /* parked workers with a watchdog armed (core/worker.c) */
@@ -97,6 +100,11 @@ struct tr_runtime {
     tr__drain drain;          /* core/drain.c */
     struct tr_runtime *forks; /* the process's list of runtimes (core/fork.c) */
     struct tr_runtime **pforks;
+    /* Metrics (core/metrics.c, core/introspect.c): statistics, relaxed. */
+    uint64_t start_ns TR__ALIGNED;
+    uint64_t dead_by[TR_DEAD_REASONS]; /* dead letters by TR_DEAD_* */
+    int64_t asks_outstanding;          /* futures made minus settled */
+    uint64_t asks_timed_out;           /* tr_future_wait timeouts */
 };
 
 /* 1 if rt belongs to the process this one was forked from (core/fork.c):

@@ -83,8 +83,14 @@ struct tr__worker {
     ev_timer watchdog;       /* wakes a parked worker to look, see park() */
     uint64_t steals, parks, spawned, helps;
     uint64_t handled; /* messages handled here (owner writes, any reads: core/drain.c) */
-    int64_t alive;    /* actors spawned minus ended here (owner writes, any reads) */
-    int64_t live;     /* blocks referenced minus recycled here (likewise) */
+    /* Metrics (owner writes with stores, snapshots read; core/introspect.c). */
+    uint64_t turns;
+    uint64_t parked_ns;  /* time asleep in park(), summed */
+    uint64_t park_since; /* when the current sleep began, 0 awake */
+    uint64_t poll_ns;    /* TR_METRICS_TIMING: the last loop poll */
+    uint64_t lag_ns, lag_max_ns;
+    int64_t alive; /* actors spawned minus ended here (owner writes, any reads) */
+    int64_t live;  /* blocks referenced minus recycled here (likewise) */
     /* Sleeping foreign waiters of futures settled here, woken at the end of
      * the turn (see core/worker.c, deferred wake-ups). */
     tr_future *wakes[TR__WAKES_MAX] TR__ALIGNED;
@@ -138,7 +144,17 @@ void tr__schedule_any(tr_runtime *rt, tr_actor *a);
 
 /* Push msg into a's mailbox and schedule a if it was idle. Inline: it is
  * the end of every send. */
+/* Runtimes with TR_METRICS_TIMING on, process-wide (core/metrics.c): a send
+ * stamps its message only while it is not 0, so one load of a read-mostly
+ * word and a branch is all timing costs a send when it is off. */
+extern uint32_t tr__timing_runtimes;
+/* Stamp msg for a's runtime if its timing is on (core/metrics.c). */
+void tr__metrics_stamp_any(tr_actor *a, tr_msg *msg);
 static inline int tr__actor_push(tr_actor *a, tr_msg *msg) {
+    /* Relaxed: a sender that sees the switch late sends one unstamped
+     * message, which is then not timed. */
+    if (TR__UNLIKELY(ck_pr_load_32(&tr__timing_runtimes) != 0))
+        tr__metrics_stamp_any(a, msg);
     int rc = tr__mbox_push_mpsc(&a->mbox, msg);
     if (rc == TR__MBOX_WOKE) {
         tr__schedule_any(a->rt, a);

@@ -27,5 +27,6 @@
 #include "troupe/timer.h"
 #include "troupe/io.h"
 #include "troupe/blocking.h"
+#include "troupe/introspect.h"
 
 #endif

@@ -38,8 +38,13 @@ typedef struct tr__mbox {
     /* Consumer side (owner only), on its own line. */
     tr_msg *local TR__ALIGNED; /* the next message to hand out, or NULL */
     tr_msg *held;              /* handed out, successor not yet seen: see mpsc.c */
-    uint32_t taken;            /* handed out since the last tr__mbox_end_turn_owner */
+    uint32_t taken;            /* handed out since the last give-back (owner writes, any reads) */
 } tr__mbox;
+
+/* A cap that marks an unbounded mailbox that keeps its count (so its depth
+ * is exact, at one fetch-and-add per push): chosen at spawn, see
+ * tr_runtime_config.metrics. Never reached in practice. */
+#define TR__MBOX_CAP_COUNTED 0x7FFFFFFFu
 
 /* Starts in the SCHED state: the creator owns the actor until it calls
  * tr__mbox_end_turn_owner (so sends during init do not schedule it). */
@@ -99,6 +104,10 @@ int tr__mbox_seal_any(tr__mbox *mb);
 bool tr__mbox_closed_any(const tr__mbox *mb);
 /* Messages queued (a bounded mailbox's count, never above cap); see mpsc.c. */
 uint32_t tr__mbox_len_any(const tr__mbox *mb);
+/* Messages queued and not yet handed out: exact (count - taken) when the
+ * mailbox keeps a count (bounded, or TR__MBOX_CAP_COUNTED), notices past a
+ * bound included; else 0 when empty and 1 otherwise. See mpsc.c. */
+uint32_t tr__mbox_depth_any(const tr__mbox *mb);
 
 /* --- the push, inline: it is on every send -------------------------------
  * The algorithm and the exactly-once argument are in mpsc.c's top comment. */
@@ -255,7 +264,9 @@ static inline tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
         tr__mbox_detach_slow_owner(mb, m); /* caller-managed memory: never kept */
         m->next = NULL;
     }
-    mb->taken++;
+    /* A store for readers (tr__mbox_depth_any); the owner is the one writer,
+     * so this is the plain increment it was. */
+    ck_pr_store_32(&mb->taken, mb->taken + 1);
     return m;
 }
 
@@ -265,7 +276,9 @@ static inline void tr__mbox_give_back_owner(tr__mbox *mb) {
     if (mb->taken != 0) {
         if (mb->cap != 0)
             ck_pr_sub_32(&mb->count, mb->taken);
-        mb->taken = 0;
+        /* After the count: a reader between the two sees fewer queued,
+         * never more than were (tr__mbox_depth_any clamps at 0). */
+        ck_pr_store_32(&mb->taken, 0);
     }
 }
 
