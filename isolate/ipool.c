@@ -251,10 +251,17 @@ static void route(irouter *r, tr_msg *m) {
     }
     if (r->q_head == NULL) {
         int best = -1;
-        if (r->cfg.pool.routing == TR_ROUTE_SMALLEST_MAILBOX ||
-            r->cfg.pool.routing == TR_ROUTE_SHARED_QUEUE) {
+        if (r->cfg.pool.routing == TR_ROUTE_SMALLEST_MAILBOX) {
             for (unsigned k = 0; k < n; k++)
                 if (has_room(r, &r->slots[k]) && (best < 0 || r->slots[k].nfl < r->slots[best].nfl))
+                    best = (int)k;
+        } else if (r->cfg.pool.routing == TR_ROUTE_SHARED_QUEUE) {
+            /* The first child with room: a burst fills one child's
+             * pipeline before it wakes the next, so only as many children
+             * run as the load needs, and each write and read carries a
+             * batch (SHARED_QUEUE in troupe/ipool.h). */
+            for (unsigned k = 0; k < n && best < 0; k++)
+                if (has_room(r, &r->slots[k]))
                     best = (int)k;
         } else {
             unsigned start =
