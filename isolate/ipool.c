@@ -50,6 +50,7 @@
 #include "core/actor.h"
 #include "core/msg.h"
 #include "core/runtime.h"
+#include "io/io.h"
 #include "isolate/ipool.h"
 #include "troupe/error.h"
 #include "troupe/io.h"
@@ -415,22 +416,21 @@ static int watch(irouter *r, unsigned i) {
 }
 
 /* Drop the watches, close the fds, reap if still needed (blocking: the
- * child was killed or is dead). */
+ * child is killed first, so it waits only for the kill to land). */
 static void release_child(irouter *r, islot *s, int reap) {
-    if (s->wsock != 0)
-        tr_fd_unwatch(r->rt, s->wsock);
-    if (s->wpid != 0)
-        tr_fd_unwatch(r->rt, s->wpid);
-    s->wsock = s->wpid = 0;
-    if (s->sock >= 0)
+    /* A watched fd is closed by its watch's loop once the watch is
+     * stopped (the loop may be another thread, in the middle of an
+     * epoll_ctl on it); an unwatched one here. */
+    if (s->sock >= 0 && (s->wsock == 0 || tr__fd_unwatch_close(r->rt, s->wsock) != 0))
         close(s->sock);
     if (reap && s->pid > 0) {
         kill(s->pid, SIGKILL);
         while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
         }
     }
-    if (s->pidfd >= 0)
+    if (s->pidfd >= 0 && (s->wpid == 0 || tr__fd_unwatch_close(r->rt, s->wpid) != 0))
         close(s->pidfd);
+    s->wsock = s->wpid = 0;
     if (s->prog != NULL)
         munmap(s->prog, TR__IPOOL_PAGE);
     s->prog = NULL;
