@@ -324,7 +324,7 @@ static void watchdog_kills_a_hung_job(void **st) {
 
 static void hung_once_is_killed_then_answered(void **st) {
     (void)st;
-    tr_ref *p = start(1, 3, 100);
+    tr_ref *p = start(1, 3, 100 * TU_SANITIZER_SLOWDOWN);
     uint64_t w = 0;
     int64_t t0 = tu_now_ms();
     assert_int_equal(ask(p, HANG_ONCE, 3, &w), 0);
@@ -537,7 +537,7 @@ static void storm_of_crashes_balances_and_leaves_nothing(void **st) {
     c.pool.max_redeliveries = 1;
     c.pool.routing = TR_ROUTE_SHARED_QUEUE;
     c.entry = "test";
-    c.job_timeout_ms = 150;
+    c.job_timeout_ms = 150 * TU_SANITIZER_SLOWDOWN; /* a hung job's cost */
     tr_ref *p;
     assert_int_equal(tr_ipool_start(rt, &c, &p), 0);
     storm_sender s[STORM_SENDERS];
@@ -569,8 +569,15 @@ static void storm_of_crashes_balances_and_leaves_nothing(void **st) {
     assert_int_equal(ps.jobs, n);
     assert_int_equal(ps.handled, answered);
     assert_int_equal(ps.dead_lettered, want_dead);
-    assert_int_equal(ps.stuck, want_kills);
-    assert_int_equal(ps.crashes, want_crash);
+    /* Exact unless the loaded host stalled a child past the deadline in an
+     * ordinary job (one more kill, then the job is redelivered): each such
+     * kill adds at most one death and one kill. */
+    if (ps.stuck != want_kills)
+        print_message("note: %llu watchdog kills beyond the %llu hangs (a stalled host)\n",
+                      (unsigned long long)(ps.stuck - want_kills), (unsigned long long)want_kills);
+    assert_true(ps.stuck >= want_kills);
+    assert_true(ps.crashes >= want_crash);
+    assert_true(ps.crashes - want_crash <= ps.stuck - want_kills);
     assert_int_equal(tr_pool_close(p), 0);
     tr_pool_release(p);
     assert_true(tu_wait_until(no_children, NULL, TU_WAIT_MS));
