@@ -909,7 +909,8 @@ static int config_valid(const tr_ipool_config *c) {
     return c->exe != NULL || tr__ipool_entry_known(c->entry);
 }
 
-int tr_ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, tr_ref **out) {
+static int ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, int64_t handles,
+                       tr_ref **out) {
     if (out != NULL)
         *out = NULL;
     if (rt == NULL || cfg == NULL || out == NULL || !config_valid(cfg))
@@ -952,7 +953,7 @@ int tr_ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, tr_ref **out) {
                                cfg->pool.backoff_max_ms, cfg->pool.backoff_jitter);
     }
     if (rc == 0) {
-        istart a = {r, 1};
+        istart a = {r, handles};
         tr_spawn_opts o = {
             .state_size = sizeof(irouter_state),
             .arg = &a,
@@ -973,4 +974,12 @@ int tr_ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, tr_ref **out) {
     free(r->strs);
     free(r);
     return rc;
+}
+
+int tr_ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, tr_ref **out) {
+    return ipool_start(rt, cfg, 1, out);
+}
+
+int tr_ipool_child_start(tr_runtime *rt, void *arg, tr_ref **out) {
+    return ipool_start(rt, arg, -1, out);
 }

@@ -616,6 +616,39 @@ static void close_with_jobs_in_flight_dead_letters_them(void **st) {
     assert_true(tu_wait_until(fds_back, NULL, TU_WAIT_MS));
 }
 
+/* A runtime freed with a pool still open (and a supervised one): its
+ * router ends with the runtime, and takes its children with it. */
+static void runtime_free_reaps_the_children(void **st) {
+    (void)st;
+    fds_at = count_fds();
+    tr_runtime *rt2;
+    assert_int_equal(tr_runtime_new(&rt2, NULL), 0);
+    tr_ipool_config c;
+    tr_ipool_config_init(&c);
+    c.pool.workers = 3;
+    c.entry = "test";
+    tr_ref *p;
+    assert_int_equal(tr_ipool_start(rt2, &c, &p), 0);
+    static tr_ipool_config sc_pool; /* must outlive the supervisor */
+    sc_pool = c;
+    tr_child_spec spec = {.id = "iso", .start = tr_ipool_child_start, .arg = &sc_pool};
+    tr_sup_config sc;
+    tr_sup_config_init(&sc);
+    sc.children = &spec;
+    sc.nchildren = 1;
+    tr_ref *sup;
+    assert_int_equal(tr_sup_start(rt2, &sc, &sup), 0);
+    assert_int_equal(count_children(NULL), 6);
+    uint64_t w;
+    assert_int_equal(ask(p, OK, 7, &w), 0);
+    assert_int_equal(w, 14);
+    tr_pool_release(p);
+    tr_ref_release(sup);
+    tr_runtime_free(rt2);
+    assert_int_equal(count_children(NULL), 0);
+    assert_true(tu_wait_until(fds_back, NULL, TU_WAIT_MS));
+}
+
 int main(int argc, char **argv) {
     /* The worker image: children enter here and never come back. */
     if (tr_ipool_register("test", entry, NULL) != 0)
@@ -645,6 +678,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(address_space_limit_applies_in_the_child),
         cmocka_unit_test(close_with_jobs_in_flight_dead_letters_them),
         cmocka_unit_test(storm_of_crashes_balances_and_leaves_nothing),
+        cmocka_unit_test(runtime_free_reaps_the_children),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -167,6 +167,11 @@ TR_EXTERN void tr_ipool_config_init(tr_ipool_config *cfg);
  * the children and reaps them before the router ends: no zombie, no fd
  * left. */
 TR_EXTERN int tr_ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, tr_ref **out);
+/* A tr_child_start_fn for putting an isolated pool under a supervisor, as
+ * tr_pool_child_start: arg is a const tr_ipool_config* that must outlive
+ * the supervisor; the pool does not count handles (it closes when its
+ * supervisor stops it, or by tr_pool_close). Errors as tr_ipool_start. */
+TR_EXTERN int tr_ipool_child_start(tr_runtime *rt, void *arg, tr_ref **out);
 
 #ifdef __cplusplus
 }
