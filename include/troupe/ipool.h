@@ -147,7 +147,10 @@ typedef struct tr_ipool_config {
      * child's whole life (SIGXCPU at the limit, SIGKILL a second later). */
     uint64_t rlimit_as;
     uint32_t rlimit_cpu_s;
-    /* The program to start (it must call tr_ipool_main); NULL = this one. */
+    /* The program to start (it must call tr_ipool_main and register entry);
+     * NULL = this one. A child that cannot run (exit 2: entry unknown to
+     * that program) dies and is respawned like any other: give such a pool
+     * a finite intensity or a backoff. */
     const char *exe;
 } tr_ipool_config;
 
