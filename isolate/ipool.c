@@ -20,15 +20,17 @@
  *
  * A death: the pidfd turns readable. The router reaps the child (waitpid),
  * reads what the socket still holds (replies written before the crash are
- * answered), charges the job at the head of the ring with the death (a
- * failed attempt: routed again up to max_redeliveries times, then
- * dead-lettered with msg->status = TR_IPOOL_DIED_*), routes the rest of the
- * ring again as returned (not an attempt: the child never started them),
- * closes both fds and respawns the slot under the pool's intensity and
- * backoff (actors/restarts.h), like a thread pool's worker. The watchdog is
- * a timer on the actors/ timer thread: every job_timeout_ms / 4 it looks at
- * each ring's head and SIGKILLs a child whose head has been running longer
- * than job_timeout_ms; the death then goes as above.
+ * answered), and learns from the child's progress page (isolate/ipool.h)
+ * which job it was running: that one failed an attempt (routed again up to
+ * max_redeliveries times, then dead-lettered with msg->status =
+ * TR_IPOOL_DIED_*); the others in the ring are routed again as returned
+ * (not an attempt: finished with their replies lost in the child's buffer,
+ * or never started). Then both fds are closed and the slot respawned under
+ * the pool's intensity and backoff (actors/restarts.h), like a thread
+ * pool's worker. The watchdog is a timer message from the actors/ timer
+ * thread every job_timeout_ms / 4: the router reads each child's page and
+ * SIGKILLs a child whose current job started longer ago than
+ * job_timeout_ms; the death then goes as above.
  *
  * Close: queued and in-flight jobs are dead-lettered (status 0), each child
  * is killed and reaped (waitpid blocks only until the kill lands), its
