@@ -35,7 +35,6 @@
  * Close: queued and in-flight jobs are dead-lettered (status 0), each child
  * is killed and reaped (waitpid blocks only until the kill lands), its
  * watches are dropped and its fds closed, all before terminate returns. */
-#include <ck_pr.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -48,10 +47,13 @@
 
 #include "actors/pool.h"
 #include "actors/restarts.h"
-#include "actors/timer.h"
+#include "actors/timer_thread.h"
+#include "base/atomic.h"
 #include "core/actor.h"
+#include "core/ask.h"
 #include "core/msg.h"
 #include "core/runtime.h"
+#include "core/worker.h"
 #include "io/io.h"
 #include "isolate/ipool.h"
 #include "troupe/error.h"
@@ -604,10 +606,12 @@ static void watchdog(irouter *r) {
         islot *s = &r->slots[i];
         if (s->state != S_RUN || s->killed)
             continue;
-        /* Acquire on started pairs with the child's release store: the
-         * start_ms read after it is this job's or a later one's. */
+        /* Acquire after the load of started: pairs with the child's release
+         * before it stores the count (isolate/ipool_child.c), so start_ms
+         * below is this job's or a later one's. (Another process: TSan
+         * does not see it, and needs no annotation.) */
         uint64_t started = ck_pr_load_64(&s->prog->started);
-        ck_pr_fence_load();
+        ck_pr_fence_acquire();
         uint64_t done = ck_pr_load_64(&s->prog->done);
         uint64_t since = ck_pr_load_64(&s->prog->start_ms);
         if (started != done && now > since && now - since >= r->cfg.job_timeout_ms) {
@@ -653,25 +657,30 @@ static void end_self(irouter *r, tr_exit_kind kind, int code, const char *text) 
 
 /* --- control requests (troupe/pool.h) --------------------------------------- */
 
+/* 0 when added; TR_ESTATE while closing, TR_EFULL at max_workers, or the
+ * spawn's error (TR_ESYS, TR_ENOMEM). */
 static int add_worker(irouter *r) {
-    if (r->closing || r->n >= r->cap)
-        return 0;
+    if (r->closing)
+        return TR_ESTATE;
+    if (r->n >= r->cap)
+        return TR_EFULL;
     unsigned i = r->n;
     islot *s = &r->slots[i];
     s->state = S_EMPTY;
-    if (spawn_child(r, i, 1) != 0)
-        return 0;
+    int rc = spawn_child(r, i, 1);
+    if (rc != 0)
+        return rc;
     r->n++;
     for (unsigned k = 0; k < r->n && r->q_head != NULL; k++)
         feed(r, k);
-    return 1;
+    return 0;
 }
 
 /* The newest slot goes: its child is killed, its jobs go back to the
  * others (returned: a job it had started may run again). */
 static int remove_worker(irouter *r) {
     if (r->closing || r->n == 0)
-        return 0;
+        return TR_ESTATE;
     unsigned i = r->n - 1;
     islot *s = &r->slots[i];
     if (s->state == S_RUN)
@@ -683,7 +692,7 @@ static int remove_worker(irouter *r) {
             job_dead(r, s->ring[(s->head + k) % r->max_fl], 0, TR_DEAD_STOPPED);
         s->head = s->nfl = 0;
         end_self(r, TR_EXIT_NORMAL, 0, NULL);
-        return 1;
+        return 0;
     }
     unsigned nfl = s->nfl;
     unsigned head = s->head;
@@ -698,7 +707,7 @@ static int remove_worker(irouter *r) {
         route(r, m);
     }
     arm_respawn(r);
-    return 1;
+    return 0;
 }
 
 static tr__pool_stats_res *stats_result(irouter *r) {
@@ -783,10 +792,10 @@ static void on_start(irouter *r) {
 static int irouter_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     irouter *r = ((irouter_state *)state)->r;
     r->ctx = ctx;
-    if (TR_LIKELY(msg->type < TR_MSG_SYSTEM && msg->release != tr__pool_ctrl_release)) {
+    if (TR__LIKELY(msg->type < TR_MSG_SYSTEM && msg->release != tr__pool_ctrl_release)) {
         tr_msg_keep(ctx, msg);
         msg->status = 0; /* ours from here: failed attempts */
-        if (TR_UNLIKELY(r->closing)) {
+        if (TR__UNLIKELY(r->closing)) {
             job_dead(r, msg, 0, TR_DEAD_STOPPED);
             return 0;
         }

@@ -36,6 +36,7 @@
 
 #include <sys/wait.h>
 
+#include "base/atomic.h"
 #include "isolate/ipool.h"
 #include "troupe/error.h"
 #include "troupe/msg.h"
@@ -202,13 +203,16 @@ static int worker_loop(int fd, const entry *e, tr__iprogress *prog) {
             out.len += sizeof(rh);
             tr_ipool_job job = {h.type, h.attempt, h.word, in + off + sizeof(h), h.len};
             uint64_t t0 = now_us();
-            /* The parent reads started (acquire) then start_ms: release
-             * orders the time before the count (isolate/ipool.h). */
-            __atomic_store_n(&prog->start_ms, t0 / 1000, __ATOMIC_RELAXED);
-            __atomic_store_n(&prog->started, prog->started + 1, __ATOMIC_RELEASE);
+            /* Release: the start time before the count; pairs with the
+             * watchdog's acquire after its load of started (isolate/ipool.c,
+             * watchdog), so the time it reads is this job's or a later one's. */
+            ck_pr_store_64(&prog->start_ms, t0 / 1000);
+            ck_pr_fence_release();
+            ck_pr_store_64(&prog->started, prog->started + 1);
             int rc = e->fn(e->user, &job, &out);
-            /* Release: the job's effects before the count (diagnostics only). */
-            __atomic_store_n(&prog->done, prog->done + 1, __ATOMIC_RELEASE);
+            /* Release: the next start_ms comes after this count (same pair). */
+            ck_pr_fence_release();
+            ck_pr_store_64(&prog->done, prog->done + 1);
             if (rc != 0) { /* a failed job: no data, the code says why */
                 out.len = out.at + sizeof(tr__iframe);
                 ibuf_head(&out)->len = 0;

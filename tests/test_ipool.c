@@ -151,6 +151,21 @@ static int no_children(void *arg) {
     return count_children(NULL) == 0;
 }
 
+/* The fd count once the loops have closed what an earlier pool handed
+ * them (a pool's fds are closed by their watches' loops, a moment after
+ * its router ends). */
+static int settled_fds(void) {
+    int a = count_fds();
+    for (int i = 0; i < 100; i++) {
+        tu_sleep_ms(20);
+        int b = count_fds();
+        if (b == a)
+            return b;
+        a = b;
+    }
+    return a;
+}
+
 static int fds_at;
 static int fds_back(void *arg) {
     (void)arg;
@@ -365,7 +380,7 @@ static void outside_kill_is_survived(void **st) {
 static void pool_calls_work_on_the_handle(void **st) {
     (void)st;
     tr_ref *p = start(2, 3, 0);
-    assert_int_equal(tr_pool_try_add_worker(p), 1);
+    assert_int_equal(tr_pool_try_add_worker(p), 0);
     tr_pool_stats s;
     uint64_t handled[4];
     assert_int_equal(tr_pool_stats_get(p, &s, handled, 4), 0);
@@ -377,8 +392,7 @@ static void pool_calls_work_on_the_handle(void **st) {
     assert_int_equal(tr_pool_stats_get(p, &s, handled, 4), 0);
     assert_int_equal(handled[0] + handled[1] + handled[2], 30);
     assert_true(handled[0] > 0 && handled[1] > 0 && handled[2] > 0); /* round robin */
-    assert_int_equal(tr_pool_try_remove_worker(p), 1);
-    assert_true(tu_wait_until(fds_back, NULL, 0) || 1);
+    assert_int_equal(tr_pool_try_remove_worker(p), 0);
     assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
     assert_int_equal(s.workers, 2);
     assert_int_equal(tr_pool_retain(p), 0);
@@ -437,7 +451,7 @@ static void restart_intensity_closes_the_pool(void **st) {
     uint64_t w;
     assert_int_equal(ask(p, SEGV, 1, &w), TR_EDEAD);
     assert_true(tu_wait_until(no_children, NULL, TU_WAIT_MS));
-    assert_int_equal(tr_ref_alive(p), 0);
+    assert_int_equal(tr_ref_is_alive(p), 0);
     assert_int_equal(tr_send_word(p, OK, 1), TR_EDEAD);
     tr_pool_release(p);
 }
@@ -529,7 +543,7 @@ static void storm_of_crashes_balances_and_leaves_nothing(void **st) {
     (void)st;
     reset();
     const uint64_t n = 6000 / TU_SANITIZER_SLOWDOWN;
-    fds_at = count_fds();
+    fds_at = settled_fds();
     assert_int_equal(count_children(NULL), 0);
     tr_ipool_config c;
     tr_ipool_config_init(&c);
@@ -587,7 +601,7 @@ static void storm_of_crashes_balances_and_leaves_nothing(void **st) {
 static void close_with_jobs_in_flight_dead_letters_them(void **st) {
     (void)st;
     reset();
-    fds_at = count_fds();
+    fds_at = settled_fds();
     tr_ref *p = start(2, 3, 0);
     enum { N = 40 };
     tr_future *f[N];
@@ -620,7 +634,7 @@ static void close_with_jobs_in_flight_dead_letters_them(void **st) {
  * router ends with the runtime, and takes its children with it. */
 static void runtime_free_reaps_the_children(void **st) {
     (void)st;
-    fds_at = count_fds();
+    fds_at = settled_fds();
     tr_runtime *rt2;
     assert_int_equal(tr_runtime_new(&rt2, NULL), 0);
     tr_ipool_config c;

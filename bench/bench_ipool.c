@@ -1,4 +1,4 @@
-/* bench/ipool.c - the `ipool` workload: the `pool` workload with its
+/* bench/bench_ipool.c - the `ipool` workload: the `pool` workload with its
  * workers in child processes (troupe/ipool.h), crashing for real.
  *
  *   bench_ipool [n] [threads]   (IPOOL_ROUTE=shared|rr|smallest, default shared;
