@@ -86,4 +86,10 @@ typedef struct tr__pool_stats_res {
 } tr__pool_stats_res;
 void tr__pool_stats_res_free(void *res);
 
+/* Another kind of pool router that answers the same control requests (the
+ * process-isolated pool's, isolate/ipool.c), so that tr_pool_close, stats,
+ * retain and release accept its handle: registered by its start function
+ * (idempotent, any thread; up to 4 kinds). */
+void tr__pool_kind_add(tr_receive_fn receive);
+
 #endif

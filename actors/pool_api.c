@@ -25,8 +25,39 @@ void tr__pool_ctrl_release(tr_msg *m) {
     free(m);
 }
 
+/* Receive functions of other pool routers (tr__pool_kind_add). A slot is
+ * claimed with a CAS and never changes after; a reader that misses a kind
+ * being added cannot hold a handle of that kind yet (its start function
+ * adds the kind before it spawns the router, and the spawn publishes). */
+#define POOL_KINDS 4
+static tr_receive_fn kinds[POOL_KINDS];
+
+void tr__pool_kind_add(tr_receive_fn receive) {
+    for (unsigned i = 0; i < POOL_KINDS; i++) {
+        tr_receive_fn cur = ck_pr_load_ptr(&kinds[i]);
+        if (cur == receive)
+            return;
+        /* Full barrier (locked cmpxchg): claims the slot for this kind. */
+        if (cur == NULL && ck_pr_cas_ptr(&kinds[i], NULL, (void *)receive))
+            return;
+        if (ck_pr_load_ptr(&kinds[i]) == receive)
+            return; /* another thread added the same kind meanwhile */
+    }
+}
+
 static int is_pool(const tr_ref *ref) {
-    return ref != NULL && ref->beh.receive == tr__pool_router_behavior.receive;
+    if (ref == NULL)
+        return 0;
+    if (ref->beh.receive == tr__pool_router_behavior.receive)
+        return 1;
+    for (unsigned i = 0; i < POOL_KINDS; i++) {
+        tr_receive_fn k = ck_pr_load_ptr(&kinds[i]); /* see tr__pool_kind_add */
+        if (k == NULL)
+            return 0;
+        if (ref->beh.receive == k)
+            return 1;
+    }
+    return 0;
 }
 
 void tr_pool_config_init(tr_pool_config *cfg) {

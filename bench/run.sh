@@ -40,6 +40,7 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
     fi
     targets="bench_troupe bench_floor"
     [ -f "$ROOT/bench/bench_pool.c" ] && targets="$targets bench_pool"
+    [ -f "$ROOT/bench/bench_ipool.c" ] && targets="$targets bench_ipool"
     # shellcheck disable=SC2086
     cmake --build "$BUILD_DIR" -j 2 --target $targets >/dev/null
 fi
@@ -70,6 +71,7 @@ WORKLOADS=(
     "fanin_shared|bench_troupe fanin_shared|10000000 $THREADS|1000000 $THREADS"
     "forkjoin|bench_troupe forkjoin|6400000 $THREADS|640000 $THREADS"
     "pool|bench_pool|1000000 $THREADS|100000 $THREADS"
+    "ipool|bench_ipool|1000000 $THREADS|100000 $THREADS"
     "transfer|bench_troupe transfer|100000 $THREADS|10000 $THREADS"
     "idle|bench_troupe idle|5 $THREADS|1 $THREADS"
     "wakeup|bench_troupe wakeup|2000 $THREADS|200 $THREADS"
@@ -100,6 +102,7 @@ expected_check() {
     skynet) echo $(($2 * ($2 - 1) / 2)) ;;
     transfer) echo 1000000000 ;; # the total balance, unchanged
     pool) echo "$2,restarts=$(($2 / 10000 + ($2 % 10000 > 0)))" ;;
+    ipool) echo "$2,crashes=$(($2 / 10000 + ($2 % 10000 > 0)))" ;;
     *) echo "" ;;
     esac
 }
@@ -249,6 +252,8 @@ FC="${MED[floor_compute]:-}"
     fi
     row forkjoin "msgs/s" "$fj_frac" ">= 95% of floor" "$fj_val" ">=" 95
     row pool "jobs/s" "$(ratio "${MED[pool]:-}" "$FC")" ">= 1M" "${MED[pool]:-}" ">=" 1e6
+    row ipool "jobs/s" "$(ratio "${MED[ipool]:-}" "${MED[pool]:-}") of pool" ">= 250K" \
+        "${MED[ipool]:-}" ">=" 2.5e5
     row transfer "transfers/s" "-" ">= 1.6M" "${MED[transfer]:-}" ">=" 1.6e6
     if [ -n "${MED[idle]:-}" ]; then
         printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' idle "% of one core" \

@@ -24,6 +24,7 @@
 #include "troupe/group.h"
 #include "troupe/supervisor.h"
 #include "troupe/pool.h"
+#include "troupe/ipool.h"
 #include "troupe/timer.h"
 #include "troupe/io.h"
 #include "troupe/blocking.h"

@@ -9,9 +9,12 @@
  * (any thread) flips it to GONE under io->lock and posts stop_post, which
  * frees it on the owner. If that post fails because the worker stopped, the
  * owner's teardown or start post frees it instead (stop_posted tells which).
- * Posts for one watch are made under io->lock, so they run in call order. */
+ * Posts for one watch are made under io->lock, so they run in call order.
+ * A watch unwatched with tr__fd_unwatch_close owns its fd from then on and
+ * closes it where it is freed, on its owner or after it stopped. */
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "base/platform.h"
 #include "core/msg.h"
@@ -36,6 +39,7 @@ typedef struct fdw {
     int stop_posted;
     int rearm_pending;
     int free_in_rearm; /* freeing waits for the pending rearm post */
+    int close_fd;      /* tr__fd_unwatch_close: free_watch closes fd */
     unsigned want;     /* events for the next arm */
     /* owner */
     int active;
@@ -50,6 +54,10 @@ static int ev_bits(unsigned events) {
 }
 
 static void free_watch(fdw *f) {
+    /* Read without io->lock: set before the stop was posted (under the
+     * lock), and every path here runs after that post or its failure. */
+    if (f->close_fd)
+        close(f->fd);
     tr_ref_release(f->to);
     free(f);
 }
@@ -250,7 +258,7 @@ int tr_fd_rearm(tr_runtime *rt, tr_fd_watch_id id, unsigned events) {
     return rc;
 }
 
-int tr_fd_unwatch(tr_runtime *rt, tr_fd_watch_id id) {
+static int unwatch(tr_runtime *rt, tr_fd_watch_id id, int close_fd) {
     if (rt == NULL)
         return TR_EINVAL;
     fdw *f = watch_lock(rt, id);
@@ -258,12 +266,21 @@ int tr_fd_unwatch(tr_runtime *rt, tr_fd_watch_id id) {
         return TR_ENOTFOUND;
     tr__io *io = f->io; /* f may be freed once the post is made */
     gone_locked(f);
+    f->close_fd = close_fd;
     /* Set before posting: the post may run (and free f) at once. */
     f->stop_posted = 1;
     if (tr__io_post(io, f->w, &f->stop_post) != 0)
         f->stop_posted = 0;
     pthread_mutex_unlock(&io->lock);
     return 0;
+}
+
+int tr_fd_unwatch(tr_runtime *rt, tr_fd_watch_id id) {
+    return unwatch(rt, id, 0);
+}
+
+int tr__fd_unwatch_close(tr_runtime *rt, uint64_t id) {
+    return unwatch(rt, id, 1);
 }
 
 int tr_io_errno(const tr_msg *msg) {

@@ -104,6 +104,13 @@ int tr__timer_start_fn(tr__io *io, uint64_t after_ms, uint64_t repeat_ms, tr__ti
                        void *arg, uint64_t *id);
 int tr__timer_cancel(tr__io *io, uint64_t id);
 
+/* tr_fd_unwatch, and the watch's owner closes fd once its ev_io is stopped
+ * (io/fd.c): for a caller that must close the fd right after unwatching
+ * (the process-isolated pool's sockets and pidfds), without racing the
+ * owner loop's epoll_ctl on a number the kernel may already have reused.
+ * TR_ENOTFOUND (nothing is closed: the caller still owns fd), TR_EINVAL. */
+int tr__fd_unwatch_close(tr_runtime *rt, uint64_t id);
+
 /* Teardown of the blocking pool (io/blocking.c), from runtime_free. */
 void tr__blocking_free(tr__io *io);
 /* 1 while a blocking task is queued or running (its result not yet

@@ -7,6 +7,8 @@
 #
 #   examples/ tests/ bench/        programs: may include anything (a test
 #                                  may include an example's header)
+#   isolate/                       process-isolated pools: above both
+#                                  actors/ and io/
 #   actors/   io/                  behaviours and I/O, siblings: neither
 #                                  includes the other
 #   core/                          runtime, actors' engine (never actors/, io/)
@@ -27,8 +29,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 python3 - <<'PY'
 import os, re, sys
 
-RANK = {"base": 0, "mailbox": 1, "core": 2, "actors": 3, "io": 3,
-        "examples": 4, "tests": 4, "bench": 4}
+RANK = {"base": 0, "mailbox": 1, "core": 2, "actors": 3, "io": 3, "isolate": 4,
+        "examples": 5, "tests": 5, "bench": 5}
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 
 def layer_of(relpath):
@@ -78,7 +80,7 @@ for top in list(RANK) + ["include"]:
 
 if bad:
     print("check-includes: include arrows must point down "
-          "(examples/tests/bench -> actors, io -> core -> mailbox -> base):", file=sys.stderr)
+          "(examples/tests/bench -> isolate -> actors, io -> core -> mailbox -> base):", file=sys.stderr)
     for b in bad:
         print("  " + b, file=sys.stderr)
     sys.exit(1)

@@ -69,7 +69,11 @@
  * watchdog_ms / 2 which workers have been in one job longer than
  * watchdog_ms; each such job is reported once (on_stuck, stats.stuck) and,
  * with watchdog_kill, its worker is killed and respawned as soon as the job
- * returns to the scheduler (C cannot interrupt a running function). */
+ * returns to the scheduler (C cannot interrupt a running function).
+ *
+ * Native crashes (a segfault, an abort) and jobs that never return: run the
+ * workers in child processes instead, with tr_ipool_start (troupe/ipool.h);
+ * the handle works with every call here. */
 #ifndef TROUPE_POOL_H
 #define TROUPE_POOL_H
 
@@ -181,6 +185,9 @@ typedef struct tr_pool_stats {
     uint64_t dead_lettered; /* jobs the pool gave up on (incl. close) */
     uint64_t stuck;         /* watchdog reports */
     uint64_t queued;        /* jobs waiting at the router now */
+    uint64_t crashes;       /* process-isolated pools (troupe/ipool.h): worker
+                             * processes that died by a signal, watchdog kills
+                             * (counted in stuck too) included; 0 otherwise */
 } tr_pool_stats;
 
 /* Blocking (TR_EDEADLK on a worker). handled (optional: NULL, and cap is

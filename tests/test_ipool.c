@@ -1,0 +1,698 @@
+/* tests/test_ipool.c - process-isolated pools (troupe/ipool.h).
+ *
+ * This test program is also the pools' worker image: main registers the
+ * entry and calls tr_ipool_main before cmocka, so the children the pools
+ * posix_spawn run `entry` below. The job type says what a child does:
+ * answer (doubling the word, echoing the data), dereference NULL, abort,
+ * raise SIGBUS, exit, hang, fail, or allocate. Crashes "once" look at the
+ * job's attempt number (the child has no memory across deaths).
+ *
+ * What is checked: answers and their bytes; every way a child dies,
+ * redelivery and the dead-letter status naming the death; the watchdog's
+ * SIGKILL; a kill from outside (as the OOM killer); the pool calls on the
+ * handle; exact accounting under a storm of segfaults, aborts and hangs;
+ * and no residue after close (no child process of ours left, zombie or not;
+ * the fd count back where it was). */
+#include <dirent.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "support/testutil.h"
+#include "troupe.h"
+
+enum { OK = 1, SEGV_ONCE, SEGV, ABRT, BUS, EXIT7, HANG_ONCE, HANG, FAIL, BIG_ALLOC, SLOW, REPLY_T };
+
+static tr_runtime *rt;
+static tr_ref *keeper;
+static uint64_t dead, dead_status[16], ndead_status;
+
+static volatile int *volatile null_ptr; /* always NULL: a real NULL dereference */
+
+__attribute__((no_sanitize_address, no_sanitize_undefined)) static void deref_null(void) {
+    *null_ptr = 1;
+}
+
+static int entry(void *user, const tr_ipool_job *job, tr_ibuf *reply) {
+    (void)user;
+    switch (job->type) {
+    case SEGV_ONCE:
+        if (job->attempt == 0)
+            deref_null();
+        break;
+    case SEGV:
+        deref_null();
+        break;
+    case ABRT:
+        abort();
+    case BUS:
+        raise(SIGBUS);
+        break;
+    case EXIT7:
+        exit(7);
+    case HANG_ONCE:
+        if (job->attempt == 0)
+            for (;;)
+                pause();
+        break;
+    case HANG:
+        for (;;)
+            pause();
+    case FAIL:
+        return -1;
+    case BIG_ALLOC: {
+        char *p = malloc((size_t)job->word);
+        if (p == NULL)
+            return -2;
+        memset(p, 1, (size_t)job->word);
+        free(p);
+        break;
+    }
+    case SLOW:
+        usleep((useconds_t)job->word * 1000);
+        break;
+    default:
+        break;
+    }
+    tr_ibuf_set(reply, REPLY_T, job->word * 2);
+    return tr_ibuf_append(reply, job->data, job->len);
+}
+
+static void on_dead(void *user, const tr_msg *msg, int why) {
+    (void)user;
+    (void)why;
+    if (msg->type >= OK && msg->type < REPLY_T) {
+        uint64_t k = tu_add(&ndead_status, 1) - 1;
+        if (k < 16)
+            tu_store(&dead_status[k], (uint64_t)(uint32_t)msg->status);
+        tu_add(&dead, 1);
+    }
+}
+
+/* --- residue: fds and child processes ------------------------------------------ */
+
+static int count_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the directory's own fd */
+}
+
+/* Our child processes (zombies included), from /proc/<pid>/stat's ppid;
+ * the first one's pid in *first. */
+static int count_children(pid_t *first) {
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    pid_t me = getpid();
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[k] = '\0';
+        char *rp = strrchr(buf, ')'); /* comm may hold spaces */
+        int ppid = 0;
+        char state;
+        if (rp != NULL && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == me) {
+            if (n == 0 && first != NULL)
+                *first = (pid_t)atoi(e->d_name);
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static int no_children(void *arg) {
+    (void)arg;
+    return count_children(NULL) == 0;
+}
+
+/* The fd count once the loops have closed what an earlier pool handed
+ * them (a pool's fds are closed by their watches' loops, a moment after
+ * its router ends). */
+static int settled_fds(void) {
+    int a = count_fds();
+    for (int i = 0; i < 100; i++) {
+        tu_sleep_ms(20);
+        int b = count_fds();
+        if (b == a)
+            return b;
+        a = b;
+    }
+    return a;
+}
+
+static int fds_at;
+static int fds_back(void *arg) {
+    (void)arg;
+    return count_fds() == fds_at;
+}
+
+/* --- fixtures -------------------------------------------------------------------- */
+
+static int idle_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    (void)msg;
+    return 0;
+}
+
+static int setup(void **st) {
+    (void)st;
+    tr_runtime_config c;
+    tr_runtime_config_init(&c);
+    c.workers = 2;
+    c.dead_letter = on_dead;
+    if (tr_runtime_new(&rt, &c) != 0)
+        return -1;
+    static const tr_behavior idle = {.receive = idle_receive};
+    return tr_spawn(rt, &idle, NULL, &keeper);
+}
+
+static int teardown(void **st) {
+    (void)st;
+    tr_ref_release(keeper);
+    tr_runtime_free(rt);
+    return 0;
+}
+
+static void reset(void) {
+    tu_store(&dead, 0);
+    tu_store(&ndead_status, 0);
+}
+
+static tr_ref *start(unsigned workers, uint32_t redeliveries, uint32_t timeout_ms) {
+    tr_ipool_config c;
+    tr_ipool_config_init(&c);
+    c.pool.workers = workers;
+    c.pool.max_redeliveries = redeliveries;
+    c.entry = "test";
+    c.job_timeout_ms = timeout_ms;
+    tr_ref *p = NULL;
+    assert_int_equal(tr_ipool_start(rt, &c, &p), 0);
+    return p;
+}
+
+/* Ask and wait: 0 and the reply's word, or the error. */
+static int ask(tr_ref *p, uint32_t type, uint64_t word, uint64_t *out) {
+    tr_future *f;
+    int rc = tr_ask_word(p, type, word, &f);
+    if (rc != 0)
+        return rc;
+    tr_msg *rep;
+    rc = tr_future_wait(f, TU_WAIT_MS, &rep);
+    if (rc == 0) {
+        assert_int_equal(rep->type, REPLY_T);
+        *out = rep->word;
+        tr_msg_free(rep);
+    }
+    tr_future_release(f);
+    return rc;
+}
+
+static void stop(tr_ref *p) {
+    assert_int_equal(tr_pool_close(p), 0);
+    tr_pool_release(p);
+    assert_true(tu_wait_until(no_children, NULL, TU_WAIT_MS));
+}
+
+/* --- tests ------------------------------------------------------------------------ */
+
+static void asks_are_answered_with_bytes(void **st) {
+    (void)st;
+    tr_ref *p = start(2, 3, 0);
+    for (uint64_t i = 0; i < 100; i++) {
+        uint64_t w = 0;
+        assert_int_equal(ask(p, OK, i, &w), 0);
+        assert_int_equal(w, 2 * i);
+    }
+    char data[3000];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (char)(i * 7);
+    tr_future *f;
+    assert_int_equal(tr_ask(p, OK, data, sizeof(data), &f), 0);
+    tr_msg *rep;
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &rep), 0);
+    assert_int_equal(rep->size, sizeof(data));
+    assert_memory_equal(tr_msg_data(rep), data, sizeof(data));
+    tr_msg_free(rep);
+    tr_future_release(f);
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.workers, 2);
+    assert_int_equal(s.jobs, 101);
+    assert_int_equal(s.handled, 101);
+    assert_int_equal(s.crashes, 0);
+    stop(p);
+}
+
+static void segfault_is_redelivered_and_answered(void **st) {
+    (void)st;
+    tr_ref *p = start(2, 3, 0);
+    uint64_t w = 0;
+    assert_int_equal(ask(p, SEGV_ONCE, 21, &w), 0);
+    assert_int_equal(w, 42);
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.crashes, 1);
+    assert_int_equal(s.restarts, 1);
+    assert_int_equal(s.redeliveries, 1);
+    assert_int_equal(s.dead_lettered, 0);
+    /* The respawned child answers. */
+    assert_int_equal(ask(p, OK, 5, &w), 0);
+    assert_int_equal(w, 10);
+    stop(p);
+}
+
+/* Each death kind, always: max_redeliveries + 1 attempts, then a dead
+ * letter whose status names the death. */
+static void check_death(uint32_t type, uint32_t timeout_ms, int want_status) {
+    reset();
+    tr_ref *p = start(2, 1, timeout_ms);
+    uint64_t w;
+    assert_int_equal(ask(p, type, 1, &w), TR_EDEAD);
+    assert_true(tu_wait_ge(&dead, 1, TU_WAIT_MS));
+    assert_int_equal(tu_load(&dead_status[0]), (uint64_t)want_status);
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.redeliveries, 1);
+    assert_int_equal(s.dead_lettered, 1);
+    /* the pool still works */
+    assert_int_equal(ask(p, OK, 4, &w), 0);
+    assert_int_equal(w, 8);
+    stop(p);
+}
+
+static void segv_always_is_dead_lettered_with_the_signal(void **st) {
+    (void)st;
+    check_death(SEGV, 0, TR_IPOOL_DIED_SIGNAL | SIGSEGV);
+}
+
+static void abort_is_dead_lettered_with_sigabrt(void **st) {
+    (void)st;
+    check_death(ABRT, 0, TR_IPOOL_DIED_SIGNAL | SIGABRT);
+}
+
+static void sigbus_is_dead_lettered_with_sigbus(void **st) {
+    (void)st;
+    check_death(BUS, 0, TR_IPOOL_DIED_SIGNAL | SIGBUS);
+}
+
+static void exit_is_dead_lettered_with_its_code(void **st) {
+    (void)st;
+    check_death(EXIT7, 0, TR_IPOOL_DIED_EXIT | 7);
+}
+
+static void entry_error_is_a_failed_attempt(void **st) {
+    (void)st;
+    check_death(FAIL, 0, TR_IPOOL_DIED_FAILED);
+}
+
+static void watchdog_kills_a_hung_job(void **st) {
+    (void)st;
+    check_death(HANG, 100, TR_IPOOL_DIED_TIMEOUT | SIGKILL);
+}
+
+static void hung_once_is_killed_then_answered(void **st) {
+    (void)st;
+    tr_ref *p = start(1, 3, 100 * TU_SANITIZER_SLOWDOWN);
+    uint64_t w = 0;
+    int64_t t0 = tu_now_ms();
+    assert_int_equal(ask(p, HANG_ONCE, 3, &w), 0);
+    assert_int_equal(w, 6);
+    assert_true(tu_now_ms() - t0 >= 100);
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.stuck, 1);
+    assert_int_equal(s.crashes, 1);
+    stop(p);
+}
+
+/* SIGKILL from outside, as the OOM killer would: the job in flight is
+ * redelivered to the respawned child. */
+static void outside_kill_is_survived(void **st) {
+    (void)st;
+    tr_ref *p = start(1, 3, 0);
+    uint64_t w;
+    assert_int_equal(ask(p, OK, 1, &w), 0); /* the child is up */
+    tr_future *f;
+    assert_int_equal(tr_ask_word(p, SLOW, 300, &f), 0);
+    tu_sleep_ms(50);
+    pid_t child = 0;
+    assert_int_equal(count_children(&child), 1);
+    assert_int_equal(kill(child, SIGKILL), 0);
+    tr_msg *rep;
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &rep), 0);
+    assert_int_equal(rep->word, 600);
+    tr_msg_free(rep);
+    tr_future_release(f);
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.crashes, 1);
+    assert_int_equal(s.redeliveries, 1);
+    stop(p);
+}
+
+static void pool_calls_work_on_the_handle(void **st) {
+    (void)st;
+    tr_ref *p = start(2, 3, 0);
+    assert_int_equal(tr_pool_try_add_worker(p), 0);
+    tr_pool_stats s;
+    uint64_t handled[4];
+    assert_int_equal(tr_pool_stats_get(p, &s, handled, 4), 0);
+    assert_int_equal(s.workers, 3);
+    assert_int_equal(count_children(NULL), 3);
+    uint64_t w;
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(ask(p, OK, 1, &w), 0);
+    assert_int_equal(tr_pool_stats_get(p, &s, handled, 4), 0);
+    assert_int_equal(handled[0] + handled[1] + handled[2], 30);
+    assert_true(handled[0] > 0 && handled[1] > 0 && handled[2] > 0); /* round robin */
+    assert_int_equal(tr_pool_try_remove_worker(p), 0);
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.workers, 2);
+    assert_int_equal(tr_pool_retain(p), 0);
+    assert_int_equal(tr_pool_release(p), 0); /* one handle left */
+    assert_int_equal(ask(p, OK, 2, &w), 0);
+    assert_int_equal(tr_pool_close(p), 0);
+    assert_int_equal(tr_send_word(p, OK, 1), TR_EDEAD);
+    assert_int_equal(tr_pool_close(p), TR_EDEAD);
+    tr_pool_release(p);
+    assert_true(tu_wait_until(no_children, NULL, TU_WAIT_MS));
+}
+
+static void bad_configs_are_refused(void **st) {
+    (void)st;
+    tr_ipool_config c;
+    tr_ipool_config_init(&c);
+    tr_ref *p = (tr_ref *)&c;
+    assert_int_equal(tr_ipool_start(rt, &c, &p), TR_EINVAL); /* no entry */
+    assert_null(p);
+    c.entry = "nope";
+    assert_int_equal(tr_ipool_start(rt, &c, &p), TR_EINVAL);
+    c.entry = "test";
+    c.pool.routing = TR_ROUTE_BROADCAST;
+    assert_int_equal(tr_ipool_start(rt, &c, &p), TR_EINVAL);
+    c.pool.routing = TR_ROUTE_ROUND_ROBIN;
+    c.pool.workers = 0;
+    assert_int_equal(tr_ipool_start(rt, &c, &p), TR_EINVAL);
+    c.pool.workers = 1;
+    assert_int_equal(tr_ipool_start(NULL, &c, &p), TR_EINVAL);
+    assert_int_equal(tr_ipool_start(rt, NULL, &p), TR_EINVAL);
+    assert_int_equal(tr_ipool_start(rt, &c, NULL), TR_EINVAL);
+    assert_int_equal(tr_ipool_register(NULL, entry, NULL), TR_EINVAL);
+    assert_int_equal(tr_ipool_register("test", entry, NULL), TR_EEXIST);
+    assert_int_equal(tr_ipool_register("x", NULL, NULL), TR_EINVAL);
+    assert_int_equal(tr_ibuf_set(NULL, 1, 1), TR_EINVAL);
+    assert_int_equal(tr_ibuf_append(NULL, "x", 1), TR_EINVAL);
+    char *argv[] = {"prog", NULL};
+    assert_int_equal(tr_ipool_main(1, argv), 0); /* not a worker */
+    assert_int_equal(tr_ipool_main(0, NULL), 0);
+    assert_int_equal(count_children(NULL), 0);
+}
+
+/* Intensity 2 per minute: the third death closes the pool. */
+static void restart_intensity_closes_the_pool(void **st) {
+    (void)st;
+    reset();
+    tr_ipool_config c;
+    tr_ipool_config_init(&c);
+    c.pool.workers = 1;
+    c.pool.max_redeliveries = 10;
+    c.pool.intensity = 2;
+    c.pool.period_ms = 60000;
+    c.entry = "test";
+    tr_ref *p;
+    assert_int_equal(tr_ipool_start(rt, &c, &p), 0);
+    uint64_t w;
+    assert_int_equal(ask(p, SEGV, 1, &w), TR_EDEAD);
+    assert_true(tu_wait_until(no_children, NULL, TU_WAIT_MS));
+    assert_int_equal(tr_ref_is_alive(p), 0);
+    assert_int_equal(tr_send_word(p, OK, 1), TR_EDEAD);
+    tr_pool_release(p);
+}
+
+static void address_space_limit_applies_in_the_child(void **st) {
+    (void)st;
+#if defined(__SANITIZE_ADDRESS__) || defined(TROUPE_TSAN)
+    skip(); /* the sanitizers reserve terabytes of address space */
+#else
+    tr_ipool_config c;
+    tr_ipool_config_init(&c);
+    c.pool.workers = 1;
+    c.pool.max_redeliveries = 0;
+    c.entry = "test";
+    c.rlimit_as = 256u << 20;
+    reset();
+    tr_ref *p;
+    assert_int_equal(tr_ipool_start(rt, &c, &p), 0);
+    uint64_t w;
+    assert_int_equal(ask(p, BIG_ALLOC, 1u << 20, &w), 0);            /* 1 MB fits */
+    assert_int_equal(ask(p, BIG_ALLOC, 512ull << 20, &w), TR_EDEAD); /* 512 MB does not */
+    assert_true(tu_wait_ge(&dead, 1, TU_WAIT_MS));
+    assert_int_equal(tu_load(&dead_status[0]), TR_IPOOL_DIED_FAILED);
+    stop(p);
+#endif
+}
+
+/* --- the storm --------------------------------------------------------------------- */
+
+#define STORM_SENDERS 2
+#define STORM_WINDOW 16
+
+typedef struct storm_sender {
+    pthread_t th;
+    tr_ref *pool;
+    uint64_t from, to;
+    uint64_t answered, failed, wrong;
+} storm_sender;
+
+/* What job j does: mostly answer; some crash once (redelivered, answered),
+ * some always (dead-lettered); a few hang once (killed, answered). */
+static uint32_t storm_type(uint64_t j) {
+    if (j % 97 == 0)
+        return SEGV_ONCE;
+    if (j % 211 == 0)
+        return ABRT;
+    if (j % 389 == 0)
+        return SEGV;
+    if (j % 701 == 0)
+        return HANG_ONCE;
+    return OK;
+}
+
+static void *storm_main(void *arg) {
+    storm_sender *s = arg;
+    tr_future *win[STORM_WINDOW];
+    uint64_t next = s->from, head = 0, n = 0;
+    while (next < s->to || n > 0) {
+        if (next < s->to && n < STORM_WINDOW) {
+            if (tr_ask_word(s->pool, storm_type(next), next, &win[(head + n) % STORM_WINDOW]) !=
+                0) {
+                tu_add(&s->wrong, 1);
+                next++;
+                continue;
+            }
+            next++;
+            n++;
+            continue;
+        }
+        tr_future *f = win[head];
+        head = (head + 1) % STORM_WINDOW;
+        n--;
+        tr_msg *rep;
+        int rc = tr_future_wait(f, TU_WAIT_MS, &rep);
+        if (rc == 0) {
+            s->answered++;
+            tr_msg_free(rep);
+        } else if (rc == TR_EDEAD) {
+            s->failed++;
+        } else {
+            s->wrong++;
+        }
+        tr_future_release(f);
+    }
+    return NULL;
+}
+
+static void storm_of_crashes_balances_and_leaves_nothing(void **st) {
+    (void)st;
+    reset();
+    const uint64_t n = 6000 / TU_SANITIZER_SLOWDOWN;
+    fds_at = settled_fds();
+    assert_int_equal(count_children(NULL), 0);
+    tr_ipool_config c;
+    tr_ipool_config_init(&c);
+    c.pool.workers = 4;
+    c.pool.max_redeliveries = 1;
+    c.pool.routing = TR_ROUTE_SHARED_QUEUE;
+    c.entry = "test";
+    c.job_timeout_ms = 150 * TU_SANITIZER_SLOWDOWN; /* a hung job's cost */
+    tr_ref *p;
+    assert_int_equal(tr_ipool_start(rt, &c, &p), 0);
+    storm_sender s[STORM_SENDERS];
+    for (unsigned i = 0; i < STORM_SENDERS; i++) {
+        s[i] = (storm_sender){
+            .pool = p, .from = n * i / STORM_SENDERS, .to = n * (i + 1) / STORM_SENDERS};
+        pthread_create(&s[i].th, NULL, storm_main, &s[i]);
+    }
+    uint64_t answered = 0, failed = 0, wrong = 0;
+    for (unsigned i = 0; i < STORM_SENDERS; i++) {
+        pthread_join(s[i].th, NULL);
+        answered += s[i].answered;
+        failed += s[i].failed;
+        wrong += s[i].wrong;
+    }
+    uint64_t want_dead = 0, want_kills = 0, want_crash = 0;
+    for (uint64_t j = 0; j < n; j++) {
+        uint32_t t = storm_type(j);
+        want_dead += t == ABRT || t == SEGV;
+        want_kills += t == HANG_ONCE;
+        want_crash += (t == SEGV_ONCE || t == HANG_ONCE) + 2 * (t == ABRT || t == SEGV);
+    }
+    assert_int_equal(wrong, 0);
+    assert_int_equal(answered + failed, n);
+    assert_int_equal(failed, want_dead);
+    assert_int_equal(tu_load(&dead), want_dead);
+    tr_pool_stats ps;
+    assert_int_equal(tr_pool_stats_get(p, &ps, NULL, 0), 0);
+    assert_int_equal(ps.jobs, n);
+    assert_int_equal(ps.handled, answered);
+    assert_int_equal(ps.dead_lettered, want_dead);
+    /* Exact unless the loaded host stalled a child past the deadline in an
+     * ordinary job (one more kill, then the job is redelivered): each such
+     * kill adds at most one death and one kill. */
+    if (ps.stuck != want_kills)
+        print_message("note: %llu watchdog kills beyond the %llu hangs (a stalled host)\n",
+                      (unsigned long long)(ps.stuck - want_kills), (unsigned long long)want_kills);
+    assert_true(ps.stuck >= want_kills);
+    assert_true(ps.crashes >= want_crash);
+    assert_true(ps.crashes - want_crash <= ps.stuck - want_kills);
+    assert_int_equal(tr_pool_close(p), 0);
+    tr_pool_release(p);
+    assert_true(tu_wait_until(no_children, NULL, TU_WAIT_MS));
+    assert_true(tu_wait_until(fds_back, NULL, TU_WAIT_MS));
+}
+
+static void close_with_jobs_in_flight_dead_letters_them(void **st) {
+    (void)st;
+    reset();
+    fds_at = settled_fds();
+    tr_ref *p = start(2, 3, 0);
+    enum { N = 40 };
+    tr_future *f[N];
+    for (int i = 0; i < N; i++)
+        assert_int_equal(tr_ask_word(p, SLOW, 20, &f[i]), 0);
+    tu_sleep_ms(30);
+    assert_int_equal(tr_pool_close(p), 0);
+    int answered = 0, dead_n = 0;
+    for (int i = 0; i < N; i++) {
+        tr_msg *rep;
+        int rc = tr_future_wait(f[i], TU_WAIT_MS, &rep);
+        if (rc == 0) {
+            answered++;
+            tr_msg_free(rep);
+        } else {
+            assert_int_equal(rc, TR_EDEAD);
+            dead_n++;
+        }
+        tr_future_release(f[i]);
+    }
+    assert_int_equal(answered + dead_n, N);
+    assert_true(dead_n > 0);
+    assert_int_equal(tu_load(&dead), (uint64_t)dead_n);
+    tr_pool_release(p);
+    assert_true(tu_wait_until(no_children, NULL, TU_WAIT_MS));
+    assert_true(tu_wait_until(fds_back, NULL, TU_WAIT_MS));
+}
+
+/* A runtime freed with a pool still open (and a supervised one): its
+ * router ends with the runtime, and takes its children with it. */
+static void runtime_free_reaps_the_children(void **st) {
+    (void)st;
+    fds_at = settled_fds();
+    tr_runtime *rt2;
+    assert_int_equal(tr_runtime_new(&rt2, NULL), 0);
+    tr_ipool_config c;
+    tr_ipool_config_init(&c);
+    c.pool.workers = 3;
+    c.entry = "test";
+    tr_ref *p;
+    assert_int_equal(tr_ipool_start(rt2, &c, &p), 0);
+    static tr_ipool_config sc_pool; /* must outlive the supervisor */
+    sc_pool = c;
+    tr_child_spec spec = {.id = "iso", .start = tr_ipool_child_start, .arg = &sc_pool};
+    tr_sup_config sc;
+    tr_sup_config_init(&sc);
+    sc.children = &spec;
+    sc.nchildren = 1;
+    tr_ref *sup;
+    assert_int_equal(tr_sup_start(rt2, &sc, &sup), 0);
+    assert_int_equal(count_children(NULL), 6);
+    uint64_t w;
+    assert_int_equal(ask(p, OK, 7, &w), 0);
+    assert_int_equal(w, 14);
+    tr_pool_release(p);
+    tr_ref_release(sup);
+    tr_runtime_free(rt2);
+    assert_int_equal(count_children(NULL), 0);
+    assert_true(tu_wait_until(fds_back, NULL, TU_WAIT_MS));
+}
+
+int main(int argc, char **argv) {
+    /* The worker image: children enter here and never come back. */
+    if (tr_ipool_register("test", entry, NULL) != 0)
+        return 1;
+    if (tr_ipool_main(argc, argv) != 0)
+        return 1;
+    /* The children must die of their crashes, not be reported by a
+     * sanitizer's handler (which exits 1): the options are read by each
+     * child at its start; ours are already read. */
+    setenv("ASAN_OPTIONS", "handle_segv=0:handle_sigbus=0:handle_abort=0:detect_leaks=0", 1);
+    setenv("TSAN_OPTIONS", "handle_segv=0:handle_sigbus=0:handle_abort=0", 1);
+    setenv("UBSAN_OPTIONS", "handle_segv=0:handle_sigbus=0:handle_abort=0", 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bad_configs_are_refused),
+        cmocka_unit_test(asks_are_answered_with_bytes),
+        cmocka_unit_test(segfault_is_redelivered_and_answered),
+        cmocka_unit_test(segv_always_is_dead_lettered_with_the_signal),
+        cmocka_unit_test(abort_is_dead_lettered_with_sigabrt),
+        cmocka_unit_test(sigbus_is_dead_lettered_with_sigbus),
+        cmocka_unit_test(exit_is_dead_lettered_with_its_code),
+        cmocka_unit_test(entry_error_is_a_failed_attempt),
+        cmocka_unit_test(watchdog_kills_a_hung_job),
+        cmocka_unit_test(hung_once_is_killed_then_answered),
+        cmocka_unit_test(outside_kill_is_survived),
+        cmocka_unit_test(pool_calls_work_on_the_handle),
+        cmocka_unit_test(restart_intensity_closes_the_pool),
+        cmocka_unit_test(address_space_limit_applies_in_the_child),
+        cmocka_unit_test(close_with_jobs_in_flight_dead_letters_them),
+        cmocka_unit_test(storm_of_crashes_balances_and_leaves_nothing),
+        cmocka_unit_test(runtime_free_reaps_the_children),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
