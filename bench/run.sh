@@ -67,10 +67,11 @@ WORKLOADS=(
     "skynet|bench_troupe skynet|1000000 $THREADS|100000 $THREADS"
     "fanin|bench_troupe fanin|10000000 $THREADS|1000000 $THREADS"
     "fanin_bounded|bench_troupe fanin_bounded|10000000 $THREADS|1000000 $THREADS"
-    "fanin_shared|bench_troupe fanin_shared|10000000 $THREADS|1000000 $THREADS"
+    "fanin_lanes|bench_troupe fanin_lanes|10000000 $THREADS|1000000 $THREADS"
     "forkjoin|bench_troupe forkjoin|6400000 $THREADS|640000 $THREADS"
     "pool|bench_pool|1000000 $THREADS|100000 $THREADS"
     "transfer|bench_troupe transfer|100000 $THREADS|10000 $THREADS"
+    "live|bench_troupe live|1000000 $THREADS|100000 $THREADS"
     "idle|bench_troupe idle|5 $THREADS|1 $THREADS"
     "wakeup|bench_troupe wakeup|2000 $THREADS|200 $THREADS"
 )
@@ -95,7 +96,7 @@ stats() {
 # expected_check <workload> <n>: the check value a correct run prints.
 expected_check() {
     case "$1" in
-    pingpong | fanin | fanin_bounded | fanin_shared | forkjoin | floor_* | wakeup) echo "$2" ;;
+    pingpong | fanin | fanin_bounded | fanin_lanes | forkjoin | live | floor_* | wakeup) echo "$2" ;;
     ring) echo $(($2 % 503 + 1)) ;;
     skynet) echo $(($2 * ($2 - 1) / 2)) ;;
     transfer) echo 1000000000 ;; # the total balance, unchanged
@@ -167,6 +168,8 @@ for spec in "${WORKLOADS[@]}"; do
         fi
         case "$name" in
         wakeup | floor_wakeup) echo "$(field "$line" p50_us) $(field "$line" p99_us)" >>"$TMP/extra" ;;
+        live) echo "$(field "$line" spawn_rate) $(field "$line" bytes_per_actor)" >>"$TMP/extra" ;;
+        fanin_bounded) field "$line" peak_rss_kb >>"$TMP/extra" ;;
         floor_transfer) field "$line" ns_per_transfer >>"$TMP/xfer" ;;
         esac
     done
@@ -180,6 +183,15 @@ for spec in "${WORKLOADS[@]}"; do
         XFER[$name]="$med $lo $hi"
     fi
     RSS[$name]="$rss"
+    if [ "$name" = live ]; then
+        # median spawn rate over the runs, and the worst bytes per actor
+        sr="$(cut -d' ' -f1 "$TMP/extra" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
+        bpa="$(cut -d' ' -f2 "$TMP/extra" | sort -g | tail -n1)"
+        EXTRA[$name]="$sr $bpa"
+    fi
+    if [ "$name" = fanin_bounded ]; then # the worst in-process peak RSS (KB)
+        EXTRA[$name]="$(sort -g "$TMP/extra" | tail -n1)"
+    fi
     if [ "$name" = wakeup ] || [ "$name" = floor_wakeup ]; then
         # median over runs of each run's p50, and the worst p99
         p50="$(cut -d' ' -f1 "$TMP/extra" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
@@ -237,10 +249,16 @@ FC="${MED[floor_compute]:-}"
             "$(mb "${RSS[skynet]}")" "-" ">= 7.4M, <= 26 MB" "rate:$rate_ok rss:$rss_ok"
     fi
     row fanin "msgs/s" "$(ratio "${MED[fanin]:-}" "$FM")" ">= 35M" "${MED[fanin]:-}" ">=" 35e6
-    row fanin_bounded "msgs/s" "$(ratio "${MED[fanin_bounded]:-}" "$FM")" "(fanin's) >= 35M" \
-        "${MED[fanin_bounded]:-}" ">=" 35e6
-    row fanin_shared "msgs/s" "$(ratio "${MED[fanin_shared]:-}" "$FM")" "(fanin's) >= 35M" \
-        "${MED[fanin_shared]:-}" ">=" 35e6
+    if [ -n "${MED[fanin_bounded]:-}" ]; then
+        # peak RSS: the program's own high-water mark (getrusage), in MB
+        brss="$(mb "${EXTRA[fanin_bounded]:-0}")"
+        printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' fanin_bounded "msgs/s" \
+            "$(human "${MED[fanin_bounded]}")" "$(human "${MIN[fanin_bounded]}")" \
+            "$(human "${MAX[fanin_bounded]}")" "$brss" "$(ratio "${MED[fanin_bounded]}" "$FM")" \
+            ">= 25M, <= 10 MB" "rate:$(meets "${MED[fanin_bounded]}" ">=" 25e6) rss:$(meets "$brss" "<=" 10)"
+    fi
+    row fanin_lanes "msgs/s" "$(ratio "${MED[fanin_lanes]:-}" "$FM")" "(opt-in lanes) -" \
+        "-" ">=" 0
     fj_frac="$(ratio "${MED[forkjoin]:-}" "$FC")"
     fj_val="${fj_frac%\%}"
     if [ -n "${PAIR[forkjoin]:-}" ]; then # median of per-run paired fractions
@@ -250,6 +268,12 @@ FC="${MED[floor_compute]:-}"
     row forkjoin "msgs/s" "$fj_frac" ">= 95% of floor" "$fj_val" ">=" 95
     row pool "jobs/s" "$(ratio "${MED[pool]:-}" "$FC")" ">= 1M" "${MED[pool]:-}" ">=" 1e6
     row transfer "transfers/s" "-" ">= 1.6M" "${MED[transfer]:-}" ">=" 1.6e6
+    if [ -n "${EXTRA[live]:-}" ]; then
+        read -r sr bpa <<<"${EXTRA[live]}"
+        printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' live "spawns/s" \
+            "$(human "$sr")" "-" "-" "$(mb "${RSS[live]}")" "${bpa} B/actor" \
+            ">= 5M, <= 256 B" "rate:$(meets "$sr" ">=" 5e6) size:$(meets "$bpa" "<=" 256)"
+    fi
     if [ -n "${MED[idle]:-}" ]; then
         printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' idle "% of one core" \
             "${MED[idle]}" "${MIN[idle]}" "${MAX[idle]}" "$(mb "${RSS[idle]}")" "-" "<= 0.1%" \
