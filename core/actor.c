@@ -706,8 +706,15 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
      * `cap` messages then queued are all taken before it can go idle. */
     bool wake = false;
     if (a->mbox.cap != 0) { /* unbounded mailboxes: no store on this path */
+        /* And only once the mailbox is at most half full (what is queued
+         * after the turn's give-back, a hint): while an awake sender
+         * (core/send.c) keeps it full, the sleepers would wake only to find
+         * it full and sleep again. Still none is missed: the actor goes idle
+         * only with its mailbox empty, after a turn that ends here with all
+         * of the sleeper's `cap` messages freed. */
         uint32_t freed = a->room_freed + a->mbox.taken;
-        wake = freed != 0 && freed >= a->mbox.cap / 2;
+        wake = freed != 0 && freed >= a->mbox.cap / 2 &&
+               ck_pr_load_32(&a->mbox.count) - a->mbox.taken <= a->mbox.cap / 2;
         a->room_freed = wake ? 0 : freed; /* before end_turn: then it may not be ours */
     }
     bool again;
