@@ -76,16 +76,16 @@ struct tr_ref {
     uint64_t enq_pick; /* scheduler: its worker's pick count when queued */
     uint32_t refs;     /* handles + the runtime's while alive + tokens */
     uint32_t alive;    /* 1 from spawn until its exit is final */
-    uint32_t trap_exit;
-    uint8_t lanes_ok;   /* tr_spawn_opts.lanes: senders read it */
-    uint8_t req_static; /* under lock: the request's text is a runtime one (core/actor.c), or 0 */
+    uint8_t trap_exit;
+    uint8_t lanes_ok;       /* tr_spawn_opts.lanes: senders read it */
+    uint8_t req_static;     /* under lock: the request's text is a runtime one (core/actor.c) */
+    uint8_t watch_closed;   /* under lock: the watch list is closed (core/link.c) */
+    ck_spinlock_fas_t lock; /* guards req_*, texts' install and watchers */
     uint64_t id;
     const char *name;
     ck_stack_entry_t qlink; /* global run queue / block free list link */
-    ck_spinlock_fas_t lock; /* guards req_*, texts' install and watchers */
     tr_exit_kind req_kind;  /* strongest pending stop request */
     int req_code;
-    uint32_t watch_closed;
     tr__watch *watchers; /* monitors and links on this actor */
     uint64_t next_watch_id;
     /* Names and groups (core/registry.c, core/group.c): TR__DIR_* flags, set
@@ -95,8 +95,8 @@ struct tr_ref {
     struct tr__member *dir_groups;
     uint32_t dir;
     tr_exit_kind exit_kind; /* owner: the final reason, once terminating */
+    const char *exit_str;   /* the final reason's text: static, or texts->exit */
     int exit_code;
-    const char *exit_str; /* the final reason's text: static, or texts->exit */
     /* The texts of the stop request and the exit reason: made the first
      * time one is needed (most actors never stop with a text), installed
      * under `lock`, freed with the block (core/pool.c). NULL if none yet. */
@@ -115,7 +115,8 @@ typedef struct tr_ref tr_actor;
 
 _Static_assert(offsetof(struct tr_ref, rt) == 4 * TR_CACHELINE,
                "stash and become fit the owner's lines (2-3)");
-/* An idle actor costs its block: 7 lines (live: bytes per actor). */
+/* An idle actor costs its block: 7 lines (live: bytes per actor), of which
+ * the fields use 432: 16 bytes are left at the end before an eighth line. */
 _Static_assert(sizeof(struct tr_ref) <= 7 * TR_CACHELINE, "the actor block stays at 448 bytes");
 
 static inline tr_ctx *tr__ctx_of(tr_actor *a) {
