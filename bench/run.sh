@@ -62,6 +62,7 @@ WORKLOADS=(
     "floor_compute|bench_floor compute|6400000 $THREADS|640000 $THREADS"
     "floor_wakeup|bench_floor wakeup|2000|200"
     "floor_transfer|bench_floor transfer|1000000|100000"
+    "floor_populate|bench_floor populate|512|64"
     "pingpong|bench_troupe pingpong|1000000 $THREADS|100000 $THREADS"
     "ring|bench_troupe ring|10000000 $THREADS|1000000 $THREADS"
     "skynet|bench_troupe skynet|1000000 $THREADS|100000 $THREADS"
@@ -171,6 +172,7 @@ for spec in "${WORKLOADS[@]}"; do
         live) echo "$(field "$line" spawn_rate) $(field "$line" bytes_per_actor)" >>"$TMP/extra" ;;
         fanin_bounded) field "$line" peak_rss_kb >>"$TMP/extra" ;;
         floor_transfer) field "$line" ns_per_transfer >>"$TMP/xfer" ;;
+        floor_populate) field "$line" actors_per_s_at_448B >>"$TMP/extra" ;;
         esac
     done
     [ -s "$TMP/rates" ] || continue
@@ -183,6 +185,9 @@ for spec in "${WORKLOADS[@]}"; do
         XFER[$name]="$med $lo $hi"
     fi
     RSS[$name]="$rss"
+    if [ "$name" = floor_populate ]; then # median spawns/s fresh memory allows at 448 B
+        EXTRA[$name]="$(sort -g "$TMP/extra" | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
+    fi
     if [ "$name" = live ]; then
         # median spawn rate over the runs, and the worst bytes per actor
         sr="$(cut -d' ' -f1 "$TMP/extra" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
@@ -237,6 +242,11 @@ FC="${MED[floor_compute]:-}"
         read -r med lo hi <<<"${XFER[floor_transfer]}"
         printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' floor_transfer "ns per transfer" \
             "${med}" "${lo}" "${hi}" "$(mb "${RSS[floor_transfer]}")" "-" "-" "-"
+    fi
+    if [ -n "${MED[floor_populate]:-}" ]; then # rate is MB/s; the bound on live's spawns
+        printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' floor_populate "MB/s populated" \
+            "${MED[floor_populate]}" "${MIN[floor_populate]}" "${MAX[floor_populate]}" \
+            "$(mb "${RSS[floor_populate]}")" "$(human "${EXTRA[floor_populate]:-}") at 448B" "-" "-"
     fi
     row pingpong "round trips/s" "$(ratio "${MED[pingpong]:-}" "$FM" 2) (2 msgs)" ">= 12M" \
         "${MED[pingpong]:-}" ">=" 12e6
