@@ -372,14 +372,20 @@ static unsigned known_text(const char *text) {
  * requester); NULL if out of memory: the text is then lost and readers fall
  * back on the kind's name. Call without a->lock. */
 static tr__actor_texts *texts_of(tr_actor *a) {
-    tr__actor_texts *t = ck_pr_load_ptr(&a->texts); /* installed under the lock */
-    if (TR_LIKELY(t != NULL))
+    /* Installed once and never changed until the block is freed; the load
+     * pairs with the store below (x86: a plain load acquires). */
+    tr__actor_texts *t = ck_pr_load_ptr(&a->texts);
+    if (TR_LIKELY(t != NULL)) {
+        TR_TSAN_ACQUIRE(&a->texts);
         return t;
+    }
     tr__actor_texts *fresh = calloc(1, sizeof(*fresh)); /* no allocation under a spinlock */
     tr_spin_lock(&a->lock);
     if ((t = a->texts) == NULL && fresh != NULL) {
-        /* Published by the unlock to the readers, which take the lock
-         * (take_request, add_watch) or are the owner (finish). */
+        /* Publishes the zeroed record: to readers under the lock by the
+         * unlock, to the lock-free load above by this store (a release on
+         * x86, pairs with that load). */
+        TR_TSAN_RELEASE(&a->texts);
         ck_pr_store_ptr(&a->texts, fresh);
         t = fresh;
         fresh = NULL;
