@@ -22,6 +22,18 @@
 
 #include "core/runtime.h"
 
+/* Blocks hold the only pointers to some heap memory (large states, stop
+ * texts, watchers): LeakSanitizer must scan the mapped chunks as it scans
+ * the heap, or it reports that memory as leaked while the runtime lives. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define SCAN_ROOT(p, n) __lsan_register_root_region((p), (n))
+#define UNSCAN_ROOT(p, n) __lsan_unregister_root_region((p), (n))
+#else
+#define SCAN_ROOT(p, n) ((void)0)
+#define UNSCAN_ROOT(p, n) ((void)0)
+#endif
+
 #define CHUNK_FIRST (64u << 10) /* bytes: the first chunk */
 #define CHUNK_MAX (2u << 20)    /* bytes: the largest (a huge page) */
 #define CACHE_MAX 256
@@ -70,6 +82,7 @@ static void *map_chunk(size_t bytes) {
     }
     /* One call instead of a fault per page; a hint (older kernels: faults). */
     (void)madvise(p, bytes, MADVISE_POPULATE_WRITE);
+    SCAN_ROOT(p, bytes);
     return p;
 }
 
@@ -89,6 +102,7 @@ static int add_chunk_locked(tr_runtime *rt) {
         size_t cap = rt->chunks_cap ? rt->chunks_cap * 2 : 16;
         void **cs = realloc(rt->chunks, cap * sizeof(*cs));
         if (cs == NULL) {
+            UNSCAN_ROOT(c, bytes);
             munmap(c, bytes);
             return rt->pool_free != NULL ? 0 : -1;
         }
@@ -195,8 +209,11 @@ void tr__pool_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), voi
 }
 
 void tr__pool_destroy(tr_runtime *rt) {
-    for (size_t c = 0; c < rt->nchunks; c++)
-        munmap(rt->chunks[c], ((chunk_head *)rt->chunks[c])->bytes);
+    for (size_t c = 0; c < rt->nchunks; c++) {
+        size_t bytes = ((chunk_head *)rt->chunks[c])->bytes;
+        UNSCAN_ROOT(rt->chunks[c], bytes);
+        munmap(rt->chunks[c], bytes);
+    }
     free(rt->chunks);
     rt->chunks = NULL;
     rt->nchunks = rt->chunks_cap = 0;
