@@ -278,7 +278,7 @@ static void floor_transfer(uint64_t n) {
 
 /* populate: map n MB of anonymous memory and make it resident in 2 MB
  * steps (MADV_POPULATE_WRITE, Linux 5.14; older kernels: a write per page),
- * as core/pool.c does for a chunk of actor blocks. On a virtual machine the
+ * as core/blocks.c does for a chunk of actor blocks. On a virtual machine the
  * first touch of a guest page the host has not backed yet costs far more
  * than zeroing it: this is the bound on spawning into new memory. */
 static void floor_populate(uint64_t mb) {

@@ -26,6 +26,11 @@
  * (given back when that turn ended), so taking them again counts nothing.
  * Invariant: stash and front are empty once finish has begun; their
  * messages are on the leftover list (mbox.local) it dead-letters. */
+#include "core/link.h"
+#include "core/ask.h"
+#include "core/blocks.h"
+#include "base/refcount.h"
+#include "base/lock.h"
 #include "core/actor.h"
 
 #include <assert.h>
@@ -35,7 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fence.h"
+#include "base/fence.h"
 #include "core/lane.h"
 #include "core/msg.h"
 #include "core/registry.h"
@@ -63,7 +68,7 @@ int tr_ref_retain(tr_ref *ref) {
         return TR_EINVAL;
     assert(ck_pr_load_32(&ref->refs) > 0);
     /* Relaxed: a new reference is made from one we hold. */
-    ck_pr_inc_32(&ref->refs);
+    tr__refcount_retain(&ref->refs);
     return 0;
 }
 
@@ -74,10 +79,8 @@ int tr_ref_release(tr_ref *ref) {
     tr_runtime *rt = ref->rt;
     /* Release our uses of the block before the last holder recycles it;
      * the locked decrement is a full barrier on x86. */
-    TR_TSAN_RELEASE(&ref->refs);
-    if (ck_pr_faa_32(&ref->refs, (uint32_t)-1) != 1)
+    if (!tr__refcount_release(&ref->refs))
         return 0;
-    TR_TSAN_ACQUIRE(&ref->refs);
     assert(!ck_pr_load_32(&ref->alive));
     tr__actor_drop_watchers(ref);
     tr__block_free(rt, ref);
@@ -85,9 +88,9 @@ int tr_ref_release(tr_ref *ref) {
     return 0;
 }
 
-int tr_ref_alive(const tr_ref *ref) {
+bool tr_ref_is_alive(const tr_ref *ref) {
     if (ref == NULL)
-        return TR_EINVAL;
+        return false;
     return !tr__mbox_closed_any(&ref->mbox) && ck_pr_load_32(&((tr_ref *)ref)->alive);
 }
 
@@ -176,7 +179,7 @@ static void free_state(tr_actor *a) {
         free(a->state);
     a->state = NULL;
     a->state_owned = 0;
-    if (TR_UNLIKELY(a->bstack != NULL)) { /* tr_become_push's stack */
+    if (TR__UNLIKELY(a->bstack != NULL)) { /* tr_become_push's stack */
         free(a->bstack);
         a->bstack = NULL;
         a->bdepth = 0;
@@ -247,7 +250,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     /* One reference for being alive, one for the caller's handle. Release:
      * publishes the id to tr__sender_retain, which may take a reference as
      * soon as the count is above zero (a reply to an earlier incarnation). */
-    TR_TSAN_RELEASE(&a->refs);
+    TR__TSAN_RELEASE(&a->refs);
     ck_pr_store_32(&a->refs, out != NULL ? 2 : 1);
     /* The name before init, so nothing runs if it is taken; lookups may
      * find the actor from here on (its mailbox is open). */
@@ -293,16 +296,16 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
         }
     }
     /* Only a spawn that succeeds lets the runtime close by itself later. */
-    if (TR_UNLIKELY(!ck_pr_load_32(&rt->armed)))
+    if (TR__UNLIKELY(!ck_pr_load_32(&rt->armed)))
         ck_pr_store_32(&rt->armed, 1);
     count_spawn(rt);
     /* Publish: close's sweep finds us from here on. Then we re-read the
      * state (Dekker with begin_close, which has the heavy barrier, so ours
      * is light: core/fence.h). */
-    TR_TSAN_RELEASE(&a->alive);
+    TR__TSAN_RELEASE(&a->alive);
     ck_pr_store_32(&a->alive, 1);
     tr__fence_light();
-    if (TR_UNLIKELY(ck_pr_load_32(&rt->state) != TR__RT_RUNNING)) {
+    if (TR__UNLIKELY(ck_pr_load_32(&rt->state) != TR__RT_RUNNING)) {
         /* Closed under us: the workers may be leaving, so end the actor here
          * (we still own it) and fail as if we had seen the close first. Its
          * terminate's sends carry it as their sender, as on a worker, not
@@ -317,7 +320,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     }
     /* tr_stop in init: end right after it, before any message (the kick this
      * queues makes the end_turn below schedule us). */
-    if (TR_UNLIKELY(a->after & TR__AFTER_STOP))
+    if (TR__UNLIKELY(a->after & TR__AFTER_STOP))
         tr__actor_request_exit(a, TR_EXIT_NORMAL, 0, NULL);
     if (out != NULL)
         *out = a;
@@ -375,22 +378,22 @@ static tr__actor_texts *texts_of(tr_actor *a) {
     /* Installed once and never changed until the block is freed; the load
      * pairs with the store below (x86: a plain load acquires). */
     tr__actor_texts *t = ck_pr_load_ptr(&a->texts);
-    if (TR_LIKELY(t != NULL)) {
-        TR_TSAN_ACQUIRE(&a->texts);
+    if (TR__LIKELY(t != NULL)) {
+        TR__TSAN_ACQUIRE(&a->texts);
         return t;
     }
     tr__actor_texts *fresh = calloc(1, sizeof(*fresh)); /* no allocation under a spinlock */
-    tr_spin_lock(&a->lock);
+    tr__spin_lock(&a->lock);
     if ((t = a->texts) == NULL && fresh != NULL) {
         /* Publishes the zeroed record: to readers under the lock by the
          * unlock, to the lock-free load above by this store (a release on
          * x86, pairs with that load). */
-        TR_TSAN_RELEASE(&a->texts);
+        TR__TSAN_RELEASE(&a->texts);
         ck_pr_store_ptr(&a->texts, fresh);
         t = fresh;
         fresh = NULL;
     }
-    tr_spin_unlock(&a->lock);
+    tr__spin_unlock(&a->lock);
     free(fresh); /* another thread installed one first, or NULL */
     return t;
 }
@@ -403,7 +406,7 @@ static int record_request(tr_actor *a, tr_exit_kind kind, int code, const char *
         text = kind_text(kind);
     unsigned known = known_text(text);
     tr__actor_texts *t = known == 0 ? texts_of(a) : NULL;
-    tr_spin_lock(&a->lock);
+    tr__spin_lock(&a->lock);
     /* Still open: the actor has not ended, so this request counts even if
      * the actor sees it and ends before the kick lands (TR_EDEAD). */
     *was_open = !tr__mbox_closed_any(&a->mbox);
@@ -419,7 +422,7 @@ static int record_request(tr_actor *a, tr_exit_kind kind, int code, const char *
     }
     /* Published under the lock; the owner reads req_* under it too. */
     ck_pr_store_32(&a->stop_req, 1);
-    tr_spin_unlock(&a->lock);
+    tr__spin_unlock(&a->lock);
     return first;
 }
 
@@ -471,7 +474,7 @@ static int stop_message(tr_actor *a) {
 static int request_from_user(tr_ref *ref, tr_exit_kind kind, int code, const char *text) {
     if (ref == NULL)
         return TR_EINVAL;
-    if (!tr_ref_alive(ref))
+    if (!tr_ref_is_alive(ref))
         return TR_EDEAD;
     if (kind == TR_EXIT_SHUTDOWN && ck_pr_load_8(&ref->stop_as_msg)) /* see its store */
         return stop_message(ref);
@@ -540,7 +543,7 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
         tr_msg *left = tr__lane_close_all_owner(a, tr__mbox_close_owner(&a->mbox));
         /* Unstashed and stashed messages go first (they were received
          * first), then the queue; the stash is empty from here on. */
-        if (TR_UNLIKELY(((uintptr_t)a->front | (uintptr_t)a->stash_head) != 0))
+        if (TR__UNLIKELY(((uintptr_t)a->front | (uintptr_t)a->stash_head) != 0))
             left = take_held(a, left); /* one test for both: most actors hold none */
         /* Park the leftovers on cur's chain so a panic in terminate cannot
          * lose them: dead-lettered below either way. */
@@ -616,14 +619,14 @@ void tr__actor_crashed(tr_actor *a, int code, const char *text) {
 }
 
 static void take_request(tr_actor *a, tr_exit_kind *kind, int *code, char *text, size_t n) {
-    tr_spin_lock(&a->lock);
+    tr__spin_lock(&a->lock);
     *kind = a->req_kind;
     *code = a->req_code;
     const char *t = a->req_static != 0 ? known_texts[a->req_static]
                     : a->texts != NULL ? a->texts->req
                                        : kind_text(*kind); /* no request recorded a text */
     snprintf(text, n, "%s", t);
-    tr_spin_unlock(&a->lock);
+    tr__spin_unlock(&a->lock);
 }
 
 static void finish_requested(tr_actor *a) {
@@ -637,7 +640,7 @@ static void finish_requested(tr_actor *a) {
 /* The next message: from the mailbox and the lanes in turn, so neither
  * starves the other. */
 static inline tr_msg *next_message(tr_actor *a) {
-    if (TR_LIKELY(a->lanes_active == 0))
+    if (TR__LIKELY(a->lanes_active == 0))
         return tr__mbox_pop_owner(&a->mbox);
     tr_msg *m = a->front;
     if (m != NULL) { /* unstashed: ahead of everything */
@@ -658,14 +661,14 @@ static inline tr_msg *next_message(tr_actor *a) {
 int tr__actor_run_turn(tr_actor *a, unsigned batch) {
     unsigned n;
     for (n = 0; n < batch; n++) {
-        if (TR_UNLIKELY(ck_pr_load_32(&a->stop_req))) {
+        if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
             finish_requested(a);
             return TR__TURN_DONE;
         }
         tr_msg *m = next_message(a);
         if (m == NULL)
             break;
-        if (TR_UNLIKELY(m->flags & (TR__MSG_KICK | TR__MSG_LANE))) {
+        if (TR__UNLIKELY(m->flags & (TR__MSG_KICK | TR__MSG_LANE))) {
             if (m->flags & TR__MSG_LANE) {
                 a->mbox.taken--; /* pushed uncounted: it took no room */
                 tr__lane_kick_owner(a, m);
@@ -679,13 +682,13 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
         ck_pr_store_64(&a->activity, a->activity + !(m->flags & TR__MSG_QUIET));
         a->cur = m;
         int rc = a->receive(tr__ctx_of(a), a->state, m);
-        if (TR_UNLIKELY(rc != 0)) {
+        if (TR__UNLIKELY(rc != 0)) {
             drop_current(a, TR_ECRASHED);
             finish(a, TR_EXIT_ERROR, rc, NULL);
             return TR__TURN_DONE;
         }
         drop_current(a, TR_ENOREPLY);
-        if (TR_UNLIKELY(a->after != 0)) {
+        if (TR__UNLIKELY(a->after != 0)) {
             if (a->after & TR__AFTER_STOP) {
                 finish(a, TR_EXIT_NORMAL, 0, NULL);
                 return TR__TURN_DONE;
@@ -697,7 +700,7 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
             break;
         }
     }
-    if (TR_UNLIKELY(ck_pr_load_32(&a->stop_req))) {
+    if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
         finish_requested(a);
         return TR__TURN_DONE;
     }
@@ -820,7 +823,7 @@ int tr_stash(tr_ctx *ctx, tr_msg *msg) {
     tr_actor *a = tr__actor_of(ctx);
     if (a->cur != msg) /* not the current message, or kept already */
         return TR_ESTATE;
-    if (TR_UNLIKELY(a->stash_len >= a->stash_cap)) {
+    if (TR__UNLIKELY(a->stash_len >= a->stash_cap)) {
         ck_pr_inc_64(&a->rt->stash_overflows); /* a statistic: orders nothing */
         return TR_EFULL;
     }

@@ -1,4 +1,4 @@
-/* core/pool.c - the pool of actor control blocks.
+/* core/blocks.c - the pool of actor control blocks.
  *
  * Blocks are carved from chunks that live until the runtime is freed, and
  * recycled through a per-worker cache (owner only, no atomics) that spills to
@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/blocks.h"
+#include "base/lock.h"
 #include "core/runtime.h"
 
 /* Blocks hold the only pointers to some heap memory (large states, stop
@@ -46,9 +48,9 @@ typedef struct chunk_head {
     size_t nblocks; /* blocks in it */
 } chunk_head;
 
-#define HEAD_SIZE TR_CACHELINE
+#define HEAD_SIZE TR__CACHELINE
 _Static_assert(sizeof(chunk_head) <= HEAD_SIZE, "a chunk's head fits its first line");
-_Static_assert(sizeof(tr_actor) % TR_CACHELINE == 0, "blocks stay line-aligned in a chunk");
+_Static_assert(sizeof(tr_actor) % TR__CACHELINE == 0, "blocks stay line-aligned in a chunk");
 
 static inline tr_actor *chunk_blocks(void *c) {
     return (tr_actor *)(void *)((char *)c + HEAD_SIZE);
@@ -93,9 +95,9 @@ static int add_chunk_locked(tr_runtime *rt) {
     size_t bytes = CHUNK_FIRST << (n < 5 ? n : 5);
     if (bytes > CHUNK_MAX)
         bytes = CHUNK_MAX;
-    tr_spin_unlock(&rt->pool_lock); /* no system call under a spinlock */
+    tr__spin_unlock(&rt->pool_lock); /* no system call under a spinlock */
     void *c = map_chunk(bytes);
-    tr_spin_lock(&rt->pool_lock);
+    tr__spin_lock(&rt->pool_lock);
     if (c == NULL)
         return rt->pool_free != NULL ? 0 : -1;
     if (rt->nchunks == rt->chunks_cap) {
@@ -125,9 +127,9 @@ static int add_chunk_locked(tr_runtime *rt) {
 
 static tr_actor *take_global(tr_runtime *rt, tr__worker *w) {
     tr_actor *got = NULL;
-    tr_spin_lock(&rt->pool_lock);
+    tr__spin_lock(&rt->pool_lock);
     if (rt->pool_free == NULL && add_chunk_locked(rt) != 0) {
-        tr_spin_unlock(&rt->pool_lock);
+        tr__spin_unlock(&rt->pool_lock);
         return NULL;
     }
     got = rt->pool_free;
@@ -142,7 +144,7 @@ static tr_actor *take_global(tr_runtime *rt, tr__worker *w) {
         w->free_blocks = b;
         w->free_count++;
     }
-    tr_spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->pool_lock);
     return got;
 }
 
@@ -176,7 +178,7 @@ void tr__block_free(tr_runtime *rt, tr_actor *a) {
         w->free_count++;
         return;
     }
-    tr_spin_lock(&rt->pool_lock);
+    tr__spin_lock(&rt->pool_lock);
     set_next(a, rt->pool_free);
     rt->pool_free = a;
     rt->pool_free_count++;
@@ -189,26 +191,26 @@ void tr__block_free(tr_runtime *rt, tr_actor *a) {
         rt->pool_free = b;
         rt->pool_free_count++;
     }
-    tr_spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->pool_lock);
 }
 
-void tr__pool_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg) {
-    tr_spin_lock(&rt->pool_lock);
+void tr__blocks_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg) {
+    tr__spin_lock(&rt->pool_lock);
     for (size_t c = 0; c < rt->nchunks; c++) {
         tr_actor *blocks = chunk_blocks(rt->chunks[c]);
         size_t nblocks = ((chunk_head *)rt->chunks[c])->nblocks;
         for (size_t i = 0; i < nblocks; i++) {
             /* Pairs with the release store of alive in tr_spawn. */
             if (ck_pr_load_32(&blocks[i].alive)) {
-                TR_TSAN_ACQUIRE(&blocks[i].alive);
+                TR__TSAN_ACQUIRE(&blocks[i].alive);
                 fn(&blocks[i], arg);
             }
         }
     }
-    tr_spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->pool_lock);
 }
 
-void tr__pool_destroy(tr_runtime *rt) {
+void tr__blocks_destroy(tr_runtime *rt) {
     for (size_t c = 0; c < rt->nchunks; c++) {
         size_t bytes = ((chunk_head *)rt->chunks[c])->bytes;
         UNSCAN_ROOT(rt->chunks[c], bytes);
