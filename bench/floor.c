@@ -16,6 +16,11 @@
  *                                      threads pinned to two CPUs pass one
  *                                      line back and forth n times; rate =
  *                                      transfers/s, ns_per_transfer = latency
+ *   bench_floor populate [n]           fresh memory made resident: n MB mapped
+ *                                      and populated 2 MB at a time (what the
+ *                                      actor pool does per chunk): MB/s, and
+ *                                      ns_per_kb; live's spawn rate can be no
+ *                                      more than this over its bytes per actor
  *
  * The transfer floor is what a message between cores costs at least: its
  * line, written on one core, must move to the other before it can be read.
@@ -34,6 +39,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 
 #include <troupe.h>
 
@@ -270,11 +276,40 @@ static void floor_transfer(uint64_t n) {
     bench_report("floor_transfer", "floor", 2, n, t1 - t0, 2.0 * (double)n, check, extra);
 }
 
+/* populate: map n MB of anonymous memory and make it resident in 2 MB
+ * steps (MADV_POPULATE_WRITE, Linux 5.14; older kernels: a write per page),
+ * as core/blocks.c does for a chunk of actor blocks. On a virtual machine the
+ * first touch of a guest page the host has not backed yet costs far more
+ * than zeroing it: this is the bound on spawning into new memory. */
+static void floor_populate(uint64_t mb) {
+    size_t bytes = (size_t)mb << 20, step = 2u << 20;
+    char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "bench_floor: populate: mmap failed\n");
+        exit(1);
+    }
+    double t0 = bench_now();
+    for (size_t off = 0; off < bytes; off += step) {
+        if (madvise(p + off, step, 23 /* MADV_POPULATE_WRITE */) != 0)
+            for (size_t i = 0; i < step; i += 4096)
+                p[off + i] = 1;
+    }
+    double t1 = bench_now();
+    uint64_t sum = 0;
+    for (size_t i = 0; i < bytes; i += 4096)
+        sum += (uint64_t)p[i] == 0; /* resident, and read back */
+    munmap(p, bytes);
+    char check[32], extra[96];
+    snprintf(check, sizeof(check), "%" PRIu64, mb);
+    snprintf(extra, sizeof(extra), "ns_per_kb=%.1f actors_per_s_at_448B=%.0f sum=%" PRIu64,
+             (t1 - t0) * 1e9 / (double)(bytes >> 10), (double)bytes / 448.0 / (t1 - t0), sum);
+    bench_report("floor_populate", "floor", 1, mb, t1 - t0, (double)mb, check, extra);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || argc > 4) {
-        fprintf(
-            stderr,
-            "usage: bench_floor mailbox|mailbox_msg|wakeup|transfer [n] | compute [n] [threads]\n");
+        fprintf(stderr, "usage: bench_floor mailbox|mailbox_msg|wakeup|transfer|populate [n] | "
+                        "compute [n] [threads]\n");
         return 2;
     }
     const char *w = argv[1];
@@ -285,6 +320,8 @@ int main(int argc, char **argv) {
         floor_wakeup(bench_arg_u64(n_arg, 2000));
     } else if (strcmp(w, "transfer") == 0) {
         floor_transfer(bench_arg_u64(n_arg, 1000000));
+    } else if (strcmp(w, "populate") == 0) {
+        floor_populate(bench_arg_u64(n_arg, 512));
     } else if (strcmp(w, "compute") == 0) {
         unsigned threads = (unsigned)bench_arg_u64(argc > 3 ? argv[3] : NULL, bench_cores());
         floor_compute(bench_arg_u64(n_arg, 6400000), threads);

@@ -63,16 +63,18 @@ WORKLOADS=(
     "floor_compute|bench_floor compute|6400000 $THREADS|640000 $THREADS"
     "floor_wakeup|bench_floor wakeup|2000|200"
     "floor_transfer|bench_floor transfer|1000000|100000"
+    "floor_populate|bench_floor populate|512|64"
     "pingpong|bench_troupe pingpong|1000000 $THREADS|100000 $THREADS"
     "ring|bench_troupe ring|10000000 $THREADS|1000000 $THREADS"
     "skynet|bench_troupe skynet|1000000 $THREADS|100000 $THREADS"
     "fanin|bench_troupe fanin|10000000 $THREADS|1000000 $THREADS"
     "fanin_bounded|bench_troupe fanin_bounded|10000000 $THREADS|1000000 $THREADS"
-    "fanin_shared|bench_troupe fanin_shared|10000000 $THREADS|1000000 $THREADS"
+    "fanin_lanes|bench_troupe fanin_lanes|10000000 $THREADS|1000000 $THREADS"
     "forkjoin|bench_troupe forkjoin|6400000 $THREADS|640000 $THREADS"
     "pool|bench_pool|1000000 $THREADS|100000 $THREADS"
     "ipool|bench_ipool|1000000 $THREADS|100000 $THREADS"
     "transfer|bench_troupe transfer|100000 $THREADS|10000 $THREADS"
+    "live|bench_troupe live|1000000 $THREADS|100000 $THREADS"
     "idle|bench_troupe idle|5 $THREADS|1 $THREADS"
     "wakeup|bench_troupe wakeup|2000 $THREADS|200 $THREADS"
 )
@@ -97,7 +99,7 @@ stats() {
 # expected_check <workload> <n>: the check value a correct run prints.
 expected_check() {
     case "$1" in
-    pingpong | fanin | fanin_bounded | fanin_shared | forkjoin | floor_* | wakeup) echo "$2" ;;
+    pingpong | fanin | fanin_bounded | fanin_lanes | forkjoin | live | floor_* | wakeup) echo "$2" ;;
     ring) echo $(($2 % 503 + 1)) ;;
     skynet) echo $(($2 * ($2 - 1) / 2)) ;;
     transfer) echo 1000000000 ;; # the total balance, unchanged
@@ -170,7 +172,10 @@ for spec in "${WORKLOADS[@]}"; do
         fi
         case "$name" in
         wakeup | floor_wakeup) echo "$(field "$line" p50_us) $(field "$line" p99_us)" >>"$TMP/extra" ;;
+        live) echo "$(field "$line" spawn_rate) $(field "$line" bytes_per_actor)" >>"$TMP/extra" ;;
+        fanin_bounded) field "$line" peak_rss_kb >>"$TMP/extra" ;;
         floor_transfer) field "$line" ns_per_transfer >>"$TMP/xfer" ;;
+        floor_populate) field "$line" actors_per_s_at_448B >>"$TMP/extra" ;;
         esac
     done
     [ -s "$TMP/rates" ] || continue
@@ -183,6 +188,18 @@ for spec in "${WORKLOADS[@]}"; do
         XFER[$name]="$med $lo $hi"
     fi
     RSS[$name]="$rss"
+    if [ "$name" = floor_populate ]; then # median spawns/s fresh memory allows at 448 B
+        EXTRA[$name]="$(sort -g "$TMP/extra" | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
+    fi
+    if [ "$name" = live ]; then
+        # median spawn rate over the runs, and the worst bytes per actor
+        sr="$(cut -d' ' -f1 "$TMP/extra" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
+        bpa="$(cut -d' ' -f2 "$TMP/extra" | sort -g | tail -n1)"
+        EXTRA[$name]="$sr $bpa"
+    fi
+    if [ "$name" = fanin_bounded ]; then # the worst in-process peak RSS (KB)
+        EXTRA[$name]="$(sort -g "$TMP/extra" | tail -n1)"
+    fi
     if [ "$name" = wakeup ] || [ "$name" = floor_wakeup ]; then
         # median over runs of each run's p50, and the worst p99
         p50="$(cut -d' ' -f1 "$TMP/extra" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
@@ -229,6 +246,11 @@ FC="${MED[floor_compute]:-}"
         printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' floor_transfer "ns per transfer" \
             "${med}" "${lo}" "${hi}" "$(mb "${RSS[floor_transfer]}")" "-" "-" "-"
     fi
+    if [ -n "${MED[floor_populate]:-}" ]; then # rate is MB/s; the bound on live's spawns
+        printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' floor_populate "MB/s populated" \
+            "${MED[floor_populate]}" "${MIN[floor_populate]}" "${MAX[floor_populate]}" \
+            "$(mb "${RSS[floor_populate]}")" "$(human "${EXTRA[floor_populate]:-}") at 448B" "-" "-"
+    fi
     row pingpong "round trips/s" "$(ratio "${MED[pingpong]:-}" "$FM" 2) (2 msgs)" ">= 12M" \
         "${MED[pingpong]:-}" ">=" 12e6
     row ring "hops/s" "$(ratio "${MED[ring]:-}" "$FM")" ">= 19M" "${MED[ring]:-}" ">=" 19e6
@@ -240,10 +262,16 @@ FC="${MED[floor_compute]:-}"
             "$(mb "${RSS[skynet]}")" "-" ">= 7.4M, <= 26 MB" "rate:$rate_ok rss:$rss_ok"
     fi
     row fanin "msgs/s" "$(ratio "${MED[fanin]:-}" "$FM")" ">= 35M" "${MED[fanin]:-}" ">=" 35e6
-    row fanin_bounded "msgs/s" "$(ratio "${MED[fanin_bounded]:-}" "$FM")" "(fanin's) >= 35M" \
-        "${MED[fanin_bounded]:-}" ">=" 35e6
-    row fanin_shared "msgs/s" "$(ratio "${MED[fanin_shared]:-}" "$FM")" "(fanin's) >= 35M" \
-        "${MED[fanin_shared]:-}" ">=" 35e6
+    if [ -n "${MED[fanin_bounded]:-}" ]; then
+        # peak RSS: the program's own high-water mark (getrusage), in MB
+        brss="$(mb "${EXTRA[fanin_bounded]:-0}")"
+        printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' fanin_bounded "msgs/s" \
+            "$(human "${MED[fanin_bounded]}")" "$(human "${MIN[fanin_bounded]}")" \
+            "$(human "${MAX[fanin_bounded]}")" "$brss" "$(ratio "${MED[fanin_bounded]}" "$FM")" \
+            ">= 25M, <= 10 MB" "rate:$(meets "${MED[fanin_bounded]}" ">=" 25e6) rss:$(meets "$brss" "<=" 10)"
+    fi
+    row fanin_lanes "msgs/s" "$(ratio "${MED[fanin_lanes]:-}" "$FM")" "(opt-in lanes) -" \
+        "-" ">=" 0
     fj_frac="$(ratio "${MED[forkjoin]:-}" "$FC")"
     fj_val="${fj_frac%\%}"
     if [ -n "${PAIR[forkjoin]:-}" ]; then # median of per-run paired fractions
@@ -255,6 +283,12 @@ FC="${MED[floor_compute]:-}"
     row ipool "jobs/s" "$(ratio "${MED[ipool]:-}" "${MED[pool]:-}") of pool" ">= 250K" \
         "${MED[ipool]:-}" ">=" 2.5e5
     row transfer "transfers/s" "-" ">= 1.6M" "${MED[transfer]:-}" ">=" 1.6e6
+    if [ -n "${EXTRA[live]:-}" ]; then
+        read -r sr bpa <<<"${EXTRA[live]}"
+        printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' live "spawns/s" \
+            "$(human "$sr")" "-" "-" "$(mb "${RSS[live]}")" "${bpa} B/actor" \
+            ">= 5M, <= 256 B" "rate:$(meets "$sr" ">=" 5e6) size:$(meets "$bpa" "<=" 256)"
+    fi
     if [ -n "${MED[idle]:-}" ]; then
         printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' idle "% of one core" \
             "${MED[idle]}" "${MIN[idle]}" "${MAX[idle]}" "$(mb "${RSS[idle]}")" "-" "<= 0.1%" \

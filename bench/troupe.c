@@ -3,11 +3,13 @@
  *   bench_troupe <workload> [n] [threads]
  *
  * Workloads (see /work/shared/bench/WORKLOADS.md for the definitions every
- * runtime implements): pingpong, ring, skynet, fanin, forkjoin; fanin_bounded
- * (fanin with backpressure: a bounded mailbox and tr_send_wait) and
- * fanin_shared (fanin with the counter's one shared mailbox: it is spawned
- * without tr_spawn_opts.lanes, which fanin and fanin_bounded use); transfer
- * (accounts that hold transfers with tr_become and tr_stash); and two
+ * runtime implements): pingpong, ring, skynet, fanin (default spawn options),
+ * forkjoin; fanin_bounded (fanin with backpressure: a mailbox of 1,024 and
+ * tr_send_wait, default options otherwise); fanin_lanes (fanin into an actor
+ * spawned with the opt-in tr_spawn_opts.lanes, for comparison); transfer
+ * (accounts that hold transfers with tr_become and tr_stash); live (a
+ * foreign thread spawns N actors and keeps them alive: spawns/s and bytes
+ * per idle actor); and two
  * runtime-health measurements: idle (CPU used by an idle runtime, n = seconds)
  * and wakeup (latency from a foreign send to the first instruction of receive
  * while every worker sleeps, n = samples). threads = worker threads, default
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <troupe.h>
 
@@ -280,16 +283,18 @@ static void run_skynet(uint64_t leaves) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* fanin: T foreign threads each send N/T messages to one counting actor,  */
-/* which gives its foreign senders lanes (tr_spawn_opts.lanes).             */
-/* fanin_shared: the same through the counter's one shared mailbox.        */
-/* fanin_bounded: the same into a bounded mailbox (FANIN_CAP), the senders  */
-/* waiting for room with tr_send_wait: backpressure instead of a queue of   */
+/* fanin: T foreign threads each send N/T messages to one counting actor  */
+/* spawned with default options (its one shared mailbox).                  */
+/* fanin_bounded: the same into a mailbox of FANIN_CAP, the senders        */
+/* waiting for room with tr_send_wait: backpressure instead of a queue of  */
 /* millions of messages when the senders outrun the counter.               */
+/* fanin_lanes: fanin into a counter spawned with tr_spawn_opts.lanes (the */
+/* opt-in per-thread queues), for comparison.                              */
+/* Each line carries peak_rss_kb (the process's high-water mark).          */
 
-#define FANIN_CAP 4096
+#define FANIN_CAP 1024 /* WORKLOADS.md: a buffered channel of 1,024 */
 static int g_fanin_bounded;
-static int g_fanin_shared; /* fanin_shared: the counter takes no lanes */
+static int g_fanin_lanes; /* fanin_lanes: the counter takes lanes */
 
 #define FANIN_T 4
 
@@ -345,6 +350,24 @@ static void *fanin_sender(void *arg) {
     return NULL;
 }
 
+/* The process's peak resident set, in KB (getrusage: Linux reports KB). */
+static long peak_rss_kb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* The process's resident set now, in KB (/proc/self/statm), or -1. */
+static long rss_kb(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return -1;
+    long size, res;
+    int got = fscanf(f, "%ld %ld", &size, &res);
+    fclose(f);
+    return got == 2 ? res * (sysconf(_SC_PAGESIZE) / 1024) : -1;
+}
+
 static void run_fanin(uint64_t n) {
     tr_runtime *rt = start_runtime();
     static const tr_behavior beh = {.init = fanin_init, .receive = fanin_receive};
@@ -362,7 +385,7 @@ static void run_fanin(uint64_t n) {
     tr_spawn_opts o = {.state_size = sizeof(fanin_state),
                        .arg = &n,
                        .mailbox_capacity = g_fanin_bounded ? FANIN_CAP : 0,
-                       .lanes = !g_fanin_shared,
+                       .lanes = g_fanin_lanes,
                        .name = "counter"};
     CHECK(tr_spawn(rt, &beh, &o, &counter));
     pthread_barrier_wait(&go); /* publishes counter to the senders */
@@ -374,14 +397,15 @@ static void run_fanin(uint64_t n) {
         failed += th[i].failed;
     }
     pthread_barrier_destroy(&go);
-    char check[32];
+    char check[32], extra[48];
     snprintf(check, sizeof(check), "%" PRIu64, got);
+    snprintf(extra, sizeof(extra), "peak_rss_kb=%ld", peak_rss_kb());
     if (failed != 0)
         fprintf(stderr, "fanin: %" PRIu64 " sends failed\n", failed);
-    bench_report(g_fanin_bounded  ? "fanin_bounded"
-                 : g_fanin_shared ? "fanin_shared"
-                                  : "fanin",
-                 "troupe", g_threads, n, t1 - t0, (double)n, check, NULL);
+    bench_report(g_fanin_bounded ? "fanin_bounded"
+                 : g_fanin_lanes ? "fanin_lanes"
+                                 : "fanin",
+                 "troupe", g_threads, n, t1 - t0, (double)n, check, extra);
     tr_ref_release(counter);
     tr_runtime_free(rt);
 }
@@ -391,9 +415,103 @@ static void run_fanin_bounded(uint64_t n) {
     run_fanin(n);
 }
 
-static void run_fanin_shared(uint64_t n) {
-    g_fanin_shared = 1;
+static void run_fanin_lanes(uint64_t n) {
+    g_fanin_lanes = 1;
     run_fanin(n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* live: the main thread (foreign: not a worker) spawns N actors with 16    */
+/* bytes of state each and keeps them all alive (it holds their handles),  */
+/* then sends each one message; each answers a collector, which trips the  */
+/* latch at N answers (no counter shared by actors). rate = N / elapsed    */
+/* (WORKLOADS.md); spawn_rate = N / the spawn phase alone; bytes_per_actor */
+/* = (RSS after the spawns - RSS before) / N, the handle array made and    */
+/* touched before the first reading.                                       */
+
+typedef struct live_state {
+    tr_ref *collector; /* borrowed from main, which holds it to the end */
+    uint64_t ordinal;
+} live_state;
+
+_Static_assert(sizeof(live_state) == 16, "WORKLOADS.md: 16 bytes of state");
+
+typedef struct live_arg {
+    tr_ref *collector;
+    uint64_t ordinal;
+} live_arg;
+
+static int live_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)ctx;
+    const live_arg *a = arg;
+    live_state *s = state;
+    s->collector = a->collector;
+    s->ordinal = a->ordinal;
+    return 0;
+}
+
+static int live_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)msg;
+    live_state *s = state;
+    return tr_send_word(s->collector, M_DONE, s->ordinal);
+}
+
+typedef struct live_count {
+    uint64_t got, target;
+} live_count;
+
+static int live_count_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)ctx;
+    ((live_count *)state)->target = *(const uint64_t *)arg;
+    return 0;
+}
+
+static int live_count_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)msg;
+    live_count *s = state;
+    if (++s->got == s->target)
+        bench_latch_set(&g_done, s->got);
+    return 0;
+}
+
+static void run_live(uint64_t n) {
+    tr_runtime *rt = start_runtime();
+    static const tr_behavior beh = {.init = live_init, .receive = live_receive};
+    static const tr_behavior cb = {.init = live_count_init, .receive = live_count_receive};
+    tr_ref **refs = malloc(n * sizeof(*refs));
+    if (refs == NULL)
+        die("malloc", TR_ENOMEM);
+    memset(refs, 0, n * sizeof(*refs)); /* resident before the first reading */
+    tr_ref *collector;
+    tr_spawn_opts co = {.state_size = sizeof(live_count), .arg = &n, .name = "collector"};
+    CHECK(tr_spawn(rt, &cb, &co, &collector));
+    long before = rss_kb();
+    double t0 = bench_now();
+    for (uint64_t i = 0; i < n; i++) {
+        live_arg a = {collector, i};
+        tr_spawn_opts o = {.state_size = sizeof(live_state), .arg = &a};
+        CHECK(tr_spawn(rt, &beh, &o, &refs[i]));
+    }
+    double ts = bench_now();
+    long after = rss_kb();
+    double tm = bench_now(); /* the RSS reading is not the workload's */
+    for (uint64_t i = 0; i < n; i++)
+        CHECK(tr_send_word(refs[i], M_GO, i));
+    double t1;
+    uint64_t got = bench_latch_wait(&g_done, &t1);
+    t1 -= tm - ts;
+    char check[32], extra[128];
+    snprintf(check, sizeof(check), "%" PRIu64, got);
+    snprintf(extra, sizeof(extra), "spawn_rate=%.0f bytes_per_actor=%.0f peak_rss_kb=%ld",
+             (double)n / (ts - t0), (double)(after - before) * 1024.0 / (double)n, peak_rss_kb());
+    bench_report("live", "troupe", g_threads, n, t1 - t0, (double)n, check, extra);
+    for (uint64_t i = 0; i < n; i++)
+        tr_ref_release(refs[i]);
+    free(refs);
+    tr_ref_release(collector);
+    tr_runtime_free(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -809,9 +927,10 @@ static const workload workloads[] = {
     {"skynet", run_skynet, 1000000},
     {"fanin", run_fanin, 10000000},
     {"fanin_bounded", run_fanin_bounded, 10000000},
-    {"fanin_shared", run_fanin_shared, 10000000},
+    {"fanin_lanes", run_fanin_lanes, 10000000},
     {"forkjoin", run_forkjoin, 6400000},
     {"transfer", run_transfer, 100000},
+    {"live", run_live, 1000000},
     {"idle", run_idle, 5},
     {"wakeup", run_wakeup, 2000},
 };

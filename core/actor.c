@@ -240,7 +240,9 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->stash_cap = o->stash_capacity != 0 ? o->stash_capacity : TR_STASH_DEFAULT;
     a->rt = rt;
     a->trap_exit = 0;
-    a->lanes_ok = o->lanes; /* published with the handle, like rt */
+    a->lanes_ok = (uint8_t)o->lanes; /* published with the handle, like rt */
+    a->req_static = 0;
+    assert(a->texts == NULL); /* freed with the last incarnation's block */
     a->id = new_id(rt);
     a->name = o->name;
     a->lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
@@ -368,10 +370,55 @@ static int strength(tr_exit_kind k) {
     }
 }
 
+/* Texts the runtime gives reasons (and the kinds' names): an actor stopped
+ * or ending with one of these needs no texts record, only its index (a
+ * runtime's close stops every actor with the first: no allocation per
+ * actor, nor memory to run out of, at close). Index 0: none. */
+static const char *const known_texts[] = {
+    NULL, "runtime shutdown", "normal", "shutdown", "killed", "error", "init failed"};
+
+static unsigned known_text(const char *text) {
+    for (unsigned i = 1; i < sizeof(known_texts) / sizeof(known_texts[0]); i++)
+        if (strcmp(text, known_texts[i]) == 0)
+            return i;
+    return 0;
+}
+
+/* a's texts, made now if it has none (by the owner or, under the lock, by a
+ * requester); NULL if out of memory: the text is then lost and readers fall
+ * back on the kind's name. Call without a->lock. */
+static tr__actor_texts *texts_of(tr_actor *a) {
+    /* Installed once and never changed until the block is freed; the load
+     * pairs with the store below (x86: a plain load acquires). */
+    tr__actor_texts *t = ck_pr_load_ptr(&a->texts);
+    if (TR__LIKELY(t != NULL)) {
+        TR__TSAN_ACQUIRE(&a->texts);
+        return t;
+    }
+    tr__actor_texts *fresh = calloc(1, sizeof(*fresh)); /* no allocation under a spinlock */
+    tr__spin_lock(&a->lock);
+    if ((t = a->texts) == NULL && fresh != NULL) {
+        /* Publishes the zeroed record: to readers under the lock by the
+         * unlock, to the lock-free load above by this store (a release on
+         * x86, pairs with that load). */
+        TR__TSAN_RELEASE(&a->texts);
+        ck_pr_store_ptr(&a->texts, fresh);
+        t = fresh;
+        fresh = NULL;
+    }
+    tr__spin_unlock(&a->lock);
+    free(fresh); /* another thread installed one first, or NULL */
+    return t;
+}
+
 /* Record a stop request for a (the strongest reason wins). Returns 1 if it
  * is the first; *was_open says whether the actor had not ended yet. */
 static int record_request(tr_actor *a, tr_exit_kind kind, int code, const char *text,
                           bool *was_open) {
+    if (text == NULL)
+        text = kind_text(kind);
+    unsigned known = known_text(text);
+    tr__actor_texts *t = known == 0 ? texts_of(a) : NULL;
     tr__spin_lock(&a->lock);
     /* Still open: the actor has not ended, so this request counts even if
      * the actor sees it and ends before the kick lands (TR_EDEAD). */
@@ -380,7 +427,11 @@ static int record_request(tr_actor *a, tr_exit_kind kind, int code, const char *
     if (first || strength(kind) > strength(a->req_kind)) {
         a->req_kind = kind;
         a->req_code = code;
-        snprintf(a->req_text, sizeof(a->req_text), "%s", text ? text : kind_text(kind));
+        /* A runtime text by its index; else copied (out of memory for the
+         * copy: the kind's name). */
+        a->req_static = (uint8_t)(known != 0 ? known : t == NULL ? known_text(kind_text(kind)) : 0);
+        if (a->req_static == 0)
+            snprintf(t->req, sizeof(t->req), "%s", text);
     }
     /* Published under the lock; the owner reads req_* under it too. */
     ck_pr_store_32(&a->stop_req, 1);
@@ -512,10 +563,14 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
         /* Park the leftovers on cur's chain so a panic in terminate cannot
          * lose them: dead-lettered below either way. */
         a->mbox.local = left;
-        if (text != NULL) { /* copied: it may live on a stack being unwound */
-            snprintf(a->exit_text, sizeof(a->exit_text), "%s", text);
-            a->exit_str = a->exit_text;
-        } else {
+        unsigned known = text != NULL ? known_text(text) : 0;
+        tr__actor_texts *t = text != NULL && known == 0 ? texts_of(a) : NULL;
+        if (known != 0) { /* a runtime text: static */
+            a->exit_str = known_texts[known];
+        } else if (t != NULL) { /* copied: it may live on a stack being unwound */
+            snprintf(t->exit, sizeof(t->exit), "%s", text);
+            a->exit_str = t->exit;
+        } else { /* no text, or no memory for it */
             a->exit_str = kind_text(kind);
         }
         a->exit_kind = kind;
@@ -582,7 +637,10 @@ static void take_request(tr_actor *a, tr_exit_kind *kind, int *code, char *text,
     tr__spin_lock(&a->lock);
     *kind = a->req_kind;
     *code = a->req_code;
-    snprintf(text, n, "%s", a->req_text);
+    const char *t = a->req_static != 0 ? known_texts[a->req_static]
+                    : a->texts != NULL ? a->texts->req
+                                       : kind_text(*kind); /* no request recorded a text */
+    snprintf(text, n, "%s", t);
     tr__spin_unlock(&a->lock);
 }
 
@@ -710,8 +768,15 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
      * `cap` messages then queued are all taken before it can go idle. */
     bool wake = false;
     if (a->mbox.cap != 0) { /* unbounded mailboxes: no store on this path */
+        /* And only once the mailbox is at most half full (what is queued
+         * after the turn's give-back, a hint): while an awake sender
+         * (core/send.c) keeps it full, the sleepers would wake only to find
+         * it full and sleep again. Still none is missed: the actor goes idle
+         * only with its mailbox empty, after a turn that ends here with all
+         * of the sleeper's `cap` messages freed. */
         uint32_t freed = a->room_freed + a->mbox.taken;
-        wake = freed != 0 && freed >= a->mbox.cap / 2;
+        wake = freed != 0 && freed >= a->mbox.cap / 2 &&
+               ck_pr_load_32(&a->mbox.count) - a->mbox.taken <= a->mbox.cap / 2;
         a->room_freed = wake ? 0 : freed; /* before end_turn: then it may not be ours */
     }
     bool again;

@@ -17,8 +17,16 @@
 #include "mailbox/mpsc.h"
 #include "troupe/actor.h"
 
-#define TR__INLINE_STATE 64
+/* State up to this size lives in the block (most actors' state is a few
+ * words); larger state is allocated at spawn. */
+#define TR__INLINE_STATE 32
 #define TR__EXIT_TEXT 80
+
+/* tr_actor.texts (core/actor.c). */
+typedef struct tr__actor_texts {
+    char req[TR__EXIT_TEXT];  /* the strongest stop request's (under lock) */
+    char exit[TR__EXIT_TEXT]; /* the final reason's (owner, then read-only) */
+} tr__actor_texts;
 
 /* tr_actor.after: what the turn does once the current message is handled. */
 #define TR__AFTER_STOP 1u  /* tr_stop was called: end the actor */
@@ -62,33 +70,37 @@ struct tr_ref {
     uint32_t stash_len;    /* messages in the stash */
     uint32_t stash_cap;    /* tr_spawn_opts.stash_capacity, the default resolved */
     tr_receive_fn receive; /* the current receive: beh.receive, or tr_become's */
-    /* Line 4: shared, rarely written. */
+    /* Line 4 on: shared, rarely written; packed (no holes): the block is
+     * the whole cost of an idle actor (docs/performance.md, "live"). */
     tr_runtime *rt TR__ALIGNED;
     uint64_t enq_pick; /* scheduler: its worker's pick count when queued */
     uint32_t refs;     /* handles + the runtime's while alive + tokens */
     uint32_t alive;    /* 1 from spawn until its exit is final */
-    uint32_t trap_exit;
-    uint32_t lanes_ok; /* tr_spawn_opts.lanes: senders read it */
+    uint8_t trap_exit;
+    uint8_t lanes_ok;       /* tr_spawn_opts.lanes: senders read it */
+    uint8_t req_static;     /* under lock: the request's text is a runtime one (core/actor.c) */
+    uint8_t watch_closed;   /* under lock: the watch list is closed (core/link.c) */
+    ck_spinlock_fas_t lock; /* guards req_*, texts' install and watchers */
     uint64_t id;
     const char *name;
     ck_stack_entry_t qlink; /* global run queue / block free list link */
-    ck_spinlock_fas_t lock; /* guards req_* and watchers */
     tr_exit_kind req_kind;  /* strongest pending stop request */
     int req_code;
-    uint32_t watch_closed; /* beside req_code: fills its hole (the block stays 640 bytes) */
-    tr__watch *watchers;   /* monitors and links on this actor */
+    tr__watch *watchers; /* monitors and links on this actor */
     uint64_t next_watch_id;
     /* Names and groups (core/registry.c, core/group.c): TR__DIR_* flags, set
      * once the actor registered, joined or subscribed, read once at its end;
      * its name entry (under the names lock), its memberships (groups lock). */
-    uint32_t dir;
     struct tr__name_ent *dir_name;
     struct tr__member *dir_groups;
+    uint32_t dir;
     tr_exit_kind exit_kind; /* owner: the final reason, once terminating */
+    const char *exit_str;   /* the final reason's text: static, or texts->exit */
     int exit_code;
-    const char *exit_str; /* the final reason's text: static, or exit_text */
-    char req_text[TR__EXIT_TEXT];
-    char exit_text[TR__EXIT_TEXT];
+    /* The texts of the stop request and the exit reason: made the first
+     * time one is needed (most actors never stop with a text), installed
+     * under `lock`, freed with the block (core/blocks.c). NULL if none yet. */
+    struct tr__actor_texts *texts;
     /* Handed out as any state struct: aligned as malloc's memory would be,
      * whatever fields come before it. */
     _Alignas(max_align_t) unsigned char inline_state[TR__INLINE_STATE];
@@ -106,6 +118,9 @@ typedef struct tr_ref tr_actor;
 
 _Static_assert(offsetof(struct tr_ref, rt) == 4 * TR__CACHELINE,
                "stash and become fit the owner's lines (2-3)");
+/* An idle actor costs its block: 7 lines (live: bytes per actor), of which
+ * the fields use 432: 16 bytes are left at the end before an eighth line. */
+_Static_assert(sizeof(struct tr_ref) <= 7 * TR__CACHELINE, "the actor block stays at 448 bytes");
 
 static inline tr_ctx *tr__ctx_of(tr_actor *a) {
     return (tr_ctx *)a;

@@ -22,10 +22,11 @@ void tr__blocks_destroy(tr_runtime *rt);
 /* Call fn on every block, live or not (under pool_lock). */
 void tr__blocks_each_block(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg);
 /* A malloc'd copy of the chunk list (blocks never move or go away until the
- * runtime is freed): *n chunks of TR__CHUNK_BLOCKS blocks each, or NULL:
- * none (*n = 0), or out of memory (*nomem = 1). Any thread; holds pool_lock
- * for the copy only (core/introspect.c walks the copy). */
-tr_actor **tr__blocks_chunks_any(tr_runtime *rt, size_t *n, int *nomem);
-#define TR__CHUNK_BLOCKS 64
+ * runtime is freed): *n chunks (see tr__blocks_of_chunk), or NULL: none
+ * (*n = 0), or out of memory (*nomem = 1). Any thread; holds pool_lock for
+ * the copy only (core/introspect.c walks the copy). */
+void **tr__blocks_chunks_any(tr_runtime *rt, size_t *n, int *nomem);
+/* The blocks of a chunk from tr__blocks_chunks_any, and how many (*n). */
+tr_actor *tr__blocks_of_chunk(void *chunk, size_t *n);
 
 #endif

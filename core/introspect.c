@@ -274,7 +274,7 @@ int tr_snapshot_take(tr_runtime *rt, tr_snapshot **out) {
     tr_actor **running = calloc(nw ? nw : 1, sizeof(*running));
     size_t nchunks = 0;
     int nomem = 0;
-    tr_actor **chunks = tr__blocks_chunks_any(rt, &nchunks, &nomem);
+    void **chunks = tr__blocks_chunks_any(rt, &nchunks, &nomem);
     long *hoff = NULL;
     if (s->workers == NULL || running == NULL || nomem)
         goto nomem;
@@ -287,8 +287,10 @@ int tr_snapshot_take(tr_runtime *rt, tr_snapshot **out) {
     }
     size_t n = 0, hcap = 0;
     for (size_t c = 0; c < nchunks; c++) {
-        for (size_t b = 0; b < TR__CHUNK_BLOCKS; b++) {
-            tr_actor *a = &chunks[c][b];
+        size_t nblocks;
+        tr_actor *blocks = tr__blocks_of_chunk(chunks[c], &nblocks);
+        for (size_t b = 0; b < nblocks; b++) {
+            tr_actor *a = &blocks[b];
             if (ck_pr_load_32(&a->refs) == 0 || !try_hold(a))
                 continue;
             if (n == s->cap && grow_actors(s) != 0) {

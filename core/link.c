@@ -159,7 +159,7 @@ int tr_demonitor(tr_ctx *ctx, tr_ref *target, uint64_t monitor_id) {
 /* A linked actor `from` ended with why: tell `to`. */
 static void link_signal(tr_actor *to, tr_actor *from, const tr_exit *why) {
     /* TR_EXIT_KILLED is untrappable (troupe/actor.h): it always spreads. */
-    if (why->kind != TR_EXIT_KILLED && ck_pr_load_32(&to->trap_exit)) {
+    if (why->kind != TR_EXIT_KILLED && ck_pr_load_8(&to->trap_exit)) {
         deliver(to, TR_MSG_EXIT, from, why, 0);
         return;
     }
@@ -204,7 +204,7 @@ int tr_unlink(tr_ctx *ctx, tr_ref *target) {
 int tr_trap_exit(tr_ctx *ctx, int on) {
     if (ctx == NULL)
         return TR_EINVAL;
-    ck_pr_store_32(&tr__actor_of(ctx)->trap_exit, on ? 1 : 0);
+    ck_pr_store_8(&tr__actor_of(ctx)->trap_exit, on ? 1 : 0);
     return 0;
 }
 

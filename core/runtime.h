@@ -90,6 +90,9 @@ struct tr_runtime {
      * read before its failed push (core/send.c). */
     uint32_t space_waiters TR__ALIGNED;
     uint32_t space_seq;
+    /* 1 while one tr_send_wait caller waits for room awake (core/send.c):
+     * at most one at a time, the others sleep. */
+    uint32_t space_spinner;
     /* Join. */
     pthread_mutex_t join_mu;
     int joined;

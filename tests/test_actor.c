@@ -535,15 +535,15 @@ static void spawn_and_check_state(size_t size, int want_inline) {
     tr_runtime_free(rt);
 }
 
-static void state_of_64_bytes_or_less_lives_inline_and_is_zeroed(void **state) {
+static void state_of_32_bytes_or_less_lives_inline_and_is_zeroed(void **state) {
     (void)state;
     spawn_and_check_state(1, 1);
-    spawn_and_check_state(64, 1);
+    spawn_and_check_state(32, 1);
 }
 
-static void state_over_64_bytes_is_on_the_heap_and_zeroed(void **state) {
+static void state_over_32_bytes_is_on_the_heap_and_zeroed(void **state) {
     (void)state;
-    spawn_and_check_state(65, 0);
+    spawn_and_check_state(33, 0);
     spawn_and_check_state(4096, 0);
 }
 
@@ -805,8 +805,8 @@ int main(void) {
         cmocka_unit_test_setup(crash_by_panic_gives_error_exit_with_code_and_text, reset),
         cmocka_unit_test_setup(worker_survives_crashes_and_runs_other_actors, reset),
         cmocka_unit_test_setup(panic_inside_terminate_still_finishes_the_actor, reset),
-        cmocka_unit_test_setup(state_of_64_bytes_or_less_lives_inline_and_is_zeroed, reset),
-        cmocka_unit_test_setup(state_over_64_bytes_is_on_the_heap_and_zeroed, reset),
+        cmocka_unit_test_setup(state_of_32_bytes_or_less_lives_inline_and_is_zeroed, reset),
+        cmocka_unit_test_setup(state_over_32_bytes_is_on_the_heap_and_zeroed, reset),
         cmocka_unit_test_setup(no_state_and_no_init_pass_arg_as_state, reset),
         cmocka_unit_test_setup(self_is_the_spawned_handle_and_ids_are_unique, reset),
         cmocka_unit_test_setup(two_busy_actors_on_one_worker_interleave_by_batch, reset),

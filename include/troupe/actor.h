@@ -155,8 +155,11 @@ TR_EXTERN int tr_send_msg(tr_ref *to, tr_msg *msg);
 TR_EXTERN int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n);
 /* Like tr_send_msg, but when the bounded mailbox is full wait up to
  * timeout_ms (< 0: forever) for room. Not for runtime workers (TR_EDEADLK).
- * Waiting senders sleep and are woken together once the receiver has freed
- * half of its mailbox (backpressure in bulk, not one wake-up per message). */
+ * One waiting sender per runtime waits awake (for up to 2 ms, yielding the
+ * CPU now and then) and sends as soon as there is room; the others sleep and
+ * are woken together once the receiver has freed half of its mailbox and it
+ * is at most half full (backpressure in bulk, not one wake-up per message).
+ * Waiters are not served in arrival order. */
 TR_EXTERN int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms);
 
 /* --- inside callbacks --------------------------------------------------- */
