@@ -71,6 +71,8 @@ struct tr_runtime {
     /* Names and groups, made on first use (core/registry.c, core/group.c). */
     struct tr__names *names;
     struct tr__groups *groups;
+    /* The console endpoint, when asked for (core/console.c); else NULL. */
+    struct tr__console *console;
 };
 
 /* Count an actor (alive, +1/-1) or a referenced block (live, +1/-1). */

@@ -58,6 +58,10 @@ typedef struct tr_runtime_config {
      * at least one actor was spawned and then no actor is alive and no
      * handle is held. */
     int keep_open;
+    /* Serve the console (troupe-top, Prometheus text) on a Unix socket at
+     * this path; NULL: the TROUPE_CONSOLE environment variable's, if set
+     * (troupe/console.h). The string is copied. */
+    const char *console_path;
 } tr_runtime_config;
 
 typedef struct tr_runtime_stats {
