@@ -162,6 +162,10 @@ static void on_accept(tr__console *c) {
                 cl = &c->clients[i];
         if (cl == NULL) { /* full: tell it, best effort, and hang up */
             static const char busy[] = "error: console busy, try again\n";
+            char req[REQUEST_MAX];
+            /* Take what it sent: closing with unread input would reset the
+             * connection, and the client could lose the answer. */
+            (void)recv(fd, req, sizeof(req), MSG_DONTWAIT);
             (void)send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
             close(fd);
             continue;
