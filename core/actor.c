@@ -37,6 +37,7 @@
 
 #include "core/fence.h"
 #include "core/lane.h"
+#include "core/metrics.h"
 #include "core/msg.h"
 #include "core/registry.h"
 #include "core/runtime.h"
@@ -237,6 +238,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->dir = 0;
     a->dir_name = NULL;
     a->dir_groups = NULL;
+    tr__ameta_reset(a); /* the block's last actor's tags and timings */
     int rc = setup_state(a, o);
     if (rc != 0) {
         tr__block_free(rt, a);

@@ -97,6 +97,9 @@ struct tr_ref {
      * receive (a pool worker's job), which tr_sender then reads as if it
      * were cur; NULL outside such a call (tr__actor_set_held). */
     tr_msg *held;
+    /* Metrics side block (core/metrics.h): NULL until something needs it,
+     * then kept with the block. Installed by CAS from any thread. */
+    struct tr__ameta *meta;
 };
 
 typedef struct tr_ref tr_actor;

@@ -12,7 +12,7 @@
 
 #include "core/runtime.h"
 
-#define CHUNK_BLOCKS 64
+#define CHUNK_BLOCKS TR__CHUNK_BLOCKS
 #define CACHE_MAX 256
 #define REFILL 32
 
@@ -125,6 +125,33 @@ void tr__pool_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), voi
         }
     }
     tr_spin_unlock(&rt->pool_lock);
+}
+
+void tr__pool_each_block(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg) {
+    tr_spin_lock(&rt->pool_lock);
+    for (size_t c = 0; c < rt->nchunks; c++) {
+        tr_actor *blocks = rt->chunks[c];
+        for (size_t i = 0; i < CHUNK_BLOCKS; i++)
+            fn(&blocks[i], arg);
+    }
+    tr_spin_unlock(&rt->pool_lock);
+}
+
+tr_actor **tr__pool_chunks_any(tr_runtime *rt, size_t *n, int *nomem) {
+    *n = 0;
+    *nomem = 0;
+    tr_spin_lock(&rt->pool_lock);
+    size_t k = rt->nchunks;
+    /* malloc under a spinlock: short, and chunks are added under it too. */
+    tr_actor **out = k != 0 ? malloc(k * sizeof(*out)) : NULL;
+    if (out != NULL) {
+        memcpy(out, rt->chunks, k * sizeof(*out));
+        *n = k;
+    } else if (k != 0) {
+        *nomem = 1;
+    }
+    tr_spin_unlock(&rt->pool_lock);
+    return out;
 }
 
 void tr__pool_destroy(tr_runtime *rt) {

@@ -24,6 +24,7 @@
 #include "core/fence.h"
 #include "core/futex.h"
 #include "core/group.h"
+#include "core/metrics.h"
 #include "core/msg.h"
 #include "core/registry.h"
 #include "troupe/error.h"
@@ -34,7 +35,8 @@ void tr_runtime_config_init(tr_runtime_config *cfg) {
 }
 
 static int fill_defaults(tr_runtime_config *c) {
-    if (c->workers > 256 || c->batch > 65536)
+    if (c->workers > 256 || c->batch > 65536 || c->metrics < TR_METRICS_DEFAULT ||
+        c->metrics > TR_METRICS_TIMING)
         return TR_EINVAL;
     if (c->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -64,6 +66,7 @@ static void runtime_destroy(tr_runtime *rt) {
             ext[i].runtime_free(rt, ext[i].data);
     tr__registry_free(rt);
     tr__group_free(rt);
+    tr__ameta_free_all(rt);
     tr__pool_destroy(rt);
     pthread_mutex_destroy(&rt->join_mu);
     free(rt->workers);
@@ -89,6 +92,8 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
         return TR_ENOMEM;
     memset(rt, 0, sizeof(*rt));
     rt->cfg = c;
+    rt->metrics = rt->metrics_start = (uint32_t)tr__metrics_level_init(c.metrics);
+    rt->start_ns = tr__mono_ns();
     tr__inject_init(&rt->global);
     rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
     pthread_mutex_init(&rt->join_mu, NULL);
@@ -303,6 +308,8 @@ int tr_runtime_worker_id(const tr_runtime *rt) {
 void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why) {
     if (!(msg->flags & TR__MSG_KICK)) {
         ck_pr_inc_64(&rt->dead_letters);
+        /* A statistic: orders nothing. */
+        ck_pr_inc_64(&rt->dead_by[(unsigned)why < TR_DEAD_REASONS ? (unsigned)why : 0]);
         if (rt->cfg.dead_letter != NULL)
             rt->cfg.dead_letter(rt->cfg.user_data, msg, why);
     }

@@ -9,6 +9,7 @@
 
 #include "core/inject.h"
 #include "core/worker.h"
+#include "troupe/introspect.h"
 #include "troupe/runtime.h"
 
 /* Runtime states, in order. */
@@ -36,6 +37,8 @@ struct tr_runtime {
     tr__worker *workers;
     /* Read-mostly line: checked by every foreign send and by spawn. */
     uint32_t state TR_ALIGNED;
+    uint32_t metrics;       /* TR_METRICS_* now: read per turn and per send (core/metrics.c) */
+    uint32_t metrics_start; /* the level it started with (TR_METRICS_DEFAULT's meaning) */
     /* Written when a worker parks or is woken. */
     uint32_t sleepers TR_ALIGNED;
     uint32_t watching; /* parked workers with a watchdog armed (core/worker.c) */
@@ -71,6 +74,11 @@ struct tr_runtime {
     /* Names and groups, made on first use (core/registry.c, core/group.c). */
     struct tr__names *names;
     struct tr__groups *groups;
+    /* Metrics (core/metrics.c, core/introspect.c): statistics, relaxed. */
+    uint64_t start_ns TR_ALIGNED;
+    uint64_t dead_by[TR_DEAD_REASONS]; /* dead letters by TR_DEAD_* */
+    int64_t asks_outstanding;          /* futures made minus settled */
+    uint64_t asks_timed_out;           /* tr_future_wait timeouts */
     /* The console endpoint, when asked for (core/console.c); else NULL. */
     struct tr__console *console;
 };
@@ -102,5 +110,13 @@ void tr__block_free(tr_runtime *rt, tr_actor *a);
 void tr__pool_destroy(tr_runtime *rt);
 /* Call fn on every block that holds a live actor (for close). */
 void tr__pool_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg);
+/* Call fn on every block, live or not (under pool_lock). */
+void tr__pool_each_block(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg);
+/* A malloc'd copy of the chunk list (blocks never move or go away until the
+ * runtime is freed): *n chunks of TR__CHUNK_BLOCKS blocks each, or NULL
+ * (none, or out of memory: *n = 0 then and the return is NULL with
+ * *nomem = 1). Any thread; holds pool_lock for the copy only. */
+tr_actor **tr__pool_chunks_any(tr_runtime *rt, size_t *n, int *nomem);
+#define TR__CHUNK_BLOCKS 64
 
 #endif

@@ -190,7 +190,7 @@ static tr_actor *steal(tr__worker *w) {
             k++;
         while (k > 0) /* newest first, so our LIFO end gives the oldest next */
             local_push(w, rest[--k]);
-        w->steals++;
+        ck_pr_store_64(&w->steals, w->steals + 1); /* owner writes, stats read */
         return first;
     }
     return NULL;
@@ -515,7 +515,9 @@ static int park(tr__worker *w) {
         unpark_self(w);
         return 0;
     }
-    w->parks++;
+    ck_pr_store_64(&w->parks, w->parks + 1); /* owner writes, stats read */
+    /* Sleep time for busy %: two clock reads per sleep, none per message. */
+    ck_pr_store_64(&w->park_since, tr__mono_ns());
     loop_lock(w);                    /* held asleep: helpers skip parked workers */
     int watch = others_may_stick(w); /* 0 with one worker */
     if (watch) {
@@ -531,6 +533,9 @@ static int park(tr__worker *w) {
         ev_timer_stop(w->loop, &w->watchdog);
     }
     loop_unlock(w);
+    uint64_t slept = tr__mono_ns() - w->park_since;
+    ck_pr_store_64(&w->parked_ns, w->parked_ns + slept);
+    ck_pr_store_64(&w->park_since, 0);
     ck_pr_store_64(&w->beat, w->beat + 1); /* awake from here (see poll_loop) */
     w->help_countdown = 1; /* look at the next poll: the watchdog may be why we woke */
     unpark_self(w);
@@ -576,11 +581,14 @@ static __attribute__((noinline)) void run_loop(tr__worker *w) {
                 if (ck_pr_load_32(&w->nwatchers) > 0)
                     ensure_watcher_any(w);
             }
-            w->frame.actor = a;
+            /* Stores: snapshots compare it with the actors they hold
+             * (core/introspect.c); a plain mov, as before. */
+            ck_pr_store_ptr(&w->frame.actor, a);
             tr__tls_self = a;
             int turn = tr__actor_run_turn(a, rt->cfg.batch);
-            w->frame.actor = NULL;
+            ck_pr_store_ptr(&w->frame.actor, NULL);
             tr__tls_self = NULL;
+            ck_pr_store_64(&w->turns, w->turns + 1); /* owner writes, snapshots read */
             if (turn == TR__TURN_YIELD)
                 yield_owner(w, a);
             else if (turn == TR__TURN_MORE)
@@ -621,7 +629,7 @@ static void *worker_main(void *arg) {
     tls_frame = &w->frame;
     if (setjmp(w->frame.jb) != 0) {
         tr_actor *a = w->frame.actor;
-        w->frame.actor = NULL;
+        ck_pr_store_ptr(&w->frame.actor, NULL);
         tls_frame = &w->frame;
         tr__tls_self = a; /* its terminate may still send */
         tr__actor_crashed(a, w->frame.code, w->frame.text);

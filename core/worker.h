@@ -82,6 +82,12 @@ struct tr__worker {
     unsigned help_countdown; /* polls until the next */
     ev_timer watchdog;       /* wakes a parked worker to look, see park() */
     uint64_t steals, parks, spawned, helps;
+    /* Metrics (owner writes with stores, snapshots read; core/introspect.c). */
+    uint64_t turns;
+    uint64_t parked_ns;  /* time asleep in park(), summed */
+    uint64_t park_since; /* when the current sleep began, 0 awake */
+    uint64_t poll_ns;    /* TR_METRICS_TIMING: the last loop poll */
+    uint64_t lag_ns, lag_max_ns;
     int64_t alive; /* actors spawned minus ended here (owner writes, any reads) */
     int64_t live;  /* blocks referenced minus recycled here (likewise) */
     /* Sleeping foreign waiters of futures settled here, woken at the end of

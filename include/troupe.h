@@ -28,6 +28,7 @@
 #include "troupe/timer.h"
 #include "troupe/io.h"
 #include "troupe/blocking.h"
+#include "troupe/introspect.h"
 #include "troupe/console.h"
 
 #endif

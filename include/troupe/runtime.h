@@ -58,6 +58,11 @@ typedef struct tr_runtime_config {
      * at least one actor was spawned and then no actor is alive and no
      * handle is held. */
     int keep_open;
+    /* Metrics level (troupe/introspect.h): TR_METRICS_DEFAULT (0: the
+     * TROUPE_METRICS environment variable, "timing" or "basic", else
+     * basic), TR_METRICS_BASIC or TR_METRICS_TIMING; change it later with
+     * tr_runtime_set_metrics. docs/observability.md gives the cost. */
+    int metrics;
     /* Serve the console (troupe-top, Prometheus text) on a Unix socket at
      * this path; NULL: the TROUPE_CONSOLE environment variable's, if set
      * (troupe/console.h). The string is copied. */

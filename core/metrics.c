@@ -1,0 +1,179 @@
+/* core/metrics.c - the metrics switch, actor side blocks, message stamps.
+ *
+ * The level is one word on the runtime's read-mostly line: a turn reads it
+ * once (core/actor.c), a send once when it stamps (core/actor.h). Side blocks
+ * (tr__ameta) are made on first use and live as long as their actor block,
+ * which lives as long as the runtime (core/pool.c): a snapshot that holds an
+ * actor may read its side block without further care. See metrics.h. */
+#include "core/metrics.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/futex.h"
+#include "core/msg.h"
+#include "core/runtime.h"
+#include "troupe/error.h"
+
+int tr__metrics_level_init(int cfg_level) {
+    if (cfg_level == TR_METRICS_BASIC || cfg_level == TR_METRICS_TIMING)
+        return cfg_level;
+    const char *e = getenv("TROUPE_METRICS");
+    if (e != NULL && (strcasecmp(e, "timing") == 0 || strcmp(e, "2") == 0 ||
+                      strcasecmp(e, "on") == 0 || strcasecmp(e, "all") == 0))
+        return TR_METRICS_TIMING;
+    return TR_METRICS_BASIC;
+}
+
+int tr_runtime_set_metrics(tr_runtime *rt, int level) {
+    if (rt == NULL)
+        return TR_EINVAL;
+    if (level == TR_METRICS_DEFAULT)
+        level = rt->metrics_start;
+    if (level != TR_METRICS_BASIC && level != TR_METRICS_TIMING)
+        return TR_EINVAL;
+    /* Relaxed: a switch, read once per turn and per send; nothing is
+     * published with it, and a turn that sees it late times one turn less. */
+    ck_pr_store_32(&rt->metrics, (uint32_t)level);
+    return 0;
+}
+
+int tr_runtime_metrics(const tr_runtime *rt) {
+    if (rt == NULL)
+        return TR_EINVAL;
+    return (int)ck_pr_load_32(&((tr_runtime *)rt)->metrics);
+}
+
+uint64_t tr_hist_quantile(const uint32_t *hist, double q) {
+    if (hist == NULL)
+        return 0;
+    uint64_t total = 0;
+    for (unsigned i = 0; i < TR_HIST_BUCKETS; i++)
+        total += hist[i];
+    if (total == 0)
+        return 0;
+    if (!(q > 0.0))
+        q = 0.0;
+    if (q > 1.0)
+        q = 1.0;
+    /* The rank of the sample at q (1-based), then the bucket holding it. */
+    uint64_t rank = (uint64_t)(q * (double)total);
+    if (rank == 0)
+        rank = 1;
+    uint64_t seen = 0;
+    for (unsigned i = 0; i < TR_HIST_BUCKETS; i++) {
+        seen += hist[i];
+        if (seen >= rank)
+            return i >= 63 ? UINT64_MAX : (2ull << i) - 1; /* the bucket's upper bound */
+    }
+    return UINT64_MAX;
+}
+
+/* --- side blocks ------------------------------------------------------------ */
+
+static void ameta_clear(tr__ameta *m) {
+    /* Field by field with stores: a snapshot that still holds the block's
+     * last actor may be reading (it then drops what it read: the id moved). */
+    ck_pr_store_64(&m->parent_id, 0);
+    ck_pr_store_ptr(&m->tag, NULL);
+    ck_pr_store_32((uint32_t *)&m->slot, (uint32_t)-1);
+    ck_pr_store_32(&m->restarts, 0);
+    ck_pr_store_32(&m->role, TR_ROLE_ACTOR);
+    ck_pr_store_32((uint32_t *)&m->strategy, (uint32_t)-1);
+    ck_pr_store_64(&m->children_restarted, 0);
+    ck_pr_store_64(&m->busy_ns, 0);
+    for (unsigned i = 0; i < TR_HIST_BUCKETS; i++) {
+        ck_pr_store_32(&m->handler_hist[i], 0);
+        ck_pr_store_32(&m->mailbox_hist[i], 0);
+    }
+}
+
+tr__ameta *tr__ameta_get_any(tr_actor *a) {
+    /* Acquire (the TSan annotation): pairs with the CAS that installed it,
+     * so its cleared fields are visible. */
+    tr__ameta *m = ck_pr_load_ptr(&a->meta);
+    if (m != NULL) {
+        TR_TSAN_ACQUIRE(&a->meta);
+        return m;
+    }
+    tr__ameta *mine = malloc(sizeof(*mine));
+    if (mine == NULL)
+        return NULL;
+    memset(mine, 0, sizeof(*mine));
+    ameta_clear(mine);
+    /* Release: publishes the cleared block with the pointer. Exactly one
+     * CAS installs a block; a loser frees its own and takes the winner's. */
+    TR_TSAN_RELEASE(&a->meta);
+    if (ck_pr_cas_ptr_value(&a->meta, NULL, mine, &m))
+        return mine;
+    free(mine);
+    TR_TSAN_ACQUIRE(&a->meta);
+    return m;
+}
+
+void tr__ameta_reset(tr_actor *a) {
+    tr__ameta *m = ck_pr_load_ptr(&a->meta);
+    if (m != NULL) {
+        TR_TSAN_ACQUIRE(&a->meta);
+        ameta_clear(m);
+    }
+}
+
+static void free_block_meta(tr_actor *a, void *arg) {
+    (void)arg;
+    free(a->meta);
+    a->meta = NULL;
+}
+
+void tr__ameta_free_all(tr_runtime *rt) {
+    tr__pool_each_block(rt, free_block_meta, NULL);
+}
+
+void tr__ameta_tag_any(tr_ref *child, uint64_t parent_id, const char *tag, int slot,
+                       uint32_t restarts) {
+    if (child == NULL)
+        return;
+    tr__ameta *m = tr__ameta_get_any(child);
+    if (m == NULL)
+        return;
+    /* Relaxed: labels read by snapshots; each is whole on its own. */
+    ck_pr_store_ptr(&m->tag, tag);
+    ck_pr_store_32((uint32_t *)&m->slot, (uint32_t)slot);
+    ck_pr_store_32(&m->restarts, restarts);
+    if (slot >= 0 && ck_pr_load_32(&m->role) == TR_ROLE_ACTOR)
+        ck_pr_store_32(&m->role, TR_ROLE_POOL_WORKER);
+    ck_pr_store_64(&m->parent_id, parent_id);
+}
+
+void tr__ameta_role_owner(tr_ctx *ctx, tr_actor_role role, int strategy) {
+    if (ctx == NULL)
+        return;
+    tr__ameta *m = tr__ameta_get_any(tr__actor_of(ctx));
+    if (m == NULL)
+        return;
+    ck_pr_store_32((uint32_t *)&m->strategy, (uint32_t)strategy);
+    ck_pr_store_32(&m->role, (uint32_t)role);
+}
+
+void tr__ameta_restarted_owner(tr_ctx *ctx) {
+    if (ctx == NULL)
+        return;
+    tr__ameta *m = tr__ameta_get_any(tr__actor_of(ctx));
+    if (m != NULL) /* the owner is the one writer */
+        ck_pr_store_64(&m->children_restarted, m->children_restarted + 1);
+}
+
+/* --- stamps ------------------------------------------------------------------ */
+
+void tr__msg_stamp_now(tr_msg *m) {
+    uint32_t us = (uint32_t)(tr__mono_ns() / 1000u) & TR__STAMP_MASK;
+    m->flags =
+        (m->flags & ((1u << TR__STAMP_SHIFT) - 1u)) | TR__MSG_STAMPED | (us << TR__STAMP_SHIFT);
+}
+
+uint64_t tr__msg_wait_ns(const tr_msg *m, uint64_t now_ns) {
+    uint32_t then = (m->flags >> TR__STAMP_SHIFT) & TR__STAMP_MASK;
+    uint32_t now = (uint32_t)(now_ns / 1000u) & TR__STAMP_MASK;
+    return (uint64_t)((now - then) & TR__STAMP_MASK) * 1000u;
+}
