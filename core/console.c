@@ -49,6 +49,7 @@
 #include "core/text.h"
 #include "troupe/console.h"
 #include "troupe/error.h"
+#include "troupe/introspect.h"
 
 #define MAX_CLIENTS 16
 #define REQUEST_MAX 256 /* bytes of a request line, newline included */
@@ -100,11 +101,31 @@ static void req_prometheus(tr_runtime *rt, tr__text *out) {
     }
 }
 
+static void req_snapshot(tr_runtime *rt, tr__text *out) {
+    tr_snapshot *snap;
+    int rc = tr_snapshot_take(rt, &snap);
+    if (rc != 0) {
+        tr__text_printf(out, "error: %s\n", tr_strerror(rc));
+        return;
+    }
+    /* Format into the reply's own buffer: ask the length, make room, write. */
+    size_t need = 0;
+    tr_snapshot_format(snap, NULL, 0, &need);
+    if (out->err == 0 && need > 0) {
+        size_t at = out->len;
+        tr__text_reserve(out, need);
+        if (out->err == 0 && tr_snapshot_format(snap, out->buf + at, need + 1, NULL) == 0)
+            out->len = at + need;
+    }
+    tr_snapshot_free(snap);
+}
+
 static const struct request {
     const char *name;
     void (*fn)(tr_runtime *rt, tr__text *out);
     const char *what;
 } requests[] = {
+    {"snapshot", req_snapshot, "the runtime's snapshot: a line per worker and per actor"},
     {"prometheus", req_prometheus, "the metrics in Prometheus text format 0.0.4"},
     {"version", req_version, "the protocol version: troupe-console N"},
     {"help", req_help, "this list"},

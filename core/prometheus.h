@@ -10,4 +10,8 @@
  * append; a failed snapshot returns its code). Any thread. */
 int tr__prometheus_render(tr_runtime *rt, tr__text *out);
 
+/* The same from a snapshot already taken. */
+struct tr_snapshot;
+int tr__prometheus_render_snapshot(const struct tr_snapshot *s, tr__text *out);
+
 #endif

@@ -13,7 +13,7 @@
 
 #include "troupe/error.h"
 
-static int reserve(tr__text *t, size_t extra) {
+int tr__text_reserve(tr__text *t, size_t extra) {
     if (t->err != 0)
         return t->err;
     size_t want = t->len + extra + 1;
@@ -33,7 +33,7 @@ static int reserve(tr__text *t, size_t extra) {
 }
 
 void tr__text_append(tr__text *t, const char *s, size_t n) {
-    if (reserve(t, n) != 0)
+    if (tr__text_reserve(t, n) != 0)
         return;
     memcpy(t->buf + t->len, s, n);
     t->len += n;
@@ -55,7 +55,7 @@ void tr__text_printf(tr__text *t, const char *fmt, ...) {
         tr__text_append(t, small, (size_t)n);
         return;
     }
-    if (reserve(t, (size_t)n) != 0)
+    if (tr__text_reserve(t, (size_t)n) != 0)
         return;
     va_start(ap, fmt);
     vsnprintf(t->buf + t->len, (size_t)n + 1, fmt, ap);

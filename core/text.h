@@ -15,6 +15,8 @@ typedef struct tr__text {
 
 /* Append printf-style; on failure set t->err and leave the text as it was. */
 void tr__text_printf(tr__text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Make room for extra more bytes (and a NUL) past len; 0 or t->err. */
+int tr__text_reserve(tr__text *t, size_t extra);
 /* Append n bytes. */
 void tr__text_append(tr__text *t, const char *s, size_t n);
 /* Append s as a Prometheus label value: \ " and newline escaped. */

@@ -413,14 +413,117 @@ static void prometheus_call_checks_its_buffer(void **state) {
     assert_int_equal(tr_metrics_prometheus(rt, NULL, 10, &needed), TR_EINVAL);
     assert_int_equal(tr_metrics_prometheus(rt, NULL, 0, &needed), TR_E2BIG);
     assert_true(needed > 100);
+    /* Cut: a NUL-terminated prefix. */
     assert_int_equal(tr_metrics_prometheus(rt, small, sizeof(small), NULL), TR_E2BIG);
-    assert_int_equal(small[0], '\0');
+    assert_int_equal(strlen(small), sizeof(small) - 1);
+    assert_memory_equal(small, "# HELP troupe_", 14);
     size_t cap = needed + 4096;
     char *buf = malloc(cap);
     assert_int_equal(tr_metrics_prometheus(rt, buf, cap, &needed), 0);
-    assert_int_equal(strlen(buf) + 1, needed);
+    assert_int_equal(strlen(buf), needed);
     assert_true(check_prometheus(buf) > 0);
     free(buf);
+    tr_runtime_free(rt);
+}
+
+/* The label of the actor named name in text ("name#id"), or "". */
+static const char *find_actor_label(const char *text, const char *name, char *out, size_t cap) {
+    char key[128];
+    snprintf(key, sizeof(key), "troupe_actor_info{actor=\"%s#", name);
+    const char *p = strstr(text, key);
+    out[0] = '\0';
+    if (p != NULL) {
+        p += strlen("troupe_actor_info{actor=\"");
+        size_t n = strcspn(p, "\"");
+        snprintf(out, cap, "%.*s", (int)n, p);
+    }
+    return out;
+}
+
+static void prometheus_names_every_known_actor(void **state) {
+    (void)state;
+    make_path("promnames");
+    console_app app;
+    tr_runtime *rt = console_runtime(&app);
+    assert_int_equal(console_app_ping(&app, TU_WAIT_MS), 0);
+    char *text = request("prometheus");
+    assert_non_null(text);
+    assert_true(check_prometheus(text) > 0);
+    char label[128];
+    const char *names[] = {"app", "alpha", "beta", "gamma", "jobs"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        find_actor_label(text, names[i], label, sizeof(label));
+        assert_true(label[0] != '\0');
+        /* Every actor family has a sample for it. */
+        char want[200];
+        snprintf(want, sizeof(want), "troupe_actor_mailbox_depth{actor=\"%s\"} ", label);
+        assert_non_null(strstr(text, want));
+        snprintf(want, sizeof(want), "troupe_actor_messages_total{actor=\"%s\"} ", label);
+        assert_non_null(strstr(text, want));
+    }
+    /* alpha answered one ask at least. */
+    find_actor_label(text, "alpha", label, sizeof(label));
+    char want[200];
+    snprintf(want, sizeof(want), "troupe_actor_messages_total{actor=\"%s\"} 0\n", label);
+    assert_null(strstr(text, want));
+    /* A sample per worker. */
+    assert_non_null(strstr(text, "troupe_worker_turns_total{worker=\"0\"} "));
+    assert_non_null(strstr(text, "troupe_worker_turns_total{worker=\"1\"} "));
+    assert_null(strstr(text, "troupe_worker_turns_total{worker=\"2\"} "));
+    free(text);
+    console_app_stop(&app);
+    tr_runtime_free(rt);
+}
+
+static int idle_receive(tr_ctx *ctx, void *st, tr_msg *msg) {
+    (void)ctx;
+    (void)st;
+    (void)msg;
+    return 0;
+}
+
+static void prometheus_escapes_label_values(void **state) {
+    (void)state;
+    tr_runtime *rt = tu_runtime_new(1);
+    assert_non_null(rt);
+    static const tr_behavior b = {.receive = idle_receive};
+    tr_spawn_opts opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.name = "we\"ird\\na\nme";
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &b, &opts, &ref), 0);
+    size_t needed = 0;
+    tr_metrics_prometheus(rt, NULL, 0, &needed);
+    char *buf = malloc(needed + 65536);
+    assert_int_equal(tr_metrics_prometheus(rt, buf, needed + 65536, NULL), 0);
+    assert_true(check_prometheus(buf) > 0);
+    assert_non_null(strstr(buf, "actor=\"we\\\"ird\\\\na\\nme#"));
+    free(buf);
+    tr_ref_release(ref);
+    tr_runtime_free(rt);
+}
+
+static void snapshot_lists_workers_and_known_names(void **state) {
+    (void)state;
+    make_path("snap");
+    console_app app;
+    tr_runtime *rt = console_runtime(&app);
+    char *text = request("snapshot");
+    assert_non_null(text);
+    assert_true(strncmp(text, "error", 5) != 0);
+    const char *names[] = {"\"app\"", "\"alpha\"", "\"beta\"", "\"gamma\"", "\"jobs\""};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        assert_non_null(strstr(text, names[i]));
+    assert_non_null(strstr(text, "worker 0"));
+    assert_non_null(strstr(text, "worker 1"));
+    /* The same text tr_snapshot_format gives, line for line in shape: one
+     * line per worker and per actor, after the runtime's. */
+    size_t lines = 0;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    assert_true(lines >= 1 + 2 + 1 + 3 + 1 + CONSOLE_APP_POOL_WORKERS);
+    free(text);
+    console_app_stop(&app);
     tr_runtime_free(rt);
 }
 
@@ -614,6 +717,9 @@ int main(void) {
         cmocka_unit_test(environment_variable_serves_and_bad_one_only_warns),
         cmocka_unit_test(prometheus_request_parses),
         cmocka_unit_test(prometheus_call_checks_its_buffer),
+        cmocka_unit_test(prometheus_names_every_known_actor),
+        cmocka_unit_test(prometheus_escapes_label_values),
+        cmocka_unit_test(snapshot_lists_workers_and_known_names),
         cmocka_unit_test(silent_clients_do_not_block),
         cmocka_unit_test(connection_limit_says_busy),
         cmocka_unit_test(megabyte_of_garbage_is_refused),

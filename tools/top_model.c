@@ -226,6 +226,8 @@ static int apply(top_model *m, const prom_sample *s, size_t *wcap, actor_index *
         m->actors_alive = u64(s->v);
     else if (strcmp(n, "troupe_actors_spawned_total") == 0)
         m->actors_spawned = u64(s->v);
+    else if (strcmp(n, "troupe_metrics_level") == 0)
+        m->metrics_level = (int)s->v;
     else if (strcmp(n, "troupe_dead_letters_total") == 0)
         m->dead_letters += u64(s->v); /* summed over its reasons */
     const char *wl = prom_label(s, "worker");
@@ -256,10 +258,11 @@ static int apply(top_model *m, const prom_sample *s, size_t *wcap, actor_index *
         n += 13;
         if (strcmp(n, "info") == 0) {
             const char *p = prom_label(s, "parent"), *st = prom_label(s, "state"),
-                       *k = prom_label(s, "kind");
+                       *r = prom_label(s, "role");
             copy_str(a->parent, sizeof(a->parent), p ? p : "");
             copy_str(a->state, sizeof(a->state), st ? st : "");
-            a->is_sup = k != NULL && strcmp(k, "supervisor") == 0;
+            copy_str(a->role, sizeof(a->role), r ? r : "");
+            a->is_sup = r != NULL && (strcmp(r, "supervisor") == 0 || strcmp(r, "pool") == 0);
         } else if (strcmp(n, "busy_seconds_total") == 0) {
             a->busy_s = s->v;
         } else if (strcmp(n, "mailbox_depth") == 0) {
@@ -270,6 +273,8 @@ static int apply(top_model *m, const prom_sample *s, size_t *wcap, actor_index *
             a->dead = u64(s->v);
         } else if (strcmp(n, "restarts_total") == 0) {
             a->restarts = u64(s->v);
+        } else if (strcmp(n, "children_restarted_total") == 0) {
+            a->children_restarted = u64(s->v);
         }
     }
     return 0;
@@ -363,6 +368,7 @@ int top_model_update(top_model *m, const char *text, int64_t now_ms) {
     m->workers = NULL;
     m->nactors = m->nworkers = 0;
     m->actors_alive = m->actors_spawned = m->dead_letters = 0;
+    m->metrics_level = 0;
     m->malformed = 0;
     size_t wcap = 0;
     actor_index ix = {0};

@@ -41,9 +41,10 @@ typedef struct top_actor {
     char label[96];  /* "name#id" */
     char parent[96]; /* the parent's label, or "" */
     char state[16];
-    int is_sup;
+    char role[16]; /* actor, supervisor, pool, pool_worker */
+    int is_sup;    /* a supervisor or a pool's router: it restarts others */
     double busy_s, busy_pct;
-    uint64_t mailbox, handled, dead, restarts;
+    uint64_t mailbox, handled, dead, restarts, children_restarted;
 } top_actor;
 
 typedef struct top_tree_row {
@@ -53,6 +54,7 @@ typedef struct top_tree_row {
 
 typedef struct top_model {
     uint64_t actors_alive, actors_spawned, dead_letters;
+    int metrics_level; /* 1 basic, 2 timing (actors' busy time), 0 unknown */
     top_worker *workers;
     size_t nworkers;
     top_actor *actors;

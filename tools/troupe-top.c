@@ -192,8 +192,12 @@ static void draw(const char *path, const top_model *m, int sort, const char *err
         for (size_t i = 0; i < m->ntree && y < LINES; i++) {
             const top_tree_row *r = &m->tree[i];
             const top_actor *a = &m->actors[r->actor];
+            char extra[64] = "";
+            if (a->is_sup)
+                snprintf(extra, sizeof(extra), "  [%s, restarted %llu children]", a->role,
+                         (unsigned long long)a->children_restarted);
             line_at(y++, 0, "%*s%s%s  restarts %llu%s", 2 * r->depth, "", r->depth ? "`- " : "",
-                    a->label, (unsigned long long)a->restarts, a->is_sup ? "  [supervisor]" : "");
+                    a->label, (unsigned long long)a->restarts, extra);
         }
     }
     refresh();

@@ -59,14 +59,15 @@ extern "C" {
 
 /* Write rt's metrics as Prometheus text (exposition format 0.0.4: "# HELP"
  * and "# TYPE" lines, then one `name{labels} value` line per sample, labels
- * such as worker="0" and actor="name#id") into buf, NUL-terminated.
- * *needed (if not NULL) is set to the size the text needs, NUL included.
- * Returns 0 when it fit; TR_E2BIG when len was too small (buf then holds
- * nothing useful; call again with at least *needed bytes, a little more
- * for a runtime whose actors come and go); TR_EINVAL if rt is NULL, or buf
- * is NULL with len > 0 (buf NULL with len 0 asks for the size only);
- * TR_ENOMEM. The metrics are read from a snapshot taken by the call. Any
- * thread, actors included (it does not wait for workers). */
+ * such as worker="0" and actor="name#id"; docs/observability.md lists the
+ * families) into buf: at most len bytes, NUL included (buf may be NULL when
+ * len is 0). *needed (optional) gets the text's full length without the
+ * NUL. Returns 0 if it all fit; TR_E2BIG if it was cut (buf then holds a
+ * NUL-terminated prefix: call again with more than *needed bytes, a little
+ * more for a runtime whose actors come and go); TR_EINVAL for a NULL rt or
+ * a NULL buf with len > 0; TR_ENOMEM. The metrics come from one snapshot
+ * (tr_snapshot_take) taken by the call, so they agree with each other. Any
+ * thread, actors included; rt must not be freed meanwhile. */
 TR_EXTERN int tr_metrics_prometheus(tr_runtime *rt, char *buf, size_t len, size_t *needed);
 
 #ifdef __cplusplus
