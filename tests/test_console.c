@@ -110,11 +110,13 @@ static char *read_all(int fd, int timeout_ms) {
 
 /* One request, the whole reply (malloc'd) or NULL. */
 static char *request(const char *req) {
+    char line[600];
+    int n = snprintf(line, sizeof(line), "%s\n", req);
+    if (n >= (int)sizeof(line))
+        return NULL;
     int fd = connect_to(sock_path);
     if (fd < 0)
         return NULL;
-    char line[300];
-    int n = snprintf(line, sizeof(line), "%s\n", req);
     char *out = NULL;
     if (send(fd, line, (size_t)n, MSG_NOSIGNAL) == n)
         out = read_all(fd, 10000);

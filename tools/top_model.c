@@ -175,6 +175,8 @@ static int cmp_label(const void *a, const void *b) {
 }
 
 static top_actor *find_actor(top_actor *rows, size_t n, const char *label) {
+    if (n == 0)
+        return NULL;
     top_actor key;
     copy_str(key.label, sizeof(key.label), label);
     return bsearch(&key, rows, n, sizeof(top_actor), cmp_label);
