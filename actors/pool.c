@@ -38,6 +38,7 @@
 #include "actors/restarts.h"
 #include "actors/timer.h"
 #include "core/actor.h"
+#include "core/metrics.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -56,6 +57,7 @@ typedef struct rslot {
     uint64_t due;
     tr_msg *token; /* shared queue: held while the worker is idle */
     int state;
+    uint32_t restarts; /* times this slot's worker was replaced (snapshots) */
 } rslot;
 
 typedef struct router {
@@ -130,6 +132,9 @@ static int spawn_worker(router *r, unsigned i) {
     r->slots[i].id = tr_ref_id(ref);
     r->slots[i].mon = mon;
     r->slots[i].state = S_RUN;
+    /* For snapshots (troupe/introspect.h): "name/slot" under the router. */
+    tr__ameta_tag_any(ref, tr_ref_id(tr_self(r->ctx)), p->cfg.name != NULL ? p->cfg.name : "pool",
+                      (int)i, r->slots[i].restarts);
     wd_publish(p, i, ref);
     return 0;
 }
@@ -460,6 +465,8 @@ static void slot_died(router *r, unsigned i) {
     if (r->closing)
         return;
     r->restarts++;
+    s->restarts++;
+    tr__ameta_restarted_owner(r->ctx);
     if (tr__restarts_note(&r->rs)) {
         end_self(r, TR_EXIT_ERROR, TR_ECRASHED, "pool restart intensity reached");
         return;
@@ -720,6 +727,7 @@ static int router_init(tr_ctx *ctx, void *state, void *arg) {
     r->handles = a->handles;
     r->rng = 0x2545F4914F6CDD1DULL ^ tr_ref_id(tr_self(ctx));
     tr_trap_exit(ctx, 1);
+    tr__ameta_role_owner(ctx, TR_ROLE_POOL, -1);
     /* The pool object outlives us while workers still hold it. */
     tr_ref_retain(tr_self(ctx));
     p->router = tr_self(ctx);

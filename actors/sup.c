@@ -38,6 +38,7 @@
 #include "actors/sup.h"
 #include "actors/timer.h"
 #include "core/actor.h"
+#include "core/metrics.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -156,6 +157,8 @@ static int child_start(supv *s, child *c) {
     }
     c->ref = ref;
     c->state = C_RUNNING;
+    /* For snapshots (troupe/introspect.h): its parent, id and restarts. */
+    tr__ameta_tag_any(ref, tr_ref_id(tr_self(s->ctx)), c->spec.id, -1, c->restarts);
     return 0;
 }
 
@@ -524,6 +527,9 @@ static void start_due(supv *s) {
         if (rc >= 0) { /* started, or its start said "ignore" */
             c->restarts++;
             s->stats.restarts++;
+            tr__ameta_restarted_owner(s->ctx);
+            if (c->ref != NULL) /* the count it started with, now that it is known */
+                tr__ameta_tag_any(c->ref, tr_ref_id(tr_self(s->ctx)), c->spec.id, -1, c->restarts);
             continue;
         }
         s->stats.start_failures++;
@@ -978,6 +984,7 @@ static int sup_init(tr_ctx *ctx, void *state, void *arg) {
     }
     tr_trap_exit(ctx, 1);
     tr__actor_stop_as_message(ctx);
+    tr__ameta_role_owner(ctx, TR_ROLE_SUPERVISOR, (int)cfg->strategy);
     if (cfg->strategy == TR_SUP_DYNAMIC) {
         s->tmpl = cfg->children[0];
         return 0;

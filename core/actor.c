@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "core/fence.h"
+#include "core/futex.h"
 #include "core/lane.h"
 #include "core/metrics.h"
 #include "core/msg.h"
@@ -105,7 +106,10 @@ int64_t tr_ref_mailbox_len(const tr_ref *ref) {
         return TR_EINVAL;
     if (tr__mbox_closed_any(&ref->mbox))
         return TR_EDEAD;
-    return (int64_t)tr__mbox_len_any(&ref->mbox);
+    uint64_t n = tr__mbox_depth_any(&ref->mbox);
+    uint32_t cap = ref->mbox.cap;
+    /* A bounded mailbox shows at most its bound (notices may pass it). */
+    return (int64_t)(cap != 0 && n > cap ? cap : n);
 }
 
 /* --- spawn --------------------------------------------------------------- */
@@ -599,8 +603,28 @@ static inline tr_msg *next_message(tr_actor *a) {
     return m;
 }
 
+/* TR_METRICS_TIMING: time m's wait in the mailbox and its handler. t0 is
+ * when the handler began (the last message's end, or the turn's start). */
+static __attribute__((noinline)) uint64_t time_message(tr__ameta *tm, uint32_t mflags,
+                                                       uint64_t t0) {
+    uint64_t t1 = tr__mono_ns();
+    uint64_t ns = t1 - t0;
+    tr__hist_add_owner(tm->handler_hist, ns);
+    /* The owner is the one writer; snapshots load it. */
+    ck_pr_store_64(&tm->busy_ns, tm->busy_ns + ns);
+    if (mflags & TR__MSG_STAMPED)
+        tr__hist_add_owner(tm->mailbox_hist, tr__msg_wait_ns(mflags, t0));
+    return t1;
+}
+
 int tr__actor_run_turn(tr_actor *a, unsigned batch) {
     unsigned n;
+    /* Timing: one load per turn when it is off. */
+    tr__ameta *tm = NULL;
+    uint64_t t0 = 0;
+    if (TR_UNLIKELY(ck_pr_load_32(&a->rt->metrics) == TR_METRICS_TIMING) &&
+        (tm = tr__ameta_get_any(a)) != NULL)
+        t0 = tr__mono_ns();
     for (n = 0; n < batch; n++) {
         if (TR_UNLIKELY(ck_pr_load_32(&a->stop_req))) {
             finish_requested(a);
@@ -612,6 +636,8 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
         if (TR_UNLIKELY(m->flags & (TR__MSG_KICK | TR__MSG_LANE))) {
             if (m->flags & TR__MSG_LANE) {
                 a->mbox.taken--; /* pushed uncounted: it took no room */
+                /* nor counted in pushed: the owner writes popped */
+                ck_pr_store_64(&a->mbox.popped, a->mbox.popped - 1);
                 tr__lane_kick_owner(a, m);
                 continue;
             }
@@ -622,7 +648,11 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
          * threads and only need to see that it changed, eventually. */
         ck_pr_store_64(&a->activity, a->activity + !(m->flags & TR__MSG_QUIET));
         a->cur = m;
+        /* Read before receive: it may free or forward m. */
+        uint32_t mflags = m->flags;
         int rc = a->receive(tr__ctx_of(a), a->state, m);
+        if (TR_UNLIKELY(tm != NULL))
+            t0 = time_message(tm, mflags, t0);
         if (TR_UNLIKELY(rc != 0)) {
             drop_current(a, TR_ECRASHED);
             finish(a, TR_EXIT_ERROR, rc, NULL);

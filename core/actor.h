@@ -147,7 +147,17 @@ void tr__schedule_any(tr_runtime *rt, tr_actor *a);
 
 /* Push msg into a's mailbox and schedule a if it was idle. Inline: it is
  * the end of every send. */
+/* Runtimes with TR_METRICS_TIMING on, process-wide (core/metrics.c): a send
+ * stamps its message only while it is not 0, so one load of a read-mostly
+ * word and a branch is all timing costs a send when it is off. */
+extern uint32_t tr__timing_runtimes;
+/* Stamp msg for a's runtime if its timing is on (core/metrics.c). */
+void tr__metrics_stamp_any(tr_actor *a, tr_msg *msg);
 static inline int tr__actor_push(tr_actor *a, tr_msg *msg) {
+    /* Relaxed: a sender that sees the switch late sends one unstamped
+     * message, which is then not timed. */
+    if (TR_UNLIKELY(ck_pr_load_32(&tr__timing_runtimes) != 0))
+        tr__metrics_stamp_any(a, msg);
     int rc = tr__mbox_push_mpsc(&a->mbox, msg);
     if (rc == TR__MBOX_WOKE) {
         tr__schedule_any(a->rt, a);

@@ -59,6 +59,9 @@ tr_future *tr__future_new(tr_runtime *rt) {
     if (f == NULL)
         return NULL;
     *f = (tr_future){.refs = 2, .state = F_PENDING, .rt = rt};
+    /* Outstanding until its outcome or abandonment (the one CAS out of the
+     * unsettled states takes it back). A statistic: relaxed. */
+    ck_pr_inc_64((uint64_t *)&rt->asks_outstanding);
     return f;
 }
 
@@ -80,6 +83,7 @@ void tr__future_settle(tr_future *f, tr_msg *reply, int err) {
         /* Release: the reply is visible to whoever sees the outcome. */
         if (__atomic_compare_exchange_n(&f->state, &s, (uint32_t)err, 0, __ATOMIC_RELEASE,
                                         __ATOMIC_RELAXED)) {
+            ck_pr_dec_64((uint64_t *)&f->rt->asks_outstanding); /* settled */
             if (s == F_WAITED) { /* our ref keeps f alive through the wake */
                 tr__worker *w = tr__worker_of(f->rt);
                 if (w != NULL && tr__worker_defer_wake_owner(w, f))
@@ -580,8 +584,11 @@ int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
             tr__deadline_after(&dl, timeout_ms);
         s = await(f, timeout_ms > 0 ? &dl : NULL);
     }
-    if (unsettled(s))
+    if (unsettled(s)) {
+        if (timeout_ms != 0)                      /* a zero timeout is a poll, not a timeout */
+            ck_pr_inc_64(&f->rt->asks_timed_out); /* a statistic: relaxed */
         return TR_ETIMEDOUT;
+    }
     if (s == F_ABANDONED)
         return TR_ESTATE; /* waited on after tr_future_release */
     if (s != 0)
@@ -601,6 +608,7 @@ int tr_future_release(tr_future *f) {
     while (unsettled(s)) {
         if (__atomic_compare_exchange_n(&f->state, &s, F_ABANDONED, 0, __ATOMIC_RELAXED,
                                         __ATOMIC_RELAXED)) {
+            ck_pr_dec_64((uint64_t *)&f->rt->asks_outstanding); /* abandoned */
             if (s == F_WAITED) /* a waiter on another thread: let it see this */
                 tr__futex_wake(&f->state, INT32_MAX);
             break;

@@ -456,7 +456,7 @@ int tr_snapshot_format(const tr_snapshot *snap, char *buf, size_t len, size_t *n
     out o = {buf, len, 0};
     const tr_runtime_info *r = &snap->runtime;
     put(&o,
-        "runtime: workers %u, actors %llu listed %llu alive %llu spawned, dead letters %llu "
+        "runtime: workers %u, actors %llu listed, %llu alive, %llu spawned, dead letters %llu "
         "(stopped %llu "
         "shutdown %llu dropped %llu), asks %llu outstanding %llu timed out, metrics %s, uptime "
         "%.3fs%s\n",

@@ -26,17 +26,44 @@ int tr__metrics_level_init(int cfg_level) {
     return TR_METRICS_BASIC;
 }
 
+uint32_t tr__timing_runtimes;
+
+/* Move rt to level and keep tr__timing_runtimes in step: the exchange makes
+ * each change seen by exactly one caller, which counts it. */
+static void set_level(tr_runtime *rt, uint32_t level) {
+    /* Relaxed: a switch, read once per turn and per send; nothing is
+     * published with it, and a turn that sees it late times one turn less. */
+    uint32_t was = ck_pr_fas_32(&rt->metrics, level);
+    if (was != TR_METRICS_TIMING && level == TR_METRICS_TIMING)
+        ck_pr_inc_32(&tr__timing_runtimes);
+    else if (was == TR_METRICS_TIMING && level != TR_METRICS_TIMING)
+        ck_pr_dec_32(&tr__timing_runtimes);
+}
+
+void tr__metrics_start(tr_runtime *rt, int cfg_level) {
+    rt->metrics = TR_METRICS_BASIC;
+    rt->metrics_start = (uint32_t)tr__metrics_level_init(cfg_level);
+    set_level(rt, rt->metrics_start);
+}
+
+void tr__metrics_stop(tr_runtime *rt) {
+    set_level(rt, TR_METRICS_BASIC);
+}
+
 int tr_runtime_set_metrics(tr_runtime *rt, int level) {
     if (rt == NULL)
         return TR_EINVAL;
     if (level == TR_METRICS_DEFAULT)
-        level = rt->metrics_start;
+        level = (int)rt->metrics_start;
     if (level != TR_METRICS_BASIC && level != TR_METRICS_TIMING)
         return TR_EINVAL;
-    /* Relaxed: a switch, read once per turn and per send; nothing is
-     * published with it, and a turn that sees it late times one turn less. */
-    ck_pr_store_32(&rt->metrics, (uint32_t)level);
+    set_level(rt, (uint32_t)level);
     return 0;
+}
+
+void tr__metrics_stamp_any(tr_actor *a, tr_msg *msg) {
+    if (ck_pr_load_32(&a->rt->metrics) == TR_METRICS_TIMING)
+        tr__msg_stamp_now(msg);
 }
 
 int tr_runtime_metrics(const tr_runtime *rt) {
@@ -172,8 +199,8 @@ void tr__msg_stamp_now(tr_msg *m) {
         (m->flags & ((1u << TR__STAMP_SHIFT) - 1u)) | TR__MSG_STAMPED | (us << TR__STAMP_SHIFT);
 }
 
-uint64_t tr__msg_wait_ns(const tr_msg *m, uint64_t now_ns) {
-    uint32_t then = (m->flags >> TR__STAMP_SHIFT) & TR__STAMP_MASK;
+uint64_t tr__msg_wait_ns(uint32_t flags, uint64_t now_ns) {
+    uint32_t then = (flags >> TR__STAMP_SHIFT) & TR__STAMP_MASK;
     uint32_t now = (uint32_t)(now_ns / 1000u) & TR__STAMP_MASK;
     return (uint64_t)((now - then) & TR__STAMP_MASK) * 1000u;
 }

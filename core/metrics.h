@@ -74,6 +74,10 @@ static inline void tr__hist_add_owner(uint32_t *hist, uint64_t ns) {
 
 /* The runtime's level from its config and TROUPE_METRICS. */
 int tr__metrics_level_init(int cfg_level);
+/* From tr_runtime_new: set rt's level (config, environment). */
+void tr__metrics_start(tr_runtime *rt, int cfg_level);
+/* From runtime_destroy: rt no longer times anything. */
+void tr__metrics_stop(tr_runtime *rt);
 
 /* Message stamps (TR_METRICS_TIMING): a send stamps the time in the high
  * bits of tr_msg.flags, the receiver reads the wait at its pop. 22 bits of
@@ -82,7 +86,8 @@ int tr__metrics_level_init(int cfg_level);
 #define TR__STAMP_SHIFT 10
 #define TR__STAMP_MASK 0x3FFFFFu
 void tr__msg_stamp_now(tr_msg *m);
-/* The wait of a stamped message, in ns (at microsecond resolution). */
-uint64_t tr__msg_wait_ns(const tr_msg *m, uint64_t now_ns);
+/* The wait of a message stamped with flags (its tr_msg.flags), in ns, at
+ * microsecond resolution. */
+uint64_t tr__msg_wait_ns(uint32_t flags, uint64_t now_ns);
 
 #endif

@@ -66,6 +66,7 @@ static void runtime_destroy(tr_runtime *rt) {
             ext[i].runtime_free(rt, ext[i].data);
     tr__registry_free(rt);
     tr__group_free(rt);
+    tr__metrics_stop(rt);
     tr__ameta_free_all(rt);
     tr__pool_destroy(rt);
     pthread_mutex_destroy(&rt->join_mu);
@@ -92,7 +93,7 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
         return TR_ENOMEM;
     memset(rt, 0, sizeof(*rt));
     rt->cfg = c;
-    rt->metrics = rt->metrics_start = (uint32_t)tr__metrics_level_init(c.metrics);
+    tr__metrics_start(rt, c.metrics);
     rt->start_ns = tr__mono_ns();
     tr__inject_init(&rt->global);
     rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;

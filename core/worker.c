@@ -458,9 +458,25 @@ static void help_tick(tr__worker *w) {
     }
 }
 
+/* TR_METRICS_TIMING: the gap since the last poll is how late a timer or an
+ * I/O event due just after it could be (loop lag). A park resets it: a
+ * sleeping loop is not late. Owner writes, snapshots load. */
+static __attribute__((noinline)) void loop_lag(tr__worker *w) {
+    uint64_t now = tr__mono_ns();
+    if (w->poll_ns != 0) {
+        uint64_t gap = now - w->poll_ns;
+        ck_pr_store_64(&w->lag_ns, gap);
+        if (gap > w->lag_max_ns)
+            ck_pr_store_64(&w->lag_max_ns, gap);
+    }
+    w->poll_ns = now;
+}
+
 /* Run loop callbacks (timers, I/O) without blocking, if there are any; then
  * the deferred wake-ups, theirs included. */
 static void poll_loop(tr__worker *w) {
+    if (TR_UNLIKELY(ck_pr_load_32(&w->rt->metrics) == TR_METRICS_TIMING))
+        loop_lag(w);
     /* Relaxed: helpers only compare it with the value they saw before
      * (stuck_any); the owner is its one writer. */
     ck_pr_store_64(&w->beat, w->beat + 1);
@@ -536,6 +552,7 @@ static int park(tr__worker *w) {
     uint64_t slept = tr__mono_ns() - w->park_since;
     ck_pr_store_64(&w->parked_ns, w->parked_ns + slept);
     ck_pr_store_64(&w->park_since, 0);
+    w->poll_ns = 0;                        /* asleep is not late (loop_lag) */
     ck_pr_store_64(&w->beat, w->beat + 1); /* awake from here (see poll_loop) */
     w->help_countdown = 1; /* look at the next poll: the watchdog may be why we woke */
     unpark_self(w);
