@@ -468,6 +468,22 @@ static void prometheus_names_every_known_actor(void **state) {
     char want[200];
     snprintf(want, sizeof(want), "troupe_actor_messages_total{actor=\"%s\"} 0\n", label);
     assert_null(strstr(text, want));
+    /* The tree: alpha under app (a supervisor), the pool's workers under
+     * jobs (a pool), each worker named by pool and slot. */
+    char sup[128], jobs[128];
+    find_actor_label(text, "app", sup, sizeof(sup));
+    find_actor_label(text, "jobs", jobs, sizeof(jobs));
+    snprintf(want, sizeof(want), "name=\"app\",parent=\"\",role=\"supervisor\"");
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof(want), "name=\"alpha\",parent=\"%s\",role=\"actor\"", sup);
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof(want), "name=\"jobs\",parent=\"%s\",role=\"pool\"", sup);
+    assert_non_null(strstr(text, want));
+    for (int slot = 0; slot < CONSOLE_APP_POOL_WORKERS; slot++) {
+        snprintf(want, sizeof(want), "name=\"jobs/%d\",parent=\"%s\",role=\"pool_worker\"", slot,
+                 jobs);
+        assert_non_null(strstr(text, want));
+    }
     /* A sample per worker. */
     assert_non_null(strstr(text, "troupe_worker_turns_total{worker=\"0\"} "));
     assert_non_null(strstr(text, "troupe_worker_turns_total{worker=\"1\"} "));

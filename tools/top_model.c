@@ -273,6 +273,7 @@ static int apply(top_model *m, const prom_sample *s, size_t *wcap, actor_index *
             a->handled = u64(s->v);
         } else if (strcmp(n, "dead_letters_total") == 0) {
             a->dead = u64(s->v);
+            m->has_actor_dead = 1;
         } else if (strcmp(n, "restarts_total") == 0) {
             a->restarts = u64(s->v);
         } else if (strcmp(n, "children_restarted_total") == 0) {
@@ -292,9 +293,16 @@ static void rates(top_model *m, int64_t now_ms) {
     double dt = m->prev_ms > 0 && now_ms > m->prev_ms ? (double)(now_ms - m->prev_ms) / 1000 : 0;
     for (size_t i = 0; i < m->nactors; i++) {
         top_actor *a = &m->actors[i];
-        const top_actor *p = dt > 0 ? find_actor(m->prev, m->nprev, a->label) : NULL;
-        a->busy_pct =
-            p != NULL && a->busy_s >= p->busy_s ? 100.0 * (a->busy_s - p->busy_s) / dt : 0.0;
+        if (dt <= 0) {
+            a->busy_pct = 0;
+            continue;
+        }
+        /* An actor missing from the previous update was spawned since (a
+         * restarted child is a new actor, with a new id): all its busy time
+         * is from this interval. */
+        const top_actor *p = find_actor(m->prev, m->nprev, a->label);
+        double before = p != NULL && p->busy_s <= a->busy_s ? p->busy_s : 0;
+        a->busy_pct = 100.0 * (a->busy_s - before) / dt;
     }
     for (size_t i = 0; i < m->nworkers; i++) {
         top_worker *w = &m->workers[i];
@@ -371,6 +379,7 @@ int top_model_update(top_model *m, const char *text, int64_t now_ms) {
     m->nactors = m->nworkers = 0;
     m->actors_alive = m->actors_spawned = m->dead_letters = 0;
     m->metrics_level = 0;
+    m->has_actor_dead = 0;
     m->malformed = 0;
     size_t wcap = 0;
     actor_index ix = {0};

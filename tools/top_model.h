@@ -54,7 +54,8 @@ typedef struct top_tree_row {
 
 typedef struct top_model {
     uint64_t actors_alive, actors_spawned, dead_letters;
-    int metrics_level; /* 1 basic, 2 timing (actors' busy time), 0 unknown */
+    int metrics_level;  /* 1 basic, 2 timing (actors' busy time), 0 unknown */
+    int has_actor_dead; /* the runtime exports dead letters per actor */
     top_worker *workers;
     size_t nworkers;
     top_actor *actors;

@@ -175,14 +175,17 @@ static void draw(const char *path, const top_model *m, int sort, const char *err
     if (tree_rows > rest / 2)
         tree_rows = rest / 2;
     size_t actor_rows = rest > tree_rows + 1 ? rest - tree_rows - 1 : 0;
-    line_at(y++, 1, "%-36s %7s %9s %8s %12s %6s %8s  %s", "ACTOR", "BUSY%", "BUSY s", "MAILBOX",
-            "HANDLED", "DEAD", "RESTARTS", "STATE");
+    line_at(y++, 1, "%-36s %7s %9s %8s %12s %6s %8s  %-9s%s", "ACTOR", "BUSY%", "BUSY s", "MAILBOX",
+            "HANDLED", "DEAD", "RESTARTS", "STATE",
+            m->metrics_level == 1 ? "(busy: TROUPE_METRICS=timing)" : "");
     size_t *order = top_model_sorted(m, sort);
     for (size_t i = 0; order != NULL && i < m->nactors && i + 1 < actor_rows; i++) {
         const top_actor *a = &m->actors[order[i]];
-        line_at(y++, 0, "%-36.36s %6.1f%% %9.3f %8llu %12llu %6llu %8llu  %s", a->label,
-                a->busy_pct, a->busy_s, (unsigned long long)a->mailbox,
-                (unsigned long long)a->handled, (unsigned long long)a->dead,
+        char dead[24] = "-"; /* not every runtime counts them per actor */
+        if (m->has_actor_dead)
+            snprintf(dead, sizeof(dead), "%llu", (unsigned long long)a->dead);
+        line_at(y++, 0, "%-36.36s %6.1f%% %9.3f %8llu %12llu %6s %8llu  %s", a->label, a->busy_pct,
+                a->busy_s, (unsigned long long)a->mailbox, (unsigned long long)a->handled, dead,
                 (unsigned long long)a->restarts, a->state);
     }
     free(order);
