@@ -237,7 +237,14 @@ static void on_writable(client *cl) {
         }
         cl->outpos += (size_t)n;
     }
-    drop(cl); /* all sent: closing is the end of the reply */
+    /* All sent: closing is the end of the reply. Take what the client sent
+     * past its request line first (a little, without waiting): closing
+     * with unread input would reset the connection, and the client could
+     * lose the end of its reply. */
+    char junk[REQUEST_MAX];
+    for (int i = 0; i < 16 && recv(cl->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+        ;
+    drop(cl);
 }
 
 static void *console_main(void *arg) {

@@ -39,8 +39,9 @@
  * 5 s to read its reply, then it is closed. The console's thread renders
  * replies; workers never wait for it or for a client.
  *
- * From a shell (socat):
- *   echo prometheus | socat - UNIX-CONNECT:/tmp/troupe.sock */
+ * From a shell: `troupe-top --prometheus PATH`, or with socat
+ *   echo prometheus | socat - UNIX-CONNECT:/tmp/troupe.sock
+ * (docs/observability.md: troupe-top, the families, a scrape endpoint). */
 #ifndef TROUPE_CONSOLE_H
 #define TROUPE_CONSOLE_H
 
