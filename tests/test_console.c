@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "support/console_app.h"
+#include "tools/top_model.h"
 #include "support/testutil.h"
 #include "troupe.h"
 
@@ -545,6 +546,65 @@ static void snapshot_lists_workers_and_known_names(void **state) {
     tr_runtime_free(rt);
 }
 
+/* troupe-top's model reads what the runtime writes: the workers, the known
+ * actors, the tree (app > alpha, jobs > jobs/N), busy % from two updates. */
+static void troupe_top_model_reads_the_exposition(void **state) {
+    (void)state;
+    make_path("model");
+    console_app app;
+    tr_runtime *rt = console_runtime(&app);
+    assert_int_equal(console_app_ping(&app, TU_WAIT_MS), 0);
+    top_model *m = top_model_new();
+    assert_non_null(m);
+    char *text = request("prometheus");
+    assert_non_null(text);
+    assert_int_equal(top_model_update(m, text, 1000), 0);
+    free(text);
+    assert_int_equal(m->malformed, 0);
+    assert_int_equal(m->nworkers, 2);
+    assert_int_equal(m->workers[0].id, 0);
+    assert_int_equal(m->workers[1].id, 1);
+    assert_int_equal(m->actors_alive, 1 + 3 + 1 + CONSOLE_APP_POOL_WORKERS);
+    assert_int_equal(m->nactors, 1 + 3 + 1 + CONSOLE_APP_POOL_WORKERS);
+    assert_int_equal(m->metrics_level, TR_METRICS_BASIC);
+    /* The tree: app first, its four children at depth 1, the pool's
+     * workers at depth 2, all eight actors once. */
+    assert_int_equal(m->ntree, m->nactors);
+    assert_int_equal(m->tree[0].depth, 0);
+    assert_memory_equal(m->actors[m->tree[0].actor].label, "app#", 4);
+    assert_true(m->actors[m->tree[0].actor].is_sup);
+    int depth1 = 0, depth2 = 0;
+    for (size_t i = 0; i < m->ntree; i++) {
+        const top_actor *a = &m->actors[m->tree[i].actor];
+        depth1 += m->tree[i].depth == 1;
+        depth2 += m->tree[i].depth == 2;
+        if (m->tree[i].depth == 2)
+            assert_memory_equal(a->label, "jobs/", 5);
+    }
+    assert_int_equal(depth1, 4);
+    assert_int_equal(depth2, CONSOLE_APP_POOL_WORKERS);
+    /* Sorted by name: alpha first. */
+    size_t *order = top_model_sorted(m, TOP_SORT_NAME);
+    assert_non_null(order);
+    assert_memory_equal(m->actors[order[0]].label, "alpha#", 6);
+    free(order);
+    /* A second update a second later: busy % of the workers from their
+     * busy seconds, between 0 and 100 (plus rounding). */
+    text = request("prometheus");
+    assert_non_null(text);
+    assert_int_equal(top_model_update(m, text, 2000), 0);
+    free(text);
+    for (size_t i = 0; i < m->nworkers; i++)
+        assert_true(m->workers[i].busy_pct >= 0 && m->workers[i].busy_pct <= 101);
+    /* Lines it cannot read are counted, not fatal. */
+    assert_int_equal(top_model_update(m, "troupe_workers 2\nnot a metric line\nx{y=\"1} 2\n", 3000),
+                     0);
+    assert_int_equal(m->malformed, 2);
+    top_model_free(m);
+    console_app_stop(&app);
+    tr_runtime_free(rt);
+}
+
 /* ---- hostile clients --------------------------------------------------------- */
 
 /* The console answers and the runtime answers asks. */
@@ -739,6 +799,7 @@ int main(void) {
         cmocka_unit_test(prometheus_names_every_known_actor),
         cmocka_unit_test(prometheus_escapes_label_values),
         cmocka_unit_test(snapshot_lists_workers_and_known_names),
+        cmocka_unit_test(troupe_top_model_reads_the_exposition),
         cmocka_unit_test(silent_clients_do_not_block),
         cmocka_unit_test(connection_limit_says_busy),
         cmocka_unit_test(megabyte_of_garbage_is_refused),
