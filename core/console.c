@@ -27,7 +27,7 @@
  * is TR_EBUSY; anything else there is TR_EEXIST and is left alone. At stop
  * the file is removed only if it is still the one we bound (same device and
  * inode), so a later program's socket at the same path survives us. */
-#define _GNU_SOURCE /* accept4, pipe2 */
+#define _GNU_SOURCE /* accept4, pipe2, pthread_setname_np */
 #include "core/console.h"
 
 #include <errno.h>
@@ -249,6 +249,7 @@ static void on_writable(client *cl) {
 
 static void *console_main(void *arg) {
     tr__console *c = arg;
+    pthread_setname_np(pthread_self(), "troupe-console"); /* for top -H, gdb */
     struct pollfd pfd[2 + MAX_CLIENTS];
     client *who[2 + MAX_CLIENTS];
     for (;;) {
