@@ -106,7 +106,7 @@ int64_t tr_ref_mailbox_len(const tr_ref *ref) {
         return TR_EINVAL;
     if (tr__mbox_closed_any(&ref->mbox))
         return TR_EDEAD;
-    uint64_t n = tr__mbox_depth_any(&ref->mbox);
+    uint32_t n = tr__mbox_depth_any(&ref->mbox);
     uint32_t cap = ref->mbox.cap;
     /* A bounded mailbox shows at most its bound (notices may pass it). */
     return (int64_t)(cap != 0 && n > cap ? cap : n);
@@ -207,6 +207,10 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
         cap = rt->cfg.mailbox_capacity;
     if (cap == TR_MAILBOX_UNBOUNDED)
         cap = 0;
+    /* With the metrics switch on, an unbounded mailbox keeps a count, so
+     * its depth is exact (core/metrics.h); the push then pays for it. */
+    if (cap == 0 && TR_UNLIKELY(ck_pr_load_32(&rt->metrics) == TR_METRICS_TIMING))
+        cap = TR__MBOX_CAP_COUNTED;
     tr__mbox_init(&a->mbox, cap); /* SCHED: ours until the end of spawn */
     /* The owner line's fields in their order, nothing between them, so the
      * compiler merges the zero stores into a few wide ones. */
@@ -617,13 +621,15 @@ static __attribute__((noinline)) uint64_t time_message(tr__ameta *tm, uint32_t m
     return t1;
 }
 
-int tr__actor_run_turn(tr_actor *a, unsigned batch) {
+/* The turn, in two copies: `timed` is a constant in each, so the untimed
+ * one (every turn while TR_METRICS_TIMING is off) carries no trace of the
+ * timing code; tr__actor_run_turn picks one per turn. */
+static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned batch,
+                                                          const int timed) {
     unsigned n;
-    /* Timing: one load per turn when it is off. */
     tr__ameta *tm = NULL;
     uint64_t t0 = 0;
-    if (TR_UNLIKELY(ck_pr_load_32(&a->rt->metrics) == TR_METRICS_TIMING) &&
-        (tm = tr__ameta_get_any(a)) != NULL)
+    if (timed && (tm = tr__ameta_get_any(a)) != NULL)
         t0 = tr__mono_ns();
     for (n = 0; n < batch; n++) {
         if (TR_UNLIKELY(ck_pr_load_32(&a->stop_req))) {
@@ -635,9 +641,8 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
             break;
         if (TR_UNLIKELY(m->flags & (TR__MSG_KICK | TR__MSG_LANE))) {
             if (m->flags & TR__MSG_LANE) {
-                a->mbox.taken--; /* pushed uncounted: it took no room */
-                /* nor counted in pushed: the owner writes popped */
-                ck_pr_store_64(&a->mbox.popped, a->mbox.popped - 1);
+                /* pushed uncounted: it took no room (a store: any reads it) */
+                ck_pr_store_32(&a->mbox.taken, a->mbox.taken - 1);
                 tr__lane_kick_owner(a, m);
                 continue;
             }
@@ -651,7 +656,7 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
         /* Read before receive: it may free or forward m. */
         uint32_t mflags = m->flags;
         int rc = a->receive(tr__ctx_of(a), a->state, m);
-        if (TR_UNLIKELY(tm != NULL))
+        if (timed && tm != NULL)
             t0 = time_message(tm, mflags, t0);
         if (TR_UNLIKELY(rc != 0)) {
             drop_current(a, TR_ECRASHED);
@@ -702,6 +707,18 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
     if (!again)
         return TR__TURN_DONE;
     return n == batch ? TR__TURN_YIELD : TR__TURN_MORE;
+}
+
+static __attribute__((noinline)) int run_turn_timed(tr_actor *a, unsigned batch) {
+    return run_turn(a, batch, 1);
+}
+
+int tr__actor_run_turn(tr_actor *a, unsigned batch) {
+    /* Relaxed: the switch (core/metrics.c). a->rt is on the line the turn
+     * reads at its end anyway, rt->metrics beside the state workers poll. */
+    if (TR_UNLIKELY(ck_pr_load_32(&a->rt->metrics) == TR_METRICS_TIMING))
+        return run_turn_timed(a, batch);
+    return run_turn(a, batch, 0);
 }
 
 /* --- inside callbacks ---------------------------------------------------- */

@@ -75,8 +75,8 @@ struct tr_ref {
     ck_spinlock_fas_t lock; /* guards req_* and watchers */
     tr_exit_kind req_kind;  /* strongest pending stop request */
     int req_code;
-    tr__watch *watchers; /* monitors and links on this actor */
-    uint32_t watch_closed;
+    uint32_t watch_closed; /* beside req_code: fills its hole (the block stays 640 bytes) */
+    tr__watch *watchers;   /* monitors and links on this actor */
     uint64_t next_watch_id;
     /* Names and groups (core/registry.c, core/group.c): TR__DIR_* flags, set
      * once the actor registered, joined or subscribed, read once at its end;

@@ -100,7 +100,8 @@ static int copy_actor(snap_full *s, tr_actor *a, tr_actor_info *o, long *hist_of
     o->worker = -1;
     o->slot = -1;
     o->strategy = -1;
-    o->mailbox_cap = a->mbox.cap;
+    o->mailbox_cap = a->mbox.cap == TR__MBOX_CAP_COUNTED ? 0 : a->mbox.cap;
+    o->mailbox_exact = a->mbox.cap != 0;
     int64_t len = tr_ref_mailbox_len(a);
     o->mailbox_len = len > 0 ? len : 0;
     o->messages = ck_pr_load_64(&a->activity);

@@ -226,16 +226,6 @@ static int finish_put(tr_actor *to, tr__lane *l, int rc) {
     return rc; /* 0 or TR_ENOMEM */
 }
 
-/* A bounded mailbox's depth counts its lanes' messages too (pushed here,
- * popped by take): before the put that publishes them, so popped never
- * passes pushed (see tr__mbox_depth_any). Unbounded mailboxes leave lanes
- * out: a shared fetch-and-add per put is the contention lanes avoid, and
- * a bounded one pays it for its room already (docs/observability.md). */
-static inline void lane_count(tr_actor *to, int64_t n) {
-    if (to->mbox.cap != 0)
-        ck_pr_faa_64(&to->mbox.pushed, (uint64_t)n); /* a statistic, relaxed */
-}
-
 /* Put one message into e's lane for `to`, its room reserved first. */
 static int put(tr_actor *to, entry *e, uint32_t kind, uint32_t type, uint64_t word) {
     /* The room in a bounded mailbox, as a push reserves it; the owner gives
@@ -243,13 +233,11 @@ static int put(tr_actor *to, entry *e, uint32_t kind, uint32_t type, uint64_t wo
     int rc = tr__mbox_reserve_any(&to->mbox, 1);
     if (rc != 0)
         return rc;
-    lane_count(to, 1);
     tr__lane *l = e->lane;
     rc = tr__lane_put_spsc(l, kind, type, word);
-    if (rc == TR__LANE_REFUSED || rc < 0) {
+    if (rc == TR__LANE_REFUSED || rc < 0)
         tr__mbox_unreserve_any(&to->mbox, 1);
-        lane_count(to, -1);
-    } else
+    else
         judge(e, rc);
     return finish_put(to, l, rc);
 }
@@ -275,7 +263,6 @@ int tr__lane_send_batch(tr_actor *to, tr_msg *const *msgs, uint32_t n) {
     int rc = tr__mbox_reserve_any(&to->mbox, n); /* all or nothing, as a chain push */
     if (rc != 0)
         return rc;
-    lane_count(to, n);
     tr__lane *l = e->lane;
     for (uint32_t i = 0; i < n; i++) {
         msgs[i]->next = NULL;
@@ -285,7 +272,6 @@ int tr__lane_send_batch(tr_actor *to, tr_msg *const *msgs, uint32_t n) {
             continue;
         }
         tr__mbox_unreserve_any(&to->mbox, n - i);
-        lane_count(to, -(int64_t)(n - i));
         if (i == 0) /* nothing sent: the caller keeps them all */
             return rc == TR__LANE_REFUSED ? finish_put(to, l, rc) : rc;
         /* The actor ended (or memory ran out) halfway: the batch was
@@ -381,11 +367,8 @@ static tr_msg *take(tr_actor *a, tr__lane *l) {
         uint32_t type;
         uint64_t word;
         uint32_t kind = tr__lane_take_owner(l, &type, &word);
-        if (kind != TR__LANE_EMPTY) {
-            a->mbox.taken++;      /* a bounded mailbox's room, given back per turn */
-            if (a->mbox.cap != 0) /* counted in its depth (lane_count): the owner's store */
-                ck_pr_store_64(&a->mbox.popped, a->mbox.popped + 1);
-        }
+        if (kind != TR__LANE_EMPTY) /* a bounded mailbox's room, given back per turn */
+            ck_pr_store_32(&a->mbox.taken, a->mbox.taken + 1); /* any reads (depth) */
         if (kind == TR__LANE_WORD) {
             if (TR_LIKELY(m != NULL)) {
                 tr__msg_fill(m, type, 0, word, tr__msgcache_free);

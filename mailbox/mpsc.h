@@ -31,17 +31,20 @@
 
 typedef struct tr__mbox {
     /* Producer side: one line written by every sender. */
-    tr_msg *tail;    /* the newest message, or a sentinel above */
-    tr_msg *first;   /* set by the push that replaced SCHED: the owner's next */
-    uint32_t count;  /* messages accepted and not yet handed out */
-    uint32_t cap;    /* bound on count; 0 = unbounded */
-    uint64_t pushed; /* messages accepted, ever (any producer: fetch-and-add) */
+    tr_msg *tail;   /* the newest message, or a sentinel above */
+    tr_msg *first;  /* set by the push that replaced SCHED: the owner's next */
+    uint32_t count; /* messages accepted and not yet handed out */
+    uint32_t cap;   /* bound on count; 0 = unbounded */
     /* Consumer side (owner only), on its own line. */
     tr_msg *local TR_ALIGNED; /* the next message to hand out, or NULL */
     tr_msg *held;             /* handed out, successor not yet seen: see mpsc.c */
-    uint32_t taken;           /* handed out since the last tr__mbox_end_turn_owner */
-    uint64_t popped;          /* handed out, ever (owner writes, any reads) */
+    uint32_t taken;           /* handed out since the last give-back (owner writes, any reads) */
 } tr__mbox;
+
+/* A cap that marks an unbounded mailbox that keeps its count (so its depth
+ * is exact, at one fetch-and-add per push): chosen at spawn, see
+ * tr_runtime_config.metrics. Never reached in practice. */
+#define TR__MBOX_CAP_COUNTED 0x7FFFFFFFu
 
 /* Starts in the SCHED state: the creator owns the actor until it calls
  * tr__mbox_end_turn_owner (so sends during init do not schedule it). */
@@ -101,9 +104,10 @@ int tr__mbox_seal_any(tr__mbox *mb);
 bool tr__mbox_closed_any(const tr__mbox *mb);
 /* Messages queued (a bounded mailbox's count, never above cap); see mpsc.c. */
 uint32_t tr__mbox_len_any(const tr__mbox *mb);
-/* Messages queued now, exact for bounded and unbounded mailboxes alike
- * (pushed - popped; notices past a bound included): see mpsc.c. */
-uint64_t tr__mbox_depth_any(const tr__mbox *mb);
+/* Messages queued and not yet handed out: exact (count - taken) when the
+ * mailbox keeps a count (bounded, or TR__MBOX_CAP_COUNTED), notices past a
+ * bound included; else 0 when empty and 1 otherwise. See mpsc.c. */
+uint32_t tr__mbox_depth_any(const tr__mbox *mb);
 
 /* --- the push, inline: it is on every send -------------------------------
  * The algorithm and the exactly-once argument are in mpsc.c's top comment. */
@@ -159,14 +163,6 @@ static inline int tr__mbox_push_inline(tr__mbox *mb, tr_msg *first, tr_msg *last
         if (rc != 0)
             return rc;
     }
-    /* Counted before the CAS that queues them: the CAS (a release) then
-     * publishes the count with the messages, so an owner that popped them
-     * has seen it, and a reader that sees popped >= k sees pushed >= k
-     * (tr__mbox_depth_any). Relaxed otherwise: a statistic. On the line the
-     * CAS writes anyway (x86: a locked add on a line we own). n is 0 for an
-     * uncounted push (a lane's kick), which the owner does not count either. */
-    if (n != 0)
-        ck_pr_faa_64(&mb->pushed, n);
     tr_msg *was = last->next; /* given back untouched on TR_EDEAD */
     last->next = NULL;
     /* The CAS below publishes the messages' contents to whoever links to
@@ -177,8 +173,6 @@ static inline int tr__mbox_push_inline(tr__mbox *mb, tr_msg *first, tr_msg *last
     for (;;) {
         if (tr__mbox_refuses(t)) {
             tr__mbox_unreserve_any(mb, n);
-            if (n != 0) /* not queued after all: a refused push counts for an instant */
-                ck_pr_sub_64(&mb->pushed, n);
             last->next = was;
             return TR_EDEAD;
         }
@@ -270,12 +264,9 @@ static inline tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
         tr__mbox_detach_slow_owner(mb, m); /* caller-managed memory: never kept */
         m->next = NULL;
     }
-    mb->taken++;
-    /* The one writer; a store for readers (tr__mbox_depth_any). A fence
-     * first so the count never runs ahead of what this pop acquired (a
-     * compiler barrier on x86). */
-    ck_pr_fence_store();
-    ck_pr_store_64(&mb->popped, mb->popped + 1);
+    /* A store for readers (tr__mbox_depth_any); the owner is the one writer,
+     * so this is the plain increment it was. */
+    ck_pr_store_32(&mb->taken, mb->taken + 1);
     return m;
 }
 
@@ -285,7 +276,9 @@ static inline void tr__mbox_give_back_owner(tr__mbox *mb) {
     if (mb->taken != 0) {
         if (mb->cap != 0)
             ck_pr_sub_32(&mb->count, mb->taken);
-        mb->taken = 0;
+        /* After the count: a reader between the two sees fewer queued,
+         * never more than were (tr__mbox_depth_any clamps at 0). */
+        ck_pr_store_32(&mb->taken, 0);
     }
 }
 

@@ -1,7 +1,8 @@
 /* tests/test_metrics.c - the counters and timings a snapshot reports.
  *
  * Exact counts: messages handled, mailbox depth of an actor blocked in its
- * handler with K more queued (bounded and unbounded), dead letters by
+ * handler with K more queued (bounded; unbounded with the switch on, a
+ * lower bound without), dead letters by
  * reason, asks outstanding and timed out, worker turns. With
  * TR_METRICS_TIMING: histograms that hold every message and whose
  * quantiles are ordered; without it, none. The switch: config, run time,
@@ -115,9 +116,9 @@ static void messages_handled_are_counted_exactly(void **state) {
 }
 
 /* An actor blocked in its handler, K more queued: depth K exactly. */
-static void depth_of_blocked_actor(uint32_t cap) {
+static void depth_of_blocked_actor(uint32_t cap, int level) {
     reset();
-    tr_runtime *rt = runtime_with(2, TR_METRICS_BASIC);
+    tr_runtime *rt = runtime_with(2, level);
     assert_non_null(rt);
     tr_spawn_opts o = {.mailbox_capacity = cap};
     tr_ref *a;
@@ -130,6 +131,8 @@ static void depth_of_blocked_actor(uint32_t cap) {
     assert_int_equal(tr_ref_mailbox_len(a), K);
     tr_actor_info i = info_of(rt, a, NULL);
     assert_int_equal(i.mailbox_len, K);
+    assert_int_equal(i.mailbox_exact, 1);
+    assert_int_equal(i.mailbox_cap, cap == TR_MAILBOX_UNBOUNDED ? 0 : cap);
     assert_int_equal(i.state, TR_ACTOR_RUNNING);
     assert_true(i.worker >= 0);
     assert_int_equal(i.messages, 1); /* the one it is handling */
@@ -143,14 +146,37 @@ static void depth_of_blocked_actor(uint32_t cap) {
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
-static void unbounded_mailbox_depth_is_exact(void **state) {
+static void unbounded_mailbox_depth_is_exact_with_the_switch(void **state) {
     (void)state;
-    depth_of_blocked_actor(TR_MAILBOX_UNBOUNDED);
+    depth_of_blocked_actor(TR_MAILBOX_UNBOUNDED, TR_METRICS_TIMING);
 }
 
 static void bounded_mailbox_depth_is_exact(void **state) {
     (void)state;
-    depth_of_blocked_actor(1000);
+    depth_of_blocked_actor(1000, TR_METRICS_BASIC);
+}
+
+/* Without the switch an unbounded mailbox keeps no count: a lower bound,
+ * and the snapshot says so. */
+static void unbounded_mailbox_depth_without_the_switch_is_a_lower_bound(void **state) {
+    (void)state;
+    reset();
+    tr_runtime *rt = runtime_with(2, TR_METRICS_BASIC);
+    assert_non_null(rt);
+    tr_ref *a;
+    assert_int_equal(tr_spawn(rt, &work_beh, NULL, &a), 0);
+    assert_int_equal(tr_send_word(a, 2, 0), 0);
+    assert_true(tu_wait_ge(&blocking, 1, TU_WAIT_MS));
+    for (int i = 0; i < K; i++)
+        assert_int_equal(tr_send_word(a, 1, (uint64_t)i), 0);
+    assert_int_equal(tr_ref_mailbox_len(a), 1);
+    tr_actor_info i = info_of(rt, a, NULL);
+    assert_int_equal(i.mailbox_exact, 0);
+    assert_int_equal(i.mailbox_len, 1);
+    tu_store(&release_block, 1);
+    assert_true(tu_wait_ge(&handled, K + 1, TU_WAIT_MS));
+    tr_ref_release(a);
+    assert_int_equal(tr_runtime_free(rt), 0);
 }
 
 static void timing_fills_ordered_histograms(void **state) {
@@ -299,8 +325,9 @@ static void asks_outstanding_and_timed_out_are_counted(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(messages_handled_are_counted_exactly),
-        cmocka_unit_test(unbounded_mailbox_depth_is_exact),
+        cmocka_unit_test(unbounded_mailbox_depth_is_exact_with_the_switch),
         cmocka_unit_test(bounded_mailbox_depth_is_exact),
+        cmocka_unit_test(unbounded_mailbox_depth_without_the_switch_is_a_lower_bound),
         cmocka_unit_test(timing_fills_ordered_histograms),
         cmocka_unit_test(histogram_quantiles_read_bucket_bounds),
         cmocka_unit_test(environment_switches_timing_on),

@@ -114,14 +114,17 @@ TR_EXTERN int tr_ref_alive(const tr_ref *ref);
 /* A process-unique id of this actor incarnation (never reused), 0 for NULL. */
 TR_EXTERN uint64_t tr_ref_id(const tr_ref *ref);
 TR_EXTERN tr_runtime *tr_ref_runtime(const tr_ref *ref);
-/* Messages waiting in the actor's mailbox (not counting the one it is
- * handling), exact for bounded and unbounded mailboxes alike; for a bounded
- * one never above its capacity (the runtime's notices, DOWN, EXIT and
- * ASK_FAILED, may queue past the bound; the count shows at most the
- * capacity). Messages still in the lanes of threads outside the runtime
- * (tr_spawn_opts.lanes, docs/design.md) are not counted. Any thread; a
- * value of a moment, exact when no one sends or receives.
- * TR_EINVAL, TR_EDEAD. */
+/* Messages waiting in the actor's mailbox, not counting the one it is
+ * handling. Exact for a bounded mailbox (set mailbox_capacity to get one),
+ * lanes included, and never above its capacity (the runtime's notices,
+ * DOWN, EXIT and ASK_FAILED, may queue past the bound; the count shows at
+ * most the capacity). An unbounded mailbox keeps no count on the send path
+ * (it would cost a fetch-and-add per send), so it reports 0 when empty and
+ * 1 otherwise, a lower bound that does not see the lanes of threads outside
+ * the runtime (docs/design.md); unless the actor was spawned while the
+ * runtime's metrics switch was on (TR_METRICS_TIMING, troupe/introspect.h):
+ * then it is exact as a bounded one. Any thread; a value of a moment,
+ * exact when no one sends or receives. TR_EINVAL, TR_EDEAD. */
 TR_EXTERN int64_t tr_ref_mailbox_len(const tr_ref *ref);
 
 /* --- sending (any thread) ----------------------------------------------- */

@@ -10,13 +10,16 @@
  * Metrics levels (tr_runtime_config.metrics, tr_runtime_set_metrics, the
  * TROUPE_METRICS environment variable):
  *   TR_METRICS_BASIC  counters that cost nothing measurable on the hot path
- *                     (messages handled, exact mailbox depth, restarts, per
- *                     worker turns/steals/parks/busy time, runtime totals):
- *                     always on.
- *   TR_METRICS_TIMING adds clock reads per message: handler time and time in
- *                     the mailbox as log2 histograms, busy time per actor,
- *                     loop lag per worker. docs/observability.md gives the
- *                     measured cost of each level. */
+ *                     (messages handled, exact depth of bounded mailboxes,
+ *                     restarts, per worker turns/steals/parks/busy time,
+ *                     runtime totals): always on.
+ *   TR_METRICS_TIMING the switch. Adds clock reads per message: handler
+ *                     time and time in the mailbox as log2 histograms, busy
+ *                     time per actor, loop lag per worker; and actors
+ *                     spawned while it is on keep a count in their
+ *                     unbounded mailboxes, so their depth is exact (a
+ *                     fetch-and-add per send). docs/observability.md gives
+ *                     the measured cost of each level. */
 #ifndef TROUPE_INTROSPECT_H
 #define TROUPE_INTROSPECT_H
 
@@ -94,7 +97,7 @@ typedef struct tr_actor_info {
     uint32_t restarts; /* restarts of its child spec / pool slot before this incarnation */
     int strategy;      /* SUPERVISOR: its tr_sup_strategy; else -1 */
     uint64_t children_restarted; /* SUPERVISOR, POOL: restarts it made */
-    int64_t mailbox_len;         /* messages queued now, exact (bounded or not) */
+    int64_t mailbox_len;         /* messages queued now (see mailbox_exact) */
     uint32_t mailbox_cap;        /* its bound, 0 = unbounded */
     uint64_t messages;           /* messages handled */
     /* TR_METRICS_TIMING (0 / NULL for time it ran without): */
@@ -103,6 +106,10 @@ typedef struct tr_actor_info {
     uint64_t mailbox_p50_ns, mailbox_p99_ns; /* time from send to receive */
     const uint32_t *handler_hist;            /* TR_HIST_BUCKETS counters, or NULL */
     const uint32_t *mailbox_hist;            /* likewise */
+    /* 1 if mailbox_len is exact: a bounded mailbox, or an unbounded one of
+     * an actor spawned while TR_METRICS_TIMING was on; 0: an unbounded
+     * mailbox without a count, whose mailbox_len is 0 (empty) or 1 (not). */
+    int mailbox_exact;
 } tr_actor_info;
 
 typedef struct tr_worker_info {
