@@ -149,7 +149,7 @@ static void worker_families(tr__text *t, const tr_snapshot *s) {
 
 static void actor_info(tr__text *t, const tr_snapshot *s, char **labels) {
     family(t, "troupe_actor_info", "gauge",
-           "Each actor (value 1): id, name, parent actor, role, state.");
+           "Each actor (value 1): id, name, parent actor, role, state, exact depth or not.");
     for (size_t i = 0; i < s->nactors; i++) {
         const tr_actor_info *a = &s->actors[i];
         tr__text_printf(t, "troupe_actor_info{%s,id=\"%" PRIu64 "\",name=\"", labels[i], a->id);
@@ -160,8 +160,8 @@ static void actor_info(tr__text *t, const tr_snapshot *s, char **labels) {
             tr__text_label(t, p->name[0] != '\0' ? p->name : role_name(p->role));
             tr__text_printf(t, "#%" PRIu64, p->id);
         }
-        tr__text_printf(t, "\",role=\"%s\",state=\"%s\"} 1\n", role_name(a->role),
-                        state_name(a->state));
+        tr__text_printf(t, "\",role=\"%s\",state=\"%s\",mailbox_exact=\"%d\"} 1\n",
+                        role_name(a->role), state_name(a->state), a->mailbox_exact ? 1 : 0);
     }
 }
 
@@ -206,8 +206,9 @@ static void actor_families(tr__text *t, const tr_snapshot *s, char **labels) {
     actor_info(t, s, labels);
     actor_family(t, s, labels, "troupe_actor_messages_total", "counter", "Messages handled.",
                  a_messages, "%.0f");
-    actor_family(t, s, labels, "troupe_actor_mailbox_depth", "gauge", "Messages queued now.",
-                 a_depth, "%.0f");
+    actor_family(t, s, labels, "troupe_actor_mailbox_depth", "gauge",
+                 "Messages queued now (0 or 1 for empty or not unless mailbox_exact).", a_depth,
+                 "%.0f");
     actor_family(t, s, labels, "troupe_actor_restarts_total", "counter",
                  "Restarts of its supervisor child or pool slot before this incarnation.",
                  a_restarts, "%.0f");

@@ -264,6 +264,8 @@ static int apply(top_model *m, const prom_sample *s, size_t *wcap, actor_index *
             copy_str(a->parent, sizeof(a->parent), p ? p : "");
             copy_str(a->state, sizeof(a->state), st ? st : "");
             copy_str(a->role, sizeof(a->role), r ? r : "");
+            const char *ex = prom_label(s, "mailbox_exact");
+            a->mailbox_inexact = ex != NULL && strcmp(ex, "0") == 0;
             a->is_sup = r != NULL && (strcmp(r, "supervisor") == 0 || strcmp(r, "pool") == 0);
         } else if (strcmp(n, "busy_seconds_total") == 0) {
             a->busy_s = s->v;

@@ -41,8 +41,9 @@ typedef struct top_actor {
     char label[96];  /* "name#id" */
     char parent[96]; /* the parent's label, or "" */
     char state[16];
-    char role[16]; /* actor, supervisor, pool, pool_worker */
-    int is_sup;    /* a supervisor or a pool's router: it restarts others */
+    char role[16];       /* actor, supervisor, pool, pool_worker */
+    int is_sup;          /* a supervisor or a pool's router: it restarts others */
+    int mailbox_inexact; /* mailbox is only 0 (empty) or 1 (not empty) */
     double busy_s, busy_pct;
     uint64_t mailbox, handled, dead, restarts, children_restarted;
 } top_actor;

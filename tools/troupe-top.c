@@ -184,8 +184,13 @@ static void draw(const char *path, const top_model *m, int sort, const char *err
         char dead[24] = "-"; /* not every runtime counts them per actor */
         if (m->has_actor_dead)
             snprintf(dead, sizeof(dead), "%llu", (unsigned long long)a->dead);
-        line_at(y++, 0, "%-36.36s %6.1f%% %9.3f %8llu %12llu %6s %8llu  %s", a->label, a->busy_pct,
-                a->busy_s, (unsigned long long)a->mailbox, (unsigned long long)a->handled, dead,
+        char mbox[24]; /* an unbounded mailbox without a count: empty or not */
+        if (a->mailbox_inexact && a->mailbox > 0)
+            snprintf(mbox, sizeof(mbox), ">0");
+        else
+            snprintf(mbox, sizeof(mbox), "%llu", (unsigned long long)a->mailbox);
+        line_at(y++, 0, "%-36.36s %6.1f%% %9.3f %8s %12llu %6s %8llu  %s", a->label, a->busy_pct,
+                a->busy_s, mbox, (unsigned long long)a->handled, dead,
                 (unsigned long long)a->restarts, a->state);
     }
     free(order);
