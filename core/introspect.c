@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "core/futex.h"
+#include "core/blocks.h"
 #include "core/metrics.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -52,7 +53,7 @@ static int try_hold(tr_actor *a) {
     } while (!ck_pr_cas_32_value(&a->refs, r, r + 1, &r));
     /* Pairs with the release before the count's store in tr_spawn: the
      * fields of the incarnation we now hold are visible. */
-    TR_TSAN_ACQUIRE(&a->refs);
+    TR__TSAN_ACQUIRE(&a->refs);
     return 1;
 }
 
@@ -109,7 +110,7 @@ static int copy_actor(snap_full *s, tr_actor *a, tr_actor_info *o, long *hist_of
     *hist_off = -1;
     tr__ameta *m = ck_pr_load_ptr(&a->meta);
     if (m != NULL) {
-        TR_TSAN_ACQUIRE(&a->meta); /* pairs with the CAS that installed it */
+        TR__TSAN_ACQUIRE(&a->meta); /* pairs with the CAS that installed it */
         o->parent_id = ck_pr_load_64(&m->parent_id);
         tag = ck_pr_load_ptr(&m->tag);
         o->slot = (int)ck_pr_load_32((uint32_t *)&m->slot);
@@ -273,7 +274,7 @@ int tr_snapshot_take(tr_runtime *rt, tr_snapshot **out) {
     tr_actor **running = calloc(nw ? nw : 1, sizeof(*running));
     size_t nchunks = 0;
     int nomem = 0;
-    tr_actor **chunks = tr__pool_chunks_any(rt, &nchunks, &nomem);
+    tr_actor **chunks = tr__blocks_chunks_any(rt, &nchunks, &nomem);
     long *hoff = NULL;
     if (s->workers == NULL || running == NULL || nomem)
         goto nomem;

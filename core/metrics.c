@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/blocks.h"
 #include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"
@@ -121,7 +122,7 @@ tr__ameta *tr__ameta_get_any(tr_actor *a) {
      * so its cleared fields are visible. */
     tr__ameta *m = ck_pr_load_ptr(&a->meta);
     if (m != NULL) {
-        TR_TSAN_ACQUIRE(&a->meta);
+        TR__TSAN_ACQUIRE(&a->meta);
         return m;
     }
     tr__ameta *mine = malloc(sizeof(*mine));
@@ -131,18 +132,18 @@ tr__ameta *tr__ameta_get_any(tr_actor *a) {
     ameta_clear(mine);
     /* Release: publishes the cleared block with the pointer. Exactly one
      * CAS installs a block; a loser frees its own and takes the winner's. */
-    TR_TSAN_RELEASE(&a->meta);
+    TR__TSAN_RELEASE(&a->meta);
     if (ck_pr_cas_ptr_value(&a->meta, NULL, mine, &m))
         return mine;
     free(mine);
-    TR_TSAN_ACQUIRE(&a->meta);
+    TR__TSAN_ACQUIRE(&a->meta);
     return m;
 }
 
 void tr__ameta_reset(tr_actor *a) {
     tr__ameta *m = ck_pr_load_ptr(&a->meta);
     if (m != NULL) {
-        TR_TSAN_ACQUIRE(&a->meta);
+        TR__TSAN_ACQUIRE(&a->meta);
         ameta_clear(m);
     }
 }
@@ -154,7 +155,7 @@ static void free_block_meta(tr_actor *a, void *arg) {
 }
 
 void tr__ameta_free_all(tr_runtime *rt) {
-    tr__pool_each_block(rt, free_block_meta, NULL);
+    tr__blocks_each_block(rt, free_block_meta, NULL);
 }
 
 void tr__ameta_tag_any(tr_ref *child, uint64_t parent_id, const char *tag, int slot,

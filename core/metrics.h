@@ -15,7 +15,7 @@
 #include <ck_pr.h>
 #include <stdint.h>
 
-#include "mailbox/atomic.h"
+#include "base/atomic.h"
 #include "troupe/actor.h"
 #include "troupe/introspect.h"
 
