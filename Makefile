@@ -1,7 +1,8 @@
 # Thin wrapper over CMake. Real build logic lives in CMakeLists.txt.
 #
 #   make [build]      configure + build into build/
-#   make demo         build and run the demo example
+#   make demo         build and run the demo example (DEMO_ARGS=SECONDS; with
+#                     TROUPE_CONSOLE=PATH it runs 60 s: watch it with troupe-top)
 #   make check        build and run the test suite (ctest)
 #   make asan         ASan+UBSan build in build-asan/ and run the tests
 #   make tsan         TSan build in build-tsan/ and run the tests
@@ -32,12 +33,13 @@ CTEST        ?= ctest
 CLANG_FORMAT ?= clang-format
 CMAKE_ARGS   ?=
 CTEST_ARGS   ?=
+DEMO_ARGS    ?=
 
 BUILD_DIR    ?= build
 ASAN_DIR     ?= build-asan
 TSAN_DIR     ?= build-tsan
 
-SRC_DIRS     := include base core mailbox actors io tests examples bench
+SRC_DIRS     := include base core mailbox actors io tests examples bench tools
 FORMAT_FILES  = $(shell find $(wildcard $(SRC_DIRS)) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | sort)
 
 CTEST_FLAGS  := --output-on-failure --no-tests=error -j $(JOBS) $(CTEST_ARGS)
@@ -63,7 +65,7 @@ build: deps
 demo: build
 	@if [ ! -x $(BUILD_DIR)/examples/demo ]; then \
 	    echo "$(BUILD_DIR)/examples/demo not built (is there an examples/demo.c?)" >&2; exit 1; fi
-	./$(BUILD_DIR)/examples/demo
+	./$(BUILD_DIR)/examples/demo $(DEMO_ARGS)
 
 check: build
 	$(CTEST) --test-dir $(BUILD_DIR) $(CTEST_FLAGS)

@@ -25,6 +25,7 @@
 
 #include "base/fence.h"
 #include "core/fork.h"
+#include "core/console.h"
 #include "core/futex.h"
 #include "core/group.h"
 #include "core/metrics.h"
@@ -57,6 +58,7 @@ static int fill_defaults(tr_runtime_config *c) {
 }
 
 static void runtime_destroy(tr_runtime *rt) {
+    tr__console_stop(rt->console); /* first: its thread reads the runtime */
     tr__fork_remove(rt);
     for (unsigned i = 0; i < rt->nworkers; i++)
         tr__worker_destroy(&rt->workers[i]);
@@ -117,8 +119,10 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
         }
     }
     rt->nworkers = c.workers;
-    for (unsigned i = 0; i < c.workers; i++) {
-        rc = tr__worker_start(&rt->workers[i]);
+    for (unsigned i = 0; i <= c.workers; i++) {
+        /* After the workers, the console (if asked for: core/console.c). */
+        rc =
+            i < c.workers ? tr__worker_start(&rt->workers[i]) : tr__console_start(rt, &rt->console);
         if (rc != 0) {
             /* No actor exists yet: make the started workers leave at once. */
             ck_pr_store_32(&rt->state, TR__RT_EXITING);

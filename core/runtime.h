@@ -108,6 +108,8 @@ struct tr_runtime {
     uint64_t dead_by[TR_DEAD_REASONS]; /* dead letters by TR_DEAD_* */
     int64_t asks_outstanding;          /* futures made minus settled */
     uint64_t asks_timed_out;           /* tr_future_wait timeouts */
+    /* The console endpoint, when asked for (core/console.c); else NULL. */
+    struct tr__console *console;
 };
 
 /* 1 if rt belongs to the process this one was forked from (core/fork.c):

@@ -7,12 +7,20 @@
  * worker), and about one in 200,000 is "poison": it crashes every worker that
  * tries it and is dead-lettered after 3 redeliveries. Every second the main
  * thread prints jobs/s, restarts and each worker's share of the load; at the
- * end it checks sent == answered + dead-lettered and exits 0 if so. */
+ * end it checks sent == answered + dead-lettered and exits 0 if so.
+ *
+ * Watch it live: with TROUPE_CONSOLE=/tmp/troupe.sock in its environment
+ * the runtime serves its console there (troupe/console.h), and the demo runs
+ * for 60 s instead of 3 so that `troupe-top /tmp/troupe.sock` in another
+ * terminal has something to show. `demo SECONDS` sets the time; Ctrl-C ends
+ * it early (the final check still runs). */
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,12 +28,19 @@
 
 #define WORKERS 8
 #define FEEDERS 2
-#define RUN_MS 3000
+#define RUN_S 3 /* seconds, or RUN_S_WATCHED with a console */
+#define RUN_S_WATCHED 60
 #define WINDOW 20000 /* jobs in flight per feeder, at most */
 #define JOB 1
 
 static atomic_uint_fast64_t sent, answered, dead, crashes;
 static atomic_int stop_feeding;
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
 
 static int64_t now_ms(void) {
     struct timespec ts;
@@ -101,7 +116,14 @@ static tr_ref *pool_of(tr_ref *sup) {
     return info.ref;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    const char *console = getenv("TROUPE_CONSOLE");
+    int run_s = console != NULL && console[0] != '\0' ? RUN_S_WATCHED : RUN_S;
+    if (argc > 1 && (run_s = atoi(argv[1])) <= 0) {
+        fprintf(stderr, "usage: demo [SECONDS]\n");
+        return 2;
+    }
+    signal(SIGINT, on_sigint);
     tr_runtime_config rcfg;
     tr_runtime_config_init(&rcfg);
     rcfg.dead_letter = on_dead_letter;
@@ -141,6 +163,9 @@ int main(void) {
     printf("troupe demo: supervisor -> pool of %d workers (shared queue), %d feeder threads, "
            "~1/2000 jobs crash a worker\n",
            WORKERS, FEEDERS);
+    if (console != NULL && console[0] != '\0')
+        printf("watch it live: troupe-top %s (in another terminal); %d s, Ctrl-C ends it\n",
+               console, run_s);
 
     pthread_t th[FEEDERS];
     for (int i = 0; i < FEEDERS; i++) {
@@ -152,9 +177,11 @@ int main(void) {
 
     int64_t t0 = now_ms(), last = t0;
     uint64_t last_done = 0;
-    for (int second = 1; second <= RUN_MS / 1000; second++) {
-        while (now_ms() < t0 + second * 1000)
+    for (int second = 1; second <= run_s && !interrupted; second++) {
+        while (now_ms() < t0 + second * 1000 && !interrupted)
             nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+        if (interrupted)
+            break;
         tr_ref *p = pool_of(sup);
         tr_pool_stats st;
         uint64_t handled[WORKERS] = {0};

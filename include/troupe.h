@@ -11,7 +11,8 @@
  * troupe/pool.h     supervised worker pools behind one handle
  * troupe/timer.h    delayed and periodic messages, ask and idle timeouts
  * troupe/io.h       file descriptors, TCP and signals as messages
- * troupe/blocking.h the blocking-task pool */
+ * troupe/blocking.h the blocking-task pool
+ * troupe/console.h  the console endpoint (troupe-top) and Prometheus text */
 #ifndef TROUPE_H
 #define TROUPE_H
 
@@ -29,5 +30,6 @@
 #include "troupe/io.h"
 #include "troupe/blocking.h"
 #include "troupe/introspect.h"
+#include "troupe/console.h"
 
 #endif

@@ -7,7 +7,7 @@
 # Runs apt-get only when something is missing; uses sudo only when not root.
 set -euo pipefail
 
-packages=(make cmake gcc libc6-dev pkg-config libev-dev libck-dev libcmocka-dev "$@")
+packages=(make cmake gcc libc6-dev pkg-config libev-dev libck-dev libcmocka-dev libncurses-dev "$@")
 
 log() { echo "[deps] $*"; }
 

@@ -72,6 +72,10 @@ typedef struct tr_runtime_config {
      * basic), TR_METRICS_BASIC or TR_METRICS_TIMING; change it later with
      * tr_runtime_set_metrics. docs/observability.md gives the cost. */
     int metrics;
+    /* Serve the console (troupe-top, Prometheus text) on a Unix socket at
+     * this path; NULL: the TROUPE_CONSOLE environment variable's, if set
+     * (troupe/console.h). The string is copied. */
+    const char *console_path;
 } tr_runtime_config;
 
 typedef struct tr_runtime_stats {
