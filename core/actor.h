@@ -71,9 +71,10 @@ struct tr_ref {
     uint32_t lanes_ok; /* tr_spawn_opts.lanes: senders read it */
     uint64_t id;
     const char *name;
-    ck_stack_entry_t qlink; /* global run queue / block free list link */
-    ck_spinlock_fas_t lock; /* guards req_* and watchers */
-    tr_exit_kind req_kind;  /* strongest pending stop request */
+    struct tr__worker *home; /* the worker it is pinned to (core/pin.c), or NULL; set at spawn */
+    ck_stack_entry_t qlink;  /* global run queue / block free list link */
+    ck_spinlock_fas_t lock;  /* guards req_* and watchers */
+    tr_exit_kind req_kind;   /* strongest pending stop request */
     int req_code;
     tr__watch *watchers; /* monitors and links on this actor */
     uint32_t watch_closed;

@@ -28,6 +28,7 @@
 
 #include "core/futex.h"
 #include "core/lane.h"
+#include "core/modes.h"
 #include "core/msg.h"
 #include "core/msgcache.h"
 #include "core/runtime.h"
@@ -50,6 +51,9 @@ struct tr_future {
      * a load of the outcome (acquire); taken with an exchange. */
     tr_msg *reply;
     tr_runtime *rt;
+    /* A thread driving a main loop until this settles (core/modes.c): the
+     * settler kicks it (atomic: set and cleared by the driver). */
+    tr__worker *driver;
 };
 
 _Static_assert(sizeof(struct tr_future) <= TR__MSG_BLOCK, "a future fits a message block");
@@ -80,6 +84,12 @@ void tr__future_settle(tr_future *f, tr_msg *reply, int err) {
         /* Release: the reply is visible to whoever sees the outcome. */
         if (__atomic_compare_exchange_n(&f->state, &s, (uint32_t)err, 0, __ATOMIC_RELEASE,
                                         __ATOMIC_RELAXED)) {
+            /* The CAS is locked (a full barrier) before this load; pairs
+             * with the driver's store of `driver`, fence, load of state
+             * (tr__future_set_driver): one of us sees the other. */
+            tr__worker *d = ck_pr_load_ptr(&f->driver);
+            if (TR_UNLIKELY(d != NULL))
+                tr__worker_kick_any(d);
             if (s == F_WAITED) { /* our ref keeps f alive through the wake */
                 tr__worker *w = tr__worker_of(f->rt);
                 if (w != NULL && tr__worker_defer_wake_owner(w, f))
@@ -567,12 +577,34 @@ uint32_t tr__future_poll_ns(void) {
     return poll_budget();
 }
 
+tr_runtime *tr__future_runtime(const tr_future *f) {
+    return f->rt;
+}
+
+int tr__future_set_driver(tr_future *f, tr__worker *w) {
+    ck_pr_store_ptr(&f->driver, w);
+    /* Full barrier between the store and the load of state: pairs with
+     * the settler's CAS then load of `driver` (tr__future_settle). */
+    tr_fence_full();
+    return !unsettled(__atomic_load_n(&f->state, __ATOMIC_ACQUIRE));
+}
+
 int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
     if (f == NULL || reply == NULL)
         return TR_EINVAL;
     *reply = NULL;
     if (timeout_ms != 0 && tr__worker_current() != NULL)
         return TR_EDEADLK;
+    /* A current-thread runtime runs only while some thread drives it: drive
+     * it while we wait, unless another thread does (core/modes.c). */
+    if (TR_UNLIKELY(f->rt->current_thread) && timeout_ms != 0 &&
+        unsettled(__atomic_load_n(&f->state, __ATOMIC_ACQUIRE)))
+        return tr__modes_wait(f, timeout_ms, reply);
+    return tr__future_wait_plain(f, timeout_ms, reply);
+}
+
+int tr__future_wait_plain(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
+    *reply = NULL;
     uint32_t s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
     if (unsettled(s) && timeout_ms != 0) {
         struct timespec dl;

@@ -35,6 +35,13 @@ void tr_runtime_config_init(tr_runtime_config *cfg) {
 static int fill_defaults(tr_runtime_config *c) {
     if (c->workers > 256 || c->batch > 65536)
         return TR_EINVAL;
+    if (c->mode != TR_RUNTIME_MULTI_THREAD && c->mode != TR_RUNTIME_CURRENT_THREAD)
+        return TR_EINVAL;
+    if (c->mode == TR_RUNTIME_CURRENT_THREAD) { /* one scheduler, no thread (core/modes.c) */
+        if (c->workers != 0)
+            return TR_EINVAL;
+        c->workers = 1;
+    }
     if (c->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->workers = n > 0 ? (unsigned)(n > 256 ? 256 : n) : 1;
@@ -51,6 +58,7 @@ static int fill_defaults(tr_runtime_config *c) {
 }
 
 static void runtime_destroy(tr_runtime *rt) {
+    tr__modes_destroy(rt); /* the main loop, pinned actors' threads */
     for (unsigned i = 0; i < rt->nworkers; i++)
         tr__worker_destroy(&rt->workers[i]);
     tr__ext ext[TR__EXT_COUNT];
@@ -64,6 +72,8 @@ static void runtime_destroy(tr_runtime *rt) {
     tr__group_free(rt);
     tr__pool_destroy(rt);
     pthread_mutex_destroy(&rt->join_mu);
+    pthread_cond_destroy(&rt->drive_cv);
+    pthread_mutex_destroy(&rt->pin_mu);
     free(rt->workers);
     free(rt);
 }
@@ -90,6 +100,9 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
     tr__inject_init(&rt->global);
     rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
     pthread_mutex_init(&rt->join_mu, NULL);
+    pthread_cond_init(&rt->drive_cv, NULL);
+    pthread_mutex_init(&rt->pin_mu, NULL);
+    rt->current_thread = c.mode == TR_RUNTIME_CURRENT_THREAD;
     /* Aligned: tr__worker has cache-line-aligned members (calloc gives 16). */
     rt->workers = aligned_alloc(TR_CACHELINE, c.workers * sizeof(tr__worker));
     if (rt->workers == NULL) {
@@ -106,7 +119,11 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
         }
     }
     rt->nworkers = c.workers;
-    for (unsigned i = 0; i < c.workers; i++) {
+    if ((rc = tr__modes_init(rt)) != 0) {
+        runtime_destroy(rt);
+        return rc;
+    }
+    for (unsigned i = 0; i < c.workers && !rt->current_thread; i++) {
         rc = tr__worker_start(&rt->workers[i]);
         if (rc != 0) {
             /* No actor exists yet: make the started workers leave at once. */
@@ -198,7 +215,7 @@ int64_t tr__runtime_alive(tr_runtime *rt) {
 
 void tr__runtime_count(tr_runtime *rt, int alive, int live) {
     tr__worker *w = tr__worker_of(rt);
-    if (w != NULL) {
+    if (w != NULL && TR_LIKELY(!w->priv)) { /* private workers count as foreign threads */
         /* Owner-only fields: plain stores, read by the sums above. */
         ck_pr_store_64((uint64_t *)&w->alive, (uint64_t)(w->alive + alive));
         ck_pr_store_64((uint64_t *)&w->live, (uint64_t)(w->live + live));
@@ -226,7 +243,8 @@ static int all_asleep(tr_runtime *rt) {
 
 void tr__runtime_block_gone(tr_runtime *rt) {
     tr__runtime_count(rt, 0, -1);
-    if (tr__worker_of(rt) != NULL)
+    tr__worker *w = tr__worker_of(rt);
+    if (w != NULL && !w->priv)
         return; /* the worker checks when it goes to sleep */
     /* A foreign thread dropped a block: if the workers are all asleep they
      * will not look again, so we do. */
@@ -250,10 +268,12 @@ int tr_runtime_join(tr_runtime *rt) {
         return TR_EINVAL;
     if (tr__worker_of(rt) != NULL)
         return TR_EDEADLK;
+    tr__modes_join(rt); /* a main loop nobody drives: drive it to the end here */
     pthread_mutex_lock(&rt->join_mu);
     if (!rt->joined) {
-        for (unsigned i = 0; i < rt->nworkers; i++)
+        for (unsigned i = 0; i < rt->nworkers && !rt->current_thread; i++)
             pthread_join(rt->workers[i].thread, NULL);
+        tr__pin_join_all(rt);
         rt->joined = 1;
     }
     pthread_mutex_unlock(&rt->join_mu);
@@ -287,13 +307,13 @@ int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out) {
         out->loops_helped += ck_pr_load_64(&rt->workers[i].helps);
         out->actors_spawned += ck_pr_load_64(&rt->workers[i].spawned);
     }
-    out->workers = rt->nworkers;
+    out->workers = rt->current_thread ? 0 : rt->nworkers;
     return 0;
 }
 
 int tr_runtime_worker_id(const tr_runtime *rt) {
     tr__worker *w = tr__worker_of(rt);
-    return w != NULL ? (int)w->id : -1;
+    return w != NULL && !w->priv ? (int)w->id : -1;
 }
 
 void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why) {
