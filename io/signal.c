@@ -104,8 +104,10 @@ int tr_runtime_close_on_signals(tr_runtime *rt) {
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     /* A foreign thread (typically main) waits until the watchers are
-     * started, so a signal right after the call is already handled. */
-    int wait = tr__worker_of(rt) == NULL;
+     * started, so a signal right after the call is already handled; not
+     * for a current-thread runtime, whose loop runs only once this thread
+     * (or another) drives it (docs/runtime-modes.md). */
+    int wait = tr__worker_of(rt) == NULL && !rt->current_thread;
     s->waiting = wait;
     int rc = tr__io_post(io, s->w, &s->start);
     if (rc != 0) {
