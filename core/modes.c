@@ -112,6 +112,20 @@ void tr__modes_join(tr_runtime *rt) {
         drive_to_end(rt);
 }
 
+static int leave_now(tr__worker *w) {
+    (void)w;
+    return 1;
+}
+
+void tr__modes_poke(tr_runtime *rt) {
+    if (!rt->current_thread || tr__worker_current() != NULL || claim(rt, 0) != TR__DRIVE_IDLE)
+        return;
+    rt->main->leave = leave_now; /* one pass: up to the first loop poll */
+    int exited = tr__worker_drive(rt->main, 0);
+    rt->main->leave = NULL;
+    unclaim(rt, exited);
+}
+
 /* --- driving until a future settles -------------------------------------- */
 
 typedef struct until {

@@ -23,4 +23,9 @@ int tr__future_wait_plain(tr_future *f, int64_t timeout_ms, tr_msg **reply);
  * and take over if it stops before f settles. Results as tr_future_wait. */
 int tr__modes_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply);
 
+/* From a thread outside the runtime waiting for a post to a current-thread
+ * runtime's loop: if nobody drives it, run it once here (posts, timers,
+ * I/O, runnable actors up to a loop poll); else nothing. */
+void tr__modes_poke(tr_runtime *rt);
+
 #endif

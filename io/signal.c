@@ -9,7 +9,9 @@
  * watchers are stopped, which restores the default dispositions. */
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 
+#include "core/modes.h"
 #include "core/runtime.h"
 #include "io/io.h"
 #include "troupe/error.h"
@@ -104,10 +106,8 @@ int tr_runtime_close_on_signals(tr_runtime *rt) {
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     /* A foreign thread (typically main) waits until the watchers are
-     * started, so a signal right after the call is already handled; not
-     * for a current-thread runtime, whose loop runs only once this thread
-     * (or another) drives it (docs/runtime-modes.md). */
-    int wait = tr__worker_of(rt) == NULL && !rt->current_thread;
+     * started, so a signal right after the call is already handled. */
+    int wait = tr__worker_of(rt) == NULL;
     s->waiting = wait;
     int rc = tr__io_post(io, s->w, &s->start);
     if (rc != 0) {
@@ -117,8 +117,27 @@ int tr_runtime_close_on_signals(tr_runtime *rt) {
     if (!wait)
         return 0;
     pthread_mutex_lock(&s->mu);
-    while (s->done == 0)
-        pthread_cond_wait(&s->cv, &s->mu);
+    while (s->done == 0) {
+        if (!rt->current_thread) {
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        /* A current-thread runtime's loop runs only while some thread
+         * drives it: run it once ourselves if nobody does. */
+        pthread_mutex_unlock(&s->mu);
+        tr__modes_poke(rt);
+        pthread_mutex_lock(&s->mu);
+        if (s->done == 0) {
+            struct timespec dl; /* the condvar's clock: CLOCK_REALTIME */
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_nsec += 1000000;
+            if (dl.tv_nsec >= 1000000000) {
+                dl.tv_sec++;
+                dl.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&s->cv, &s->mu, &dl);
+        }
+    }
     int failed = s->done < 0;
     pthread_mutex_unlock(&s->mu);
     if (failed) {
