@@ -61,7 +61,9 @@ typedef struct tr_runtime_config {
     unsigned global_interval;  /* turns between global-queue checks; 0 = 31 */
     uint32_t mailbox_capacity; /* default mailbox bound; 0 = unbounded */
     unsigned spin_rounds;      /* steal attempts before a worker sleeps; 0 = 16 */
-    /* Called on each worker thread as it starts and before it exits. */
+    /* Called on each worker thread as it starts and before it exits (the
+     * pool's threads only: not for a thread driving a current-thread
+     * runtime or a main loop, nor a pinned actor's own thread). */
     void (*on_thread_start)(void *user_data, unsigned worker);
     void (*on_thread_stop)(void *user_data, unsigned worker);
     /* Called for every dead-lettered message, on the thread that drops it,
