@@ -716,6 +716,93 @@ static void pinned_and_pool_actors_ping_pong(void **state) {
     assert_int_equal(tu_load(&ended), 2);
 }
 
+/* Stress: foreign threads send to a main-pinned and a thread-pinned actor
+ * while pool actors relay to them too; every message is counted exactly and
+ * each pinned actor checks that it always runs on one thread. */
+#define ST_THREADS 4
+#define ST_MSGS (20000 / TU_SANITIZER_SLOWDOWN)
+
+static uint64_t st_got[2];
+static uint64_t st_wrong;
+static uint64_t st_thread[2];
+
+static int pinned_count(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    unsigned k = msg->word == 0 ? 0 : 1; /* 0: main-pinned, 1: thread-pinned */
+    uint64_t me = self_id();
+    uint64_t expect = 0;
+    /* The first message records the thread; later ones compare with it. */
+    if (!__atomic_compare_exchange_n(&st_thread[k], &expect, me, 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST) &&
+        expect != me)
+        tu_add(&st_wrong, 1);
+    tu_add(&st_got[k], 1);
+    return 0;
+}
+
+static int relay(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    tr_ref **to = state; /* [0] main-pinned, [1] thread-pinned */
+    return tr_send_word(to[msg->word], 1, msg->word);
+}
+
+typedef struct st_arg {
+    tr_ref *to[2];
+    tr_ref *relay;
+} st_arg;
+
+static void *st_sender(void *p) {
+    st_arg *a = p;
+    for (int i = 0; i < ST_MSGS; i++) {
+        uint64_t k = (uint64_t)(i & 1);
+        tr_ref *dst = (i % 3 == 0) ? a->relay : a->to[k];
+        while (tr_send_word(dst, 1, k) != 0)
+            tu_sleep_ms(1);
+    }
+    return NULL;
+}
+
+static void pinned_actors_under_many_senders(void **state) {
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        tu_store(&st_got[k], 0);
+        tu_store(&st_thread[k], 0);
+    }
+    tu_store(&st_wrong, 0);
+    tr_runtime *rt = main_loop_new(2);
+    static const tr_behavior cnt = {NULL, pinned_count, NULL};
+    static const tr_behavior rel = {NULL, relay, NULL};
+    st_arg a;
+    tr_spawn_opts o = {0};
+    o.pin = TR_PIN_MAIN;
+    assert_int_equal(tr_spawn(rt, &cnt, &o, &a.to[0]), 0);
+    o.pin = TR_PIN_THREAD;
+    assert_int_equal(tr_spawn(rt, &cnt, &o, &a.to[1]), 0);
+    tr_spawn_opts ro = {0};
+    ro.arg = a.to; /* the state: the two handles, borrowed */
+    assert_int_equal(tr_spawn(rt, &rel, &ro, &a.relay), 0);
+    pthread_t th[ST_THREADS];
+    for (int i = 0; i < ST_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, st_sender, &a), 0);
+    uint64_t want = (uint64_t)ST_THREADS * ST_MSGS / 2;
+    int64_t t0 = tu_now_ms();
+    while ((tu_load(&st_got[0]) < want || tu_load(&st_got[1]) < want) &&
+           tu_now_ms() - t0 < TU_WAIT_MS)
+        drive_ms(rt, 5); /* the main loop runs here */
+    for (int i = 0; i < ST_THREADS; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(tu_load(&st_got[0]), want);
+    assert_int_equal(tu_load(&st_got[1]), want);
+    assert_int_equal(tu_load(&st_wrong), 0);
+    assert_int_equal(tu_load(&st_thread[0]), self_id());
+    assert_int_not_equal(tu_load(&st_thread[1]), self_id());
+    tr_ref_release(a.relay);
+    tr_ref_release(a.to[0]);
+    tr_ref_release(a.to[1]);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(current_thread_config_is_checked, reset),
@@ -740,6 +827,7 @@ int main(void) {
         cmocka_unit_test_setup(a_pinned_child_restarts_pinned, reset),
         cmocka_unit_test_setup(monitors_see_a_pinned_actor_end, reset),
         cmocka_unit_test_setup(pinned_and_pool_actors_ping_pong, reset),
+        cmocka_unit_test_setup(pinned_actors_under_many_senders, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
