@@ -40,7 +40,7 @@ int tr__modes_init(tr_runtime *rt) {
     }
     if (!rt->cfg.main_loop)
         return 0;
-    tr__worker *w = aligned_alloc(TR_CACHELINE, sizeof(*w));
+    tr__worker *w = aligned_alloc(TR__CACHELINE, sizeof(*w));
     if (w == NULL)
         return TR_ENOMEM;
     int rc = tr__worker_init(w, rt, rt->nworkers);
@@ -135,7 +135,7 @@ typedef struct until {
 
 static int until_leave(tr__worker *w) {
     until *u = w->leave_arg;
-    return tr_future_ready(u->f) == 1 || (u->deadline != 0 && tr__mono_ns() >= u->deadline);
+    return tr_future_is_ready(u->f) || (u->deadline != 0 && tr__mono_ns() >= u->deadline);
 }
 
 static uint64_t deadline_of(int64_t timeout_ms) {
@@ -174,7 +174,7 @@ int tr_runtime_block_on(tr_runtime *rt, tr_future *f, int64_t timeout_ms, tr_msg
         return TR_EINVAL;
     if (tr__worker_current() != NULL)
         return TR_EDEADLK;
-    if (rt->main == NULL || timeout_ms == 0 || tr_future_ready(f) == 1)
+    if (rt->main == NULL || timeout_ms == 0 || tr_future_is_ready(f))
         return tr__future_wait_plain(f, timeout_ms, reply); /* the workers drive */
     uint64_t deadline = deadline_of(timeout_ms);
     uint32_t st = claim(rt, 0);

@@ -99,7 +99,7 @@ int tr__pin_prepare(tr_runtime *rt, uint32_t pin, tr__worker **home) {
     if (pin != TR_PIN_THREAD)
         return TR_EINVAL;
     reap(rt, 0);
-    tr__pinw *p = aligned_alloc(TR_CACHELINE, sizeof(*p));
+    tr__pinw *p = aligned_alloc(TR__CACHELINE, sizeof(*p));
     if (p == NULL)
         return TR_ENOMEM;
     memset(p, 0, sizeof(*p));

@@ -44,6 +44,9 @@
  * global queue or another worker's deque; on its home it is queued only
  * there, and a private worker's deque is invisible to thieves (it is not in
  * rt->workers). */
+#include "core/ask.h"
+#include "base/platform.h"
+#include "base/lock.h"
 #include "core/worker.h"
 
 #include <assert.h>
@@ -138,7 +141,7 @@ void tr__worker_loop_leave_owner(tr__worker *w) {
 }
 
 static inline tr_actor *actor_of_link(ck_stack_entry_t *e) {
-    return (tr_actor *)(void *)((char *)e - offsetof(tr_actor, qlink));
+    return tr__container_of(e, tr_actor, qlink);
 }
 
 static void global_push(tr_runtime *rt, tr_actor *a) {
@@ -150,9 +153,9 @@ static void local_push(tr__worker *w, tr_actor *a) {
     /* Atomic (relaxed): fair_pick may read it through a stale peek while
      * the actor is being queued elsewhere; the value is only a hint. */
     ck_pr_store_64(&a->enq_pick, w->picks);
-    if (TR_LIKELY(tr__deque_push_owner(&w->dq, a)))
+    if (TR__LIKELY(tr__deque_push_owner(&w->dq, a)))
         return;
-    if (TR_UNLIKELY(a->home != NULL)) /* pinned (here): never to the global queue */
+    if (TR__UNLIKELY(a->home != NULL)) /* pinned (here): never to the global queue */
         tr__inject_push_any(&a->home->pins, &a->qlink);
     else
         global_push(w->rt, a);
@@ -163,7 +166,7 @@ static void local_push(tr__worker *w, tr_actor *a) {
  * private or alone (a current-thread runtime). */
 static tr_actor *pins_take(tr__worker *w) {
     ck_stack_entry_t *e;
-    if (TR_LIKELY(!tr__inject_nonempty_any(&w->pins)))
+    if (TR__LIKELY(!tr__inject_nonempty_any(&w->pins)))
         return NULL;
     unsigned max = tr__deque_size_any(&w->dq) < TR__DEQUE_SIZE / 2 ? GLOBAL_BATCH : 1;
     if (tr__inject_take_any(&w->pins, max, &e) == 0)
@@ -256,7 +259,7 @@ static tr_actor *next_actor(tr__worker *w) {
     tr_actor *a;
     w->picks++;
     /* A countdown, not `picks % interval`: a divide per turn costs ~30 cycles. */
-    if (TR_UNLIKELY(--w->global_countdown == 0)) {
+    if (TR__UNLIKELY(--w->global_countdown == 0)) {
         w->global_countdown = w->rt->cfg.global_interval;
         if ((a = fair_pick(w)) != NULL) {
             if (w->lifo != NULL) { /* the slot's actor waits its turn */
@@ -300,7 +303,7 @@ static tr_actor *next_actor(tr__worker *w) {
 static tr_actor *next_private(tr__worker *w) {
     tr_actor *a;
     w->picks++;
-    if (TR_UNLIKELY(--w->global_countdown == 0)) {
+    if (TR__UNLIKELY(--w->global_countdown == 0)) {
         w->global_countdown = w->rt->cfg.global_interval;
         if ((a = pins_take(w)) != NULL) {
             if (w->lifo != NULL) {
@@ -325,7 +328,7 @@ static tr_actor *next_private(tr__worker *w) {
 void tr__notify_any(tr_runtime *rt) {
     /* Orders our publication of work (a deque store, or a CAS) before reading
      * `sleepers`; pairs with the locked increment in park(). */
-    tr_fence_full();
+    tr__fence_full();
     if (ck_pr_load_32(&rt->sleepers) == 0)
         return;
     for (unsigned i = 0; i < rt->nworkers; i++) {
@@ -348,12 +351,12 @@ void tr__wake_all_any(tr_runtime *rt) {
 
 void tr__schedule_any(tr_runtime *rt, tr_actor *a) {
     tr__worker *w = tr__worker_of(rt);
-    if (TR_UNLIKELY(a->home != NULL) && a->home != w) { /* pinned elsewhere */
+    if (TR__UNLIKELY(a->home != NULL) && a->home != w) { /* pinned elsewhere */
         tr__worker_pin_push_any(a->home, a);
         return;
     }
     /* A private worker keeps only its own pinned actors (a->home == w). */
-    if (w != NULL && (TR_LIKELY(!w->priv) || a->home == w)) {
+    if (w != NULL && (TR__LIKELY(!w->priv) || a->home == w)) {
         tr_actor *prev = w->lifo;
         w->lifo = a;
         if (prev != NULL) {
@@ -369,7 +372,7 @@ void tr__schedule_any(tr_runtime *rt, tr_actor *a) {
 /* a used up its batch with messages left: to the back of the global queue,
  * so everything else runnable gets a turn first. */
 static void yield_owner(tr__worker *w, tr_actor *a) {
-    if (TR_UNLIKELY(a->home != NULL)) { /* pinned here: it waits behind the others here */
+    if (TR__UNLIKELY(a->home != NULL)) { /* pinned here: it waits behind the others here */
         tr__inject_push_any(&w->pins, &a->qlink);
         return;
     }
@@ -382,7 +385,7 @@ static void yield_owner(tr__worker *w, tr_actor *a) {
 
 void tr__worker_post_any(tr__worker *w, tr__post *p) {
     /* Publishes *p to run_posts; pairs with its acquire. */
-    tr_stack_push_upmc(&w->posts, &p->link);
+    tr__stack_push_upmc(&w->posts, &p->link);
     ev_async_send(w->loop, &w->wake);
     /* An awake w runs it between turns, unless a handler holds it: make
      * sure a sleeper keeps watch (parked, w is woken by the send above). */
@@ -394,7 +397,7 @@ static void run_posts(tr__worker *w) {
     if (CK_STACK_FIRST(&w->posts) == NULL)
         return;
     ck_stack_entry_t *e = ck_stack_batch_pop_upmc(&w->posts);
-    TR_TSAN_ACQUIRE(&w->posts);
+    TR__TSAN_ACQUIRE(&w->posts);
     ck_stack_entry_t *fifo = NULL;
     while (e != NULL) {
         ck_stack_entry_t *next = e->next;
@@ -549,7 +552,7 @@ static void poll_loop(tr__worker *w) {
             ev_run(w->loop, EVRUN_NOWAIT);
         loop_unlock(w);
     }
-    if (TR_UNLIKELY(--w->help_countdown == 0))
+    if (TR__UNLIKELY(--w->help_countdown == 0))
         help_tick(w);
     if (w->notify_pending) { /* loop callbacks may have woken actors */
         w->notify_pending = 0;
@@ -590,7 +593,7 @@ static int park_private(tr__worker *w) {
     ck_pr_store_32(&w->parked, 1);
     /* Full barrier: `parked` is visible before we re-check the queues;
      * pairs with the pusher's locked push then load of `parked`. */
-    tr_fence_full();
+    tr__fence_full();
     if (w->lifo != NULL || tr__deque_size_any(&w->dq) > 0 || tr__inject_nonempty_any(&w->pins) ||
         CK_STACK_FIRST(&w->posts) != NULL || ck_pr_load_32(&w->rt->state) == TR__RT_EXITING ||
         (w->leave != NULL && w->leave(w))) {
@@ -694,10 +697,10 @@ static __attribute__((noinline)) void run_loop(tr__worker *w) {
     unsigned idle = 0;
     int woke = 0; /* parked since the last turn (see ensure_watcher_any) */
     while (ck_pr_load_32(&rt->state) != TR__RT_EXITING) {
-        tr_actor *a = TR_LIKELY(!w->priv) ? next_actor(w) : next_private(w);
+        tr_actor *a = TR__LIKELY(!w->priv) ? next_actor(w) : next_private(w);
         if (a != NULL) {
             idle = 0;
-            if (TR_UNLIKELY(woke)) {
+            if (TR__UNLIKELY(woke)) {
                 woke = 0;
                 if (ck_pr_load_32(&w->nwatchers) > 0)
                     ensure_watcher_any(w);
@@ -717,16 +720,16 @@ static __attribute__((noinline)) void run_loop(tr__worker *w) {
                 w->notify_pending = 0;
                 tr__notify_any(rt);
             }
-            if (TR_UNLIKELY(--w->event_countdown == 0)) {
+            if (TR__UNLIKELY(--w->event_countdown == 0)) {
                 w->event_countdown = rt->cfg.event_interval;
                 poll_loop(w);
-                if (TR_UNLIKELY(w->leave != NULL) && w->leave(w))
+                if (TR__UNLIKELY(w->leave != NULL) && w->leave(w))
                     return;
             }
             continue;
         }
         poll_loop(w);
-        if (TR_UNLIKELY(w->leave != NULL) && w->leave(w))
+        if (TR__UNLIKELY(w->leave != NULL) && w->leave(w))
             return;
         if (w->priv) { /* nobody to steal from: sleep at once */
             woke = park_private(w);
@@ -790,9 +793,9 @@ void tr__worker_finish_owner(tr__worker *w, int thread_hooks) {
     /* Extensions register at any time under pool_lock: copy them under it.
      * Their per-worker state exists for the pool's workers only. */
     tr__ext ext[TR__EXT_COUNT];
-    tr_spin_lock(&rt->pool_lock);
+    tr__spin_lock(&rt->pool_lock);
     memcpy(ext, rt->ext, sizeof(ext));
-    tr_spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->pool_lock);
     for (unsigned i = 0; i < TR__EXT_COUNT && !w->priv; i++)
         if (ext[i].worker_stop != NULL)
             ext[i].worker_stop(w, ext[i].data);

@@ -126,15 +126,17 @@ TR_EXTERN int tr_runtime_join(tr_runtime *rt);
  * assert it); the memory of those still held is freed with the runtime. */
 TR_EXTERN int tr_runtime_free(tr_runtime *rt);
 
-/* 1 once tr_runtime_close ran or the runtime closed by itself, else 0. */
-TR_EXTERN int tr_runtime_is_closed(const tr_runtime *rt);
+/* Whether tr_runtime_close ran or the runtime closed by itself (a
+ * predicate: false for NULL). Any thread. */
+TR_EXTERN bool tr_runtime_is_closed(const tr_runtime *rt);
 
 TR_EXTERN int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out);
 
-/* Number of the calling worker thread of rt (0..workers-1), or -1 when the
- * caller is not one of rt's workers. In a current-thread runtime the thread
- * driving it (inside tr_runtime_run or tr_runtime_block_on) is worker 0; a
- * main loop's thread and a pinned actor's own thread are -1. */
+/* Number of the calling worker thread of rt (0..workers-1); TR_ENOTFOUND
+ * when the caller is not one of rt's workers, TR_EINVAL for NULL. In a
+ * current-thread runtime the thread driving it (inside tr_runtime_run or
+ * tr_runtime_block_on) is worker 0; a main loop's thread and a pinned
+ * actor's own thread are not workers (TR_ENOTFOUND). */
 TR_EXTERN int tr_runtime_worker_id(const tr_runtime *rt);
 
 /* Drive rt's main loop on the calling thread until the runtime has closed
