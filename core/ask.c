@@ -599,7 +599,7 @@ tr_runtime *tr__future_runtime(const tr_future *f) {
     return f->rt;
 }
 
-int tr__future_set_driver(tr_future *f, tr__worker *w) {
+bool tr__future_set_driver(tr_future *f, tr__worker *w) {
     ck_pr_store_ptr(&f->driver, w);
     /* Full barrier between the store and the load of state: pairs with
      * the settler's CAS then load of `driver` (tr__future_settle). */

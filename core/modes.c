@@ -25,8 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/futex.h"
 #include "core/modes.h"
+#include "core/ask.h"
+#include "core/futex.h"
 #include "core/pin.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
