@@ -66,6 +66,8 @@ WORKLOADS=(
     "floor_populate|bench_floor populate|512|64"
     "pingpong|bench_troupe pingpong|1000000 $THREADS|100000 $THREADS"
     "ring|bench_troupe ring|10000000 $THREADS|1000000 $THREADS"
+    "pingpong_ct|bench_troupe pingpong_ct|1000000|100000"
+    "ring_ct|bench_troupe ring_ct|10000000|1000000"
     "skynet|bench_troupe skynet|1000000 $THREADS|100000 $THREADS"
     "fanin|bench_troupe fanin|10000000 $THREADS|1000000 $THREADS"
     "fanin_bounded|bench_troupe fanin_bounded|10000000 $THREADS|1000000 $THREADS"
@@ -99,8 +101,8 @@ stats() {
 # expected_check <workload> <n>: the check value a correct run prints.
 expected_check() {
     case "$1" in
-    pingpong | fanin | fanin_bounded | fanin_lanes | forkjoin | live | floor_* | wakeup) echo "$2" ;;
-    ring) echo $(($2 % 503 + 1)) ;;
+    pingpong | pingpong_ct | fanin | fanin_bounded | fanin_lanes | forkjoin | live | floor_* | wakeup) echo "$2" ;;
+    ring | ring_ct) echo $(($2 % 503 + 1)) ;;
     skynet) echo $(($2 * ($2 - 1) / 2)) ;;
     transfer) echo 1000000000 ;; # the total balance, unchanged
     pool) echo "$2,restarts=$(($2 / 10000 + ($2 % 10000 > 0)))" ;;
@@ -254,6 +256,9 @@ FC="${MED[floor_compute]:-}"
     row pingpong "round trips/s" "$(ratio "${MED[pingpong]:-}" "$FM" 2) (2 msgs)" ">= 12M" \
         "${MED[pingpong]:-}" ">=" 12e6
     row ring "hops/s" "$(ratio "${MED[ring]:-}" "$FM")" ">= 19M" "${MED[ring]:-}" ">=" 19e6
+    row pingpong_ct "round trips/s" "$(ratio "${MED[pingpong_ct]:-}" "$FM" 2) (2 msgs)" \
+        "- (current-thread)" "-" ">=" 0
+    row ring_ct "hops/s" "$(ratio "${MED[ring_ct]:-}" "$FM")" "- (current-thread)" "-" ">=" 0
     if [ -n "${MED[skynet]:-}" ]; then
         rss_ok="$(meets "$(mb "${RSS[skynet]}")" "<=" 26)"
         rate_ok="$(meets "${MED[skynet]}" ">=" 7.4e6)"

@@ -15,10 +15,16 @@
  * while every worker sleeps, n = samples). threads = worker threads, default
  * the number of cores. Each run prints one result line.
  *
+ * pingpong_ct and ring_ct run pingpong and ring on a current-thread runtime
+ * (docs/runtime-modes.md): no worker thread, main drives it with
+ * tr_runtime_run until a helper thread, woken by the result, closes it; the
+ * threads argument is ignored (reported as 0).
+ *
  * Only the public API (troupe.h) is used. Timing starts just before the first
  * actor is spawned and stops when the result is known (a latch tripped by the
  * actor that knows it); runtime start-up and shutdown are outside. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +36,7 @@
 #include "bench/bench.h"
 
 static unsigned g_threads;
+static int g_current; /* a *_ct workload: a current-thread runtime */
 static bench_latch g_done;
 
 static void die(const char *what, int rc) {
@@ -48,9 +55,33 @@ static tr_runtime *start_runtime(void) {
     tr_runtime_config cfg;
     tr_runtime_config_init(&cfg);
     cfg.workers = g_threads;
+    if (g_current) {
+        cfg.mode = TR_RUNTIME_CURRENT_THREAD;
+        cfg.workers = 0;
+    }
     tr_runtime *rt;
     CHECK(tr_runtime_new(&rt, &cfg));
     return rt;
+}
+
+/* Current-thread runs: closes the runtime once the result is known. */
+static void *closer(void *arg) {
+    bench_latch_wait(&g_done, NULL);
+    tr_runtime_close(arg);
+    return NULL;
+}
+
+/* Wait for the result: on a current-thread runtime by driving it on this
+ * thread until the closer ends it (the time is the latch's, as always). */
+static uint64_t wait_done(tr_runtime *rt, double *t1) {
+    if (g_current) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, closer, rt) != 0)
+            die("pthread_create", TR_ESYS);
+        CHECK(tr_runtime_run(rt));
+        pthread_join(th, NULL);
+    }
+    return bench_latch_wait(&g_done, t1);
 }
 
 /* Per-workload message types. */
@@ -132,10 +163,11 @@ static void run_pingpong(uint64_t n) {
     CHECK(tr_send_ptr(b, M_START, a, NULL));
     CHECK(tr_send_word(a, M_START, 0));
     double t1;
-    uint64_t got = bench_latch_wait(&g_done, &t1);
+    uint64_t got = wait_done(rt, &t1);
     char check[32];
     snprintf(check, sizeof(check), "%" PRIu64, got);
-    bench_report("pingpong", "troupe", g_threads, n, t1 - t0, (double)n, check, NULL);
+    bench_report(g_current ? "pingpong_ct" : "pingpong", "troupe", g_threads, n, t1 - t0, (double)n,
+                 check, NULL);
     tr_ref_release(a);
     tr_ref_release(b);
     tr_runtime_free(rt);
@@ -185,10 +217,11 @@ static void run_ring(uint64_t hops) {
         CHECK(tr_send_ptr(ring[i], M_START, ring[(i + 1) % RING_SIZE], NULL));
     CHECK(tr_send_word(ring[0], M_TOKEN, hops));
     double t1;
-    uint64_t got = bench_latch_wait(&g_done, &t1);
+    uint64_t got = wait_done(rt, &t1);
     char check[32];
     snprintf(check, sizeof(check), "%" PRIu64, got);
-    bench_report("ring", "troupe", g_threads, hops, t1 - t0, (double)hops, check, NULL);
+    bench_report(g_current ? "ring_ct" : "ring", "troupe", g_threads, hops, t1 - t0, (double)hops,
+                 check, NULL);
     for (unsigned i = 0; i < RING_SIZE; i++)
         tr_ref_release(ring[i]);
     tr_runtime_free(rt);
@@ -924,6 +957,8 @@ typedef struct workload {
 static const workload workloads[] = {
     {"pingpong", run_pingpong, 1000000},
     {"ring", run_ring, 10000000},
+    {"pingpong_ct", run_pingpong, 1000000},
+    {"ring_ct", run_ring, 10000000},
     {"skynet", run_skynet, 1000000},
     {"fanin", run_fanin, 10000000},
     {"fanin_bounded", run_fanin_bounded, 10000000},
@@ -954,6 +989,11 @@ int main(int argc, char **argv) {
         usage();
     uint64_t n = bench_arg_u64(argc > 2 ? argv[2] : NULL, w->n);
     g_threads = (unsigned)bench_arg_u64(argc > 3 ? argv[3] : NULL, bench_cores());
+    size_t len = strlen(w->name);
+    if (len > 3 && strcmp(w->name + len - 3, "_ct") == 0) {
+        g_current = 1;
+        g_threads = 0;
+    }
     bench_latch_init(&g_done);
     w->run(n);
     bench_latch_destroy(&g_done);

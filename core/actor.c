@@ -45,6 +45,7 @@
 #include "core/lane.h"
 #include "core/metrics.h"
 #include "core/msg.h"
+#include "core/pin.h"
 #include "core/registry.h"
 #include "core/runtime.h"
 #include "core/worker.h"
@@ -126,14 +127,14 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text);
  * shared cache line is written when actors spawn actors. */
 static uint64_t new_id(tr_runtime *rt) {
     tr__worker *w = tr__worker_of(rt);
-    if (w != NULL)
+    if (w != NULL && TR__LIKELY(!w->priv)) /* private workers have no index here */
         return (++w->ids << 9) | (w->id + 1);
     return (ck_pr_faa_64(&rt->next_id, 1) + 1) << 9;
 }
 
 static void count_spawn(tr_runtime *rt) {
     tr__worker *w = tr__worker_of(rt);
-    if (w != NULL)
+    if (w != NULL && TR__LIKELY(!w->priv))           /* stats sum the pool's workers only */
         ck_pr_store_64(&w->spawned, w->spawned + 1); /* owner-only, read by stats */
     else
         ck_pr_inc_64(&rt->spawned); /* a statistic: orders nothing */
@@ -205,9 +206,15 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     /* A drain refuses foreign spawns, not its actors' (core/drain.c). */
     if (TR__UNLIKELY(!tr__runtime_accepts(ck_pr_load_32(&rt->state), tr__worker_of(rt) != NULL)))
         return ck_pr_load_32(&rt->state) == TR__RT_FORKED ? TR_EFORKED : TR_ECLOSED;
+    tr__worker *home = NULL; /* pinned: its worker (core/pin.c) */
+    int rc;
+    if (TR__UNLIKELY(o->pin != TR_PIN_NONE) && (rc = tr__pin_prepare(rt, o->pin, &home)) != 0)
+        return rc;
     tr_actor *a = tr__block_alloc(rt);
-    if (a == NULL)
+    if (a == NULL) {
+        tr__pin_abandon(home);
         return TR_ENOMEM;
+    }
     uint32_t cap = o->mailbox_capacity;
     if (cap == 0)
         cap = rt->cfg.mailbox_capacity;
@@ -245,6 +252,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     assert(a->texts == NULL); /* freed with the last incarnation's block */
     a->id = new_id(rt);
     a->name = o->name;
+    a->home = home;
     a->lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
     a->req_kind = TR_EXIT_NORMAL;
     a->req_code = 0;
@@ -255,9 +263,10 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->dir_name = NULL;
     a->dir_groups = NULL;
     tr__ameta_reset(a); /* the block's last actor's tags and timings */
-    int rc = setup_state(a, o);
+    rc = setup_state(a, o);
     if (rc != 0) {
         tr__block_free(rt, a);
+        tr__pin_abandon(home);
         return rc;
     }
     /* One reference for being alive, one for the caller's handle. Release:
@@ -272,6 +281,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
          * may hold the block for a moment: drop our references as any
          * holder would, and the last one recycles it. */
         free_state(a);
+        tr__pin_abandon(home);
         tr__runtime_count(rt, 0, 1); /* the block, as release's block_gone expects */
         if (out != NULL)
             tr_ref_release(a);
@@ -301,6 +311,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
             tr__dir_actor_end_owner(a); /* its name, groups: before DOWN */
             tr_exit why = {TR_EXIT_ERROR, rc, a->exit_str};
             tr__actor_undo_watchers(a, &why);
+            tr__pin_abandon(home);
             tr__runtime_count(rt, -1, 0);
             if (out != NULL)
                 tr_ref_release(a);
@@ -597,6 +608,8 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
     tr__actor_notify_watchers(a, &why);
     free_state(a);
     ck_pr_store_32(&a->alive, 0);
+    if (TR__UNLIKELY(a->home != NULL)) /* a thread of its own ends with it */
+        tr__pin_abandon(a->home);
     tr__runtime_space_freed(rt); /* tr_send_wait callers now get TR_EDEAD */
     tr__runtime_actor_gone(rt);
     tr_ref_release(a);

@@ -83,8 +83,9 @@ struct tr_ref {
     ck_spinlock_fas_t lock; /* guards req_*, texts' install and watchers */
     uint64_t id;
     const char *name;
-    ck_stack_entry_t qlink; /* global run queue / block free list link */
-    tr_exit_kind req_kind;  /* strongest pending stop request */
+    struct tr__worker *home; /* the worker it is pinned to (core/pin.c), or NULL; set at spawn */
+    ck_stack_entry_t qlink;  /* global run queue / block free list link */
+    tr_exit_kind req_kind;   /* strongest pending stop request */
     int req_code;
     tr__watch *watchers; /* monitors and links on this actor */
     uint64_t next_watch_id;
@@ -101,10 +102,10 @@ struct tr_ref {
      * time one is needed (most actors never stop with a text), installed
      * under `lock`, freed with the block (core/blocks.c). NULL if none yet. */
     struct tr__actor_texts *texts;
-    /* Handed out as any state struct: aligned as malloc's memory would be,
-     * whatever fields come before it. */
-    _Alignas(max_align_t) unsigned char inline_state[TR__INLINE_STATE];
     tr_receive_fn *bstack; /* owner: tr_become_push's stack (TR_BECOME_DEPTH), or NULL */
+    /* Handed out as any state struct: aligned as malloc's memory would be,
+     * whatever fields come before it (here at a 16-byte offset: no hole). */
+    _Alignas(max_align_t) unsigned char inline_state[TR__INLINE_STATE];
     /* owner: a message a runtime wrapper kept and hands to the user's
      * receive (a pool worker's job), which tr_sender then reads as if it
      * were cur; NULL outside such a call (tr__actor_set_held). */
@@ -118,8 +119,8 @@ typedef struct tr_ref tr_actor;
 
 _Static_assert(offsetof(struct tr_ref, rt) == 4 * TR__CACHELINE,
                "stash and become fit the owner's lines (2-3)");
-/* An idle actor costs its block: 7 lines (live: bytes per actor), of which
- * the fields use 432: 16 bytes are left at the end before an eighth line. */
+/* An idle actor costs its block: 7 lines (live: bytes per actor), all 448
+ * bytes used (pinning's home and the metrics pointer took the last 16). */
 _Static_assert(sizeof(struct tr_ref) <= 7 * TR__CACHELINE, "the actor block stays at 448 bytes");
 
 static inline tr_ctx *tr__ctx_of(tr_actor *a) {

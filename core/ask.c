@@ -30,6 +30,7 @@
 #include "base/refcount.h"
 #include "core/futex.h"
 #include "core/lane.h"
+#include "core/modes.h"
 #include "core/msg.h"
 #include "core/msgcache.h"
 #include "core/runtime.h"
@@ -56,6 +57,9 @@ struct tr_future {
      * a load of the outcome (acquire); taken with an exchange. */
     tr_msg *reply;
     tr_runtime *rt;
+    /* A thread driving a main loop until this settles (core/modes.c): the
+     * settler kicks it (atomic: set and cleared by the driver). */
+    tr__worker *driver;
 };
 
 static inline uint32_t load_outcome(const tr_future *f) {
@@ -98,6 +102,12 @@ void tr__future_settle(tr_future *f, tr_msg *reply, int err) {
         ck_pr_fence_release();
         if (ck_pr_cas_32_value(&f->state, s, (uint32_t)err, &s)) {
             ck_pr_dec_64((uint64_t *)&f->rt->asks_outstanding); /* settled */
+            /* The CAS is locked (a full barrier) before this load; pairs
+             * with the driver's store of `driver`, fence, load of state
+             * (tr__future_set_driver): one of us sees the other. */
+            tr__worker *d = ck_pr_load_ptr(&f->driver);
+            if (TR__UNLIKELY(d != NULL))
+                tr__worker_kick_any(d);
             if (s == F_WAITED) { /* our ref keeps f alive through the wake */
                 tr__worker *w = tr__worker_of(f->rt);
                 if (w != NULL && tr__worker_defer_wake_owner(w, f))
@@ -589,6 +599,18 @@ uint32_t tr__future_poll_ns(void) {
     return poll_budget();
 }
 
+tr_runtime *tr__future_runtime(const tr_future *f) {
+    return f->rt;
+}
+
+bool tr__future_set_driver(tr_future *f, tr__worker *w) {
+    ck_pr_store_ptr(&f->driver, w);
+    /* Full barrier between the store and the load of state: pairs with
+     * the settler's CAS then load of `driver` (tr__future_settle). */
+    ck_pr_fence_memory();
+    return !unsettled(load_outcome(f));
+}
+
 int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
     if (f == NULL || reply == NULL)
         return TR_EINVAL;
@@ -597,6 +619,15 @@ int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
         return TR_EDEADLK;
     if (tr__runtime_forked(f->rt)) /* nobody in this process settles it (core/fork.c) */
         return TR_EFORKED;
+    /* A current-thread runtime runs only while some thread drives it: drive
+     * it while we wait, unless another thread does (core/modes.c). */
+    if (TR__UNLIKELY(f->rt->current_thread) && timeout_ms != 0 && unsettled(load_outcome(f)))
+        return tr__modes_wait(f, timeout_ms, reply);
+    return tr__future_wait_plain(f, timeout_ms, reply);
+}
+
+int tr__future_wait_plain(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
+    *reply = NULL;
     uint32_t s = load_outcome(f);
     if (unsettled(s) && timeout_ms != 0) {
         struct timespec dl;

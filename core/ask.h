@@ -6,6 +6,7 @@
 #ifndef TR_CORE_ASK_H
 #define TR_CORE_ASK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/msg.h"
@@ -71,5 +72,16 @@ void tr__reply_fail_in_place(tr_msg *msg, int err);
  * runtime owns req and the token's reference; on error req carries no
  * token and no ask flag, and the caller still owns both. */
 int tr__ask_send(tr_ref *to, tr_msg *req, void *token);
+
+struct tr__worker; /* core/worker.h */
+
+/* For the drivers of a main loop (core/modes.c). f's runtime. */
+tr_runtime *tr__future_runtime(const tr_future *f);
+/* Kick w (tr__worker_kick_any) when f settles, from now on (NULL: stop).
+ * true if f is settled already (then no kick may come). Any thread. */
+bool tr__future_set_driver(tr_future *f, struct tr__worker *w);
+/* tr_future_wait without its current-thread hook (tr__modes_wait): the
+ * arguments checked by the caller, not on a worker with timeout_ms != 0. */
+int tr__future_wait_plain(tr_future *f, int64_t timeout_ms, tr_msg **reply);
 
 #endif

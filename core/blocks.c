@@ -150,6 +150,8 @@ static tr_actor *take_global(tr_runtime *rt, tr__worker *w) {
 
 tr_actor *tr__block_alloc(tr_runtime *rt) {
     tr__worker *w = tr__worker_of(rt);
+    if (w != NULL && TR__UNLIKELY(w->priv)) /* a private worker keeps no cache (core/pin.c) */
+        w = NULL;
     tr_actor *a;
     if (w != NULL && w->free_blocks != NULL) {
         a = w->free_blocks;
@@ -172,6 +174,8 @@ void tr__block_free(tr_runtime *rt, tr_actor *a) {
         a->texts = NULL;
     }
     tr__worker *w = tr__worker_of(rt);
+    if (w != NULL && TR__UNLIKELY(w->priv))
+        w = NULL;
     if (w != NULL && w->free_count < CACHE_MAX) {
         set_next(a, w->free_blocks);
         w->free_blocks = a;

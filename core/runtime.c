@@ -42,6 +42,13 @@ static int fill_defaults(tr_runtime_config *c) {
     if (c->workers > 256 || c->batch > 65536 || c->metrics < TR_METRICS_DEFAULT ||
         c->metrics > TR_METRICS_TIMING)
         return TR_EINVAL;
+    if (c->mode != TR_RUNTIME_MULTI_THREAD && c->mode != TR_RUNTIME_CURRENT_THREAD)
+        return TR_EINVAL;
+    if (c->mode == TR_RUNTIME_CURRENT_THREAD) { /* one scheduler, no thread (core/modes.c) */
+        if (c->workers != 0)
+            return TR_EINVAL;
+        c->workers = 1;
+    }
     if (c->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->workers = n > 0 ? (unsigned)(n > 256 ? 256 : n) : 1;
@@ -60,6 +67,7 @@ static int fill_defaults(tr_runtime_config *c) {
 static void runtime_destroy(tr_runtime *rt) {
     tr__console_stop(rt->console); /* first: its thread reads the runtime */
     tr__fork_remove(rt);
+    tr__modes_destroy(rt); /* the main loop, pinned actors' threads */
     for (unsigned i = 0; i < rt->nworkers; i++)
         tr__worker_destroy(&rt->workers[i]);
     tr__ext ext[TR__EXT_COUNT];
@@ -75,6 +83,8 @@ static void runtime_destroy(tr_runtime *rt) {
     tr__ameta_free_all(rt);
     tr__blocks_destroy(rt);
     pthread_mutex_destroy(&rt->join_mu);
+    pthread_cond_destroy(&rt->drive_cv);
+    pthread_mutex_destroy(&rt->pin_mu);
     free(rt->workers);
     free(rt);
 }
@@ -103,6 +113,9 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
     tr__inject_init(&rt->global);
     rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
     pthread_mutex_init(&rt->join_mu, NULL);
+    pthread_cond_init(&rt->drive_cv, NULL);
+    pthread_mutex_init(&rt->pin_mu, NULL);
+    rt->current_thread = c.mode == TR_RUNTIME_CURRENT_THREAD;
     /* Aligned: tr__worker has cache-line-aligned members (calloc gives 16). */
     rt->workers = aligned_alloc(TR__CACHELINE, c.workers * sizeof(tr__worker));
     if (rt->workers == NULL) {
@@ -119,10 +132,14 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
         }
     }
     rt->nworkers = c.workers;
-    for (unsigned i = 0; i <= c.workers; i++) {
+    if ((rc = tr__modes_init(rt)) != 0) {
+        runtime_destroy(rt);
+        return rc;
+    }
+    unsigned nstart = rt->current_thread ? 0 : c.workers; /* current-thread: no thread */
+    for (unsigned i = 0; i <= nstart; i++) {
         /* After the workers, the console (if asked for: core/console.c). */
-        rc =
-            i < c.workers ? tr__worker_start(&rt->workers[i]) : tr__console_start(rt, &rt->console);
+        rc = i < nstart ? tr__worker_start(&rt->workers[i]) : tr__console_start(rt, &rt->console);
         if (rc != 0) {
             /* No actor exists yet: make the started workers leave at once. */
             ck_pr_store_32(&rt->state, TR__RT_EXITING);
@@ -217,7 +234,7 @@ int64_t tr__runtime_alive(tr_runtime *rt) {
 
 void tr__runtime_count(tr_runtime *rt, int alive, int live) {
     tr__worker *w = tr__worker_of(rt);
-    if (w != NULL) {
+    if (w != NULL && TR__LIKELY(!w->priv)) { /* private workers count as foreign threads */
         /* Owner-only fields: plain stores, read by the sums above. */
         ck_pr_store_64((uint64_t *)&w->alive, (uint64_t)(w->alive + alive));
         ck_pr_store_64((uint64_t *)&w->live, (uint64_t)(w->live + live));
@@ -245,7 +262,8 @@ static int all_asleep(tr_runtime *rt) {
 
 void tr__runtime_block_gone(tr_runtime *rt) {
     tr__runtime_count(rt, 0, -1);
-    if (tr__worker_of(rt) != NULL)
+    tr__worker *w = tr__worker_of(rt);
+    if (w != NULL && !w->priv)
         return; /* the worker checks when it goes to sleep */
     /* A foreign thread dropped a block: if the workers are all asleep they
      * will not look again, so we do. */
@@ -271,11 +289,13 @@ int tr_runtime_join(tr_runtime *rt) {
         return TR_EFORKED;
     if (tr__worker_of(rt) != NULL)
         return TR_EDEADLK;
+    tr__modes_join(rt); /* a main loop nobody drives: drive it to the end here */
     pthread_mutex_lock(&rt->join_mu);
     if (!rt->joined) {
-        for (unsigned i = 0; i < rt->nworkers; i++)
+        for (unsigned i = 0; i < rt->nworkers && !rt->current_thread; i++)
             pthread_join(rt->workers[i].thread, NULL);
         tr__drain_join(rt); /* a drain ends with the workers: its thread, if any */
+        tr__pin_join_all(rt);
         rt->joined = 1;
     }
     pthread_mutex_unlock(&rt->join_mu);
@@ -315,7 +335,7 @@ int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out) {
         out->loops_helped += ck_pr_load_64(&rt->workers[i].helps);
         out->actors_spawned += ck_pr_load_64(&rt->workers[i].spawned);
     }
-    out->workers = rt->nworkers;
+    out->workers = rt->current_thread ? 0 : rt->nworkers;
     return 0;
 }
 
@@ -323,7 +343,7 @@ int tr_runtime_worker_id(const tr_runtime *rt) {
     if (rt == NULL)
         return TR_EINVAL;
     tr__worker *w = tr__worker_of(rt);
-    return w != NULL ? (int)w->id : TR_ENOTFOUND;
+    return w != NULL && !w->priv ? (int)w->id : TR_ENOTFOUND;
 }
 
 void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why) {

@@ -110,6 +110,14 @@ struct tr_runtime {
     uint64_t asks_timed_out;           /* tr_future_wait timeouts */
     /* The console endpoint, when asked for (core/console.c); else NULL. */
     struct tr__console *console;
+    /* Runtime modes (core/modes.c, core/pin.c). */
+    uint8_t current_thread;  /* TR_RUNTIME_CURRENT_THREAD: workers[0] has no thread */
+    tr__worker *main;        /* the main loop: &workers[0] (current-thread), a
+                                private worker (main_loop), or NULL */
+    uint32_t drive;          /* TR__DRIVE_*: who runs main (atomic; changed under join_mu) */
+    pthread_cond_t drive_cv; /* under join_mu: drive left TR__DRIVE_BUSY */
+    pthread_mutex_t pin_mu;  /* guards pinws */
+    struct tr__pinw *pinws;  /* pinned actors' own threads (core/pin.c) */
 };
 
 /* 1 if rt belongs to the process this one was forked from (core/fork.c):
@@ -117,6 +125,25 @@ struct tr_runtime {
 static inline int tr__runtime_forked(const tr_runtime *rt) {
     return ck_pr_load_32(&((tr_runtime *)rt)->state) == TR__RT_FORKED;
 }
+
+/* rt->drive */
+enum {
+    TR__DRIVE_IDLE = 0, /* nobody drives main now */
+    TR__DRIVE_BUSY = 1, /* a thread drives it */
+    TR__DRIVE_DONE = 2, /* it saw the runtime exit and finished */
+};
+
+/* core/modes.c: make the main loop (tr_runtime_new, after the workers are
+ * made and before they start); 0 or an error (the runtime is then
+ * destroyed as usual). */
+int tr__modes_init(tr_runtime *rt);
+/* tr_runtime_join: drive main to the end if nobody has (or wait for the
+ * thread that does); then the pinned threads are joined. */
+void tr__modes_join(tr_runtime *rt);
+/* runtime_destroy: free the main loop and the pinned threads' workers. */
+void tr__modes_destroy(tr_runtime *rt);
+/* core/pin.c: join and free every pinned actor's thread (all have ended). */
+void tr__pin_join_all(tr_runtime *rt);
 
 /* Count an actor (alive, +1/-1) or a referenced block (live, +1/-1). */
 void tr__runtime_count(tr_runtime *rt, int alive, int live);

@@ -33,7 +33,17 @@
  * clock once per `help_polls` (1-16) polls, a count that adapts to the length
  * of the turns; a parked worker looks too, woken by a WATCH_S watchdog timer
  * that it arms only while some other worker is awake (so an idle runtime
- * still sleeps). See docs/design.md, "A blocked handler". */
+ * still sleeps). See docs/design.md, "A blocked handler".
+ *
+ * Runtime modes (docs/runtime-modes.md): a worker need not own a thread.
+ * tr__worker_drive runs the same loop on whatever thread calls it (a
+ * current-thread runtime's workers[0], a main loop), until w->leave says so.
+ * Private workers (a main loop beside the pool, a pinned actor's thread) run
+ * only the actors pinned to them: a pinned actor made runnable elsewhere
+ * goes to its home's `pins` queue (tr__worker_pin_push_any), never to the
+ * global queue or another worker's deque; on its home it is queued only
+ * there, and a private worker's deque is invisible to thieves (it is not in
+ * rt->workers). */
 #include "core/ask.h"
 #include "base/platform.h"
 #include "base/lock.h"
@@ -143,8 +153,32 @@ static void local_push(tr__worker *w, tr_actor *a) {
     /* Atomic (relaxed): fair_pick may read it through a stale peek while
      * the actor is being queued elsewhere; the value is only a hint. */
     ck_pr_store_64(&a->enq_pick, w->picks);
-    if (!tr__deque_push_owner(&w->dq, a))
+    if (TR__LIKELY(tr__deque_push_owner(&w->dq, a)))
+        return;
+    if (TR__UNLIKELY(a->home != NULL)) /* pinned (here): never to the global queue */
+        tr__inject_push_any(&a->home->pins, &a->qlink);
+    else
         global_push(w->rt, a);
+}
+
+/* An actor pinned here, made runnable elsewhere: run the oldest, keep the
+ * rest (at most GLOBAL_BATCH) in our deque, which only we read when w is
+ * private or alone (a current-thread runtime). */
+static tr_actor *pins_take(tr__worker *w) {
+    ck_stack_entry_t *e;
+    if (TR__LIKELY(!tr__inject_nonempty_any(&w->pins)))
+        return NULL;
+    unsigned max = tr__deque_size_any(&w->dq) < TR__DEQUE_SIZE / 2 ? GLOBAL_BATCH : 1;
+    if (tr__inject_take_any(&w->pins, max, &e) == 0)
+        return NULL;
+    tr_actor *first = actor_of_link(e);
+    tr_actor *rest[GLOBAL_BATCH];
+    unsigned k = 0;
+    for (e = e->next; e != NULL; e = e->next)
+        rest[k++] = actor_of_link(e);
+    while (k > 0)
+        local_push(w, rest[--k]);
+    return first;
 }
 
 /* Take a batch from the global queue: run the first, keep the rest here
@@ -208,6 +242,8 @@ static tr_actor *fair_pick(tr__worker *w) {
     tr_actor *a = global_take(w);
     if (a != NULL)
         return a;
+    if ((a = pins_take(w)) != NULL) /* actors pinned here (a current-thread runtime) */
+        return a;
     tr_actor *old = tr__deque_peek_top_any(&w->dq);
     /* At most one aging pick per AGING_GAP picks: each starts a new
      * depth-first walk, and doing it every few picks is breadth-first again. */
@@ -253,9 +289,38 @@ static tr_actor *next_actor(tr__worker *w) {
     w->lifo_streak = 0;
     if ((a = tr__deque_pop_owner(&w->dq)) != NULL)
         return a;
+    if ((a = pins_take(w)) != NULL)
+        return a;
     if ((a = global_take(w)) != NULL)
         return a;
     return steal(w);
+}
+
+/* A private worker's pick: its LIFO slot (a pinned pair ping-pongs there
+ * too), its deque (only its own pinned actors), then those woken elsewhere.
+ * Every global_interval picks the queue of those first, so a chain in the
+ * LIFO slot cannot starve them. */
+static tr_actor *next_private(tr__worker *w) {
+    tr_actor *a;
+    w->picks++;
+    if (TR__UNLIKELY(--w->global_countdown == 0)) {
+        w->global_countdown = w->rt->cfg.global_interval;
+        if ((a = pins_take(w)) != NULL) {
+            if (w->lifo != NULL) {
+                local_push(w, w->lifo);
+                w->lifo = NULL;
+            }
+            return a;
+        }
+    }
+    if (w->lifo != NULL) {
+        a = w->lifo;
+        w->lifo = NULL;
+        return a;
+    }
+    if ((a = tr__deque_pop_owner(&w->dq)) != NULL)
+        return a;
+    return pins_take(w);
 }
 
 /* --- scheduling and waking ---------------------------------------------- */
@@ -280,11 +345,18 @@ void tr__notify_any(tr_runtime *rt) {
 void tr__wake_all_any(tr_runtime *rt) {
     for (unsigned i = 0; i < rt->nworkers; i++)
         ev_async_send(rt->workers[i].loop, &rt->workers[i].wake);
+    if (rt->main != NULL && rt->main->priv) /* a main loop beside the pool */
+        ev_async_send(rt->main->loop, &rt->main->wake);
 }
 
 void tr__schedule_any(tr_runtime *rt, tr_actor *a) {
     tr__worker *w = tr__worker_of(rt);
-    if (w != NULL) {
+    if (TR__UNLIKELY(a->home != NULL) && a->home != w) { /* pinned elsewhere */
+        tr__worker_pin_push_any(a->home, a);
+        return;
+    }
+    /* A private worker keeps only its own pinned actors (a->home == w). */
+    if (w != NULL && (TR__LIKELY(!w->priv) || a->home == w)) {
         tr_actor *prev = w->lifo;
         w->lifo = a;
         if (prev != NULL) {
@@ -300,6 +372,10 @@ void tr__schedule_any(tr_runtime *rt, tr_actor *a) {
 /* a used up its batch with messages left: to the back of the global queue,
  * so everything else runnable gets a turn first. */
 static void yield_owner(tr__worker *w, tr_actor *a) {
+    if (TR__UNLIKELY(a->home != NULL)) { /* pinned here: it waits behind the others here */
+        tr__inject_push_any(&w->pins, &a->qlink);
+        return;
+    }
     global_push(w->rt, a);
     if (w->lifo != NULL || tr__deque_size_any(&w->dq) > 0)
         tr__notify_any(w->rt);
@@ -443,7 +519,9 @@ static void watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents) {
  * was ~3% of pingpong and ring (48 ns per read on the CI guest's
  * kvm-clock, a poll every ~1.5 us). */
 static void help_tick(tr__worker *w) {
-    if (w->rt->nworkers < 2) { /* nobody to help: no clock (a wake-up sets it to 1 again) */
+    /* Nobody to help (or a private worker, which keeps to its own actors):
+     * no clock (a wake-up sets it to 1 again). */
+    if (w->rt->nworkers < 2 || w->priv) {
         w->help_countdown = UINT_MAX;
         return;
     }
@@ -508,7 +586,8 @@ static int has_work(tr__worker *w) {
      * readiness, timers) may have put an actor in our LIFO slot. */
     if (w->lifo != NULL)
         return 1;
-    if (tr__inject_nonempty_any(&rt->global) || CK_STACK_FIRST(&w->posts) != NULL)
+    if (tr__inject_nonempty_any(&rt->global) || CK_STACK_FIRST(&w->posts) != NULL ||
+        tr__inject_nonempty_any(&w->pins))
         return 1;
     if (ck_pr_load_32(&rt->state) == TR__RT_EXITING)
         return 1;
@@ -519,8 +598,55 @@ static int has_work(tr__worker *w) {
 }
 
 static void unpark_self(tr__worker *w) {
-    if (ck_pr_load_32(&w->parked) && ck_pr_cas_32(&w->parked, 1, 0))
+    if (ck_pr_load_32(&w->parked) && ck_pr_cas_32(&w->parked, 1, 0) && !w->priv)
         ck_pr_dec_32(&w->rt->sleepers);
+}
+
+/* A private worker's sleep: the same handshake with the pushers of its
+ * pinned actors (tr__worker_pin_push_any) and with tr__worker_kick_any,
+ * without the runtime's sleeper count (it is not one of the pool). */
+static int park_private(tr__worker *w) {
+    ck_pr_store_32(&w->parked, 1);
+    /* Full barrier: `parked` is visible before we re-check the queues;
+     * pairs with the pusher's locked push then load of `parked`. */
+    tr__fence_full();
+    if (w->lifo != NULL || tr__deque_size_any(&w->dq) > 0 || tr__inject_nonempty_any(&w->pins) ||
+        CK_STACK_FIRST(&w->posts) != NULL || ck_pr_load_32(&w->rt->state) == TR__RT_EXITING ||
+        (w->leave != NULL && w->leave(w))) {
+        unpark_self(w);
+        return 0;
+    }
+    w->parks++;
+    loop_lock(w);
+    ev_run(w->loop, EVRUN_ONCE);
+    loop_unlock(w);
+    ck_pr_store_64(&w->beat, w->beat + 1);
+    unpark_self(w);
+    return 1;
+}
+
+void tr__worker_pin_push_any(tr__worker *home, tr_actor *a) {
+    /* The push is a locked CAS (a full barrier): it is visible before we
+     * read `parked`; pairs with the parker's store, fence, re-check. */
+    tr__inject_push_any(&home->pins, &a->qlink);
+    /* The CAS decides who undoes the sleeper count: us or the parker. */
+    if (ck_pr_load_32(&home->parked) && ck_pr_cas_32(&home->parked, 1, 0)) {
+        if (!home->priv)
+            ck_pr_dec_32(&home->rt->sleepers);
+        ev_async_send(home->loop, &home->wake);
+    }
+}
+
+void tr__worker_kick_any(tr__worker *w) {
+    if (tr__tls_worker == w) { /* its own thread: poll after this turn, and end it */
+        w->event_countdown = 1;
+        if (w->frame.actor != NULL)
+            w->frame.actor->after |= TR__AFTER_WAKES;
+        return;
+    }
+    /* Harmless when w is awake or nobody drives it: libev notes the send
+     * and its next ev_run returns at once. The parker undoes its own count. */
+    ev_async_send(w->loop, &w->wake);
 }
 
 /* 1 if w slept (then it may have woken to work while it has watchers). */
@@ -593,7 +719,7 @@ static __attribute__((noinline)) void run_loop(tr__worker *w) {
     unsigned idle = 0;
     int woke = 0; /* parked since the last turn (see ensure_watcher_any) */
     while (ck_pr_load_32(&rt->state) != TR__RT_EXITING) {
-        tr_actor *a = next_actor(w);
+        tr_actor *a = TR__LIKELY(!w->priv) ? next_actor(w) : next_private(w);
         if (a != NULL) {
             idle = 0;
             if (TR__UNLIKELY(woke)) {
@@ -622,10 +748,18 @@ static __attribute__((noinline)) void run_loop(tr__worker *w) {
             if (TR__UNLIKELY(--w->event_countdown == 0)) {
                 w->event_countdown = rt->cfg.event_interval;
                 poll_loop(w);
+                if (TR__UNLIKELY(w->leave != NULL) && w->leave(w))
+                    return;
             }
             continue;
         }
         poll_loop(w);
+        if (TR__UNLIKELY(w->leave != NULL) && w->leave(w))
+            return;
+        if (w->priv) { /* nobody to steal from: sleep at once */
+            woke = park_private(w);
+            continue;
+        }
         if (idle++ < rt->cfg.spin_rounds) {
             /* Short: on a full machine the spin takes CPU from the threads
              * that would give us work (foreign senders). */
@@ -638,12 +772,21 @@ static __attribute__((noinline)) void run_loop(tr__worker *w) {
     }
 }
 
-static void *worker_main(void *arg) {
-    tr__worker *w = arg;
+int tr__worker_drive(tr__worker *w, int64_t timeout_ms) {
     tr_runtime *rt = w->rt;
     tr__tls_worker = w;
-    if (rt->cfg.on_thread_start != NULL)
-        rt->cfg.on_thread_start(rt->cfg.user_data, w->id);
+    /* A timeout: a timer on w's loop wakes it from its sleep when it is
+     * due (the watchdog's callback: waking is all it does); the caller's
+     * w->leave reads the clock. */
+    ev_timer t;
+    if (timeout_ms > 0) {
+        ev_timer_init(&t, watchdog_cb, (double)timeout_ms / 1000.0, 0.);
+        loop_lock(w);
+        ev_now_update(w->loop);
+        ev_timer_start(w->loop, &t);
+        tr__worker_watchers_add_owner(w, +1);
+        loop_unlock(w);
+    }
     /* tr_panic longjmps here from inside a callback of w->frame.actor. The
      * run_loop frame below us is gone; we handle the crash and re-enter. */
     tls_frame = &w->frame;
@@ -656,24 +799,48 @@ static void *worker_main(void *arg) {
         tr__tls_self = NULL;
     }
     run_loop(w);
+    if (timeout_ms > 0) {
+        loop_lock(w);
+        ev_timer_stop(w->loop, &t);
+        tr__worker_watchers_add_owner(w, -1);
+        loop_unlock(w);
+    }
+    tls_frame = NULL;
+    tr__tls_worker = NULL;
+    return ck_pr_load_32(&rt->state) == TR__RT_EXITING;
+}
+
+void tr__worker_finish_owner(tr__worker *w, int thread_hooks) {
+    tr_runtime *rt = w->rt;
+    tr__tls_worker = w;
     loop_lock(w); /* to the end: a helper may still be running the loop */
     run_posts(w);
-    /* Extensions register at any time under pool_lock: copy them under it. */
+    /* Extensions register at any time under pool_lock: copy them under it.
+     * Their per-worker state exists for the pool's workers only. */
     tr__ext ext[TR__EXT_COUNT];
     tr__spin_lock(&rt->pool_lock);
     memcpy(ext, rt->ext, sizeof(ext));
     tr__spin_unlock(&rt->pool_lock);
-    for (unsigned i = 0; i < TR__EXT_COUNT; i++)
+    for (unsigned i = 0; i < TR__EXT_COUNT && !w->priv; i++)
         if (ext[i].worker_stop != NULL)
             ext[i].worker_stop(w, ext[i].data);
     run_posts(w);
     loop_unlock(w);
     assert(w->lifo == NULL && tr__deque_size_any(&w->dq) == 0);
-    if (rt->cfg.on_thread_stop != NULL)
+    if (thread_hooks && rt->cfg.on_thread_stop != NULL)
         rt->cfg.on_thread_stop(rt->cfg.user_data, w->id);
     flush_wakes(w); /* futures settled while stopping */
     tr__tls_worker = NULL;
-    tls_frame = NULL;
+}
+
+static void *worker_main(void *arg) {
+    tr__worker *w = arg;
+    tr_runtime *rt = w->rt;
+    tr__tls_worker = w;
+    if (rt->cfg.on_thread_start != NULL)
+        rt->cfg.on_thread_start(rt->cfg.user_data, w->id);
+    tr__worker_drive(w, 0);
+    tr__worker_finish_owner(w, 1);
     return NULL;
 }
 

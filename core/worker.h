@@ -24,6 +24,7 @@
 #include "core/actor.h"
 #include "core/deque.h"
 #include "base/atomic.h"
+#include "core/inject.h"
 
 #define TR__DEQUE_SIZE 4096 /* local run queue slots (power of two) */
 #define TR__WAKES_MAX 16    /* deferred future wake-ups per worker */
@@ -60,6 +61,18 @@ struct tr__worker {
     pthread_mutex_t loop_mu;     /* held by whoever runs the loop */
     tr__deque dq;                /* runnable actors: owner LIFO, thieves FIFO */
     ck_stack_t posts TR__ALIGNED;
+    /* Actors pinned to this worker made runnable on other threads
+     * (core/pin.c): only this worker takes them. */
+    tr__inject pins;
+    /* 1: a private worker (a main loop of a multi-threaded runtime, a pinned
+     * actor's own thread): it runs only actors pinned to it, takes nothing
+     * from the global queue, is never stolen from nor helps or is helped,
+     * and is not counted in rt->sleepers. Set before it first runs. */
+    uint8_t priv;
+    /* Owner (the thread driving it): leave the run loop once this returns 1
+     * (checked at the loop polls and when idle), or NULL. core/modes.c. */
+    int (*leave)(tr__worker *w);
+    void *leave_arg;
     /* Owner only. */
     tr_actor *lifo TR__ALIGNED;
     unsigned lifo_streak;
@@ -137,6 +150,28 @@ int tr__worker_defer_wake_owner(tr__worker *w, tr_future *f);
 int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id);
 int tr__worker_start(tr__worker *w);
 void tr__worker_destroy(tr__worker *w);
+
+/* Run w on the calling thread (which becomes w's thread meanwhile) until
+ * the runtime exits, or w->leave says so, or timeout_ms (> 0) passes. 1 if
+ * it stopped because the runtime exits (call tr__worker_finish_owner
+ * next), else 0. Not on a thread that already runs a worker. */
+int tr__worker_drive(tr__worker *w, int64_t timeout_ms);
+/* The end of a worker that saw the runtime exit: its posts, the extension
+ * hooks (not for private workers), on_thread_stop, deferred wake-ups. Once
+ * per worker, on the thread that drove it last. */
+void tr__worker_finish_owner(tr__worker *w, int thread_hooks);
+/* Wake w if it sleeps in its loop (any thread; a spurious wake-up is
+ * harmless). From w's own thread, inside a turn: end the turn and poll
+ * (so a leave condition that just became true is seen). */
+void tr__worker_kick_any(tr__worker *w);
+/* a, pinned to home (a->home), was made runnable: queue it there and wake
+ * home (any thread but home's). */
+void tr__worker_pin_push_any(tr__worker *home, tr_actor *a);
+/* 1 if w is private (a main loop of a multi-threaded runtime, a pinned
+ * actor's own thread: see `priv`). */
+static inline int tr__worker_is_private(const tr__worker *w) {
+    return w->priv;
+}
 
 /* Make a runnable. From one of rt's workers it goes to that worker (LIFO
  * slot); from anywhere else to the global queue. */

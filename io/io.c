@@ -115,7 +115,10 @@ int tr__io_post(tr__io *io, tr__worker *w, tr__post *p) {
 
 tr__worker *tr__io_pick_worker(tr__io *io) {
     tr__worker *w = tr__worker_of(io->rt);
-    if (w != NULL)
+    /* A private worker (a main loop, a pinned actor's thread) has no io
+     * state: its actors' timers and I/O live on the pool's loops, and what
+     * they deliver is queued to the pinned actor (core/pin.c). */
+    if (w != NULL && !tr__worker_is_private(w))
         return w;
     /* Relaxed: any spread of foreign callers over the workers will do. */
     uint32_t i = ck_pr_faa_32(&io->rr, 1);

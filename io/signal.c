@@ -12,8 +12,10 @@
 #include <ck_pr.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "base/platform.h"
+#include "core/modes.h"
 #include "core/runtime.h"
 #include "io/io.h"
 #include "troupe/error.h"
@@ -133,8 +135,27 @@ int tr_runtime_drain_on_signals(tr_runtime *rt, int deadline_ms) {
     if (!wait)
         return 0;
     pthread_mutex_lock(&s->mu);
-    while (s->done == 0)
-        pthread_cond_wait(&s->cv, &s->mu);
+    while (s->done == 0) {
+        if (!rt->current_thread) {
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        /* A current-thread runtime's loop runs only while some thread
+         * drives it: run it once ourselves if nobody does. */
+        pthread_mutex_unlock(&s->mu);
+        tr__modes_poke(rt);
+        pthread_mutex_lock(&s->mu);
+        if (s->done == 0) {
+            struct timespec dl; /* the condvar's clock: CLOCK_REALTIME */
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_nsec += 1000000;
+            if (dl.tv_nsec >= 1000000000) {
+                dl.tv_sec++;
+                dl.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&s->cv, &s->mu, &dl);
+        }
+    }
     int failed = s->done < 0;
     pthread_mutex_unlock(&s->mu);
     if (failed) {

@@ -93,7 +93,24 @@ typedef struct tr_spawn_opts {
      * if another live actor has taken the name meanwhile, the restart fails
      * with TR_EEXIST and counts against the supervisor's intensity. */
     const char *register_as;
+    /* Where the actor runs (docs/runtime-modes.md): TR_PIN_NONE (0, any
+     * worker), TR_PIN_MAIN (only on the thread that drives the runtime's
+     * main loop: tr_runtime_run / tr_runtime_block_on; TR_EINVAL from
+     * tr_spawn if the runtime has no main loop) or TR_PIN_THREAD (on a
+     * thread of its own, made by tr_spawn and ended when the actor ends;
+     * TR_ESYS if it cannot be made). A pinned actor is never stolen by
+     * another worker nor run elsewhere; everything else (asks, links,
+     * monitors, timers, I/O, supervision: a child spec's opts keep the pin
+     * across restarts) works as for any actor. */
+    uint32_t pin;
 } tr_spawn_opts;
+
+/* tr_spawn_opts.pin */
+enum {
+    TR_PIN_NONE = 0,   /* any worker */
+    TR_PIN_MAIN = 1,   /* the main loop's thread */
+    TR_PIN_THREAD = 2, /* a dedicated thread */
+};
 
 #define TR_STASH_DEFAULT 1024u
 
@@ -101,7 +118,9 @@ typedef struct tr_spawn_opts {
  * *out is a handle owned by the caller (release it when done); out may be NULL
  * if no handle is wanted. TR_ECLOSED if the runtime is closed; with
  * opts.register_as, the errors of tr_register (TR_EEXIST, TR_EINVAL,
- * TR_ENOMEM); TR_ENOMEM. */
+ * TR_ENOMEM); with opts.pin, TR_EINVAL (an unknown pin, or TR_PIN_MAIN in a
+ * runtime without a main loop) and TR_ESYS (TR_PIN_THREAD: no thread or
+ * loop could be made); TR_ENOMEM. */
 TR_EXTERN int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *opts,
                        tr_ref **out);
 

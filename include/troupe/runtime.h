@@ -22,7 +22,16 @@
  * make runtimes of its own.
  * The runtime also closes by itself once at least one actor was spawned and
  * then no actor is left alive and no actor handle (tr_ref) is held anywhere,
- * unless tr_runtime_config.keep_open is set. */
+ * unless tr_runtime_config.keep_open is set.
+ *
+ * Modes (docs/runtime-modes.md): the default runtime is multi-threaded, as
+ * above. A current-thread runtime (tr_runtime_config.mode =
+ * TR_RUNTIME_CURRENT_THREAD) starts no worker thread: the thread that calls
+ * tr_runtime_run or tr_runtime_block_on runs its actors, timers and I/O. A
+ * multi-threaded runtime with tr_runtime_config.main_loop set also has a
+ * main loop, run by the thread that calls tr_runtime_run or
+ * tr_runtime_block_on, where actors spawned with tr_spawn_opts.pin =
+ * TR_PIN_MAIN run (and nothing else). */
 #ifndef TROUPE_RUNTIME_H
 #define TROUPE_RUNTIME_H
 
@@ -38,6 +47,13 @@ extern "C" {
 #endif
 
 typedef struct tr_runtime tr_runtime;
+typedef struct tr_future tr_future; /* troupe/actor.h */
+
+/* tr_runtime_config.mode */
+typedef enum tr_runtime_mode {
+    TR_RUNTIME_MULTI_THREAD = 0,   /* worker threads run the actors (the default) */
+    TR_RUNTIME_CURRENT_THREAD = 1, /* no worker thread: the driving thread runs them */
+} tr_runtime_mode;
 
 /* Why a message was dead-lettered. */
 enum {
@@ -54,7 +70,9 @@ typedef struct tr_runtime_config {
     unsigned global_interval;  /* turns between global-queue checks; 0 = 31 */
     uint32_t mailbox_capacity; /* default mailbox bound; 0 = unbounded */
     unsigned spin_rounds;      /* steal attempts before a worker sleeps; 0 = 16 */
-    /* Called on each worker thread as it starts and before it exits. */
+    /* Called on each worker thread as it starts and before it exits (the
+     * pool's threads only: not for a thread driving a current-thread
+     * runtime or a main loop, nor a pinned actor's own thread). */
     void (*on_thread_start)(void *user_data, unsigned worker);
     void (*on_thread_stop)(void *user_data, unsigned worker);
     /* Called for every dead-lettered message, on the thread that drops it,
@@ -76,6 +94,16 @@ typedef struct tr_runtime_config {
      * this path; NULL: the TROUPE_CONSOLE environment variable's, if set
      * (troupe/console.h). The string is copied. */
     const char *console_path;
+    /* TR_RUNTIME_MULTI_THREAD (0, the default) or TR_RUNTIME_CURRENT_THREAD:
+     * no worker thread; one scheduler whose loop runs on the thread that
+     * calls tr_runtime_run or tr_runtime_block_on (then `workers` must be 0,
+     * and stack_size, on_thread_start and on_thread_stop are not used). */
+    int mode;
+    /* Multi-threaded only: 1 = the runtime also has a main loop, driven by
+     * the thread that calls tr_runtime_run or tr_runtime_block_on, where the
+     * actors spawned with tr_spawn_opts.pin = TR_PIN_MAIN run (and only
+     * they). A current-thread runtime's one loop is its main loop. */
+    int main_loop;
 } tr_runtime_config;
 
 typedef struct tr_runtime_stats {
@@ -190,8 +218,47 @@ TR_EXTERN int tr_runtime_drain_async(tr_runtime *rt, int deadline_ms);
 TR_EXTERN int tr_runtime_drain_stats(tr_runtime *rt, tr_drain_stats *out);
 
 /* Number of the calling worker thread of rt (0..workers-1); TR_ENOTFOUND
- * when the caller is not one of rt's workers, TR_EINVAL for NULL. */
+ * when the caller is not one of rt's workers, TR_EINVAL for NULL. In a
+ * current-thread runtime the thread driving it (inside tr_runtime_run or
+ * tr_runtime_block_on) is worker 0; a main loop's thread and a pinned
+ * actor's own thread are not workers (TR_ENOTFOUND). */
 TR_EXTERN int tr_runtime_worker_id(const tr_runtime *rt);
+
+/* Drive rt's main loop on the calling thread until the runtime has closed
+ * and every actor has ended (run until closed): in a current-thread runtime
+ * that runs every actor, timer and I/O watcher; in a multi-threaded runtime
+ * with main_loop set, the actors pinned to the main loop (TR_PIN_MAIN).
+ * Returns 0 once the runtime has exited (tr_runtime_join then returns at
+ * once). Close it from an actor, another thread, a signal helper, or let it
+ * close by itself (no actor alive, no handle held).
+ * Errors: TR_EINVAL (NULL; a multi-threaded runtime without main_loop: its
+ * workers need no driver, use tr_runtime_join), TR_EDEADLK (called from a
+ * thread of the runtime: an actor, a worker, a pinned actor's thread),
+ * TR_EBUSY (another thread is driving rt now: tr_runtime_run or
+ * tr_runtime_block_on), TR_ECLOSED (rt has already exited: run or join drove
+ * it to the end before). Any thread, one at a time. */
+TR_EXTERN int tr_runtime_run(tr_runtime *rt);
+
+/* Wait for f (a future of rt: an ask's reply, a promise's) like
+ * tr_future_wait, and meanwhile drive rt's main loop on the calling thread:
+ * the way to wait for a result in a current-thread runtime, whose actors
+ * run only while some thread drives it. Returns as soon as f is settled, or
+ * when timeout_ms (< 0: none; 0: poll, no driving) has passed, or when the
+ * runtime has exited; what is still runnable then stays queued for the next
+ * tr_runtime_run or tr_runtime_block_on. Results as tr_future_wait: 0 with
+ * *reply (the caller owns it), TR_ETIMEDOUT (f stays usable), the failure
+ * f was settled with (TR_EDEAD, TR_ENOREPLY, TR_ECRASHED...). The caller
+ * keeps its reference to f (release it as usual).
+ * In a multi-threaded runtime without main_loop it is tr_future_wait (the
+ * workers drive). Errors: TR_EINVAL (NULL, f of another runtime),
+ * TR_EDEADLK (from a thread of the runtime: an actor cannot wait for its
+ * own loop), TR_EBUSY (another thread drives rt now; tr_future_wait waits
+ * without driving). Any thread, one driver at a time.
+ * tr_future_wait (and the synchronous calls built on it: tr_pool_call,
+ * tr_sup_start_child...) on a future of a current-thread runtime that no
+ * thread drives drives it the same way, so such a call never waits for a
+ * loop nobody runs; with a driver elsewhere it just waits. */
+TR_EXTERN int tr_runtime_block_on(tr_runtime *rt, tr_future *f, int64_t timeout_ms, tr_msg **reply);
 
 #ifdef __cplusplus
 }

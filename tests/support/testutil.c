@@ -4,8 +4,11 @@
  * not latency, so polling keeps the helpers free of any runtime internals. */
 #include "support/testutil.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 int64_t tu_now_ms(void) {
@@ -65,13 +68,65 @@ int tu_wait_alive(tr_runtime *rt, uint64_t n, int64_t timeout_ms) {
     return tu_wait_until(alive_pred, &a, timeout_ms);
 }
 
+int tu_mode_current(void) {
+    const char *m = getenv("TROUPE_TEST_MODE");
+    return m != NULL && strcmp(m, "current") == 0;
+}
+
+/* The driver of a current-thread runtime made by tu_runtime_new: runs it
+ * until it has exited (tr_runtime_free waits for that). Detached: nobody
+ * joins it, and it touches nothing of rt once tr_runtime_run returns.
+ * TR_EBUSY: tu_runtime_new's probe drives for a moment; try again. */
+static void *drive_main(void *arg) {
+    while (tr_runtime_run(arg) == TR_EBUSY)
+        tu_sleep_ms(1);
+    return NULL;
+}
+
+/* Wait until the driver thread drives rt: block_on says TR_EBUSY then.
+ * (Until then the probe drives it itself for 1 ms at a time.) So the
+ * driver never starts on a runtime already freed. */
+static int wait_driven(tr_runtime *rt) {
+    tr_promise *p;
+    tr_future *f;
+    if (tr_promise_new(rt, &p, &f) != 0)
+        return 0;
+    int rc = 0;
+    for (int64_t t0 = tu_now_ms(); tu_now_ms() - t0 < TU_WAIT_MS;) {
+        tr_msg *r = NULL;
+        if ((rc = tr_runtime_block_on(rt, f, 1, &r)) == TR_EBUSY)
+            break;
+        tu_sleep_ms(1);
+    }
+    tr_promise_release(p);
+    tr_future_release(f);
+    return rc == TR_EBUSY;
+}
+
 tr_runtime *tu_runtime_new(unsigned workers) {
     tr_runtime_config cfg;
     tr_runtime_config_init(&cfg);
     cfg.workers = workers;
+    int current = tu_mode_current();
+    if (current) {
+        cfg.mode = TR_RUNTIME_CURRENT_THREAD;
+        cfg.workers = 0;
+    }
     tr_runtime *rt = NULL;
     if (tr_runtime_new(&rt, &cfg) != 0)
         return NULL;
+    if (current) {
+        pthread_t th;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&th, &attr, drive_main, rt);
+        pthread_attr_destroy(&attr);
+        if (rc != 0 || !wait_driven(rt)) {
+            tr_runtime_free(rt);
+            return NULL;
+        }
+    }
     return rt;
 }
 

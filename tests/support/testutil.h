@@ -63,8 +63,13 @@ int tu_wait_alive(tr_runtime *rt, uint64_t n, int64_t timeout_ms);
 
 /* --- runtimes ------------------------------------------------------------ */
 /* A runtime with `workers` workers and otherwise default settings (NULL on
- * failure). */
+ * failure). With TROUPE_TEST_MODE=current in the environment (the *_ct
+ * tests of CMake), a current-thread runtime instead, driven by a thread
+ * this starts (tr_runtime_run) until the runtime exits: the tests that hold
+ * in both modes run in both. */
 tr_runtime *tu_runtime_new(unsigned workers);
+/* 1 if TROUPE_TEST_MODE=current (tests skip what needs several workers). */
+int tu_mode_current(void);
 
 /* --- the gate ------------------------------------------------------------ */
 typedef struct tu_gate {
