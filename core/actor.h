@@ -75,8 +75,10 @@ struct tr_ref {
     ck_spinlock_fas_t lock; /* guards req_* and watchers */
     tr_exit_kind req_kind;  /* strongest pending stop request */
     int req_code;
+    uint32_t restarts;   /* reports: its supervisor's restarts of it (core/log.h, labels) */
     tr__watch *watchers; /* monitors and links on this actor */
     uint32_t watch_closed;
+    uint32_t slot; /* reports: a pool worker's slot + 1, else 0 (core/log.h) */
     uint64_t next_watch_id;
     /* Names and groups (core/registry.c, core/group.c): TR__DIR_* flags, set
      * once the actor registered, joined or subscribed, read once at its end;
@@ -89,6 +91,10 @@ struct tr_ref {
     const char *exit_str; /* the final reason's text: static, or exit_text */
     char req_text[TR__EXIT_TEXT];
     char exit_text[TR__EXIT_TEXT];
+    /* Reports: the supervisor's or pool's name (static), or NULL. Set with
+     * name, slot and restarts at spawn (tr__label_take), read by any
+     * thread that names the actor (tr__actor_name). */
+    const char *parent;
     /* Handed out as any state struct: aligned as malloc's memory would be,
      * whatever fields come before it. */
     _Alignas(max_align_t) unsigned char inline_state[TR__INLINE_STATE];

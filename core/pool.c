@@ -127,6 +127,16 @@ void tr__pool_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), voi
     tr_spin_unlock(&rt->pool_lock);
 }
 
+void tr__pool_each_block(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg) {
+    tr_spin_lock(&rt->pool_lock);
+    for (size_t c = 0; c < rt->nchunks; c++) {
+        tr_actor *blocks = rt->chunks[c];
+        for (size_t i = 0; i < CHUNK_BLOCKS; i++)
+            fn(&blocks[i], arg);
+    }
+    tr_spin_unlock(&rt->pool_lock);
+}
+
 void tr__pool_destroy(tr_runtime *rt) {
     for (size_t c = 0; c < rt->nchunks; c++)
         free(rt->chunks[c]);

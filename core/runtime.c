@@ -51,6 +51,7 @@ static int fill_defaults(tr_runtime_config *c) {
 }
 
 static void runtime_destroy(tr_runtime *rt) {
+    tr__log_stop(rt); /* before the loops go: no summary timer is armed on them */
     for (unsigned i = 0; i < rt->nworkers; i++)
         tr__worker_destroy(&rt->workers[i]);
     tr__ext ext[TR__EXT_COUNT];
@@ -62,6 +63,7 @@ static void runtime_destroy(tr_runtime *rt) {
             ext[i].runtime_free(rt, ext[i].data);
     tr__registry_free(rt);
     tr__group_free(rt);
+    tr__log_final(rt); /* pending summaries, handles still held */
     tr__pool_destroy(rt);
     pthread_mutex_destroy(&rt->join_mu);
     free(rt->workers);
@@ -87,6 +89,7 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
         return TR_ENOMEM;
     memset(rt, 0, sizeof(*rt));
     rt->cfg = c;
+    tr__log_init(rt);
     tr__inject_init(&rt->global);
     rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
     pthread_mutex_init(&rt->join_mu, NULL);
@@ -296,13 +299,16 @@ int tr_runtime_worker_id(const tr_runtime *rt) {
     return w != NULL ? (int)w->id : -1;
 }
 
-void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why) {
+void tr__dead_letter_at(tr_runtime *rt, tr_msg *msg, int why, const tr_actor *target) {
     if (!(msg->flags & TR__MSG_KICK)) {
         ck_pr_inc_64(&rt->dead_letters);
-        if (rt->cfg.dead_letter != NULL)
-            rt->cfg.dead_letter(rt->cfg.user_data, msg, why);
+        tr__log_dead_letter(rt, msg, why, target); /* the hook, the summary */
     }
     tr__msg_destroy(msg, TR_EDEAD);
+}
+
+void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why) {
+    tr__dead_letter_at(rt, msg, why, NULL);
 }
 
 void tr__runtime_space_freed(tr_runtime *rt) {

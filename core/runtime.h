@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/inject.h"
+#include "core/log.h"
 #include "core/worker.h"
 #include "troupe/runtime.h"
 
@@ -71,6 +72,8 @@ struct tr_runtime {
     /* Names and groups, made on first use (core/registry.c, core/group.c). */
     struct tr__names *names;
     struct tr__groups *groups;
+    /* Reports: level, hook, summaries (core/log.h). */
+    tr__log log TR_ALIGNED;
 };
 
 /* Count an actor (alive, +1/-1) or a referenced block (live, +1/-1). */
@@ -88,6 +91,9 @@ void tr__runtime_quiet_check(tr_runtime *rt);
 void tr__runtime_begin_close(tr_runtime *rt);
 /* Count and report a dead letter, then destroy msg with status err. */
 void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why);
+/* The same for a message that was addressed to actor `target`, which the
+ * report and the dead_letter hook (tr_dead_letter_target) name. */
+void tr__dead_letter_at(tr_runtime *rt, tr_msg *msg, int why, const tr_actor *target);
 /* Wake tr_send_wait sleepers if there are any. */
 void tr__runtime_space_freed(tr_runtime *rt);
 
@@ -98,6 +104,8 @@ void *tr__runtime_ext_get(tr_runtime *rt, unsigned slot);
 tr_actor *tr__block_alloc(tr_runtime *rt);
 void tr__block_free(tr_runtime *rt, tr_actor *a);
 void tr__pool_destroy(tr_runtime *rt);
+/* Call fn on every block of the pool, free or not (reports at free). */
+void tr__pool_each_block(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg);
 /* Call fn on every block that holds a live actor (for close). */
 void tr__pool_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg);
 

@@ -11,7 +11,8 @@
  * troupe/pool.h     supervised worker pools behind one handle
  * troupe/timer.h    delayed and periodic messages, ask and idle timeouts
  * troupe/io.h       file descriptors, TCP and signals as messages
- * troupe/blocking.h the blocking-task pool */
+ * troupe/blocking.h the blocking-task pool
+ * troupe/log.h      reports: crash reports, summaries, the log hook */
 #ifndef TROUPE_H
 #define TROUPE_H
 
@@ -27,5 +28,6 @@
 #include "troupe/timer.h"
 #include "troupe/io.h"
 #include "troupe/blocking.h"
+#include "troupe/log.h"
 
 #endif

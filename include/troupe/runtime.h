@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "troupe/log.h"
 #include "troupe/msg.h"
 
 #ifdef __cplusplus
@@ -49,7 +50,8 @@ typedef struct tr_runtime_config {
     void (*on_thread_start)(void *user_data, unsigned worker);
     void (*on_thread_stop)(void *user_data, unsigned worker);
     /* Called for every dead-lettered message, on the thread that drops it,
-     * before its destructors run. The message must not be kept. */
+     * before its destructors run. The message must not be kept. Inside it,
+     * tr_dead_letter_target(msg) gives the actor it was addressed to. */
     void (*dead_letter)(void *user_data, const tr_msg *msg, int why);
     void *user_data;
     /* 1: never close by itself; stay open until tr_runtime_close (or
@@ -58,6 +60,13 @@ typedef struct tr_runtime_config {
      * at least one actor was spawned and then no actor is alive and no
      * handle is held. */
     int keep_open;
+    /* Reports (troupe/log.h): the level (a tr_log_level; TR_LOG_DEFAULT =
+     * TROUPE_LOG if set, else TR_LOG_WARN; TROUPE_LOG wins over a level set
+     * here), and the hook that gets every record with log_user_data (NULL:
+     * tr_log_stderr, one line per record on stderr). */
+    int log_level;
+    tr_log_fn log_fn;
+    void *log_user_data;
 } tr_runtime_config;
 
 typedef struct tr_runtime_stats {
