@@ -104,7 +104,9 @@ TR_EXTERN int tr_runtime_join(tr_runtime *rt);
 
 /* Close, join and free. TR_EDEADLK from a worker thread. Every handle and
  * future of this runtime must have been released before (debug builds
- * assert it); the memory of those still held is freed with the runtime. */
+ * assert it); the memory of those still held is freed with the runtime,
+ * and handles still held are reported (a warning naming them, troupe/log.h).
+ * Summaries of dead letters and crashes still pending are reported first. */
 TR_EXTERN int tr_runtime_free(tr_runtime *rt);
 
 /* 1 once tr_runtime_close ran or the runtime closed by itself, else 0. */
