@@ -7,7 +7,12 @@
  * worker), and about one in 200,000 is "poison": it crashes every worker that
  * tries it and is dead-lettered after 3 redeliveries. Every second the main
  * thread prints jobs/s, restarts and each worker's share of the load; at the
- * end it checks sent == answered + dead-lettered and exits 0 if so. */
+ * end it checks sent == answered + dead-lettered and exits 0 if so.
+ *
+ * The runtime reports the crashes on stderr as they happen (troupe/log.h):
+ * 3 crash reports a second in full, then a summary line counting the rest
+ * by worker (pool[slot]), the pool's dropped jobs and a dead-letter summary.
+ * TROUPE_LOG=off silences them, TROUPE_LOG=debug shows every crash. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
