@@ -429,6 +429,43 @@ static void dead_letter_burst_is_one_summary(void **state) {
     assert_int_equal(total, N);
 }
 
+/* A linked actor that ends because its partner crashed: one crash report
+ * (the partner's), and an info record for the linked one. */
+static int linker_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)state;
+    return tr_link(ctx, arg);
+}
+
+static void linked_exit_is_info_not_a_second_crash(void **state) {
+    (void)state;
+    for (int info = 0; info < 2; info++) {
+        tr_runtime *rt = rt_new(2, info ? TR_LOG_INFO : TR_LOG_DEFAULT);
+        tr_ref *v = spawn_named(rt, "first");
+        tr_behavior lb = {.init = linker_init, .receive = victim_receive};
+        tr_spawn_opts o = {.name = "second", .arg = v};
+        tr_ref *l = NULL;
+        assert_int_equal(tr_spawn(rt, &lb, &o, &l), 0);
+        assert_int_equal(tr_send_word(v, FAIL, 0), 0);
+        assert_true(tu_wait_alive(rt, 0, TU_WAIT_MS));
+        rec r;
+        assert_true(cap_find("actor", NULL, 1, &r));
+        assert_string_equal(r.name, "first");
+        if (info) {
+            assert_true(cap_wait("actor", "exited with error", 1, 1));
+            assert_true(cap_find("actor", "exited with error", 1, &r));
+            assert_string_equal(r.name, "second");
+            assert_string_equal(r.phase, "exit");
+            assert_int_equal(r.level, TR_LOG_INFO);
+            assert_int_equal(cap_count("actor", NULL, 1), 2);
+        } else {
+            assert_int_equal(cap_count("actor", NULL, 1), 1);
+        }
+        tr_ref_release(v);
+        tr_ref_release(l);
+        assert_int_equal(tr_runtime_free(rt), 0);
+    }
+}
+
 /* --- handles at free ------------------------------------------------------------ */
 
 static void handles_held_at_free_are_named(void **state) {
@@ -618,6 +655,10 @@ static void names_of_pool_workers_and_children(void **state) {
     assert_string_equal(r.supervisor, "pp");
     assert_int_equal(r.msg_type, FAIL);
     assert_true(cap_wait("pool", "dead-letters a job", 0, 1));
+    /* ... and the dead-letter summary names the pool as its target. */
+    assert_true(cap_wait("deadletter", "pp#", 0, 1));
+    assert_true(cap_find("deadletter", "pp#", 0, &r));
+    assert_non_null(strstr(r.text, "(dropped) x 1"));
     tr_pool_release(pool);
     /* Truncation and arguments. */
     tr_ref *v = spawn_named(rt, "a-long-name");
@@ -722,6 +763,7 @@ int main(void) {
         cmocka_unit_test(supervisor_give_up_and_child_names),
         cmocka_unit_test(restart_storm_warns_once),
         cmocka_unit_test(dead_letter_burst_is_one_summary),
+        cmocka_unit_test(linked_exit_is_info_not_a_second_crash),
         cmocka_unit_test(handles_held_at_free_are_named),
         cmocka_unit_test(no_report_when_handles_released),
         cmocka_unit_test(troupe_log_off_silences),
