@@ -65,7 +65,8 @@ typedef struct tr_log_record {
     int has_msg_type;       /* 1 if a message was being handled */
     uint32_t msg_type;      /* its type (msg->type) */
     const char *supervisor; /* the supervisor's (or pool's) name, NULL if none */
-    uint32_t restarts;      /* times the supervisor restarted this child before */
+    uint32_t restarts;      /* times its supervisor restarted this child so far
+                             * (a pool worker: the pool's worker restarts) */
 } tr_log_record;
 
 /* A log hook. Called on whichever thread has something to report: a worker
