@@ -37,7 +37,7 @@ BUILD_DIR    ?= build
 ASAN_DIR     ?= build-asan
 TSAN_DIR     ?= build-tsan
 
-SRC_DIRS     := include core mailbox actors io tests examples bench
+SRC_DIRS     := include base core mailbox actors io tests examples bench
 FORMAT_FILES  = $(shell find $(wildcard $(SRC_DIRS)) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | sort)
 
 CTEST_FLAGS  := --output-on-failure --no-tests=error -j $(JOBS) $(CTEST_ARGS)

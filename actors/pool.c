@@ -34,9 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ask.h"
 #include "actors/pool.h"
 #include "actors/restarts.h"
-#include "actors/timer.h"
+#include "actors/timer_thread.h"
 #include "core/actor.h"
 #include "core/log.h"
 #include "core/msg.h"
@@ -172,7 +173,7 @@ static inline int send_to(router *r, unsigned i, tr_msg *m) {
     if (r->slots[i].state != S_RUN)
         return TR_EDEAD;
     int rc = tr_forward(r->ctx, r->slots[i].ref, m);
-    if (TR_LIKELY(rc == 0))
+    if (TR__LIKELY(rc == 0))
         r->routed++;
     else if (rc == TR_EDEAD) {
         r->slots[i].state = S_GONE;
@@ -335,7 +336,7 @@ static void flush(router *r) {
 
 static void on_job(router *r, tr_msg *m) {
     int again = 0;
-    if (TR_UNLIKELY(m->status != 0)) {
+    if (TR__UNLIKELY(m->status != 0)) {
         again = 1;
         if (m->status & TR__POOL_CRASHED) {
             m->status &= ~TR__POOL_CRASHED;
@@ -541,22 +542,28 @@ static void on_token(router *r, tr_msg *tok) {
     flush(r);
 }
 
+/* 0 when added; TR_ESTATE while closing, TR_EFULL at max_workers, or the
+ * spawn's error. */
 static int add_worker(router *r) {
     tr__pool *p = r->p;
-    if (r->closing || r->n >= p->cap)
-        return 0;
+    if (r->closing)
+        return TR_ESTATE;
+    if (r->n >= p->cap)
+        return TR_EFULL;
     unsigned i = r->n;
     memset(&r->slots[i], 0, sizeof(r->slots[i]));
-    if (spawn_worker(r, i) != 0)
-        return 0;
+    int rc = spawn_worker(r, i);
+    if (rc != 0)
+        return rc < 0 ? rc : TR_ENOMEM;
     r->n++;
     flush(r);
-    return 1;
+    return 0;
 }
 
+/* 0 when removed; TR_ESTATE while closing (or with no worker left). */
 static int remove_worker(router *r) {
     if (r->closing || r->n == 0)
-        return 0;
+        return TR_ESTATE;
     unsigned i = r->n - 1;
     rslot *s = &r->slots[i];
     drop_token(r, s);
@@ -577,7 +584,7 @@ static int remove_worker(router *r) {
     r->n--;
     if (r->n == 0)
         end_self(r, TR_EXIT_NORMAL, 0, NULL);
-    return 1;
+    return 0;
 }
 
 /* A stats result for the caller (malloc'd: it travels in the reply's ptr),
@@ -654,15 +661,15 @@ static void on_ctrl(router *r, tr__pool_ctrl *c) {
 static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     router *r = ((router_state *)state)->r;
     r->ctx = ctx;
-    if (TR_LIKELY(msg->type < TR_MSG_SYSTEM && msg->release != tr__pool_ctrl_release)) {
-        if (TR_UNLIKELY(r->closing)) {
+    if (TR__LIKELY(msg->type < TR_MSG_SYSTEM && msg->release != tr__pool_ctrl_release)) {
+        if (TR__UNLIKELY(r->closing)) {
             r->dead++;
             tr_msg_keep(ctx, msg);
             tr__pool_job_dead(r->p, msg, TR_DEAD_STOPPED);
             return 0;
         }
         on_job(r, msg);
-        if (TR_UNLIKELY(r->gone | r->retry))
+        if (TR__UNLIKELY(r->gone | r->retry))
             after_job(r);
         return 0;
     }
@@ -670,7 +677,7 @@ static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         on_ctrl(r, (tr__pool_ctrl *)msg);
     } else if (msg->type == TR__A_TOKEN) {
         on_token(r, msg); /* a job may go out behind it: as after a job */
-        if (TR_UNLIKELY(r->gone | r->retry))
+        if (TR__UNLIKELY(r->gone | r->retry))
             after_job(r);
         return 0;
     } else if (msg->type == TR_MSG_DOWN || msg->type == TR_MSG_EXIT) {

@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "mailbox/atomic.h"
+#include "base/atomic.h"
 #include "troupe/pool.h"
 
 /* A job's status field while the pool owns it. */
@@ -21,7 +21,7 @@ typedef struct tr__pool_slot {
     uint64_t start_ms; /* watchdog: job start (0 = idle); worker stores, watchdog loads */
     uint64_t reported; /* watchdog thread only: the start it reported */
     tr_ref *ref;       /* watchdog: the slot's worker (retained), under wd_mu */
-} TR_ALIGNED tr__pool_slot;
+} TR__ALIGNED tr__pool_slot;
 
 typedef struct tr__pool {
     uint32_t refs; /* the router + each live worker */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ask.h"
 #include "actors/call.h"
 #include "actors/pool.h"
 #include "actors/restarts.h"
@@ -68,7 +69,7 @@ static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t handles
     p->rt = rt;
     p->cfg = *cfg;
     p->cap = cfg->max_workers != 0 ? cfg->max_workers : (cfg->workers > 64 ? cfg->workers : 64);
-    p->slots = aligned_alloc(TR_CACHELINE, p->cap * sizeof(tr__pool_slot));
+    p->slots = aligned_alloc(TR__CACHELINE, p->cap * sizeof(tr__pool_slot));
     p->wd_scratch = calloc(p->cap, sizeof(*p->wd_scratch));
     if (p->slots == NULL || p->wd_scratch == NULL) {
         free(p->slots);

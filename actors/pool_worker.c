@@ -17,8 +17,9 @@
 #include <ck_pr.h>
 #include <stdlib.h>
 
+#include "base/refcount.h"
 #include "actors/pool.h"
-#include "actors/timer.h"
+#include "actors/timer_thread.h"
 #include "core/actor.h"
 #include "core/msg.h"
 #include "core/runtime.h"
@@ -27,10 +28,8 @@
 void tr__pool_unref(tr__pool *p) {
     /* The last holder frees; the locked decrement orders every holder's use
      * before it (full barrier on x86; TSan sees the pair below). */
-    TR_TSAN_RELEASE(&p->refs);
-    if (ck_pr_faa_32(&p->refs, (uint32_t)-1) != 1)
+    if (!tr__refcount_release(&p->refs))
         return;
-    TR_TSAN_ACQUIRE(&p->refs);
     for (unsigned i = 0; i < p->cap; i++)
         if (p->slots[i].ref != NULL)
             tr_ref_release(p->slots[i].ref);
@@ -44,7 +43,7 @@ void tr__pool_unref(tr__pool *p) {
 
 void tr__pool_ref(tr__pool *p) {
     /* Relaxed: made from a reference the caller holds. */
-    ck_pr_inc_32(&p->refs);
+    tr__refcount_retain(&p->refs);
 }
 
 /* Dead-letter a job the pool gives up on. */
@@ -94,7 +93,7 @@ static int w_init(tr_ctx *ctx, void *state, void *arg) {
 static int w_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     wstate *w = state;
     tr__pool *p = w->pool;
-    if (TR_UNLIKELY(msg->type >= TR_MSG_SYSTEM)) {
+    if (TR__UNLIKELY(msg->type >= TR_MSG_SYSTEM)) {
         if (msg->type == TR__A_TOKEN) { /* the job before it is done: idle */
             tr_msg_keep(ctx, msg);
             if (tr__actor_push(p->router, msg) != 0)
@@ -113,7 +112,7 @@ static int w_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     int rc = p->cfg.behavior->receive(ctx, w->ustate, msg);
     if (wd != 0) /* Idle again: the watchdog stops timing this slot. */
         ck_pr_store_64(&sp->start_ms, 0);
-    if (TR_UNLIKELY(rc != 0))
+    if (TR__UNLIKELY(rc != 0))
         return rc; /* held stays for the crash report; w->job goes back to the
                     * router from w_terminate, which clears held */
     tr__actor_set_held(ctx, NULL);

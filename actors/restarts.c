@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "actors/timer.h"
+#include "actors/timer_thread.h"
 #include "troupe/error.h"
 #include "troupe/supervisor.h"
 

@@ -21,13 +21,14 @@
  * (tr_msg_keep) in a FIFO and replayed once it is over; the child array is
  * only resized when no operation runs (operations hold indices into it).
  *
- * One timer at a time (actors/timer.c) wakes the supervisor for the earliest
+ * One timer at a time (actors/timer_thread.c) wakes the supervisor for the earliest
  * of: the current stop's deadline, a backoff restart falling due. Its
  * message carries a tag; a stale tag (re-armed meanwhile) is ignored.
  *
  * Requests are tr__sup_req messages (known by their release function; see
  * actors/sup.h): asks from the blocking calls, tr_requests from actors. The
  * answer is a TR_MSG_RESULT reply carrying the request's tr__sup_result. */
+#include "core/ask.h"
 #include "troupe/supervisor.h"
 
 #include <stdio.h>
@@ -36,7 +37,7 @@
 
 #include "actors/restarts.h"
 #include "actors/sup.h"
-#include "actors/timer.h"
+#include "actors/timer_thread.h"
 #include "core/actor.h"
 #include "core/log.h"
 #include "core/msg.h"
@@ -834,7 +835,7 @@ static int req_terminate(supv *s, tr__sup_req *r, int *rc) {
     if (c == NULL) {
         /* By handle: an actor that has ended counts as terminated (its
          * entry went with its DOWN). */
-        *rc = r->op == REQ_TERMINATE_REF && tr_ref_alive(r->child) == 0 ? 0 : TR_ENOTFOUND;
+        *rc = r->op == REQ_TERMINATE_REF && tr_ref_is_alive(r->child) == 0 ? 0 : TR_ENOTFOUND;
         return 0;
     }
     terminate_one(s, c, &r->msg);

@@ -15,6 +15,7 @@
 #include "actors/restarts.h"
 #include "actors/sup.h"
 #include "core/actor.h"
+#include "core/worker.h"
 #include "troupe/error.h"
 
 void tr__sup_result_free(void *p) {

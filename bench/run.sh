@@ -39,7 +39,7 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
         cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     fi
     targets="bench_troupe bench_floor"
-    [ -f "$ROOT/bench/pool.c" ] && targets="$targets bench_pool"
+    [ -f "$ROOT/bench/bench_pool.c" ] && targets="$targets bench_pool"
     # shellcheck disable=SC2086
     cmake --build "$BUILD_DIR" -j 2 --target $targets >/dev/null
 fi

@@ -26,6 +26,11 @@
  * (given back when that turn ended), so taking them again counts nothing.
  * Invariant: stash and front are empty once finish has begun; their
  * messages are on the leftover list (mbox.local) it dead-letters. */
+#include "core/link.h"
+#include "core/ask.h"
+#include "core/blocks.h"
+#include "base/refcount.h"
+#include "base/lock.h"
 #include "core/actor.h"
 
 #include <assert.h>
@@ -35,7 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fence.h"
+#include "base/fence.h"
 #include "core/lane.h"
 #include "core/log.h"
 #include "core/msg.h"
@@ -64,7 +69,7 @@ int tr_ref_retain(tr_ref *ref) {
         return TR_EINVAL;
     assert(ck_pr_load_32(&ref->refs) > 0);
     /* Relaxed: a new reference is made from one we hold. */
-    ck_pr_inc_32(&ref->refs);
+    tr__refcount_retain(&ref->refs);
     return 0;
 }
 
@@ -75,10 +80,8 @@ int tr_ref_release(tr_ref *ref) {
     tr_runtime *rt = ref->rt;
     /* Release our uses of the block before the last holder recycles it;
      * the locked decrement is a full barrier on x86. */
-    TR_TSAN_RELEASE(&ref->refs);
-    if (ck_pr_faa_32(&ref->refs, (uint32_t)-1) != 1)
+    if (!tr__refcount_release(&ref->refs))
         return 0;
-    TR_TSAN_ACQUIRE(&ref->refs);
     assert(!ck_pr_load_32(&ref->alive));
     tr__actor_drop_watchers(ref);
     tr__block_free(rt, ref);
@@ -86,9 +89,9 @@ int tr_ref_release(tr_ref *ref) {
     return 0;
 }
 
-int tr_ref_alive(const tr_ref *ref) {
+bool tr_ref_is_alive(const tr_ref *ref) {
     if (ref == NULL)
-        return TR_EINVAL;
+        return false;
     return !tr__mbox_closed_any(&ref->mbox) && ck_pr_load_32(&((tr_ref *)ref)->alive);
 }
 
@@ -152,7 +155,7 @@ static int run_init(tr_actor *a, void *arg) {
     }
     *slot = prev;
     tr__tls_self = prev_self;
-    if (TR_UNLIKELY(rc != 0))
+    if (TR__UNLIKELY(rc != 0))
         tr__log_crash(a, "init", rc, panicked ? f.text : NULL, NULL);
     return rc;
 }
@@ -182,7 +185,7 @@ static void free_state(tr_actor *a) {
         free(a->state);
     a->state = NULL;
     a->state_owned = 0;
-    if (TR_UNLIKELY(a->bstack != NULL)) { /* tr_become_push's stack */
+    if (TR__UNLIKELY(a->bstack != NULL)) { /* tr_become_push's stack */
         free(a->bstack);
         a->bstack = NULL;
         a->bdepth = 0;
@@ -252,7 +255,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     /* One reference for being alive, one for the caller's handle. Release:
      * publishes the id to tr__sender_retain, which may take a reference as
      * soon as the count is above zero (a reply to an earlier incarnation). */
-    TR_TSAN_RELEASE(&a->refs);
+    TR__TSAN_RELEASE(&a->refs);
     ck_pr_store_32(&a->refs, out != NULL ? 2 : 1);
     /* The name before init, so nothing runs if it is taken; lookups may
      * find the actor from here on (its mailbox is open). */
@@ -298,16 +301,16 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
         }
     }
     /* Only a spawn that succeeds lets the runtime close by itself later. */
-    if (TR_UNLIKELY(!ck_pr_load_32(&rt->armed)))
+    if (TR__UNLIKELY(!ck_pr_load_32(&rt->armed)))
         ck_pr_store_32(&rt->armed, 1);
     count_spawn(rt);
     /* Publish: close's sweep finds us from here on. Then we re-read the
      * state (Dekker with begin_close, which has the heavy barrier, so ours
      * is light: core/fence.h). */
-    TR_TSAN_RELEASE(&a->alive);
+    TR__TSAN_RELEASE(&a->alive);
     ck_pr_store_32(&a->alive, 1);
     tr__fence_light();
-    if (TR_UNLIKELY(ck_pr_load_32(&rt->state) != TR__RT_RUNNING)) {
+    if (TR__UNLIKELY(ck_pr_load_32(&rt->state) != TR__RT_RUNNING)) {
         /* Closed under us: the workers may be leaving, so end the actor here
          * (we still own it) and fail as if we had seen the close first. Its
          * terminate's sends carry it as their sender, as on a worker, not
@@ -322,7 +325,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     }
     /* tr_stop in init: end right after it, before any message (the kick this
      * queues makes the end_turn below schedule us). */
-    if (TR_UNLIKELY(a->after & TR__AFTER_STOP))
+    if (TR__UNLIKELY(a->after & TR__AFTER_STOP))
         tr__actor_request_exit(a, TR_EXIT_NORMAL, 0, NULL);
     if (out != NULL)
         *out = a;
@@ -363,7 +366,7 @@ static int strength(tr_exit_kind k) {
  * is the first; *was_open says whether the actor had not ended yet. */
 static int record_request(tr_actor *a, tr_exit_kind kind, int code, const char *text,
                           bool *was_open) {
-    tr_spin_lock(&a->lock);
+    tr__spin_lock(&a->lock);
     /* Still open: the actor has not ended, so this request counts even if
      * the actor sees it and ends before the kick lands (TR_EDEAD). */
     *was_open = !tr__mbox_closed_any(&a->mbox);
@@ -375,7 +378,7 @@ static int record_request(tr_actor *a, tr_exit_kind kind, int code, const char *
     }
     /* Published under the lock; the owner reads req_* under it too. */
     ck_pr_store_32(&a->stop_req, 1);
-    tr_spin_unlock(&a->lock);
+    tr__spin_unlock(&a->lock);
     return first;
 }
 
@@ -427,7 +430,7 @@ static int stop_message(tr_actor *a) {
 static int request_from_user(tr_ref *ref, tr_exit_kind kind, int code, const char *text) {
     if (ref == NULL)
         return TR_EINVAL;
-    if (!tr_ref_alive(ref))
+    if (!tr_ref_is_alive(ref))
         return TR_EDEAD;
     if (kind == TR_EXIT_SHUTDOWN && ck_pr_load_8(&ref->stop_as_msg)) /* see its store */
         return stop_message(ref);
@@ -496,7 +499,7 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
         tr_msg *left = tr__lane_close_all_owner(a, tr__mbox_close_owner(&a->mbox));
         /* Unstashed and stashed messages go first (they were received
          * first), then the queue; the stash is empty from here on. */
-        if (TR_UNLIKELY(((uintptr_t)a->front | (uintptr_t)a->stash_head) != 0))
+        if (TR__UNLIKELY(((uintptr_t)a->front | (uintptr_t)a->stash_head) != 0))
             left = take_held(a, left); /* one test for both: most actors hold none */
         /* Park the leftovers on cur's chain so a panic in terminate cannot
          * lose them: dead-lettered below either way. */
@@ -572,11 +575,11 @@ void tr__actor_crashed(tr_actor *a, int code, const char *text) {
 }
 
 static void take_request(tr_actor *a, tr_exit_kind *kind, int *code, char *text, size_t n) {
-    tr_spin_lock(&a->lock);
+    tr__spin_lock(&a->lock);
     *kind = a->req_kind;
     *code = a->req_code;
     snprintf(text, n, "%s", a->req_text);
-    tr_spin_unlock(&a->lock);
+    tr__spin_unlock(&a->lock);
 }
 
 static void finish_requested(tr_actor *a) {
@@ -584,7 +587,7 @@ static void finish_requested(tr_actor *a) {
     int code;
     char text[TR__EXIT_TEXT];
     take_request(a, &kind, &code, text, sizeof(text));
-    if (TR_UNLIKELY(kind == TR_EXIT_ERROR)) /* a link's or tr_actor_exit's error */
+    if (TR__UNLIKELY(kind == TR_EXIT_ERROR)) /* a link's or tr_actor_exit's error */
         tr__log_crash(a, "exit", code, text, NULL);
     finish(a, kind, code, text);
 }
@@ -592,7 +595,7 @@ static void finish_requested(tr_actor *a) {
 /* The next message: from the mailbox and the lanes in turn, so neither
  * starves the other. */
 static inline tr_msg *next_message(tr_actor *a) {
-    if (TR_LIKELY(a->lanes_active == 0))
+    if (TR__LIKELY(a->lanes_active == 0))
         return tr__mbox_pop_owner(&a->mbox);
     tr_msg *m = a->front;
     if (m != NULL) { /* unstashed: ahead of everything */
@@ -613,14 +616,14 @@ static inline tr_msg *next_message(tr_actor *a) {
 int tr__actor_run_turn(tr_actor *a, unsigned batch) {
     unsigned n;
     for (n = 0; n < batch; n++) {
-        if (TR_UNLIKELY(ck_pr_load_32(&a->stop_req))) {
+        if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
             finish_requested(a);
             return TR__TURN_DONE;
         }
         tr_msg *m = next_message(a);
         if (m == NULL)
             break;
-        if (TR_UNLIKELY(m->flags & (TR__MSG_KICK | TR__MSG_LANE))) {
+        if (TR__UNLIKELY(m->flags & (TR__MSG_KICK | TR__MSG_LANE))) {
             if (m->flags & TR__MSG_LANE) {
                 a->mbox.taken--; /* pushed uncounted: it took no room */
                 tr__lane_kick_owner(a, m);
@@ -634,7 +637,7 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
         ck_pr_store_64(&a->activity, a->activity + !(m->flags & TR__MSG_QUIET));
         a->cur = m;
         int rc = a->receive(tr__ctx_of(a), a->state, m);
-        if (TR_UNLIKELY(rc != 0)) {
+        if (TR__UNLIKELY(rc != 0)) {
             /* m only if still current: a handler may have kept and freed it */
             tr__log_crash(a, "receive", rc, NULL, a->cur != NULL ? a->cur : a->held);
             drop_current(a, TR_ECRASHED);
@@ -642,7 +645,7 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
             return TR__TURN_DONE;
         }
         drop_current(a, TR_ENOREPLY);
-        if (TR_UNLIKELY(a->after != 0)) {
+        if (TR__UNLIKELY(a->after != 0)) {
             if (a->after & TR__AFTER_STOP) {
                 finish(a, TR_EXIT_NORMAL, 0, NULL);
                 return TR__TURN_DONE;
@@ -654,7 +657,7 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
             break;
         }
     }
-    if (TR_UNLIKELY(ck_pr_load_32(&a->stop_req))) {
+    if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
         finish_requested(a);
         return TR__TURN_DONE;
     }
@@ -770,7 +773,7 @@ int tr_stash(tr_ctx *ctx, tr_msg *msg) {
     tr_actor *a = tr__actor_of(ctx);
     if (a->cur != msg) /* not the current message, or kept already */
         return TR_ESTATE;
-    if (TR_UNLIKELY(a->stash_len >= a->stash_cap)) {
+    if (TR__UNLIKELY(a->stash_len >= a->stash_cap)) {
         ck_pr_inc_64(&a->rt->stash_overflows); /* a statistic: orders nothing */
         return TR_EFULL;
     }

@@ -1,7 +1,7 @@
 /* core/actor.h - the actor control block (struct tr_ref) and its life cycle.
  *
  * A tr_ref handle is a pointer to the control block itself. Blocks are
- * type-stable: they come from the runtime's block pool (core/pool.c) and are
+ * type-stable: they come from the runtime's block pool (core/blocks.c) and are
  * reused only for other actors, and only once their reference count is zero,
  * so a held handle can never point at another actor. Each incarnation gets a
  * fresh 64-bit id (the generation). */
@@ -63,7 +63,7 @@ struct tr_ref {
     uint32_t stash_cap;    /* tr_spawn_opts.stash_capacity, the default resolved */
     tr_receive_fn receive; /* the current receive: beh.receive, or tr_become's */
     /* Line 4: shared, rarely written. */
-    tr_runtime *rt TR_ALIGNED;
+    tr_runtime *rt TR__ALIGNED;
     uint64_t enq_pick; /* scheduler: its worker's pick count when queued */
     uint32_t refs;     /* handles + the runtime's while alive + tokens */
     uint32_t alive;    /* 1 from spawn until its exit is final */
@@ -107,7 +107,7 @@ struct tr_ref {
 
 typedef struct tr_ref tr_actor;
 
-_Static_assert(offsetof(struct tr_ref, rt) == 4 * TR_CACHELINE,
+_Static_assert(offsetof(struct tr_ref, rt) == 4 * TR__CACHELINE,
                "stash and become fit the owner's lines (2-3)");
 
 static inline tr_ctx *tr__ctx_of(tr_actor *a) {
@@ -138,34 +138,17 @@ int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char 
 void tr__actor_stop_as_message(tr_ctx *ctx);
 /* Ask a to exit with reason (as tr__actor_request_exit) and seal its
  * mailbox at once (mailbox/mpsc.h): from the moment this returns 0, pushes
- * and sends to a fail with TR_EDEAD, tr_ref_alive says 0, and a second seal
+ * and sends to a fail with TR_EDEAD, tr_ref_is_alive says false, and a second seal
  * or stop returns TR_EDEAD; what was queued before is dead-lettered when a
  * ends, as after any stop. Any thread, a itself included; never blocks and
  * allocates nothing, so it also ends an idle actor when memory has run out.
  * TR_EDEAD if a was already sealed or closed (exactly one caller gets 0).
  * (For pools: tr_pool_close.) */
 int tr__actor_seal_any(tr_actor *a, tr_exit_kind kind, int code, const char *text);
-/* Make a runnable (core/worker.c; also declared in worker.h). */
-void tr__schedule_any(tr_runtime *rt, tr_actor *a);
 
-/* Push msg into a's mailbox and schedule a if it was idle. Inline: it is
- * the end of every send. */
-static inline int tr__actor_push(tr_actor *a, tr_msg *msg) {
-    int rc = tr__mbox_push_mpsc(&a->mbox, msg);
-    if (rc == TR__MBOX_WOKE) {
-        tr__schedule_any(a->rt, a);
-        return 0;
-    }
-    return rc;
-}
 /* The same past a bounded mailbox's limit (never TR_EFULL): for the runtime's
  * notices that must not be lost (DOWN, EXIT, ASK_FAILED). */
 int tr__actor_push_notice(tr_actor *a, tr_msg *msg);
-/* Deliver monitors' DOWN and links' EXIT for a that ended with why. */
-void tr__actor_notify_watchers(tr_actor *a, const tr_exit *why);
-/* An actor whose init failed: close its watch list with why, send DOWN to
- * its monitors and undo its links without signalling (owner only). */
-void tr__actor_undo_watchers(tr_actor *a, const tr_exit *why);
 /* From a's init: its receive function may not be replaced (tr_become and
  * friends return TR_ESTATE): for runtime behaviours that wrap the user's
  * receive, such as a pool worker's (actors/pool_worker.c). Owner only. */
@@ -178,7 +161,5 @@ static inline void tr__actor_fix_receive(tr_ctx *ctx) {
 static inline void tr__actor_set_held(tr_ctx *ctx, tr_msg *msg) {
     tr__actor_of(ctx)->held = msg;
 }
-/* Free the watch list of a block being recycled. */
-void tr__actor_drop_watchers(tr_actor *a);
 
 #endif

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/ask.h"
+#include "base/refcount.h"
 #include "core/futex.h"
 #include "core/lane.h"
 #include "core/msg.h"
@@ -43,6 +45,10 @@ static inline int unsettled(uint32_t s) {
     return s == F_PENDING || s == F_WAITED;
 }
 
+/* The state with acquire: once it shows an outcome, the reply the settler
+ * wrote before its release CAS (tr__future_settle) is visible. */
+static inline uint32_t load_outcome(const tr_future *f);
+
 struct tr_future {
     uint32_t refs;  /* the asker's and the token's */
     uint32_t state; /* see above; a futex word */
@@ -51,6 +57,13 @@ struct tr_future {
     tr_msg *reply;
     tr_runtime *rt;
 };
+
+static inline uint32_t load_outcome(const tr_future *f) {
+    uint32_t s = ck_pr_load_32(&f->state);
+    ck_pr_fence_acquire(); /* pairs with the settler's ck_pr_fence_release */
+    TR__TSAN_ACQUIRE(&f->state);
+    return s;
+}
 
 _Static_assert(sizeof(struct tr_future) <= TR__MSG_BLOCK, "a future fits a message block");
 
@@ -63,10 +76,8 @@ tr_future *tr__future_new(tr_runtime *rt) {
 }
 
 static void future_unref(tr_future *f) {
-    TR_TSAN_RELEASE(&f->refs);
-    if (ck_pr_faa_32(&f->refs, (uint32_t)-1) != 1)
+    if (!tr__refcount_release(&f->refs))
         return;
-    TR_TSAN_ACQUIRE(&f->refs);
     if (f->reply != NULL)
         tr__msg_destroy(f->reply, TR_ECANCELED);
     tr__msgcache_free((tr_msg *)(void *)f);
@@ -75,11 +86,14 @@ static void future_unref(tr_future *f) {
 /* Settle f with a reply (err == 0) or a failure; drops the token's ref. */
 void tr__future_settle(tr_future *f, tr_msg *reply, int err) {
     f->reply = reply;
-    uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
+    uint32_t s = ck_pr_load_32(&f->state); /* relaxed: the CAS below decides */
     while (unsettled(s)) {
-        /* Release: the reply is visible to whoever sees the outcome. */
-        if (__atomic_compare_exchange_n(&f->state, &s, (uint32_t)err, 0, __ATOMIC_RELEASE,
-                                        __ATOMIC_RELAXED)) {
+        /* Release: the reply is visible to whoever sees the outcome (pairs
+         * with load_outcome's acquire). The locked cmpxchg is a full
+         * barrier on x86; the fence orders it on weaker CPUs too. */
+        TR__TSAN_RELEASE(&f->state);
+        ck_pr_fence_release();
+        if (ck_pr_cas_32_value(&f->state, s, (uint32_t)err, &s)) {
             if (s == F_WAITED) { /* our ref keeps f alive through the wake */
                 tr__worker *w = tr__worker_of(f->rt);
                 if (w != NULL && tr__worker_defer_wake_owner(w, f))
@@ -136,7 +150,7 @@ tr_ref *tr__sender_retain(const tr_msg *msg, int *err) {
     } while (!ck_pr_cas_32_value(&a->refs, r, r + 1, &r));
     /* Pairs with the release before the count's store in tr_spawn: the id
      * of the incarnation we now hold is visible. */
-    TR_TSAN_ACQUIRE(&a->refs);
+    TR__TSAN_ACQUIRE(&a->refs);
     if (a->id != msg->corr || tr__mbox_closed_any(&a->mbox)) {
         tr_ref_release(a); /* another actor in the block, or it ended */
         *err = TR_EDEAD;
@@ -419,13 +433,13 @@ int tr_reply_word(tr_msg *req, uint32_t type, uint64_t word) {
     return reply_new(req, type, NULL, 0, word);
 }
 
-int tr_msg_wants_reply(const tr_msg *msg) {
+bool tr_msg_wants_reply(const tr_msg *msg) {
     return msg != NULL && (msg->flags & TR__MSG_ASK) && tr__msg_token(msg) != NULL;
 }
 
-int tr_msg_is_reply(const tr_msg *msg) {
+bool tr_msg_is_reply(const tr_msg *msg) {
     if (msg == NULL)
-        return 0;
+        return false;
     return (msg->flags & TR__MSG_REPLY) || msg->type == TR_MSG_RESULT ||
            msg->type == TR_MSG_ASK_FAILED;
 }
@@ -465,10 +479,10 @@ int tr_sender(tr_ctx *ctx, tr_ref **out) {
 
 /* --- waiting ------------------------------------------------------------- */
 
-int tr_future_ready(const tr_future *f) {
+bool tr_future_is_ready(const tr_future *f) {
     if (f == NULL)
-        return TR_EINVAL;
-    return !unsettled(__atomic_load_n(&f->state, __ATOMIC_ACQUIRE));
+        return false;
+    return !unsettled(load_outcome(f));
 }
 
 /* How long a foreign waiter polls before it sleeps, per thread. A sleep and
@@ -516,7 +530,7 @@ static int poll_settled(tr_future *f, uint32_t *s, uint64_t start) {
         return 0;
     do {
         for (int i = 0; i < POLL_CHECK; i++) {
-            if (!unsettled(*s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE))) {
+            if (!unsettled(*s = load_outcome(f))) {
                 tls_poll_ns = budget > TR__POLL_MAX_NS / 2 ? TR__POLL_MAX_NS : budget * 2;
                 return 1;
             }
@@ -532,13 +546,17 @@ static uint32_t sleep_on(tr_future *f, uint32_t s, const struct timespec *deadli
     for (;;) {
         /* Mark that we sleep (the settler then wakes us); a CAS that fails
          * saw the outcome, or WAITED set by another waiter. */
-        if (s == F_PENDING && !__atomic_compare_exchange_n(&f->state, &s, F_WAITED, 0,
-                                                           __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+        if (s == F_PENDING && !ck_pr_cas_32_value(&f->state, F_PENDING, F_WAITED, &s)) {
+            /* Acquire: a CAS that failed may have read the outcome (full
+             * barrier on x86; pairs with the settler's release). */
+            ck_pr_fence_acquire();
+            TR__TSAN_ACQUIRE(&f->state);
             continue;
+        }
         if (!unsettled(s))
             return s;
         int w = tr__futex_wait(&f->state, F_WAITED, deadline);
-        s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
+        s = load_outcome(f);
         if (w == TR_ETIMEDOUT || !unsettled(s))
             return s;
     }
@@ -573,7 +591,7 @@ int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
     *reply = NULL;
     if (timeout_ms != 0 && tr__worker_current() != NULL)
         return TR_EDEADLK;
-    uint32_t s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
+    uint32_t s = load_outcome(f);
     if (unsettled(s) && timeout_ms != 0) {
         struct timespec dl;
         if (timeout_ms > 0)
@@ -587,7 +605,10 @@ int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
     if (s != 0)
         return (int)s; /* the failure */
     /* Exchange: of two threads waiting on one future, one gets the reply. */
-    tr_msg *r = __atomic_exchange_n(&f->reply, NULL, __ATOMIC_ACQUIRE);
+    /* The outcome was loaded with acquire above, so the reply the settler
+     * wrote before its release is visible; the locked xchg (full barrier)
+     * hands it to one thread only. */
+    tr_msg *r = ck_pr_fas_ptr(&f->reply, NULL);
     if (r == NULL)
         return TR_ESTATE; /* already handed out */
     *reply = r;
@@ -597,10 +618,11 @@ int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
 int tr_future_release(tr_future *f) {
     if (f == NULL)
         return TR_EINVAL;
-    uint32_t s = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
+    /* Relaxed: abandoning publishes nothing (the outcome will be dropped);
+     * the reference drop below orders our uses of f. */
+    uint32_t s = ck_pr_load_32(&f->state);
     while (unsettled(s)) {
-        if (__atomic_compare_exchange_n(&f->state, &s, F_ABANDONED, 0, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED)) {
+        if (ck_pr_cas_32_value(&f->state, s, F_ABANDONED, &s)) {
             if (s == F_WAITED) /* a waiter on another thread: let it see this */
                 tr__futex_wake(&f->state, INT32_MAX);
             break;

@@ -38,9 +38,9 @@ bool tr__deque_push_owner(tr__deque *d, void *p) {
     if (b - t > d->mask)
         return false;
     ck_pr_store_ptr(&d->buf[b & d->mask], p);
-    TR_TSAN_RELEASE(p);
+    TR__TSAN_RELEASE(p);
     /* Publish the slot before the new bottom; pairs with steal's acquire. */
-    TR_TSAN_RELEASE(&d->bottom);
+    TR__TSAN_RELEASE(&d->bottom);
     ck_pr_fence_store();
     ck_pr_store_64(&d->bottom, b + 1);
     return true;
@@ -70,7 +70,7 @@ void *tr__deque_pop_owner(tr__deque *d) {
         ck_pr_store_64(&d->bottom, b + 1); /* a thief took it */
     }
     if (p != NULL)
-        TR_TSAN_ACQUIRE(p);
+        TR__TSAN_ACQUIRE(p);
     return p;
 }
 
@@ -79,7 +79,7 @@ void *tr__deque_steal_any(tr__deque *d) {
     /* Order the read of top before the read of bottom (see pop). */
     ck_pr_fence_memory();
     uint64_t b = ck_pr_load_64(&d->bottom);
-    TR_TSAN_ACQUIRE(&d->bottom);
+    TR__TSAN_ACQUIRE(&d->bottom);
     if (t >= b)
         return NULL;
     void *p = ck_pr_load_ptr(&d->buf[t & d->mask]);
@@ -87,7 +87,7 @@ void *tr__deque_steal_any(tr__deque *d) {
      * it (or it was overwritten after being taken). */
     if (!ck_pr_cas_64(&d->top, t, t + 1))
         return NULL;
-    TR_TSAN_ACQUIRE(p);
+    TR__TSAN_ACQUIRE(p);
     return p;
 }
 

@@ -12,11 +12,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "mailbox/atomic.h"
+#include "base/atomic.h"
 
 typedef struct tr__deque {
-    uint64_t top TR_ALIGNED;    /* thieves CAS it forward */
-    uint64_t bottom TR_ALIGNED; /* written by the owner only */
+    uint64_t top TR__ALIGNED;    /* thieves CAS it forward */
+    uint64_t bottom TR__ALIGNED; /* written by the owner only */
     void **buf;
     uint64_t mask;
 } tr__deque;

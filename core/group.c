@@ -28,6 +28,8 @@
  * hash, and patterns with a wildcard, which it tries one by one (O(wildcard
  * patterns)). An actor whose several patterns match gets one message (the
  * targets are sorted and deduplicated when more than one set matched). */
+#include "base/platform.h"
+#include "base/refcount.h"
 #include "core/group.h"
 
 #include <limits.h>
@@ -137,11 +139,11 @@ static bool match(const char *p, const char *t) {
     }
 }
 
-int tr_topic_match(const char *pattern, const char *topic) {
+bool tr_topic_matches(const char *pattern, const char *topic) {
     size_t pl, tl;
     if (check_topic(pattern, &pl, true, NULL) != 0 || check_topic(topic, &tl, false, NULL) != 0)
-        return TR_EINVAL;
-    return match(pattern, topic) ? 1 : 0;
+        return false;
+    return match(pattern, topic);
 }
 
 /* --- tables --------------------------------------------------------------- */
@@ -215,7 +217,7 @@ static groups *groups_get(tr_runtime *rt) {
     groups *g = ck_pr_load_ptr(&rt->groups);
     if (g != NULL) {
         ck_pr_fence_load(); /* the tables' init: pairs with the CAS in groups_make */
-        TR_TSAN_ACQUIRE(&rt->groups);
+        TR__TSAN_ACQUIRE(&rt->groups);
     }
     return g;
 }
@@ -236,7 +238,7 @@ static groups *groups_make(tr_runtime *rt) {
         return NULL;
     pthread_rwlock_init(&g->lk, NULL);
     /* The CAS (a full barrier) publishes the init; pairs with groups_get. */
-    TR_TSAN_RELEASE(&rt->groups);
+    TR__TSAN_RELEASE(&rt->groups);
     if (ck_pr_cas_ptr(&rt->groups, NULL, g))
         return g;
     groups_destroy(g);
@@ -458,13 +460,11 @@ void tr__group_shared_counts(uint64_t *made, uint64_t *freed) {
 
 /* A message's ptr_free: drop its reference; the last frees the block. */
 static void shared_unref(void *data) {
-    shared *sh = (shared *)((char *)data - offsetof(shared, data));
+    shared *sh = tr__container_of(data, shared, data);
     /* Release our reads of the payload before the last holder frees it; the
      * locked decrement is a full barrier. */
-    TR_TSAN_RELEASE(&sh->refs);
-    if (ck_pr_faa_32(&sh->refs, (uint32_t)-1) != 1)
+    if (!tr__refcount_release(&sh->refs))
         return;
-    TR_TSAN_ACQUIRE(&sh->refs);
     free(sh);
     ck_pr_inc_64(&shared_freed); /* a statistic: orders nothing */
 }

@@ -7,6 +7,7 @@
  * burst of injected actors spread over the workers instead of piling them
  * into one worker's deque. Consumers come here once per `global_interval`
  * turns or when idle, never per message. */
+#include "base/lock.h"
 #include "core/inject.h"
 
 #include <ck_pr.h>
@@ -22,13 +23,13 @@ void tr__inject_init(tr__inject *q) {
 void tr__inject_push_any(tr__inject *q, ck_stack_entry_t *e) {
     /* Publishes the entry (and the actor around it); pairs with the acquire
      * after the batch pop in refill. */
-    tr_stack_push_upmc(&q->inbox, e);
+    tr__stack_push_upmc(&q->inbox, e);
 }
 
 /* Under the lock: move the inbox, reversed, to the back of the FIFO. */
 static void refill(tr__inject *q) {
     ck_stack_entry_t *e = ck_stack_batch_pop_upmc(&q->inbox);
-    TR_TSAN_ACQUIRE(&q->inbox);
+    TR__TSAN_ACQUIRE(&q->inbox);
     ck_stack_entry_t *first = NULL, *last = NULL;
     uint32_t n = 0;
     while (e != NULL) {
@@ -54,7 +55,7 @@ unsigned tr__inject_take_any(tr__inject *q, unsigned max, ck_stack_entry_t **out
     *out = NULL;
     if (max == 0 || !tr__inject_nonempty_any(q))
         return 0;
-    tr_spin_lock(&q->lock);
+    tr__spin_lock(&q->lock);
     if (q->head == NULL)
         refill(q);
     ck_stack_entry_t *first = q->head, *last = NULL;
@@ -70,7 +71,7 @@ unsigned tr__inject_take_any(tr__inject *q, unsigned max, ck_stack_entry_t **out
         last->next = NULL;
         ck_pr_store_32(&q->len, q->len - n);
     }
-    tr_spin_unlock(&q->lock);
+    tr__spin_unlock(&q->lock);
     *out = first;
     return n;
 }

@@ -11,12 +11,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "mailbox/atomic.h"
+#include "base/atomic.h"
 
 typedef struct tr__inject {
-    ck_stack_t inbox TR_ALIGNED;       /* producers: one CAS each */
-    ck_spinlock_fas_t lock TR_ALIGNED; /* consumers only */
-    ck_stack_entry_t *head;            /* FIFO taken from inbox, under lock */
+    ck_stack_t inbox TR__ALIGNED;       /* producers: one CAS each */
+    ck_spinlock_fas_t lock TR__ALIGNED; /* consumers only */
+    ck_stack_entry_t *head;             /* FIFO taken from inbox, under lock */
     ck_stack_entry_t *tail;
     uint32_t len; /* entries in head..tail (atomic loads for has_work) */
 } tr__inject;

@@ -2,7 +2,7 @@
  *
  * A thread the runtime did not create (a network library's callback, a GUI
  * thread) that sends LANE_AFTER messages in a row to an actor spawned with
- * tr_spawn_opts.lanes gets a lane into it (mailbox/lane.c): its later sends to that actor skip the
+ * tr_spawn_opts.lanes gets a lane into it (mailbox/spsc.c): its later sends to that actor skip the
  * shared mailbox and, for one-word sends, the message block too. A bounded mailbox's count covers
  * its lanes: a put reserves room first, and the actor gives it back as it takes the messages. The
  * lane is announced by its kick message, pushed through the ordinary mailbox, and the actor reads
@@ -31,7 +31,7 @@
 #include "core/msgcache.h"
 #include "core/runtime.h"
 #include "core/worker.h"
-#include "mailbox/lane.h"
+#include "mailbox/spsc.h"
 #include "troupe/error.h"
 
 #define LANE_AFTER 8  /* sends in a row to one actor before it gets a lane */
@@ -83,7 +83,7 @@ static void make_key(void) {
 
 static table *my_table(void) {
     table *t = tls_table;
-    if (TR_LIKELY(t != NULL))
+    if (TR__LIKELY(t != NULL))
         return t;
     if ((t = calloc(1, sizeof(*t))) == NULL)
         return NULL;
@@ -370,7 +370,7 @@ static tr_msg *take(tr_actor *a, tr__lane *l) {
         if (kind != TR__LANE_EMPTY)
             a->mbox.taken++; /* a bounded mailbox's room, given back per turn */
         if (kind == TR__LANE_WORD) {
-            if (TR_LIKELY(m != NULL)) {
+            if (TR__LIKELY(m != NULL)) {
                 tr__msg_fill(m, type, 0, word, tr__msgcache_free);
                 return m;
             }

@@ -1,4 +1,4 @@
-/* core/lane.h - foreign threads' lanes into actors (mailbox/lane.h): which
+/* core/lane.h - foreign threads' lanes into actors (mailbox/spsc.h): which
  * sends take one, and the receiving actor's side. */
 #ifndef TR_CORE_LANE_H
 #define TR_CORE_LANE_H

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/link.h"
+#include "base/lock.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -85,12 +87,12 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
     tr__watch *e = malloc(sizeof(*e));
     if (e == NULL)
         return TR_ENOMEM;
-    tr_spin_lock(&a->lock);
+    tr__spin_lock(&a->lock);
     if (a->watch_closed) {
         *why = final_reason(a);
         snprintf(text, n, "%s", a->exit_str);
         why->text = text;
-        tr_spin_unlock(&a->lock);
+        tr__spin_unlock(&a->lock);
         free(e);
         return 0;
     }
@@ -102,7 +104,7 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
         *id = e->id;
     e->next = a->watchers;
     a->watchers = e;
-    tr_spin_unlock(&a->lock);
+    tr__spin_unlock(&a->lock);
     return 1;
 }
 
@@ -110,7 +112,7 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
  * 1 if one was removed. */
 static int remove_watch(tr_actor *a, int kind, tr_actor *who, uint64_t id, int any_id) {
     tr__watch *found = NULL;
-    tr_spin_lock(&a->lock);
+    tr__spin_lock(&a->lock);
     for (tr__watch **pp = &a->watchers; *pp != NULL; pp = &(*pp)->next) {
         tr__watch *e = *pp;
         if (e->kind == kind && e->who == who && (any_id || e->id == id)) {
@@ -119,7 +121,7 @@ static int remove_watch(tr_actor *a, int kind, tr_actor *who, uint64_t id, int a
             break;
         }
     }
-    tr_spin_unlock(&a->lock);
+    tr__spin_unlock(&a->lock);
     if (found == NULL)
         return 0;
     tr_ref_release(found->who);
@@ -209,12 +211,12 @@ int tr_trap_exit(tr_ctx *ctx, int on) {
 /* Take a's whole watcher list. With close, the list is closed too: late
  * monitors and links act at once, with the reason already written. */
 static tr__watch *take_watchers(tr_actor *a, int close) {
-    tr_spin_lock(&a->lock);
+    tr__spin_lock(&a->lock);
     if (close)
         a->watch_closed = 1;
     tr__watch *list = a->watchers;
     a->watchers = NULL;
-    tr_spin_unlock(&a->lock);
+    tr__spin_unlock(&a->lock);
     return list;
 }
 

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/lock.h"
+#include "core/blocks.h"
 #include "core/futex.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -137,21 +139,21 @@ static void call_hook(tr_runtime *rt, const tr_log_record *rec) {
             break;
         ck_pr_dec_32(&l->active[i]); /* flipped meanwhile: use the new slot */
     }
-    TR_TSAN_ACQUIRE(&l->hooks[i]); /* pairs with the setter's release */
+    TR__TSAN_ACQUIRE(&l->hooks[i]); /* pairs with the setter's release */
     tr__log_hook h = l->hooks[i];
     tls_in_hook++;
     h.fn(h.ud, rec);
     tls_in_hook--;
     /* Our last use of the slot, before the locked decrement the setter
      * waits on. */
-    TR_TSAN_RELEASE(&l->active[i]);
+    TR__TSAN_RELEASE(&l->active[i]);
     ck_pr_dec_32(&l->active[i]);
 }
 
 static void wait_idle(uint32_t *active) {
     while (ck_pr_load_32(active) != 0)
-        sched_yield();       /* a hook returns quickly (its contract) */
-    TR_TSAN_ACQUIRE(active); /* the callers' last uses, before our writes */
+        sched_yield();        /* a hook returns quickly (its contract) */
+    TR__TSAN_ACQUIRE(active); /* the callers' last uses, before our writes */
 }
 
 int tr_runtime_set_logger(tr_runtime *rt, tr_log_fn fn, void *user_data) {
@@ -167,7 +169,7 @@ int tr_runtime_set_logger(tr_runtime *rt, tr_log_fn fn, void *user_data) {
     wait_idle(&l->active[spare]);
     l->hooks[spare].fn = fn != NULL ? fn : tr_log_stderr;
     l->hooks[spare].ud = fn != NULL ? user_data : NULL;
-    TR_TSAN_RELEASE(&l->hooks[spare]);
+    TR__TSAN_RELEASE(&l->hooks[spare]);
     /* fas: the store and a full barrier, so our load of active[old] below
      * comes after it (pairs with the callers' increment then re-check). */
     ck_pr_fas_32(&l->cur, spare);
@@ -295,7 +297,7 @@ void tr__label_next(const tr__label *l) {
 }
 
 void tr__label_take(tr_actor *a) {
-    if (TR_LIKELY(tls_label.rt != a->rt)) { /* one thread-local load for most spawns */
+    if (TR__LIKELY(tls_label.rt != a->rt)) { /* one thread-local load for most spawns */
         a->parent = NULL;
         a->slot = 0;
         a->restarts = 0;
@@ -357,7 +359,7 @@ static int note_event(tr_runtime *rt, unsigned kind, tr_log_level lv, uint64_t i
     tr__log_win closed;
     closed.start_ns = 0;
     int full, arm = 0;
-    tr_spin_lock(&l->lock);
+    tr__spin_lock(&l->lock);
     tr__log_win *win = &l->win[kind];
     if (win->start_ns != 0 && now - win->start_ns >= WINDOW_NS) {
         if (win->events > win->shown)
@@ -381,7 +383,7 @@ static int note_event(tr_runtime *rt, unsigned kind, tr_log_level lv, uint64_t i
             arm = 1;
         }
     }
-    tr_spin_unlock(&l->lock);
+    tr__spin_unlock(&l->lock);
     if (closed.start_ns != 0)
         summary(rt, kind, &closed, now);
     if (arm)
@@ -467,7 +469,7 @@ static uint64_t flush_due(tr_runtime *rt, int all) {
     tr__log *l = &rt->log;
     tr__log_win due[TR__LIM_COUNT];
     uint64_t now = tr__mono_ns(), next = 0;
-    tr_spin_lock(&l->lock);
+    tr__spin_lock(&l->lock);
     for (unsigned k = 0; k < TR__LIM_COUNT; k++) {
         tr__log_win *win = &l->win[k];
         due[k].start_ns = 0;
@@ -486,7 +488,7 @@ static uint64_t flush_due(tr_runtime *rt, int all) {
     }
     if (next == 0)
         l->armed = 0;
-    tr_spin_unlock(&l->lock);
+    tr__spin_unlock(&l->lock);
     for (unsigned k = 0; k < TR__LIM_COUNT; k++)
         if (due[k].start_ns != 0)
             summary(rt, k, &due[k], now);
@@ -688,9 +690,9 @@ void tr__log_init(tr_runtime *rt) {
 }
 
 void tr__log_stop(tr_runtime *rt) {
-    tr_spin_lock(&rt->log.lock);
+    tr__spin_lock(&rt->log.lock);
     rt->log.final = 1; /* the loops are gone: nothing may be armed on them */
-    tr_spin_unlock(&rt->log.lock);
+    tr__spin_unlock(&rt->log.lock);
 }
 
 /* Handles held at tr_runtime_free: counted, the first few named. */
@@ -723,7 +725,7 @@ void tr__log_final(tr_runtime *rt) {
     if (tr__log_on(rt, TR_LOG_WARN)) {
         held h;
         memset(&h, 0, sizeof(h));
-        tr__pool_each_block(rt, held_one, &h);
+        tr__blocks_each(rt, held_one, &h);
         if (h.blocks > 0)
             tr__log_text(rt, TR_LOG_WARN, "runtime", NULL,
                          "tr_runtime_free: %u actor handle%s still held (%llu reference%s):%s%s; "

@@ -11,10 +11,11 @@
  * ptr_free), so the asker still learns (not one the mailbox still holds
  * as its link: that one goes through tr__msg_finish, and its notice may be
  * lost). */
+#include "core/ask.h"
 #include "core/msg.h"
 
 #include "core/msgcache.h"
-#include "mailbox/atomic.h"
+#include "base/atomic.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ static int msg_alloc(tr_msg **out, uint32_t type, size_t size) {
         return TR_E2BIG;
     tr_msg *m;
     tr_msg_release_fn release;
-    if (TR_LIKELY(size <= TR__MSG_SMALL_DATA)) {
+    if (TR__LIKELY(size <= TR__MSG_SMALL_DATA)) {
         m = tr__msgcache_alloc();
         release = tr__msgcache_free;
     } else {
@@ -76,7 +77,7 @@ int tr__msg_new_system(tr_msg **out, uint32_t type, size_t size) {
 void *tr_msg_data(const tr_msg *msg) {
     if (msg == NULL || !(msg->flags & TR__MSG_INLINE) || msg->size == 0)
         return NULL;
-    if (TR_UNLIKELY(msg->flags & TR__MSG_SHARED))
+    if (TR__UNLIKELY(msg->flags & TR__MSG_SHARED))
         return msg->ptr; /* a broadcast's shared payload (core/group.c) */
     return (void *)(msg + 1);
 }
@@ -101,7 +102,7 @@ void tr__msg_finish(tr_msg *msg, int err) {
 }
 
 void tr__msg_destroy(tr_msg *msg, int err) {
-    if (TR_UNLIKELY(tr__msg_token(msg) != NULL)) {
+    if (TR__UNLIKELY(tr__msg_token(msg) != NULL)) {
         /* An actor's request whose failure notice cannot be allocated: its
          * own block (ours: from the cache or malloc) becomes the notice. */
         if ((msg->release == tr__msgcache_free || msg->release == release_big) &&

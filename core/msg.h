@@ -60,41 +60,6 @@ static inline void tr__msg_stamp(tr_msg *msg, tr_ref *self, uint64_t self_id) {
         msg->reply = NULL;
 }
 
-/* What tr_send_msg does to a user message it sends to `to`: unless it
- * holds a token, it becomes a tell from the calling actor (or from no one
- * outside an actor). For sends that deliver later (io/ timers). */
-void tr__send_stamp(tr_ref *to, tr_msg *msg);
-
-/* A new reference to the actor that sent a tell, or NULL with *err set:
- * TR_ENOTFOUND if msg names no sender, TR_EDEAD if it has ended (or its
- * block now holds another actor). Any thread. */
-tr_ref *tr__sender_retain(const tr_msg *msg, int *err);
-
-typedef struct tr__reply_sink tr__reply_sink;
-struct tr__reply_sink {
-    /* The reply to the request: the sink owns reply from now on, whatever
-     * it does with it (tr_reply_msg then returns 0). Any thread. */
-    void (*reply)(tr__reply_sink *s, tr_msg *reply, uint64_t corr);
-    /* The request was destroyed unanswered with err. Any thread. */
-    void (*fail)(tr__reply_sink *s, int err, uint64_t corr);
-};
-
-/* A pending future with two references: the caller's (handed to the user)
- * and a reply token's. Put it in a request's `reply` (with TR__MSG_ASK) and
- * answer that request with tr_reply_msg, or fail it with tr__reply_fail, to
- * settle the future from code that is not an actor (io/ blocking tasks). */
-tr_future *tr__future_new(tr_runtime *rt);
-/* Settle f with reply (err == 0; f then owns reply) or the failure err,
- * using the token's reference. Any thread, once per future. */
-void tr__future_settle(tr_future *f, tr_msg *reply, int err);
-/* This thread's current poll budget in tr_future_wait, in ns (for tests):
- * between these two (core/ask.c says how it moves), or 0 where the last
- * runtime made saw one CPU (tr__future_poll_init, from tr_runtime_new). */
-uint32_t tr__future_poll_ns(void);
-void tr__future_poll_init(void);
-#define TR__POLL_MAX_NS 50000u
-#define TR__POLL_MIN_NS 2000u
-
 /* Fill the header of a runtime-made message (tr_msg_new, the direct sends),
  * with `reply` (NULL, a token, or a tagged sender) written once:
  * no memset call, since this is on every send. Only the first 64 bytes:
@@ -141,32 +106,5 @@ int tr__msg_make(tr_msg **out, uint32_t type, const void *data, size_t size, uin
 
 /* A runtime-made system message of `type` with `size` inline bytes. */
 int tr__msg_new_system(tr_msg **out, uint32_t type, size_t size);
-
-/* Answer the request req with a TR_MSG_RESULT message: status and word =
- * rc, carrying ptr (freed by ptr_free when the reply is destroyed, unless
- * taken). The result of the calls on supervisors and pools: the blocking
- * form reads it from its future, the actor form gets it in its mailbox with
- * corr = its tag. ptr_free(ptr) runs here on error. */
-int tr__reply_result(tr_msg *req, int rc, void *ptr, tr_free_fn ptr_free);
-
-/* Fail the token of msg with err (no-op if none). */
-void tr__reply_fail(tr_msg *msg, int err);
-/* As tr__reply_fail, except that when the token is an actor's and no
- * TR_MSG_ASK_FAILED notice can be allocated it returns TR_ENOMEM and
- * leaves the token in msg (the caller then uses tr__reply_fail_in_place).
- * 0 otherwise (the token is used). */
-int tr__reply_fail_try(tr_msg *msg, int err);
-/* msg, whose token is an actor's and whose memory is the runtime's to
- * reuse (made by tr_msg_new or as a system message; ptr already freed),
- * becomes that actor's TR_MSG_ASK_FAILED notice with err and corr kept,
- * and is pushed to it (destroyed if it has ended). Allocates nothing, so an
- * asking actor learns of the failure even out of memory. */
-void tr__reply_fail_in_place(tr_msg *msg, int err);
-
-/* Send req to `to` as a request answered through token (a tr_future*, or a
- * tagged pointer as above; req->corr is the caller's to set). On success the
- * runtime owns req and the token's reference; on error req carries no
- * token and no ask flag, and the caller still owns both. */
-int tr__ask_send(tr_ref *to, tr_msg *req, void *token);
 
 #endif

@@ -17,6 +17,7 @@
  *
  * ASan builds keep the cache (so it is tested) but poison free blocks, so a
  * use after free is still reported. */
+#include "base/lock.h"
 #include "core/msgcache.h"
 
 #include <ck_spinlock.h>
@@ -26,7 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "mailbox/atomic.h"
+#include "base/atomic.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -72,20 +73,20 @@ static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
 static void put_full(mag *m) {
-    tr_spin_lock(&depot_lock);
+    tr__spin_lock(&depot_lock);
     m->next = full_mags;
     full_mags = m;
-    tr_spin_unlock(&depot_lock);
+    tr__spin_unlock(&depot_lock);
 }
 
 /* Move the top k (<= MAG) blocks of c into a magazine in the depot. False
  * when no magazine struct could be had. */
 static bool depot_put(cache *c, unsigned k) {
-    tr_spin_lock(&depot_lock);
+    tr__spin_lock(&depot_lock);
     mag *m = empty_mags;
     if (m != NULL)
         empty_mags = m->next;
-    tr_spin_unlock(&depot_lock);
+    tr__spin_unlock(&depot_lock);
     if (m == NULL && (m = malloc(sizeof(*m))) == NULL)
         return false;
     c->n -= k;
@@ -97,7 +98,7 @@ static bool depot_put(cache *c, unsigned k) {
 
 /* Fill an empty cache from the depot; false if it has nothing. */
 static bool depot_take(cache *c) {
-    tr_spin_lock(&depot_lock);
+    tr__spin_lock(&depot_lock);
     mag *m = full_mags;
     if (m != NULL) {
         full_mags = m->next;
@@ -108,15 +109,15 @@ static bool depot_take(cache *c) {
             c->slot[c->n++] = b;
         }
     }
-    tr_spin_unlock(&depot_lock);
+    tr__spin_unlock(&depot_lock);
     if (m == NULL)
         return c->n > 0;
     memcpy(c->slot, m->slot, m->n * sizeof(void *));
     c->n = m->n;
-    tr_spin_lock(&depot_lock);
+    tr__spin_lock(&depot_lock);
     m->next = empty_mags;
     empty_mags = m;
-    tr_spin_unlock(&depot_lock);
+    tr__spin_unlock(&depot_lock);
     return true;
 }
 
@@ -139,13 +140,13 @@ static bool slab_has_room(void) {
 
 static void slab_refill(cache *c) {
     char *fresh = NULL;
-    tr_spin_lock(&depot_lock);
+    tr__spin_lock(&depot_lock);
     if (!slab_has_room()) {
-        tr_spin_unlock(&depot_lock);                     /* no allocation under a spinlock */
+        tr__spin_unlock(&depot_lock);                    /* no allocation under a spinlock */
         if ((fresh = aligned_alloc(PAGE, SLAB)) == NULL) /* madvise wants pages */
             return;
         (void)madvise(fresh, SLAB, MADVISE_POPULATE_WRITE); /* a hint */
-        tr_spin_lock(&depot_lock);
+        tr__spin_lock(&depot_lock);
         if (!slab_has_room()) { /* else another thread made one meanwhile */
             *(void **)(void *)fresh = slabs;
             slabs = fresh;
@@ -159,7 +160,7 @@ static void slab_refill(cache *c) {
     if (k > MAG)
         k = MAG;
     slab_next += k * TR__MSG_BLOCK;
-    tr_spin_unlock(&depot_lock);
+    tr__spin_unlock(&depot_lock);
     free(fresh);
     for (size_t i = k; i >= 1; i--) { /* lowest address on top */
         void *b = got + (size_t)(i - 1) * TR__MSG_BLOCK;
@@ -171,10 +172,10 @@ static void slab_refill(cache *c) {
 /* Put block b (unpoisoned: the link is written into it) on the loose list:
  * needs no memory, for when no magazine can be had. */
 static void loose_push(void *b) {
-    tr_spin_lock(&depot_lock);
+    tr__spin_lock(&depot_lock);
     *(void **)b = loose;
     loose = b;
-    tr_spin_unlock(&depot_lock);
+    tr__spin_unlock(&depot_lock);
 }
 
 /* A thread's cache goes to the depot when the thread exits; what no magazine
@@ -203,7 +204,7 @@ static void make_key(void) {
 /* The calling thread's cache, made on first use (NULL if out of memory). */
 static cache *my_cache(void) {
     cache *c = tls_cache;
-    if (TR_LIKELY(c != NULL))
+    if (TR__LIKELY(c != NULL))
         return c;
     c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -216,9 +217,9 @@ static cache *my_cache(void) {
 
 tr_msg *tr__msgcache_alloc(void) {
     cache *c = my_cache();
-    if (TR_UNLIKELY(c == NULL))
+    if (TR__UNLIKELY(c == NULL))
         return NULL;
-    if (TR_UNLIKELY(c->n == 0)) {
+    if (TR__UNLIKELY(c->n == 0)) {
         if (!depot_take(c))
             slab_refill(c);
         if (c->n == 0)
@@ -231,7 +232,7 @@ tr_msg *tr__msgcache_alloc(void) {
      * stores of that later send then find them here instead of stalling the
      * locked push behind them (a cross-core transfer costs 60-240 ns on the
      * CI host, several sends' worth). A hint: it never faults. */
-    if (TR_LIKELY(c->n >= AHEAD)) {
+    if (TR__LIKELY(c->n >= AHEAD)) {
         char *p = c->slot[c->n - AHEAD];
         __builtin_prefetch(p, 1);
         __builtin_prefetch(p + 64, 1);
@@ -242,7 +243,7 @@ tr_msg *tr__msgcache_alloc(void) {
 
 void tr__msgcache_free(tr_msg *m) {
     cache *c = my_cache();
-    if (TR_UNLIKELY(c == NULL || c->n == CACHE_MAX)) {
+    if (TR__UNLIKELY(c == NULL || c->n == CACHE_MAX)) {
         if (c == NULL || !depot_put(c, MAG)) { /* out of memory for a magazine */
             loose_push(m);
             return;

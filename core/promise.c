@@ -9,6 +9,10 @@
  * an ask: the outcome CAS, the futex wake-up (deferred to the end of the turn
  * when an actor settles), a reply dropped if the waiter released first. */
 
+#include <ck_pr.h>
+
+#include "core/ask.h"
+#include "base/atomic.h"
 #include "core/msg.h"
 #include "core/msgcache.h"
 #include "troupe/error.h"
@@ -44,7 +48,13 @@ int tr_promise_new(tr_runtime *rt, tr_promise **p, tr_future **f) {
 
 /* The token, once: NULL if someone settled already. */
 static tr_future *take(tr_promise *p) {
-    return __atomic_exchange_n(&p->token, NULL, __ATOMIC_ACQ_REL);
+    /* The locked xchg is a full barrier: one caller gets the token, and
+     * what it read of p before is ordered (the token's future orders the
+     * rest through its own state). */
+    TR__TSAN_RELEASE(&p->token);
+    tr_future *f = ck_pr_fas_ptr(&p->token, NULL);
+    TR__TSAN_ACQUIRE(&p->token);
+    return f;
 }
 
 int tr_promise_reply_msg(tr_promise *p, tr_msg *msg) {

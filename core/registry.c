@@ -51,7 +51,7 @@ typedef struct tr__name_ent {
 } name_ent;
 
 typedef struct stripe {
-    pthread_rwlock_t lk TR_ALIGNED;
+    pthread_rwlock_t lk TR__ALIGNED;
     name_ent **tab; /* cap buckets (a power of two), or NULL */
     size_t cap;
     size_t n;
@@ -137,7 +137,7 @@ static names *names_get(tr_runtime *rt) {
     names *t = ck_pr_load_ptr(&rt->names);
     if (t != NULL) {
         ck_pr_fence_load(); /* the table's init: pairs with the CAS in names_make */
-        TR_TSAN_ACQUIRE(&rt->names);
+        TR__TSAN_ACQUIRE(&rt->names);
     }
     return t;
 }
@@ -164,7 +164,7 @@ static names *names_make(tr_runtime *rt) {
     names *t = names_get(rt);
     if (t != NULL)
         return t;
-    t = aligned_alloc(TR_CACHELINE, sizeof(*t));
+    t = aligned_alloc(TR__CACHELINE, sizeof(*t));
     if (t == NULL)
         return NULL;
     memset(t, 0, sizeof(*t));
@@ -172,7 +172,7 @@ static names *names_make(tr_runtime *rt) {
     for (unsigned i = 0; i < STRIPES; i++)
         pthread_rwlock_init(&t->s[i].lk, NULL);
     /* The CAS (a full barrier) publishes the init above; pairs with names_get. */
-    TR_TSAN_RELEASE(&rt->names);
+    TR__TSAN_RELEASE(&rt->names);
     if (ck_pr_cas_ptr(&rt->names, NULL, t))
         return t;
     names_destroy(t); /* another thread made it first */

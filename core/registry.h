@@ -13,7 +13,7 @@
 
 #include "core/actor.h"
 #include "core/group.h"
-#include "mailbox/atomic.h"
+#include "base/atomic.h"
 
 /* A name (of an actor, a group): 1..TR_NAME_MAX bytes. 0 with *len set, or
  * TR_EINVAL. Shared by the names table and the groups (core/group.c). */
@@ -40,7 +40,7 @@ void tr__registry_actor_end(tr_actor *a);
 static inline void tr__dir_actor_end_owner(tr_actor *a) {
     /* After the mailbox swap (full barrier): pairs with tr__dir_mark_any. */
     uint32_t f = ck_pr_load_32(&a->dir);
-    if (TR_LIKELY(f == 0))
+    if (TR__LIKELY(f == 0))
         return;
     if (f & TR__DIR_NAMED)
         tr__registry_actor_end(a);

@@ -9,6 +9,9 @@
  * stops itself (tr_spawn): the alive flag and the state are each written
  * before the other is read, with barriers between (Dekker; an asymmetric
  * pair, since spawns are frequent and closes rare: core/fence.h). */
+#include "core/ask.h"
+#include "core/blocks.h"
+#include "base/lock.h"
 #include "core/runtime.h"
 
 #include <assert.h>
@@ -20,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/fence.h"
+#include "base/fence.h"
 #include "core/futex.h"
 #include "core/group.h"
 #include "core/msg.h"
@@ -55,16 +58,16 @@ static void runtime_destroy(tr_runtime *rt) {
     for (unsigned i = 0; i < rt->nworkers; i++)
         tr__worker_destroy(&rt->workers[i]);
     tr__ext ext[TR__EXT_COUNT];
-    tr_spin_lock(&rt->pool_lock); /* registered under it, from any thread */
+    tr__spin_lock(&rt->pool_lock); /* registered under it, from any thread */
     memcpy(ext, rt->ext, sizeof(ext));
-    tr_spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->pool_lock);
     for (unsigned i = 0; i < TR__EXT_COUNT; i++)
         if (ext[i].runtime_free != NULL)
             ext[i].runtime_free(rt, ext[i].data);
     tr__registry_free(rt);
     tr__group_free(rt);
     tr__log_final(rt); /* pending summaries, handles still held */
-    tr__pool_destroy(rt);
+    tr__blocks_destroy(rt);
     pthread_mutex_destroy(&rt->join_mu);
     free(rt->workers);
     free(rt);
@@ -84,7 +87,7 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
         return rc;
     tr__fence_init();
     tr__future_poll_init();
-    tr_runtime *rt = aligned_alloc(TR_CACHELINE, sizeof(*rt));
+    tr_runtime *rt = aligned_alloc(TR__CACHELINE, sizeof(*rt));
     if (rt == NULL)
         return TR_ENOMEM;
     memset(rt, 0, sizeof(*rt));
@@ -94,7 +97,7 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
     rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
     pthread_mutex_init(&rt->join_mu, NULL);
     /* Aligned: tr__worker has cache-line-aligned members (calloc gives 16). */
-    rt->workers = aligned_alloc(TR_CACHELINE, c.workers * sizeof(tr__worker));
+    rt->workers = aligned_alloc(TR__CACHELINE, c.workers * sizeof(tr__worker));
     if (rt->workers == NULL) {
         runtime_destroy(rt);
         return TR_ENOMEM;
@@ -148,7 +151,7 @@ void tr__runtime_begin_close(tr_runtime *rt) {
     /* The heavy half of the handshake with tr_spawn, whose publish of
      * `alive` has only the light half (core/fence.h). */
     tr__fence_heavy();
-    tr__pool_each_alive(rt, stop_one, NULL);
+    tr__blocks_each_alive(rt, stop_one, NULL);
     if (tr__runtime_alive(rt) == 0)
         enter_exiting(rt);
     tr__runtime_space_freed(rt); /* blocked tr_send_wait callers see ECLOSED */
@@ -161,9 +164,9 @@ int tr_runtime_close(tr_runtime *rt) {
     return 0;
 }
 
-int tr_runtime_is_closed(const tr_runtime *rt) {
+bool tr_runtime_is_closed(const tr_runtime *rt) {
     if (rt == NULL)
-        return TR_EINVAL;
+        return false;
     return ck_pr_load_32(&((tr_runtime *)rt)->state) != TR__RT_RUNNING;
 }
 
@@ -216,7 +219,7 @@ void tr__runtime_actor_gone(tr_runtime *rt) {
     /* While closing, the last actor to end moves the runtime to EXITING. The
      * fence orders our count before we read the others' (see above). A stale
      * RUNNING here is fine: our worker re-checks before it sleeps. */
-    if (TR_UNLIKELY(ck_pr_load_32(&rt->state) == TR__RT_CLOSING)) {
+    if (TR__UNLIKELY(ck_pr_load_32(&rt->state) == TR__RT_CLOSING)) {
         ck_pr_fence_memory();
         if (sum_alive(rt) == 0)
             enter_exiting(rt);
@@ -295,8 +298,10 @@ int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out) {
 }
 
 int tr_runtime_worker_id(const tr_runtime *rt) {
+    if (rt == NULL)
+        return TR_EINVAL;
     tr__worker *w = tr__worker_of(rt);
-    return w != NULL ? (int)w->id : -1;
+    return w != NULL ? (int)w->id : TR_ENOTFOUND;
 }
 
 void tr__dead_letter_at(tr_runtime *rt, tr_msg *msg, int why, const tr_actor *target) {
@@ -327,19 +332,19 @@ void tr__runtime_space_freed(tr_runtime *rt) {
 int tr__runtime_ext_set(tr_runtime *rt, unsigned slot, const tr__ext *ext) {
     if (rt == NULL || ext == NULL || slot >= TR__EXT_COUNT)
         return TR_EINVAL;
-    tr_spin_lock(&rt->pool_lock);
+    tr__spin_lock(&rt->pool_lock);
     int busy = rt->ext[slot].data != NULL;
     if (!busy)
         rt->ext[slot] = *ext;
-    tr_spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->pool_lock);
     return busy ? TR_EBUSY : 0;
 }
 
 void *tr__runtime_ext_get(tr_runtime *rt, unsigned slot) {
     if (rt == NULL || slot >= TR__EXT_COUNT)
         return NULL;
-    tr_spin_lock(&rt->pool_lock);
+    tr__spin_lock(&rt->pool_lock);
     void *d = rt->ext[slot].data;
-    tr_spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->pool_lock);
     return d;
 }

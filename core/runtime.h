@@ -36,9 +36,9 @@ struct tr_runtime {
     unsigned nworkers;
     tr__worker *workers;
     /* Read-mostly line: checked by every foreign send and by spawn. */
-    uint32_t state TR_ALIGNED;
+    uint32_t state TR__ALIGNED;
     /* Written when a worker parks or is woken. */
-    uint32_t sleepers TR_ALIGNED;
+    uint32_t sleepers TR__ALIGNED;
     uint32_t watching; /* parked workers with a watchdog armed (core/worker.c) */
     /* Global run queue: actors made runnable off the workers, actors that
      * used up their batch, deque overflow. */
@@ -47,15 +47,15 @@ struct tr_runtime {
     /* Counts changed by foreign threads; workers keep their own (worker.h)
      * and the sums are taken only when an exact zero matters (see
      * tr__runtime_quiet_check). */
-    int64_t foreign_alive TR_ALIGNED; /* actors alive */
-    int64_t foreign_live;             /* blocks with refs > 0 */
-    uint32_t armed;                   /* an actor was spawned: auto-close may fire */
+    int64_t foreign_alive TR__ALIGNED; /* actors alive */
+    int64_t foreign_live;              /* blocks with refs > 0 */
+    uint32_t armed;                    /* an actor was spawned: auto-close may fire */
     uint64_t spawned;
     uint64_t next_id;
     uint64_t dead_letters;
     uint64_t stash_overflows; /* tr_stash refused with TR_EFULL (core/actor.c) */
-    /* Block pool (core/pool.c). */
-    ck_spinlock_fas_t pool_lock TR_ALIGNED;
+    /* Block pool (core/blocks.c). */
+    ck_spinlock_fas_t pool_lock TR__ALIGNED;
     tr_actor *pool_free;
     unsigned pool_free_count;
     void **chunks;
@@ -63,7 +63,7 @@ struct tr_runtime {
     /* tr_send_wait sleepers: an event count on a futex. space_seq moves on
      * every wake; a sender sleeps only while it still holds the value it
      * read before its failed push (core/send.c). */
-    uint32_t space_waiters TR_ALIGNED;
+    uint32_t space_waiters TR__ALIGNED;
     uint32_t space_seq;
     /* Join. */
     pthread_mutex_t join_mu;
@@ -73,7 +73,7 @@ struct tr_runtime {
     struct tr__names *names;
     struct tr__groups *groups;
     /* Reports: level, hook, summaries (core/log.h). */
-    tr__log log TR_ALIGNED;
+    tr__log log TR__ALIGNED;
 };
 
 /* Count an actor (alive, +1/-1) or a referenced block (live, +1/-1). */
@@ -99,14 +99,5 @@ void tr__runtime_space_freed(tr_runtime *rt);
 
 int tr__runtime_ext_set(tr_runtime *rt, unsigned slot, const tr__ext *ext);
 void *tr__runtime_ext_get(tr_runtime *rt, unsigned slot);
-
-/* Block pool (core/pool.c). */
-tr_actor *tr__block_alloc(tr_runtime *rt);
-void tr__block_free(tr_runtime *rt, tr_actor *a);
-void tr__pool_destroy(tr_runtime *rt);
-/* Call fn on every block of the pool, free or not (reports at free). */
-void tr__pool_each_block(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg);
-/* Call fn on every block that holds a live actor (for close). */
-void tr__pool_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg);
 
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/send.h"
 #include "core/futex.h"
 #include "core/lane.h"
 #include "core/msg.h"
@@ -27,7 +28,7 @@
  * are being stopped anyway, and their terminate may still talk). */
 static inline int sender_ok(tr_actor *to) {
     tr_runtime *rt = to->rt;
-    if (TR_LIKELY(ck_pr_load_32(&rt->state) == TR__RT_RUNNING))
+    if (TR__LIKELY(ck_pr_load_32(&rt->state) == TR__RT_RUNNING))
         return 0;
     return tr__worker_of(rt) != NULL ? 0 : TR_ECLOSED;
 }
@@ -58,7 +59,7 @@ static int send_checked(tr_ref *to, tr_msg *msg) {
     if (rc != 0)
         return rc;
     msg->next = NULL;
-    if (TR_UNLIKELY(tr__lane_candidate(to)) && (rc = tr__lane_send_msg(to, msg)) != TR__LANE_NONE)
+    if (TR__UNLIKELY(tr__lane_candidate(to)) && (rc = tr__lane_send_msg(to, msg)) != TR__LANE_NONE)
         return rc;
     return tr__actor_push(to, msg);
 }
@@ -109,7 +110,7 @@ int tr_send_word(tr_ref *to, uint32_t type, uint64_t word) {
     /* From a foreign thread with a lane into `to`: inline, no block (and no
      * header to carry a sender: an init running on a foreign thread, the
      * one actor there, takes the mailbox). */
-    if (TR_UNLIKELY(tr__lane_candidate(to)) && tr__tls_self == NULL &&
+    if (TR__UNLIKELY(tr__lane_candidate(to)) && tr__tls_self == NULL &&
         (rc = tr__lane_send_word(to, type, word)) != TR__LANE_NONE)
         return rc;
     tr_msg *m = tr__msgcache_alloc();
@@ -155,7 +156,7 @@ int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n) {
     tr_actor *self = tr__worker_self(to->rt, &id); /* once for the batch */
     for (size_t i = 0; i < n; i++)
         stamp_as(msgs[i], self, id);
-    if (TR_UNLIKELY(tr__lane_candidate(to)) &&
+    if (TR__UNLIKELY(tr__lane_candidate(to)) &&
         (rc = tr__lane_send_batch(to, msgs, (uint32_t)n)) != TR__LANE_NONE)
         return rc;
     /* Link in send order, as the mailbox queue wants it. */
@@ -214,7 +215,7 @@ int tr_forward(tr_ctx *ctx, tr_ref *to, tr_msg *msg) {
     /* The sender is one of self's runtime (sends stamp only within one):
      * into another runtime it goes no further, as a cross-runtime send
      * carries none (that runtime may outlive ours). */
-    if (TR_UNLIKELY(to->rt != self->rt) && tr__msg_sender(msg) != NULL)
+    if (TR__UNLIKELY(to->rt != self->rt) && tr__msg_sender(msg) != NULL)
         msg->reply = NULL;
     int current = self->cur == msg;
     if (current) { /* the receiver may free it once pushed */

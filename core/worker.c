@@ -34,6 +34,9 @@
  * of the turns; a parked worker looks too, woken by a WATCH_S watchdog timer
  * that it arms only while some other worker is awake (so an idle runtime
  * still sleeps). See docs/design.md, "A blocked handler". */
+#include "core/ask.h"
+#include "base/platform.h"
+#include "base/lock.h"
 #include "core/worker.h"
 
 #include <assert.h>
@@ -128,7 +131,7 @@ void tr__worker_loop_leave_owner(tr__worker *w) {
 }
 
 static inline tr_actor *actor_of_link(ck_stack_entry_t *e) {
-    return (tr_actor *)(void *)((char *)e - offsetof(tr_actor, qlink));
+    return tr__container_of(e, tr_actor, qlink);
 }
 
 static void global_push(tr_runtime *rt, tr_actor *a) {
@@ -220,7 +223,7 @@ static tr_actor *next_actor(tr__worker *w) {
     tr_actor *a;
     w->picks++;
     /* A countdown, not `picks % interval`: a divide per turn costs ~30 cycles. */
-    if (TR_UNLIKELY(--w->global_countdown == 0)) {
+    if (TR__UNLIKELY(--w->global_countdown == 0)) {
         w->global_countdown = w->rt->cfg.global_interval;
         if ((a = fair_pick(w)) != NULL) {
             if (w->lifo != NULL) { /* the slot's actor waits its turn */
@@ -260,7 +263,7 @@ static tr_actor *next_actor(tr__worker *w) {
 void tr__notify_any(tr_runtime *rt) {
     /* Orders our publication of work (a deque store, or a CAS) before reading
      * `sleepers`; pairs with the locked increment in park(). */
-    tr_fence_full();
+    tr__fence_full();
     if (ck_pr_load_32(&rt->sleepers) == 0)
         return;
     for (unsigned i = 0; i < rt->nworkers; i++) {
@@ -306,7 +309,7 @@ static void yield_owner(tr__worker *w, tr_actor *a) {
 
 void tr__worker_post_any(tr__worker *w, tr__post *p) {
     /* Publishes *p to run_posts; pairs with its acquire. */
-    tr_stack_push_upmc(&w->posts, &p->link);
+    tr__stack_push_upmc(&w->posts, &p->link);
     ev_async_send(w->loop, &w->wake);
     /* An awake w runs it between turns, unless a handler holds it: make
      * sure a sleeper keeps watch (parked, w is woken by the send above). */
@@ -318,7 +321,7 @@ static void run_posts(tr__worker *w) {
     if (CK_STACK_FIRST(&w->posts) == NULL)
         return;
     ck_stack_entry_t *e = ck_stack_batch_pop_upmc(&w->posts);
-    TR_TSAN_ACQUIRE(&w->posts);
+    TR__TSAN_ACQUIRE(&w->posts);
     ck_stack_entry_t *fifo = NULL;
     while (e != NULL) {
         ck_stack_entry_t *next = e->next;
@@ -471,7 +474,7 @@ static void poll_loop(tr__worker *w) {
             ev_run(w->loop, EVRUN_NOWAIT);
         loop_unlock(w);
     }
-    if (TR_UNLIKELY(--w->help_countdown == 0))
+    if (TR__UNLIKELY(--w->help_countdown == 0))
         help_tick(w);
     if (w->notify_pending) { /* loop callbacks may have woken actors */
         w->notify_pending = 0;
@@ -571,7 +574,7 @@ static __attribute__((noinline)) void run_loop(tr__worker *w) {
         tr_actor *a = next_actor(w);
         if (a != NULL) {
             idle = 0;
-            if (TR_UNLIKELY(woke)) {
+            if (TR__UNLIKELY(woke)) {
                 woke = 0;
                 if (ck_pr_load_32(&w->nwatchers) > 0)
                     ensure_watcher_any(w);
@@ -591,7 +594,7 @@ static __attribute__((noinline)) void run_loop(tr__worker *w) {
                 w->notify_pending = 0;
                 tr__notify_any(rt);
             }
-            if (TR_UNLIKELY(--w->event_countdown == 0)) {
+            if (TR__UNLIKELY(--w->event_countdown == 0)) {
                 w->event_countdown = rt->cfg.event_interval;
                 poll_loop(w);
             }
@@ -632,9 +635,9 @@ static void *worker_main(void *arg) {
     run_posts(w);
     /* Extensions register at any time under pool_lock: copy them under it. */
     tr__ext ext[TR__EXT_COUNT];
-    tr_spin_lock(&rt->pool_lock);
+    tr__spin_lock(&rt->pool_lock);
     memcpy(ext, rt->ext, sizeof(ext));
-    tr_spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->pool_lock);
     for (unsigned i = 0; i < TR__EXT_COUNT; i++)
         if (ext[i].worker_stop != NULL)
             ext[i].worker_stop(w, ext[i].data);

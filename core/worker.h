@@ -23,7 +23,7 @@
 
 #include "core/actor.h"
 #include "core/deque.h"
-#include "mailbox/atomic.h"
+#include "base/atomic.h"
 
 #define TR__DEQUE_SIZE 4096 /* local run queue slots (power of two) */
 #define TR__WAKES_MAX 16    /* deferred future wake-ups per worker */
@@ -52,16 +52,16 @@ struct tr__worker {
     /* Read by other threads. */
     tr_runtime *rt;
     unsigned id;
-    uint32_t parked TR_ALIGNED; /* 1 while asleep or about to sleep */
-    uint64_t beat;              /* owner's loop polls, and wake-ups (atomic, see poll_loop) */
-    uint64_t seen_beat;         /* helpers: the beat last seen (atomic hint, see stuck_any) */
-    uint64_t seen_ns;           /* helpers: when seen_beat was first seen (atomic hint) */
-    uint32_t nwatchers;         /* active libev watchers of io/ (under loop_mu; atomic) */
-    pthread_mutex_t loop_mu;    /* held by whoever runs the loop */
-    tr__deque dq;               /* runnable actors: owner LIFO, thieves FIFO */
-    ck_stack_t posts TR_ALIGNED;
+    uint32_t parked TR__ALIGNED; /* 1 while asleep or about to sleep */
+    uint64_t beat;               /* owner's loop polls, and wake-ups (atomic, see poll_loop) */
+    uint64_t seen_beat;          /* helpers: the beat last seen (atomic hint, see stuck_any) */
+    uint64_t seen_ns;            /* helpers: when seen_beat was first seen (atomic hint) */
+    uint32_t nwatchers;          /* active libev watchers of io/ (under loop_mu; atomic) */
+    pthread_mutex_t loop_mu;     /* held by whoever runs the loop */
+    tr__deque dq;                /* runnable actors: owner LIFO, thieves FIFO */
+    ck_stack_t posts TR__ALIGNED;
     /* Owner only. */
-    tr_actor *lifo TR_ALIGNED;
+    tr_actor *lifo TR__ALIGNED;
     unsigned lifo_streak;
     uint64_t picks;            /* actors picked to run, for the starvation guard */
     uint64_t last_aged;        /* picks at the last aging pick (fair_pick) */
@@ -74,7 +74,7 @@ struct tr__worker {
     struct ev_loop *loop;
     ev_async wake;
     pthread_t thread;
-    tr_actor *free_blocks; /* block cache, see core/pool.c */
+    tr_actor *free_blocks; /* block cache, see core/blocks.c */
     unsigned free_count;
     uint64_t help_ns;        /* when this worker last looked for stuck ones */
     uint64_t tick_ns;        /* its last clock read for that (help_tick) */
@@ -86,7 +86,7 @@ struct tr__worker {
     int64_t live;  /* blocks referenced minus recycled here (likewise) */
     /* Sleeping foreign waiters of futures settled here, woken at the end of
      * the turn (see core/worker.c, deferred wake-ups). */
-    tr_future *wakes[TR__WAKES_MAX] TR_ALIGNED;
+    tr_future *wakes[TR__WAKES_MAX] TR__ALIGNED;
     unsigned nwakes;
 };
 
@@ -123,8 +123,6 @@ static inline tr_actor *tr__worker_self(const tr_runtime *rt, uint64_t *id) {
  * the settler's reference to f and hands it to tr__future_wake_deferred),
  * 0 if the list is full. */
 int tr__worker_defer_wake_owner(tr__worker *w, tr_future *f);
-/* In core/ask.c: wake f's waiters and drop the settler's reference. */
-void tr__future_wake_deferred(tr_future *f);
 
 int tr__worker_init(tr__worker *w, tr_runtime *rt, unsigned id);
 int tr__worker_start(tr__worker *w);
@@ -133,6 +131,17 @@ void tr__worker_destroy(tr__worker *w);
 /* Make a runnable. From one of rt's workers it goes to that worker (LIFO
  * slot); from anywhere else to the global queue. */
 void tr__schedule_any(tr_runtime *rt, tr_actor *a);
+
+/* Push msg into a's mailbox and schedule a if it was idle. Inline: it is
+ * the end of every send. */
+static inline int tr__actor_push(tr_actor *a, tr_msg *msg) {
+    int rc = tr__mbox_push_mpsc(&a->mbox, msg);
+    if (rc == TR__MBOX_WOKE) {
+        tr__schedule_any(a->rt, a);
+        return 0;
+    }
+    return rc;
+}
 
 /* Wake one sleeping worker if any (cheap when none sleeps). */
 void tr__notify_any(tr_runtime *rt);

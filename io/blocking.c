@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/ask.h"
 #include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"

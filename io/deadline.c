@@ -15,6 +15,8 @@
 #include <ck_pr.h>
 #include <stdlib.h>
 
+#include "core/ask.h"
+#include "base/refcount.h"
 #include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"
@@ -36,10 +38,8 @@ typedef struct ask_deadline {
 
 static void deadline_unref(ask_deadline *d) {
     /* Publishes our writes to whoever frees; pairs with the acquire below. */
-    TR_TSAN_RELEASE(&d->refs);
-    if (ck_pr_faa_32(&d->refs, (uint32_t)-1) != 1)
+    if (!tr__refcount_release(&d->refs))
         return;
-    TR_TSAN_ACQUIRE(&d->refs);
     tr_ref_release(d->asker);
     free(d);
 }

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "base/platform.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "io/io.h"
@@ -42,7 +43,7 @@ typedef struct fdw {
     tr__post start_post, rearm_post, stop_post;
 } fdw;
 
-#define FDW_OF(p, member) ((fdw *)(void *)((char *)(p)-offsetof(fdw, member)))
+#define FDW_OF(p, member) tr__container_of(p, fdw, member)
 
 static int ev_bits(unsigned events) {
     return ((events & TR_FD_READ) ? EV_READ : 0) | ((events & TR_FD_WRITE) ? EV_WRITE : 0);

@@ -107,7 +107,7 @@ int tr__timer_cancel(tr__io *io, uint64_t id);
 void tr__blocking_free(tr__io *io);
 
 /* Whether an actor can still take messages: 1 from spawn (init included,
- * where tr_ref_alive is still 0) until its mailbox closes. */
+ * where tr_ref_is_alive is still 0) until its mailbox closes. */
 static inline int tr__io_open(const tr_ref *ref) {
     return !tr__mbox_closed_any(&ref->mbox);
 }

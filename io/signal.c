@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include "base/platform.h"
 #include "core/runtime.h"
 #include "io/io.h"
 #include "troupe/error.h"
@@ -59,7 +60,7 @@ static void teardown(tr__io_obj *o) {
 }
 
 static void start_post(tr__worker *w, tr__post *p) {
-    sigw *s = (sigw *)(void *)((char *)p - offsetof(sigw, start));
+    sigw *s = tr__container_of(p, sigw, start);
     if (tr__io_closed_owner(s->io, w)) {
         /* Shutting down: the waiter (if any) frees it. */
         pthread_mutex_lock(&s->mu);

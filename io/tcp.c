@@ -38,6 +38,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/platform.h"
+#include "base/refcount.h"
 #include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"
@@ -103,21 +105,19 @@ struct tr_tcp_listener {
     tr__post start_post, close_post;
 };
 
-#define CONN_OF(p, m) ((tr_tcp *)(void *)((char *)(p)-offsetof(tr_tcp, m)))
-#define LSN_OF(p, m) ((tr_tcp_listener *)(void *)((char *)(p)-offsetof(tr_tcp_listener, m)))
+#define CONN_OF(p, m) tr__container_of(p, tr_tcp, m)
+#define LSN_OF(p, m) tr__container_of(p, tr_tcp_listener, m)
 
 /* --- references and posts ---------------------------------------------------- */
 
 static void conn_ref(tr_tcp *c) {
-    ck_pr_inc_32(&c->refs); /* made from a reference we hold */
+    tr__refcount_retain(&c->refs); /* made from a reference we hold */
 }
 
 static void conn_unref(tr_tcp *c) {
     /* Publishes our uses of c to the freer; pairs with the acquire below. */
-    TR_TSAN_RELEASE(&c->refs);
-    if (ck_pr_faa_32(&c->refs, (uint32_t)-1) != 1)
+    if (!tr__refcount_release(&c->refs))
         return;
-    TR_TSAN_ACQUIRE(&c->refs);
     if (c->fd >= 0)
         close(c->fd); /* never adopted by a loop */
     if (c->owner != NULL)
@@ -138,10 +138,8 @@ static int conn_post(tr_tcp *c, tr__post *p) {
 
 static void lsn_unref(tr_tcp_listener *l) {
     /* As conn_unref: publishes our uses of l to the freer. */
-    TR_TSAN_RELEASE(&l->refs);
-    if (ck_pr_faa_32(&l->refs, (uint32_t)-1) != 1)
+    if (!tr__refcount_release(&l->refs))
         return;
-    TR_TSAN_ACQUIRE(&l->refs);
     if (l->fd >= 0)
         close(l->fd);
     if (l->owner != NULL)
@@ -150,7 +148,7 @@ static void lsn_unref(tr_tcp_listener *l) {
 }
 
 static int lsn_post(tr_tcp_listener *l, tr__post *p) {
-    ck_pr_inc_32(&l->refs); /* made from a reference we hold */
+    tr__refcount_retain(&l->refs); /* made from a reference we hold */
     int rc = tr__io_post(l->io, l->w, p);
     if (rc != 0)
         lsn_unref(l);

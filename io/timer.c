@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/send.h"
+#include "base/platform.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "io/io.h"
@@ -49,7 +51,7 @@ typedef struct timer {
 } timer;
 
 static timer *timer_of_obj(tr__io_obj *o) {
-    return (timer *)(void *)((char *)o - offsetof(timer, obj));
+    return tr__container_of(o, timer, obj);
 }
 
 /* The end of a timer that did not fire (cancelled or torn down). */
@@ -169,7 +171,7 @@ static void arm_owner(timer *t) {
 }
 
 static void start_post(tr__worker *w, tr__post *p) {
-    timer *t = (timer *)(void *)((char *)p - offsetof(timer, start_post));
+    timer *t = tr__container_of(p, timer, start_post);
     tr__io *io = t->io;
     pthread_mutex_lock(&io->lock);
     int closed = tr__io_closed_owner(io, w);
@@ -187,7 +189,7 @@ static void start_post(tr__worker *w, tr__post *p) {
 
 static void cancel_post(tr__worker *w, tr__post *p) {
     (void)w;
-    timer *t = (timer *)(void *)((char *)p - offsetof(timer, cancel_post));
+    timer *t = tr__container_of(p, timer, cancel_post);
     stop_owner(t);
     finalize_cancelled(t);
 }
@@ -258,7 +260,7 @@ int tr__timer_cancel(tr__io *io, uint64_t id) {
     tr__io_entry *e = tr__io_table_get(&io->timers, id);
     int won = 0;
     if (e != NULL) {
-        timer *t = (timer *)(void *)((char *)e - offsetof(timer, ent));
+        timer *t = tr__container_of(e, timer, ent);
         won = cancel_locked(t);
         /* Set before posting: the post may run (and free t) at once. If the
          * worker has stopped, its teardown or start post frees t instead. */
@@ -345,6 +347,6 @@ int tr_timer_cancel(tr_runtime *rt, tr_timer_id id) {
         return TR_EINVAL;
     tr__io *io = tr__runtime_ext_get(rt, TR__EXT_IO);
     if (io == NULL || id == 0)
-        return 0;
-    return tr__timer_cancel(io, id);
+        return TR_ENOTFOUND;
+    return tr__timer_cancel(io, id) ? 0 : TR_ENOTFOUND;
 }

@@ -101,7 +101,7 @@ tr_msg *tr__mbox_wait_link_owner(tr__mbox *mb, tr_msg *h) {
     tr_msg *t = ck_pr_load_ptr(&mb->tail);
     /* Sealed (rare) is the second test: the first is the unsealed tail's,
      * so a plain empty mailbox pays no masking. */
-    if (t == h || TR_UNLIKELY(tr__mbox_untag(t) == h))
+    if (t == h || TR__UNLIKELY(tr__mbox_untag(t) == h))
         return NULL; /* nothing on its way: really empty */
     for (unsigned spins = 0; spins < 64; spins++) {
         ck_pr_stall();
@@ -121,7 +121,7 @@ static tr_msg *wait_first(tr__mbox *mb) {
         else
             sched_yield();
     }
-    TR_TSAN_ACQUIRE(&mb->tail); /* pairs with the push's store of first */
+    TR__TSAN_ACQUIRE(&mb->tail); /* pairs with the push's store of first */
     return m;
 }
 
@@ -159,7 +159,7 @@ tr_msg *tr__mbox_close_owner(tr__mbox *mb) {
     /* Acquires every push that got in before us (pairs with their CAS);
      * later pushes see CLOSED and fail. */
     tr_msg *t = tr__mbox_untag(ck_pr_fas_ptr(&mb->tail, TR__MBOX_CLOSED));
-    TR_TSAN_ACQUIRE(&mb->tail);
+    TR__TSAN_ACQUIRE(&mb->tail);
     assert(t != tr__mbox_untag(TR__MBOX_CLOSED)); /* closed only once */
     tr_msg *all = mb->local;
     mb->local = NULL;
@@ -198,7 +198,7 @@ int tr__mbox_seal_any(tr__mbox *mb) {
         return 0; /* scheduled: its end of turn finds the seal */
     /* Idle: only we left IDLE, so we are its one waker. Acquire the owner's
      * last turn (pairs with its release in tr__mbox_end_turn_owner). */
-    TR_TSAN_ACQUIRE(&mb->tail);
+    TR__TSAN_ACQUIRE(&mb->tail);
     return TR__MBOX_WOKE;
 }
 

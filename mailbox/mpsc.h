@@ -11,7 +11,7 @@
 
 #include <ck_pr.h>
 
-#include "mailbox/atomic.h"
+#include "base/atomic.h"
 #include "troupe/error.h"
 #include "troupe/msg.h"
 
@@ -36,9 +36,9 @@ typedef struct tr__mbox {
     uint32_t count; /* messages accepted and not yet handed out */
     uint32_t cap;   /* bound on count; 0 = unbounded */
     /* Consumer side (owner only), on its own line. */
-    tr_msg *local TR_ALIGNED; /* the next message to hand out, or NULL */
-    tr_msg *held;             /* handed out, successor not yet seen: see mpsc.c */
-    uint32_t taken;           /* handed out since the last tr__mbox_end_turn_owner */
+    tr_msg *local TR__ALIGNED; /* the next message to hand out, or NULL */
+    tr_msg *held;              /* handed out, successor not yet seen: see mpsc.c */
+    uint32_t taken;            /* handed out since the last tr__mbox_end_turn_owner */
 } tr__mbox;
 
 /* Starts in the SCHED state: the creator owns the actor until it calls
@@ -159,7 +159,7 @@ static inline int tr__mbox_push_inline(tr__mbox *mb, tr_msg *first, tr_msg *last
     /* The CAS below publishes the messages' contents to whoever links to
      * them; on x86 the locked CAS is a full barrier. The matching acquires
      * are after the owner's loads of the link (mpsc.c). */
-    TR_TSAN_RELEASE(&mb->tail);
+    TR__TSAN_RELEASE(&mb->tail);
     tr_msg *t = ck_pr_load_ptr(&mb->tail);
     for (;;) {
         if (tr__mbox_refuses(t)) {
@@ -179,7 +179,7 @@ static inline int tr__mbox_push_inline(tr__mbox *mb, tr_msg *first, tr_msg *last
          * -> IDLE), so `local` is ours to fill until we hand the actor to the
          * scheduler, which publishes it. The CAS acquired the owner's
          * release in tr__mbox_end_turn_owner. */
-        TR_TSAN_ACQUIRE(&mb->tail);
+        TR__TSAN_ACQUIRE(&mb->tail);
         mb->local = first;
         return TR__MBOX_WOKE;
     }
@@ -209,7 +209,7 @@ static inline tr_msg *tr__mbox_link_owner(tr__mbox *mb, tr_msg *m) {
     (void)mb; /* used by the TSan annotation only */
     tr_msg *next = ck_pr_load_ptr(&m->next);
     if (next != NULL)
-        TR_TSAN_ACQUIRE(&mb->tail);
+        TR__TSAN_ACQUIRE(&mb->tail);
     return next;
 }
 
@@ -238,7 +238,7 @@ static inline tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
             /* Set by the push that replaced SCHED (pairs with its store). */
             if ((m = ck_pr_load_ptr(&mb->first)) == NULL)
                 return NULL;
-            TR_TSAN_ACQUIRE(&mb->tail);
+            TR__TSAN_ACQUIRE(&mb->tail);
             mb->first = NULL;
         }
     }
@@ -249,7 +249,7 @@ static inline tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
          * while this one is handled. */
         __builtin_prefetch(next);
         m->next = NULL;
-    } else if (TR_LIKELY(m->release != NULL)) {
+    } else if (TR__LIKELY(m->release != NULL)) {
         mb->held = m; /* may still be the tail: keep its memory for now */
     } else {
         tr__mbox_detach_slow_owner(mb, m); /* caller-managed memory: never kept */
@@ -290,7 +290,7 @@ static inline bool tr__mbox_end_turn_owner(tr__mbox *mb) {
      * schedules the actor (pairs with its CAS). Once it succeeds another
      * thread may run the actor: clear `held` first, touch nothing after. */
     mb->held = NULL;
-    TR_TSAN_RELEASE(&mb->tail);
+    TR__TSAN_RELEASE(&mb->tail);
     if (!ck_pr_cas_ptr(&mb->tail, expect, TR__MBOX_IDLE)) {
         mb->held = h; /* a push came in: the actor stays scheduled */
         return true;

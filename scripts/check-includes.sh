@@ -11,12 +11,16 @@
 #                                  includes the other
 #   core/                          runtime, actors' engine (never actors/, io/)
 #   mailbox/                       queues (never core/)
-#   base/                          platform layer, when present (nothing above)
+#   base/                          platform layer: atomics, locks, fences,
+#                                  refcounts (includes nothing of the tree)
 #
 # include/troupe/ is the public API: any layer may include it, and it
 # includes only itself and system headers (never an internal header).
 # An include is resolved from the path it names ("core/msg.h", or a
 # relative "../core/msg.h"); a bare "x.h" is the file's own folder.
+#
+# It also fails when two .c files of the tree share a base name (core/pool.c
+# and actors/pool.c once did): a name says which file, wherever it is cited.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -80,3 +84,11 @@ if bad:
     sys.exit(1)
 print(f"check-includes: {checked} includes, every arrow points down")
 PY
+
+dups=$(git ls-files '*.c' | xargs -n1 basename | sort | uniq -d)
+if [ -n "$dups" ]; then
+    echo "check-includes: .c file names must be unique across the tree:" >&2
+    for d in $dups; do git ls-files "*/$d" "$d" | sed 's/^/  /' >&2; done
+    exit 1
+fi
+echo "check-includes: $(git ls-files '*.c' | wc -l) .c files, no two share a name"

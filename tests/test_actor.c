@@ -252,7 +252,7 @@ static void tr_stop_ends_normally_after_the_current_message(void **state) {
     assert_int_equal((int)tu_load(&exit_code), 0);
     assert_true(tu_wait_ge(&ptr_frees, 1, TU_WAIT_MS));
     assert_int_equal(tu_load(&dead_stopped), 1);
-    assert_int_equal(tr_ref_alive(ref), 0);
+    assert_int_equal(tr_ref_is_alive(ref), 0);
     assert_int_equal(tr_send_word(ref, 1, 0), TR_EDEAD);
     tr_ref_release(ref);
     tr_runtime_free(rt);
@@ -298,7 +298,7 @@ static void actor_stop_from_a_foreign_thread_ends_with_shutdown(void **state) {
     assert_true(tu_wait_ge(&terminated, 1, TU_WAIT_MS));
     assert_int_equal(tu_load(&exit_kind), TR_EXIT_SHUTDOWN);
     assert_int_equal((int)tu_load(&exit_code), 0);
-    assert_int_equal(tr_ref_alive(ref), 0);
+    assert_int_equal(tr_ref_is_alive(ref), 0);
     tr_ref_release(ref);
     tr_runtime_free(rt);
 }
@@ -355,7 +355,7 @@ static void crash_by_return_code_gives_error_exit_with_that_code(void **state) {
     assert_int_equal(tu_load(&exit_kind), TR_EXIT_ERROR);
     assert_int_equal((int)tu_load(&exit_code), TR_EIO);
     assert_true(exit_text[0] != 0);
-    assert_int_equal(tr_ref_alive(ref), 0);
+    assert_int_equal(tr_ref_is_alive(ref), 0);
     tr_ref_release(ref);
     tr_runtime_free(rt);
 }
@@ -389,7 +389,7 @@ static void worker_survives_crashes_and_runs_other_actors(void **state) {
     }
     assert_true(tu_wait_ge(&terminated, CRASHES, TU_WAIT_MS));
     assert_true(tu_wait_ge(&received, 2 * CRASHES, TU_WAIT_MS));
-    assert_int_equal(tr_ref_alive(bystander), 1);
+    assert_int_equal(tr_ref_is_alive(bystander), 1);
     /* terminate runs before an actor stops counting as alive: wait for it. */
     assert_true(tu_wait_alive(rt, 1, TU_WAIT_MS));
     tr_ref_release(bystander);
@@ -462,7 +462,7 @@ static void failed_init_with_link_or_monitor_leaves_later_actors_alive(void **st
         assert_true(tu_wait_ge(&received, 1 + 8, TU_WAIT_MS)); /* target's + ours */
         assert_int_equal(tu_load(&terminated), 1);             /* only the target */
         for (int i = 0; i < 8; i++) {
-            assert_int_equal(tr_ref_alive(next[i]), 1);
+            assert_int_equal(tr_ref_is_alive(next[i]), 1);
             tr_ref_release(next[i]);
         }
         tr_ref_release(link_target);

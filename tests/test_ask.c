@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "core/ask.h"
 #include "core/msg.h" /* tr__future_poll_ns */
 #include "support/testutil.h"
 #include "troupe.h"
@@ -113,7 +114,7 @@ static void ask_gets_the_reply_on_the_calling_thread(void **state) {
     assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), 0);
     assert_int_equal(reply->type, T_REPLY);
     assert_int_equal(reply->word, 42);
-    assert_int_equal(tr_future_ready(f), 1);
+    assert_int_equal(tr_future_is_ready(f), 1);
     tr_msg_free(reply);
     /* The reply was handed out: a second wait says so. */
     assert_int_equal(tr_future_wait(f, 0, &reply), TR_ESTATE);
@@ -201,7 +202,7 @@ static void future_timeout_leaves_the_future_usable(void **state) {
     assert_int_equal(tr_future_wait(f, 20, &reply), TR_ETIMEDOUT);
     assert_null(reply);
     assert_int_equal(tr_future_wait(f, 0, &reply), TR_ETIMEDOUT); /* a poll */
-    assert_int_equal(tr_future_ready(f), 0);
+    assert_int_equal(tr_future_is_ready(f), 0);
     assert_int_equal(tr_send_word(ref, T_GO, 0), 0);
     assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), 0);
     assert_int_equal(reply->word, 99);
@@ -241,7 +242,7 @@ static void target_stopping_before_reply_fails_the_future_with_edead_at_once(voi
     tr_msg *reply;
     assert_int_equal(tr_future_wait(f, 10 * TU_WAIT_MS, &reply), TR_EDEAD);
     assert_null(reply);
-    assert_int_equal(tr_future_ready(f), 1);
+    assert_int_equal(tr_future_is_ready(f), 1);
     assert_int_equal(tu_load(&received), 0);
     assert_int_equal(tu_load(&dead_letters), 1);
     tr_future_release(f);

@@ -413,7 +413,7 @@ static void promise_rejects_bad_arguments_and_settles_once(void **st) {
     assert_int_equal(tr_promise_reply_word(p, TR_MSG_SYSTEM, 1), TR_EINVAL);
     assert_int_equal(tr_promise_reply(p, T_ANS, NULL, 1), TR_EINVAL);
     assert_int_equal(tr_promise_reply_msg(p, NULL), TR_EINVAL);
-    assert_int_equal(tr_future_ready(f), 0);
+    assert_int_equal(tr_future_is_ready(f), 0);
     assert_int_equal(tr_promise_reply_word(p, T_ANS, 9), 0);
     assert_int_equal(tr_promise_reply_word(p, T_ANS, 10), TR_ESTATE);
     assert_int_equal(tr_promise_fail(p, TR_EDEAD), TR_ESTATE);

@@ -335,7 +335,7 @@ static void a_member_that_ends_leaves_its_groups_and_topics(void **state) {
         uint64_t before = tu_load(&ended);
         end_member(how, a);
         assert_true(tu_wait_ge(&ended, before + 1, TU_WAIT_MS));
-        while (tr_ref_alive(a))
+        while (tr_ref_is_alive(a))
             tu_sleep_ms(1);
         assert_int_equal(count_members("g1"), 1);
         assert_int_equal(count_members("g2"), 0);
@@ -407,7 +407,7 @@ static void ten_thousand_members(void **state) {
         assert_int_equal(tr_actor_stop(m[i]), 0);
     assert_true(tu_wait_ge(&ended, N / 2, TU_WAIT_MS));
     for (int i = 0; i < N; i += 2)
-        while (tr_ref_alive(m[i]))
+        while (tr_ref_is_alive(m[i]))
             tu_sleep_ms(1);
     assert_int_equal(count_members("crowd"), N / 2);
     assert_int_equal(count_members("evens"), 0);
@@ -454,15 +454,15 @@ static void pattern_matching_table(void **state) {
         {"a.*.c", "a.bb.c", 1},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        int got = tr_topic_match(rows[i].pattern, rows[i].topic);
+        int got = tr_topic_matches(rows[i].pattern, rows[i].topic);
         if (got != rows[i].want)
             fail_msg("%s vs %s: got %d, want %d", rows[i].pattern, rows[i].topic, got,
                      rows[i].want);
     }
-    assert_int_equal(tr_topic_match(NULL, "a"), TR_EINVAL);
-    assert_int_equal(tr_topic_match("a", NULL), TR_EINVAL);
-    assert_int_equal(tr_topic_match("a.>.b", "a.b"), TR_EINVAL);
-    assert_int_equal(tr_topic_match("a", "a.*"), TR_EINVAL);
+    assert_false(tr_topic_matches(NULL, "a"));
+    assert_false(tr_topic_matches("a", NULL));
+    assert_false(tr_topic_matches("a.>.b", "a.b"));
+    assert_false(tr_topic_matches("a", "a.*"));
 }
 
 static void publish_reaches_each_subscriber_once(void **state) {

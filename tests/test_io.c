@@ -178,7 +178,7 @@ static void sigterm_closes_the_runtime_gracefully(void **s) {
         tu_sleep_ms(5);
     assert_true(tr_runtime_is_closed(rt));
     assert_int_equal(tr_runtime_join(rt), 0);
-    assert_int_equal(tr_ref_alive(ref), 0);
+    assert_int_equal(tr_ref_is_alive(ref), 0);
     tr_ref_release(ref);
     assert_int_equal(tr_runtime_free(rt), 0);
 }

@@ -377,7 +377,7 @@ static void normal_exit_does_not_spread_over_a_link(void **state) {
     assert_int_equal(tr_send_word(fx.t, W_STOP, 0), 0);
     wait_target_gone(&fx, 1);
     ping_watcher(&fx); /* would not run if an exit request were pending */
-    assert_int_equal(tr_ref_alive(fx.w), 1);
+    assert_int_equal(tr_ref_is_alive(fx.w), 1);
     assert_int_equal(tu_load(&watcher_ended), 0);
     fx_end(&fx);
 }

@@ -709,7 +709,7 @@ static void default_reporter_line_format(void **state) {
         tr_ref *v = NULL;
         if (tr_spawn(rt, &victim, &o, &v) != 0 || tr_send_word(v, FAIL, 0) != 0)
             _exit(3);
-        while (tr_ref_alive(v) == 1) /* crashed, not stopped by the free */
+        while (tr_ref_is_alive(v) == 1) /* crashed, not stopped by the free */
             tu_sleep_ms(1);
         tr_ref_release(v);
         tr_runtime_free(rt);

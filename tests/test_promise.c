@@ -90,7 +90,7 @@ static void promise_settled_later_by_an_actor_wakes_the_waiter(void **state) {
     assert_int_equal(tr_send_ptr(h, T_HOLD, p, tr_promise_free_fn), 0);
     tr_msg *r = NULL;
     assert_int_equal(tr_future_wait(f, 0, &r), TR_ETIMEDOUT); /* nothing yet */
-    assert_int_equal(tr_future_ready(f), 0);
+    assert_int_equal(tr_future_is_ready(f), 0);
     assert_int_equal(tr_send_word(h, T_SETTLE, 99), 0); /* later */
     assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &r), 0);
     assert_int_equal(r->type, T_RESULT);
@@ -192,7 +192,7 @@ static void promise_calls_reject_bad_arguments(void **state) {
     assert_int_equal(tr_promise_reply_word(p, TR_MSG_SYSTEM, 0), TR_EINVAL);
     assert_int_equal(tr_promise_fail(p, 0), TR_EINVAL);
     assert_int_equal(tr_promise_fail(p, 5), TR_EINVAL);
-    assert_int_equal(tr_future_ready(f), 0); /* none of them settled it */
+    assert_int_equal(tr_future_is_ready(f), 0); /* none of them settled it */
     /* The future released first: the late reply is dropped, nothing leaks. */
     assert_int_equal(tr_future_release(f), 0);
     assert_int_equal(tr_promise_reply_word(p, 1, 2), 0);

@@ -264,7 +264,7 @@ static void end_named_actor(int how) {
         break;
     }
     assert_true(tu_wait_ge(&ended, before + 1, TU_WAIT_MS));
-    while (tr_ref_alive(a)) /* terminate ran; the end's tail may still run */
+    while (tr_ref_is_alive(a)) /* terminate ran; the end's tail may still run */
         tu_sleep_ms(1);
     assert_not_found("gone");
     size_t n = 9;
@@ -339,7 +339,7 @@ static void an_ending_actor_is_not_found_and_its_name_can_be_taken(void **state)
     assert_named("slow", b);
     tu_store(&hold_terminate, 1);
     assert_true(tu_wait_ge(&ended, 1, TU_WAIT_MS));
-    while (tr_ref_alive(a))
+    while (tr_ref_is_alive(a))
         tu_sleep_ms(1);
     tu_sleep_ms(5);
     assert_named("slow", b); /* a's end left b's name alone */

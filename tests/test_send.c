@@ -100,7 +100,7 @@ static tr_ref *spawn_dead(tr_runtime *rt) {
     tr_ref *ref = spawn_logger(rt, 0);
     assert_int_equal(tr_actor_stop(ref), 0);
     assert_true(tu_wait_alive(rt, 0, TU_WAIT_MS));
-    assert_int_equal(tr_ref_alive(ref), 0);
+    assert_int_equal(tr_ref_is_alive(ref), 0);
     return ref;
 }
 

@@ -709,7 +709,7 @@ static void sends_racing_a_stop_are_delivered_or_dead_lettered_exactly_once(void
         pthread_barrier_wait(&race_end); /* every sender was refused, or capped */
         round_check(tu_wait_until(acct_settled, NULL, TU_WAIT_MS));
         round_check(tu_wait_alive(rt, 1, TU_WAIT_MS)); /* the keeper */
-        round_check(tr_ref_alive(ref) == 0);
+        round_check(tr_ref_is_alive(ref) == 0);
         round_check(tr_send_word(ref, 1, 0) == TR_EDEAD);
         for (int i = 0; i < RACE_SENDERS; i++) {
             uint64_t acc = tu_load(&acc_accepted[i]);

@@ -1,4 +1,4 @@
-/* tests/test_stress_lane.c - a lane's protocols under load (mailbox/lane.c).
+/* tests/test_stress_lane.c - a lane's protocols under load (mailbox/spsc.c).
  *
  * One producer thread puts messages into a lane while an owner thread takes
  * them, plays the mailbox for the lane's kick, and (second test) closes the
@@ -26,7 +26,7 @@
 
 #include <cmocka.h>
 
-#include "mailbox/lane.h"
+#include "mailbox/spsc.h"
 #include "support/testutil.h"
 #include "troupe/error.h"
 

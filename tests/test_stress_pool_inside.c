@@ -140,15 +140,15 @@ static int rs_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     if (msg->corr != r->calls)
         tu_add(&rs_bad, 1);
     if (r->last_op == 1) {
-        /* 1 below the cap; 0 (refused) only at it */
-        if (rc == 1) {
+        /* 0 below the cap; TR_EFULL (refused) only at it */
+        if (rc == 0) {
             r->workers++;
             tu_add(&rs_adds, 1);
-        } else if (rc != 0 || r->workers != MAX_WORKERS) {
+        } else if (rc != TR_EFULL || r->workers != MAX_WORKERS) {
             tu_add(&rs_bad, 1);
         }
     } else if (r->last_op == 2) {
-        if (rc == 1) {
+        if (rc == 0) {
             r->workers--;
             tu_add(&rs_removes, 1);
         } else {

@@ -3,7 +3,7 @@
  * The test keeps the handle of the first actor, stops that actor, then
  * creates and destroys CHURN more actors (in waves of WAVE, so blocks are
  * recycled many times over). Checked exactly: the old handle still says
- * dead (TR_EDEAD for every send and stop, tr_ref_alive 0) and keeps its id;
+ * dead (TR_EDEAD for every send and stop, tr_ref_is_alive 0) and keeps its id;
  * no later actor ever receives a message sent through it; every new actor
  * has a fresh id (strictly increasing, never the old one) and a handle that
  * is not the old handle's block. */
@@ -53,7 +53,7 @@ static void old_handle_stays_dead_after_100000_actor_lifetimes(void **state) {
     uint64_t old_id = tr_ref_id(old);
     assert_int_equal(tr_actor_stop(old), 0);
     assert_true(tu_wait_ge(&terminated, 1, TU_WAIT_MS));
-    assert_int_equal(tr_ref_alive(old), 0);
+    assert_int_equal(tr_ref_is_alive(old), 0);
 
     static tr_ref *wave[WAVE];
     uint64_t last_id = old_id, id_errors = 0, same_block = 0, stale_errors = 0;
@@ -71,7 +71,7 @@ static void old_handle_stays_dead_after_100000_actor_lifetimes(void **state) {
         stale_errors += tr_send_ptr(old, POISON, &poisoned, NULL) != TR_EDEAD;
         stale_errors += tr_actor_stop(old) != TR_EDEAD;
         stale_errors += tr_actor_kill(old) != TR_EDEAD;
-        stale_errors += tr_ref_alive(old) != 0;
+        stale_errors += tr_ref_is_alive(old) != 0;
         stale_errors += tr_ref_mailbox_len(old) != TR_EDEAD;
         stale_errors += tr_ref_id(old) != old_id;
         for (int i = 0; i < WAVE; i++) {

@@ -260,7 +260,7 @@ static void start_child_async_delivers_an_owned_handle(void **state) {
     assert_int_equal(r->ref_rc, 0);
     assert_non_null(r->ref);
     assert_int_equal(r->ref_again_rc, TR_ESTATE); /* taken once */
-    assert_int_equal(tr_ref_alive(r->ref), 1);    /* ours, after the message went */
+    assert_int_equal(tr_ref_is_alive(r->ref), 1); /* ours, after the message went */
     /* The other readers: not this call's result. */
     assert_int_equal(r->children_rc, TR_EINVAL);
     assert_int_equal(r->counts_rc, TR_EINVAL);
@@ -409,7 +409,7 @@ static void bad_arguments_are_refused_and_no_result_comes(void **state) {
     /* The supervisor has ended: refused at once. */
     assert_int_equal(tr_sup_stop(sup), 0);
     int64_t deadline = tu_now_ms() + TU_WAIT_MS;
-    while (tr_ref_alive(sup) && tu_now_ms() < deadline)
+    while (tr_ref_is_alive(sup) && tu_now_ms() < deadline)
         tu_sleep_ms(1);
     c = (cmd){.op = A_COUNT, .sup = sup, .tag = 3};
     assert_int_equal(run(&c), TR_EDEAD);

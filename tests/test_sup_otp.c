@@ -210,7 +210,7 @@ typedef struct dead_arg {
 } dead_arg;
 
 static int is_dead(void *arg) {
-    return tr_ref_alive(((dead_arg *)arg)->ref) == 0;
+    return tr_ref_is_alive(((dead_arg *)arg)->ref) == 0;
 }
 
 static int wait_dead(tr_ref *ref) {
@@ -696,13 +696,13 @@ static void actor_stop_during_a_group_restart_still_ends_in_order(void **state) 
     tr_ref *w = watch(&sup, 1);
     assert_int_equal(tr_actor_stop(sup), 0);
     tu_sleep_ms(20);
-    assert_int_equal(tr_ref_alive(sup), 1); /* still waiting for k1 */
+    assert_int_equal(tr_ref_is_alive(sup), 1); /* still waiting for k1 */
     tu_store(&hold_open, 1);
     assert_true(wait_dead(sup));
     assert_true(tu_wait_ge(&down_count, 1, TU_WAIT_MS));
     assert_int_equal(tu_load(&down_kind[0]), TR_EXIT_SHUTDOWN);
     assert_int_equal(tu_load(&starts[0]), 1); /* not restarted */
-    assert_int_equal(tr_ref_alive(k1), 0);
+    assert_int_equal(tr_ref_is_alive(k1), 0);
     tr_ref_release(k1);
     tr_ref_release(w);
     tr_ref_release(sup);
@@ -778,7 +778,7 @@ static void any_significant_child_ending_shuts_the_supervisor_down(void **state)
     assert_true(tu_wait_ge(&starts[1], 2, TU_WAIT_MS));
     assert_true(wait_counts(sup, 3, 3));
     assert_int_equal(tr_sup_terminate_child(sup, "k1"), 0); /* ours: no shutdown */
-    assert_int_equal(tr_ref_alive(sup), 1);
+    assert_int_equal(tr_ref_is_alive(sup), 1);
     assert_int_equal(tr_sup_restart_child(sup, "k1"), 0);
     send_child(sup, "k1", QUIT); /* ends normally, not restarted: shutdown */
     assert_true(wait_dead(sup));
@@ -797,7 +797,7 @@ static void all_significant_children_ending_shuts_the_supervisor_down(void **sta
     tr_ref *sup = start_significant(TR_SUP_AUTO_ALL_SIGNIFICANT);
     send_child(sup, "k2", QUIT); /* temporary: gone; k1 still runs */
     assert_true(wait_counts(sup, 2, 2));
-    assert_int_equal(tr_ref_alive(sup), 1);
+    assert_int_equal(tr_ref_is_alive(sup), 1);
     send_child(sup, "k1", QUIT); /* the last significant child */
     assert_true(wait_dead(sup));
     assert_int_equal(tu_load(&ends[0]), 1);

@@ -148,7 +148,7 @@ typedef struct dead_arg {
 } dead_arg;
 
 static int is_dead(void *arg) {
-    return tr_ref_alive(((dead_arg *)arg)->ref) == 0;
+    return tr_ref_is_alive(((dead_arg *)arg)->ref) == 0;
 }
 
 static int wait_dead(tr_ref *ref) {
@@ -248,7 +248,7 @@ static void which_children_lists_specs_in_order(void **state) {
     assert_string_equal(info[1].id, "k1");
     assert_true(info[0].running);
     assert_non_null(info[0].ref);
-    assert_int_equal(tr_ref_alive(info[0].ref), 1);
+    assert_int_equal(tr_ref_is_alive(info[0].ref), 1);
     tr_sup_children_release(info, 2);
     stop_sup(sup);
 }
@@ -379,7 +379,7 @@ static void restarts_outside_the_period_do_not_add_up(void **state) {
         assert_true(tu_wait_ge(&starts[0], i, TU_WAIT_MS));
         tu_add(&fake_now, 1500); /* the fake clock moves past the period */
     }
-    assert_int_equal(tr_ref_alive(sup), 1);
+    assert_int_equal(tr_ref_is_alive(sup), 1);
     stop_sup(sup);
 }
 
@@ -469,7 +469,7 @@ static void shutdown_timeout_kills_a_busy_child(void **state) {
     assert_int_equal(tr_send_word(c, NAP, 400), 0); /* busy for 400 ms */
     tu_sleep_ms(20);
     assert_int_equal(tr_sup_terminate_child(sup, "k0"), 0);
-    assert_int_equal(tr_ref_alive(c), 0);
+    assert_int_equal(tr_ref_is_alive(c), 0);
     tr_ref_release(c);
     tr_sup_stats st;
     assert_int_equal(tr_sup_stats_get(sup, &st), 0);
@@ -511,7 +511,7 @@ static void requests_during_a_stop_wait_for_it(void **state) {
     assert_int_equal(k.active, 1);
     pthread_join(opener, NULL);
     pthread_join(th, NULL);
-    assert_int_equal(tr_ref_alive(c), 0);
+    assert_int_equal(tr_ref_is_alive(c), 0);
     tr_ref_release(c);
     stop_sup(sup);
 }
@@ -530,7 +530,7 @@ static void brutal_shutdown_kills_at_once(void **state) {
     for (int i = 0; i < 50; i++) /* queued work is not waited for */
         assert_int_equal(tr_send_word(c, NAP, 5), 0);
     assert_int_equal(tr_sup_terminate_child(sup, "k0"), 0);
-    assert_int_equal(tr_ref_alive(c), 0);
+    assert_int_equal(tr_ref_is_alive(c), 0);
     tr_sup_stats st;
     assert_int_equal(tr_sup_stats_get(sup, &st), 0);
     assert_int_equal(st.kills, 0); /* brutal is not a timeout kill */
@@ -611,7 +611,7 @@ static void killed_child_is_restarted_and_supervisor_survives(void **state) {
     tr_ref *c = child_ref(sup, "k0");
     assert_int_equal(tr_actor_kill(c), 0); /* KILLED must not spread to the supervisor */
     assert_true(tu_wait_ge(&starts[0], 2, TU_WAIT_MS));
-    assert_int_equal(tr_ref_alive(sup), 1);
+    assert_int_equal(tr_ref_is_alive(sup), 1);
     tr_ref_release(c);
     stop_sup(sup);
 }

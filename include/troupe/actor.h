@@ -109,8 +109,9 @@ TR_EXTERN int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spa
 TR_EXTERN int tr_ref_retain(tr_ref *ref);
 /* Drop a reference. Using the handle afterwards is a programmer error. */
 TR_EXTERN int tr_ref_release(tr_ref *ref);
-/* 1 while the actor lives, 0 once it has stopped (or is stopping), TR_EINVAL. */
-TR_EXTERN int tr_ref_alive(const tr_ref *ref);
+/* Whether the actor lives: false once it has stopped or is stopping, and
+ * for NULL (a predicate). Any thread. */
+TR_EXTERN bool tr_ref_is_alive(const tr_ref *ref);
 /* A process-unique id of this actor incarnation (never reused), 0 for NULL. */
 TR_EXTERN uint64_t tr_ref_id(const tr_ref *ref);
 /* The actor's best name, as every report shows it (troupe/log.h), written
@@ -225,8 +226,8 @@ TR_EXTERN int tr_stash(tr_ctx *ctx, tr_msg *msg);
  * mailbox and cannot fail or be lost. Returns the number of messages moved
  * (0 if the stash was empty), or TR_EINVAL. */
 TR_EXTERN int tr_unstash_all(tr_ctx *ctx);
-/* The same for the oldest stashed message only: returns 1 if one was moved,
- * 0 if the stash was empty, or TR_EINVAL. */
+/* The same for the oldest stashed message only: returns the number of
+ * messages moved (1, or 0 if the stash was empty), or TR_EINVAL. */
 TR_EXTERN int tr_unstash(tr_ctx *ctx);
 /* The number of messages in the actor's stash, or TR_EINVAL. */
 TR_EXTERN int64_t tr_stash_len(tr_ctx *ctx);
@@ -304,12 +305,13 @@ TR_EXTERN int tr_ask_word(tr_ref *to, uint32_t type, uint64_t word, tr_future **
  * over 200 us, and not at all when the runtime has one CPU (see
  * docs/design.md, "Futures and waiting threads"). */
 TR_EXTERN int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply);
-/* 1 if the future is settled (reply or failure), else 0. */
-TR_EXTERN int tr_future_ready(const tr_future *f);
+/* Whether the future is settled (reply or failure); false for NULL (a
+ * predicate). Any thread. */
+TR_EXTERN bool tr_future_is_ready(const tr_future *f);
 TR_EXTERN int tr_future_release(tr_future *f);
 
 /* From an actor: send req; the reply arrives in the actor's own mailbox as a
- * message with msg->corr == tag and tr_msg_is_reply(msg) == 1. If no reply
+ * message with msg->corr == tag and tr_msg_is_reply(msg) true. If no reply
  * can come (target stopped, request dropped) the actor gets
  * TR_MSG_ASK_FAILED with corr == tag and status = the error code. On
  * success the runtime owns req; on error the caller still does. TR_EINVAL
@@ -343,10 +345,10 @@ TR_EXTERN int tr_request_bytes(tr_ctx *ctx, tr_ref *to, uint32_t type, const voi
 TR_EXTERN int tr_reply_msg(tr_msg *req, tr_msg *reply);
 TR_EXTERN int tr_reply(tr_msg *req, uint32_t type, const void *data, size_t size);
 TR_EXTERN int tr_reply_word(tr_msg *req, uint32_t type, uint64_t word);
-/* 1 if msg expects a reply that has not been given (an unanswered request),
- * else 0. A tell with a sender says 0: nobody waits for an answer to it,
- * though tr_reply can give one. */
-TR_EXTERN int tr_msg_wants_reply(const tr_msg *msg);
+/* Whether msg expects a reply that has not been given (an unanswered
+ * request); false for NULL (a predicate). A tell with a sender says false:
+ * nobody waits for an answer to it, though tr_reply can give one. */
+TR_EXTERN bool tr_msg_wants_reply(const tr_msg *msg);
 
 /* --- promises ------------------------------------------------------------ */
 /* A promise is the settling end of a future, for a result an actor (or any

@@ -1,4 +1,6 @@
-/* troupe/common.h - what every public header shares: the export marker.
+/* troupe/common.h - what every public header shares: the export marker,
+ * and <stdbool.h> for the predicates (troupe/error.h states the return
+ * conventions).
  *
  * libtroupe is built with hidden symbol visibility (CMake
  * C_VISIBILITY_PRESET hidden): only declarations marked TR_EXTERN are
@@ -10,6 +12,8 @@
  * same declarations; the marker changes nothing for it. */
 #ifndef TROUPE_COMMON_H
 #define TROUPE_COMMON_H
+
+#include <stdbool.h>
 
 /* Marks a public function: default visibility in the shared library. */
 #ifndef TR_EXTERN

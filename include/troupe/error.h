@@ -1,7 +1,18 @@
-/* troupe/error.h - error codes.
+/* troupe/error.h - error codes, and the return conventions.
  *
- * Every public troupe function returns 0 on success or one of the negative
- * codes below. tr_strerror() names a code; it never returns NULL. */
+ * Every int-returning public function follows one of three conventions,
+ * each stated in its header comment:
+ *   - actions (almost all): 0 on success or one of the negative codes below;
+ *     a refusal is a code too (TR_EFULL, TR_ESTATE, TR_ENOTFOUND...), never
+ *     a positive value;
+ *   - counts and ids (tr_unstash_all, tr_ref_mailbox_len, the broadcasts,
+ *     tr_runtime_worker_id...): the value, >= 0, or a negative code;
+ *   - predicates, named as questions (tr_ref_is_alive, tr_future_is_ready,
+ *     tr_msg_is_reply, tr_msg_wants_reply, tr_topic_matches,
+ *     tr_runtime_is_closed): return bool and cannot fail; a NULL or
+ *     malformed argument gives false.
+ * Functions returning a pointer or a 64-bit id say what NULL or 0 means.
+ * tr_strerror() names a code; it never returns NULL. */
 #ifndef TROUPE_ERROR_H
 #define TROUPE_ERROR_H
 

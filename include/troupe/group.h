@@ -121,9 +121,10 @@ TR_EXTERN int tr_publish(tr_runtime *rt, const char *topic, uint32_t type, const
                          size_t size);
 TR_EXTERN int tr_publish_word(tr_runtime *rt, const char *topic, uint32_t type, uint64_t word);
 
-/* 1 if pattern matches topic by the rules above, 0 if not, TR_EINVAL if
- * either is malformed. Pure; any thread. */
-TR_EXTERN int tr_topic_match(const char *pattern, const char *topic);
+/* Whether pattern matches topic by the rules above (a predicate: false if
+ * either is NULL or malformed; tr_subscribe reports a malformed pattern as
+ * TR_EINVAL). Pure; any thread. */
+TR_EXTERN bool tr_topic_matches(const char *pattern, const char *topic);
 
 #ifdef __cplusplus
 }

@@ -105,14 +105,14 @@ TR_EXTERN void tr_msg_free(tr_msg *msg);
  * message whose payload is shared, troupe/group.h). */
 TR_EXTERN void *tr_msg_take_ptr(tr_msg *msg);
 
-/* 1 if msg arrived as an answer to a request of the receiving actor: a
+/* Whether msg arrived as an answer to a request of the receiving actor: a
  * reply to its tr_request (made by tr_reply, tr_reply_word or tr_reply_msg;
  * msg->corr is then the request's tag, whatever the reply's type), a
  * TR_MSG_RESULT or a TR_MSG_ASK_FAILED; a reply a future hands out has it
- * too. 0 for everything else, including a reply to a tell (an ordinary tell
+ * too. False for everything else, including a reply to a tell (an ordinary tell
  * from the replier) and NULL. So a receive can tell a reply from a request
  * of the same type without a reply type per protocol. Any thread. */
-TR_EXTERN int tr_msg_is_reply(const tr_msg *msg);
+TR_EXTERN bool tr_msg_is_reply(const tr_msg *msg);
 
 /* The tr_ref_id of the actor that sent msg as a tell from inside one of its
  * callbacks (tr_send*, tr_reply* to a tell; kept by tr_forward), or 0: sent

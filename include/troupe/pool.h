@@ -150,8 +150,9 @@ TR_EXTERN int tr_pool_release(tr_ref *pool);
 TR_EXTERN int tr_pool_close(tr_ref *pool);
 
 /* Resize (block until the router answers; TR_EDEADLK on a worker thread).
- * 1 = done; 0 = refused (at max_workers; or, for remove, closing); negative
- * on error (TR_EDEAD: the pool is closed). Removing takes the newest worker:
+ * 0 when done; refused: TR_EFULL (add, at max_workers), TR_ESTATE (the pool
+ * is closing); TR_EDEAD: the pool is closed; TR_ENOMEM (add: the worker
+ * could not be spawned). Removing takes the newest worker:
  * it finishes its current job, its queued jobs are routed to the others.
  * Removing the last worker closes the pool. */
 TR_EXTERN int tr_pool_try_add_worker(tr_ref *pool);
@@ -160,7 +161,7 @@ TR_EXTERN int tr_pool_try_remove_worker(tr_ref *pool);
 /* The same from inside an actor (ctx: the calling actor's, in one of its
  * callbacks; never blocks). 0: the request is on its way and exactly one
  * message will come back, with msg->corr == tag: a TR_MSG_RESULT whose
- * status is 1, 0 or a negative code as for the blocking form, or a
+ * status is 0 or a negative code as for the blocking form, or a
  * TR_MSG_ASK_FAILED: status TR_EDEAD if the pool ended first, TR_ENOMEM if
  * the result could not be allocated, TR_EFULL if it found the caller's
  * bounded mailbox full (the notice itself passes the bound). Negative:

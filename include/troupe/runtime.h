@@ -109,13 +109,14 @@ TR_EXTERN int tr_runtime_join(tr_runtime *rt);
  * Summaries of dead letters and crashes still pending are reported first. */
 TR_EXTERN int tr_runtime_free(tr_runtime *rt);
 
-/* 1 once tr_runtime_close ran or the runtime closed by itself, else 0. */
-TR_EXTERN int tr_runtime_is_closed(const tr_runtime *rt);
+/* Whether tr_runtime_close ran or the runtime closed by itself (a
+ * predicate: false for NULL). Any thread. */
+TR_EXTERN bool tr_runtime_is_closed(const tr_runtime *rt);
 
 TR_EXTERN int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out);
 
-/* Number of the calling worker thread of rt (0..workers-1), or -1 when the
- * caller is not one of rt's workers. */
+/* Number of the calling worker thread of rt (0..workers-1); TR_ENOTFOUND
+ * when the caller is not one of rt's workers, TR_EINVAL for NULL. */
 TR_EXTERN int tr_runtime_worker_id(const tr_runtime *rt);
 
 #ifdef __cplusplus

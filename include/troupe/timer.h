@@ -51,11 +51,11 @@ TR_EXTERN int tr_timer_send_after(tr_ref *to, uint64_t delay_ms, tr_msg *msg, tr
 TR_EXTERN int tr_timer_send_every(tr_ref *to, uint64_t first_ms, uint64_t period_ms, uint32_t type,
                                   uint64_t word, tr_timer_id *out);
 
-/* Cancel a timer from any thread. Returns 1 if it was cancelled before
+/* Cancel a timer from any thread. Returns 0 if it was cancelled before
  * firing (a one-shot's message is then destroyed and never delivered; a
- * periodic timer sends no further tick), 0 if it already fired, was already
- * cancelled or is unknown, TR_EINVAL for a NULL runtime. A tick already in
- * the mailbox stays there. */
+ * periodic timer sends no further tick), TR_ENOTFOUND if it already fired,
+ * was already cancelled or is unknown (id 0 included), TR_EINVAL for a NULL
+ * runtime. A tick already in the mailbox stays there. */
 TR_EXTERN int tr_timer_cancel(tr_runtime *rt, tr_timer_id id);
 
 /* tr_request with a deadline. Exactly one of these reaches the asking actor

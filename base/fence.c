@@ -1,5 +1,5 @@
-/* core/fence.c - asymmetric barriers (see fence.h). */
-#include "core/fence.h"
+/* base/fence.c - asymmetric barriers (see fence.h). */
+#include "base/fence.h"
 
 #include <linux/membarrier.h>
 #include <pthread.h>
@@ -32,5 +32,5 @@ void tr__fence_init(void) {
 void tr__fence_heavy(void) {
     if (ck_pr_load_int(&tr__fence_asym) && membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
         return;
-    tr_fence_full();
+    tr__fence_full();
 }

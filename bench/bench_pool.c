@@ -1,4 +1,4 @@
-/* bench/pool.c - the `pool` workload: a supervised worker pool under load,
+/* bench/bench_pool.c - the `pool` workload: a supervised worker pool under load,
  * with crashes.
  *
  *   bench_pool [n] [threads]        (POOL_ROUTE=rr|shared|smallest, default rr)

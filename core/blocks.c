@@ -1,4 +1,4 @@
-/* core/pool.c - the pool of actor control blocks.
+/* core/blocks.c - the pool of actor control blocks.
  *
  * Blocks are carved from 64-block chunks that live until the runtime is
  * freed, and recycled through a per-worker cache (owner only, no atomics) that
@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/blocks.h"
+#include "base/lock.h"
 #include "core/runtime.h"
 
 #define CHUNK_BLOCKS 64
@@ -34,7 +36,7 @@ static int add_chunk_locked(tr_runtime *rt) {
         rt->chunks = c;
         rt->chunks_cap = cap;
     }
-    tr_actor *blocks = aligned_alloc(TR_CACHELINE, CHUNK_BLOCKS * sizeof(tr_actor));
+    tr_actor *blocks = aligned_alloc(TR__CACHELINE, CHUNK_BLOCKS * sizeof(tr_actor));
     if (blocks == NULL)
         return -1;
     memset(blocks, 0, CHUNK_BLOCKS * sizeof(tr_actor));
@@ -49,9 +51,9 @@ static int add_chunk_locked(tr_runtime *rt) {
 
 static tr_actor *take_global(tr_runtime *rt, tr__worker *w) {
     tr_actor *got = NULL;
-    tr_spin_lock(&rt->pool_lock);
+    tr__spin_lock(&rt->pool_lock);
     if (rt->pool_free == NULL && add_chunk_locked(rt) != 0) {
-        tr_spin_unlock(&rt->pool_lock);
+        tr__spin_unlock(&rt->pool_lock);
         return NULL;
     }
     got = rt->pool_free;
@@ -66,7 +68,7 @@ static tr_actor *take_global(tr_runtime *rt, tr__worker *w) {
         w->free_blocks = b;
         w->free_count++;
     }
-    tr_spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->pool_lock);
     return got;
 }
 
@@ -96,7 +98,7 @@ void tr__block_free(tr_runtime *rt, tr_actor *a) {
         w->free_count++;
         return;
     }
-    tr_spin_lock(&rt->pool_lock);
+    tr__spin_lock(&rt->pool_lock);
     set_next(a, rt->pool_free);
     rt->pool_free = a;
     rt->pool_free_count++;
@@ -109,35 +111,35 @@ void tr__block_free(tr_runtime *rt, tr_actor *a) {
         rt->pool_free = b;
         rt->pool_free_count++;
     }
-    tr_spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->pool_lock);
 }
 
-void tr__pool_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg) {
-    tr_spin_lock(&rt->pool_lock);
+void tr__blocks_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg) {
+    tr__spin_lock(&rt->pool_lock);
     for (size_t c = 0; c < rt->nchunks; c++) {
         tr_actor *blocks = rt->chunks[c];
         for (size_t i = 0; i < CHUNK_BLOCKS; i++) {
             /* Pairs with the release store of alive in tr_spawn. */
             if (ck_pr_load_32(&blocks[i].alive)) {
-                TR_TSAN_ACQUIRE(&blocks[i].alive);
+                TR__TSAN_ACQUIRE(&blocks[i].alive);
                 fn(&blocks[i], arg);
             }
         }
     }
-    tr_spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->pool_lock);
 }
 
-void tr__pool_each_block(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg) {
-    tr_spin_lock(&rt->pool_lock);
+void tr__blocks_each(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg) {
+    tr__spin_lock(&rt->pool_lock);
     for (size_t c = 0; c < rt->nchunks; c++) {
         tr_actor *blocks = rt->chunks[c];
         for (size_t i = 0; i < CHUNK_BLOCKS; i++)
             fn(&blocks[i], arg);
     }
-    tr_spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->pool_lock);
 }
 
-void tr__pool_destroy(tr_runtime *rt) {
+void tr__blocks_destroy(tr_runtime *rt) {
     for (size_t c = 0; c < rt->nchunks; c++)
         free(rt->chunks[c]);
     free(rt->chunks);

@@ -1,4 +1,4 @@
-/* mailbox/lane.c - a lane: one producer thread's queue into one mailbox.
+/* mailbox/spsc.c - a lane: one producer thread's queue into one mailbox.
  *
  * A thread that sends many messages to one actor from outside the runtime
  * gets a lane into it: an unbounded single-producer queue of 16-byte slots
@@ -37,7 +37,9 @@
  * to a global free list (never to the OS): a backlog of a million messages
  * costs no page faults after the first time. Nothing here knows about
  * actors or workers. */
-#include "mailbox/lane.h"
+#include "base/refcount.h"
+#include "base/lock.h"
+#include "mailbox/spsc.h"
 
 #include <assert.h>
 #include <ck_pr.h>
@@ -57,7 +59,7 @@ static char *chunk_next, *chunk_end; /* the uncarved rest of the newest chunk */
 
 /* A segment with every slot EMPTY and no link. */
 static tr__lane_seg *seg_get(void) {
-    tr_spin_lock(&seg_lock);
+    tr__spin_lock(&seg_lock);
     tr__lane_seg *s = seg_free;
     if (s != NULL) {
         seg_free = s->next;
@@ -67,7 +69,7 @@ static tr__lane_seg *seg_get(void) {
             void *c = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
             if (c == MAP_FAILED) {
-                tr_spin_unlock(&seg_lock);
+                tr__spin_unlock(&seg_lock);
                 return NULL;
             }
             chunk_next = c;
@@ -76,17 +78,17 @@ static tr__lane_seg *seg_get(void) {
         s = (tr__lane_seg *)(void *)chunk_next;
         chunk_next += SEG_SIZE;
     }
-    tr_spin_unlock(&seg_lock);
+    tr__spin_unlock(&seg_lock);
     s->next = NULL;
     return s;
 }
 
 /* s must have every slot EMPTY again. */
 static void seg_put(tr__lane_seg *s) {
-    tr_spin_lock(&seg_lock);
+    tr__spin_lock(&seg_lock);
     s->next = seg_free;
     seg_free = s;
-    tr_spin_unlock(&seg_lock);
+    tr__spin_unlock(&seg_lock);
 }
 
 static void seg_reset_put(tr__lane_seg *s) {
@@ -97,7 +99,7 @@ static void seg_reset_put(tr__lane_seg *s) {
 
 tr__lane *tr__lane_new(void) {
     /* Aligned: the producer's and the owner's fields are on their own lines. */
-    tr__lane *l = aligned_alloc(TR_CACHELINE, sizeof(*l));
+    tr__lane *l = aligned_alloc(TR__CACHELINE, sizeof(*l));
     if (l == NULL)
         return NULL;
     memset(l, 0, sizeof(*l));
@@ -124,9 +126,9 @@ static int after_publish(tr__lane *l, tr__lane_slot *s, uint32_t kind) {
          * the owner's in tr__lane_kicked_owner. */
         if (ck_pr_cas_32(&l->state, TR__LANE_WAITING, TR__LANE_ACTIVE)) {
             if (ck_pr_fas_32(&l->kick_queued, 1) != 0)
-                return TR__LANE_OK;           /* a queued kick will make it look */
-            TR_TSAN_ACQUIRE(&l->kick_queued); /* the owner is done with the kick */
-            ck_pr_inc_32(&l->refs);           /* the kick's reference */
+                return TR__LANE_OK;            /* a queued kick will make it look */
+            TR__TSAN_ACQUIRE(&l->kick_queued); /* the owner is done with the kick */
+            tr__refcount_retain(&l->refs);     /* the kick's reference */
             return TR__LANE_KICK;
         }
     }
@@ -134,7 +136,7 @@ static int after_publish(tr__lane *l, tr__lane_slot *s, uint32_t kind) {
      * it first (it swapped TOMB in and will dead-letter the message). */
     if (ck_pr_cas_32(&s->kind, kind, TR__LANE_EMPTY))
         return TR__LANE_REFUSED;
-    TR_TSAN_ACQUIRE(s); /* the close is done with the slot */
+    TR__TSAN_ACQUIRE(s); /* the close is done with the slot */
     return TR__LANE_OK;
 }
 
@@ -148,7 +150,7 @@ int tr__lane_put_spsc(tr__lane *l, uint32_t kind, uint32_t type, uint64_t word) 
             return TR_ENOMEM;
         /* Publishes the new segment (its slots are EMPTY); pairs with the
          * owner's load of ->next. Fails if the close tombstoned the link. */
-        TR_TSAN_RELEASE(&l->pseg->next);
+        TR__TSAN_RELEASE(&l->pseg->next);
         if (!ck_pr_cas_ptr(&l->pseg->next, NULL, n)) {
             seg_put(n);
             return TR__LANE_REFUSED;
@@ -161,7 +163,7 @@ int tr__lane_put_spsc(tr__lane *l, uint32_t kind, uint32_t type, uint64_t word) 
     s->type = type;
     /* Publishes the payload (pairs with the owner's load of kind) and is the
      * full barrier before we read state (Dekker with the owner's park). */
-    TR_TSAN_RELEASE(s);
+    TR__TSAN_RELEASE(s);
     uint32_t was = ck_pr_fas_32(&s->kind, kind);
     if (was == TR__LANE_TOMB)
         return TR__LANE_REFUSED; /* the close went past this slot */
@@ -172,7 +174,7 @@ int tr__lane_put_spsc(tr__lane *l, uint32_t kind, uint32_t type, uint64_t word) 
 void tr__lane_detach_spsc(tr__lane *l) {
     /* After our last put (pairs with tr__lane_done_owner). The owner frees a
      * parked lane whose producer is gone when it next sweeps its list. */
-    TR_TSAN_RELEASE(&l->gone);
+    TR__TSAN_RELEASE(&l->gone);
     ck_pr_store_32(&l->gone, 1);
     tr__lane_release_any(l);
 }
@@ -180,7 +182,7 @@ void tr__lane_detach_spsc(tr__lane *l) {
 bool tr__lane_done_owner(tr__lane *l) {
     if (!ck_pr_load_32(&l->gone))
         return false;
-    TR_TSAN_ACQUIRE(&l->gone); /* every put happened before this */
+    TR__TSAN_ACQUIRE(&l->gone); /* every put happened before this */
     /* Still parked after the last put: a put after our park would have moved
      * the state to ACTIVE (and queued the kick) before `gone` was set. */
     return ck_pr_load_32(&l->state) == TR__LANE_WAITING;
@@ -193,7 +195,7 @@ static tr__lane_slot *next_slot(tr__lane *l) {
         tr__lane_seg *n = ck_pr_load_ptr(&l->cseg->next);
         if (n == NULL)
             return NULL;
-        TR_TSAN_ACQUIRE(&l->cseg->next); /* pairs with the producer's link CAS */
+        TR__TSAN_ACQUIRE(&l->cseg->next); /* pairs with the producer's link CAS */
         tr__lane_seg *old = l->cseg;
         l->cseg = n;
         l->cidx = 0;
@@ -209,7 +211,7 @@ uint32_t tr__lane_take_owner(tr__lane *l, uint32_t *type, uint64_t *word) {
     uint32_t k = ck_pr_load_32(&s->kind); /* pairs with the producer's xchg */
     if (k != TR__LANE_WORD && k != TR__LANE_PTR)
         return TR__LANE_EMPTY;
-    TR_TSAN_ACQUIRE(s);
+    TR__TSAN_ACQUIRE(s);
     *type = s->type;
     *word = s->word;
     /* Ready for the segment's next use. The producer never comes back to a
@@ -240,7 +242,7 @@ void tr__lane_kicked_owner(tr__lane *l) {
     /* Full barrier: a producer that now finds 0 pushes the kick again (we
      * are done with the message: release); what it put before its xchg, our
      * next look at the lane sees. */
-    TR_TSAN_RELEASE(&l->kick_queued);
+    TR__TSAN_RELEASE(&l->kick_queued);
     ck_pr_fas_32(&l->kick_queued, 0);
 }
 
@@ -257,7 +259,7 @@ void tr__lane_close_owner(tr__lane *l,
             tr__lane_seg *n = ck_pr_fas_ptr(&seg->next, TOMB_SEG);
             if (n == NULL)
                 break;
-            TR_TSAN_ACQUIRE(&seg->next);
+            TR__TSAN_ACQUIRE(&seg->next);
             l->cseg = n;
             seg_reset_put(seg); /* the producer moved on to n */
             seg = n;
@@ -269,7 +271,7 @@ void tr__lane_close_owner(tr__lane *l,
         uint32_t k = ck_pr_fas_32(&s->kind, TR__LANE_TOMB);
         if (k == TR__LANE_EMPTY)
             break; /* puts fill slots in order: nothing further */
-        TR_TSAN_ACQUIRE(s);
+        TR__TSAN_ACQUIRE(s);
         if (k == TR__LANE_WORD || k == TR__LANE_PTR)
             fn(arg, k, s->type, s->word);
         i++;
@@ -280,10 +282,8 @@ void tr__lane_close_owner(tr__lane *l,
 void tr__lane_release_any(tr__lane *l) {
     /* The last holder frees: release our uses first (pairs with the acquire
      * below in whoever drops the last reference). */
-    TR_TSAN_RELEASE(&l->refs);
-    if (ck_pr_faa_32(&l->refs, (uint32_t)-1) != 1)
+    if (!tr__refcount_release(&l->refs))
         return;
-    TR_TSAN_ACQUIRE(&l->refs);
     tr__lane_seg *s = l->cseg;
     while (s != NULL && s != TOMB_SEG) {
         tr__lane_seg *n = s->next;

@@ -1,4 +1,4 @@
-/* actors/timer.h - delays for supervisors and pools, without io/.
+/* actors/timer_thread.h - delays for supervisors and pools, without io/.
  *
  * One helper thread per runtime (started on first use, joined when the
  * runtime is freed) keeps a short list of deadlines. It either pushes a
@@ -8,8 +8,8 @@
  * watchdog must run while a worker is stuck in a job, and an actor migrates
  * between workers, so a loop timer could not be stopped from where its actor
  * runs next. Any thread may arm or cancel. */
-#ifndef TR_ACTORS_TIMER_H
-#define TR_ACTORS_TIMER_H
+#ifndef TR_ACTORS_TIMER_THREAD_H
+#define TR_ACTORS_TIMER_THREAD_H
 
 #include <stdint.h>
 

@@ -1,17 +1,17 @@
-/* mailbox/lane.h - a lane: one producer thread's queue into one mailbox.
+/* mailbox/spsc.h - a lane: one producer thread's queue into one mailbox.
  *
- * See lane.c for the algorithm. Functions ending in _spsc are for the lane's
+ * See spsc.c for the algorithm. Functions ending in _spsc are for the lane's
  * one producer, _owner for the mailbox's owner (the consumer), _any for
  * either. The owner learns about a lane, and about a parked lane's new
  * messages, through `kick`, a message the producer pushes into the ordinary
- * mailbox; lane.c says when. */
-#ifndef TR_MAILBOX_LANE_H
-#define TR_MAILBOX_LANE_H
+ * mailbox; spsc.c says when. */
+#ifndef TR_MAILBOX_SPSC_H
+#define TR_MAILBOX_SPSC_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "mailbox/atomic.h"
+#include "base/atomic.h"
 #include "troupe/msg.h"
 
 /* What a slot holds. */
@@ -41,18 +41,18 @@ typedef struct tr__lane {
     tr__lane_seg *pseg;
     uint32_t pidx;
     /* The owner's line. */
-    tr__lane_seg *cseg TR_ALIGNED;
+    tr__lane_seg *cseg TR__ALIGNED;
     uint32_t cidx;
     uint8_t attached;       /* on the owner's list */
     uint8_t active;         /* the owner polls it */
     uint8_t dropped;        /* taken off the list for good (a late kick is ignored) */
     struct tr__lane *anext; /* the owner's list of attached lanes */
     /* Shared, written rarely. */
-    uint32_t state TR_ALIGNED; /* TR__LANE_ACTIVE / _WAITING / _CLOSED */
-    uint32_t kick_queued;      /* 1 while `kick` is in the mailbox */
-    uint32_t gone;             /* the producer has let go */
-    uint32_t refs;             /* producer, owner, a queued kick */
-    tr_msg kick;               /* pushed into the mailbox; never delivered */
+    uint32_t state TR__ALIGNED; /* TR__LANE_ACTIVE / _WAITING / _CLOSED */
+    uint32_t kick_queued;       /* 1 while `kick` is in the mailbox */
+    uint32_t gone;              /* the producer has let go */
+    uint32_t refs;              /* producer, owner, a queued kick */
+    tr_msg kick;                /* pushed into the mailbox; never delivered */
 } tr__lane;
 
 /* tr__lane.state */
@@ -105,7 +105,7 @@ void tr__lane_release_any(tr__lane *l);
 
 /* The lane whose kick message this is. */
 static inline tr__lane *tr__lane_of_kick(tr_msg *kick) {
-    return (tr__lane *)(void *)((char *)kick - __builtin_offsetof(tr__lane, kick));
+    return tr__container_of(kick, tr__lane, kick);
 }
 
 #endif

@@ -1,4 +1,4 @@
-/* actors/timer.c - the timer thread of actors/ (see timer.h for why a thread).
+/* actors/timer_thread.c - the timer thread of actors/ (see timer_thread.h for why a thread).
  *
  * State is one mutex-protected list sorted by deadline; the thread sleeps on
  * a condvar until the first deadline (or a new, earlier one). A due entry is
@@ -10,7 +10,7 @@
  * runtime's TR__EXT_ACTORS slot; its runtime_free hook stops and joins the
  * thread and drops what is still armed. Everything here is pthread mutex and
  * condvar, which TSan understands natively. */
-#include "actors/timer.h"
+#include "actors/timer_thread.h"
 
 #include <pthread.h>
 #include <stdlib.h>
