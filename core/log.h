@@ -25,7 +25,7 @@ enum {
     TR__LIM_COUNT = 4
 };
 
-#define TR__LOG_TOP 6   /* actors a summary names */
+#define TR__LOG_TOP 8   /* actors a summary names */
 #define TR__LOG_NAME 48 /* bytes of a name kept in a summary */
 
 /* Restart storms: more than TR__STORM_N restarts of one child (or one
