@@ -968,6 +968,7 @@ static void free_all(supv *s) {
 static void sup_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
     supv *s = state;
     s->ctx = ctx;
+    tr__sup_untrack(s->rt, tr_self(ctx));
     /* Forced end (or the orderly one, with nothing left running): ask the
      * children to go, newest first (killed if we were killed or crashed). */
     for (size_t i = s->n; i-- > 0;) {
@@ -1000,6 +1001,9 @@ static int sup_init(tr_ctx *ctx, void *state, void *arg) {
     }
     tr_trap_exit(ctx, 1);
     tr__actor_stop_as_message(ctx);
+    /* Known to drains from here: every return below but the last is a
+     * success, after which terminate (which untracks) runs once. */
+    tr__sup_track(s->rt, tr_self(ctx), sa->root);
     if (cfg->strategy == TR_SUP_DYNAMIC) {
         s->tmpl = cfg->children[0];
         return 0;
@@ -1024,6 +1028,7 @@ static int sup_init(tr_ctx *ctx, void *state, void *arg) {
         rearm(s);
         return 0;
     }
+    tr__sup_untrack(s->rt, tr_self(ctx));
     free_all(s);
     return rc;
 }

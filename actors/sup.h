@@ -27,6 +27,7 @@ typedef struct tr__sup_start_arg {
      * (init returned 0) only to stop the children already started, in order,
      * and ends with TR_EXIT_SHUTDOWN. */
     int child_rc;
+    int root; /* 1: not started by a supervisor (a drain stops it itself) */
 } tr__sup_start_arg;
 extern const tr_behavior tr__sup_behavior;
 size_t tr__sup_state_size(void);
@@ -69,6 +70,13 @@ typedef struct tr__sup_req {
     tr_ref *child;       /* TERMINATE_REF: retained */
     tr__sup_result *res; /* owned until the supervisor hands it to the reply */
 } tr__sup_req;
+
+/* Supervisors a drain stops in order (actors/sup_drain.c): track a
+ * supervisor that started (from its init; root as in tr__sup_start_arg),
+ * untrack it as it ends (from its terminate). Untracked if out of memory:
+ * the drain's close then stops it with everything else. */
+void tr__sup_track(tr_runtime *rt, tr_ref *sup, int root);
+void tr__sup_untrack(tr_runtime *rt, tr_ref *sup);
 
 /* The request's release: frees what it still owns, then the request. */
 void tr__sup_req_release(tr_msg *m);

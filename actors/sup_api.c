@@ -88,7 +88,11 @@ int tr_sup_start(tr_runtime *rt, const tr_sup_config *cfg, tr_ref **out) {
         *out = NULL;
     if (rt == NULL || cfg == NULL || !config_valid(cfg))
         return TR_EINVAL;
-    tr__sup_start_arg sa = {.cfg = cfg, .child_rc = 0};
+    /* Started by a supervisor (its init, a restart, a start request: its
+     * turn is this thread's current actor) or by anyone else: a root. */
+    tr_actor *caller = tr__tls_self;
+    int root = !(caller != NULL && caller->rt == rt && tr__sup_is(caller));
+    tr__sup_start_arg sa = {.cfg = cfg, .child_rc = 0, .root = root};
     tr_spawn_opts o = {
         .state_size = tr__sup_state_size(),
         .arg = &sa,

@@ -76,8 +76,10 @@ int tr_ref_retain(tr_ref *ref) {
 int tr_ref_release(tr_ref *ref) {
     if (ref == NULL)
         return TR_EINVAL;
-    assert(ck_pr_load_32(&ref->refs) > 0);
     tr_runtime *rt = ref->rt;
+    if (TR__UNLIKELY(tr__runtime_forked(rt))) /* the parent's: left alone (core/fork.c) */
+        return TR_EFORKED;
+    assert(ck_pr_load_32(&ref->refs) > 0);
     /* Release our uses of the block before the last holder recycles it;
      * the locked decrement is a full barrier on x86. */
     if (!tr__refcount_release(&ref->refs))
@@ -201,8 +203,9 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     const tr_spawn_opts *o = opts != NULL ? opts : &no_opts;
     if (o->lanes > 1)
         return TR_EINVAL;
-    if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING)
-        return TR_ECLOSED;
+    /* A drain refuses foreign spawns, not its actors' (core/drain.c). */
+    if (TR__UNLIKELY(!tr__runtime_accepts(ck_pr_load_32(&rt->state), tr__worker_of(rt) != NULL)))
+        return ck_pr_load_32(&rt->state) == TR__RT_FORKED ? TR_EFORKED : TR_ECLOSED;
     tr_actor *a = tr__block_alloc(rt);
     if (a == NULL)
         return TR_ENOMEM;
@@ -310,7 +313,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     TR__TSAN_RELEASE(&a->alive);
     ck_pr_store_32(&a->alive, 1);
     tr__fence_light();
-    if (TR__UNLIKELY(ck_pr_load_32(&rt->state) != TR__RT_RUNNING)) {
+    if (TR__UNLIKELY(tr__runtime_closing(ck_pr_load_32(&rt->state)))) {
         /* Closed under us: the workers may be leaving, so end the actor here
          * (we still own it) and fail as if we had seen the close first. Its
          * terminate's sends carry it as their sender, as on a worker, not
@@ -430,6 +433,8 @@ static int stop_message(tr_actor *a) {
 static int request_from_user(tr_ref *ref, tr_exit_kind kind, int code, const char *text) {
     if (ref == NULL)
         return TR_EINVAL;
+    if (tr__runtime_forked(ref->rt))
+        return TR_EFORKED;
     if (!tr_ref_is_alive(ref))
         return TR_EDEAD;
     if (kind == TR_EXIT_SHUTDOWN && ck_pr_load_8(&ref->stop_as_msg)) /* see its store */
@@ -613,7 +618,16 @@ static inline tr_msg *next_message(tr_actor *a) {
     return m;
 }
 
+/* Where a turn counts the messages it handled: its worker's counter (read by
+ * drains, core/drain.c), or a sink on a thread that is no worker. */
+static uint64_t *handled_counter(void) {
+    static __thread uint64_t sink;
+    tr__worker *w = tr__tls_worker;
+    return w != NULL ? &w->handled : &sink;
+}
+
 int tr__actor_run_turn(tr_actor *a, unsigned batch) {
+    uint64_t *handled = handled_counter();
     unsigned n;
     for (n = 0; n < batch; n++) {
         if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
@@ -637,6 +651,8 @@ int tr__actor_run_turn(tr_actor *a, unsigned batch) {
         ck_pr_store_64(&a->activity, a->activity + !(m->flags & TR__MSG_QUIET));
         a->cur = m;
         int rc = a->receive(tr__ctx_of(a), a->state, m);
+        /* Owner-only counter: a plain increment, read by drains (relaxed). */
+        ck_pr_store_64(handled, *handled + 1);
         if (TR__UNLIKELY(rc != 0)) {
             /* m only if still current: a handler may have kept and freed it */
             tr__log_crash(a, "receive", rc, NULL, a->cur != NULL ? a->cur : a->held);

@@ -591,6 +591,8 @@ int tr_future_wait(tr_future *f, int64_t timeout_ms, tr_msg **reply) {
     *reply = NULL;
     if (timeout_ms != 0 && tr__worker_current() != NULL)
         return TR_EDEADLK;
+    if (tr__runtime_forked(f->rt)) /* nobody in this process settles it (core/fork.c) */
+        return TR_EFORKED;
     uint32_t s = load_outcome(f);
     if (unsettled(s) && timeout_ms != 0) {
         struct timespec dl;

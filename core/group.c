@@ -280,6 +280,8 @@ static member **node_of(tr_actor *a, const char *name, size_t len, uint8_t kind)
 }
 
 static int join(tr_actor *a, const char *name, size_t len, uint8_t kind) {
+    if (tr__runtime_forked(a->rt)) /* its locks may be held for ever (core/fork.c) */
+        return TR_EFORKED;
     groups *g = groups_make(a->rt);
     member *m = malloc(sizeof(*m));
     if (g == NULL || m == NULL) {
@@ -346,6 +348,8 @@ out:
 }
 
 static int leave(tr_actor *a, const char *name, size_t len, uint8_t kind) {
+    if (tr__runtime_forked(a->rt))
+        return TR_EFORKED;
     groups *g = groups_get(a->rt);
     if (g == NULL)
         return TR_ENOTFOUND;
@@ -414,6 +418,8 @@ int tr_group_members(tr_runtime *rt, const char *group, tr_ref **out, size_t cap
     if (rt == NULL || n == NULL || (out == NULL && cap > 0) || tr__name_check(group, &len) != 0)
         return TR_EINVAL;
     *n = 0;
+    if (tr__runtime_forked(rt))
+        return TR_EFORKED;
     groups *g = groups_get(rt);
     if (g == NULL)
         return 0;
@@ -486,8 +492,9 @@ static int check_delivery(tr_runtime *rt, uint32_t type, const void *data, size_
     if (size > TR_MSG_MAX_SIZE)
         return TR_E2BIG;
     /* As a send: a closed runtime takes messages from its own actors only. */
-    if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING && tr__worker_of(rt) == NULL)
-        return TR_ECLOSED;
+    uint32_t st = ck_pr_load_32(&rt->state);
+    if (st != TR__RT_RUNNING && tr__worker_of(rt) == NULL)
+        return st == TR__RT_FORKED ? TR_EFORKED : TR_ECLOSED;
     return 0;
 }
 

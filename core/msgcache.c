@@ -72,6 +72,14 @@ static void *loose;
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
+void tr__msgcache_fork_lock(void) {
+    tr__spin_lock(&depot_lock);
+}
+
+void tr__msgcache_fork_unlock(void) {
+    tr__spin_unlock(&depot_lock);
+}
+
 static void put_full(mag *m) {
     tr__spin_lock(&depot_lock);
     m->next = full_mags;

@@ -15,5 +15,9 @@
 tr_msg *tr__msgcache_alloc(void);
 /* Give a block back to the calling thread's cache (any thread). */
 void tr__msgcache_free(tr_msg *m);
+/* fork (core/fork.c): take the process-wide depot lock before fork, give
+ * it back after, in the parent and in the child. */
+void tr__msgcache_fork_lock(void);
+void tr__msgcache_fork_unlock(void);
 
 #endif

@@ -186,6 +186,8 @@ static int do_register(tr_actor *a, const char *name) {
     int rc = tr__name_check(name, &len);
     if (rc != 0)
         return rc;
+    if (tr__runtime_forked(a->rt)) /* its locks may be held for ever (core/fork.c) */
+        return TR_EFORKED;
     names *t = names_make(a->rt);
     name_ent *ne = malloc(sizeof(*ne)); /* outside the locks */
     if (t == NULL || ne == NULL) {
@@ -248,6 +250,8 @@ int tr_unregister(tr_runtime *rt, const char *name) {
     size_t len;
     if (rt == NULL || tr__name_check(name, &len) != 0)
         return TR_EINVAL;
+    if (tr__runtime_forked(rt))
+        return TR_EFORKED;
     names *t = names_get(rt);
     if (t == NULL)
         return TR_ENOTFOUND;
@@ -311,6 +315,8 @@ static int with_named(tr_runtime *rt, const char *name, use *u) {
     size_t len;
     if (rt == NULL || tr__name_check(name, &len) != 0)
         return TR_EINVAL;
+    if (tr__runtime_forked(rt))
+        return TR_EFORKED;
     names *t = names_get(rt);
     if (t == NULL)
         return TR_ENOTFOUND;
@@ -346,6 +352,8 @@ int tr_registered(tr_runtime *rt, tr_name *out, size_t cap, size_t *n) {
     if (rt == NULL || n == NULL || (out == NULL && cap > 0))
         return TR_EINVAL;
     *n = 0;
+    if (tr__runtime_forked(rt))
+        return TR_EFORKED;
     names *t = names_get(rt);
     if (t == NULL)
         return 0;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/fence.h"
+#include "core/fork.h"
 #include "core/futex.h"
 #include "core/group.h"
 #include "core/msg.h"
@@ -54,6 +55,7 @@ static int fill_defaults(tr_runtime_config *c) {
 }
 
 static void runtime_destroy(tr_runtime *rt) {
+    tr__fork_remove(rt);
     tr__log_stop(rt); /* before the loops go: no summary timer is armed on them */
     for (unsigned i = 0; i < rt->nworkers; i++)
         tr__worker_destroy(&rt->workers[i]);
@@ -124,6 +126,7 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
             return rc;
         }
     }
+    tr__fork_add(rt); /* a fork child finds it (core/fork.c) */
     *out = rt;
     return 0;
 }
@@ -146,7 +149,8 @@ static void enter_exiting(tr_runtime *rt) {
 void tr__runtime_begin_close(tr_runtime *rt) {
     /* Spawns that miss CLOSING have published `alive` before the barrier
      * below returns, so the sweep sees them (see the file top). */
-    if (!ck_pr_cas_32(&rt->state, TR__RT_RUNNING, TR__RT_CLOSING))
+    if (!ck_pr_cas_32(&rt->state, TR__RT_RUNNING, TR__RT_CLOSING) &&
+        !ck_pr_cas_32(&rt->state, TR__RT_DRAINING, TR__RT_CLOSING)) /* core/drain.c */
         return;
     /* The heavy half of the handshake with tr_spawn, whose publish of
      * `alive` has only the light half (core/fence.h). */
@@ -160,6 +164,8 @@ void tr__runtime_begin_close(tr_runtime *rt) {
 int tr_runtime_close(tr_runtime *rt) {
     if (rt == NULL)
         return TR_EINVAL;
+    if (tr__runtime_forked(rt))
+        return TR_EFORKED;
     tr__runtime_begin_close(rt);
     return 0;
 }
@@ -254,12 +260,15 @@ void tr__runtime_quiet_check(tr_runtime *rt) {
 int tr_runtime_join(tr_runtime *rt) {
     if (rt == NULL)
         return TR_EINVAL;
+    if (tr__runtime_forked(rt)) /* its workers are in the parent */
+        return TR_EFORKED;
     if (tr__worker_of(rt) != NULL)
         return TR_EDEADLK;
     pthread_mutex_lock(&rt->join_mu);
     if (!rt->joined) {
         for (unsigned i = 0; i < rt->nworkers; i++)
             pthread_join(rt->workers[i].thread, NULL);
+        tr__drain_join(rt); /* a drain ends with the workers: its thread, if any */
         rt->joined = 1;
     }
     pthread_mutex_unlock(&rt->join_mu);
@@ -269,6 +278,10 @@ int tr_runtime_join(tr_runtime *rt) {
 int tr_runtime_free(tr_runtime *rt) {
     if (rt == NULL)
         return TR_EINVAL;
+    if (tr__runtime_forked(rt)) { /* no thread to join: core/fork.c */
+        tr__fork_free(rt);
+        return 0;
+    }
     if (tr__worker_current() != NULL)
         return TR_EDEADLK;
     tr__runtime_begin_close(rt);
@@ -281,6 +294,8 @@ int tr_runtime_free(tr_runtime *rt) {
 int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out) {
     if (rt == NULL || out == NULL)
         return TR_EINVAL;
+    if (tr__runtime_forked(rt))
+        return TR_EFORKED;
     memset(out, 0, sizeof(*out));
     out->actors_spawned = ck_pr_load_64(&rt->spawned);
     int64_t alive = tr__runtime_alive(rt);

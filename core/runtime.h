@@ -7,21 +7,36 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "core/drain.h"
 #include "core/inject.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "troupe/runtime.h"
 
-/* Runtime states, in order. */
+/* Runtime states, in order (DRAINING may be skipped; FORKED is set only in
+ * a child process, on the parent's runtimes: core/fork.c). */
 enum {
     TR__RT_RUNNING = 0,
-    TR__RT_CLOSING = 1, /* close requested: actors are being stopped */
-    TR__RT_EXITING = 2, /* no actor left: workers leave their loops */
+    TR__RT_DRAINING = 1, /* foreign work refused, actors run on (core/drain.c) */
+    TR__RT_CLOSING = 2,  /* close requested: actors are being stopped */
+    TR__RT_EXITING = 3,  /* no actor left: workers leave their loops */
+    TR__RT_FORKED = 4,   /* this process is a fork of the runtime's: unusable */
 };
+
+/* Whether a runtime in state st takes work from a foreign thread (0) or an
+ * actor of its own (1): RUNNING takes it from both, DRAINING from actors. */
+static inline int tr__runtime_accepts(uint32_t st, int actor) {
+    return st == TR__RT_RUNNING || (st == TR__RT_DRAINING && actor);
+}
+
+/* Whether state st is CLOSING or later (the close's sweep has begun). */
+static inline int tr__runtime_closing(uint32_t st) {
+    return st != TR__RT_RUNNING && st != TR__RT_DRAINING;
+}
 
 /* Extension slots: higher layers (io/, actors/) hang per-runtime state here
  * without core knowing what it is. */
-enum { TR__EXT_IO = 0, TR__EXT_ACTORS = 1, TR__EXT_COUNT = 4 };
+enum { TR__EXT_IO = 0, TR__EXT_ACTORS = 1, TR__EXT_SUP = 2, TR__EXT_COUNT = 4 };
 
 typedef struct tr__ext {
     void *data;
@@ -29,6 +44,14 @@ typedef struct tr__ext {
     void (*worker_stop)(tr__worker *w, void *data);
     /* Once, in tr_runtime_free after the workers have exited. */
     void (*runtime_free)(tr_runtime *rt, void *data);
+    /* Optional: once, on the thread of a drain, after the mailboxes drained
+     * and before the close: stop what this layer owns in its order (actors/:
+     * supervisors top-down), returning by deadline_ns (CLOCK_MONOTONIC). */
+    void (*drain)(tr_runtime *rt, void *data, uint64_t deadline_ns);
+    /* Optional: nonzero while this layer has work in flight that ends in a
+     * message (io/: blocking tasks), which a drain waits for as for a
+     * mailbox. Any thread; may take the layer's locks. */
+    int (*busy)(tr_runtime *rt, void *data);
 } tr__ext;
 
 struct tr_runtime {
@@ -72,9 +95,18 @@ struct tr_runtime {
     /* Names and groups, made on first use (core/registry.c, core/group.c). */
     struct tr__names *names;
     struct tr__groups *groups;
+    tr__drain drain;          /* core/drain.c */
+    struct tr_runtime *forks; /* the process's list of runtimes (core/fork.c) */
+    struct tr_runtime **pforks;
     /* Reports: level, hook, summaries (core/log.h). */
     tr__log log TR__ALIGNED;
 };
+
+/* 1 if rt belongs to the process this one was forked from (core/fork.c):
+ * public calls that could block on its locks check it first. */
+static inline int tr__runtime_forked(const tr_runtime *rt) {
+    return ck_pr_load_32(&((tr_runtime *)rt)->state) == TR__RT_FORKED;
+}
 
 /* Count an actor (alive, +1/-1) or a referenced block (live, +1/-1). */
 void tr__runtime_count(tr_runtime *rt, int alive, int live);

@@ -24,13 +24,17 @@
 #include "core/runtime.h"
 #include "troupe/error.h"
 
-/* Foreign threads may not send into a closed runtime; its actors may (they
- * are being stopped anyway, and their terminate may still talk). */
+/* Foreign threads may not send into a draining or closed runtime; its actors
+ * may (a drain lets them finish their work; a close is stopping them anyway,
+ * and their terminate may still talk). */
 static inline int sender_ok(tr_actor *to) {
     tr_runtime *rt = to->rt;
-    if (TR__LIKELY(ck_pr_load_32(&rt->state) == TR__RT_RUNNING))
+    uint32_t st = ck_pr_load_32(&rt->state);
+    if (TR__LIKELY(st == TR__RT_RUNNING))
         return 0;
-    return tr__worker_of(rt) != NULL ? 0 : TR_ECLOSED;
+    if (tr__worker_of(rt) != NULL) /* draining or closing: actors go on */
+        return 0;
+    return st == TR__RT_FORKED ? TR_EFORKED : TR_ECLOSED;
 }
 
 /* A user message about to be sent as a tell from this thread: it carries

@@ -82,13 +82,17 @@ struct tr__worker {
     unsigned help_countdown; /* polls until the next */
     ev_timer watchdog;       /* wakes a parked worker to look, see park() */
     uint64_t steals, parks, spawned, helps;
-    int64_t alive; /* actors spawned minus ended here (owner writes, any reads) */
-    int64_t live;  /* blocks referenced minus recycled here (likewise) */
+    uint64_t handled; /* messages handled here (owner writes, any reads: core/drain.c) */
+    int64_t alive;    /* actors spawned minus ended here (owner writes, any reads) */
+    int64_t live;     /* blocks referenced minus recycled here (likewise) */
     /* Sleeping foreign waiters of futures settled here, woken at the end of
      * the turn (see core/worker.c, deferred wake-ups). */
     tr_future *wakes[TR__WAKES_MAX] TR__ALIGNED;
     unsigned nwakes;
 };
+
+/* This thread's worker (of any runtime), or NULL: see tr__worker_of. */
+extern __thread tr__worker *tr__tls_worker __attribute__((tls_model("initial-exec")));
 
 /* The worker running on this thread (of any runtime), or NULL. */
 tr__worker *tr__worker_current(void);

@@ -299,6 +299,19 @@ int tr_blocking_stats_get(tr_runtime *rt, tr_blocking_stats *out) {
     return 0;
 }
 
+int tr__blocking_busy(tr__io *io) {
+    pthread_mutex_lock(&io->pool_mu);
+    tr__blocking *p = io->pool; /* lives until the runtime is freed */
+    pthread_mutex_unlock(&io->pool_mu);
+    if (p == NULL)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    /* A thread is idle only once it delivered its last result. */
+    int busy = p->queued > 0 || p->threads > p->idle;
+    pthread_mutex_unlock(&p->mu);
+    return busy;
+}
+
 void tr__blocking_free(tr__io *io) {
     tr__blocking *p = io->pool;
     if (p == NULL)

@@ -217,6 +217,8 @@ int tr_fd_watch(tr_ref *to, int fd, unsigned events, uint64_t tag, tr_fd_watch_i
 /* The watch id names, with its io->lock held; NULL (and the lock not held)
  * if rt has no such watch. */
 static fdw *watch_lock(tr_runtime *rt, tr_fd_watch_id id) {
+    if (tr__runtime_forked(rt)) /* its locks may be held (core/fork.c) */
+        return NULL;
     tr__io *io = tr__runtime_ext_get(rt, TR__EXT_IO);
     if (io == NULL)
         return NULL;

@@ -151,6 +151,12 @@ static void io_worker_stop(tr__worker *w, void *data) {
     }
 }
 
+/* A drain waits while a blocking task's result is still to come. */
+static int io_busy(tr_runtime *rt, void *data) {
+    (void)rt;
+    return tr__blocking_busy(data);
+}
+
 static void io_runtime_free(tr_runtime *rt, void *data) {
     (void)rt;
     tr__io *io = data;
@@ -167,6 +173,8 @@ static void io_runtime_free(tr_runtime *rt, void *data) {
 }
 
 tr__io *tr__io_get(tr_runtime *rt) {
+    if (tr__runtime_forked(rt)) /* the parent's: its locks may be held (core/fork.c) */
+        return NULL;
     tr__io *io = tr__runtime_ext_get(rt, TR__EXT_IO);
     if (io != NULL)
         return io;
@@ -187,7 +195,10 @@ tr__io *tr__io_get(tr_runtime *rt) {
     pthread_mutex_init(&io->lock, NULL);
     pthread_mutex_init(&io->pool_mu, NULL);
     io->next_id = 1;
-    tr__ext ext = {io, io_worker_stop, io_runtime_free};
+    tr__ext ext = {.data = io,
+                   .worker_stop = io_worker_stop,
+                   .runtime_free = io_runtime_free,
+                   .busy = io_busy};
     if (tr__runtime_ext_set(rt, TR__EXT_IO, &ext) != 0) {
         io_runtime_free(rt, io); /* lost the race: use the winner's */
         return tr__runtime_ext_get(rt, TR__EXT_IO);
@@ -198,7 +209,7 @@ tr__io *tr__io_get(tr_runtime *rt) {
      * state left RUNNING, and ext_set took that lock after it: if the state
      * still reads RUNNING here, every worker will see our slot. Closing
      * the (empty) new state at once makes every post fail with ECLOSED. */
-    if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING) {
+    if (tr__runtime_closing(ck_pr_load_32(&rt->state))) { /* a drain still runs workers */
         for (unsigned i = 0; i < io->nworkers; i++) {
             pthread_mutex_lock(&io->ws[i].post_mu);
             io->ws[i].closed = 1;

@@ -70,6 +70,7 @@ struct tr__io {
     tr__blocking *pool;
     /* Signals (io/signal.c). */
     int signals_on;
+    int signal_drain_ms; /* the signal watcher's drain deadline; 0: close at once */
 };
 
 /* The io state of rt, made on first use (NULL only when out of memory). */
@@ -105,6 +106,9 @@ int tr__timer_cancel(tr__io *io, uint64_t id);
 
 /* Teardown of the blocking pool (io/blocking.c), from runtime_free. */
 void tr__blocking_free(tr__io *io);
+/* 1 while a blocking task is queued or running (its result not yet
+ * delivered): a drain waits for it (tr__ext.busy). Any thread. */
+int tr__blocking_busy(tr__io *io);
 
 /* Whether an actor can still take messages: 1 from spawn (init included,
  * where tr_ref_is_alive is still 0) until its mailbox closes. */

@@ -4,9 +4,12 @@
  * ev_signal watcher for it was started; starting one in a second loop is an
  * error in libev), so the watchers live on worker 0's loop only. libev's
  * handler is process-wide (sigaction) and wakes that loop through its pipe,
- * whichever thread the kernel interrupts. The watcher closes the runtime;
- * main then returns from tr_runtime_join as usual. At worker shutdown the
+ * whichever thread the kernel interrupts. The watcher starts a drain on a
+ * thread of its own (tr_runtime_drain_async: a worker cannot wait for it);
+ * a second signal finds it started and closes at once. main then returns
+ * from tr_runtime_join as usual. At worker shutdown the
  * watchers are stopped, which restores the default dispositions. */
+#include <ck_pr.h>
 #include <signal.h>
 #include <stdlib.h>
 
@@ -41,7 +44,14 @@ static void on_signal(struct ev_loop *loop, ev_signal *ev, int revents) {
     (void)loop;
     (void)revents;
     sigw *s = ev->data;
-    tr_runtime_close(s->io->rt);
+    tr_runtime *rt = s->io->rt;
+    /* Relaxed: a setting, written by tr_runtime_drain_on_signals. */
+    int ms = ck_pr_load_int(&s->io->signal_drain_ms);
+    /* The first signal drains (on a thread of its own: we are on a worker);
+     * a second one finds the drain started (TR_EALREADY) and closes at once,
+     * as does a failed start. */
+    if (ms <= 0 || tr_runtime_drain_async(rt, ms) != 0)
+        tr_runtime_close(rt);
 }
 
 static void sig_free(sigw *s) {
@@ -85,11 +95,18 @@ static void start_post(tr__worker *w, tr__post *p) {
 }
 
 int tr_runtime_close_on_signals(tr_runtime *rt) {
-    if (rt == NULL)
+    return tr_runtime_drain_on_signals(rt, TR_DRAIN_SIGNAL_MS);
+}
+
+int tr_runtime_drain_on_signals(tr_runtime *rt, int deadline_ms) {
+    if (rt == NULL || deadline_ms < 0)
         return TR_EINVAL;
+    if (ck_pr_load_32(&rt->state) == TR__RT_FORKED)
+        return TR_EFORKED;
     tr__io *io = tr__io_get(rt);
     if (io == NULL)
         return TR_ENOMEM;
+    ck_pr_store_int(&io->signal_drain_ms, deadline_ms); /* a later call updates it */
     pthread_mutex_lock(&io->lock);
     int already = io->signals_on;
     io->signals_on = 1;

@@ -345,6 +345,8 @@ int tr_timer_send_every(tr_ref *to, uint64_t first_ms, uint64_t period_ms, uint3
 int tr_timer_cancel(tr_runtime *rt, tr_timer_id id) {
     if (rt == NULL)
         return TR_EINVAL;
+    if (tr__runtime_forked(rt)) /* its locks may be held (core/fork.c) */
+        return TR_EFORKED;
     tr__io *io = tr__runtime_ext_get(rt, TR__EXT_IO);
     if (io == NULL || id == 0)
         return TR_ENOTFOUND;

@@ -57,6 +57,14 @@ static ck_spinlock_fas_t seg_lock = CK_SPINLOCK_FAS_INITIALIZER;
 static tr__lane_seg *seg_free;       /* linked through ->next */
 static char *chunk_next, *chunk_end; /* the uncarved rest of the newest chunk */
 
+void tr__lane_fork_lock(void) {
+    tr__spin_lock(&seg_lock);
+}
+
+void tr__lane_fork_unlock(void) {
+    tr__spin_unlock(&seg_lock);
+}
+
 /* A segment with every slot EMPTY and no link. */
 static tr__lane_seg *seg_get(void) {
     tr__spin_lock(&seg_lock);

@@ -102,6 +102,10 @@ void tr__lane_close_owner(tr__lane *l,
 
 /* Drop one reference; the last frees the lane and its segments. */
 void tr__lane_release_any(tr__lane *l);
+/* fork (core/fork.c): take the process-wide segment lock before fork, give
+ * it back after, in the parent and in the child. */
+void tr__lane_fork_lock(void);
+void tr__lane_fork_unlock(void);
 
 /* The lane whose kick message this is. */
 static inline tr__lane *tr__lane_of_kick(tr_msg *kick) {

@@ -94,6 +94,7 @@ static void released_values_are_kept(void **state) {
     assert_int_equal(TR_EEXIST, -17);
     assert_int_equal(TR_EALREADY, -18);
     assert_int_equal(TR_ERESTARTING, -19);
+    assert_int_equal(TR_EFORKED, -20);
 }
 
 int main(void) {

@@ -141,7 +141,11 @@ TR_EXTERN int64_t tr_ref_mailbox_len(const tr_ref *ref);
  * none, nor has one into another runtime (sent or forwarded). Carrying a sender costs
  * the send two plain stores and holds no reference: the receiver gets it
  * with tr_sender, answers it with tr_reply*, and a sender that ended by then
- * is reported as TR_EDEAD, never confused with a later actor. */
+ * is reported as TR_EDEAD, never confused with a later actor.
+ * From a foreign thread every send (and tr_spawn) fails with TR_ECLOSED once
+ * the runtime drains or closes (its actors may still send), and with
+ * TR_EFORKED in a fork child on a runtime of the parent; the caller keeps
+ * the message. */
 /* Copy size bytes of data into a new message. */
 TR_EXTERN int tr_send(tr_ref *to, uint32_t type, const void *data, size_t size);
 /* A message whose payload is one 64-bit word (msg->word). */
@@ -299,7 +303,8 @@ TR_EXTERN int tr_ask_word(tr_ref *to, uint32_t type, uint64_t word, tr_future **
 /* Wait for the reply. 0: *reply is the reply message, owned by the caller
  * (tr_msg_free it). TR_ETIMEDOUT (the future stays usable), TR_EDEAD (the
  * target stopped before replying), TR_ENOREPLY (handled without a reply),
- * TR_ECRASHED (the target crashed on it), TR_EDEADLK on a worker thread.
+ * TR_ECRASHED (the target crashed on it), TR_EDEADLK on a worker thread,
+ * TR_EFORKED in a fork child on a future of the parent's runtime.
  * timeout_ms < 0 waits forever, 0 polls. A waiting thread polls for up to
  * 50 us before it sleeps, down to 2 us on a thread whose waits keep lasting
  * over 200 us, and not at all when the runtime has one CPU (see

@@ -65,7 +65,9 @@ extern "C" {
     /* already done: a child already started, an actor that already has a name */                  \
     XX(TR_EALREADY, -18, "already started")                                                        \
     /* the child is being restarted */                                                             \
-    XX(TR_ERESTARTING, -19, "child is restarting")
+    XX(TR_ERESTARTING, -19, "child is restarting")                                                 \
+    /* the object belongs to the parent process: this process was forked from it */                \
+    XX(TR_EFORKED, -20, "runtime belongs to the parent process (fork)")
 
 #define TR__ERRNO_ENUM(name, value, text) name = (value),
 enum { TR_ERRNO_MAP(TR__ERRNO_ENUM) };

@@ -4,13 +4,22 @@
  * its wake-up) and a local run queue; idle workers steal from busy ones and
  * sleep in their loop when there is nothing to do (no CPU used).
  *
- * Life cycle:
+ * Life cycle (docs/getting-started.md, "Lifecycle"):
  *   tr_runtime_new()   makes the runtime and starts its workers.
+ *   tr_runtime_drain() stops accepting spawns and sends from outside, lets
+ *                      the actors handle what is queued until a deadline,
+ *                      stops supervisors top-down (newest root first), then
+ *                      closes; what could not be handled is dead-lettered
+ *                      and counted.
  *   tr_runtime_close() stops accepting spawns and sends from outside, stops
  *                      every actor (terminate runs once each), dead-letters
  *                      what is still queued, then lets the workers exit.
  *   tr_runtime_join()  waits until the workers have exited.
  *   tr_runtime_free()  closes, joins and frees.
+ * In a child process made by fork() the parent's runtimes are unusable:
+ * every call on them returns TR_EFORKED (tr_runtime_free releases their
+ * memory without joining threads that do not exist there); the child may
+ * make runtimes of its own.
  * The runtime also closes by itself once at least one actor was spawned and
  * then no actor is left alive and no actor handle (tr_ref) is held anywhere,
  * unless tr_runtime_config.keep_open is set. */
@@ -96,24 +105,91 @@ TR_EXTERN void tr_runtime_config_init(tr_runtime_config *cfg);
  * installs its own after that replaces it, and then loses this guarantee. */
 TR_EXTERN int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg);
 
-/* Begin shutdown (idempotent; callable from any thread, actors included). */
+/* Begin shutdown at once (idempotent; callable from any thread, actors
+ * included): nothing queued is handled any more, see tr_runtime_drain for
+ * the graceful way. Also during a drain: the drain then goes straight to
+ * its end. TR_EFORKED on a runtime of the parent process. */
 TR_EXTERN int tr_runtime_close(tr_runtime *rt);
 
-/* Wait until every worker has exited. TR_EDEADLK from a worker thread. */
+/* Wait until every worker has exited, and for a drain (tr_runtime_drain_async)
+ * to finish. TR_EDEADLK from a worker thread; TR_EFORKED in a child process
+ * on a runtime of the parent (its workers are not there). */
 TR_EXTERN int tr_runtime_join(tr_runtime *rt);
 
 /* Close, join and free. TR_EDEADLK from a worker thread. Every handle and
  * future of this runtime must have been released before (debug builds
  * assert it); the memory of those still held is freed with the runtime,
- * and handles still held are reported (a warning naming them, troupe/log.h).
- * Summaries of dead letters and crashes still pending are reported first. */
+ * and handles still held are reported (a warning naming them, troupe/log.h;
+ * summaries of dead letters and crashes still pending are reported first).
+ * In a child process, on a runtime of the parent: releases the memory core
+ * owns (actor blocks, worker loops and their fds) without joining threads
+ * or taking locks, and returns 0; the actors' states and what io/ and
+ * supervisors hang on it stay allocated (docs/getting-started.md). */
 TR_EXTERN int tr_runtime_free(tr_runtime *rt);
 
-/* Whether tr_runtime_close ran or the runtime closed by itself (a
- * predicate: false for NULL). Any thread. */
+/* Whether tr_runtime_close or a drain began or the runtime closed by itself
+ * (a predicate: false for NULL; true on a runtime of the parent process in a
+ * fork child). Any thread. */
 TR_EXTERN bool tr_runtime_is_closed(const tr_runtime *rt);
 
+/* Counters now. TR_EINVAL, TR_EFORKED on a runtime of the parent process. */
 TR_EXTERN int tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out);
+
+/* --- graceful shutdown ------------------------------------------------------ */
+
+/* What a drain did (tr_runtime_drain, tr_runtime_drain_stats). */
+typedef struct tr_drain_stats {
+    uint64_t handled;        /* messages handled (receive returned) from the drain's
+                              * start until every actor had ended */
+    uint64_t dead_lettered;  /* messages dead-lettered over the same span: what the
+                              * deadline cut off (the close's dead letters) */
+    uint64_t alive_at_close; /* actors still alive when the close began, ended by it
+                              * (idle ones that nobody stopped count too) */
+    uint64_t elapsed_ms;     /* from the call to the end of the close */
+    int timed_out;           /* 1: the deadline came before every mailbox was empty
+                              * and every supervisor had stopped */
+} tr_drain_stats;
+
+/* The deadline tr_runtime_close_on_signals gives its drain. */
+#define TR_DRAIN_SIGNAL_MS 5000
+
+/* Shut rt down gracefully, on the calling thread:
+ *  1. from now on, spawns and sends from foreign threads fail with
+ *     TR_ECLOSED (the caller keeps its message; tr_runtime_is_closed says true);
+ *     actors go on sending and spawning, so work in flight can finish;
+ *  2. wait until every mailbox is empty, no actor runs and no blocking task
+ *     (troupe/blocking.h) is in flight, or deadline_ms passed;
+ *  3. stop the supervisors top-down: root supervisors (not started by a
+ *     supervisor) newest first, each waited for; each stops its own children
+ *     newest first as tr_actor_stop would (OTP's shutdown order; the
+ *     children's terminate callbacks run). Then wait for quiet again;
+ *  4. close as tr_runtime_close (what is left queued is dead-lettered) and
+ *     wait until every actor has ended (an actor inside a handler is waited
+ *     for: a handler cannot be cut short).
+ * Steps 2 and 3 share the deadline; at the deadline the drain goes on to 4.
+ * Returns 0 with *out (may be NULL) filled once the runtime is closed: all
+ * its actors have ended and its workers are leaving (tr_runtime_join or
+ * tr_runtime_free still have to be called). Errors, with nothing done:
+ * TR_EINVAL (rt NULL, deadline_ms < 0), TR_EDEADLK (called on a runtime
+ * worker thread: an actor would wait on itself; use tr_runtime_drain_async),
+ * TR_EALREADY (a drain was already started), TR_ECLOSED (closed already, or
+ * a close raced with the drain's start), TR_EFORKED (rt belongs to the parent
+ * process). Foreign threads only. A timer or I/O watcher that keeps delivering
+ * messages delays the quiet point but not past the deadline. */
+TR_EXTERN int tr_runtime_drain(tr_runtime *rt, int deadline_ms, tr_drain_stats *out);
+
+/* The same drain on a thread of its own: returns at once (0) once foreign
+ * work is refused (step 1 above is done when it returns). Any thread,
+ * actors included. tr_runtime_join waits for the drain too; its figures are
+ * then in tr_runtime_drain_stats. Errors as tr_runtime_drain (except
+ * TR_EDEADLK), and TR_ESYS if the thread cannot be made (the runtime then
+ * accepts foreign work again, unless it was closed meanwhile). */
+TR_EXTERN int tr_runtime_drain_async(tr_runtime *rt, int deadline_ms);
+
+/* The figures of rt's drain once it has finished: 0, TR_EBUSY while it
+ * runs, TR_ESTATE if no drain was started, TR_EINVAL, TR_EFORKED. Any
+ * thread. */
+TR_EXTERN int tr_runtime_drain_stats(tr_runtime *rt, tr_drain_stats *out);
 
 /* Number of the calling worker thread of rt (0..workers-1); TR_ENOTFOUND
  * when the caller is not one of rt's workers, TR_EINVAL for NULL. */
