@@ -40,6 +40,7 @@
 #include "actors/timer_thread.h"
 #include "core/actor.h"
 #include "core/metrics.h"
+#include "core/log.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -74,6 +75,7 @@ typedef struct router {
     tr_msg *q_head, *q_tail;
     uint64_t qlen;
     tr__restarts rs;
+    tr__log_storm storm; /* worker restarts in the current storm window (core/log.h) */
     int64_t handles;
     uint64_t jobs, routed, restarts, redeliveries, returned, dead;
     uint64_t timer_id, timer_tag, timer_due;
@@ -103,6 +105,10 @@ static void wd_publish(tr__pool *p, unsigned i, tr_ref *ref) {
         tr_ref_release(old);
 }
 
+static const char *pool_name(const tr__pool *p) {
+    return p->cfg.name != NULL ? p->cfg.name : "pool";
+}
+
 static int spawn_worker(router *r, unsigned i) {
     tr__pool *p = r->p;
     tr__pool_warg a = {p, i};
@@ -115,8 +121,12 @@ static int spawn_worker(router *r, unsigned i) {
         p->cfg.routing == TR_ROUTE_SMALLEST_MAILBOX ? (1u << 30) : TR_MAILBOX_UNBOUNDED;
     if (o.name == NULL)
         o.name = "pool worker";
+    /* Reports name it "pool-name[slot]" (core/log.h). */
+    tr__label l = {p->rt, pool_name(p), NULL, i + 1, (uint32_t)r->restarts};
+    tr__label_next(&l);
     tr_ref *ref;
     int rc = tr_spawn(p->rt, &tr__pool_worker_behavior, &o, &ref);
+    tr__label_next(NULL);
     if (rc != 0)
         return rc;
     uint64_t mon = 0;
@@ -337,6 +347,11 @@ static void on_job(router *r, tr_msg *m) {
             m->status &= ~TR__POOL_CRASHED;
             if ((uint32_t)(m->status & TR__POOL_ATTEMPTS) > r->p->cfg.max_redeliveries) {
                 r->dead++;
+                tr__log_event(r->p->rt, TR_LOG_WARN, "pool", tr__actor_of(r->ctx),
+                              "pool \"%s\" dead-letters a job (message type %u): it crashed "
+                              "%u workers, more than max_redeliveries (%u)",
+                              pool_name(r->p), m->type, (unsigned)(m->status & TR__POOL_ATTEMPTS),
+                              r->p->cfg.max_redeliveries);
                 tr_msg_keep(r->ctx, m);
                 tr__pool_job_dead(r->p, m, TR_DEAD_DROPPED);
                 return;
@@ -446,6 +461,8 @@ static void start_due(router *r) {
         s->state = S_EMPTY;
         if (spawn_worker(r, i) == 0) {
             started = 1;
+            tr__log_restart(r->p->rt, &r->storm, "pool", pool_name(r->p), s->ref,
+                            (uint32_t)r->restarts);
             continue;
         }
         s->state = S_DUE;
@@ -469,6 +486,10 @@ static void slot_died(router *r, unsigned i) {
     s->restarts++;
     tr__ameta_restarted_owner(r->ctx);
     if (tr__restarts_note(&r->rs)) {
+        tr__log_text(r->p->rt, TR_LOG_ERROR, "pool", tr__actor_of(r->ctx),
+                     "pool \"%s\" gives up: more than %u worker restarts within %llu ms (its "
+                     "intensity); it ends with an error (TR_ECRASHED)",
+                     pool_name(r->p), r->rs.intensity, (unsigned long long)r->rs.period_ms);
         end_self(r, TR_EXIT_ERROR, TR_ECRASHED, "pool restart intensity reached");
         return;
     }

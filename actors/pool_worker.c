@@ -49,7 +49,7 @@ void tr__pool_ref(tr__pool *p) {
 /* Dead-letter a job the pool gives up on. */
 void tr__pool_job_dead(tr__pool *p, tr_msg *m, int why) {
     m->status = 0;
-    tr__dead_letter(p->rt, m, why);
+    tr__dead_letter_at(p->rt, m, why, p->router); /* sent to the pool: named by its router */
 }
 
 typedef struct wstate {
@@ -110,11 +110,12 @@ static int w_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         ck_pr_store_64(&sp->start_ms, tr__mono_ms() | 1);
     tr__actor_set_held(ctx, msg); /* kept, yet tr_sender reads it */
     int rc = p->cfg.behavior->receive(ctx, w->ustate, msg);
-    tr__actor_set_held(ctx, NULL);
     if (wd != 0) /* Idle again: the watchdog stops timing this slot. */
         ck_pr_store_64(&sp->start_ms, 0);
     if (TR__UNLIKELY(rc != 0))
-        return rc; /* w->job goes back to the router from w_terminate */
+        return rc; /* held stays for the crash report; w->job goes back to the
+                    * router from w_terminate, which clears held */
+    tr__actor_set_held(ctx, NULL);
     w->job = NULL;
     /* Counter only, read by stats; no ordering needed. */
     ck_pr_inc_64(&sp->handled);
@@ -147,7 +148,7 @@ static void w_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
             (int32_t)((m->status & ~TR__POOL_ATTEMPTS & ~TR__POOL_RETURNED) | n | TR__POOL_CRASHED);
         give_back(p, m);
     }
-    tr__actor_set_held(ctx, NULL); /* a tr_panic skipped the clearing in w_receive */
+    tr__actor_set_held(ctx, NULL); /* a crash skipped the clearing in w_receive */
     if (p->cfg.watchdog_ms != 0)   /* a crash left the stamp set: clear it */
         ck_pr_store_64(&p->slots[w->slot].start_ms, 0);
     /* The jobs still queued here (the core parked them in mbox.local and

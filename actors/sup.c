@@ -40,6 +40,7 @@
 #include "actors/timer_thread.h"
 #include "core/actor.h"
 #include "core/metrics.h"
+#include "core/log.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -55,6 +56,7 @@ typedef struct child {
     uint64_t mon; /* our monitor on ref */
     uint64_t due; /* C_DUE: restart at this monotonic ms */
     uint32_t restarts;
+    tr__log_storm storm; /* restarts in the current storm window (core/log.h) */
     uint8_t state;
     uint8_t in_op;
     uint8_t remove; /* drop the entry once the operation is over */
@@ -63,6 +65,7 @@ typedef struct child {
 typedef struct supv {
     tr_ctx *ctx;
     tr_runtime *rt;
+    const char *name; /* the config's (static), for reports */
     tr_sup_strategy strategy;
     tr_sup_auto_shutdown autos;
     tr_child_spec tmpl; /* TR_SUP_DYNAMIC */
@@ -124,8 +127,7 @@ static int64_t shutdown_of(const child *c) {
     return shutdown_of_spec(&c->spec);
 }
 
-static int spec_start(tr_runtime *rt, const tr_child_spec *c, tr_ref **out) {
-    *out = NULL;
+static int spec_start_as(tr_runtime *rt, const tr_child_spec *c, tr_ref **out) {
     if (c->start != NULL)
         return c->start(rt, c->arg, out);
     if (c->behavior != NULL)
@@ -133,11 +135,23 @@ static int spec_start(tr_runtime *rt, const tr_child_spec *c, tr_ref **out) {
     return tr_sup_start(rt, c->sup, out);
 }
 
-/* Start c and monitor it. 0 (running), TR_SUP_IGNORE (no actor; c stays
- * idle) or the start function's error. */
-static int child_start(supv *s, child *c) {
+static int spec_start(supv *s, const tr_child_spec *c, uint32_t restarts, tr_ref **out) {
+    *out = NULL;
+    /* The child's names in reports (core/log.h): the first tr_spawn on
+     * this thread takes them, the child's (a start function's usually is). */
+    tr__label l = {s->rt, s->name, c->id, 0, restarts};
+    tr__label_next(&l);
+    int rc = spec_start_as(s->rt, c, out);
+    tr__label_next(NULL); /* not taken: a start function that spawned nothing here */
+    return rc;
+}
+
+/* Start c and monitor it, as its `restarts`-th restart (0: its first
+ * start). 0 (running), TR_SUP_IGNORE (no actor; c stays idle) or the start
+ * function's error. */
+static int child_start(supv *s, child *c, uint32_t restarts) {
     tr_ref *ref = NULL;
-    int rc = spec_start(s->rt, &c->spec, &ref);
+    int rc = spec_start(s, &c->spec, restarts, &ref);
     if (rc == TR_SUP_IGNORE && ref == NULL)
         return TR_SUP_IGNORE;
     if (rc == 0 && ref == NULL)
@@ -509,6 +523,11 @@ static void begin_shutdown(supv *s, tr_exit_kind kind, int code, const char *tex
 /* --- restarts ------------------------------------------------------------ */
 
 static void escalate(supv *s) {
+    tr__log_text(s->rt, TR_LOG_ERROR, "sup", tr__actor_of(s->ctx),
+                 "supervisor \"%s\" gives up: more than %u restarts within %llu ms (its "
+                 "intensity); it shuts down its children and exits (shutdown), so its own "
+                 "supervisor, if any, decides next",
+                 s->name, s->rs.intensity, (unsigned long long)s->rs.period_ms);
     /* OTP: exit(shutdown), so only a permanent parent restarts us. */
     begin_shutdown(s, TR_EXIT_SHUTDOWN, 0, "restart intensity reached");
 }
@@ -524,13 +543,14 @@ static void start_due(supv *s) {
         if (c->state != C_DUE || c->due > now)
             continue;
         c->state = C_IDLE;
-        int rc = child_start(s, c);
+        int rc = child_start(s, c, c->restarts + 1);
         if (rc >= 0) { /* started, or its start said "ignore" */
             c->restarts++;
             s->stats.restarts++;
             tr__ameta_restarted_owner(s->ctx);
             if (c->ref != NULL) /* the count it started with, now that it is known */
                 tr__ameta_tag_any(c->ref, tr_ref_id(tr_self(s->ctx)), c->spec.id, -1, c->restarts);
+            tr__log_restart(s->rt, &c->storm, "sup", s->name, c->ref, c->restarts);
             continue;
         }
         s->stats.start_failures++;
@@ -716,7 +736,7 @@ static int add_and_start(supv *s, const tr_child_spec *spec, tr_ref **out) {
     child *c = &s->kids[s->n];
     memset(c, 0, sizeof(*c));
     c->spec = *spec;
-    rc = child_start(s, c);
+    rc = child_start(s, c, 0);
     if (rc < 0)
         return rc;
     if (rc == TR_SUP_IGNORE) {
@@ -787,7 +807,7 @@ static int req_restart(supv *s, tr__sup_req *r) {
     int rc = find_stopped(s, r->id, TR_EALREADY, &c);
     if (rc != 0)
         return rc;
-    rc = child_start(s, c);
+    rc = child_start(s, c, c->restarts);
     if (rc == 0) {
         tr_ref_retain(c->ref);
         r->res->ref = c->ref;
@@ -975,6 +995,7 @@ static int sup_init(tr_ctx *ctx, void *state, void *arg) {
     const tr_sup_config *cfg = sa->cfg;
     s->ctx = ctx;
     s->rt = tr_ctx_runtime(ctx);
+    s->name = cfg->name != NULL ? cfg->name : "supervisor";
     s->strategy = cfg->strategy;
     s->autos = cfg->auto_shutdown;
     int rc =

@@ -44,6 +44,7 @@
 #include "core/futex.h"
 #include "core/lane.h"
 #include "core/metrics.h"
+#include "core/log.h"
 #include "core/msg.h"
 #include "core/pin.h"
 #include "core/registry.h"
@@ -153,12 +154,17 @@ static int run_init(tr_actor *a, void *arg) {
      * written after the setjmp: valid after a longjmp). */
     tr_actor *prev_self = tr__tls_self;
     tr__tls_self = a;
-    if (setjmp(f.jb) == 0)
+    volatile int panicked = 0;
+    if (setjmp(f.jb) == 0) {
         rc = a->beh.init(tr__ctx_of(a), a->state, arg);
-    else
+    } else {
         rc = f.code != 0 ? f.code : TR_ECRASHED;
+        panicked = 1;
+    }
     *slot = prev;
     tr__tls_self = prev_self;
+    if (TR__UNLIKELY(rc != 0))
+        tr__log_crash(a, "init", rc, panicked ? f.text : NULL, NULL);
     return rc;
 }
 
@@ -263,6 +269,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     a->dir_name = NULL;
     a->dir_groups = NULL;
     tr__ameta_reset(a); /* the block's last actor's tags and timings */
+    tr__label_take(a);  /* then a supervisor's or pool's names for it, if any */
     rc = setup_state(a, o);
     if (rc != 0) {
         tr__block_free(rt, a);
@@ -300,7 +307,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
             tr_msg *left = tr__lane_close_all_owner(a, tr__mbox_close_owner(&a->mbox));
             while (left != NULL) {
                 tr_msg *next = left->next;
-                tr__dead_letter(rt, left, TR_DEAD_STOPPED);
+                tr__dead_letter_at(rt, left, TR_DEAD_STOPPED, a);
                 left = next;
             }
             free_state(a);
@@ -596,9 +603,9 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
     while (left != NULL) {
         tr_msg *next = left->next;
         left->next = NULL;
-        tr__dead_letter(rt, left,
-                        ck_pr_load_32(&rt->state) == TR__RT_RUNNING ? TR_DEAD_STOPPED
-                                                                    : TR_DEAD_SHUTDOWN);
+        tr__dead_letter_at(
+            rt, left,
+            ck_pr_load_32(&rt->state) == TR__RT_RUNNING ? TR_DEAD_STOPPED : TR_DEAD_SHUTDOWN, a);
         left = next;
     }
     /* Names and groups go before DOWN/EXIT: a supervisor that restarts a on
@@ -639,9 +646,13 @@ static inline __attribute__((always_inline)) void drop_current(tr_actor *a, int 
 void tr__actor_crashed(tr_actor *a, int code, const char *text) {
     if (a->terminating) {
         /* A panic inside terminate: finish the rest of the teardown. */
+        tr__log_crash(a, "terminate", code, text, NULL);
         finish(a, a->exit_kind, a->exit_code, a->exit_str);
         return;
     }
+    /* The message it was handling: current, or kept by a runtime wrapper
+     * (a pool worker's job). */
+    tr__log_crash(a, "panic", code, text, a->cur != NULL ? a->cur : a->held);
     drop_current(a, TR_ECRASHED);
     finish(a, TR_EXIT_ERROR, code != 0 ? code : TR_ECRASHED, text);
 }
@@ -662,6 +673,8 @@ static void finish_requested(tr_actor *a) {
     int code;
     char text[TR__EXIT_TEXT];
     take_request(a, &kind, &code, text, sizeof(text));
+    if (TR__UNLIKELY(kind == TR_EXIT_ERROR)) /* a link's or tr_actor_exit's error */
+        tr__log_crash(a, "exit", code, text, NULL);
     finish(a, kind, code, text);
 }
 
@@ -749,6 +762,8 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
         if (timed && tm != NULL)
             t0 = time_message(tm, mflags, t0);
         if (TR__UNLIKELY(rc != 0)) {
+            /* m only if still current: a handler may have kept and freed it */
+            tr__log_crash(a, "receive", rc, NULL, a->cur != NULL ? a->cur : a->held);
             drop_current(a, TR_ECRASHED);
             finish(a, TR_EXIT_ERROR, rc, NULL);
             return TR__TURN_DONE;

@@ -19,7 +19,7 @@ void tr__block_free(tr_runtime *rt, tr_actor *a);
 void tr__blocks_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg);
 /* Free every chunk (tr_runtime_free, after the workers have exited). */
 void tr__blocks_destroy(tr_runtime *rt);
-/* Call fn on every block, live or not (under pool_lock). */
+/* Call fn on every block, live or not (under pool_lock): side blocks, reports at free. */
 void tr__blocks_each_block(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg);
 /* A malloc'd copy of the chunk list (blocks never move or go away until the
  * runtime is freed): *n chunks (see tr__blocks_of_chunk), or NULL: none

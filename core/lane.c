@@ -278,8 +278,8 @@ int tr__lane_send_batch(tr_actor *to, tr_msg *const *msgs, uint32_t n) {
          * accepted, so the rest is dead-lettered, as the close does with
          * what it found in the lane. */
         for (uint32_t j = i; j < n; j++)
-            tr__dead_letter(to->rt, msgs[j],
-                            rc == TR__LANE_REFUSED ? TR_DEAD_STOPPED : TR_DEAD_DROPPED);
+            tr__dead_letter_at(to->rt, msgs[j],
+                               rc == TR__LANE_REFUSED ? TR_DEAD_STOPPED : TR_DEAD_DROPPED, to);
         if (rc == TR__LANE_REFUSED)
             finish_put(to, l, rc); /* lets go of the closed lane */
         return 0;

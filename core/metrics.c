@@ -110,6 +110,9 @@ static void ameta_clear(tr__ameta *m) {
     ck_pr_store_32(&m->role, TR_ROLE_ACTOR);
     ck_pr_store_32((uint32_t *)&m->strategy, (uint32_t)-1);
     ck_pr_store_64(&m->children_restarted, 0);
+    ck_pr_store_ptr(&m->by, NULL);
+    ck_pr_store_32(&m->by_slot, 0);
+    ck_pr_store_32(&m->by_restarts, 0);
     ck_pr_store_64(&m->busy_ns, 0);
     for (unsigned i = 0; i < TR_HIST_BUCKETS; i++) {
         ck_pr_store_32(&m->handler_hist[i], 0);
@@ -137,6 +140,13 @@ tr__ameta *tr__ameta_get_any(tr_actor *a) {
         return mine;
     free(mine);
     TR__TSAN_ACQUIRE(&a->meta);
+    return m;
+}
+
+tr__ameta *tr__ameta_peek_any(const tr_actor *a) {
+    tr__ameta *m = ck_pr_load_ptr(&((tr_actor *)a)->meta);
+    if (m != NULL)
+        TR__TSAN_ACQUIRE(&((tr_actor *)a)->meta); /* as in tr__ameta_get_any */
     return m;
 }
 

@@ -34,6 +34,12 @@ typedef struct tr__ameta {
     uint32_t role; /* tr_actor_role */
     int32_t strategy;
     uint64_t children_restarted;
+    /* Reports' label (core/log.c, tr__label_take): the supervisor's or
+     * pool's name (static) or NULL, a pool worker's slot + 1 (else 0), and
+     * its restarts; written at spawn before the actor is published. */
+    const char *by;
+    uint32_t by_slot;
+    uint32_t by_restarts;
     /* TR_METRICS_TIMING, owner writes. */
     uint64_t busy_ns;
     uint32_t handler_hist[TR_HIST_BUCKETS];
@@ -43,6 +49,8 @@ typedef struct tr__ameta {
 /* The block's side block, made on first use (any thread: a CAS installs it,
  * a loser frees its own). NULL out of memory. */
 tr__ameta *tr__ameta_get_any(tr_actor *a);
+/* The block's side block if it has one, else NULL; never allocates. */
+tr__ameta *tr__ameta_peek_any(const tr_actor *a);
 /* From tr_spawn, before the actor is published: forget the last actor's. */
 void tr__ameta_reset(tr_actor *a);
 /* Free the side blocks of every block (runtime_destroy). */

@@ -67,6 +67,7 @@ static int fill_defaults(tr_runtime_config *c) {
 static void runtime_destroy(tr_runtime *rt) {
     tr__console_stop(rt->console); /* first: its thread reads the runtime */
     tr__fork_remove(rt);
+    tr__log_stop(rt);      /* before the loops go: no summary timer is armed on them */
     tr__modes_destroy(rt); /* the main loop, pinned actors' threads */
     for (unsigned i = 0; i < rt->nworkers; i++)
         tr__worker_destroy(&rt->workers[i]);
@@ -81,6 +82,7 @@ static void runtime_destroy(tr_runtime *rt) {
     tr__group_free(rt);
     tr__metrics_stop(rt);
     tr__ameta_free_all(rt);
+    tr__log_final(rt); /* pending summaries, handles still held */
     tr__blocks_destroy(rt);
     pthread_mutex_destroy(&rt->join_mu);
     pthread_cond_destroy(&rt->drive_cv);
@@ -110,6 +112,7 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
     rt->cfg = c;
     tr__metrics_start(rt, c.metrics);
     rt->start_ns = tr__mono_ns();
+    tr__log_init(rt);
     tr__inject_init(&rt->global);
     rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
     pthread_mutex_init(&rt->join_mu, NULL);
@@ -346,15 +349,18 @@ int tr_runtime_worker_id(const tr_runtime *rt) {
     return w != NULL && !w->priv ? (int)w->id : TR_ENOTFOUND;
 }
 
-void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why) {
+void tr__dead_letter_at(tr_runtime *rt, tr_msg *msg, int why, const tr_actor *target) {
     if (!(msg->flags & TR__MSG_KICK)) {
         ck_pr_inc_64(&rt->dead_letters);
         /* A statistic: orders nothing. */
         ck_pr_inc_64(&rt->dead_by[(unsigned)why < TR_DEAD_REASONS ? (unsigned)why : 0]);
-        if (rt->cfg.dead_letter != NULL)
-            rt->cfg.dead_letter(rt->cfg.user_data, msg, why);
+        tr__log_dead_letter(rt, msg, why, target); /* the hook, the summary */
     }
     tr__msg_destroy(msg, TR_EDEAD);
+}
+
+void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why) {
+    tr__dead_letter_at(rt, msg, why, NULL);
 }
 
 void tr__runtime_space_freed(tr_runtime *rt) {

@@ -9,6 +9,7 @@
 
 #include "core/drain.h"
 #include "core/inject.h"
+#include "core/log.h"
 #include "core/worker.h"
 #include "troupe/introspect.h"
 #include "troupe/runtime.h"
@@ -118,6 +119,8 @@ struct tr_runtime {
     pthread_cond_t drive_cv; /* under join_mu: drive left TR__DRIVE_BUSY */
     pthread_mutex_t pin_mu;  /* guards pinws */
     struct tr__pinw *pinws;  /* pinned actors' own threads (core/pin.c) */
+    /* Reports: level, hook, summaries (core/log.h). */
+    tr__log log TR__ALIGNED;
 };
 
 /* 1 if rt belongs to the process this one was forked from (core/fork.c):
@@ -160,6 +163,9 @@ void tr__runtime_quiet_check(tr_runtime *rt);
 void tr__runtime_begin_close(tr_runtime *rt);
 /* Count and report a dead letter, then destroy msg with status err. */
 void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why);
+/* The same for a message that was addressed to actor `target`, which the
+ * report and the dead_letter hook (tr_dead_letter_target) name. */
+void tr__dead_letter_at(tr_runtime *rt, tr_msg *msg, int why, const tr_actor *target);
 /* Wake tr_send_wait sleepers if there are any. */
 void tr__runtime_space_freed(tr_runtime *rt);
 

@@ -13,7 +13,12 @@
  * the runtime serves its console there (troupe/console.h), and the demo runs
  * for 60 s instead of 3 so that `troupe-top /tmp/troupe.sock` in another
  * terminal has something to show. `demo SECONDS` sets the time; Ctrl-C ends
- * it early (the final check still runs). */
+ * it early (the final check still runs).
+ *
+ * The runtime reports the crashes on stderr as they happen (troupe/log.h):
+ * 3 crash reports a second in full, then a summary line counting the rest
+ * by worker (pool[slot]), the pool's dropped jobs and a dead-letter summary.
+ * TROUPE_LOG=off silences them, TROUPE_LOG=debug shows every crash. */
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>

@@ -12,7 +12,10 @@
  * troupe/timer.h    delayed and periodic messages, ask and idle timeouts
  * troupe/io.h       file descriptors, TCP and signals as messages
  * troupe/blocking.h the blocking-task pool
- * troupe/console.h  the console endpoint (troupe-top) and Prometheus text */
+ * troupe/ipool.h    process-isolated pools (workers in child processes)
+ * troupe/introspect.h metrics levels and the snapshot of actors and workers
+ * troupe/console.h  the console endpoint (troupe-top) and Prometheus text
+ * troupe/log.h      reports: crash reports, summaries, the log hook */
 #ifndef TROUPE_H
 #define TROUPE_H
 
@@ -31,5 +34,6 @@
 #include "troupe/blocking.h"
 #include "troupe/introspect.h"
 #include "troupe/console.h"
+#include "troupe/log.h"
 
 #endif

@@ -73,7 +73,7 @@ static void sink_reply(tr__reply_sink *s, tr_msg *reply, uint64_t corr) {
         reply->corr = d->tag;
         tr__io_deliver(d->asker, reply);
     } else {
-        tr__dead_letter(d->asker->rt, reply, TR_DEAD_DROPPED); /* too late */
+        tr__dead_letter_at(d->asker->rt, reply, TR_DEAD_DROPPED, d->asker); /* too late */
     }
     deadline_unref(d);
 }

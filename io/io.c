@@ -131,9 +131,9 @@ int tr__io_deliver(tr_ref *to, tr_msg *msg) {
     if (rc != 0) {
         tr_runtime *rt = to->rt;
         /* Only picks the dead-letter reason: a stale state is harmless. */
-        tr__dead_letter(rt, msg,
-                        ck_pr_load_32(&rt->state) == TR__RT_RUNNING ? TR_DEAD_STOPPED
-                                                                    : TR_DEAD_SHUTDOWN);
+        tr__dead_letter_at(
+            rt, msg,
+            ck_pr_load_32(&rt->state) == TR__RT_RUNNING ? TR_DEAD_STOPPED : TR_DEAD_SHUTDOWN, to);
     }
     return rc;
 }

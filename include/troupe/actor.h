@@ -72,7 +72,7 @@ typedef struct tr_spawn_opts {
     void *arg;                 /* passed to init; if state_size is 0 and init is
                                   NULL, arg is used as the state pointer */
     uint32_t mailbox_capacity; /* 0 = runtime default, TR_MAILBOX_UNBOUNDED */
-    const char *name;          /* static string shown in diagnostics, or NULL */
+    const char *name;          /* static string shown in reports (tr_ref_name), or NULL */
     /* 1: a thread outside the runtime that streams messages to this actor
      * gets a private lane into it (2-3x the throughput with several such
      * threads). The price: messages from different senders are ordered per
@@ -133,6 +133,15 @@ TR_EXTERN int tr_ref_release(tr_ref *ref);
 TR_EXTERN bool tr_ref_is_alive(const tr_ref *ref);
 /* A process-unique id of this actor incarnation (never reused), 0 for NULL. */
 TR_EXTERN uint64_t tr_ref_id(const tr_ref *ref);
+/* The actor's best name, as every report shows it (troupe/log.h), written
+ * into buf (len bytes, always NUL-terminated when len > 0): a pool worker
+ * is "pool-name[slot]", a supervisor's child "supervisor-name/child-id",
+ * any other actor its tr_spawn_opts.name; "" for an unnamed actor. Stays
+ * readable after the actor ended, while the handle is held. Returns the
+ * name's length (as snprintf: more than len - 1 if it was cut), 0 for an
+ * unnamed actor, TR_EINVAL on NULL ref, or buf NULL with len > 0. Any
+ * thread; allocates nothing. */
+TR_EXTERN int tr_ref_name(const tr_ref *ref, char *buf, size_t len);
 TR_EXTERN tr_runtime *tr_ref_runtime(const tr_ref *ref);
 /* Messages waiting in the actor's mailbox, not counting the one it is
  * handling. Exact for a bounded mailbox (set mailbox_capacity to get one),

@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "troupe/log.h"
 #include "troupe/msg.h"
 
 #ifdef __cplusplus
@@ -76,7 +77,8 @@ typedef struct tr_runtime_config {
     void (*on_thread_start)(void *user_data, unsigned worker);
     void (*on_thread_stop)(void *user_data, unsigned worker);
     /* Called for every dead-lettered message, on the thread that drops it,
-     * before its destructors run. The message must not be kept. */
+     * before its destructors run. The message must not be kept. Inside it,
+     * tr_dead_letter_target(msg) gives the actor it was addressed to. */
     void (*dead_letter)(void *user_data, const tr_msg *msg, int why);
     void *user_data;
     /* 1: never close by itself; stay open until tr_runtime_close (or
@@ -104,6 +106,13 @@ typedef struct tr_runtime_config {
      * actors spawned with tr_spawn_opts.pin = TR_PIN_MAIN run (and only
      * they). A current-thread runtime's one loop is its main loop. */
     int main_loop;
+    /* Reports (troupe/log.h): the level (a tr_log_level; TR_LOG_DEFAULT =
+     * TROUPE_LOG if set, else TR_LOG_WARN; TROUPE_LOG wins over a level set
+     * here), and the hook that gets every record with log_user_data (NULL:
+     * tr_log_stderr, one line per record on stderr). */
+    int log_level;
+    tr_log_fn log_fn;
+    void *log_user_data;
 } tr_runtime_config;
 
 typedef struct tr_runtime_stats {
@@ -146,7 +155,9 @@ TR_EXTERN int tr_runtime_join(tr_runtime *rt);
 
 /* Close, join and free. TR_EDEADLK from a worker thread. Every handle and
  * future of this runtime must have been released before (debug builds
- * assert it); the memory of those still held is freed with the runtime.
+ * assert it); the memory of those still held is freed with the runtime,
+ * and handles still held are reported (a warning naming them, troupe/log.h;
+ * summaries of dead letters and crashes still pending are reported first).
  * In a child process, on a runtime of the parent: releases the memory core
  * owns (actor blocks, worker loops and their fds) without joining threads
  * or taking locks, and returns 0; the actors' states and what io/ and
