@@ -110,12 +110,7 @@ static entry *free_entry(table *t) {
 /* Push l's kick into `to`'s mailbox, scheduling `to` if it was idle. The
  * kick takes no room in a bounded mailbox (the owner discounts it). */
 static int push_kick(tr_actor *to, tr__lane *l) {
-    int rc = tr__mbox_push_uncounted_mpsc(&to->mbox, &l->kick);
-    if (rc == TR__MBOX_WOKE) {
-        tr__schedule_any(to->rt, to);
-        return 0;
-    }
-    return rc;
+    return tr__schedule_if_woke(to, tr__mbox_push_uncounted_mpsc(&to->mbox, &l->kick));
 }
 
 /* Announce l to `to` through its mailbox (the kick holds a reference). */
