@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "core/ask.h"
 #include "core/futex.h"
 #include "core/msg.h"

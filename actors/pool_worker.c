@@ -17,9 +17,10 @@
 #include <ck_pr.h>
 #include <stdlib.h>
 
-#include "base/refcount.h"
 #include "actors/pool.h"
 #include "actors/timer_thread.h"
+#include "base/clock.h"
+#include "base/refcount.h"
 #include "core/actor.h"
 #include "core/msg.h"
 #include "core/runtime.h"

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "core/actor.h"
 #include "core/futex.h"
 #include "core/msg.h"
@@ -48,10 +49,6 @@ typedef struct svc {
 } svc;
 
 static __thread svc *tls_on_timer_thread;
-
-uint64_t tr__mono_ms(void) {
-    return tr__mono_ns() / 1000000u;
-}
 
 static void insert_locked(svc *s, entry *e) {
     entry **pp = &s->list;

@@ -27,11 +27,6 @@
  * Invariant: stash and front are empty once finish has begun; their
  * messages are on the leftover list it dead-letters (see
  * tr__actor_leftovers_take_owner). */
-#include "core/link.h"
-#include "core/ask.h"
-#include "core/blocks.h"
-#include "base/refcount.h"
-#include "base/lock.h"
 #include "core/actor.h"
 
 #include <assert.h>
@@ -42,7 +37,12 @@
 #include <string.h>
 
 #include "base/fence.h"
+#include "base/lock.h"
+#include "base/refcount.h"
+#include "core/ask.h"
+#include "core/blocks.h"
 #include "core/lane.h"
+#include "core/link.h"
 #include "core/msg.h"
 #include "core/registry.h"
 #include "core/runtime.h"

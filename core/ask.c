@@ -26,8 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/ask.h"
+#include "base/clock.h"
 #include "base/refcount.h"
+#include "core/ask.h"
 #include "core/futex.h"
 #include "core/lane.h"
 #include "core/msg.h"

@@ -9,9 +9,6 @@
  * stops itself (tr_spawn): the alive flag and the state are each written
  * before the other is read, with barriers between (Dekker; an asymmetric
  * pair, since spawns are frequent and closes rare: core/fence.h). */
-#include "core/ask.h"
-#include "core/blocks.h"
-#include "base/lock.h"
 #include "core/runtime.h"
 
 #include <assert.h>
@@ -24,6 +21,9 @@
 #include <unistd.h>
 
 #include "base/fence.h"
+#include "base/lock.h"
+#include "core/ask.h"
+#include "core/blocks.h"
 #include "core/futex.h"
 #include "core/group.h"
 #include "core/msg.h"

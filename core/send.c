@@ -16,12 +16,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/send.h"
+#include "base/clock.h"
 #include "core/futex.h"
 #include "core/lane.h"
 #include "core/msg.h"
 #include "core/msgcache.h"
 #include "core/runtime.h"
+#include "core/send.h"
 #include "troupe/error.h"
 
 /* Foreign threads may not send into a closed runtime; its actors may (they

@@ -34,9 +34,6 @@
  * of the turns; a parked worker looks too, woken by a WATCH_S watchdog timer
  * that it arms only while some other worker is awake (so an idle runtime
  * still sleeps). See docs/design.md, "A blocked handler". */
-#include "core/ask.h"
-#include "base/platform.h"
-#include "base/lock.h"
 #include "core/worker.h"
 
 #include <assert.h>
@@ -49,6 +46,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
+#include "base/lock.h"
+#include "base/platform.h"
+#include "core/ask.h"
 #include "core/futex.h"
 #include "core/runtime.h"
 #include "troupe/error.h"

@@ -21,9 +21,9 @@
 #include <setjmp.h>
 #include <stdint.h>
 
+#include "base/atomic.h"
 #include "core/actor.h"
 #include "core/deque.h"
-#include "base/atomic.h"
 
 #define TR__DEQUE_SIZE 4096 /* local run queue slots (power of two) */
 #define TR__WAKES_MAX 16    /* deferred future wake-ups per worker */

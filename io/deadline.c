@@ -15,8 +15,9 @@
 #include <ck_pr.h>
 #include <stdlib.h>
 
-#include "core/ask.h"
+#include "base/clock.h"
 #include "base/refcount.h"
+#include "core/ask.h"
 #include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"

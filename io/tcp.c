@@ -38,6 +38,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/platform.h"
 #include "base/refcount.h"
 #include "core/futex.h"

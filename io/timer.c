@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/send.h"
 #include "base/platform.h"
 #include "core/msg.h"
 #include "core/runtime.h"
+#include "core/send.h"
 #include "io/io.h"
 #include "troupe/error.h"
 #include "troupe/timer.h"
