@@ -136,11 +136,7 @@ static tr__blocking *pool_of(tr_runtime *rt) {
     if (p == NULL)
         return NULL;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->work_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    tr__cond_init_mono(&p->work_cv);
     pthread_cond_init(&p->exit_cv, NULL);
     p->max = TR_BLOCKING_DEFAULT_THREADS;
     p->keepalive_ms = TR_BLOCKING_DEFAULT_KEEPALIVE_MS;

@@ -9,6 +9,7 @@
 #ifndef TR_BASE_CLOCK_H
 #define TR_BASE_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -19,5 +20,9 @@ uint64_t tr__mono_ms(void);
 /* The absolute CLOCK_MONOTONIC time ms (>= 0) milliseconds from now: for
  * futex waits and for condition variables on the monotonic clock. */
 void tr__deadline_after(struct timespec *ts, int64_t ms);
+
+/* Initialise cv on the monotonic clock, so its timed waits take
+ * tr__deadline_after deadlines (pthread's default is the wall clock). */
+void tr__cond_init_mono(pthread_cond_t *cv);
 
 #endif

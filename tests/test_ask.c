@@ -738,17 +738,23 @@ static void reply_wakes_the_asker_before_the_next_handler_of_the_turn(void **sta
 /* With one CPU for the whole runtime a poll only keeps the replying worker
  * off it: a runtime made on a thread pinned to one CPU (its workers inherit
  * that) turns the poll off, and asks still get their replies. */
-static void no_poll_when_the_runtime_has_one_cpu(void **state) {
-    (void)state;
-    cpu_set_t all, one;
-    assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+/* Pin the calling thread to the first CPU of all; false if not allowed. */
+static bool pin_to_first_cpu(const cpu_set_t *all) {
+    cpu_set_t one;
     CPU_ZERO(&one);
     for (int c = 0; c < CPU_SETSIZE; c++)
-        if (CPU_ISSET(c, &all)) {
+        if (CPU_ISSET(c, all)) {
             CPU_SET(c, &one);
             break;
         }
-    if (sched_setaffinity(0, sizeof(one), &one) != 0)
+    return sched_setaffinity(0, sizeof(one), &one) == 0;
+}
+
+static void no_poll_when_the_runtime_has_one_cpu(void **state) {
+    (void)state;
+    cpu_set_t all;
+    assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+    if (!pin_to_first_cpu(&all))
         skip(); /* not allowed here (a sandbox) */
     tr_runtime *rt = runtime(2);
     assert_int_equal(tr__future_poll_ns(rt), 0);
@@ -775,17 +781,11 @@ static void no_poll_when_the_runtime_has_one_cpu(void **state) {
  * the poll back on for it (nor it off for the other). */
 static void each_runtime_keeps_its_own_poll_cap(void **state) {
     (void)state;
-    cpu_set_t all, one;
+    cpu_set_t all;
     assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
     if (CPU_COUNT(&all) < 2)
         skip(); /* no runtime here can poll */
-    CPU_ZERO(&one);
-    for (int c = 0; c < CPU_SETSIZE; c++)
-        if (CPU_ISSET(c, &all)) {
-            CPU_SET(c, &one);
-            break;
-        }
-    if (sched_setaffinity(0, sizeof(one), &one) != 0)
+    if (!pin_to_first_cpu(&all))
         skip(); /* not allowed here (a sandbox) */
     tr_runtime *pinned = runtime(1);
     assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
