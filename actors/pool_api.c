@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ask.h"
 #include "actors/call.h"
 #include "actors/pool.h"
 #include "actors/restarts.h"
 #include "core/actor.h"
+#include "core/ask.h"
 #include "troupe/error.h"
 #include "troupe/supervisor.h"
 

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/blocks.h"
 #include "base/lock.h"
+#include "core/blocks.h"
 #include "core/runtime.h"
 
 #define CHUNK_BLOCKS 64

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/link.h"
 #include "base/lock.h"
+#include "core/link.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"

@@ -34,9 +34,6 @@
  * of the turns; a parked worker looks too, woken by a WATCH_S watchdog timer
  * that it arms only while some other worker is awake (so an idle runtime
  * still sleeps). See docs/design.md, "A blocked handler". */
-#include "core/ask.h"
-#include "base/platform.h"
-#include "base/lock.h"
 #include "core/worker.h"
 
 #include <assert.h>
@@ -49,6 +46,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
+#include "base/lock.h"
+#include "base/platform.h"
+#include "core/ask.h"
 #include "core/futex.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -360,7 +361,7 @@ int tr__worker_defer_wake_owner(tr__worker *w, tr_future *f) {
         return 0;
     w->event_countdown = 1;
     if (w->frame.actor != NULL)
-        w->frame.actor->after |= TR__AFTER_WAKES;
+        tr__actor_end_turn_after_message_owner(w->frame.actor);
     w->wakes[w->nwakes++] = f;
     return 1;
 }
@@ -633,11 +634,8 @@ static void *worker_main(void *arg) {
     run_loop(w);
     loop_lock(w); /* to the end: a helper may still be running the loop */
     run_posts(w);
-    /* Extensions register at any time under pool_lock: copy them under it. */
     tr__ext ext[TR__EXT_COUNT];
-    tr__spin_lock(&rt->pool_lock);
-    memcpy(ext, rt->ext, sizeof(ext));
-    tr__spin_unlock(&rt->pool_lock);
+    tr__runtime_ext_copy(rt, ext);
     for (unsigned i = 0; i < TR__EXT_COUNT; i++)
         if (ext[i].worker_stop != NULL)
             ext[i].worker_stop(w, ext[i].data);

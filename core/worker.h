@@ -21,9 +21,9 @@
 #include <setjmp.h>
 #include <stdint.h>
 
+#include "base/atomic.h"
 #include "core/actor.h"
 #include "core/deque.h"
-#include "base/atomic.h"
 
 #define TR__DEQUE_SIZE 4096 /* local run queue slots (power of two) */
 #define TR__WAKES_MAX 16    /* deferred future wake-ups per worker */
@@ -132,15 +132,22 @@ void tr__worker_destroy(tr__worker *w);
  * slot); from anywhere else to the global queue. */
 void tr__schedule_any(tr_runtime *rt, tr_actor *a);
 
-/* Push msg into a's mailbox and schedule a if it was idle. Inline: it is
- * the end of every send. */
-static inline int tr__actor_push(tr_actor *a, tr_msg *msg) {
-    int rc = tr__mbox_push_mpsc(&a->mbox, msg);
-    if (rc == TR__MBOX_WOKE) {
+/* The end of every push into a's mailbox: a push that found a idle
+ * (TR__MBOX_WOKE) made this thread its one waker (mailbox/mpsc.h), which
+ * hands it to the scheduler. Returns 0 then, else the push's own result
+ * (0, or TR_EDEAD, TR_EFULL...). */
+static inline int tr__schedule_if_woke(tr_actor *a, int push_rc) {
+    if (push_rc == TR__MBOX_WOKE) {
         tr__schedule_any(a->rt, a);
         return 0;
     }
-    return rc;
+    return push_rc;
+}
+
+/* Push msg into a's mailbox and schedule a if it was idle. Inline: it is
+ * the end of every send. */
+static inline int tr__actor_push(tr_actor *a, tr_msg *msg) {
+    return tr__schedule_if_woke(a, tr__mbox_push_mpsc(&a->mbox, msg));
 }
 
 /* Wake one sleeping worker if any (cheap when none sleeps). */

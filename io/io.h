@@ -52,8 +52,6 @@ typedef struct tr__io_worker {
     tr__io_obj objs;         /* list head (owner only) */
 } tr__io_worker;
 
-typedef struct tr__blocking tr__blocking;
-
 struct tr__io {
     tr_runtime *rt;
     unsigned nworkers;
@@ -65,9 +63,6 @@ struct tr__io {
     tr__io_table timers;
     tr__io_table fds;
     tr__io_table idles; /* actor id -> idle timer */
-    /* The blocking pool (io/blocking.c), made on first use. */
-    pthread_mutex_t pool_mu;
-    tr__blocking *pool;
     /* Signals (io/signal.c). */
     int signals_on;
 };
@@ -103,9 +98,6 @@ int tr__timer_start_fn(tr__io *io, uint64_t after_ms, uint64_t repeat_ms, tr__ti
                        void *arg, uint64_t *id);
 int tr__timer_cancel(tr__io *io, uint64_t id);
 
-/* Teardown of the blocking pool (io/blocking.c), from runtime_free. */
-void tr__blocking_free(tr__io *io);
-
 /* Whether an actor can still take messages: 1 from spawn (init included,
  * where tr_ref_is_alive is still 0) until its mailbox closes. */
 static inline int tr__io_open(const tr_ref *ref) {
@@ -114,6 +106,5 @@ static inline int tr__io_open(const tr_ref *ref) {
 
 /* Push a runtime-made message into an actor; on failure it is dead-lettered
  * (destructors run). Returns the push result. */
-int tr__io_deliver(tr_ref *to, tr_msg *msg);
 
 #endif

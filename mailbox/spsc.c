@@ -37,8 +37,6 @@
  * to a global free list (never to the OS): a backlog of a million messages
  * costs no page faults after the first time. Nothing here knows about
  * actors or workers. */
-#include "base/refcount.h"
-#include "base/lock.h"
 #include "mailbox/spsc.h"
 
 #include <assert.h>
@@ -47,6 +45,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "base/lock.h"
+#include "base/refcount.h"
 #include "troupe/error.h"
 
 #define TOMB_SEG ((tr__lane_seg *)1)

@@ -138,13 +138,8 @@ TR_EXTERN size_t tr_tcp_pending(tr_tcp *c);
  * after this call. */
 TR_EXTERN int tr_tcp_close(tr_tcp *c);
 
-/* --- signals ---------------------------------------------------------------- */
-
-/* Close the runtime gracefully (tr_runtime_close) on SIGINT or SIGTERM.
- * One libev loop owns the signals (worker 0's): libev lets only one loop in
- * the process watch a given signal, so do not watch SIGINT/SIGTERM in
- * another loop, and at most one runtime per process should call this. */
-TR_EXTERN int tr_runtime_close_on_signals(tr_runtime *rt);
+/* Signals: tr_runtime_close_on_signals is declared in troupe/runtime.h
+ * (implemented in io/signal.c, on worker 0's libev loop). */
 
 #ifdef __cplusplus
 }

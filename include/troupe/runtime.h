@@ -90,6 +90,15 @@ TR_EXTERN int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg);
 /* Begin shutdown (idempotent; callable from any thread, actors included). */
 TR_EXTERN int tr_runtime_close(tr_runtime *rt);
 
+/* Close the runtime gracefully (tr_runtime_close) on SIGINT or SIGTERM.
+ * One libev loop owns the signals (worker 0's, io/signal.c): libev lets
+ * only one loop in the process watch a given signal, so do not watch
+ * SIGINT/SIGTERM in another loop, and at most one runtime per process
+ * should call this. 0 (also on a second call), TR_EINVAL (NULL),
+ * TR_ENOMEM, or TR_ECLOSED once worker 0 has stopped (the runtime closed).
+ * Any thread; from a foreign thread it returns once the watchers run. */
+TR_EXTERN int tr_runtime_close_on_signals(tr_runtime *rt);
+
 /* Wait until every worker has exited. TR_EDEADLK from a worker thread. */
 TR_EXTERN int tr_runtime_join(tr_runtime *rt);
 
