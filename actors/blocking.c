@@ -205,14 +205,21 @@ static int open_check(tr_runtime *rt) {
     return 0;
 }
 
+/* rt's pool for new work: TR_ECLOSED (open_check), TR_ENOMEM, or 0. */
+static int open_pool(tr_runtime *rt, tr__blocking **out) {
+    if (open_check(rt) != 0)
+        return TR_ECLOSED;
+    *out = pool_of(rt);
+    return *out != NULL ? 0 : TR_ENOMEM;
+}
+
 int tr_blocking_configure(tr_runtime *rt, unsigned max_threads, uint64_t keepalive_ms) {
     if (rt == NULL || max_threads > 1024)
         return TR_EINVAL;
-    if (open_check(rt) != 0)
-        return TR_ECLOSED;
-    tr__blocking *p = pool_of(rt);
-    if (p == NULL)
-        return TR_ENOMEM;
+    tr__blocking *p;
+    int rc = open_pool(rt, &p);
+    if (rc != 0)
+        return rc;
     pthread_mutex_lock(&p->mu);
     p->max = max_threads != 0 ? max_threads : TR_BLOCKING_DEFAULT_THREADS;
     p->keepalive_ms = keepalive_ms != 0 ? keepalive_ms : TR_BLOCKING_DEFAULT_KEEPALIVE_MS;
@@ -256,11 +263,10 @@ int tr_blocking_ask(tr_runtime *rt, tr_blocking_fn fn, void *arg, tr_free_fn res
         *out = NULL;
     if (rt == NULL || fn == NULL || out == NULL)
         return TR_EINVAL;
-    if (open_check(rt) != 0)
-        return TR_ECLOSED;
-    tr__blocking *p = pool_of(rt);
-    if (p == NULL)
-        return TR_ENOMEM;
+    tr__blocking *p;
+    int rc = open_pool(rt, &p);
+    if (rc != 0)
+        return rc;
     task *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return TR_ENOMEM;
@@ -273,7 +279,7 @@ int tr_blocking_ask(tr_runtime *rt, tr_blocking_fn fn, void *arg, tr_free_fn res
     t->arg = arg;
     t->result_free = result_free;
     t->fut = f;
-    int rc = submit(p, t);
+    rc = submit(p, t);
     if (rc != 0) {
         tr_msg req;
         memset(&req, 0, sizeof(req));
