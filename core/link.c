@@ -99,6 +99,9 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
     tr_ref_retain(who);
     e->kind = kind;
     e->who = who;
+    /* Plain: under a->lock while the list is open. Once it is closed only
+     * the locked faa in tr_monitor moves it (outside the lock), so the two
+     * never race. */
     e->id = a->next_watch_id++;
     if (id != NULL)
         *id = e->id;
