@@ -99,6 +99,8 @@ static entry *free_entry(table *t) {
     for (unsigned i = 0; i < TABLE; i++)
         if (t->e[i].lane == NULL)
             return &t->e[i];
+    /* Relaxed: the state is a hint here; a lane the owner parks or closes
+     * meanwhile is let go all the same (drop_entry takes what it needs). */
     for (unsigned i = 0; i < TABLE; i++)
         if (ck_pr_load_32(&t->e[i].lane->state) != TR__LANE_ACTIVE) {
             drop_entry(&t->e[i]);
@@ -152,6 +154,8 @@ static entry *lane_for(tr_actor *to) {
     uint64_t id = to->id;
     entry *e = find_in(t, to, id);
     if (e != NULL) {
+        /* Relaxed: a lane seen parked may be retired; a put racing the park
+         * is ordered by the lane's own protocol (mailbox/spsc.c). */
         if (e->retire && ck_pr_load_32(&e->lane->state) != TR__LANE_ACTIVE) {
             retire(t, e, to, id); /* drained: the mailbox keeps the order */
             return NULL;

@@ -145,7 +145,7 @@ int tr_monitor(tr_ctx *ctx, tr_ref *target, uint64_t *monitor_id) {
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        id = ck_pr_faa_64(&target->next_watch_id, 1);
+        id = ck_pr_faa_64(&target->next_watch_id, 1); /* locked: other late monitors race */
         deliver(self, TR_MSG_DOWN, target, &why, id);
     }
     if (monitor_id != NULL)
@@ -207,6 +207,8 @@ int tr_unlink(tr_ctx *ctx, tr_ref *target) {
 int tr_trap_exit(tr_ctx *ctx, int on) {
     if (ctx == NULL)
         return TR_EINVAL;
+    /* Relaxed: a flag read by link_signal on any thread; publishes nothing
+     * else (a signal racing the change may see either value). */
     ck_pr_store_32(&tr__actor_of(ctx)->trap_exit, on ? 1 : 0);
     return 0;
 }
