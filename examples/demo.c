@@ -123,7 +123,7 @@ int main(void) {
     pcfg.name = "demo pool";
     tr_child_spec spec = {
         .id = "pool",
-        .start = tr_pool_child_start,
+        .start = tr_pool_start_as_child,
         .arg = &pcfg,
         .restart = TR_CHILD_PERMANENT,
     };
