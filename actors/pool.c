@@ -34,13 +34,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ask.h"
 #include "actors/pool.h"
 #include "actors/restarts.h"
 #include "actors/timer_thread.h"
+#include "base/clock.h"
 #include "core/actor.h"
 #include "core/metrics.h"
 #include "core/log.h"
+#include "core/ask.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -239,11 +240,8 @@ static void broadcast(router *r, tr_msg *m) {
         }
         tr_msg *c;
         size_t size = (m->flags & TR__MSG_INLINE) ? m->size : 0;
-        if (tr_msg_new(&c, m->type, size) != 0)
+        if (tr__msg_make(&c, m->type, tr_msg_data(m), size, m->word) != 0)
             continue;
-        if (size != 0)
-            memcpy(tr_msg_data(c), tr_msg_data(m), size);
-        c->word = m->word;
         if (tr__msg_sender(m) != NULL) { /* a tell's sender, for every copy */
             c->reply = m->reply;
             c->corr = m->corr;

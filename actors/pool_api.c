@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ask.h"
 #include "actors/call.h"
 #include "actors/pool.h"
 #include "actors/restarts.h"
 #include "core/actor.h"
+#include "core/ask.h"
 #include "troupe/error.h"
 #include "troupe/supervisor.h"
 
@@ -127,7 +127,7 @@ int tr_pool_start(tr_runtime *rt, const tr_pool_config *cfg, tr_ref **out) {
     return pool_start(rt, cfg, 1, out);
 }
 
-int tr_pool_child_start(tr_runtime *rt, void *arg, tr_ref **out) {
+int tr_pool_start_as_child(tr_runtime *rt, void *arg, tr_ref **out) {
     return pool_start(rt, arg, -1, out);
 }
 

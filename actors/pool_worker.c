@@ -5,9 +5,9 @@
  * so a crash does not destroy it: its terminate, which runs after the crash,
  * pushes the job back into the router with its crash count raised, and
  * returns the jobs still queued in the dead worker's mailbox too (taken from
- * the core's leftover list, mbox.local, before the core dead-letters it). A
- * job's ask reply token stays in the message header, so a redelivered ask is
- * answered to the original asker.
+ * the core's leftovers, tr__actor_leftovers_take_owner, before the core
+ * dead-letters them). A job's ask reply token stays in the message header,
+ * so a redelivered ask is answered to the original asker.
  *
  * Shared with other threads, all through tr__pool: per-slot handled counters
  * (one cache line per slot, atomic adds by the slot's worker, loads by the
@@ -17,9 +17,10 @@
 #include <ck_pr.h>
 #include <stdlib.h>
 
-#include "base/refcount.h"
 #include "actors/pool.h"
 #include "actors/timer_thread.h"
+#include "base/clock.h"
+#include "base/refcount.h"
 #include "core/actor.h"
 #include "core/msg.h"
 #include "core/runtime.h"
@@ -135,7 +136,6 @@ static void give_back(tr__pool *p, tr_msg *m) {
 static void w_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
     wstate *w = state;
     tr__pool *p = w->pool;
-    tr_actor *self = tr__actor_of(ctx);
     /* First the pool's duties, so a panic in the user's terminate loses
      * nothing. The crashed job: */
     if (w->job != NULL) {
@@ -151,10 +151,8 @@ static void w_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
     tr__actor_set_held(ctx, NULL); /* a crash skipped the clearing in w_receive */
     if (p->cfg.watchdog_ms != 0)   /* a crash left the stamp set: clear it */
         ck_pr_store_64(&p->slots[w->slot].start_ms, 0);
-    /* The jobs still queued here (the core parked them in mbox.local and
-     * dead-letters what we leave there). */
-    tr_msg *left = self->mbox.local, *keep_head = NULL, **keep_tail = &keep_head;
-    self->mbox.local = NULL;
+    /* The jobs still queued here (the core dead-letters what we put back). */
+    tr_msg *left = tr__actor_leftovers_take_owner(ctx), *keep_head = NULL, **keep_tail = &keep_head;
     while (left != NULL) {
         tr_msg *m = left;
         left = m->next;
@@ -169,7 +167,7 @@ static void w_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
             keep_tail = &m->next;
         }
     }
-    self->mbox.local = keep_head;
+    tr__actor_leftovers_put_owner(ctx, keep_head);
     if (p->cfg.behavior->terminate != NULL)
         p->cfg.behavior->terminate(ctx, w->ustate, why);
     tr__pool_unref(p);

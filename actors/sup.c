@@ -28,7 +28,6 @@
  * Requests are tr__sup_req messages (known by their release function; see
  * actors/sup.h): asks from the blocking calls, tr_requests from actors. The
  * answer is a TR_MSG_RESULT reply carrying the request's tr__sup_result. */
-#include "core/ask.h"
 #include "troupe/supervisor.h"
 
 #include <stdio.h>
@@ -38,9 +37,11 @@
 #include "actors/restarts.h"
 #include "actors/sup.h"
 #include "actors/timer_thread.h"
+#include "base/clock.h"
 #include "core/actor.h"
 #include "core/metrics.h"
 #include "core/log.h"
+#include "core/ask.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"

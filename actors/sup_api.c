@@ -125,7 +125,7 @@ int tr_sup_start(tr_runtime *rt, const tr_sup_config *cfg, tr_ref **out) {
     return sa.child_rc;
 }
 
-int tr_sup_child_start(tr_runtime *rt, void *arg, tr_ref **out) {
+int tr_sup_start_as_child(tr_runtime *rt, void *arg, tr_ref **out) {
     return tr_sup_start(rt, arg, out);
 }
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "core/actor.h"
 #include "core/futex.h"
 #include "core/msg.h"
@@ -48,10 +49,6 @@ typedef struct svc {
 } svc;
 
 static __thread svc *tls_on_timer_thread;
-
-uint64_t tr__mono_ms(void) {
-    return tr__mono_ns() / 1000000u;
-}
 
 static void insert_locked(svc *s, entry *e) {
     entry **pp = &s->list;
@@ -147,11 +144,7 @@ static svc *svc_get(tr_runtime *rt) {
         return NULL;
     s->rt = rt;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    tr__cond_init_mono(&s->cv);
     pthread_cond_init(&s->done, NULL);
     tr__ext ext = {.data = s, .worker_stop = NULL, .runtime_free = svc_free};
     /* Publish first, start the thread second: a loser of the race frees an

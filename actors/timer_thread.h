@@ -13,14 +13,13 @@
 
 #include <stdint.h>
 
+#include "base/clock.h" /* the delays are tr__mono_ms times */
+
 #include "troupe/actor.h"
 
 /* System message types of actors/ (only ever sent to actors/ actors). */
 #define TR__A_TIMER (TR_MSG_SYSTEM + 0x101u) /* a timer fell due; word = tag */
 #define TR__A_TOKEN (TR_MSG_SYSTEM + 0x102u) /* pool: a worker's ready token */
-
-/* Monotonic milliseconds. */
-uint64_t tr__mono_ms(void);
 
 /* After delay_ms, push a TR__A_TIMER message with word = tag into target.
  * Holds a reference to target until it fires or is cancelled. Returns a

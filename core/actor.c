@@ -25,12 +25,8 @@
  * Front messages took their room in a bounded mailbox when first popped
  * (given back when that turn ended), so taking them again counts nothing.
  * Invariant: stash and front are empty once finish has begun; their
- * messages are on the leftover list (mbox.local) it dead-letters. */
-#include "core/link.h"
-#include "core/ask.h"
-#include "core/blocks.h"
-#include "base/refcount.h"
-#include "base/lock.h"
+ * messages are on the leftover list it dead-letters (see
+ * tr__actor_leftovers_take_owner). */
 #include "core/actor.h"
 
 #include <assert.h>
@@ -45,6 +41,11 @@
 #include "core/lane.h"
 #include "core/metrics.h"
 #include "core/log.h"
+#include "base/lock.h"
+#include "base/refcount.h"
+#include "core/ask.h"
+#include "core/blocks.h"
+#include "core/link.h"
 #include "core/msg.h"
 #include "core/pin.h"
 #include "core/registry.h"
@@ -363,13 +364,16 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
 
 /* --- pushing ------------------------------------------------------------- */
 
-int tr__actor_push_notice(tr_actor *a, tr_msg *msg) {
-    int rc = tr__mbox_push_over_mpsc(&a->mbox, msg);
-    if (rc == TR__MBOX_WOKE) {
-        tr__schedule_any(a->rt, a);
-        return 0;
-    }
+int tr__actor_deliver_any(tr_actor *to, tr_msg *msg) {
+    msg->next = NULL;
+    int rc = tr__actor_push(to, msg);
+    if (rc != 0)
+        tr__dead_letter_at(to->rt, msg, tr__runtime_dead_reason(to->rt), to); /* named */
     return rc;
+}
+
+int tr__actor_push_notice(tr_actor *a, tr_msg *msg) {
+    return tr__schedule_if_woke(a, tr__mbox_push_over_mpsc(&a->mbox, msg));
 }
 
 /* --- stop requests ------------------------------------------------------- */
@@ -527,8 +531,7 @@ int tr__actor_seal_any(tr_actor *a, tr_exit_kind kind, int code, const char *tex
      * no memory (the runtime's close falls back on it under OOM). */
     bool was_open;
     (void)record_request(a, kind, code, text, &was_open);
-    if (rc == TR__MBOX_WOKE) /* it was idle: we are its one waker */
-        tr__schedule_any(a->rt, a);
+    (void)tr__schedule_if_woke(a, rc); /* it was idle: we are its one waker */
     return 0;
 }
 
@@ -578,9 +581,9 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
          * first), then the queue; the stash is empty from here on. */
         if (TR__UNLIKELY(((uintptr_t)a->front | (uintptr_t)a->stash_head) != 0))
             left = take_held(a, left); /* one test for both: most actors hold none */
-        /* Park the leftovers on cur's chain so a panic in terminate cannot
-         * lose them: dead-lettered below either way. */
-        a->mbox.local = left;
+        /* Park the leftovers so a panic in terminate cannot lose them:
+         * dead-lettered below either way. */
+        tr__actor_leftovers_put_owner(tr__ctx_of(a), left);
         unsigned known = text != NULL ? known_text(text) : 0;
         tr__actor_texts *t = text != NULL && known == 0 ? texts_of(a) : NULL;
         if (known != 0) { /* a runtime text: static */
@@ -598,14 +601,11 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
             a->beh.terminate(tr__ctx_of(a), a->state, &why);
         }
     }
-    tr_msg *left = a->mbox.local;
-    a->mbox.local = NULL;
+    tr_msg *left = tr__actor_leftovers_take_owner(tr__ctx_of(a));
     while (left != NULL) {
         tr_msg *next = left->next;
         left->next = NULL;
-        tr__dead_letter_at(
-            rt, left,
-            ck_pr_load_32(&rt->state) == TR__RT_RUNNING ? TR_DEAD_STOPPED : TR_DEAD_SHUTDOWN, a);
+        tr__dead_letter_at(rt, left, tr__runtime_dead_reason(rt), a);
         left = next;
     }
     /* Names and groups go before DOWN/EXIT: a supervisor that restarts a on

@@ -159,6 +159,11 @@ void tr__actor_stop_as_message(tr_ctx *ctx);
  * (For pools: tr_pool_close.) */
 int tr__actor_seal_any(tr_actor *a, tr_exit_kind kind, int code, const char *text);
 
+/* Push msg into `to` (as tr__actor_push), or dead-letter it if it cannot
+ * go in (destructors run, reason tr__runtime_dead_reason): msg is gone
+ * either way; the push's result says which. For deliveries that no caller
+ * waits on (timers, I/O, blocking tasks). Any thread. */
+int tr__actor_deliver_any(tr_actor *to, tr_msg *msg);
 /* The same past a bounded mailbox's limit (never TR_EFULL): for the runtime's
  * notices that must not be lost (DOWN, EXIT, ASK_FAILED). */
 int tr__actor_push_notice(tr_actor *a, tr_msg *msg);
@@ -167,6 +172,28 @@ int tr__actor_push_notice(tr_actor *a, tr_msg *msg);
  * receive, such as a pool worker's (actors/pool_worker.c). Owner only. */
 static inline void tr__actor_fix_receive(tr_ctx *ctx) {
     tr__actor_of(ctx)->fixed = 1;
+}
+/* End a's turn right after the message being received (owner only): a
+ * reply given in it deferred the wake-up of a sleeping asker, which goes
+ * out once the turn is over (core/worker.h, tr__worker_defer_wake_owner). */
+static inline void tr__actor_end_turn_after_message_owner(tr_actor *a) {
+    a->after |= TR__AFTER_WAKES;
+}
+/* The leftovers of an ending actor: what was still queued for it (mailbox,
+ * lanes, stash) when its end began. The core parks them on the mailbox's
+ * private list, so that a panic in terminate cannot lose them, and
+ * dead-letters whatever is there once terminate returns. From terminate
+ * (owner only) a runtime behaviour may take them and put back, in order,
+ * what it does not handle itself (actors/pool_worker.c hands its jobs back
+ * to the pool). */
+static inline tr_msg *tr__actor_leftovers_take_owner(tr_ctx *ctx) {
+    tr_actor *a = tr__actor_of(ctx);
+    tr_msg *left = a->mbox.local;
+    a->mbox.local = NULL;
+    return left;
+}
+static inline void tr__actor_leftovers_put_owner(tr_ctx *ctx, tr_msg *left) {
+    tr__actor_of(ctx)->mbox.local = left;
 }
 /* Around a runtime wrapper's call of the user's receive with a message it
  * kept (so cur is NULL): tr_sender answers for msg as for the message being

@@ -26,8 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/ask.h"
+#include "base/clock.h"
 #include "base/refcount.h"
+#include "core/ask.h"
 #include "core/futex.h"
 #include "core/lane.h"
 #include "core/modes.h"
@@ -518,28 +519,28 @@ bool tr_future_is_ready(const tr_future *f) {
 
 static __thread uint32_t tls_poll_ns = TR__POLL_MAX_NS;
 
-/* TR__POLL_MAX_NS, or 0 when the runtime's threads have one CPU between
- * them: a poll there only keeps the replying worker off the CPU. Set by
- * tr_runtime_new (relaxed: any value is safe, it is only a hint). */
-static uint32_t poll_cap = TR__POLL_MAX_NS;
-
-void tr__future_poll_init(void) {
+/* rt->poll_cap: TR__POLL_MAX_NS, or 0 when the runtime's threads have one
+ * CPU between them: a poll there only keeps the replying worker off the
+ * CPU. Per runtime: two runtimes made on differently pinned threads each
+ * keep their own. Written once by tr_runtime_new before rt is shared (its
+ * return, or the workers' creation, publishes it): plain reads after. */
+void tr__future_poll_init(tr_runtime *rt) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     cpu_set_t set; /* workers inherit the creating thread's CPUs */
     if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) < n)
         n = CPU_COUNT(&set);
-    ck_pr_store_32(&poll_cap, n > 1 ? TR__POLL_MAX_NS : 0);
+    rt->poll_cap = n > 1 ? TR__POLL_MAX_NS : 0;
 }
 
-static inline uint32_t poll_budget(void) {
-    uint32_t cap = ck_pr_load_32(&poll_cap);
+static inline uint32_t poll_budget(const tr_runtime *rt) {
+    uint32_t cap = rt->poll_cap;
     return tls_poll_ns < cap ? tls_poll_ns : cap;
 }
 
 /* Poll f for up to this thread's budget from start; 1 with *s the outcome
  * (acquire) if it settled, 0 with *s the last state seen if not. */
 static int poll_settled(tr_future *f, uint32_t *s, uint64_t start) {
-    uint32_t budget = poll_budget();
+    uint32_t budget = poll_budget(f->rt);
     if (budget == 0)
         return 0;
     do {
@@ -595,8 +596,8 @@ static uint32_t await(tr_future *f, const struct timespec *deadline) {
     return s;
 }
 
-uint32_t tr__future_poll_ns(void) {
-    return poll_budget();
+uint32_t tr__future_poll_ns(const tr_runtime *rt) {
+    return poll_budget(rt);
 }
 
 tr_runtime *tr__future_runtime(const tr_future *f) {

@@ -35,11 +35,12 @@ tr_future *tr__future_new(tr_runtime *rt);
 /* Settle f with reply (err == 0; f then owns reply) or the failure err,
  * using the token's reference. Any thread, once per future. */
 void tr__future_settle(tr_future *f, tr_msg *reply, int err);
-/* This thread's current poll budget in tr_future_wait, in ns (for tests):
- * between these two (core/ask.c says how it moves), or 0 where the last
- * runtime made saw one CPU (tr__future_poll_init, from tr_runtime_new). */
-uint32_t tr__future_poll_ns(void);
-void tr__future_poll_init(void);
+/* This thread's current poll budget in tr_future_wait on a future of rt, in
+ * ns (for tests): between these two (core/ask.c says how it moves), or 0
+ * where rt was made seeing one CPU (tr__future_poll_init, from
+ * tr_runtime_new, sets rt->poll_cap). */
+uint32_t tr__future_poll_ns(const tr_runtime *rt);
+void tr__future_poll_init(tr_runtime *rt);
 #define TR__POLL_MAX_NS 50000u
 #define TR__POLL_MIN_NS 2000u
 /* Wake f's sleeping waiters and drop the settler's reference: the end of a

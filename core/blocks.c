@@ -20,8 +20,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "core/blocks.h"
 #include "base/lock.h"
+#include "core/blocks.h"
 #include "core/runtime.h"
 
 /* Blocks hold the only pointers to some heap memory (large states, stop

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "base/clock.h" /* deadlines are the clock's (tr__deadline_after) */
+
 /* Sleep while *word == val, until woken or deadline (NULL: none).
  * TR_ETIMEDOUT when the deadline passed, else 0 (woken, interrupted, or
  * *word != val already): callers re-check their condition either way. */
@@ -20,12 +22,5 @@ int tr__futex_wait(uint32_t *word, uint32_t val, const struct timespec *deadline
 
 /* Wake up to n threads sleeping on word (INT32_MAX: all). */
 void tr__futex_wake(uint32_t *word, int n);
-
-/* The absolute CLOCK_MONOTONIC time ms (>= 0) milliseconds from now: for
- * futex waits and for condition variables on the monotonic clock. */
-void tr__deadline_after(struct timespec *ts, int64_t ms);
-
-/* CLOCK_MONOTONIC now, in nanoseconds. */
-uint64_t tr__mono_ns(void);
 
 #endif

@@ -28,8 +28,6 @@
  * hash, and patterns with a wildcard, which it tries one by one (O(wildcard
  * patterns)). An actor whose several patterns match gets one message (the
  * targets are sorted and deduplicated when more than one set matched). */
-#include "base/platform.h"
-#include "base/refcount.h"
 #include "core/group.h"
 
 #include <limits.h>
@@ -39,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/platform.h"
+#include "base/refcount.h"
 #include "core/msg.h"
 #include "core/msgcache.h"
 #include "core/registry.h"

@@ -7,8 +7,9 @@
  * burst of injected actors spread over the workers instead of piling them
  * into one worker's deque. Consumers come here once per `global_interval`
  * turns or when idle, never per message. */
-#include "base/lock.h"
 #include "core/inject.h"
+
+#include "base/lock.h"
 
 #include <ck_pr.h>
 #include <stddef.h>

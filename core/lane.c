@@ -99,6 +99,8 @@ static entry *free_entry(table *t) {
     for (unsigned i = 0; i < TABLE; i++)
         if (t->e[i].lane == NULL)
             return &t->e[i];
+    /* Relaxed: the state is a hint here; a lane the owner parks or closes
+     * meanwhile is let go all the same (drop_entry takes what it needs). */
     for (unsigned i = 0; i < TABLE; i++)
         if (ck_pr_load_32(&t->e[i].lane->state) != TR__LANE_ACTIVE) {
             drop_entry(&t->e[i]);
@@ -110,20 +112,12 @@ static entry *free_entry(table *t) {
 /* Push l's kick into `to`'s mailbox, scheduling `to` if it was idle. The
  * kick takes no room in a bounded mailbox (the owner discounts it). */
 static int push_kick(tr_actor *to, tr__lane *l) {
-    int rc = tr__mbox_push_uncounted_mpsc(&to->mbox, &l->kick);
-    if (rc == TR__MBOX_WOKE) {
-        tr__schedule_any(to->rt, to);
-        return 0;
-    }
-    return rc;
+    return tr__schedule_if_woke(to, tr__mbox_push_uncounted_mpsc(&to->mbox, &l->kick));
 }
 
 /* Announce l to `to` through its mailbox (the kick holds a reference). */
 static int announce(tr_actor *to, tr__lane *l) {
-    tr_msg *k = &l->kick;
-    tr_msg_init(k, 1, NULL);
-    k->type = TR_MSG_SYSTEM;
-    k->flags = TR__MSG_LANE | TR__MSG_QUIET;
+    tr__msg_init_header(&l->kick, TR_MSG_SYSTEM, TR__MSG_LANE | TR__MSG_QUIET);
     return push_kick(to, l);
 }
 
@@ -160,6 +154,8 @@ static entry *lane_for(tr_actor *to) {
     uint64_t id = to->id;
     entry *e = find_in(t, to, id);
     if (e != NULL) {
+        /* Relaxed: a lane seen parked may be retired; a put racing the park
+         * is ordered by the lane's own protocol (mailbox/spsc.c). */
         if (e->retire && ck_pr_load_32(&e->lane->state) != TR__LANE_ACTIVE) {
             retire(t, e, to, id); /* drained: the mailbox keeps the order */
             return NULL;
@@ -354,8 +350,7 @@ void tr__lane_kick_owner(tr_actor *a, tr_msg *kick) {
  * and everything behind the entry (asks included) stuck. */
 static void dead_word(tr_runtime *rt, uint32_t type, uint64_t word, int why) {
     tr_msg tmp;
-    tr_msg_init(&tmp, 1, NULL);
-    tmp.type = type;
+    tr__msg_init_header(&tmp, type, 0);
     tmp.word = word;
     tr__dead_letter(rt, &tmp, why);
 }

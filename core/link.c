@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/link.h"
 #include "base/lock.h"
+#include "core/link.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -99,6 +99,9 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
     tr_ref_retain(who);
     e->kind = kind;
     e->who = who;
+    /* Plain: under a->lock while the list is open. Once it is closed only
+     * the locked faa in tr_monitor moves it (outside the lock), so the two
+     * never race. */
     e->id = a->next_watch_id++;
     if (id != NULL)
         *id = e->id;
@@ -142,7 +145,7 @@ int tr_monitor(tr_ctx *ctx, tr_ref *target, uint64_t *monitor_id) {
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        id = ck_pr_faa_64(&target->next_watch_id, 1);
+        id = ck_pr_faa_64(&target->next_watch_id, 1); /* locked: other late monitors race */
         deliver(self, TR_MSG_DOWN, target, &why, id);
     }
     if (monitor_id != NULL)
@@ -204,6 +207,8 @@ int tr_unlink(tr_ctx *ctx, tr_ref *target) {
 int tr_trap_exit(tr_ctx *ctx, int on) {
     if (ctx == NULL)
         return TR_EINVAL;
+    /* Relaxed: a flag read by link_signal on any thread; publishes nothing
+     * else (a signal racing the change may see either value). */
     ck_pr_store_8(&tr__actor_of(ctx)->trap_exit, on ? 1 : 0);
     return 0;
 }

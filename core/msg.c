@@ -11,15 +11,15 @@
  * ptr_free), so the asker still learns (not one the mailbox still holds
  * as its link: that one goes through tr__msg_finish, and its notice may be
  * lost). */
-#include "core/ask.h"
 #include "core/msg.h"
 
-#include "core/msgcache.h"
 #include "base/atomic.h"
+#include "core/msgcache.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ask.h"
 #include "troupe/error.h"
 
 static void release_big(tr_msg *msg) {

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "troupe/actor.h"
 #include "troupe/msg.h"
@@ -83,6 +84,16 @@ static inline void tr__msg_fill_reply(tr_msg *m, uint32_t type, uint32_t size, u
     m->flags = TR__MSG_INLINE;
     m->status = 0;
     m->reply = reply;
+}
+
+/* A header in memory the caller owns (no release), of any type, system
+ * types included (tr_msg_init refuses those): zeroed, then type and flags.
+ * For messages the runtime embeds (a lane's kick) or builds on the stack
+ * (a dead letter's view of a one-word slot). */
+static inline void tr__msg_init_header(tr_msg *m, uint32_t type, uint32_t flags) {
+    memset(m, 0, sizeof(*m));
+    m->type = type;
+    m->flags = flags;
 }
 
 /* The same with no reply token and no sender. */

@@ -17,7 +17,6 @@
  *
  * ASan builds keep the cache (so it is tested) but poison free blocks, so a
  * use after free is still reported. */
-#include "base/lock.h"
 #include "core/msgcache.h"
 
 #include <ck_spinlock.h>
@@ -28,6 +27,7 @@
 #include <sys/mman.h>
 
 #include "base/atomic.h"
+#include "base/lock.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>

@@ -11,8 +11,8 @@
 
 #include <ck_pr.h>
 
-#include "core/ask.h"
 #include "base/atomic.h"
+#include "core/ask.h"
 #include "core/msg.h"
 #include "core/msgcache.h"
 #include "troupe/error.h"

@@ -11,9 +11,9 @@
 
 #include <ck_pr.h>
 
+#include "base/atomic.h"
 #include "core/actor.h"
 #include "core/group.h"
-#include "base/atomic.h"
 
 /* A name (of an actor, a group): 1..TR_NAME_MAX bytes. 0 with *len set, or
  * TR_EINVAL. Shared by the names table and the groups (core/group.c). */

@@ -9,9 +9,6 @@
  * stops itself (tr_spawn): the alive flag and the state are each written
  * before the other is read, with barriers between (Dekker; an asymmetric
  * pair, since spawns are frequent and closes rare: core/fence.h). */
-#include "core/ask.h"
-#include "core/blocks.h"
-#include "base/lock.h"
 #include "core/runtime.h"
 
 #include <assert.h>
@@ -26,6 +23,9 @@
 #include "base/fence.h"
 #include "core/fork.h"
 #include "core/console.h"
+#include "base/lock.h"
+#include "core/ask.h"
+#include "core/blocks.h"
 #include "core/futex.h"
 #include "core/group.h"
 #include "core/metrics.h"
@@ -72,10 +72,11 @@ static void runtime_destroy(tr_runtime *rt) {
     for (unsigned i = 0; i < rt->nworkers; i++)
         tr__worker_destroy(&rt->workers[i]);
     tr__ext ext[TR__EXT_COUNT];
-    tr__spin_lock(&rt->pool_lock); /* registered under it, from any thread */
-    memcpy(ext, rt->ext, sizeof(ext));
-    tr__spin_unlock(&rt->pool_lock);
-    for (unsigned i = 0; i < TR__EXT_COUNT; i++)
+    tr__runtime_ext_copy(rt, ext);
+    /* Last slot first: a later extension may use an earlier one as it
+     * goes (the blocking pool runs its queued tasks, which may arm io/
+     * timers). */
+    for (unsigned i = TR__EXT_COUNT; i-- > 0;)
         if (ext[i].runtime_free != NULL)
             ext[i].runtime_free(rt, ext[i].data);
     tr__registry_free(rt);
@@ -104,7 +105,6 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
     if (rc != 0)
         return rc;
     tr__fence_init();
-    tr__future_poll_init();
     tr_runtime *rt = aligned_alloc(TR__CACHELINE, sizeof(*rt));
     if (rt == NULL)
         return TR_ENOMEM;
@@ -113,6 +113,7 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
     tr__metrics_start(rt, c.metrics);
     rt->start_ns = tr__mono_ns();
     tr__log_init(rt);
+    tr__future_poll_init(rt);
     tr__inject_init(&rt->global);
     rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
     pthread_mutex_init(&rt->join_mu, NULL);
@@ -379,19 +380,25 @@ void tr__runtime_space_freed(tr_runtime *rt) {
 int tr__runtime_ext_set(tr_runtime *rt, unsigned slot, const tr__ext *ext) {
     if (rt == NULL || ext == NULL || slot >= TR__EXT_COUNT)
         return TR_EINVAL;
-    tr__spin_lock(&rt->pool_lock);
+    tr__spin_lock(&rt->ext_lock);
     int busy = rt->ext[slot].data != NULL;
     if (!busy)
         rt->ext[slot] = *ext;
-    tr__spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->ext_lock);
     return busy ? TR_EBUSY : 0;
 }
 
 void *tr__runtime_ext_get(tr_runtime *rt, unsigned slot) {
     if (rt == NULL || slot >= TR__EXT_COUNT)
         return NULL;
-    tr__spin_lock(&rt->pool_lock);
+    tr__spin_lock(&rt->ext_lock);
     void *d = rt->ext[slot].data;
-    tr__spin_unlock(&rt->pool_lock);
+    tr__spin_unlock(&rt->ext_lock);
     return d;
+}
+
+void tr__runtime_ext_copy(tr_runtime *rt, tr__ext out[TR__EXT_COUNT]) {
+    tr__spin_lock(&rt->ext_lock);
+    memcpy(out, rt->ext, sizeof(rt->ext));
+    tr__spin_unlock(&rt->ext_lock);
 }

@@ -37,13 +37,20 @@ static inline int tr__runtime_closing(uint32_t st) {
 
 /* Extension slots: higher layers (io/, actors/) hang per-runtime state here
  * without core knowing what it is. */
-enum { TR__EXT_IO = 0, TR__EXT_ACTORS = 1, TR__EXT_SUP = 2, TR__EXT_COUNT = 4 };
+enum {
+    TR__EXT_IO = 0,
+    TR__EXT_ACTORS = 1,
+    TR__EXT_SUP = 2,      /* actors/sup_drain.c */
+    TR__EXT_BLOCKING = 3, /* actors/blocking.c */
+    TR__EXT_COUNT = 4
+};
 
 typedef struct tr__ext {
     void *data;
     /* On each worker's thread, after its last actor turn, before it exits. */
     void (*worker_stop)(tr__worker *w, void *data);
-    /* Once, in tr_runtime_free after the workers have exited. */
+    /* Once, in tr_runtime_free after the workers have exited (the last
+     * slot's first). */
     void (*runtime_free)(tr_runtime *rt, void *data);
     /* Optional: once, on the thread of a drain, after the mailboxes drained
      * and before the close: stop what this layer owns in its order (actors/:
@@ -58,6 +65,7 @@ typedef struct tr__ext {
 struct tr_runtime {
     tr_runtime_config cfg;
     unsigned nworkers;
+    uint32_t poll_cap; /* futures' poll cap (core/ask.c): set once at creation */
     tr__worker *workers;
     /* Read-mostly line: checked by every foreign send and by spawn. */
     uint32_t state TR__ALIGNED;
@@ -97,6 +105,9 @@ struct tr_runtime {
     /* Join. */
     pthread_mutex_t join_mu;
     int joined;
+    /* Extension slots: registered at any time, from any thread, under
+     * ext_lock (its own: nothing else is guarded by it). */
+    ck_spinlock_fas_t ext_lock;
     tr__ext ext[TR__EXT_COUNT];
     /* Names and groups, made on first use (core/registry.c, core/group.c). */
     struct tr__names *names;
@@ -161,6 +172,12 @@ int64_t tr__runtime_alive(tr_runtime *rt);
 void tr__runtime_quiet_check(tr_runtime *rt);
 /* Start shutdown (state RUNNING -> CLOSING); idempotent. */
 void tr__runtime_begin_close(tr_runtime *rt);
+/* Why a message meant for an actor that ended is dead-lettered:
+ * TR_DEAD_STOPPED while rt runs, TR_DEAD_SHUTDOWN once it closes. Only
+ * picks the reason (relaxed load): a stale state is harmless. */
+static inline int tr__runtime_dead_reason(tr_runtime *rt) {
+    return ck_pr_load_32(&rt->state) == TR__RT_RUNNING ? TR_DEAD_STOPPED : TR_DEAD_SHUTDOWN;
+}
 /* Count and report a dead letter, then destroy msg with status err. */
 void tr__dead_letter(tr_runtime *rt, tr_msg *msg, int why);
 /* The same for a message that was addressed to actor `target`, which the
@@ -169,7 +186,11 @@ void tr__dead_letter_at(tr_runtime *rt, tr_msg *msg, int why, const tr_actor *ta
 /* Wake tr_send_wait sleepers if there are any. */
 void tr__runtime_space_freed(tr_runtime *rt);
 
+/* Register ext in slot (TR_EBUSY if taken) / its data, or NULL. Any thread. */
 int tr__runtime_ext_set(tr_runtime *rt, unsigned slot, const tr__ext *ext);
 void *tr__runtime_ext_get(tr_runtime *rt, unsigned slot);
+/* A consistent copy of every slot (for the hooks run at a worker's stop and
+ * at free). Any thread. */
+void tr__runtime_ext_copy(tr_runtime *rt, tr__ext out[TR__EXT_COUNT]);
 
 #endif

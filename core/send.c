@@ -17,12 +17,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/send.h"
+#include "base/clock.h"
 #include "core/futex.h"
 #include "core/lane.h"
 #include "core/msg.h"
 #include "core/msgcache.h"
 #include "core/runtime.h"
+#include "core/send.h"
 #include "troupe/error.h"
 
 /* Foreign threads may not send into a draining or closed runtime; its actors
@@ -167,11 +168,8 @@ int tr_send_batch(tr_ref *to, tr_msg *const *msgs, size_t n) {
     /* Link in send order, as the mailbox queue wants it. */
     for (size_t i = 0; i + 1 < n; i++)
         msgs[i]->next = msgs[i + 1];
-    rc = tr__mbox_push_chain_mpsc(&to->mbox, msgs[0], msgs[n - 1], (uint32_t)n);
-    if (rc == TR__MBOX_WOKE) {
-        tr__schedule_any(to->rt, to);
-        return 0;
-    }
+    rc = tr__schedule_if_woke(
+        to, tr__mbox_push_chain_mpsc(&to->mbox, msgs[0], msgs[n - 1], (uint32_t)n));
     if (rc != 0)
         for (size_t i = 0; i < n; i++)
             msgs[i]->next = NULL;

@@ -44,9 +44,6 @@
  * global queue or another worker's deque; on its home it is queued only
  * there, and a private worker's deque is invisible to thieves (it is not in
  * rt->workers). */
-#include "core/ask.h"
-#include "base/platform.h"
-#include "base/lock.h"
 #include "core/worker.h"
 
 #include <assert.h>
@@ -59,6 +56,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
+#include "base/lock.h"
+#include "base/platform.h"
+#include "core/ask.h"
 #include "core/futex.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -436,7 +437,7 @@ int tr__worker_defer_wake_owner(tr__worker *w, tr_future *f) {
         return 0;
     w->event_countdown = 1;
     if (w->frame.actor != NULL)
-        w->frame.actor->after |= TR__AFTER_WAKES;
+        tr__actor_end_turn_after_message_owner(w->frame.actor);
     w->wakes[w->nwakes++] = f;
     return 1;
 }
@@ -815,12 +816,9 @@ void tr__worker_finish_owner(tr__worker *w, int thread_hooks) {
     tr__tls_worker = w;
     loop_lock(w); /* to the end: a helper may still be running the loop */
     run_posts(w);
-    /* Extensions register at any time under pool_lock: copy them under it.
-     * Their per-worker state exists for the pool's workers only. */
+    /* Their per-worker state exists for the pool's workers only. */
     tr__ext ext[TR__EXT_COUNT];
-    tr__spin_lock(&rt->pool_lock);
-    memcpy(ext, rt->ext, sizeof(ext));
-    tr__spin_unlock(&rt->pool_lock);
+    tr__runtime_ext_copy(rt, ext);
     for (unsigned i = 0; i < TR__EXT_COUNT && !w->priv; i++)
         if (ext[i].worker_stop != NULL)
             ext[i].worker_stop(w, ext[i].data);

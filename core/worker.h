@@ -21,6 +21,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 
+#include "base/atomic.h"
 #include "core/actor.h"
 #include "core/deque.h"
 #include "base/atomic.h"
@@ -177,25 +178,33 @@ static inline int tr__worker_is_private(const tr__worker *w) {
  * slot); from anywhere else to the global queue. */
 void tr__schedule_any(tr_runtime *rt, tr_actor *a);
 
-/* Push msg into a's mailbox and schedule a if it was idle. Inline: it is
- * the end of every send. */
+/* The end of every push into a's mailbox: a push that found a idle
+ * (TR__MBOX_WOKE) made this thread its one waker (mailbox/mpsc.h), which
+ * hands it to the scheduler. Returns 0 then, else the push's own result
+ * (0, or TR_EDEAD, TR_EFULL...). */
+static inline int tr__schedule_if_woke(tr_actor *a, int push_rc) {
+    if (push_rc == TR__MBOX_WOKE) {
+        tr__schedule_any(a->rt, a);
+        return 0;
+    }
+    return push_rc;
+}
+
 /* Runtimes with TR_METRICS_TIMING on, process-wide (core/metrics.c): a send
  * stamps its message only while it is not 0, so one load of a read-mostly
  * word and a branch is all timing costs a send when it is off. */
 extern uint32_t tr__timing_runtimes;
 /* Stamp msg for a's runtime if its timing is on (core/metrics.c). */
 void tr__metrics_stamp_any(tr_actor *a, tr_msg *msg);
+
+/* Push msg into a's mailbox and schedule a if it was idle. Inline: it is
+ * the end of every send. */
 static inline int tr__actor_push(tr_actor *a, tr_msg *msg) {
     /* Relaxed: a sender that sees the switch late sends one unstamped
      * message, which is then not timed. */
     if (TR__UNLIKELY(ck_pr_load_32(&tr__timing_runtimes) != 0))
         tr__metrics_stamp_any(a, msg);
-    int rc = tr__mbox_push_mpsc(&a->mbox, msg);
-    if (rc == TR__MBOX_WOKE) {
-        tr__schedule_any(a->rt, a);
-        return 0;
-    }
-    return rc;
+    return tr__schedule_if_woke(a, tr__mbox_push_mpsc(&a->mbox, msg));
 }
 
 /* Wake one sleeping worker if any (cheap when none sleeps). */

@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
     pcfg.name = "demo pool";
     tr_child_spec spec = {
         .id = "pool",
-        .start = tr_pool_child_start,
+        .start = tr_pool_start_as_child,
         .arg = &pcfg,
         .restart = TR_CHILD_PERMANENT,
     };

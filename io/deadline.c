@@ -15,8 +15,9 @@
 #include <ck_pr.h>
 #include <stdlib.h>
 
-#include "core/ask.h"
+#include "base/clock.h"
 #include "base/refcount.h"
+#include "core/ask.h"
 #include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"
@@ -56,7 +57,7 @@ static void ask_failed(ask_deadline *d, int err) {
     m->corr = d->tag;
     m->status = err;
     m->word = (uint64_t)(int64_t)err;
-    tr__io_deliver(d->asker, m);
+    tr__actor_deliver_any(d->asker, m);
 }
 
 static void cancel_timer(ask_deadline *d) {
@@ -71,7 +72,7 @@ static void sink_reply(tr__reply_sink *s, tr_msg *reply, uint64_t corr) {
     if (deadline_win(d)) {
         cancel_timer(d);
         reply->corr = d->tag;
-        tr__io_deliver(d->asker, reply);
+        tr__actor_deliver_any(d->asker, reply);
     } else {
         tr__dead_letter_at(d->asker->rt, reply, TR_DEAD_DROPPED, d->asker); /* too late */
     }
@@ -190,7 +191,7 @@ static void idle_tick(void *arg, int fired) {
         return;
     m->flags |= TR__MSG_QUIET;
     m->word = (uint64_t)s->ms;
-    tr__io_deliver(s->ref, m);
+    tr__actor_deliver_any(s->ref, m);
 }
 
 int tr_idle_timeout(tr_ctx *ctx, uint64_t ms) {

@@ -95,7 +95,7 @@ static void ready(struct ev_loop *loop, ev_io *ev, int revents) {
         return;
     m->word = f->tag;
     m->status = ((revents & EV_READ) ? TR_FD_READ : 0) | ((revents & EV_WRITE) ? TR_FD_WRITE : 0);
-    tr__io_deliver(f->to, m);
+    tr__actor_deliver_any(f->to, m);
 }
 
 static void arm_owner(fdw *f, unsigned events) {

@@ -7,7 +7,7 @@
  * the worker's post mutex (so no post can be accepted after the runtime's
  * final run_posts) and tears down every loop object on that worker. Posts
  * accepted before the flag was set run in that final run_posts and see the
- * flag. runtime_free then frees the tables and the blocking pool. */
+ * flag. runtime_free then frees the tables. */
 #include "io/io.h"
 
 #include <ck_pr.h>
@@ -125,19 +125,6 @@ tr__worker *tr__io_pick_worker(tr__io *io) {
     return &io->rt->workers[i % io->nworkers];
 }
 
-int tr__io_deliver(tr_ref *to, tr_msg *msg) {
-    msg->next = NULL;
-    int rc = tr__actor_push(to, msg);
-    if (rc != 0) {
-        tr_runtime *rt = to->rt;
-        /* Only picks the dead-letter reason: a stale state is harmless. */
-        tr__dead_letter_at(
-            rt, msg,
-            ck_pr_load_32(&rt->state) == TR__RT_RUNNING ? TR_DEAD_STOPPED : TR_DEAD_SHUTDOWN, to);
-    }
-    return rc;
-}
-
 /* --- life cycle ---------------------------------------------------------- */
 
 static void io_worker_stop(tr__worker *w, void *data) {
@@ -154,23 +141,15 @@ static void io_worker_stop(tr__worker *w, void *data) {
     }
 }
 
-/* A drain waits while a blocking task's result is still to come. */
-static int io_busy(tr_runtime *rt, void *data) {
-    (void)rt;
-    return tr__blocking_busy(data);
-}
-
 static void io_runtime_free(tr_runtime *rt, void *data) {
     (void)rt;
     tr__io *io = data;
-    tr__blocking_free(io);
     for (unsigned i = 0; i < io->nworkers; i++)
         pthread_mutex_destroy(&io->ws[i].post_mu);
     free(io->timers.b);
     free(io->fds.b);
     free(io->idles.b);
     pthread_mutex_destroy(&io->lock);
-    pthread_mutex_destroy(&io->pool_mu);
     free(io->ws);
     free(io);
 }
@@ -196,12 +175,8 @@ tr__io *tr__io_get(tr_runtime *rt) {
         io->ws[i].objs.next = io->ws[i].objs.prev = &io->ws[i].objs;
     }
     pthread_mutex_init(&io->lock, NULL);
-    pthread_mutex_init(&io->pool_mu, NULL);
     io->next_id = 1;
-    tr__ext ext = {.data = io,
-                   .worker_stop = io_worker_stop,
-                   .runtime_free = io_runtime_free,
-                   .busy = io_busy};
+    tr__ext ext = {.data = io, .worker_stop = io_worker_stop, .runtime_free = io_runtime_free};
     if (tr__runtime_ext_set(rt, TR__EXT_IO, &ext) != 0) {
         io_runtime_free(rt, io); /* lost the race: use the winner's */
         return tr__runtime_ext_get(rt, TR__EXT_IO);

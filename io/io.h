@@ -52,8 +52,6 @@ typedef struct tr__io_worker {
     tr__io_obj objs;         /* list head (owner only) */
 } tr__io_worker;
 
-typedef struct tr__blocking tr__blocking;
-
 struct tr__io {
     tr_runtime *rt;
     unsigned nworkers;
@@ -65,9 +63,6 @@ struct tr__io {
     tr__io_table timers;
     tr__io_table fds;
     tr__io_table idles; /* actor id -> idle timer */
-    /* The blocking pool (io/blocking.c), made on first use. */
-    pthread_mutex_t pool_mu;
-    tr__blocking *pool;
     /* Signals (io/signal.c). */
     int signals_on;
     int signal_drain_ms; /* the signal watcher's drain deadline; 0: close at once */
@@ -111,12 +106,6 @@ int tr__timer_cancel(tr__io *io, uint64_t id);
  * TR_ENOTFOUND (nothing is closed: the caller still owns fd), TR_EINVAL. */
 int tr__fd_unwatch_close(tr_runtime *rt, uint64_t id);
 
-/* Teardown of the blocking pool (io/blocking.c), from runtime_free. */
-void tr__blocking_free(tr__io *io);
-/* 1 while a blocking task is queued or running (its result not yet
- * delivered): a drain waits for it (tr__ext.busy). Any thread. */
-int tr__blocking_busy(tr__io *io);
-
 /* Whether an actor can still take messages: 1 from spawn (init included,
  * where tr_ref_is_alive is still 0) until its mailbox closes. */
 static inline int tr__io_open(const tr_ref *ref) {
@@ -125,6 +114,5 @@ static inline int tr__io_open(const tr_ref *ref) {
 
 /* Push a runtime-made message into an actor; on failure it is dead-lettered
  * (destructors run). Returns the push result. */
-int tr__io_deliver(tr_ref *to, tr_msg *msg);
 
 #endif

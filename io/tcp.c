@@ -38,6 +38,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/platform.h"
 #include "base/refcount.h"
 #include "core/futex.h"
@@ -167,7 +168,7 @@ static void tell(tr_ref *to, uint32_t type, uint64_t tag, int status, int err) {
     m->status = status;
     if (err != 0)
         memcpy(tr_msg_data(m), &err, sizeof(int));
-    tr__io_deliver(to, m);
+    tr__actor_deliver_any(to, m);
 }
 
 /* c's owner with a reference of our own (NULL if none): the owner is only
@@ -300,7 +301,7 @@ static void on_read(struct ev_loop *loop, ev_io *ev, int revents) {
         pthread_mutex_lock(&c->mu);
         tr_ref *owner = owner_hold_locked(c);
         pthread_mutex_unlock(&c->mu);
-        int rc = owner != NULL ? tr__io_deliver(owner, m) : (tr_msg_free(m), TR_EDEAD);
+        int rc = owner != NULL ? tr__actor_deliver_any(owner, m) : (tr_msg_free(m), TR_EDEAD);
         if (owner != NULL)
             tr_ref_release(owner);
         if (rc == TR_EDEAD)
@@ -909,7 +910,7 @@ static void on_accept(struct ev_loop *loop, ev_io *ev, int revents) {
         m->word = l->tag;
         m->ptr = c;
         m->ptr_free = free_accepted; /* closes it if nobody takes it */
-        if (tr__io_deliver(l->owner, m) == TR_EDEAD) {
+        if (tr__actor_deliver_any(l->owner, m) == TR_EDEAD) {
             lsn_shut(l); /* the owner stopped: stop accepting */
             return;
         }

@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/send.h"
 #include "base/platform.h"
 #include "core/msg.h"
 #include "core/runtime.h"
+#include "core/send.h"
 #include "io/io.h"
 #include "troupe/error.h"
 #include "troupe/timer.h"
@@ -112,7 +112,7 @@ static void expired(struct ev_loop *loop, ev_timer *ev, int revents) {
         } else {
             tr_msg *m = t->msg;
             t->msg = NULL;
-            tr__io_deliver(t->to, m);
+            tr__actor_deliver_any(t->to, m);
             tr_ref_release(t->to);
         }
         free(t);
@@ -132,7 +132,7 @@ static void expired(struct ev_loop *loop, ev_timer *ev, int revents) {
     int rc = tr__msg_new_system(&m, t->type, 0);
     if (rc == 0) {
         m->word = t->word;
-        rc = tr__io_deliver(t->to, m);
+        rc = tr__actor_deliver_any(t->to, m);
     }
     if (rc == TR_EDEAD) {
         /* The target stopped: nobody will want further ticks. */

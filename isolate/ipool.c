@@ -991,6 +991,6 @@ int tr_ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, tr_ref **out) {
     return ipool_start(rt, cfg, 1, out);
 }
 
-int tr_ipool_child_start(tr_runtime *rt, void *arg, tr_ref **out) {
+int tr_ipool_start_as_child(tr_runtime *rt, void *arg, tr_ref **out) {
     return ipool_start(rt, arg, -1, out);
 }

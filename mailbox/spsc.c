@@ -37,8 +37,6 @@
  * to a global free list (never to the OS): a backlog of a million messages
  * costs no page faults after the first time. Nothing here knows about
  * actors or workers. */
-#include "base/refcount.h"
-#include "base/lock.h"
 #include "mailbox/spsc.h"
 
 #include <assert.h>
@@ -47,6 +45,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "base/lock.h"
+#include "base/refcount.h"
 #include "troupe/error.h"
 
 #define TOMB_SEG ((tr__lane_seg *)1)
@@ -124,6 +124,8 @@ tr__lane *tr__lane_new(void) {
 /* The state after our slot was published: OK, KICK or REFUSED. */
 static int after_publish(tr__lane *l, tr__lane_slot *s, uint32_t kind) {
     for (;;) {
+        /* Ordered after our slot's publication by the fas on its kind (a
+         * full barrier): the Dekker half that pairs with the owner's park. */
         uint32_t st = ck_pr_load_32(&l->state);
         if (st == TR__LANE_ACTIVE)
             return TR__LANE_OK; /* the owner will look at the lane again */
@@ -150,6 +152,8 @@ static int after_publish(tr__lane *l, tr__lane_slot *s, uint32_t kind) {
 
 int tr__lane_put_spsc(tr__lane *l, uint32_t kind, uint32_t type, uint64_t word) {
     assert(kind == TR__LANE_WORD || kind == TR__LANE_PTR);
+    /* Relaxed early-out: a close we miss here is caught below (the TOMB the
+     * close leaves in the slot or the segment link) or by after_publish. */
     if (ck_pr_load_32(&l->state) == TR__LANE_CLOSED)
         return TR__LANE_REFUSED;
     if (l->pidx == TR__LANE_SLOTS) {

@@ -451,8 +451,8 @@ static void supervisor_calls_reject_bad_arguments(void **state) {
     EXPECT(TR_EINVAL, tr_sup_start(NULL, &cfg, &out));
     assert_null(out);
     EXPECT(TR_EINVAL, tr_sup_start(rt, NULL, &out));
-    EXPECT(TR_EINVAL, tr_sup_child_start(NULL, &cfg, &out));
-    EXPECT(TR_EINVAL, tr_sup_child_start(rt, NULL, &out));
+    EXPECT(TR_EINVAL, tr_sup_start_as_child(NULL, &cfg, &out));
+    EXPECT(TR_EINVAL, tr_sup_start_as_child(rt, NULL, &out));
     EXPECT(TR_ECLOSED, tr_sup_start(closed_rt, &cfg, &out));
     tr_sup_config c = cfg;
     c.strategy = (tr_sup_strategy)99;
@@ -589,8 +589,8 @@ static void pool_calls_reject_bad_arguments(void **state) {
     assert_null(out);
     EXPECT(TR_EINVAL, tr_pool_start(rt, NULL, &out));
     EXPECT(TR_EINVAL, tr_pool_start(rt, &cfg, NULL));
-    EXPECT(TR_EINVAL, tr_pool_child_start(NULL, &cfg, &out));
-    EXPECT(TR_EINVAL, tr_pool_child_start(rt, NULL, &out));
+    EXPECT(TR_EINVAL, tr_pool_start_as_child(NULL, &cfg, &out));
+    EXPECT(TR_EINVAL, tr_pool_start_as_child(rt, NULL, &out));
     EXPECT(TR_ECLOSED, tr_pool_start(closed_rt, &cfg, &out));
     tr_pool_config c = cfg;
     c.workers = 0;

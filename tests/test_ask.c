@@ -17,8 +17,7 @@
 
 #include <cmocka.h>
 
-#include "core/ask.h"
-#include "core/msg.h" /* tr__future_poll_ns */
+#include "core/ask.h" /* tr__future_poll_ns */
 #include "support/testutil.h"
 #include "troupe.h"
 
@@ -739,20 +738,26 @@ static void reply_wakes_the_asker_before_the_next_handler_of_the_turn(void **sta
 /* With one CPU for the whole runtime a poll only keeps the replying worker
  * off it: a runtime made on a thread pinned to one CPU (its workers inherit
  * that) turns the poll off, and asks still get their replies. */
-static void no_poll_when_the_runtime_has_one_cpu(void **state) {
-    (void)state;
-    cpu_set_t all, one;
-    assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+/* Pin the calling thread to the first CPU of all; false if not allowed. */
+static bool pin_to_first_cpu(const cpu_set_t *all) {
+    cpu_set_t one;
     CPU_ZERO(&one);
     for (int c = 0; c < CPU_SETSIZE; c++)
-        if (CPU_ISSET(c, &all)) {
+        if (CPU_ISSET(c, all)) {
             CPU_SET(c, &one);
             break;
         }
-    if (sched_setaffinity(0, sizeof(one), &one) != 0)
+    return sched_setaffinity(0, sizeof(one), &one) == 0;
+}
+
+static void no_poll_when_the_runtime_has_one_cpu(void **state) {
+    (void)state;
+    cpu_set_t all;
+    assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+    if (!pin_to_first_cpu(&all))
         skip(); /* not allowed here (a sandbox) */
     tr_runtime *rt = runtime(2);
-    assert_int_equal(tr__future_poll_ns(), 0);
+    assert_int_equal(tr__future_poll_ns(rt), 0);
     tr_ref *srv = spawn_server(rt);
     for (uint64_t i = 0; i < 100; i++) {
         tr_future *f;
@@ -767,8 +772,28 @@ static void no_poll_when_the_runtime_has_one_cpu(void **state) {
     tr_runtime_free(rt);
     assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
     rt = runtime(2); /* back to every CPU: the poll is on again */
-    assert_int_equal(tr__future_poll_ns(), CPU_COUNT(&all) > 1 ? TR__POLL_MAX_NS : 0);
+    assert_int_equal(tr__future_poll_ns(rt), CPU_COUNT(&all) > 1 ? TR__POLL_MAX_NS : 0);
     tr_runtime_free(rt);
+}
+
+/* The cap is the runtime's, not the process's: a runtime made on one CPU
+ * does not poll, and a runtime made afterwards with every CPU does not turn
+ * the poll back on for it (nor it off for the other). */
+static void each_runtime_keeps_its_own_poll_cap(void **state) {
+    (void)state;
+    cpu_set_t all;
+    assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+    if (CPU_COUNT(&all) < 2)
+        skip(); /* no runtime here can poll */
+    if (!pin_to_first_cpu(&all))
+        skip(); /* not allowed here (a sandbox) */
+    tr_runtime *pinned = runtime(1);
+    assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+    tr_runtime *wide = runtime(2);
+    assert_int_equal(tr__future_poll_ns(pinned), 0);
+    assert_int_equal(tr__future_poll_ns(wide), TR__POLL_MAX_NS);
+    tr_runtime_free(pinned);
+    tr_runtime_free(wide);
 }
 
 /* --- how long a waiting thread polls ------------------------------------ */
@@ -804,21 +829,22 @@ static void ask_once(poll_probe *p, tr_ref *to) {
 
 static void *poll_probe_thread(void *arg) {
     poll_probe *p = arg;
-    p->at_start = tr__future_poll_ns();
+    tr_runtime *rt = tr_ref_runtime(p->slow);
+    p->at_start = tr__future_poll_ns(rt);
     for (int i = 0; i < 20; i++) /* 50 us * 0.75^12 < 2 us */
         ask_once(p, p->slow);
-    p->after_slow = tr__future_poll_ns();
+    p->after_slow = tr__future_poll_ns(rt);
     int64_t until = tu_now_ms() + TU_WAIT_MS;
-    while (tr__future_poll_ns() < TR__POLL_MAX_NS && tu_now_ms() < until)
+    while (tr__future_poll_ns(rt) < TR__POLL_MAX_NS && tu_now_ms() < until)
         ask_once(p, p->fast);
-    p->after_fast = tr__future_poll_ns();
+    p->after_fast = tr__future_poll_ns(rt);
     return NULL;
 }
 
 static void slow_replies_shorten_the_poll_and_fast_ones_restore_it(void **state) {
     (void)state;
     tr_runtime *rt = runtime(2);
-    if (tr__future_poll_ns() == 0) { /* one CPU: no poll to adapt */
+    if (tr__future_poll_ns(rt) == 0) { /* one CPU: no poll to adapt */
         tr_runtime_free(rt);
         skip();
     }
@@ -866,6 +892,7 @@ int main(void) {
         cmocka_unit_test_setup(reply_wakes_the_asker_before_the_next_handler_of_the_turn, reset),
         cmocka_unit_test_setup(slow_replies_shorten_the_poll_and_fast_ones_restore_it, reset),
         cmocka_unit_test_setup(no_poll_when_the_runtime_has_one_cpu, reset),
+        cmocka_unit_test_setup(each_runtime_keeps_its_own_poll_cap, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

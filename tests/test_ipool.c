@@ -645,7 +645,7 @@ static void runtime_free_reaps_the_children(void **st) {
     assert_int_equal(tr_ipool_start(rt2, &c, &p), 0);
     static tr_ipool_config sc_pool; /* must outlive the supervisor */
     sc_pool = c;
-    tr_child_spec spec = {.id = "iso", .start = tr_ipool_child_start, .arg = &sc_pool};
+    tr_child_spec spec = {.id = "iso", .start = tr_ipool_start_as_child, .arg = &sc_pool};
     tr_sup_config sc;
     tr_sup_config_init(&sc);
     sc.children = &spec;

@@ -620,7 +620,7 @@ static void pool_under_a_supervisor_is_restarted_and_closed_with_it(void **state
     tr_child_spec spec;
     memset(&spec, 0, sizeof(spec));
     spec.id = "pool";
-    spec.start = tr_pool_child_start;
+    spec.start = tr_pool_start_as_child;
     spec.arg = &pcfg;
     tr_sup_config scfg;
     tr_sup_config_init(&scfg);

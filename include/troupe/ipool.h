@@ -171,10 +171,10 @@ TR_EXTERN void tr_ipool_config_init(tr_ipool_config *cfg);
  * left. */
 TR_EXTERN int tr_ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, tr_ref **out);
 /* A tr_child_start_fn for putting an isolated pool under a supervisor, as
- * tr_pool_child_start: arg is a const tr_ipool_config* that must outlive
+ * tr_pool_start_as_child: arg is a const tr_ipool_config* that must outlive
  * the supervisor; the pool does not count handles (it closes when its
  * supervisor stops it, or by tr_pool_close). Errors as tr_ipool_start. */
-TR_EXTERN int tr_ipool_child_start(tr_runtime *rt, void *arg, tr_ref **out);
+TR_EXTERN int tr_ipool_start_as_child(tr_runtime *rt, void *arg, tr_ref **out);
 
 #ifdef __cplusplus
 }

@@ -140,7 +140,7 @@ TR_EXTERN int tr_pool_start(tr_runtime *rt, const tr_pool_config *cfg, tr_ref **
  * its supervisor and does not count handles: tr_pool_retain/tr_pool_release
  * on it only take and drop a tr_ref reference; it closes when the supervisor
  * stops it (or by tr_pool_close, after which a permanent spec restarts it). */
-TR_EXTERN int tr_pool_child_start(tr_runtime *rt, void *arg, tr_ref **out);
+TR_EXTERN int tr_pool_start_as_child(tr_runtime *rt, void *arg, tr_ref **out);
 
 /* Pool handle counting (any thread, never blocks). tr_pool_retain takes a
  * tr_ref reference too; tr_pool_release drops both, and closes the pool when

@@ -148,6 +148,23 @@ TR_EXTERN int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg);
  * its end. TR_EFORKED on a runtime of the parent process. */
 TR_EXTERN int tr_runtime_close(tr_runtime *rt);
 
+/* Shut the runtime down gracefully on SIGINT or SIGTERM: the first signal
+ * starts tr_runtime_drain_async(rt, deadline_ms) (deadline_ms 0: close at
+ * once with tr_runtime_close, as a drain that cannot start does too); a
+ * second signal while it drains closes at once. The program's main thread
+ * typically waits in tr_runtime_join, which returns once the drain is over.
+ * A later call only changes the deadline. One libev loop owns the signals
+ * (worker 0's): libev lets only one loop in the process watch a given
+ * signal, so do not watch SIGINT/SIGTERM in another loop, and at most one
+ * runtime per process should call this. 0, TR_EINVAL (rt NULL, deadline_ms
+ * < 0), TR_ENOMEM, TR_ECLOSED (the runtime is closing), TR_EFORKED. Any
+ * thread. */
+TR_EXTERN int tr_runtime_drain_on_signals(tr_runtime *rt, int deadline_ms);
+
+/* tr_runtime_drain_on_signals(rt, TR_DRAIN_SIGNAL_MS): a drain of at most
+ * 5 s, then a close. */
+TR_EXTERN int tr_runtime_close_on_signals(tr_runtime *rt);
+
 /* Wait until every worker has exited, and for a drain (tr_runtime_drain_async)
  * to finish. TR_EDEADLK from a worker thread; TR_EFORKED in a child process
  * on a runtime of the parent (its workers are not there). */

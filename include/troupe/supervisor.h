@@ -196,7 +196,7 @@ TR_EXTERN void tr_sup_config_init(tr_sup_config *cfg);
 TR_EXTERN int tr_sup_start(tr_runtime *rt, const tr_sup_config *cfg, tr_ref **out);
 
 /* A tr_child_start_fn that starts a supervisor: arg is a const tr_sup_config*. */
-TR_EXTERN int tr_sup_child_start(tr_runtime *rt, void *arg, tr_ref **out);
+TR_EXTERN int tr_sup_start_as_child(tr_runtime *rt, void *arg, tr_ref **out);
 
 /* --- operations on a running supervisor ---------------------------------
  * Blocking forms: threads outside the runtime only (TR_EDEADLK on a worker).

@@ -33,7 +33,7 @@ int console_app_start(tr_runtime *rt, console_app *app) {
     pool_cfg.behavior = &echo;
     pool_cfg.name = "jobs";
     specs[3].id = "jobs";
-    specs[3].start = tr_pool_child_start;
+    specs[3].start = tr_pool_start_as_child;
     specs[3].arg = &pool_cfg;
     specs[3].restart = TR_CHILD_PERMANENT;
     tr_sup_config_init(&sup_cfg);

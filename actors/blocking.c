@@ -1,4 +1,4 @@
-/* io/blocking.c - the blocking-task pool.
+/* actors/blocking.c - the blocking-task pool.
  *
  * One mutex guards the task queue and the thread counts; idle threads wait
  * on a condvar with a keep-alive deadline and exit when it passes with no
@@ -6,7 +6,9 @@
  * only when queued tasks outnumber idle threads and fewer than max_threads
  * are alive, so the number of live threads never exceeds max_threads.
  * Shutdown (runtime free) sets `closing`: threads drain the queue, then exit;
- * the freer waits on exit_cv until none is left. */
+ * the freer waits on exit_cv until none is left. The pool is made on first
+ * use and lives in the runtime's TR__EXT_BLOCKING slot; it needs nothing of
+ * io/ (results are delivered as messages or settle futures). */
 #include <ck_pr.h>
 #include <errno.h>
 #include <pthread.h>
@@ -14,11 +16,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "core/ask.h"
 #include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"
-#include "io/io.h"
 #include "troupe/blocking.h"
 #include "troupe/error.h"
 
@@ -33,6 +35,7 @@ typedef struct task {
     uint64_t word;
 } task;
 
+typedef struct tr__blocking tr__blocking;
 struct tr__blocking {
     pthread_mutex_t mu;
     pthread_cond_t work_cv; /* tasks queued or closing */
@@ -54,7 +57,7 @@ static void finish(task *t, int rc, void *result) {
             m->status = rc;
             m->ptr = result;
             m->ptr_free = t->result_free;
-            tr__io_deliver(t->to, m);
+            tr__actor_deliver_any(t->to, m);
         }
         tr_ref_release(t->to);
     } else {
@@ -115,31 +118,35 @@ static void *pool_thread(void *arg) {
     return NULL;
 }
 
-static tr__blocking *pool_get(tr__io *io) {
-    pthread_mutex_lock(&io->pool_mu);
-    tr__blocking *p = io->pool;
-    if (p == NULL) {
-        p = calloc(1, sizeof(*p));
-        if (p != NULL) {
-            pthread_mutex_init(&p->mu, NULL);
-            pthread_condattr_t ca;
-            pthread_condattr_init(&ca);
-            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-            pthread_cond_init(&p->work_cv, &ca);
-            pthread_condattr_destroy(&ca);
-            pthread_cond_init(&p->exit_cv, NULL);
-            p->max = TR_BLOCKING_DEFAULT_THREADS;
-            p->keepalive_ms = TR_BLOCKING_DEFAULT_KEEPALIVE_MS;
-            io->pool = p;
-        }
-    }
-    pthread_mutex_unlock(&io->pool_mu);
-    return p;
+static void pool_destroy(tr__blocking *p) {
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->exit_cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
 }
 
+static void pool_free(tr_runtime *rt, void *data);
+static int pool_busy(tr_runtime *rt, void *data);
+
+/* rt's pool, made on first use (NULL out of memory). */
 static tr__blocking *pool_of(tr_runtime *rt) {
-    tr__io *io = tr__io_get(rt);
-    return io != NULL ? pool_get(io) : NULL;
+    tr__blocking *p = tr__runtime_ext_get(rt, TR__EXT_BLOCKING);
+    if (p != NULL)
+        return p;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    tr__cond_init_mono(&p->work_cv);
+    pthread_cond_init(&p->exit_cv, NULL);
+    p->max = TR_BLOCKING_DEFAULT_THREADS;
+    p->keepalive_ms = TR_BLOCKING_DEFAULT_KEEPALIVE_MS;
+    tr__ext ext = {.data = p, .worker_stop = NULL, .runtime_free = pool_free, .busy = pool_busy};
+    if (tr__runtime_ext_set(rt, TR__EXT_BLOCKING, &ext) != 0) {
+        pool_destroy(p); /* lost the race (no thread started): use the winner's */
+        return tr__runtime_ext_get(rt, TR__EXT_BLOCKING);
+    }
+    return p;
 }
 
 static int submit(tr__blocking *p, task *t) {
@@ -199,14 +206,21 @@ static int open_check(tr_runtime *rt) {
     return 0;
 }
 
+/* rt's pool for new work: TR_ECLOSED (open_check), TR_ENOMEM, or 0. */
+static int open_pool(tr_runtime *rt, tr__blocking **out) {
+    if (open_check(rt) != 0)
+        return TR_ECLOSED;
+    *out = pool_of(rt);
+    return *out != NULL ? 0 : TR_ENOMEM;
+}
+
 int tr_blocking_configure(tr_runtime *rt, unsigned max_threads, uint64_t keepalive_ms) {
     if (rt == NULL || max_threads > 1024)
         return TR_EINVAL;
-    if (open_check(rt) != 0)
-        return TR_ECLOSED;
-    tr__blocking *p = pool_of(rt);
-    if (p == NULL)
-        return TR_ENOMEM;
+    tr__blocking *p;
+    int rc = open_pool(rt, &p);
+    if (rc != 0)
+        return rc;
     pthread_mutex_lock(&p->mu);
     p->max = max_threads != 0 ? max_threads : TR_BLOCKING_DEFAULT_THREADS;
     p->keepalive_ms = keepalive_ms != 0 ? keepalive_ms : TR_BLOCKING_DEFAULT_KEEPALIVE_MS;
@@ -221,7 +235,7 @@ int tr_blocking_run(tr_ref *to, uint32_t type, uint64_t word, tr_blocking_fn fn,
         return TR_EINVAL;
     if (open_check(to->rt) != 0)
         return TR_ECLOSED;
-    if (!tr__io_open(to))
+    if (tr__mbox_closed_any(&to->mbox))
         return TR_EDEAD;
     tr__blocking *p = pool_of(to->rt);
     if (p == NULL)
@@ -250,11 +264,10 @@ int tr_blocking_ask(tr_runtime *rt, tr_blocking_fn fn, void *arg, tr_free_fn res
         *out = NULL;
     if (rt == NULL || fn == NULL || out == NULL)
         return TR_EINVAL;
-    if (open_check(rt) != 0)
-        return TR_ECLOSED;
-    tr__blocking *p = pool_of(rt);
-    if (p == NULL)
-        return TR_ENOMEM;
+    tr__blocking *p;
+    int rc = open_pool(rt, &p);
+    if (rc != 0)
+        return rc;
     task *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return TR_ENOMEM;
@@ -267,7 +280,7 @@ int tr_blocking_ask(tr_runtime *rt, tr_blocking_fn fn, void *arg, tr_free_fn res
     t->arg = arg;
     t->result_free = result_free;
     t->fut = f;
-    int rc = submit(p, t);
+    rc = submit(p, t);
     if (rc != 0) {
         tr_msg req;
         memset(&req, 0, sizeof(req));
@@ -299,12 +312,11 @@ int tr_blocking_stats_get(tr_runtime *rt, tr_blocking_stats *out) {
     return 0;
 }
 
-int tr__blocking_busy(tr__io *io) {
-    pthread_mutex_lock(&io->pool_mu);
-    tr__blocking *p = io->pool; /* lives until the runtime is freed */
-    pthread_mutex_unlock(&io->pool_mu);
-    if (p == NULL)
-        return 0;
+/* The slot's busy (core/drain.c): 1 while a task is queued or running (its
+ * result not yet delivered), so a drain waits for it. Any thread. */
+static int pool_busy(tr_runtime *rt, void *data) {
+    (void)rt;
+    tr__blocking *p = data;
     pthread_mutex_lock(&p->mu);
     /* A thread is idle only once it delivered its last result. */
     int busy = p->queued > 0 || p->threads > p->idle;
@@ -312,10 +324,10 @@ int tr__blocking_busy(tr__io *io) {
     return busy;
 }
 
-void tr__blocking_free(tr__io *io) {
-    tr__blocking *p = io->pool;
-    if (p == NULL)
-        return;
+/* The slot's runtime_free: once, after the workers have exited. */
+static void pool_free(tr_runtime *rt, void *data) {
+    (void)rt;
+    tr__blocking *p = data;
     pthread_mutex_lock(&p->mu);
     p->closing = 1;
     pthread_cond_broadcast(&p->work_cv);
@@ -332,9 +344,5 @@ void tr__blocking_free(tr__io *io) {
         finish(left, rc, result);
         left = next;
     }
-    pthread_cond_destroy(&p->work_cv);
-    pthread_cond_destroy(&p->exit_cv);
-    pthread_mutex_destroy(&p->mu);
-    free(p);
-    io->pool = NULL;
+    pool_destroy(p);
 }
