@@ -699,14 +699,6 @@ static inline tr_msg *next_message(tr_actor *a) {
     return m;
 }
 
-/* Where a turn counts the messages it handled: its worker's counter (read by
- * drains, core/drain.c), or a sink on a thread that is no worker. */
-static uint64_t *handled_counter(void) {
-    static __thread uint64_t sink;
-    tr__worker *w = tr__tls_worker;
-    return w != NULL ? &w->handled : &sink;
-}
-
 /* TR_METRICS_TIMING: time m's wait in the mailbox and its handler. t0 is
  * when the handler began (the last message's end, or the turn's start). */
 static __attribute__((noinline)) uint64_t time_message(tr__ameta *tm, uint32_t mflags,
@@ -725,8 +717,7 @@ static __attribute__((noinline)) uint64_t time_message(tr__ameta *tm, uint32_t m
  * one (every turn while TR_METRICS_TIMING is off) carries no trace of the
  * timing code; tr__actor_run_turn picks one per turn. */
 static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned batch,
-                                                          const int timed) {
-    uint64_t *handled = handled_counter();
+                                                          uint64_t *handled, const int timed) {
     unsigned n;
     tr__ameta *tm = NULL;
     uint64_t t0 = 0;
@@ -821,16 +812,17 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
     return n == batch ? TR__TURN_YIELD : TR__TURN_MORE;
 }
 
-static __attribute__((noinline)) int run_turn_timed(tr_actor *a, unsigned batch) {
-    return run_turn(a, batch, 1);
+static __attribute__((noinline)) int run_turn_timed(tr_actor *a, unsigned batch,
+                                                    uint64_t *handled) {
+    return run_turn(a, batch, handled, 1);
 }
 
-int tr__actor_run_turn(tr_actor *a, unsigned batch) {
+int tr__actor_run_turn(tr_actor *a, unsigned batch, uint64_t *handled) {
     /* Relaxed: the switch (core/metrics.c). a->rt is on the line the turn
      * reads at its end anyway, rt->metrics beside the state workers poll. */
     if (TR__UNLIKELY(ck_pr_load_32(&a->rt->metrics) == TR_METRICS_TIMING))
-        return run_turn_timed(a, batch);
-    return run_turn(a, batch, 0);
+        return run_turn_timed(a, batch, handled);
+    return run_turn(a, batch, handled, 0);
 }
 
 /* --- inside callbacks ---------------------------------------------------- */

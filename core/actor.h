@@ -136,7 +136,9 @@ static inline tr_actor *tr__actor_of(tr_ctx *ctx) {
  * during the turn: run it again soon) or TR__TURN_YIELD (it used up its batch
  * with messages left: others go first). */
 enum { TR__TURN_DONE = 0, TR__TURN_MORE = 1, TR__TURN_YIELD = 2 };
-int tr__actor_run_turn(tr_actor *a, unsigned batch);
+/* handled: the running worker's count of handled messages (owner-only;
+ * drains read it, core/drain.c), one increment per message. */
+int tr__actor_run_turn(tr_actor *a, unsigned batch, uint64_t *handled);
 /* The worker caught a tr_panic from a's callback. */
 void tr__actor_crashed(tr_actor *a, int code, const char *text);
 /* Ask a to exit with reason (kind/code/text); wakes it if idle. */

@@ -732,7 +732,7 @@ static __attribute__((noinline)) void run_loop(tr__worker *w) {
              * (core/introspect.c); a plain mov, as before. */
             ck_pr_store_ptr(&w->frame.actor, a);
             tr__tls_self = a;
-            int turn = tr__actor_run_turn(a, rt->cfg.batch);
+            int turn = tr__actor_run_turn(a, rt->cfg.batch, &w->handled);
             ck_pr_store_ptr(&w->frame.actor, NULL);
             tr__tls_self = NULL;
             ck_pr_store_64(&w->turns, w->turns + 1); /* owner writes, snapshots read */
