@@ -333,7 +333,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     count_spawn(rt);
     /* Publish: close's sweep finds us from here on. Then we re-read the
      * state (Dekker with begin_close, which has the heavy barrier, so ours
-     * is light: core/fence.h). */
+     * is light: base/fence.h). */
     TR__TSAN_RELEASE(&a->alive);
     ck_pr_store_32(&a->alive, 1);
     tr__fence_light();

@@ -3,7 +3,7 @@
  * The level is one word on the runtime's read-mostly line: a turn reads it
  * once (core/actor.c), a send once when it stamps (core/actor.h). Side blocks
  * (tr__ameta) are made on first use and live as long as their actor block,
- * which lives as long as the runtime (core/pool.c): a snapshot that holds an
+ * which lives as long as the runtime (core/blocks.c): a snapshot that holds an
  * actor may read its side block without further care. See metrics.h. */
 #include "core/metrics.h"
 

@@ -8,7 +8,7 @@
  * is seen by the close's sweep, or sees CLOSING after publishing itself and
  * stops itself (tr_spawn): the alive flag and the state are each written
  * before the other is read, with barriers between (Dekker; an asymmetric
- * pair, since spawns are frequent and closes rare: core/fence.h). */
+ * pair, since spawns are frequent and closes rare: base/fence.h). */
 #include "core/runtime.h"
 
 #include <assert.h>
@@ -181,7 +181,7 @@ void tr__runtime_begin_close(tr_runtime *rt) {
         !ck_pr_cas_32(&rt->state, TR__RT_DRAINING, TR__RT_CLOSING)) /* core/drain.c */
         return;
     /* The heavy half of the handshake with tr_spawn, whose publish of
-     * `alive` has only the light half (core/fence.h). */
+     * `alive` has only the light half (base/fence.h). */
     tr__fence_heavy();
     tr__blocks_each_alive(rt, stop_one, NULL);
     if (tr__runtime_alive(rt) == 0)

@@ -183,9 +183,10 @@ tr__io *tr__io_get(tr_runtime *rt) {
     }
     /* Made during or after shutdown: a worker that copied the ext slots
      * before ours was set never runs io_worker_stop for it, so its posts
-     * would never run. Every worker copies them under pool_lock after the
-     * state left RUNNING, and ext_set took that lock after it: if the state
-     * still reads RUNNING here, every worker will see our slot. Closing
+     * would never run. Every worker copies them under ext_lock
+     * (tr__runtime_ext_copy) once the close began, and ext_set took that
+     * lock after it: if the state does not read closing here, every worker
+     * will see our slot. Closing
      * the (empty) new state at once makes every post fail with ECLOSED. */
     if (tr__runtime_closing(ck_pr_load_32(&rt->state))) { /* a drain still runs workers */
         for (unsigned i = 0; i < io->nworkers; i++) {
