@@ -80,6 +80,7 @@ typedef struct router {
     tr__log_storm storm; /* worker restarts in the current storm window (core/log.h) */
     int64_t handles;
     uint64_t jobs, routed, restarts, redeliveries, returned, dead;
+    uint64_t copies; /* BROADCAST: copies sent beyond the first worker's */
     uint64_t timer_id, timer_tag, timer_due;
     uint64_t wd_timer;
     int closing;
@@ -249,6 +250,8 @@ static void broadcast(router *r, tr_msg *m) {
         }
         if (send_to(r, i, c) != 0)
             tr_msg_free(c);
+        else
+            r->copies++;
     }
     if (first < 0 || send_to(r, (unsigned)first, m) != 0)
         enqueue(r, m);
@@ -608,6 +611,7 @@ static tr__pool_stats_res *stats_result(router *r) {
     o->restarts = r->restarts;
     o->redeliveries = r->redeliveries;
     o->returned = r->returned;
+    o->copies = r->copies;
     /* Counters bumped by workers and the watchdog: plain loads, no order. */
     o->dead_lettered = r->dead + ck_pr_load_64(&p->dead);
     o->stuck = ck_pr_load_64(&p->stuck);

@@ -127,9 +127,16 @@ typedef struct tr_ipool_config {
      * clock_ms/clock_user, name. behavior, opts and the thread watchdog
      * (watchdog_ms, watchdog_kill, on_stuck) are ignored: job_timeout_ms is
      * this pool's watchdog. Routing: ROUND_ROBIN, RANDOM, SMALLEST_MAILBOX
-     * (the child with the fewest jobs in flight), KEY_HASH and SHARED_QUEUE
-     * (jobs wait at the router until a child has room); BROADCAST is
-     * refused (TR_EINVAL). */
+     * (the child with the fewest jobs in flight), KEY_HASH, SHARED_QUEUE
+     * (jobs wait at the router until a child has room; the first child
+     * with room takes the next job, so a burst fills one child's pipeline
+     * before it wakes the next) and BROADCAST, as for a thread pool: every
+     * live child gets a copy of each job (type, word, inline data and a
+     * tell's sender, so a tell with a sender gets one reply per child); the
+     * original with its ask reply token goes to the first live child (an
+     * ask gets one answer). A copy waits for its own child if that one has
+     * no room; a copy whose child dies is redelivered to one child, or
+     * dead-lettered, like any job (stats: copies). */
     tr_pool_config pool;
     const char *entry; /* the registered entry the children run (required) */
     /* A child spending longer than this on one job gets SIGKILL; the job is
@@ -161,7 +168,7 @@ TR_EXTERN void tr_ipool_config_init(tr_ipool_config *cfg);
 /* Start the router and cfg->pool.workers child processes. *out is the pool
  * handle (count 1; tr_pool_release it). The config is copied (entry and exe
  * strings too). TR_EINVAL for a bad config (no entry, an entry not
- * registered in this process, BROADCAST routing, a bad pool setting),
+ * registered in this process, a bad pool setting),
  * TR_ESYS if a child cannot be started (socketpair, pidfd_open or
  * posix_spawn failed: out of fds or processes), TR_ENOMEM. On error nothing
  * is left behind (no child, no fd). Any thread. Each child costs the parent
