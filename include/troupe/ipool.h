@@ -142,7 +142,11 @@ typedef struct tr_ipool_config {
     /* A child spending longer than this on one job gets SIGKILL; the job is
      * then redelivered or dead-lettered as after a crash (status
      * TR_IPOOL_DIED_TIMEOUT | SIGKILL). 0 = no watchdog. A job's time runs
-     * from when the child could start it (the previous reply came back). */
+     * from when the child starts it (the child stamps it in a page it
+     * shares with the router), not from when it was written: jobs waiting
+     * behind it in the child's pipeline (max_inflight) are not timed yet.
+     * The check runs every job_timeout_ms / 4, so a kill lands between 1
+     * and 1.25 times job_timeout_ms after the start. */
     uint32_t job_timeout_ms;
     /* Jobs written to one child before its replies come back (its pipeline;
      * 1 = strictly one at a time). 0 = 8. At most 1024. Jobs beyond wait at
