@@ -370,6 +370,44 @@ static void hung_once_is_killed_then_answered(void **st) {
 
 /* SIGKILL from outside, as the OOM killer would: the job in flight is
  * redelivered to the respawned child. */
+/* With k jobs written to one child at once, each job's deadline runs from
+ * when the child starts it: four 150 ms jobs in a row (600 ms from the
+ * write to the last start) under a 400 ms deadline are never killed, and
+ * the hang behind them is, once. A deadline from the write would kill the
+ * third or fourth slow job. */
+static void watchdog_times_each_job_from_its_start(void **st) {
+    (void)st;
+    tr_ipool_config c;
+    tr_ipool_config_init(&c);
+    c.pool.workers = 1;
+    c.pool.max_redeliveries = 3;
+    c.entry = "test";
+    c.max_inflight = 8;
+    c.job_timeout_ms = 400 * TU_SANITIZER_SLOWDOWN;
+    tr_ref *p;
+    assert_int_equal(tr_ipool_start(rt, &c, &p), 0);
+    uint64_t w = 0;
+    assert_int_equal(ask(p, OK, 1, &w), 0); /* the child is up: the jobs go in one write */
+    enum { N = 5 };
+    tr_future *f[N];
+    for (int i = 0; i < N - 1; i++)
+        assert_int_equal(tr_ask_word(p, SLOW, 150 * TU_SANITIZER_SLOWDOWN, &f[i]), 0);
+    assert_int_equal(tr_ask_word(p, HANG_ONCE, 9, &f[N - 1]), 0);
+    for (int i = 0; i < N; i++) {
+        tr_msg *rep;
+        assert_int_equal(tr_future_wait(f[i], TU_WAIT_MS, &rep), 0);
+        tr_msg_free(rep);
+        tr_future_release(f[i]);
+    }
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.stuck, 1);
+    assert_int_equal(s.crashes, 1);
+    assert_int_equal(s.redeliveries, 1);
+    assert_int_equal(s.handled, N + 1);
+    stop(p);
+}
+
 static void outside_kill_is_survived(void **st) {
     (void)st;
     tr_ref *p = start(1, 3, 0);
@@ -877,6 +915,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(entry_error_is_a_failed_attempt),
         cmocka_unit_test(watchdog_kills_a_hung_job),
         cmocka_unit_test(hung_once_is_killed_then_answered),
+        cmocka_unit_test(watchdog_times_each_job_from_its_start),
         cmocka_unit_test(outside_kill_is_survived),
         cmocka_unit_test(pool_calls_work_on_the_handle),
         cmocka_unit_test(restart_intensity_closes_the_pool),
