@@ -162,6 +162,26 @@ static int count_children(pid_t *first) {
     return n;
 }
 
+/* The children's progress pages mapped in this process (memfd
+ * "troupe-ipool", isolate/ipool.h): none once the pools are closed. */
+static int count_pages(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (f == NULL)
+        return -1;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strstr(line, "troupe-ipool") != NULL)
+            n++;
+    fclose(f);
+    return n;
+}
+
+static int no_pages(void *arg) {
+    (void)arg;
+    return count_pages() == 0;
+}
+
 static int no_children(void *arg) {
     (void)arg;
     return count_children(NULL) == 0;
@@ -658,10 +678,13 @@ static void storm(uint64_t n, tr_route routing, unsigned inflight) {
     assert_true(ps.stuck >= want_kills);
     assert_true(ps.crashes >= want_crash);
     assert_true(ps.crashes - want_crash <= ps.stuck - want_kills);
+    int pages = count_pages(); /* one shared page per live child */
+    assert_true(pages >= 1 && pages <= 4);
     assert_int_equal(tr_pool_close(p), 0);
     tr_pool_release(p);
     assert_true(tu_wait_until(no_children, NULL, TU_WAIT_MS));
     assert_true(tu_wait_until(fds_back, NULL, TU_WAIT_MS));
+    assert_true(tu_wait_until(no_pages, NULL, TU_WAIT_MS));
 }
 
 static void storm_of_crashes_balances_and_leaves_nothing(void **st) {
