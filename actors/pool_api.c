@@ -15,6 +15,8 @@
 
 #include "actors/call.h"
 #include "actors/pool.h"
+#include "actors/pool_api.h"
+#include "actors/pool_worker.h"
 #include "actors/restarts.h"
 #include "core/actor.h"
 #include "core/ask.h"

@@ -17,7 +17,7 @@
 #include <ck_pr.h>
 #include <stdlib.h>
 
-#include "actors/pool.h"
+#include "actors/pool_worker.h"
 #include "actors/timer_thread.h"
 #include "base/clock.h"
 #include "base/refcount.h"

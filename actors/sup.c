@@ -26,7 +26,7 @@
  * message carries a tag; a stale tag (re-armed meanwhile) is ignored.
  *
  * Requests are tr__sup_req messages (known by their release function; see
- * actors/sup.h): asks from the blocking calls, tr_requests from actors. The
+ * actors/sup_api.h): asks from the blocking calls, tr_requests from actors. The
  * answer is a TR_MSG_RESULT reply carrying the request's tr__sup_result. */
 #include "troupe/supervisor.h"
 
@@ -36,6 +36,8 @@
 
 #include "actors/restarts.h"
 #include "actors/sup.h"
+#include "actors/sup_api.h"
+#include "actors/sup_drain.h"
 #include "actors/timer_thread.h"
 #include "base/clock.h"
 #include "core/actor.h"

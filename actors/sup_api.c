@@ -2,7 +2,7 @@
  *
  * Each call builds a tr__sup_req (copies of its arguments and an empty
  * tr__sup_result) and sends it to the supervisor actor, which answers with
- * a TR_MSG_RESULT carrying the result (actors/sup.h). The actor forms send
+ * a TR_MSG_RESULT carrying the result (actors/sup_api.h). The actor forms send
  * it with tr_request, so the answer comes to the caller's mailbox; the
  * blocking forms ask, wait for the same answer (so they refuse to run on a
  * runtime worker: TR_EDEADLK) and read it with the same readers the actors
@@ -14,6 +14,7 @@
 #include "actors/call.h"
 #include "actors/restarts.h"
 #include "actors/sup.h"
+#include "actors/sup_api.h"
 #include "core/actor.h"
 #include "core/worker.h"
 #include "troupe/error.h"

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "actors/sup.h"
+#include "actors/sup_drain.h"
 #include "core/futex.h"
 #include "core/runtime.h"
 #include "troupe/error.h"

@@ -22,6 +22,7 @@
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "io/io.h"
+#include "io/timer.h"
 #include "troupe/error.h"
 #include "troupe/timer.h"
 

@@ -24,6 +24,7 @@
 #include "core/runtime.h"
 #include "core/send.h"
 #include "io/io.h"
+#include "io/timer.h"
 #include "troupe/error.h"
 #include "troupe/timer.h"
 
