@@ -3,8 +3,8 @@
  *
  * tr__pool is the part of a pool other threads touch (workers, the router,
  * the watchdog on the timer thread). Its life is owned here, by
- * actors/pool_worker.c: freed by the last tr__pool_unref (the router and
- * each live worker hold one reference). */
+ * actors/pool_worker.c: made by tr__pool_new, freed by the last
+ * tr__pool_unref (the router and each live worker hold one reference). */
 #ifndef TR_ACTORS_POOL_WORKER_H
 #define TR_ACTORS_POOL_WORKER_H
 
@@ -15,6 +15,10 @@
 #include "base/platform.h"
 #include "troupe/actor.h"
 #include "troupe/pool.h"
+
+/* The ready token a shared-queue worker bounces to the router (a system
+ * message; TR__A_TIMER, 0x101, is actors/timer_thread.h's). */
+#define TR__A_TOKEN (TR_MSG_SYSTEM + 0x102u)
 
 /* A job's status field while the pool owns it: the worker marks a job it
  * hands back, the router reads the marks (user messages arrive with 0). */
@@ -46,6 +50,9 @@ typedef struct tr__pool {
     } * wd_scratch; /* timer thread only */
 } tr__pool;
 
+/* A new tr__pool for cfg (copied, valid) holding one reference, the
+ * router's: NULL when out of memory. */
+tr__pool *tr__pool_new(tr_runtime *rt, const tr_pool_config *cfg);
 /* References (the router's, one per live worker). */
 void tr__pool_ref(tr__pool *p);
 void tr__pool_unref(tr__pool *p);

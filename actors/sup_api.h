@@ -15,17 +15,17 @@
 #include "troupe/supervisor.h"
 
 enum {
-    REQ_START_CHILD = 1,
-    REQ_START_DYNAMIC,
-    REQ_TERMINATE,
-    REQ_TERMINATE_REF,
-    REQ_RESTART,
-    REQ_DELETE,
-    REQ_GET_SPEC,
-    REQ_WHICH,
-    REQ_COUNT,
-    REQ_STATS,
-    REQ_STOP, /* tr_sup_stop (a plain push), or an ask answered at the end */
+    TR__SUP_REQ_START_CHILD = 1,
+    TR__SUP_REQ_START_DYNAMIC,
+    TR__SUP_REQ_TERMINATE,
+    TR__SUP_REQ_TERMINATE_REF,
+    TR__SUP_REQ_RESTART,
+    TR__SUP_REQ_DELETE,
+    TR__SUP_REQ_GET_SPEC,
+    TR__SUP_REQ_WHICH,
+    TR__SUP_REQ_COUNT,
+    TR__SUP_REQ_STATS,
+    TR__SUP_REQ_STOP, /* tr_sup_stop (a plain push), or an ask answered at the end */
 };
 
 /* A call's result: the ptr of its TR_MSG_RESULT reply, freed with

@@ -21,7 +21,7 @@
 #include <time.h>
 
 #include "actors/sup_drain.h"
-#include "core/futex.h"
+#include "base/clock.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
 

@@ -884,7 +884,7 @@ static int irouter_init(tr_ctx *ctx, void *state, void *arg) {
     return rc; /* tr_ipool_start frees r */
 }
 
-const tr_behavior tr__ipool_router_behavior = {
+static const tr_behavior ipool_router_behavior = {
     .init = irouter_init,
     .receive = irouter_receive,
     .terminate = irouter_terminate,
@@ -926,7 +926,7 @@ static int ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, int64_t handl
         *out = NULL;
     if (rt == NULL || cfg == NULL || out == NULL || !config_valid(cfg))
         return TR_EINVAL;
-    tr__pool_kind_add(tr__ipool_router_behavior.receive);
+    tr__pool_kind_add(ipool_router_behavior.receive);
     char exe[PATH_MAX];
     if (cfg->exe != NULL) {
         if (strlen(cfg->exe) >= sizeof(exe))
@@ -971,7 +971,7 @@ static int ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, int64_t handl
             .mailbox_capacity = TR_MAILBOX_UNBOUNDED,
             .name = cfg->pool.name != NULL ? cfg->pool.name : "ipool",
         };
-        rc = tr_spawn(rt, &tr__ipool_router_behavior, &o, out);
+        rc = tr_spawn(rt, &ipool_router_behavior, &o, out);
         if (rc == 0)
             return 0;
     }
