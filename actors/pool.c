@@ -35,7 +35,9 @@
 #include <string.h>
 
 #include "actors/pool.h"
+#include "actors/pool_api.h"
 #include "actors/pool_ctrl.h"
+#include "actors/pool_worker.h"
 #include "actors/restarts.h"
 #include "actors/timer_thread.h"
 #include "base/clock.h"

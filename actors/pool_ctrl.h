@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "actors/pool.h"
+#include "actors/pool_api.h"
 
 typedef struct tr__pool_ctrl_ops {
     /* Grow or shrink by one worker: 0, or a negative code for the caller
