@@ -163,7 +163,7 @@ static int count_children(pid_t *first) {
 }
 
 /* The children's progress pages mapped in this process (memfd
- * "troupe-ipool", isolate/ipool.h): none once the pools are closed. */
+ * "troupe-ipool", isolate/ipool_child.h): none once the pools are closed. */
 static int count_pages(void) {
     FILE *f = fopen("/proc/self/maps", "r");
     if (f == NULL)
