@@ -715,10 +715,12 @@ static __attribute__((noinline)) uint64_t time_message(tr__ameta *tm, uint32_t m
 
 /* The turn, in two copies: `timed` is a constant in each, so the untimed
  * one (every turn while TR_METRICS_TIMING is off) carries no trace of the
- * timing code; tr__actor_run_turn picks one per turn. */
+ * timing code; the run loop (core/worker.c) picks one. It counts the
+ * messages handled in a register and returns the count with its result
+ * (tr__turn_result), so the worker adds them to its count once per turn. */
 static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned batch,
-                                                          uint64_t *handled, const int timed) {
-    unsigned n;
+                                                          const int timed) {
+    unsigned n, handled = 0;
     tr__ameta *tm = NULL;
     uint64_t t0 = 0;
     if (timed && (tm = tr__ameta_get_any(a)) != NULL)
@@ -726,7 +728,7 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
     for (n = 0; n < batch; n++) {
         if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
             finish_requested(a);
-            return TR__TURN_DONE;
+            return tr__turn_result(TR__TURN_DONE, handled);
         }
         tr_msg *m = next_message(a);
         if (m == NULL)
@@ -746,10 +748,9 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
         ck_pr_store_64(&a->activity, a->activity + !(m->flags & TR__MSG_QUIET));
         a->cur = m;
         /* Read before receive: it may free or forward m. */
-        uint32_t mflags = m->flags;
+        uint32_t mflags = timed ? m->flags : 0;
         int rc = a->receive(tr__ctx_of(a), a->state, m);
-        /* Owner-only counter: a plain increment, read by drains (relaxed). */
-        ck_pr_store_64(handled, *handled + 1);
+        handled++;
         if (timed && tm != NULL)
             t0 = time_message(tm, mflags, t0);
         if (TR__UNLIKELY(rc != 0)) {
@@ -757,13 +758,13 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
             tr__log_crash(a, "receive", rc, NULL, a->cur != NULL ? a->cur : a->held);
             drop_current(a, TR_ECRASHED);
             finish(a, TR_EXIT_ERROR, rc, NULL);
-            return TR__TURN_DONE;
+            return tr__turn_result(TR__TURN_DONE, handled);
         }
         drop_current(a, TR_ENOREPLY);
         if (TR__UNLIKELY(a->after != 0)) {
             if (a->after & TR__AFTER_STOP) {
                 finish(a, TR_EXIT_NORMAL, 0, NULL);
-                return TR__TURN_DONE;
+                return tr__turn_result(TR__TURN_DONE, handled);
             }
             /* TR__AFTER_WAKES: this message's reply deferred a wake-up
              * (core/worker.c). End the turn here, so it goes out now that
@@ -774,7 +775,7 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
     }
     if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
         finish_requested(a);
-        return TR__TURN_DONE;
+        return tr__turn_result(TR__TURN_DONE, handled);
     }
     /* Read before the turn ends: once end_turn lets the actor go idle, another
      * worker may run it, end it and recycle its block; touch only locals. */
@@ -808,21 +809,16 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
     if (wake)
         tr__runtime_space_freed(rt);
     if (!again)
-        return TR__TURN_DONE;
-    return n == batch ? TR__TURN_YIELD : TR__TURN_MORE;
+        return tr__turn_result(TR__TURN_DONE, handled);
+    return tr__turn_result(n == batch ? TR__TURN_YIELD : TR__TURN_MORE, handled);
 }
 
-static __attribute__((noinline)) int run_turn_timed(tr_actor *a, unsigned batch,
-                                                    uint64_t *handled) {
-    return run_turn(a, batch, handled, 1);
+int tr__actor_run_turn(tr_actor *a, unsigned batch) {
+    return run_turn(a, batch, 0);
 }
 
-int tr__actor_run_turn(tr_actor *a, unsigned batch, uint64_t *handled) {
-    /* Relaxed: the switch (core/metrics.c). a->rt is on the line the turn
-     * reads at its end anyway, rt->metrics beside the state workers poll. */
-    if (TR__UNLIKELY(ck_pr_load_32(&a->rt->metrics) == TR_METRICS_TIMING))
-        return run_turn_timed(a, batch, handled);
-    return run_turn(a, batch, handled, 0);
+int tr__actor_run_turn_timed(tr_actor *a, unsigned batch) {
+    return run_turn(a, batch, 1);
 }
 
 /* --- inside callbacks ---------------------------------------------------- */

@@ -183,7 +183,7 @@ static void fill_worker(tr__worker *w, tr_worker_info *o, uint64_t now, uint64_t
     memset(o, 0, sizeof(*o));
     o->id = w->id;
     o->parked = (int)ck_pr_load_32(&w->parked);
-    o->turns = ck_pr_load_64(&w->turns);
+    o->turns = ck_pr_load_64(&w->picks); /* one a turn (core/worker.c) */
     o->steals = ck_pr_load_64(&w->steals);
     o->parks = ck_pr_load_64(&w->parks);
     o->helps = ck_pr_load_64(&w->helps);
