@@ -136,29 +136,18 @@ static inline tr_actor *tr__actor_of(tr_ctx *ctx) {
  * during the turn: run it again soon) or TR__TURN_YIELD (it used up its batch
  * with messages left: others go first). */
 enum { TR__TURN_DONE = 0, TR__TURN_MORE = 1, TR__TURN_YIELD = 2 };
-/* The turn's result: one of those in the low two bits, and above them the
- * messages it handled (receive returned), at most `batch` (<= 65536): the
- * worker adds them to its count once per turn (core/drain.c reads it). */
-static inline int tr__turn_result(int code, unsigned handled) {
-    return (int)(handled << 2) | code;
-}
-static inline int tr__turn_code(int result) {
-    return result & 3;
-}
-static inline unsigned tr__turn_handled(int result) {
-    return (unsigned)result >> 2;
-}
 /* The turn while TR_METRICS_TIMING is off, and while it is on (the run
  * loop picks, core/worker.c): the same turn, the second one also timing
  * each message (core/metrics.h). */
 int tr__actor_run_turn(tr_actor *a, unsigned batch);
 int tr__actor_run_turn_timed(tr_actor *a, unsigned batch);
 /* From the worker that caught a tr_panic in a's turn, before
- * tr__actor_crashed: the messages the turn handled before the panic (their
- * count was in the turn's frame). The mailbox's `taken` (handed out this
- * turn), less the message being received if the panic came from its
- * receive: exact for messages from the mailbox; those from lanes or
- * unstashed ones in the same turn are not counted. Owner only. */
+ * tr__actor_crashed: the messages the turn handled before the panic, for
+ * the drain's count (core/actor.c, drain_count), which was in the turn's
+ * frame. The mailbox's `taken` (handed out this turn), less the message
+ * being received if the panic came from its receive: exact for messages
+ * from the mailbox; those from lanes or unstashed ones in the same turn
+ * are not counted. Owner only. */
 static inline unsigned tr__actor_panicked_turn_handled_owner(const tr_actor *a) {
     unsigned taken = a->mbox.taken, cur = a->cur != NULL;
     return taken > cur ? taken - cur : 0;

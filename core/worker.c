@@ -735,9 +735,9 @@ static void ensure_watcher_any(tr__worker *w) {
  * each poll of its loop (every event_interval turns, and whenever it is
  * idle) and returns LOOP_SWITCH when it changed: run_loop enters the other
  * copy. The timed loop also reads it before every turn, so switching timing
- * off takes effect at once; switching it on, within event_interval turns. What the turn counts, the
- * worker adds up once per turn: `handled` (the turn's count, for drains) and `picks` (the
- * scheduler's, which is the turn count snapshots read). */
+ * off takes effect at once; switching it on, within event_interval turns.
+ * `picks` (the scheduler's clock) is the turn count snapshots read: one
+ * store per turn. */
 enum { LOOP_EXIT, LOOP_LEAVE, LOOP_SWITCH };
 
 static inline int timing_on(const tr_runtime *rt) {
@@ -774,15 +774,11 @@ static inline __attribute__((always_inline)) int run_loop_as(tr__worker *w, cons
              * (core/introspect.c); a plain mov, as before. */
             ck_pr_store_ptr(&w->frame.actor, a);
             tr__tls_self = a;
-            int r = timed ? tr__actor_run_turn_timed(a, rt->cfg.batch)
-                          : tr__actor_run_turn(a, rt->cfg.batch);
+            int turn = timed ? tr__actor_run_turn_timed(a, rt->cfg.batch)
+                             : tr__actor_run_turn(a, rt->cfg.batch);
             ck_pr_store_ptr(&w->frame.actor, NULL);
             tr__tls_self = NULL;
-            /* Owner writes, drains and snapshots load: one store each per
-             * turn, whatever the turn handled. */
-            ck_pr_store_64(&w->handled, w->handled + tr__turn_handled(r));
-            ck_pr_store_64(&w->picks, w->picks + 1);
-            int turn = tr__turn_code(r);
+            tr__owner_add_64(&w->picks, 1); /* owner writes, snapshots load */
             if (turn == TR__TURN_YIELD)
                 yield_owner(w, a);
             else if (turn == TR__TURN_MORE)
@@ -873,9 +869,10 @@ int tr__worker_drive(tr__worker *w, int64_t timeout_ms) {
     if (setjmp(w->frame.jb) != 0) {
         tr_actor *a = w->frame.actor;
         ck_pr_store_ptr(&w->frame.actor, NULL);
-        /* The turn's count of handled messages was lost with its frame:
-         * what it took from the mailbox, but the message it panicked in. */
-        ck_pr_store_64(&w->handled, w->handled + tr__actor_panicked_turn_handled_owner(a));
+        /* The turn's count of handled messages, for a drain (see
+         * core/actor.c, drain_count), was lost with its frame. */
+        if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING)
+            ck_pr_store_64(&w->handled, w->handled + tr__actor_panicked_turn_handled_owner(a));
         ck_pr_store_64(&w->picks, w->picks + 1);
         tls_frame = &w->frame;
         tr__tls_self = a; /* its terminate may still send */

@@ -102,8 +102,9 @@ struct tr__worker {
     unsigned help_countdown; /* polls until the next */
     ev_timer watchdog;       /* wakes a parked worker to look, see park() */
     uint64_t steals, parks, spawned, helps;
-    /* Messages handled here: the owner adds each turn's count once the turn
-     * is over (any reads: core/drain.c). */
+    /* Messages handled here while the runtime is not running (draining,
+     * closing): a turn adds its count at its end (core/actor.c,
+     * drain_count); any reads (core/drain.c). */
     uint64_t handled;
     /* Metrics (owner writes with stores, snapshots read; core/introspect.c);
      * turns are `picks`. */
