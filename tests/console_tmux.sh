@@ -60,9 +60,9 @@ for name in alpha beta gamma jobs app "SUPERVISION TREE" "sort: busy"; do wait_s
 # Two workers (rows "0" and "1" under WORKER).
 # The tree: app at the root, alpha and jobs under it, jobs' workers under jobs.
 wait_screen '^app#[0-9]*  restarts 0  \[supervisor'
-wait_screen '^  `- alpha#[0-9]*  restarts'
-wait_screen '^  `- jobs#[0-9]*  restarts 0  \[pool'
-wait_screen '^    `- jobs/2#[0-9]*  restarts'
+wait_screen '^  `- app/alpha#[0-9]*  restarts'
+wait_screen '^  `- app/jobs#[0-9]*  restarts 0  \[pool'
+wait_screen '^    `- jobs\[2\]#[0-9]*  restarts'
 grep -Eq '^0 +[0-9.]+%' "$tmp/screen" || fail "no row for worker 0"
 grep -Eq '^1 +[0-9.]+%' "$tmp/screen" || fail "no row for worker 1"
 cp "$tmp/screen" "$tmp/first"

@@ -100,6 +100,11 @@ typedef struct tr_actor_info {
     int64_t mailbox_len;         /* messages queued now (see mailbox_exact) */
     uint32_t mailbox_cap;        /* its bound, 0 = unbounded */
     uint64_t messages;           /* messages handled */
+    /* Dead letters whose target was this actor: messages refused while it
+     * stopped, left queued when it ended, a pool's dropped jobs (counted
+     * on its router), late replies to its asks; those of earlier
+     * incarnations of its supervisor child or pool slot included. */
+    uint64_t dead_letters;
     /* TR_METRICS_TIMING (0 / NULL for time it ran without): */
     uint64_t busy_ns; /* time spent in its callbacks */
     uint64_t handler_p50_ns, handler_p99_ns;
