@@ -43,9 +43,11 @@ enum {
 };
 
 /* Switch the level of rt at run time (TR_METRICS_BASIC or TR_METRICS_TIMING;
- * TR_METRICS_DEFAULT means the level rt started with). Takes effect for
- * each actor at its next message; histograms already gathered are kept.
- * Any thread. TR_EINVAL for a NULL rt or another level. */
+ * TR_METRICS_DEFAULT means the level rt started with). Sends see it at
+ * once. Each worker sees TIMING switched on at its next loop poll (within
+ * tr_runtime_config.event_interval turns, or when idle), and switched off
+ * at its next turn; histograms already gathered are kept. Any thread.
+ * TR_EINVAL for a NULL rt or another level. */
 TR_EXTERN int tr_runtime_set_metrics(tr_runtime *rt, int level);
 
 /* The current level of rt (TR_METRICS_BASIC or TR_METRICS_TIMING), or
