@@ -88,9 +88,10 @@ typedef enum tr_actor_role {
 typedef struct tr_actor_info {
     uint64_t id;        /* tr_ref_id */
     uint64_t parent_id; /* the supervisor or pool that started it; 0 = none */
-    /* The best name, NUL-terminated (cut at TR_ACTOR_NAME_MAX - 1 bytes): a
-     * supervisor child's spec id, "pool/slot" for a pool worker, else the
-     * spawn name (tr_spawn_opts.name), else "". */
+    /* The display name, as tr_ref_name and every report give it,
+     * NUL-terminated (cut at TR_ACTOR_NAME_MAX - 1 bytes): "sup-name/child-id"
+     * for a supervisor's child, "pool-name[slot]" for a pool worker, else
+     * the spawn name (tr_spawn_opts.name), else "". */
     char name[TR_ACTOR_NAME_MAX];
     tr_actor_state state;
     tr_actor_role role;
