@@ -713,19 +713,55 @@ static __attribute__((noinline)) uint64_t time_message(tr__ameta *tm, uint32_t m
     return t1;
 }
 
+/* The drain's count of handled messages (core/drain.c), kept by each worker:
+ * a turn counts its messages in a register and adds them to its worker's
+ * count only when it ends while the runtime is not running (draining or
+ * closing): a drain counts from its start, and a running runtime pays one
+ * compare per turn for it (rt->state, on the line the turn's end reads
+ * anyway). A turn that was under way when a drain began counts whole. */
+static __attribute__((noinline, cold)) void count_handled(unsigned n, unsigned less) {
+    tr__worker *w = tr__tls_worker; /* the turn's worker (the thread runs it) */
+    if (w != NULL)                  /* owner writes, drains load */
+        ck_pr_store_64(&w->handled, w->handled + (n - less));
+}
+/* Add n - less (two arguments: the turn computes nothing for it unless
+ * the runtime is not running). */
+static inline void drain_count(tr_runtime *rt, unsigned n, unsigned less) {
+    /* Relaxed: a drain's CAS; the one to see it late is a turn it counts
+     * whole (see above). */
+    if (TR__UNLIKELY(ck_pr_load_32(&rt->state) != TR__RT_RUNNING))
+        count_handled(n, less);
+}
+
+/* The turn's end when a handler returned rc != 0 (out of line: the turn
+ * keeps no register for rc). */
+static __attribute__((noinline, cold)) int receive_failed(tr_actor *a, int rc, unsigned handled) {
+    /* m only if still current: a handler may have kept and freed it */
+    tr__log_crash(a, "receive", rc, NULL, a->cur != NULL ? a->cur : a->held);
+    drop_current(a, TR_ECRASHED);
+    tr_runtime *rt = a->rt;
+    finish(a, TR_EXIT_ERROR, rc, NULL);
+    drain_count(rt, handled, 0);
+    return TR__TURN_DONE;
+}
+
 /* The turn, in two copies: `timed` is a constant in each, so the untimed
  * one (every turn while TR_METRICS_TIMING is off) carries no trace of the
- * timing code; tr__actor_run_turn picks one per turn. */
+ * timing code; the run loop (core/worker.c) picks one. */
 static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned batch,
-                                                          uint64_t *handled, const int timed) {
-    unsigned n;
+                                                          const int timed) {
+    /* Messages handled (receive returned): n, less the lane kicks and
+     * discarded notices (`skipped`), plus the message a turn ends after. */
+    unsigned n, skipped = 0;
     tr__ameta *tm = NULL;
     uint64_t t0 = 0;
     if (timed && (tm = tr__ameta_get_any(a)) != NULL)
         t0 = tr__mono_ns();
     for (n = 0; n < batch; n++) {
         if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
+            tr_runtime *rt = a->rt; /* before the end: touch only locals after */
             finish_requested(a);
+            drain_count(rt, n, skipped);
             return TR__TURN_DONE;
         }
         tr_msg *m = next_message(a);
@@ -736,49 +772,49 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
                 /* pushed uncounted: it took no room (a store: any reads it) */
                 ck_pr_store_32(&a->mbox.taken, a->mbox.taken - 1);
                 tr__lane_kick_owner(a, m);
+                skipped++;
                 continue;
             }
             discard(a, m, TR_EDEAD);
+            skipped++;
             continue;
         }
         /* A plain store (no barrier): io/ idle timeouts poll it from other
          * threads and only need to see that it changed, eventually. */
-        ck_pr_store_64(&a->activity, a->activity + !(m->flags & TR__MSG_QUIET));
+        tr__owner_add_64(&a->activity, !(m->flags & TR__MSG_QUIET));
         a->cur = m;
         /* Read before receive: it may free or forward m. */
-        uint32_t mflags = m->flags;
+        uint32_t mflags = timed ? m->flags : 0;
         int rc = a->receive(tr__ctx_of(a), a->state, m);
-        /* Owner-only counter: a plain increment, read by drains (relaxed). */
-        ck_pr_store_64(handled, *handled + 1);
         if (timed && tm != NULL)
             t0 = time_message(tm, mflags, t0);
-        if (TR__UNLIKELY(rc != 0)) {
-            /* m only if still current: a handler may have kept and freed it */
-            tr__log_crash(a, "receive", rc, NULL, a->cur != NULL ? a->cur : a->held);
-            drop_current(a, TR_ECRASHED);
-            finish(a, TR_EXIT_ERROR, rc, NULL);
-            return TR__TURN_DONE;
-        }
+        if (TR__UNLIKELY(rc != 0))
+            return receive_failed(a, rc, n + 1 - skipped);
         drop_current(a, TR_ENOREPLY);
         if (TR__UNLIKELY(a->after != 0)) {
             if (a->after & TR__AFTER_STOP) {
+                tr_runtime *rt = a->rt;
                 finish(a, TR_EXIT_NORMAL, 0, NULL);
+                drain_count(rt, n + 1, skipped);
                 return TR__TURN_DONE;
             }
             /* TR__AFTER_WAKES: this message's reply deferred a wake-up
              * (core/worker.c). End the turn here, so it goes out now that
              * the actor is released, not after another, maybe long, handler. */
             a->after = 0;
+            skipped--; /* this message counts, though n misses it (unsigned: wraps back) */
             break;
         }
-    }
-    if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
-        finish_requested(a);
-        return TR__TURN_DONE;
     }
     /* Read before the turn ends: once end_turn lets the actor go idle, another
      * worker may run it, end it and recycle its block; touch only locals. */
     tr_runtime *rt = a->rt;
+    if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
+        finish_requested(a);
+        drain_count(rt, n, skipped);
+        return TR__TURN_DONE;
+    }
+    drain_count(rt, n, skipped);
     /* Blocked tr_send_wait callers are woken once half the bound has been
      * given back since the last wake-up, not after every turn: a wake-up is
      * a syscall and a herd of senders, and in between the senders sleep and
@@ -812,17 +848,12 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
     return n == batch ? TR__TURN_YIELD : TR__TURN_MORE;
 }
 
-static __attribute__((noinline)) int run_turn_timed(tr_actor *a, unsigned batch,
-                                                    uint64_t *handled) {
-    return run_turn(a, batch, handled, 1);
+int tr__actor_run_turn(tr_actor *a, unsigned batch) {
+    return run_turn(a, batch, 0);
 }
 
-int tr__actor_run_turn(tr_actor *a, unsigned batch, uint64_t *handled) {
-    /* Relaxed: the switch (core/metrics.c). a->rt is on the line the turn
-     * reads at its end anyway, rt->metrics beside the state workers poll. */
-    if (TR__UNLIKELY(ck_pr_load_32(&a->rt->metrics) == TR_METRICS_TIMING))
-        return run_turn_timed(a, batch, handled);
-    return run_turn(a, batch, handled, 0);
+int tr__actor_run_turn_timed(tr_actor *a, unsigned batch) {
+    return run_turn(a, batch, 1);
 }
 
 /* --- inside callbacks ---------------------------------------------------- */

@@ -136,9 +136,22 @@ static inline tr_actor *tr__actor_of(tr_ctx *ctx) {
  * during the turn: run it again soon) or TR__TURN_YIELD (it used up its batch
  * with messages left: others go first). */
 enum { TR__TURN_DONE = 0, TR__TURN_MORE = 1, TR__TURN_YIELD = 2 };
-/* handled: the running worker's count of handled messages (owner-only;
- * drains read it, core/drain.c), one increment per message. */
-int tr__actor_run_turn(tr_actor *a, unsigned batch, uint64_t *handled);
+/* The turn while TR_METRICS_TIMING is off, and while it is on (the run
+ * loop picks, core/worker.c): the same turn, the second one also timing
+ * each message (core/metrics.h). */
+int tr__actor_run_turn(tr_actor *a, unsigned batch);
+int tr__actor_run_turn_timed(tr_actor *a, unsigned batch);
+/* From the worker that caught a tr_panic in a's turn, before
+ * tr__actor_crashed: the messages the turn handled before the panic, for
+ * the drain's count (core/actor.c, drain_count), which was in the turn's
+ * frame. The mailbox's `taken` (handed out this turn), less the message
+ * being received if the panic came from its receive: exact for messages
+ * from the mailbox; those from lanes or unstashed ones in the same turn
+ * are not counted. Owner only. */
+static inline unsigned tr__actor_panicked_turn_handled_owner(const tr_actor *a) {
+    unsigned taken = a->mbox.taken, cur = a->cur != NULL;
+    return taken > cur ? taken - cur : 0;
+}
 /* The worker caught a tr_panic from a's callback. */
 void tr__actor_crashed(tr_actor *a, int code, const char *text);
 /* Ask a to exit with reason (kind/code/text); wakes it if idle. */

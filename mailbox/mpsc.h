@@ -266,7 +266,7 @@ static inline tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
     }
     /* A store for readers (tr__mbox_depth_any); the owner is the one writer,
      * so this is the plain increment it was. */
-    ck_pr_store_32(&mb->taken, mb->taken + 1);
+    tr__owner_add_32(&mb->taken, 1);
     return m;
 }
 

@@ -133,7 +133,8 @@ TR_EXTERN int tr_ref_release(tr_ref *ref);
 TR_EXTERN bool tr_ref_is_alive(const tr_ref *ref);
 /* A process-unique id of this actor incarnation (never reused), 0 for NULL. */
 TR_EXTERN uint64_t tr_ref_id(const tr_ref *ref);
-/* The actor's best name, as every report shows it (troupe/log.h), written
+/* The actor's display name, as every report (troupe/log.h), snapshot
+ * (troupe/introspect.h), troupe-top and Prometheus label shows it, written
  * into buf (len bytes, always NUL-terminated when len > 0): a pool worker
  * is "pool-name[slot]", a supervisor's child "supervisor-name/child-id",
  * any other actor its tr_spawn_opts.name; "" for an unnamed actor. Stays
