@@ -169,9 +169,10 @@ tr_actor *tr__block_alloc(tr_runtime *rt) {
 void tr__block_free(tr_runtime *rt, tr_actor *a) {
     assert(a->watchers == NULL);
     a->state = NULL;
-    if (a->texts != NULL) { /* the last incarnation's stop and exit texts */
-        free(a->texts);
-        a->texts = NULL;
+    if (a->ext != NULL) { /* the last incarnation's side block, its texts */
+        free(a->ext->texts);
+        free(a->ext);
+        a->ext = NULL;
     }
     tr__worker *w = tr__worker_of(rt);
     if (w != NULL && TR__UNLIKELY(w->priv))
