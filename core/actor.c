@@ -216,7 +216,7 @@ static void free_state(tr_actor *a) {
         free(a->state);
     a->state = NULL;
     a->state_owned = 0;
-    tr__actor_ext *e = a->ext;                          /* owner */
+    tr__actor_ext *e = tr__actor_ext_peek(a);           /* owner */
     if (TR__UNLIKELY(e != NULL) && e->bstack != NULL) { /* tr_become_push's stack */
         free(e->bstack);
         e->bstack = NULL;
@@ -612,7 +612,7 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
         tr_msg *left = tr__lane_close_all_owner(a, tr__mbox_close_owner(&a->mbox));
         /* Unstashed and stashed messages go first (they were received
          * first), then the queue; the stash is empty from here on. */
-        tr__actor_ext *e = a->ext; /* owner: its stash is its own */
+        tr__actor_ext *e = tr__actor_ext_peek(a); /* owner: its stash is its own */
         if (TR__UNLIKELY(e != NULL) && ((uintptr_t)e->front | (uintptr_t)e->stash_head) != 0)
             left = take_held(a, e, left); /* one test for both: most actors hold none */
         /* Park the leftovers so a panic in terminate cannot lose them:
@@ -695,7 +695,7 @@ static void take_request(tr_actor *a, tr_exit_kind *kind, int *code, char *text,
     tr__spin_lock(&a->lock);
     *kind = (tr_exit_kind)a->req_kind;
     *code = a->req_code;
-    tr__actor_ext *e = a->ext; /* under the lock: texts are installed under it */
+    tr__actor_ext *e = tr__actor_ext_peek(a); /* under the lock: texts are installed under it */
     const char *t = a->req_static != 0 ? known_texts[a->req_static]
                     : e != NULL && e->texts != NULL
                         ? e->texts->req
@@ -938,8 +938,8 @@ int tr_unbecome(tr_ctx *ctx) {
     if (ctx == NULL)
         return TR_EINVAL;
     tr_actor *a = tr__actor_of(ctx);
-    tr__actor_ext *e = a->ext;       /* owner: bdepth and bstack are its own */
-    if (e == NULL || e->bdepth == 0) /* also for a fixed receive: nothing was pushed */
+    tr__actor_ext *e = tr__actor_ext_peek(a); /* owner: bdepth and bstack are its own */
+    if (e == NULL || e->bdepth == 0)          /* also for a fixed receive: nothing was pushed */
         return TR_ESTATE;
     a->receive = e->bstack[--e->bdepth];
     return 0;
@@ -976,7 +976,7 @@ int tr_unstash_all(tr_ctx *ctx) {
     if (ctx == NULL)
         return TR_EINVAL;
     tr_actor *a = tr__actor_of(ctx);
-    tr__actor_ext *e = a->ext; /* owner: the stash is its own */
+    tr__actor_ext *e = tr__actor_ext_peek(a); /* owner: the stash is its own */
     if (e == NULL || e->stash_head == NULL)
         return 0;
     int n = (int)e->stash_len;
@@ -992,7 +992,7 @@ int tr_unstash(tr_ctx *ctx) {
     if (ctx == NULL)
         return TR_EINVAL;
     tr_actor *a = tr__actor_of(ctx);
-    tr__actor_ext *e = a->ext;
+    tr__actor_ext *e = tr__actor_ext_peek(a);
     tr_msg *m = e != NULL ? e->stash_head : NULL;
     if (m == NULL)
         return 0;
@@ -1011,6 +1011,6 @@ int tr_unstash(tr_ctx *ctx) {
 int64_t tr_stash_len(tr_ctx *ctx) {
     if (ctx == NULL)
         return TR_EINVAL;
-    tr__actor_ext *e = tr__actor_of(ctx)->ext;
+    tr__actor_ext *e = tr__actor_ext_peek(tr__actor_of(ctx));
     return e != NULL ? e->stash_len : 0;
 }

@@ -267,7 +267,8 @@ static inline void tr__actor_leftovers_put_owner(tr_ctx *ctx, tr_msg *left) {
  * kept (so cur is NULL): tr_sender answers for msg as for the message being
  * received. Set msg before the call, NULL after it. Owner only. */
 static inline tr_msg *tr__actor_held_owner(const tr_actor *a) {
-    return a->ext != NULL ? a->ext->held : NULL;
+    const tr__actor_ext *e = tr__actor_ext_peek(a);
+    return e != NULL ? e->held : NULL;
 }
 /* Set held: the wrapper's init makes the side block first (a NULL
  * tr__actor_ext_any there fails its init with TR_ENOMEM). */
