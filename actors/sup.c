@@ -104,7 +104,7 @@ typedef struct supv {
 static int sup_receive(tr_ctx *ctx, void *state, tr_msg *msg);
 
 int tr__sup_is(const tr_ref *ref) {
-    return ref != NULL && ref->beh.receive == sup_receive;
+    return ref != NULL && ref->beh_receive == sup_receive;
 }
 
 /* --- children ------------------------------------------------------------ */

@@ -60,6 +60,7 @@
 #include "base/lock.h"
 #include "base/platform.h"
 #include "core/ask.h"
+#include "core/blocks.h"
 #include "core/futex.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -822,6 +823,10 @@ static inline __attribute__((always_inline)) int run_loop_as(tr__worker *w, cons
             continue;
         }
         idle = 0;
+        /* Idle: map the block pool's next chunk if it asked for one (a
+         * relaxed load per park; core/blocks.c, "Mapping ahead"). */
+        if (TR__UNLIKELY(ck_pr_load_32(&rt->ahead_want) == 1))
+            tr__blocks_map_ahead_owner(rt);
         woke = park(w);
     }
     return LOOP_EXIT;

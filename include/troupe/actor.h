@@ -238,8 +238,14 @@ TR_EXTERN int tr_unbecome(tr_ctx *ctx);
  * it when receive returns. Everything travels with it: its ask token (answer
  * it when it comes back), ptr payload, corr and status. Until it comes
  * back the message is the runtime's: do not send, forward, answer or free
- * it. Stashing allocates nothing.
- * Errors: TR_EINVAL (NULL), TR_ESTATE (msg is not the message being
+ * it. Stashing allocates nothing, except the actor's first stash, which
+ * makes the small record where an actor keeps its rarely used state (stash,
+ * become stack, names, watch ids) if it has none yet: an idle actor is
+ * smaller without it (docs/performance.md). An actor spawned with a
+ * stash_capacity of its own gets the record at spawn, so none of its
+ * stashes allocates.
+ * Errors: TR_EINVAL (NULL), TR_ENOMEM (that first record could not be
+ * made), TR_ESTATE (msg is not the message being
  * received, or was already kept, forwarded or stashed; a pool worker's job),
  * TR_EFULL (the stash holds stash_capacity messages: counted in
  * tr_runtime_stats.stash_overflows; msg is then handled as usual, destroyed
