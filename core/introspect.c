@@ -266,6 +266,10 @@ void tr_snapshot_free(tr_snapshot *snap) {
 int tr_snapshot_take(tr_runtime *rt, tr_snapshot **out) {
     if (rt == NULL || out == NULL)
         return TR_EINVAL;
+    /* The chunk list's lock may have been held by a parent's thread at the
+     * fork, and nothing of the parent's runtime runs here anyway. */
+    if (tr__runtime_forked(rt))
+        return TR_EFORKED;
     snap_full *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return TR_ENOMEM;

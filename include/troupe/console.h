@@ -66,7 +66,8 @@ extern "C" {
  * NUL. Returns 0 if it all fit; TR_E2BIG if it was cut (buf then holds a
  * NUL-terminated prefix: call again with more than *needed bytes, a little
  * more for a runtime whose actors come and go); TR_EINVAL for a NULL rt or
- * a NULL buf with len > 0; TR_ENOMEM. The metrics come from one snapshot
+ * a NULL buf with len > 0; TR_ENOMEM; TR_EFORKED (rt belongs to the
+ * parent process). The metrics come from one snapshot
  * (tr_snapshot_take) taken by the call, so they agree with each other. Any
  * thread, actors included; rt must not be freed meanwhile. */
 TR_EXTERN int tr_metrics_prometheus(tr_runtime *rt, char *buf, size_t len, size_t *needed);

@@ -264,7 +264,8 @@ TR_EXTERN int tr_runtime_worker_id(const tr_runtime *rt);
  * thread of the runtime: an actor, a worker, a pinned actor's thread),
  * TR_EBUSY (another thread is driving rt now: tr_runtime_run or
  * tr_runtime_block_on), TR_ECLOSED (rt has already exited: run or join drove
- * it to the end before). Any thread, one at a time. */
+ * it to the end before), TR_EFORKED (rt belongs to the parent process). Any
+ * thread, one at a time. */
 TR_EXTERN int tr_runtime_run(tr_runtime *rt);
 
 /* Wait for f (a future of rt: an ask's reply, a promise's) like
@@ -281,7 +282,8 @@ TR_EXTERN int tr_runtime_run(tr_runtime *rt);
  * workers drive). Errors: TR_EINVAL (NULL, f of another runtime),
  * TR_EDEADLK (from a thread of the runtime: an actor cannot wait for its
  * own loop), TR_EBUSY (another thread drives rt now; tr_future_wait waits
- * without driving). Any thread, one driver at a time.
+ * without driving), TR_EFORKED (rt belongs to the parent process: nobody
+ * here settles f). Any thread, one driver at a time.
  * tr_future_wait (and the synchronous calls built on it: tr_pool_call,
  * tr_sup_start_child...) on a future of a current-thread runtime that no
  * thread drives drives it the same way, so such a call never waits for a
