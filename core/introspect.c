@@ -90,8 +90,10 @@ static void copy_name(char *dst, const char *tag, int slot, const char *spawn_na
         dst[0] = '\0';
 }
 
-/* Copy the held actor a into o. 0, or 1 if it is no longer alive. Histogram
- * copies go to a scratch area (hist_off: index into s->hists, or -1). */
+/* Copy the held actor a into o. 0, 1 if it is no longer alive, or
+ * TR_ENOMEM (no room for its histograms: the snapshot fails rather than
+ * show the actor with none). Histogram copies go to a scratch area
+ * (hist_off: index into s->hists, or -1). */
 static int copy_actor(snap_full *s, tr_actor *a, tr_actor_info *o, long *hist_off,
                       tr_actor *const *running, unsigned nworkers) {
     if (!ck_pr_load_32(&a->alive))
@@ -128,10 +130,10 @@ static int copy_actor(snap_full *s, tr_actor *a, tr_actor_info *o, long *hist_of
         }
         if (any) {
             uint32_t *slot = hist_slot(s);
-            if (slot != NULL) {
-                memcpy(slot, h, sizeof(h));
-                *hist_off = (long)(s->nhists - 1);
-            }
+            if (slot == NULL)
+                return TR_ENOMEM;
+            memcpy(slot, h, sizeof(h));
+            *hist_off = (long)(s->nhists - 1);
         }
     }
     copy_name(o->name, tag, o->slot, a->name);
@@ -312,6 +314,8 @@ int tr_snapshot_take(tr_runtime *rt, tr_snapshot **out) {
             }
             int gone = copy_actor(s, a, &s->actors[n], &hoff[n], running, nw);
             tr_ref_release(a);
+            if (gone < 0)
+                goto nomem;
             if (!gone)
                 n++;
         }
