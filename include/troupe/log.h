@@ -52,7 +52,7 @@ typedef enum tr_log_level {
  * you keep). */
 typedef struct tr_log_record {
     tr_log_level level;
-    const char *subsystem;  /* "actor", "sup", "pool", "deadletter", "runtime" */
+    const char *subsystem;  /* "actor", "sup", "pool", "deadletter", "runtime", "console" */
     const char *text;       /* the report as one line, no newline; never NULL */
     uint64_t time_ns;       /* CLOCK_REALTIME, nanoseconds since the epoch */
     uint64_t actor_id;      /* the actor reported on (tr_ref_id), 0 if none */
