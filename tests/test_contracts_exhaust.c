@@ -32,6 +32,7 @@
 #include "support/testutil.h"
 #include "troupe.h"
 #include "troupe/console.h"
+#include "troupe/ipool.h"
 #include "troupe/log.h"
 
 #define CHILD_DEADLINE_MS 60000
@@ -185,9 +186,188 @@ static void the_console_out_of_fds_does_not_spin_says_so_once_and_resumes(void *
     in_child(console_out_of_fds);
 }
 
-int main(void) {
+/* --- isolated pools at the fd limit ------------------------------------------------ */
+
+#include <dirent.h>
+
+static int job_entry(void *user, const tr_ipool_job *job, tr_ibuf *reply) {
+    (void)user;
+    return tr_ibuf_set(reply, job->type, job->word + 1);
+}
+
+/* Our child processes, zombies included (ppid in /proc/<pid>/stat). */
+static int count_children(void) {
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    pid_t me = getpid();
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[k] = '\0';
+        char *rp = strrchr(buf, ')');
+        int ppid = 0;
+        char state;
+        if (rp != NULL && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == me)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static int children_gone(void *arg) {
+    (void)arg;
+    return count_children() == 0;
+}
+
+static tr_runtime *plain_rt(void) {
+    tr_runtime_config cfg;
+    tr_runtime_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.keep_open = 1;
+    cfg.log_level = TR_LOG_OFF;
+    tr_runtime *rt;
+    return tr_runtime_new(&rt, &cfg) == 0 ? rt : NULL;
+}
+
+/* With room for 0..11 more fds, a pool of 3 children either starts or
+ * fails with TR_ESYS; a failed start leaves no child (zombie or not) and
+ * no fd. */
+static void ipool_start_out_of_fds(void) {
+    tr_runtime *rt = plain_rt();
+    CHECK(rt != NULL);
+    int started = 0, refused = 0;
+    for (int more = 0; more < 12; more++) {
+        int free_before = lowest_free_fd();
+        limit_fds(more);
+        tr_ipool_config ic;
+        tr_ipool_config_init(&ic);
+        ic.entry = "exhaust-job";
+        ic.pool.workers = 3;
+        tr_ref *pool = NULL;
+        int rc = tr_ipool_start(rt, &ic, &pool);
+        unlimit_fds();
+        if (rc == 0) {
+            started++;
+            tr_future *f;
+            CHECK(tr_ask_word(pool, 1, 41, &f) == 0);
+            tr_msg *reply;
+            CHECK(tr_future_wait(f, 10000, &reply) == 0);
+            CHECK(reply->word == 42);
+            tr_msg_free(reply);
+            tr_future_release(f);
+            tr_pool_release(pool);
+        } else {
+            refused++;
+            if (rc != TR_ESYS)
+                fprintf(stderr, "room for %d fds: tr_ipool_start returned %d\n", more, rc);
+            CHECK(rc == TR_ESYS);
+            CHECK(pool == NULL);
+        }
+        CHECK(tu_wait_until(children_gone, NULL, 10000));
+        CHECK(lowest_free_fd() == free_before);
+    }
+    CHECK(refused > 0 && started > 0); /* both sides of the limit were seen */
+    CHECK(tr_runtime_free(rt) == 0);
+}
+
+static void an_ipool_start_out_of_fds_fails_with_esys_and_leaves_nothing(void **state) {
+    (void)state;
+    in_child(ipool_start_out_of_fds);
+}
+
+/* A pool whose child dies while the process has no fd: the respawn fails.
+ * Each failed respawn counts against the pool's restart intensity (2 in
+ * 10 s here), so the pool gives up instead of retrying forever: it ends,
+ * the job it held is dead-lettered (the asker learns TR_EDEAD), and nothing
+ * is left (no child, no zombie, no fd). */
+static pid_t first_child(void) {
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return -1;
+    pid_t found = -1, me = getpid();
+    struct dirent *e;
+    while (found < 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[k] = '\0';
+        char *rp = strrchr(buf, ')');
+        int ppid = 0;
+        char st;
+        if (rp != NULL && sscanf(rp + 2, "%c %d", &st, &ppid) == 2 && ppid == me)
+            found = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    return found;
+}
+
+static int pool_ended(void *arg) {
+    return !tr_ref_is_alive(arg);
+}
+
+static void ipool_respawn_out_of_fds(void) {
+    int free_before = lowest_free_fd(); /* before the runtime: it frees its own */
+    tr_runtime *rt = plain_rt();
+    CHECK(rt != NULL);
+    tr_ipool_config ic;
+    tr_ipool_config_init(&ic);
+    ic.entry = "exhaust-job";
+    ic.pool.workers = 1;
+    ic.pool.intensity = 2;
+    ic.pool.period_ms = 10000;
+    ic.pool.max_redeliveries = 100; /* the job waits for a child, not for its own limit */
+    tr_ref *pool;
+    CHECK(tr_ipool_start(rt, &ic, &pool) == 0);
+    tr_future *f;
+    tr_msg *reply;
+    CHECK(tr_ask_word(pool, 1, 1, &f) == 0); /* the child is up and answering */
+    CHECK(tr_future_wait(f, 10000, &reply) == 0);
+    tr_msg_free(reply);
+    tr_future_release(f);
+    pid_t child = first_child();
+    CHECK(child > 0);
+    limit_fds(0); /* no fd left to make a child with */
+    CHECK(kill(child, SIGKILL) == 0);
+    CHECK(tr_ask_word(pool, 1, 2, &f) == 0);
+    CHECK(tu_wait_until(pool_ended, pool, 10000)); /* gave up */
+    CHECK(tr_future_wait(f, 10000, &reply) == TR_EDEAD);
+    tr_future_release(f);
+    unlimit_fds();
+    CHECK(tu_wait_until(children_gone, NULL, 10000));
+    tr_pool_release(pool);
+    CHECK(tr_runtime_free(rt) == 0);
+    CHECK(lowest_free_fd() == free_before);
+}
+
+static void an_ipool_that_cannot_respawn_gives_up_under_its_restart_intensity(void **state) {
+    (void)state;
+    in_child(ipool_respawn_out_of_fds);
+}
+
+int main(int argc, char **argv) {
+    /* The isolated pools' worker image: children enter here, never return. */
+    if (tr_ipool_register("exhaust-job", job_entry, NULL) != 0 || tr_ipool_main(argc, argv) != 0)
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_console_out_of_fds_does_not_spin_says_so_once_and_resumes),
+        cmocka_unit_test(an_ipool_start_out_of_fds_fails_with_esys_and_leaves_nothing),
+        cmocka_unit_test(an_ipool_that_cannot_respawn_gives_up_under_its_restart_intensity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,10 @@
  * that never returns kills one child, never the program: the pool sees the
  * death through its libev loop (a pidfd), redelivers the job that was running
  * up to max_redeliveries times, then dead-letters it, and respawns the child
- * under the pool's restart intensity and backoff. With job_timeout_ms, a
+ * under the pool's restart intensity and backoff. A respawn that fails (out
+ * of fds, processes or memory) counts against the intensity as a death
+ * does: past it the pool reports that it gives up (TR_LOG_ERROR) and ends
+ * with TR_ECRASHED, dead-lettering its jobs, rather than retry forever. With job_timeout_ms, a
  * child that spends longer than that on one job gets SIGKILL (a watchdog
  * that really kills).
  *
