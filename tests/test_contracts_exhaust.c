@@ -360,6 +360,67 @@ static void an_ipool_that_cannot_respawn_gives_up_under_its_restart_intensity(vo
     in_child(ipool_respawn_out_of_fds);
 }
 
+/* --- the current-thread runtime and the main loop without fds ------------------------ */
+
+static int answer_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx, (void)state;
+    return tr_reply_word(msg, 1, msg->word + 1);
+}
+static const tr_behavior answer_beh = {NULL, answer_receive, NULL};
+
+/* With room for 0..7 more fds, a current-thread runtime (its loop needs an
+ * epoll fd and an eventfd for its wake-up) and a multi-threaded one with a
+ * main loop either start and work (an ask answered through block_on) or
+ * fail with TR_ESYS, leaving no fd. */
+static void driven_runtimes_out_of_fds(void) {
+    for (int mode = 0; mode < 2; mode++) {
+        int made = 0, refused = 0;
+        for (int more = 0; more < 8; more++) {
+            int free_before = lowest_free_fd();
+            tr_runtime_config cfg;
+            tr_runtime_config_init(&cfg);
+            cfg.keep_open = 1;
+            if (mode == 0) {
+                cfg.mode = TR_RUNTIME_CURRENT_THREAD;
+            } else {
+                cfg.workers = 1;
+                cfg.main_loop = 1;
+            }
+            limit_fds(more);
+            tr_runtime *rt = (tr_runtime *)(uintptr_t)1;
+            int rc = tr_runtime_new(&rt, &cfg);
+            unlimit_fds();
+            if (rc != 0) {
+                refused++;
+                CHECK(rc == TR_ESYS);
+                CHECK(rt == NULL);
+                CHECK(lowest_free_fd() == free_before);
+                continue;
+            }
+            made++;
+            tr_ref *a;
+            tr_spawn_opts o = {.pin = mode == 1 ? TR_PIN_MAIN : TR_PIN_NONE};
+            CHECK(tr_spawn(rt, &answer_beh, &o, &a) == 0);
+            tr_future *f;
+            CHECK(tr_ask_word(a, 1, 41, &f) == 0);
+            tr_msg *reply;
+            CHECK(tr_runtime_block_on(rt, f, 10000, &reply) == 0);
+            CHECK(reply->word == 42);
+            tr_msg_free(reply);
+            tr_future_release(f);
+            tr_ref_release(a);
+            CHECK(tr_runtime_free(rt) == 0);
+            CHECK(lowest_free_fd() == free_before);
+        }
+        CHECK(made > 0 && refused > 0);
+    }
+}
+
+static void a_driven_runtime_without_fds_for_its_wakeup_fails_with_esys(void **state) {
+    (void)state;
+    in_child(driven_runtimes_out_of_fds);
+}
+
 int main(int argc, char **argv) {
     /* The isolated pools' worker image: children enter here, never return. */
     if (tr_ipool_register("exhaust-job", job_entry, NULL) != 0 || tr_ipool_main(argc, argv) != 0)
@@ -368,6 +429,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(the_console_out_of_fds_does_not_spin_says_so_once_and_resumes),
         cmocka_unit_test(an_ipool_start_out_of_fds_fails_with_esys_and_leaves_nothing),
         cmocka_unit_test(an_ipool_that_cannot_respawn_gives_up_under_its_restart_intensity),
+        cmocka_unit_test(a_driven_runtime_without_fds_for_its_wakeup_fails_with_esys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
