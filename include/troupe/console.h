@@ -37,7 +37,9 @@
  * Limits: at most 16 connections at a time (one more is told "error:
  * console busy" and closed); a connection has 2 s to send its request and
  * 5 s to read its reply, then it is closed. The console's thread renders
- * replies; workers never wait for it or for a client. Out of file
+ * replies; workers never wait for it or for a client, and it never waits
+ * for them: it answers while every worker is stuck in a handler (those
+ * actors show as running). Out of file
  * descriptors, the console leaves new connections in the socket's backlog
  * and tries again every 100 ms (no spinning), says so once per episode (a
  * TR_LOG_WARN record, subsystem "console"), and serves them once fds are
