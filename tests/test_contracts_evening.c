@@ -509,10 +509,15 @@ static void *run_main(void *arg) {
     return NULL;
 }
 
-static uint64_t ct_started;
+static uint64_t ct_started, ct_gate;
 static int ct_probe(tr_ctx *ctx, void *state, tr_msg *msg) {
     (void)state;
     tr_runtime *rt = tr_ctx_runtime(ctx);
+    if (msg->type == 2) { /* hold the driver until the test has asked */
+        tu_add(&ct_started, 1);
+        while (!tu_load(&ct_gate))
+            tu_sleep_ms(1);
+    }
     if (msg->type == 1) {
         in_actor_rc[0] = tr_runtime_run(rt);
         in_actor_rc[1] = tr_runtime_block_on(rt, NULL, 0, NULL);
@@ -527,6 +532,7 @@ static const tr_behavior ct_beh = {NULL, ct_probe, NULL};
 static void a_second_driver_of_a_current_thread_runtime_gets_ebusy(void **state) {
     (void)state;
     tu_store(&ct_started, 0);
+    tu_store(&ct_gate, 0);
     tr_runtime_config cfg;
     tr_runtime_config_init(&cfg);
     cfg.mode = TR_RUNTIME_CURRENT_THREAD;
@@ -540,13 +546,16 @@ static void a_second_driver_of_a_current_thread_runtime_gets_ebusy(void **state)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, run_main, &d), 0);
     assert_true(tu_wait_ge(&ct_started, 1, TU_WAIT_MS));
-    /* The first driver is inside tr_runtime_run now. */
+    /* The first driver is inside tr_runtime_run now; the ask holds it in
+     * the handler, so f stays unsettled while we try to drive. */
     assert_int_equal(tr_runtime_run(rt), TR_EBUSY);
     tr_future *f;
     assert_int_equal(tr_ask_word(a, 2, 0, &f), 0);
+    assert_true(tu_wait_ge(&ct_started, 2, TU_WAIT_MS));
     tr_msg *reply = NULL;
-    int rc = tr_runtime_block_on(rt, f, 100, &reply);
-    assert_true(rc == TR_EBUSY);
+    assert_int_equal(tr_runtime_block_on(rt, f, 100, &reply), TR_EBUSY);
+    tu_store(&ct_gate, 1);
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), TR_ENOREPLY); /* driven by run */
     tr_future_release(f);
     assert_int_equal(tr_runtime_close(rt), 0);
     pthread_join(t, NULL);
@@ -583,6 +592,10 @@ static int slow_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
 }
 static const tr_behavior slow_beh = {NULL, slow_receive, NULL};
 
+static int drain_began(void *rt) {
+    return tr_runtime_is_closed(rt);
+}
+
 static void two_drains_at_once_one_runs_and_a_close_ends_it(void **state) {
     (void)state;
     tu_store(&slow_gate, 0);
@@ -595,7 +608,7 @@ static void two_drains_at_once_one_runs_and_a_close_ends_it(void **state) {
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&t[i], NULL, drain_main, &d[i]), 0);
-    tu_sleep_ms(50);
+    assert_true(tu_wait_until(drain_began, rt, TU_WAIT_MS)); /* one drain has begun */
     assert_int_equal(tr_runtime_drain_stats(rt, NULL), TR_EINVAL);
     tr_drain_stats ds;
     int rc = tr_runtime_drain_stats(rt, &ds);
@@ -791,6 +804,69 @@ static void the_evening_calls_on_a_parents_runtime_return_eforked(void **state) 
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* --- the wrong thread: a pinned actor's own thread, the main loop's ------------ */
+
+static int64_t pin_rc[2][6];
+static uint64_t pin_done;
+
+static int pinned_probe(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    int64_t *r = pin_rc[msg->word];
+    tr_runtime *rt = tr_ctx_runtime(ctx);
+    r[0] = tr_runtime_drain(rt, 10, NULL);
+    r[1] = tr_runtime_run(rt);
+    tr_future *f;
+    if (tr_ask_word(g_sink, 1, 0, &f) == 0) {
+        tr_msg *reply = NULL;
+        r[2] = tr_runtime_block_on(rt, f, 10, &reply);
+        r[3] = tr_future_wait(f, 10, &reply);
+        tr_future_release(f);
+    }
+    r[4] = tr_runtime_join(rt);
+    r[5] = tr_runtime_worker_id(rt);
+    tu_add(&pin_done, 1);
+    return 0;
+}
+static const tr_behavior pinned_beh = {NULL, pinned_probe, NULL};
+
+static void waiting_calls_from_pinned_actors_refuse_with_edeadlk(void **state) {
+    (void)state;
+    tu_store(&pin_done, 0);
+    tr_runtime_config cfg;
+    tr_runtime_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.keep_open = 1;
+    cfg.main_loop = 1;
+    tr_runtime *rt;
+    assert_int_equal(tr_runtime_new(&rt, &cfg), 0);
+    assert_int_equal(tr_spawn(rt, &sink_beh, NULL, &g_sink), 0);
+    tr_ref *p[2];
+    tr_spawn_opts o[2] = {{.pin = TR_PIN_THREAD}, {.pin = TR_PIN_MAIN}};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(tr_spawn(rt, &pinned_beh, &o[i], &p[i]), 0);
+    assert_int_equal(tr_send_word(p[0], 1, 0), 0);
+    /* The main loop's actor runs while this thread drives: an ask to it,
+     * settled (TR_ENOREPLY) once its handler returns. */
+    tr_future *f;
+    assert_int_equal(tr_ask_word(p[1], 1, 1, &f), 0);
+    tr_msg *reply = NULL;
+    assert_int_equal(tr_runtime_block_on(rt, f, TU_WAIT_MS, &reply), TR_ENOREPLY);
+    tr_future_release(f);
+    assert_true(tu_wait_ge(&pin_done, 2, TU_WAIT_MS));
+    for (int i = 0; i < 2; i++)
+        tr_ref_release(p[i]);
+    tr_ref_release(g_sink);
+    assert_int_equal(tr_runtime_free(rt), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pin_rc[i][0], TR_EDEADLK);
+        assert_int_equal(pin_rc[i][1], TR_EDEADLK);
+        assert_int_equal(pin_rc[i][2], TR_EDEADLK);
+        assert_int_equal(pin_rc[i][3], TR_EDEADLK);
+        assert_int_equal(pin_rc[i][4], TR_EDEADLK);
+        assert_int_equal(pin_rc[i][5], TR_ENOTFOUND);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(log_calls_refuse_bad_arguments),
@@ -805,6 +881,7 @@ int main(void) {
         cmocka_unit_test(two_drains_at_once_one_runs_and_a_close_ends_it),
         cmocka_unit_test(console_paths_that_cannot_serve_fail_with_their_code_and_leave_nothing),
         cmocka_unit_test(the_evening_calls_on_a_parents_runtime_return_eforked),
+        cmocka_unit_test(waiting_calls_from_pinned_actors_refuse_with_edeadlk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
