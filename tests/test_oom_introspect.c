@@ -140,10 +140,10 @@ static void world_new(world *w) {
     cfg.keep_open = 1;
     cfg.metrics = TR_METRICS_TIMING;
     assert_int_equal(tr_runtime_new(&w->rt, &cfg), 0);
+    static char names[ACTORS][16]; /* tr_spawn_opts.name is not copied */
     for (int i = 0; i < ACTORS; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "actor-%d", i);
-        tr_spawn_opts o = {.name = name, .mailbox_capacity = (uint32_t)(i % 2) * 64};
+        snprintf(names[i], sizeof(names[i]), "actor-%d", i);
+        tr_spawn_opts o = {.name = names[i], .mailbox_capacity = (uint32_t)(i % 2) * 64};
         assert_int_equal(tr_spawn(w->rt, &echo_beh, &o, &w->actors[i]), 0);
         for (int j = 0; j < 5; j++)
             assert_int_equal(tr_send_word(w->actors[i], 1, (uint64_t)j), 0);
