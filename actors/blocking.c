@@ -18,7 +18,6 @@
 
 #include "base/clock.h"
 #include "core/ask.h"
-#include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/blocking.h"

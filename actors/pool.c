@@ -35,6 +35,8 @@
 #include <string.h>
 
 #include "actors/pool.h"
+#include "actors/pool_api.h"
+#include "actors/pool_worker.h"
 #include "actors/restarts.h"
 #include "actors/timer_thread.h"
 #include "base/clock.h"

@@ -15,6 +15,8 @@
 
 #include "actors/call.h"
 #include "actors/pool.h"
+#include "actors/pool_api.h"
+#include "actors/pool_worker.h"
 #include "actors/restarts.h"
 #include "core/actor.h"
 #include "core/ask.h"
@@ -93,23 +95,9 @@ static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t handles
         *out = NULL;
     if (rt == NULL || cfg == NULL || out == NULL || !config_valid(cfg))
         return TR_EINVAL;
-    tr__pool *p = calloc(1, sizeof(*p));
+    tr__pool *p = tr__pool_new(rt, cfg);
     if (p == NULL)
         return TR_ENOMEM;
-    p->refs = 1; /* the router's */
-    p->rt = rt;
-    p->cfg = *cfg;
-    p->cap = cfg->max_workers != 0 ? cfg->max_workers : (cfg->workers > 64 ? cfg->workers : 64);
-    p->slots = aligned_alloc(TR__CACHELINE, p->cap * sizeof(tr__pool_slot));
-    p->wd_scratch = calloc(p->cap, sizeof(*p->wd_scratch));
-    if (p->slots == NULL || p->wd_scratch == NULL) {
-        free(p->slots);
-        free(p->wd_scratch);
-        free(p);
-        return TR_ENOMEM;
-    }
-    memset(p->slots, 0, p->cap * sizeof(tr__pool_slot));
-    pthread_mutex_init(&p->wd_mu, NULL);
     tr__pool_rarg a = {p, handles};
     tr_spawn_opts o = {
         .state_size = sizeof(void *), /* the router keeps a pointer to its state */

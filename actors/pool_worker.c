@@ -16,8 +16,9 @@
  * stuck in a job. */
 #include <ck_pr.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "actors/pool.h"
+#include "actors/pool_worker.h"
 #include "actors/timer_thread.h"
 #include "base/clock.h"
 #include "base/refcount.h"
@@ -25,6 +26,27 @@
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
+
+tr__pool *tr__pool_new(tr_runtime *rt, const tr_pool_config *cfg) {
+    tr__pool *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->refs = 1; /* the router's */
+    p->rt = rt;
+    p->cfg = *cfg;
+    p->cap = cfg->max_workers != 0 ? cfg->max_workers : (cfg->workers > 64 ? cfg->workers : 64);
+    p->slots = aligned_alloc(TR__CACHELINE, p->cap * sizeof(tr__pool_slot));
+    p->wd_scratch = calloc(p->cap, sizeof(*p->wd_scratch));
+    if (p->slots == NULL || p->wd_scratch == NULL) {
+        free(p->slots);
+        free(p->wd_scratch);
+        free(p);
+        return NULL;
+    }
+    memset(p->slots, 0, p->cap * sizeof(tr__pool_slot));
+    pthread_mutex_init(&p->wd_mu, NULL);
+    return p;
+}
 
 void tr__pool_unref(tr__pool *p) {
     /* The last holder frees; the locked decrement orders every holder's use

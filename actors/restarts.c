@@ -3,7 +3,6 @@
 
 #include <stdlib.h>
 
-#include "actors/timer_thread.h"
 #include "base/clock.h"
 #include "troupe/error.h"
 #include "troupe/supervisor.h"

@@ -26,7 +26,7 @@
  * message carries a tag; a stale tag (re-armed meanwhile) is ignored.
  *
  * Requests are tr__sup_req messages (known by their release function; see
- * actors/sup.h): asks from the blocking calls, tr_requests from actors. The
+ * actors/sup_api.h): asks from the blocking calls, tr_requests from actors. The
  * answer is a TR_MSG_RESULT reply carrying the request's tr__sup_result. */
 #include "troupe/supervisor.h"
 
@@ -36,6 +36,8 @@
 
 #include "actors/restarts.h"
 #include "actors/sup.h"
+#include "actors/sup_api.h"
+#include "actors/sup_drain.h"
 #include "actors/timer_thread.h"
 #include "base/clock.h"
 #include "core/actor.h"
@@ -88,7 +90,7 @@ typedef struct supv {
     tr_exit_kind exit_kind;
     int exit_code;
     char exit_text[TR__EXIT_TEXT];
-    tr_msg *stop_waiters; /* REQ_STOP asks, answered at the end */
+    tr_msg *stop_waiters; /* TR__SUP_REQ_STOP asks, answered at the end */
     /* Kept messages to replay after the operation (linked by ->next). */
     tr_msg *def_head, *def_tail;
     /* The timer. */
@@ -830,7 +832,7 @@ static int req_delete(supv *s, tr__sup_req *r) {
  * returns 1), or the answer code in *rc. */
 static int req_terminate(supv *s, tr__sup_req *r, int *rc) {
     child *c;
-    if (r->op == REQ_TERMINATE) {
+    if (r->op == TR__SUP_REQ_TERMINATE) {
         if (s->strategy == TR_SUP_DYNAMIC) {
             *rc = TR_EINVAL;
             return 0;
@@ -842,7 +844,8 @@ static int req_terminate(supv *s, tr__sup_req *r, int *rc) {
     if (c == NULL) {
         /* By handle: an actor that has ended counts as terminated (its
          * entry went with its DOWN). */
-        *rc = r->op == REQ_TERMINATE_REF && tr_ref_is_alive(r->child) == 0 ? 0 : TR_ENOTFOUND;
+        *rc =
+            r->op == TR__SUP_REQ_TERMINATE_REF && tr_ref_is_alive(r->child) == 0 ? 0 : TR_ENOTFOUND;
         return 0;
     }
     terminate_one(s, c, &r->msg);
@@ -855,7 +858,7 @@ static void on_request(supv *s, tr_msg *msg) {
         tr__reply_fail(msg, TR_EDEAD); /* as if it came after our end */
         return;
     }
-    if (r->op == REQ_STOP) {
+    if (r->op == TR__SUP_REQ_STOP) {
         if (tr_msg_wants_reply(msg)) {
             keep(s, msg);
             msg->next = s->stop_waiters;
@@ -868,7 +871,7 @@ static void on_request(supv *s, tr_msg *msg) {
         answer(msg, TR_EINVAL);
         return;
     }
-    if (r->op == REQ_STATS) {
+    if (r->op == TR__SUP_REQ_STATS) {
         r->res->stats = s->stats;
         answer(msg, 0);
         return;
@@ -880,24 +883,24 @@ static void on_request(supv *s, tr_msg *msg) {
     int rc = 0;
     child *c;
     switch (r->op) {
-    case REQ_START_CHILD:
+    case TR__SUP_REQ_START_CHILD:
         rc = req_start_child(s, r);
         break;
-    case REQ_START_DYNAMIC:
+    case TR__SUP_REQ_START_DYNAMIC:
         rc = req_start_dynamic(s, r);
         break;
-    case REQ_TERMINATE:
-    case REQ_TERMINATE_REF:
+    case TR__SUP_REQ_TERMINATE:
+    case TR__SUP_REQ_TERMINATE_REF:
         if (req_terminate(s, r, &rc))
             return;
         break;
-    case REQ_RESTART:
+    case TR__SUP_REQ_RESTART:
         rc = req_restart(s, r);
         break;
-    case REQ_DELETE:
+    case TR__SUP_REQ_DELETE:
         rc = req_delete(s, r);
         break;
-    case REQ_GET_SPEC:
+    case TR__SUP_REQ_GET_SPEC:
         if (s->strategy == TR_SUP_DYNAMIC)
             rc = TR_EINVAL;
         else if ((c = find_id(s, r->id)) == NULL)
@@ -905,10 +908,10 @@ static void on_request(supv *s, tr_msg *msg) {
         else
             r->res->spec = c->spec;
         break;
-    case REQ_WHICH:
+    case TR__SUP_REQ_WHICH:
         rc = fill_info(s, r->res);
         break;
-    case REQ_COUNT:
+    case TR__SUP_REQ_COUNT:
         fill_counts(s, &r->res->counts);
         break;
     default:

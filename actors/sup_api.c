@@ -2,7 +2,7 @@
  *
  * Each call builds a tr__sup_req (copies of its arguments and an empty
  * tr__sup_result) and sends it to the supervisor actor, which answers with
- * a TR_MSG_RESULT carrying the result (actors/sup.h). The actor forms send
+ * a TR_MSG_RESULT carrying the result (actors/sup_api.h). The actor forms send
  * it with tr_request, so the answer comes to the caller's mailbox; the
  * blocking forms ask, wait for the same answer (so they refuse to run on a
  * runtime worker: TR_EDEADLK) and read it with the same readers the actors
@@ -14,6 +14,7 @@
 #include "actors/call.h"
 #include "actors/restarts.h"
 #include "actors/sup.h"
+#include "actors/sup_api.h"
 #include "core/actor.h"
 #include "core/worker.h"
 #include "troupe/error.h"
@@ -78,7 +79,7 @@ static tr__sup_req *stop_req_new(void) {
     tr__sup_req *r = calloc(1, sizeof(*r));
     if (r != NULL) {
         tr_msg_init(&r->msg, 0, tr__sup_req_release);
-        r->op = REQ_STOP;
+        r->op = TR__SUP_REQ_STOP;
     }
     return r;
 }
@@ -161,18 +162,18 @@ static int prepare(tr_ref *sup, const call_args *a, tr__sup_req **out) {
     if (!tr__sup_is(sup))
         return TR_EINVAL;
     switch (a->op) {
-    case REQ_START_CHILD:
+    case TR__SUP_REQ_START_CHILD:
         if (!tr__sup_spec_valid(a->spec))
             return TR_EINVAL;
         break;
-    case REQ_TERMINATE:
-    case REQ_RESTART:
-    case REQ_DELETE:
-    case REQ_GET_SPEC:
+    case TR__SUP_REQ_TERMINATE:
+    case TR__SUP_REQ_RESTART:
+    case TR__SUP_REQ_DELETE:
+    case TR__SUP_REQ_GET_SPEC:
         if (a->id == NULL)
             return TR_EINVAL;
         break;
-    case REQ_TERMINATE_REF:
+    case TR__SUP_REQ_TERMINATE_REF:
         if (a->child == NULL)
             return TR_EINVAL;
         break;
@@ -263,7 +264,7 @@ static int call_ref(tr_ref *sup, const call_args *a, tr_ref **out) {
 }
 
 int tr_sup_start_child(tr_ref *sup, const tr_child_spec *spec, tr_ref **out) {
-    call_args a = {.op = REQ_START_CHILD, .spec = spec};
+    call_args a = {.op = TR__SUP_REQ_START_CHILD, .spec = spec};
     if (out != NULL)
         *out = NULL;
     if (!tr__sup_spec_valid(spec))
@@ -272,40 +273,40 @@ int tr_sup_start_child(tr_ref *sup, const tr_child_spec *spec, tr_ref **out) {
 }
 
 int tr_sup_start_dynamic(tr_ref *sup, void *arg, tr_ref **out) {
-    call_args a = {.op = REQ_START_DYNAMIC, .arg = arg};
+    call_args a = {.op = TR__SUP_REQ_START_DYNAMIC, .arg = arg};
     return call_ref(sup, &a, out);
 }
 
 int tr_sup_terminate_child(tr_ref *sup, const char *id) {
-    call_args a = {.op = REQ_TERMINATE, .id = id};
+    call_args a = {.op = TR__SUP_REQ_TERMINATE, .id = id};
     if (id == NULL)
         return TR_EINVAL;
     return call_code(sup, &a);
 }
 
 int tr_sup_terminate_ref(tr_ref *sup, tr_ref *kid) {
-    call_args a = {.op = REQ_TERMINATE_REF, .child = kid};
+    call_args a = {.op = TR__SUP_REQ_TERMINATE_REF, .child = kid};
     if (kid == NULL)
         return TR_EINVAL;
     return call_code(sup, &a);
 }
 
 int tr_sup_restart_child(tr_ref *sup, const char *id) {
-    call_args a = {.op = REQ_RESTART, .id = id};
+    call_args a = {.op = TR__SUP_REQ_RESTART, .id = id};
     if (id == NULL)
         return TR_EINVAL;
     return call_ref(sup, &a, NULL);
 }
 
 int tr_sup_delete_child(tr_ref *sup, const char *id) {
-    call_args a = {.op = REQ_DELETE, .id = id};
+    call_args a = {.op = TR__SUP_REQ_DELETE, .id = id};
     if (id == NULL)
         return TR_EINVAL;
     return call_code(sup, &a);
 }
 
 int tr_sup_get_childspec(tr_ref *sup, const char *id, tr_child_spec *out) {
-    call_args a = {.op = REQ_GET_SPEC, .id = id};
+    call_args a = {.op = TR__SUP_REQ_GET_SPEC, .id = id};
     if (id == NULL || out == NULL)
         return TR_EINVAL;
     tr_msg *reply;
@@ -318,7 +319,7 @@ int tr_sup_get_childspec(tr_ref *sup, const char *id, tr_child_spec *out) {
 }
 
 int tr_sup_which_children(tr_ref *sup, tr_child_info *out, size_t cap, size_t *n) {
-    call_args a = {.op = REQ_WHICH};
+    call_args a = {.op = TR__SUP_REQ_WHICH};
     if (n == NULL || (out == NULL && cap > 0))
         return TR_EINVAL;
     tr_msg *reply;
@@ -347,7 +348,7 @@ void tr_sup_children_release(tr_child_info *info, size_t n) {
 }
 
 int tr_sup_count_children(tr_ref *sup, tr_sup_counts *out) {
-    call_args a = {.op = REQ_COUNT};
+    call_args a = {.op = TR__SUP_REQ_COUNT};
     if (out == NULL)
         return TR_EINVAL;
     tr_msg *reply;
@@ -360,7 +361,7 @@ int tr_sup_count_children(tr_ref *sup, tr_sup_counts *out) {
 }
 
 int tr_sup_stats_get(tr_ref *sup, tr_sup_stats *out) {
-    call_args a = {.op = REQ_STATS};
+    call_args a = {.op = TR__SUP_REQ_STATS};
     if (out == NULL)
         return TR_EINVAL;
     tr_msg *reply;
@@ -375,58 +376,58 @@ int tr_sup_stats_get(tr_ref *sup, tr_sup_stats *out) {
 /* --- the same from inside an actor ----------------------------------------- */
 
 int tr_sup_start_child_async(tr_ctx *ctx, tr_ref *sup, const tr_child_spec *spec, uint64_t tag) {
-    call_args a = {.op = REQ_START_CHILD, .spec = spec};
+    call_args a = {.op = TR__SUP_REQ_START_CHILD, .spec = spec};
     return call_async(ctx, sup, &a, tag);
 }
 
 int tr_sup_start_dynamic_async(tr_ctx *ctx, tr_ref *sup, void *arg, uint64_t tag) {
-    call_args a = {.op = REQ_START_DYNAMIC, .arg = arg};
+    call_args a = {.op = TR__SUP_REQ_START_DYNAMIC, .arg = arg};
     return call_async(ctx, sup, &a, tag);
 }
 
 int tr_sup_terminate_child_async(tr_ctx *ctx, tr_ref *sup, const char *id, uint64_t tag) {
-    call_args a = {.op = REQ_TERMINATE, .id = id};
+    call_args a = {.op = TR__SUP_REQ_TERMINATE, .id = id};
     return call_async(ctx, sup, &a, tag);
 }
 
 int tr_sup_terminate_ref_async(tr_ctx *ctx, tr_ref *sup, tr_ref *child, uint64_t tag) {
-    call_args a = {.op = REQ_TERMINATE_REF, .child = child};
+    call_args a = {.op = TR__SUP_REQ_TERMINATE_REF, .child = child};
     return call_async(ctx, sup, &a, tag);
 }
 
 int tr_sup_restart_child_async(tr_ctx *ctx, tr_ref *sup, const char *id, uint64_t tag) {
-    call_args a = {.op = REQ_RESTART, .id = id};
+    call_args a = {.op = TR__SUP_REQ_RESTART, .id = id};
     return call_async(ctx, sup, &a, tag);
 }
 
 int tr_sup_delete_child_async(tr_ctx *ctx, tr_ref *sup, const char *id, uint64_t tag) {
-    call_args a = {.op = REQ_DELETE, .id = id};
+    call_args a = {.op = TR__SUP_REQ_DELETE, .id = id};
     return call_async(ctx, sup, &a, tag);
 }
 
 int tr_sup_get_childspec_async(tr_ctx *ctx, tr_ref *sup, const char *id, uint64_t tag) {
-    call_args a = {.op = REQ_GET_SPEC, .id = id};
+    call_args a = {.op = TR__SUP_REQ_GET_SPEC, .id = id};
     return call_async(ctx, sup, &a, tag);
 }
 
 int tr_sup_which_children_async(tr_ctx *ctx, tr_ref *sup, uint64_t tag) {
-    call_args a = {.op = REQ_WHICH};
+    call_args a = {.op = TR__SUP_REQ_WHICH};
     return call_async(ctx, sup, &a, tag);
 }
 
 int tr_sup_count_children_async(tr_ctx *ctx, tr_ref *sup, uint64_t tag) {
-    call_args a = {.op = REQ_COUNT};
+    call_args a = {.op = TR__SUP_REQ_COUNT};
     return call_async(ctx, sup, &a, tag);
 }
 
 int tr_sup_stats_get_async(tr_ctx *ctx, tr_ref *sup, uint64_t tag) {
-    call_args a = {.op = REQ_STATS};
+    call_args a = {.op = TR__SUP_REQ_STATS};
     return call_async(ctx, sup, &a, tag);
 }
 
 /* --- reading results --------------------------------------------------------- */
 
-/* The result of one of ops (a bit per REQ_*) in res, or NULL; *rc gets
+/* The result of one of ops (a bit per TR__SUP_REQ_*) in res, or NULL; *rc gets
  * TR_EINVAL (not such a result) or the call's code. */
 static tr__sup_result *result_of(const tr_msg *res, unsigned ops, int *rc) {
     *rc = TR_EINVAL;
@@ -446,8 +447,10 @@ int tr_sup_result_ref(tr_msg *res, tr_ref **out) {
     if (out == NULL)
         return TR_EINVAL;
     int rc;
-    tr__sup_result *r =
-        result_of(res, 1u << REQ_START_CHILD | 1u << REQ_START_DYNAMIC | 1u << REQ_RESTART, &rc);
+    tr__sup_result *r = result_of(res,
+                                  1u << TR__SUP_REQ_START_CHILD | 1u << TR__SUP_REQ_START_DYNAMIC |
+                                      1u << TR__SUP_REQ_RESTART,
+                                  &rc);
     if (r == NULL)
         return rc;
     if (r->taken)
@@ -464,7 +467,7 @@ int tr_sup_result_children(const tr_msg *res, const tr_child_info **info, size_t
     *info = NULL;
     *n = 0;
     int rc;
-    tr__sup_result *r = result_of(res, 1u << REQ_WHICH, &rc);
+    tr__sup_result *r = result_of(res, 1u << TR__SUP_REQ_WHICH, &rc);
     if (r == NULL)
         return rc;
     *info = r->info;
@@ -476,7 +479,7 @@ int tr_sup_result_counts(const tr_msg *res, tr_sup_counts *out) {
     if (out == NULL)
         return TR_EINVAL;
     int rc;
-    tr__sup_result *r = result_of(res, 1u << REQ_COUNT, &rc);
+    tr__sup_result *r = result_of(res, 1u << TR__SUP_REQ_COUNT, &rc);
     if (r == NULL)
         return rc;
     *out = r->counts;
@@ -487,7 +490,7 @@ int tr_sup_result_stats(const tr_msg *res, tr_sup_stats *out) {
     if (out == NULL)
         return TR_EINVAL;
     int rc;
-    tr__sup_result *r = result_of(res, 1u << REQ_STATS, &rc);
+    tr__sup_result *r = result_of(res, 1u << TR__SUP_REQ_STATS, &rc);
     if (r == NULL)
         return rc;
     *out = r->stats;
@@ -498,7 +501,7 @@ int tr_sup_result_spec(const tr_msg *res, tr_child_spec *out) {
     if (out == NULL)
         return TR_EINVAL;
     int rc;
-    tr__sup_result *r = result_of(res, 1u << REQ_GET_SPEC, &rc);
+    tr__sup_result *r = result_of(res, 1u << TR__SUP_REQ_GET_SPEC, &rc);
     if (r == NULL)
         return rc;
     *out = r->spec;

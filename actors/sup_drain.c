@@ -20,8 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "actors/sup.h"
-#include "core/futex.h"
+#include "actors/sup_drain.h"
+#include "base/clock.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
 

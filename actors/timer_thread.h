@@ -17,9 +17,9 @@
 
 #include "troupe/actor.h"
 
-/* System message types of actors/ (only ever sent to actors/ actors). */
+/* The system message type of actors/ timers (only ever sent to actors/ actors). */
 #define TR__A_TIMER (TR_MSG_SYSTEM + 0x101u) /* a timer fell due; word = tag */
-#define TR__A_TOKEN (TR_MSG_SYSTEM + 0x102u) /* pool: a worker's ready token */
+/* TR_MSG_SYSTEM + 0x102 is the pool's TR__A_TOKEN (actors/pool_worker.h). */
 
 /* After delay_ms, push a TR__A_TIMER message with word = tag into target.
  * Holds a reference to target until it fires or is cancelled. Returns a

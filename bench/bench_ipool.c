@@ -19,7 +19,7 @@
  * This program is its own worker image: main registers the entry and calls
  * tr_ipool_main before anything else. Each job is one frame and one reply
  * frame; the router writes what is queued for a child in one write and the
- * child answers what it read in one write (ipool.h, "Wire"). */
+ * child answers what it read in one write (isolate/ipool_child.h, the wire). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
     unsigned threads = (unsigned)bench_arg_u64(argc > 2 ? argv[2] : NULL, bench_cores());
     const char *route_name = getenv("IPOOL_ROUTE");
     /* Shared queue by default: it fills one child's pipeline before the
-     * next, so a burst travels in one write and one read (ipool.h). */
+     * next, so a burst travels in one write and one read (isolate/ipool_child.h). */
     tr_route route = TR_ROUTE_SHARED_QUEUE;
     if (route_name != NULL && strcmp(route_name, "rr") == 0)
         route = TR_ROUTE_ROUND_ROBIN;

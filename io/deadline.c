@@ -18,10 +18,10 @@
 #include "base/clock.h"
 #include "base/refcount.h"
 #include "core/ask.h"
-#include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "io/io.h"
+#include "io/timer.h"
 #include "troupe/error.h"
 #include "troupe/timer.h"
 

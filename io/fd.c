@@ -19,6 +19,7 @@
 #include "base/platform.h"
 #include "core/msg.h"
 #include "core/runtime.h"
+#include "io/fd.h"
 #include "io/io.h"
 #include "troupe/error.h"
 #include "troupe/io.h"

@@ -91,28 +91,10 @@ int tr__io_table_put(tr__io_table *t, tr__io_entry *e);
 tr__io_entry *tr__io_table_get(tr__io_table *t, uint64_t key);
 tr__io_entry *tr__io_table_del(tr__io_table *t, uint64_t key);
 
-/* Internal timers (io/timer.c) that call fn on their worker instead of
- * sending a message: fn(arg, 1) at each expiry (for a one-shot timer that
- * is the last call), fn(arg, 0) exactly once when cancelled or torn down. */
-typedef void (*tr__timer_fn)(void *arg, int fired);
-int tr__timer_start_fn(tr__io *io, uint64_t after_ms, uint64_t repeat_ms, tr__timer_fn fn,
-                       void *arg, uint64_t *id);
-int tr__timer_cancel(tr__io *io, uint64_t id);
-
-/* tr_fd_unwatch, and the watch's owner closes fd once its ev_io is stopped
- * (io/fd.c): for a caller that must close the fd right after unwatching
- * (the process-isolated pool's sockets and pidfds), without racing the
- * owner loop's epoll_ctl on a number the kernel may already have reused.
- * TR_ENOTFOUND (nothing is closed: the caller still owns fd), TR_EINVAL. */
-int tr__fd_unwatch_close(tr_runtime *rt, uint64_t id);
-
 /* Whether an actor can still take messages: 1 from spawn (init included,
  * where tr_ref_is_alive is still 0) until its mailbox closes. */
 static inline int tr__io_open(const tr_ref *ref) {
     return !tr__mbox_closed_any(&ref->mbox);
 }
-
-/* Push a runtime-made message into an actor; on failure it is dead-lettered
- * (destructors run). Returns the push result. */
 
 #endif

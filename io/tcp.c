@@ -41,7 +41,6 @@
 #include "base/clock.h"
 #include "base/platform.h"
 #include "base/refcount.h"
-#include "core/futex.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "io/io.h"

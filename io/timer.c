@@ -24,6 +24,7 @@
 #include "core/runtime.h"
 #include "core/send.h"
 #include "io/io.h"
+#include "io/timer.h"
 #include "troupe/error.h"
 #include "troupe/timer.h"
 
@@ -327,7 +328,7 @@ int tr_timer_send_after(tr_ref *to, uint64_t delay_ms, tr_msg *msg, tr_timer_id 
     return target_start(t, out);
 }
 
-int tr_timer_send_every(tr_ref *to, uint64_t first_ms, uint64_t period_ms, uint32_t type,
+int tr_timer_tick_every(tr_ref *to, uint64_t first_ms, uint64_t period_ms, uint32_t type,
                         uint64_t word, tr_timer_id *out) {
     if (to == NULL || period_ms == 0 || type >= TR_MSG_SYSTEM || first_ms > UINT32_MAX * 1000ULL ||
         period_ms > UINT32_MAX * 1000ULL)

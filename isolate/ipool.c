@@ -20,7 +20,7 @@
  *
  * A death: the pidfd turns readable. The router reaps the child (waitpid),
  * reads what the socket still holds (replies written before the crash are
- * answered), and learns from the child's progress page (isolate/ipool.h)
+ * answered), and learns from the child's progress page (isolate/ipool_child.h)
  * which job it was running: that one failed an attempt (routed again up to
  * max_redeliveries times, then dead-lettered with msg->status =
  * TR_IPOOL_DIED_*); the others in the ring are routed again as returned
@@ -45,7 +45,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "actors/pool.h"
+#include "actors/pool_api.h"
 #include "actors/restarts.h"
 #include "actors/timer_thread.h"
 #include "base/atomic.h"
@@ -55,8 +55,8 @@
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "core/worker.h"
-#include "io/io.h"
-#include "isolate/ipool.h"
+#include "io/fd.h"
+#include "isolate/ipool_child.h"
 #include "troupe/error.h"
 #include "troupe/io.h"
 #include "troupe/supervisor.h"
@@ -80,7 +80,7 @@ typedef struct islot {
     int eof;
     int killed; /* the watchdog sent SIGKILL */
     uint64_t due;
-    tr__iprogress *prog; /* shared with the child (isolate/ipool.h) */
+    tr__iprogress *prog; /* shared with the child (isolate/ipool_child.h) */
     uint64_t answered;   /* replies from this child */
     tr_msg **ring;       /* jobs in flight, oldest at head */
     unsigned head, nfl;
@@ -905,7 +905,7 @@ static int irouter_init(tr_ctx *ctx, void *state, void *arg) {
     return rc; /* tr_ipool_start frees r */
 }
 
-const tr_behavior tr__ipool_router_behavior = {
+static const tr_behavior ipool_router_behavior = {
     .init = irouter_init,
     .receive = irouter_receive,
     .terminate = irouter_terminate,
@@ -947,7 +947,7 @@ static int ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, int64_t handl
         *out = NULL;
     if (rt == NULL || cfg == NULL || out == NULL || !config_valid(cfg))
         return TR_EINVAL;
-    tr__pool_kind_add(tr__ipool_router_behavior.receive);
+    tr__pool_kind_add(ipool_router_behavior.receive);
     char exe[PATH_MAX];
     if (cfg->exe != NULL) {
         if (strlen(cfg->exe) >= sizeof(exe))
@@ -992,7 +992,7 @@ static int ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, int64_t handl
             .mailbox_capacity = TR_MAILBOX_UNBOUNDED,
             .name = cfg->pool.name != NULL ? cfg->pool.name : "ipool",
         };
-        rc = tr_spawn(rt, &tr__ipool_router_behavior, &o, out);
+        rc = tr_spawn(rt, &ipool_router_behavior, &o, out);
         if (rc == 0)
             return 0;
     }

@@ -37,7 +37,7 @@
 #include <sys/wait.h>
 
 #include "base/atomic.h"
-#include "isolate/ipool.h"
+#include "isolate/ipool_child.h"
 #include "troupe/error.h"
 #include "troupe/msg.h"
 

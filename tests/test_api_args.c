@@ -678,13 +678,13 @@ static void timer_calls_reject_bad_arguments(void **state) {
     m->type = TR_MSG_TIMER; /* forged into the reserved range */
     EXPECT(TR_EINVAL, tr_timer_send_after(live, 0, m, &id));
     m->type = 1;
-    EXPECT(TR_EINVAL, tr_timer_send_every(NULL, 0, 10, 1, 0, &id));
-    EXPECT(TR_EINVAL, tr_timer_send_every(live, 0, 0, 1, 0, &id));
-    EXPECT(TR_EINVAL, tr_timer_send_every(live, 0, 10, TR_MSG_SYSTEM, 0, &id));
-    EXPECT(ANY_ERROR, tr_timer_send_every(live, UINT64_MAX, 10, 1, 0, &id));
-    EXPECT(ANY_ERROR, tr_timer_send_every(live, 0, UINT64_MAX, 1, 0, &id));
-    EXPECT(TR_EDEAD, tr_timer_send_every(dead, 0, 10, 1, 0, &id));
-    EXPECT(TR_ECLOSED, tr_timer_send_every(stale, 0, 10, 1, 0, &id));
+    EXPECT(TR_EINVAL, tr_timer_tick_every(NULL, 0, 10, 1, 0, &id));
+    EXPECT(TR_EINVAL, tr_timer_tick_every(live, 0, 0, 1, 0, &id));
+    EXPECT(TR_EINVAL, tr_timer_tick_every(live, 0, 10, TR_MSG_SYSTEM, 0, &id));
+    EXPECT(ANY_ERROR, tr_timer_tick_every(live, UINT64_MAX, 10, 1, 0, &id));
+    EXPECT(ANY_ERROR, tr_timer_tick_every(live, 0, UINT64_MAX, 1, 0, &id));
+    EXPECT(TR_EDEAD, tr_timer_tick_every(dead, 0, 10, 1, 0, &id));
+    EXPECT(TR_ECLOSED, tr_timer_tick_every(stale, 0, 10, 1, 0, &id));
     assert_int_equal(id, 77); /* untouched by every failure */
     EXPECT(TR_EINVAL, tr_timer_cancel(NULL, 1));
     EXPECT(TR_ENOTFOUND, tr_timer_cancel(rt, 0));

@@ -111,7 +111,7 @@ static int spin_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     else
         tu_store(&port, (uint64_t)tr_tcp_listener_port(listener));
     tr_timer_id id;
-    if (tr_timer_send_every(receiver, PERIOD_MS, PERIOD_MS, T_TICK, 0, &id) != 0)
+    if (tr_timer_tick_every(receiver, PERIOD_MS, PERIOD_MS, T_TICK, 0, &id) != 0)
         tu_add(&arm_errors, 1);
     int64_t end = tu_now_ms() + SPIN_MS;
     while (tu_now_ms() < end) /* spins: never returns to its loop */

@@ -371,7 +371,7 @@ static void timers_fire_while_driven(void **state) {
     tr_runtime *rt = ct_new();
     tr_ref *a = spawn_svc(rt, TR_PIN_NONE);
     tr_timer_id id;
-    assert_int_equal(tr_timer_send_every(a, 5, 5, T_TICK, 0, &id), 0);
+    assert_int_equal(tr_timer_tick_every(a, 5, 5, T_TICK, 0, &id), 0);
     /* An ask kept unanswered: block_on drives until its timeout. */
     tr_future *f;
     tr_msg *r;
@@ -588,7 +588,7 @@ static void thread_pinned_actor_keeps_its_thread(void **state) {
     assert_int_not_equal(first, self_id());
     /* Its timers deliver to it on its thread too. */
     tr_timer_id id;
-    assert_int_equal(tr_timer_send_every(t, 1, 2, T_TICK, 0, &id), 0);
+    assert_int_equal(tr_timer_tick_every(t, 1, 2, T_TICK, 0, &id), 0);
     assert_true(tu_wait_ge(&counted, 5, TU_WAIT_MS));
     tr_timer_cancel(rt, id);
     assert_int_equal(tr_actor_stop(t), 0);

@@ -409,7 +409,7 @@ static void drain_with_timers_and_io_live(void **state) {
     tr_ref *r = NULL;
     assert_int_equal(tr_spawn(rt, &ticker_beh, &o, &r), 0);
     assert_int_equal(tr_fd_watch(r, p[0], TR_FD_READ, 0, &t.watch), 0);
-    assert_int_equal(tr_timer_send_every(r, 1, 10, TICK, 0, NULL), 0);
+    assert_int_equal(tr_timer_tick_every(r, 1, 10, TICK, 0, NULL), 0);
     assert_int_equal(write(p[1], "x", 1), 1);
     assert_true(tu_wait_ge(&fd_ready, 1, TU_WAIT_MS));
     assert_true(tu_wait_ge(&ticks, 3, TU_WAIT_MS));

@@ -186,8 +186,8 @@ static void timer_calls_reject_bad_arguments(void **s) {
     assert_int_equal(tr_msg_new(&m, M_TICK, 0), 0);
     assert_int_equal(tr_timer_send_after(NULL, 1, m, NULL), TR_EINVAL);
     assert_int_equal(tr_timer_send_after(ref, 1, NULL, NULL), TR_EINVAL);
-    assert_int_equal(tr_timer_send_every(ref, 1, 0, M_TICK, 0, NULL), TR_EINVAL);
-    assert_int_equal(tr_timer_send_every(ref, 1, 1, TR_MSG_SYSTEM, 0, NULL), TR_EINVAL);
+    assert_int_equal(tr_timer_tick_every(ref, 1, 0, M_TICK, 0, NULL), TR_EINVAL);
+    assert_int_equal(tr_timer_tick_every(ref, 1, 1, TR_MSG_SYSTEM, 0, NULL), TR_EINVAL);
     assert_int_equal(tr_timer_cancel(NULL, 1), TR_EINVAL);
     assert_int_equal(tr_timer_cancel(rt, 0), TR_ENOTFOUND);
     assert_int_equal(tr_timer_cancel(rt, 12345), TR_ENOTFOUND);
@@ -208,7 +208,7 @@ static void periodic_ticks_keep_their_period_and_stop_on_cancel(void **s) {
     tr_ref *ref = spawn_rec(rt, &r);
     tr_timer_id id;
     int64_t t0 = tu_now_ms();
-    assert_int_equal(tr_timer_send_every(ref, PERIOD_MS, PERIOD_MS, M_TICK, 7, &id), 0);
+    assert_int_equal(tr_timer_tick_every(ref, PERIOD_MS, PERIOD_MS, M_TICK, 7, &id), 0);
     assert_true(tu_wait_ge(&r.n, TICKS, TU_WAIT_MS));
     assert_int_equal(tr_timer_cancel(rt, id), 0);
     uint64_t at_cancel = tu_load(&r.n);
@@ -233,7 +233,7 @@ static void periodic_timer_ends_when_its_target_stops(void **s) {
     rec r;
     tr_ref *ref = spawn_rec(rt, &r);
     tr_timer_id id;
-    assert_int_equal(tr_timer_send_every(ref, 1, 5, M_TICK, 0, &id), 0);
+    assert_int_equal(tr_timer_tick_every(ref, 1, 5, M_TICK, 0, &id), 0);
     assert_true(tu_wait_ge(&r.n, 2, TU_WAIT_MS));
     assert_int_equal(tr_actor_stop(ref), 0);
     /* The next tick finds it dead and the timer ends by itself. */
@@ -547,7 +547,7 @@ static void shutdown_destroys_pending_timer_messages(void **s) {
     for (int i = 0; i < PENDING_TIMERS; i++)
         assert_int_equal(
             tr_timer_send_after(ref, 60000 + (uint64_t)i, counted_msg(M_TICK, 0), NULL), 0);
-    assert_int_equal(tr_timer_send_every(ref, 60000, 1000, M_TICK, 0, NULL), 0);
+    assert_int_equal(tr_timer_tick_every(ref, 60000, 1000, M_TICK, 0, NULL), 0);
     tr_ref_release(ref);
     assert_int_equal(tr_runtime_free(rt), 0);
     assert_int_equal(tu_load(&released), PENDING_TIMERS);

@@ -44,11 +44,17 @@ typedef uint64_t tr_timer_id;
  * (tr_sender, tr_reply), as a tr_send_msg would. */
 TR_EXTERN int tr_timer_send_after(tr_ref *to, uint64_t delay_ms, tr_msg *msg, tr_timer_id *out);
 
-/* Send a fresh message {type, word} to `to` first after first_ms, then every
- * period_ms (>= 1), until cancelled or the target stops. Ticks are scheduled
- * against the first deadline (no drift); if the worker falls behind, missed
- * ticks are not queued up in a burst. */
-TR_EXTERN int tr_timer_send_every(tr_ref *to, uint64_t first_ms, uint64_t period_ms, uint32_t type,
+/* Tick `to` first after first_ms, then every period_ms (>= 1), until
+ * cancelled or the target stops: each tick is a fresh message {type, word}
+ * that the timer builds (there is no message to hand over, unlike
+ * tr_timer_send_after: a delivered message belongs to its receiver, so one
+ * message cannot be sent twice). type must be below TR_MSG_SYSTEM
+ * (TR_EINVAL). Ticks are scheduled against the first deadline (no drift); if
+ * the worker falls behind, missed ticks are not queued up in a burst. On
+ * success *out (may be NULL) is the timer's id. TR_EINVAL (NULL `to`,
+ * period_ms 0, a delay above 2^32 s), TR_ECLOSED when the runtime is
+ * shutting down, TR_EDEAD when `to` has stopped, TR_ENOMEM. */
+TR_EXTERN int tr_timer_tick_every(tr_ref *to, uint64_t first_ms, uint64_t period_ms, uint32_t type,
                                   uint64_t word, tr_timer_id *out);
 
 /* Cancel a timer from any thread. Returns 0 if it was cancelled before

@@ -357,7 +357,7 @@ int main(void) {
         tr_timer_id t1, t2, t3;
         if (tr_msg_new(&m, T_TICK, 0) == 0 && tr_timer_send_after(counter, 5, m, &t1) != 0)
             tr_msg_free(m);
-        if (tr_timer_send_every(counter, 1, 2, T_TICK, 0, &t2) == 0) {
+        if (tr_timer_tick_every(counter, 1, 2, T_TICK, 0, &t2) == 0) {
             tu_sleep_ms(10);
             (void)tr_timer_cancel(rt, t2);
         }

@@ -1,4 +1,5 @@
-/* isolate/ipool.h - what the isolated pool's files share.
+/* isolate/ipool_child.h - the child side of the isolated pool (isolate/ipool_child.c)
+ * and the wire both sides speak.
  *
  * The wire between the router (isolate/ipool.c) and a child
  * (isolate/ipool_child.c): frames of a fixed 24-byte header and `len` bytes
@@ -6,8 +7,8 @@
  * down in the order the router wrote them; the child handles them one at a
  * time and answers each, in that order, so a reply needs no id: it answers
  * the oldest job in flight. */
-#ifndef TR_ISOLATE_IPOOL_H
-#define TR_ISOLATE_IPOOL_H
+#ifndef TR_ISOLATE_IPOOL_CHILD_H
+#define TR_ISOLATE_IPOOL_CHILD_H
 
 #include <stdint.h>
 #include <sys/types.h>
