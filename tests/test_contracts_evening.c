@@ -307,6 +307,18 @@ static void blocking_calls_refuse_bad_arguments(void **state) {
     assert_int_equal(tr_spawn(rt, &ignore_beh, NULL, &ref), 0);
     EXPECT(tr_blocking_run(ref, TR_MSG_SYSTEM, 0, noop_task, NULL, NULL), TR_EINVAL);
     EXPECT(tr_blocking_run(ref, 1, 0, NULL, NULL, NULL), TR_EINVAL);
+    /* A stale handle: its actor stopped, the handle still held. */
+    tr_ref *stale;
+    assert_int_equal(tr_spawn(rt, &ignore_beh, NULL, &stale), 0);
+    assert_int_equal(tr_actor_stop(stale), 0);
+    while (tr_ref_is_alive(stale))
+        tu_sleep_ms(1);
+    EXPECT(tr_blocking_run(stale, 1, 0, noop_task, NULL, NULL), TR_EDEAD);
+    tr_snapshot *snap;
+    assert_int_equal(tr_snapshot_take(rt, &snap), 0);
+    EXPECT(tr_snapshot_find(snap, tr_ref_id(stale)) == NULL, 1); /* not shown */
+    tr_snapshot_free(snap);
+    tr_ref_release(stale);
     assert_int_equal(tr_runtime_close(rt), 0);
     assert_int_equal(tr_runtime_join(rt), 0);
     EXPECT(tr_blocking_configure(rt, 1, 1), TR_ECLOSED);
