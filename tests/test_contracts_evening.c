@@ -879,6 +879,76 @@ static void waiting_calls_from_pinned_actors_refuse_with_edeadlk(void **state) {
     }
 }
 
+/* --- a dead-letter hook reading the runtime while it shuts down ------------- */
+
+static uint64_t dl_snap_calls, dl_snap_bad;
+
+static void snapshot_dl_hook(void *user, const tr_msg *msg, int why) {
+    (void)msg, (void)why;
+    tr_runtime *rt = *(tr_runtime **)user;
+    tr_snapshot *snap = NULL;
+    int rc = tr_snapshot_take(rt, &snap);
+    if (rc == 0)
+        tr_snapshot_free(snap);
+    size_t need;
+    int prc = tr_metrics_prometheus(rt, NULL, 0, &need);
+    tu_add(&dl_snap_calls, 1);
+    if ((rc != 0 && rc != TR_ENOMEM) || (prc != TR_E2BIG && prc != TR_ENOMEM))
+        tu_add(&dl_snap_bad, 1);
+}
+
+static uint64_t hold_gate, holding;
+static int hold_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx, (void)state;
+    if (msg->type == 1) {
+        tu_add(&holding, 1);
+        while (!tu_load(&hold_gate))
+            tu_sleep_ms(1);
+    }
+    return 0;
+}
+static const tr_behavior hold_beh = {NULL, hold_receive, NULL};
+
+static void *open_hold_gate(void *arg) {
+    (void)arg;
+    tu_sleep_ms(50);
+    tu_store(&hold_gate, 1);
+    return NULL;
+}
+
+/* Messages still queued at tr_runtime_free are dead-lettered on the freeing
+ * thread; a hook that snapshots the runtime then must see a runtime that
+ * is still whole. */
+static void a_dead_letter_hook_may_snapshot_the_runtime_during_its_free(void **state) {
+    (void)state;
+    tu_store(&dl_snap_calls, 0);
+    tu_store(&dl_snap_bad, 0);
+    tu_store(&hold_gate, 0);
+    tu_store(&holding, 0);
+    static tr_runtime *rt;
+    tr_runtime_config cfg;
+    tr_runtime_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.keep_open = 1;
+    cfg.dead_letter = snapshot_dl_hook;
+    cfg.user_data = &rt;
+    cfg.log_level = TR_LOG_OFF;
+    assert_int_equal(tr_runtime_new(&rt, &cfg), 0);
+    tr_ref *a;
+    assert_int_equal(tr_spawn(rt, &hold_beh, NULL, &a), 0);
+    assert_int_equal(tr_send_word(a, 1, 0), 0);
+    assert_true(tu_wait_ge(&holding, 1, TU_WAIT_MS));
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(tr_send_word(a, 2, (uint64_t)i), 0);
+    tr_ref_release(a);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, open_hold_gate, NULL), 0);
+    assert_int_equal(tr_runtime_free(rt), 0); /* close: the 10 are dead-lettered */
+    pthread_join(t, NULL);
+    assert_int_equal(tu_load(&dl_snap_calls), 10);
+    assert_int_equal(tu_load(&dl_snap_bad), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(log_calls_refuse_bad_arguments),
@@ -894,6 +964,7 @@ int main(void) {
         cmocka_unit_test(console_paths_that_cannot_serve_fail_with_their_code_and_leave_nothing),
         cmocka_unit_test(the_evening_calls_on_a_parents_runtime_return_eforked),
         cmocka_unit_test(waiting_calls_from_pinned_actors_refuse_with_edeadlk),
+        cmocka_unit_test(a_dead_letter_hook_may_snapshot_the_runtime_during_its_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
