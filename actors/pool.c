@@ -36,6 +36,7 @@
 
 #include "actors/pool.h"
 #include "actors/pool_api.h"
+#include "actors/pool_ctrl.h"
 #include "actors/pool_worker.h"
 #include "actors/restarts.h"
 #include "actors/timer_thread.h"
@@ -81,6 +82,7 @@ typedef struct router {
     tr__log_storm storm; /* worker restarts in the current storm window (core/log.h) */
     int64_t handles;
     uint64_t jobs, routed, restarts, redeliveries, returned, dead;
+    uint64_t copies; /* BROADCAST: copies sent beyond the first worker's */
     uint64_t timer_id, timer_tag, timer_due;
     uint64_t wd_timer;
     int closing;
@@ -250,6 +252,8 @@ static void broadcast(router *r, tr_msg *m) {
         }
         if (send_to(r, i, c) != 0)
             tr_msg_free(c);
+        else
+            r->copies++;
     }
     if (first < 0 || send_to(r, (unsigned)first, m) != 0)
         enqueue(r, m);
@@ -609,6 +613,7 @@ static tr__pool_stats_res *stats_result(router *r) {
     o->restarts = r->restarts;
     o->redeliveries = r->redeliveries;
     o->returned = r->returned;
+    o->copies = r->copies;
     /* Counters bumped by workers and the watchdog: plain loads, no order. */
     o->dead_lettered = r->dead + ck_pr_load_64(&p->dead);
     o->stuck = ck_pr_load_64(&p->stuck);
@@ -623,46 +628,24 @@ static tr__pool_stats_res *stats_result(router *r) {
     return res;
 }
 
-/* A control request: the blocking calls wait on a future for the answer,
- * the _async ones get it in their mailbox; both read the same result. */
+/* Control requests (actors/pool_ctrl.h): the blocking calls wait on a
+ * future for the answer, the _async ones get it in their mailbox. */
+static int ctrl_add(void *r) {
+    return add_worker(r);
+}
+static int ctrl_remove(void *r) {
+    return remove_worker(r);
+}
+static tr__pool_stats_res *ctrl_stats(void *r) {
+    return stats_result(r);
+}
+static void ctrl_close(void *r) {
+    end_self(r, TR_EXIT_NORMAL, 0, NULL);
+}
+static const tr__pool_ctrl_ops ctrl_ops = {ctrl_add, ctrl_remove, ctrl_stats, ctrl_close};
+
 static void on_ctrl(router *r, tr__pool_ctrl *c) {
-    int rc = 0;
-    void *res = NULL;
-    tr_free_fn res_free = NULL;
-    switch (c->op) {
-    case TR__POOL_ADD:
-        rc = add_worker(r);
-        break;
-    case TR__POOL_REMOVE:
-        rc = remove_worker(r);
-        break;
-    case TR__POOL_STATS:
-        res = stats_result(r);
-        if (res != NULL)
-            res_free = tr__pool_stats_res_free;
-        else
-            rc = TR_ENOMEM;
-        break;
-    case TR__POOL_RETAIN:
-        if (r->handles >= 0) /* < 0: started under a supervisor, not counted */
-            r->handles++;
-        break;
-    case TR__POOL_RELEASE:
-        if (r->handles >= 0 && --r->handles <= 0 && !r->closing)
-            end_self(r, TR_EXIT_NORMAL, 0, NULL);
-        break;
-    }
-    if (!tr_msg_wants_reply(&c->msg)) {
-        if (res_free != NULL)
-            res_free(res);
-        return;
-    }
-    /* ptr_free(res) runs there on error. A result that cannot be delivered
-     * (no memory for the reply, the asker's bounded mailbox full) still
-     * settles the call: it fails with that error, not TR_ENOREPLY. */
-    int err = tr__reply_result(&c->msg, rc, res, res_free);
-    if (err != 0)
-        tr__reply_fail(&c->msg, err);
+    tr__pool_ctrl_serve(c, &ctrl_ops, r, &r->handles, r->closing);
 }
 
 static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {

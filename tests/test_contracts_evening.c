@@ -264,7 +264,7 @@ static void ipool_calls_refuse_bad_arguments(void **state) {
     ic.entry = "not-registered";
     EXPECT(tr_ipool_start(rt, &ic, &pool), TR_EINVAL);
     ic.entry = longname;
-    ic.pool.routing = TR_ROUTE_BROADCAST;
+    ic.pool.routing = (tr_route)99; /* no such routing */
     EXPECT(tr_ipool_start(rt, &ic, &pool), TR_EINVAL);
     ic.pool.routing = TR_ROUTE_ROUND_ROBIN;
     ic.max_inflight = 5000;
