@@ -200,15 +200,19 @@ static int submit(tr__blocking *p, task *t) {
  * the runtime closes (its actors may still hand work over while stopping). A
  * close racing with us is caught by the pool's own `closing` flag. */
 static int open_check(tr_runtime *rt) {
+    if (tr__runtime_forked(rt)) /* the pool's threads and lock are the parent's */
+        return TR_EFORKED;
     if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING && tr__worker_of(rt) == NULL)
         return TR_ECLOSED;
     return 0;
 }
 
-/* rt's pool for new work: TR_ECLOSED (open_check), TR_ENOMEM, or 0. */
+/* rt's pool for new work: TR_ECLOSED or TR_EFORKED (open_check), TR_ENOMEM,
+ * or 0. */
 static int open_pool(tr_runtime *rt, tr__blocking **out) {
-    if (open_check(rt) != 0)
-        return TR_ECLOSED;
+    int rc = open_check(rt);
+    if (rc != 0)
+        return rc;
     *out = pool_of(rt);
     return *out != NULL ? 0 : TR_ENOMEM;
 }
@@ -232,8 +236,9 @@ int tr_blocking_run(tr_ref *to, uint32_t type, uint64_t word, tr_blocking_fn fn,
                     tr_free_fn result_free) {
     if (to == NULL || fn == NULL || type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
-    if (open_check(to->rt) != 0)
-        return TR_ECLOSED;
+    int rc = open_check(to->rt);
+    if (rc != 0)
+        return rc;
     if (tr__mbox_closed_any(&to->mbox))
         return TR_EDEAD;
     tr__blocking *p = pool_of(to->rt);
@@ -249,7 +254,7 @@ int tr_blocking_run(tr_ref *to, uint32_t type, uint64_t word, tr_blocking_fn fn,
     t->type = type;
     t->word = word;
     tr_ref_retain(to);
-    int rc = submit(p, t);
+    rc = submit(p, t);
     if (rc != 0) {
         tr_ref_release(to);
         free(t);
@@ -297,6 +302,8 @@ int tr_blocking_stats_get(tr_runtime *rt, tr_blocking_stats *out) {
     if (rt == NULL || out == NULL)
         return TR_EINVAL;
     memset(out, 0, sizeof(*out));
+    if (tr__runtime_forked(rt)) /* p->mu may be held by a parent's thread */
+        return TR_EFORKED;
     tr__blocking *p = pool_of(rt);
     if (p == NULL)
         return TR_ENOMEM;

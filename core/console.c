@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/prometheus.h"
 #include "core/runtime.h"
 #include "core/text.h"
@@ -56,6 +57,10 @@
 #define REQUEST_MS 2000
 #define REPLY_MS 5000
 #define REPLY_MAX (64u << 20)
+/* Out of fds (or kernel memory) for accept: the pending connection stays in
+ * the backlog, so the listening socket stays readable, and polling it would
+ * spin. It is left out of the poll this long, then tried again. */
+#define ACCEPT_RETRY_MS 100
 
 typedef struct client {
     int fd; /* -1: free slot */
@@ -76,6 +81,8 @@ struct tr__console {
     ino_t ino;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     client clients[MAX_CLIENTS];
+    int64_t accept_after_ms; /* accept failed for want of fds: not before then */
+    int accept_failing;      /* reported once per run of failures */
 };
 
 static int64_t now_ms(void) {
@@ -175,8 +182,25 @@ static void drop(client *cl) {
 static void on_accept(tr__console *c) {
     for (;;) {
         int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return; /* EAGAIN, or out of fds: the connection waits in the backlog */
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The connection waits in the backlog; so do we, a while. */
+                c->accept_after_ms = now_ms() + ACCEPT_RETRY_MS;
+                if (!c->accept_failing) {
+                    c->accept_failing = 1;
+                    tr__log_text(c->rt, TR_LOG_WARN, "console", NULL,
+                                 "cannot accept a console connection (%s): retrying every %d ms",
+                                 errno == EMFILE   ? "EMFILE: no fd left"
+                                 : errno == ENFILE ? "ENFILE: the system has no fd left"
+                                                   : "no kernel memory",
+                                 ACCEPT_RETRY_MS);
+                }
+            }
+            return; /* EAGAIN: nothing pending */
+        }
+        c->accept_failing = 0;
         client *cl = NULL;
         for (int i = 0; i < MAX_CLIENTS && cl == NULL; i++)
             if (c->clients[i].fd < 0)
@@ -258,6 +282,10 @@ static void *console_main(void *arg) {
         nfds_t n = 0;
         pfd[n++] = (struct pollfd){.fd = c->wake[0], .events = POLLIN};
         pfd[n++] = (struct pollfd){.fd = c->listen_fd, .events = POLLIN};
+        if (now < c->accept_after_ms) { /* backing off: poll ignores a negative fd */
+            pfd[1].fd = -1;
+            timeout = (int)(c->accept_after_ms - now);
+        }
         for (int i = 0; i < MAX_CLIENTS; i++) {
             client *cl = &c->clients[i];
             if (cl->fd < 0)

@@ -80,8 +80,10 @@ static uint32_t *hist_slot(snap_full *s) {
     return &s->hists[(s->nhists++) * 2 * TR_HIST_BUCKETS];
 }
 
-/* Copy the held actor a into o. 0, or 1 if it is no longer alive. Histogram
- * copies go to a scratch area (hist_off: index into s->hists, or -1). */
+/* Copy the held actor a into o. 0, 1 if it is no longer alive, or
+ * TR_ENOMEM (no room for its histograms: the snapshot fails rather than
+ * show the actor with none). Histogram copies go to a scratch area
+ * (hist_off: index into s->hists, or -1). */
 static int copy_actor(snap_full *s, tr_actor *a, tr_actor_info *o, long *hist_off,
                       tr_actor *const *running, unsigned nworkers) {
     if (!ck_pr_load_32(&a->alive))
@@ -117,10 +119,10 @@ static int copy_actor(snap_full *s, tr_actor *a, tr_actor_info *o, long *hist_of
         }
         if (any) {
             uint32_t *slot = hist_slot(s);
-            if (slot != NULL) {
-                memcpy(slot, h, sizeof(h));
-                *hist_off = (long)(s->nhists - 1);
-            }
+            if (slot == NULL)
+                return TR_ENOMEM;
+            memcpy(slot, h, sizeof(h));
+            *hist_off = (long)(s->nhists - 1);
         }
     }
     tr__actor_name(a, o->name, sizeof(o->name)); /* core/name.h: the one format */
@@ -255,6 +257,10 @@ void tr_snapshot_free(tr_snapshot *snap) {
 int tr_snapshot_take(tr_runtime *rt, tr_snapshot **out) {
     if (rt == NULL || out == NULL)
         return TR_EINVAL;
+    /* The chunk list's lock may have been held by a parent's thread at the
+     * fork, and nothing of the parent's runtime runs here anyway. */
+    if (tr__runtime_forked(rt))
+        return TR_EFORKED;
     snap_full *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return TR_ENOMEM;
@@ -297,6 +303,8 @@ int tr_snapshot_take(tr_runtime *rt, tr_snapshot **out) {
             }
             int gone = copy_actor(s, a, &s->actors[n], &hoff[n], running, nw);
             tr_ref_release(a);
+            if (gone < 0)
+                goto nomem;
             if (!gone)
                 n++;
         }

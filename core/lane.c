@@ -10,7 +10,7 @@
  * then on every send of the thread to that actor takes the lane, so per-sender order holds.
  *
  * A thread keeps at most TABLE lanes. To make room it lets go of a lane the
- * actor has drained (parked) or closed, never of one with messages in it:
+ * actor has drained (taken every message of) or closed, never of one with messages in it:
  * its next sends to that actor go through the mailbox, after everything in
  * the lane. A thread that exits lets go of all its lanes. The actor frees a
  * let-go lane once it is empty, when it parks it or sweeps its list.
@@ -99,10 +99,10 @@ static entry *free_entry(table *t) {
     for (unsigned i = 0; i < TABLE; i++)
         if (t->e[i].lane == NULL)
             return &t->e[i];
-    /* Relaxed: the state is a hint here; a lane the owner parks or closes
-     * meanwhile is let go all the same (drop_entry takes what it needs). */
+    /* Not the state: WAITING shows for a moment while the owner, parking,
+     * has yet to find a late put (tr__lane_drained_spsc). */
     for (unsigned i = 0; i < TABLE; i++)
-        if (ck_pr_load_32(&t->e[i].lane->state) != TR__LANE_ACTIVE) {
+        if (tr__lane_drained_spsc(t->e[i].lane)) {
             drop_entry(&t->e[i]);
             return &t->e[i];
         }
@@ -154,9 +154,11 @@ static entry *lane_for(tr_actor *to) {
     uint64_t id = to->id;
     entry *e = find_in(t, to, id);
     if (e != NULL) {
-        /* Relaxed: a lane seen parked may be retired; a put racing the park
-         * is ordered by the lane's own protocol (mailbox/spsc.c). */
-        if (e->retire && ck_pr_load_32(&e->lane->state) != TR__LANE_ACTIVE) {
+        /* Only once the owner took all of it. The state was not enough: the
+         * owner's park shows WAITING before it looks again and finds our
+         * last puts, and a send through the mailbox then overtook them (an
+         * ask answered before the words sent ahead of it). */
+        if (e->retire && tr__lane_drained_spsc(e->lane)) {
             retire(t, e, to, id); /* drained: the mailbox keeps the order */
             return NULL;
         }

@@ -110,6 +110,8 @@ int tr__log_on(const tr_runtime *rt, tr_log_level lv) {
 int tr_runtime_set_log_level(tr_runtime *rt, tr_log_level level) {
     if (rt == NULL || !valid_setting((int)level))
         return TR_EINVAL;
+    if (tr__runtime_forked(rt)) /* as every call on a parent's runtime */
+        return TR_EFORKED;
     uint32_t lv = level == TR_LOG_DEFAULT ? resolved(&rt->log) : (uint32_t)level;
     ck_pr_store_32(&rt->log.level, lv); /* relaxed: see tr__log_on */
     return 0;
@@ -162,6 +164,10 @@ int tr_runtime_set_logger(tr_runtime *rt, tr_log_fn fn, void *user_data) {
         return TR_EINVAL;
     if (tls_in_hook != 0)
         return TR_EDEADLK;
+    /* A hook the parent's threads were running at the fork never returns
+     * here: wait_idle would wait forever (and set_mu may be held). */
+    if (tr__runtime_forked(rt))
+        return TR_EFORKED;
     tr__log *l = &rt->log;
     pthread_mutex_lock(&l->set_mu);
     uint32_t old = l->cur, spare = old ^ 1;

@@ -54,6 +54,8 @@ void tr__metrics_stop(tr_runtime *rt) {
 int tr_runtime_set_metrics(tr_runtime *rt, int level) {
     if (rt == NULL)
         return TR_EINVAL;
+    if (tr__runtime_forked(rt)) /* as every call on a parent's runtime */
+        return TR_EFORKED;
     if (level == TR_METRICS_DEFAULT)
         level = (int)rt->metrics_start;
     if (level != TR_METRICS_BASIC && level != TR_METRICS_TIMING)

@@ -93,7 +93,11 @@ static void drive_to_end(tr_runtime *rt) {
 }
 
 int tr_runtime_run(tr_runtime *rt) {
-    if (rt == NULL || rt->main == NULL)
+    if (rt == NULL)
+        return TR_EINVAL;
+    if (tr__runtime_forked(rt)) /* its loop and drive lock are the parent's */
+        return TR_EFORKED;
+    if (rt->main == NULL)
         return TR_EINVAL;
     if (tr__worker_current() != NULL)
         return TR_EDEADLK;
@@ -175,6 +179,8 @@ int tr_runtime_block_on(tr_runtime *rt, tr_future *f, int64_t timeout_ms, tr_msg
         return TR_EINVAL;
     if (tr__worker_current() != NULL)
         return TR_EDEADLK;
+    if (tr__runtime_forked(rt)) /* nobody in this process settles f (core/fork.c) */
+        return TR_EFORKED;
     if (rt->main == NULL || timeout_ms == 0 || tr_future_is_ready(f))
         return tr__future_wait_plain(f, timeout_ms, reply); /* the workers drive */
     uint64_t deadline = deadline_of(timeout_ms);

@@ -52,6 +52,7 @@
 #include "base/atomic.h"
 #include "core/actor.h"
 #include "core/ask.h"
+#include "core/log.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "core/worker.h"
@@ -540,6 +541,16 @@ static void arm_respawn(irouter *r) {
     r->timer_id = tr__atimer_send(tr_self(r->ctx), r->timer_tag, due > now ? due - now : 0);
 }
 
+/* The restart intensity is spent: report it and end (TR_ECRASHED). */
+static void give_up(irouter *r, const char *what) {
+    tr__log_text(r->rt, TR_LOG_ERROR, "pool", tr__actor_of(r->ctx),
+                 "isolated pool \"%s\" gives up: more than %u %s within %llu ms (its intensity); "
+                 "it ends with an error (TR_ECRASHED)",
+                 r->cfg.pool.name != NULL ? r->cfg.pool.name : "ipool", r->rs.intensity, what,
+                 (unsigned long long)r->rs.period_ms);
+    end_self(r, TR_EXIT_ERROR, TR_ECRASHED, "isolated pool restart intensity reached");
+}
+
 static void start_due(irouter *r) {
     uint64_t now = tr__mono_ms();
     for (unsigned i = 0; i < r->n && !r->closing; i++) {
@@ -553,7 +564,17 @@ static void start_due(irouter *r) {
                     feed(r, k);
             continue;
         }
-        s->due = now + RETRY_MIN_MS;
+        /* Out of fds, processes or memory: a failed restart counts against
+         * the intensity, as a crash does (OTP's supervisors do the same),
+         * so a pool that cannot make children gives up (and dead-letters
+         * its jobs) instead of retrying every RETRY_MIN_MS forever. */
+        r->restarts++;
+        if (tr__restarts_note(&r->rs)) {
+            give_up(r, "child restarts or failed starts");
+            return;
+        }
+        uint64_t delay = tr__restarts_delay(&r->rs);
+        s->due = now + (delay > RETRY_MIN_MS ? delay : RETRY_MIN_MS);
     }
     if (!r->closing)
         arm_respawn(r);
@@ -604,7 +625,7 @@ static void child_died(irouter *r, unsigned i, int status) {
         }
     }
     if (escalate) {
-        end_self(r, TR_EXIT_ERROR, TR_ECRASHED, "isolated pool restart intensity reached");
+        give_up(r, "child restarts or failed starts");
         return;
     }
     start_due(r);

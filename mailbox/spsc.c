@@ -183,6 +183,27 @@ int tr__lane_put_spsc(tr__lane *l, uint32_t kind, uint32_t type, uint64_t word) 
     return after_publish(l, s, kind);
 }
 
+bool tr__lane_drained_spsc(const tr__lane *l) {
+    /* Relaxed: a close we miss is seen as the slot check below. */
+    if (ck_pr_load_32(&l->state) == TR__LANE_CLOSED)
+        return true;
+    /* Nothing put in the newest segment: no put was ever made, or the one
+     * that linked the segment was refused (the lane is closing). The owner
+     * leaves a segment only once it took all of it (next_slot). */
+    if (l->pidx == 0)
+        return true;
+    /* Our last slot: the owner stores EMPTY after it took it, and takes in
+     * order, so every earlier put was taken too. The segment is still the
+     * lane's (the owner frees a segment only once we linked the next). */
+    uint32_t k = ck_pr_load_32(&l->pseg->slot[l->pidx - 1].kind);
+    /* Acquire, so what we send next (a mailbox push, a release) cannot be
+     * read by the owner before its store of EMPTY (tr__lane_take_owner):
+     * the owner handles the taken message before it pops ours. */
+    ck_pr_fence_acquire();
+    TR__TSAN_ACQUIRE(&l->pseg->slot[l->pidx - 1]);
+    return k == TR__LANE_EMPTY;
+}
+
 void tr__lane_detach_spsc(tr__lane *l) {
     /* After our last put (pairs with tr__lane_done_owner). The owner frees a
      * parked lane whose producer is gone when it next sweeps its list. */

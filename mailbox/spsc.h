@@ -75,6 +75,13 @@ tr__lane *tr__lane_new(void);
  * the caller still owns it. */
 int tr__lane_put_spsc(tr__lane *l, uint32_t kind, uint32_t type, uint64_t word);
 
+/* True if the owner has taken every message this producer put (or the lane
+ * is closed): a send that now goes another way (the mailbox) cannot overtake
+ * one still in the lane. The state alone does not say so: the owner's park
+ * shows WAITING for a moment before it looks again and finds a late put
+ * (tr__lane_park_owner). */
+bool tr__lane_drained_spsc(const tr__lane *l);
+
 /* The producer lets go (thread exit, table eviction) after its last put,
  * and drops its reference. */
 void tr__lane_detach_spsc(tr__lane *l);

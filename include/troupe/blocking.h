@@ -37,7 +37,8 @@ typedef int (*tr_blocking_fn)(void *arg, void **result);
 /* Set the pool's bounds (any time; a lower max takes effect as threads
  * finish). max_threads 0 = default (8), keepalive_ms 0 = default (2000).
  * TR_EINVAL for a NULL runtime or max_threads > 1024, TR_ECLOSED once the
- * runtime is closed (from outside its workers). */
+ * runtime is closed (from outside its workers), TR_EFORKED on a runtime of
+ * the parent process (here and in every call below). */
 TR_EXTERN int tr_blocking_configure(tr_runtime *rt, unsigned max_threads, uint64_t keepalive_ms);
 
 /* Run fn(arg, &result) on the pool; then send `to` a message {type, word,
@@ -63,7 +64,9 @@ typedef struct tr_blocking_stats {
     uint64_t completed;   /* tasks run */
     uint64_t created;     /* threads made */
 } tr_blocking_stats;
-
+/* The pool's figures now (all zero before its first use). TR_EINVAL (NULL
+ * argument), TR_ENOMEM (the pool could not be made), TR_EFORKED. Any
+ * thread; also on a closed runtime until tr_runtime_free. */
 TR_EXTERN int tr_blocking_stats_get(tr_runtime *rt, tr_blocking_stats *out);
 
 #ifdef __cplusplus

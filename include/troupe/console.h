@@ -37,7 +37,13 @@
  * Limits: at most 16 connections at a time (one more is told "error:
  * console busy" and closed); a connection has 2 s to send its request and
  * 5 s to read its reply, then it is closed. The console's thread renders
- * replies; workers never wait for it or for a client.
+ * replies; workers never wait for it or for a client, and it never waits
+ * for them: it answers while every worker is stuck in a handler (those
+ * actors show as running). Out of file
+ * descriptors, the console leaves new connections in the socket's backlog
+ * and tries again every 100 ms (no spinning), says so once per episode (a
+ * TR_LOG_WARN record, subsystem "console"), and serves them once fds are
+ * back; the runtime is not affected.
  *
  * From a shell: `troupe-top --prometheus PATH`, or with socat
  *   echo prometheus | socat - UNIX-CONNECT:/tmp/troupe.sock
@@ -66,7 +72,8 @@ extern "C" {
  * NUL. Returns 0 if it all fit; TR_E2BIG if it was cut (buf then holds a
  * NUL-terminated prefix: call again with more than *needed bytes, a little
  * more for a runtime whose actors come and go); TR_EINVAL for a NULL rt or
- * a NULL buf with len > 0; TR_ENOMEM. The metrics come from one snapshot
+ * a NULL buf with len > 0; TR_ENOMEM; TR_EFORKED (rt belongs to the
+ * parent process). The metrics come from one snapshot
  * (tr_snapshot_take) taken by the call, so they agree with each other. Any
  * thread, actors included; rt must not be freed meanwhile. */
 TR_EXTERN int tr_metrics_prometheus(tr_runtime *rt, char *buf, size_t len, size_t *needed);

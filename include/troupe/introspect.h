@@ -47,7 +47,8 @@ enum {
  * once. Each worker sees TIMING switched on at its next loop poll (within
  * tr_runtime_config.event_interval turns, or when idle), and switched off
  * at its next turn; histograms already gathered are kept. Any thread.
- * TR_EINVAL for a NULL rt or another level. */
+ * TR_EINVAL for a NULL rt or another level, TR_EFORKED on a runtime of the
+ * parent process. */
 TR_EXTERN int tr_runtime_set_metrics(tr_runtime *rt, int level);
 
 /* The current level of rt (TR_METRICS_BASIC or TR_METRICS_TIMING), or
@@ -183,7 +184,10 @@ typedef struct tr_snapshot {
  * not from the same instant. Never blocks a worker for more than a short
  * spinlock hold (the list of block chunks is copied under it). Any thread,
  * an actor's callbacks included; rt must not be freed meanwhile.
- * TR_EINVAL (NULL argument), TR_ENOMEM (*out untouched). */
+ * TR_EINVAL (NULL argument), TR_ENOMEM (*out untouched; nothing is left
+ * allocated), TR_EFORKED (rt belongs to the parent process: its lock may be
+ * held by a thread that is not here). A closed runtime, until
+ * tr_runtime_free, still gives one (runtime.closed = 1). */
 TR_EXTERN int tr_snapshot_take(tr_runtime *rt, tr_snapshot **out);
 
 /* Free a snapshot (NULL is a no-op). */

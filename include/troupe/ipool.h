@@ -5,7 +5,10 @@
  * that never returns kills one child, never the program: the pool sees the
  * death through its libev loop (a pidfd), redelivers the job that was running
  * up to max_redeliveries times, then dead-letters it, and respawns the child
- * under the pool's restart intensity and backoff. With job_timeout_ms, a
+ * under the pool's restart intensity and backoff. A respawn that fails (out
+ * of fds, processes or memory) counts against the intensity as a death
+ * does: past it the pool reports that it gives up (TR_LOG_ERROR) and ends
+ * with TR_ECRASHED, dead-lettering its jobs, rather than retry forever. With job_timeout_ms, a
  * child that spends longer than that on one job gets SIGKILL (a watchdog
  * that really kills).
  *
@@ -174,7 +177,8 @@ TR_EXTERN void tr_ipool_config_init(tr_ipool_config *cfg);
  * strings too). TR_EINVAL for a bad config (no entry, an entry not
  * registered in this process, a bad pool setting),
  * TR_ESYS if a child cannot be started (socketpair, pidfd_open or
- * posix_spawn failed: out of fds or processes), TR_ENOMEM. On error nothing
+ * posix_spawn failed: out of fds or processes), TR_ENOMEM, TR_ECLOSED (the
+ * runtime is closing), TR_EFORKED (rt belongs to the parent process). On error nothing
  * is left behind (no child, no fd). Any thread. Each child costs the parent
  * two fds (its socket and its pidfd). Closing (tr_pool_close, the last
  * handle, runtime shutdown) dead-letters queued and in-flight jobs, kills

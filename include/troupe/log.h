@@ -52,7 +52,7 @@ typedef enum tr_log_level {
  * you keep). */
 typedef struct tr_log_record {
     tr_log_level level;
-    const char *subsystem;  /* "actor", "sup", "pool", "deadletter", "runtime" */
+    const char *subsystem;  /* "actor", "sup", "pool", "deadletter", "runtime", "console" */
     const char *text;       /* the report as one line, no newline; never NULL */
     uint64_t time_ns;       /* CLOCK_REALTIME, nanoseconds since the epoch */
     uint64_t actor_id;      /* the actor reported on (tr_ref_id), 0 if none */
@@ -98,13 +98,14 @@ TR_EXTERN const char *tr_log_level_name(tr_log_level level);
 /* Route rt's reports to fn(user_data, rec); fn NULL restores tr_log_stderr.
  * When this returns, no call of the previous hook is running or will start,
  * so its user_data may be freed. Any thread except from inside a hook
- * (TR_EDEADLK). TR_EINVAL on NULL rt. */
+ * (TR_EDEADLK). TR_EINVAL on NULL rt; TR_EFORKED on a runtime of the
+ * parent process (a hook its threads were running would never return). */
 TR_EXTERN int tr_runtime_set_logger(tr_runtime *rt, tr_log_fn fn, void *user_data);
 
 /* Set rt's level (TR_LOG_OFF..TR_LOG_DEBUG; TR_LOG_DEFAULT goes back to
  * TROUPE_LOG or TR_LOG_WARN). Wins over the config and the environment.
  * Takes effect at once on every thread. Any thread. TR_EINVAL on NULL rt or
- * an unknown level. */
+ * an unknown level, TR_EFORKED on a runtime of the parent process. */
 TR_EXTERN int tr_runtime_set_log_level(tr_runtime *rt, tr_log_level level);
 
 /* rt's level now (TR_LOG_OFF..TR_LOG_DEBUG), or TR_LOG_OFF for NULL rt. */

@@ -219,7 +219,10 @@ typedef struct tr_drain_stats {
  *     children's terminate callbacks run). Then wait for quiet again;
  *  4. close as tr_runtime_close (what is left queued is dead-lettered) and
  *     wait until every actor has ended (an actor inside a handler is waited
- *     for: a handler cannot be cut short).
+ *     for: a handler cannot be cut short, on a worker or on a TR_PIN_THREAD
+ *     actor's own thread; so a handler that never returns keeps the drain
+ *     from returning, and one that returns late makes elapsed_ms exceed
+ *     the deadline, with timed_out = 1).
  * Steps 2 and 3 share the deadline; at the deadline the drain goes on to 4.
  * Returns 0 with *out (may be NULL) filled once the runtime is closed: all
  * its actors have ended and its workers are leaving (tr_runtime_join or
@@ -264,7 +267,8 @@ TR_EXTERN int tr_runtime_worker_id(const tr_runtime *rt);
  * thread of the runtime: an actor, a worker, a pinned actor's thread),
  * TR_EBUSY (another thread is driving rt now: tr_runtime_run or
  * tr_runtime_block_on), TR_ECLOSED (rt has already exited: run or join drove
- * it to the end before). Any thread, one at a time. */
+ * it to the end before), TR_EFORKED (rt belongs to the parent process). Any
+ * thread, one at a time. */
 TR_EXTERN int tr_runtime_run(tr_runtime *rt);
 
 /* Wait for f (a future of rt: an ask's reply, a promise's) like
@@ -281,7 +285,12 @@ TR_EXTERN int tr_runtime_run(tr_runtime *rt);
  * workers drive). Errors: TR_EINVAL (NULL, f of another runtime),
  * TR_EDEADLK (from a thread of the runtime: an actor cannot wait for its
  * own loop), TR_EBUSY (another thread drives rt now; tr_future_wait waits
- * without driving). Any thread, one driver at a time.
+ * without driving), TR_EFORKED (rt belongs to the parent process: nobody
+ * here settles f). Any thread, one driver at a time.
+ * The actors run on the calling thread (a current-thread runtime, or those
+ * pinned TR_PIN_MAIN): one whose handler blocks holds block_on until the
+ * handler returns, past timeout_ms if need be; the timeout is checked
+ * between handlers (TR_ETIMEDOUT then, if f is still unsettled).
  * tr_future_wait (and the synchronous calls built on it: tr_pool_call,
  * tr_sup_start_child...) on a future of a current-thread runtime that no
  * thread drives drives it the same way, so such a call never waits for a

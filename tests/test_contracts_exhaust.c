@@ -1,0 +1,435 @@
+/* tests/test_contracts_exhaust.c - the evening's paths out of file
+ * descriptors and processes: the console endpoint, the current-thread
+ * runtime's wake-up, isolated pools.
+ *
+ * As tests/test_exhaust.c: each test runs in a forked child that lowers its
+ * own limits (RLIMIT_NOFILE, RLIMIT_NPROC), reports a failed check by its
+ * exit status, and is killed (failing the test) if it hangs. Counting fds
+ * never relies on gaps: the limit is set from the lowest free fd, so the
+ * tests hold with fds exactly 0, 1, 2 (CI) as with gaps (run them also as
+ * `test_contracts_exhaust 10>&- 251>&-`). Spinning is measured as CPU time
+ * over a window in which the runtime has nothing to do. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "support/testutil.h"
+#include "troupe.h"
+#include "troupe/console.h"
+#include "troupe/ipool.h"
+#include "troupe/log.h"
+
+#define CHILD_DEADLINE_MS 60000
+#define SPIN_WINDOW_MS 500
+#define SPIN_MAX_CPU 0.06 /* seconds of CPU in the window; a spinning thread took 0.18-0.5 */
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "child check failed, line %d: %s\n", __LINE__, #cond);                 \
+            exit(__LINE__ % 200 + 1);                                                              \
+        }                                                                                          \
+    } while (0)
+
+static void in_child(void (*fn)(void)) {
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fn();
+        exit(0);
+    }
+    int status = 0;
+    int64_t deadline = tu_now_ms() + CHILD_DEADLINE_MS;
+    pid_t got;
+    while ((got = waitpid(pid, &status, WNOHANG)) == 0 && tu_now_ms() < deadline)
+        tu_sleep_ms(5);
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("child hung");
+    }
+    if (WIFSIGNALED(status))
+        fail_msg("child killed by signal %d", WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* The lowest free fd: with the limit set to it + more, exactly `more` fds
+ * can still be opened, whatever the gaps below. */
+static int lowest_free_fd(void) {
+    int fd = dup(0);
+    if (fd >= 0)
+        close(fd);
+    return fd;
+}
+
+static rlim_t saved_limit;
+
+static void limit_fds(int more) {
+    struct rlimit rl;
+    CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    saved_limit = rl.rlim_cur;
+    rl.rlim_cur = (rlim_t)(lowest_free_fd() + more);
+    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+}
+
+static void unlimit_fds(void) {
+    struct rlimit rl;
+    CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    rl.rlim_cur = saved_limit;
+    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+}
+
+static int hog[4096];
+static int nhog;
+
+static void hog_all(void) {
+    nhog = 0;
+    int fd;
+    while (nhog < 4096 && (fd = dup(0)) >= 0)
+        hog[nhog++] = fd;
+}
+
+static void give_back(void) {
+    while (nhog > 0)
+        close(hog[--nhog]);
+}
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* --- the console endpoint at the fd limit ---------------------------------------- */
+
+static uint64_t console_reports; /* records of subsystem "console" */
+
+static void count_console(void *user, const tr_log_record *rec) {
+    (void)user;
+    if (strcmp(rec->subsystem, "console") == 0)
+        tu_add(&console_reports, 1);
+}
+
+/* A client connected while the console has no fd to accept it with: the
+ * console thread must not spin on the listening socket, must say so once,
+ * and must serve the client once fds are back. */
+static void console_out_of_fds(void) {
+    char dir[] = "/tmp/troupe-exhaust-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/c.sock", dir);
+    tr_runtime_config cfg;
+    tr_runtime_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.keep_open = 1;
+    cfg.console_path = path;
+    cfg.log_fn = count_console;
+    tr_runtime *rt;
+    CHECK(tr_runtime_new(&rt, &cfg) == 0);
+    int cl = socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK(cl >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, path);
+    limit_fds(8);
+    hog_all();
+    CHECK(nhog > 0);
+    CHECK(connect(cl, (struct sockaddr *)&sa, sizeof(sa)) == 0); /* the backlog takes it */
+    CHECK(write(cl, "version\n", 8) == 8);
+    tu_sleep_ms(100); /* the console has seen it and failed by now */
+    double cpu0 = cpu_seconds();
+    tu_sleep_ms(SPIN_WINDOW_MS);
+    double cpu = cpu_seconds() - cpu0;
+    fprintf(stderr, "cpu while the console is out of fds: %.3f s in %d ms\n", cpu, SPIN_WINDOW_MS);
+    CHECK(cpu < SPIN_MAX_CPU);
+    CHECK(tu_load(&console_reports) == 1); /* said once, not per retry */
+    /* The runtime goes on meanwhile. */
+    tr_runtime_stats st;
+    CHECK(tr_runtime_stats_get(rt, &st) == 0);
+    give_back();
+    unlimit_fds();
+    /* Served once fds are back: the reply, then the close. */
+    struct timeval tv = {.tv_sec = 10};
+    CHECK(setsockopt(cl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
+    char reply[64] = {0};
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof(reply) - 1 && (n = read(cl, reply + got, sizeof(reply) - 1 - got)) > 0)
+        got += (size_t)n;
+    CHECK(strncmp(reply, "troupe-console 1\n", 17) == 0);
+    close(cl);
+    CHECK(tr_runtime_free(rt) == 0);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void the_console_out_of_fds_does_not_spin_says_so_once_and_resumes(void **state) {
+    (void)state;
+    in_child(console_out_of_fds);
+}
+
+/* --- isolated pools at the fd limit ------------------------------------------------ */
+
+#include <dirent.h>
+
+static int job_entry(void *user, const tr_ipool_job *job, tr_ibuf *reply) {
+    (void)user;
+    return tr_ibuf_set(reply, job->type, job->word + 1);
+}
+
+/* Our child processes, zombies included (ppid in /proc/<pid>/stat). */
+static int count_children(void) {
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    pid_t me = getpid();
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[k] = '\0';
+        char *rp = strrchr(buf, ')');
+        int ppid = 0;
+        char state;
+        if (rp != NULL && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == me)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static int children_gone(void *arg) {
+    (void)arg;
+    return count_children() == 0;
+}
+
+static tr_runtime *plain_rt(void) {
+    tr_runtime_config cfg;
+    tr_runtime_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.keep_open = 1;
+    cfg.log_level = TR_LOG_OFF;
+    tr_runtime *rt;
+    return tr_runtime_new(&rt, &cfg) == 0 ? rt : NULL;
+}
+
+/* With room for 0..11 more fds, a pool of 3 children either starts or
+ * fails with TR_ESYS; a failed start leaves no child (zombie or not) and
+ * no fd. */
+static void ipool_start_out_of_fds(void) {
+    tr_runtime *rt = plain_rt();
+    CHECK(rt != NULL);
+    int started = 0, refused = 0;
+    for (int more = 0; more < 12; more++) {
+        int free_before = lowest_free_fd();
+        limit_fds(more);
+        tr_ipool_config ic;
+        tr_ipool_config_init(&ic);
+        ic.entry = "exhaust-job";
+        ic.pool.workers = 3;
+        tr_ref *pool = NULL;
+        int rc = tr_ipool_start(rt, &ic, &pool);
+        unlimit_fds();
+        if (rc == 0) {
+            started++;
+            tr_future *f;
+            CHECK(tr_ask_word(pool, 1, 41, &f) == 0);
+            tr_msg *reply;
+            CHECK(tr_future_wait(f, 10000, &reply) == 0);
+            CHECK(reply->word == 42);
+            tr_msg_free(reply);
+            tr_future_release(f);
+            tr_pool_release(pool);
+        } else {
+            refused++;
+            if (rc != TR_ESYS)
+                fprintf(stderr, "room for %d fds: tr_ipool_start returned %d\n", more, rc);
+            CHECK(rc == TR_ESYS);
+            CHECK(pool == NULL);
+        }
+        CHECK(tu_wait_until(children_gone, NULL, 10000));
+        CHECK(lowest_free_fd() == free_before);
+    }
+    CHECK(refused > 0 && started > 0); /* both sides of the limit were seen */
+    CHECK(tr_runtime_free(rt) == 0);
+}
+
+static void an_ipool_start_out_of_fds_fails_with_esys_and_leaves_nothing(void **state) {
+    (void)state;
+    in_child(ipool_start_out_of_fds);
+}
+
+/* A pool whose child dies while the process has no fd: the respawn fails.
+ * Each failed respawn counts against the pool's restart intensity (2 in
+ * 10 s here), so the pool gives up instead of retrying forever: it ends,
+ * the job it held is dead-lettered (the asker learns TR_EDEAD), and nothing
+ * is left (no child, no zombie, no fd). */
+static pid_t first_child(void) {
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return -1;
+    pid_t found = -1, me = getpid();
+    struct dirent *e;
+    while (found < 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[k] = '\0';
+        char *rp = strrchr(buf, ')');
+        int ppid = 0;
+        char st;
+        if (rp != NULL && sscanf(rp + 2, "%c %d", &st, &ppid) == 2 && ppid == me)
+            found = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    return found;
+}
+
+static int pool_ended(void *arg) {
+    return !tr_ref_is_alive(arg);
+}
+
+static void ipool_respawn_out_of_fds(void) {
+    int free_before = lowest_free_fd(); /* before the runtime: it frees its own */
+    tr_runtime *rt = plain_rt();
+    CHECK(rt != NULL);
+    tr_ipool_config ic;
+    tr_ipool_config_init(&ic);
+    ic.entry = "exhaust-job";
+    ic.pool.workers = 1;
+    ic.pool.intensity = 2;
+    ic.pool.period_ms = 10000;
+    ic.pool.max_redeliveries = 100; /* the job waits for a child, not for its own limit */
+    tr_ref *pool;
+    CHECK(tr_ipool_start(rt, &ic, &pool) == 0);
+    tr_future *f;
+    tr_msg *reply;
+    CHECK(tr_ask_word(pool, 1, 1, &f) == 0); /* the child is up and answering */
+    CHECK(tr_future_wait(f, 10000, &reply) == 0);
+    tr_msg_free(reply);
+    tr_future_release(f);
+    pid_t child = first_child();
+    CHECK(child > 0);
+    limit_fds(0); /* no fd left to make a child with */
+    CHECK(kill(child, SIGKILL) == 0);
+    CHECK(tr_ask_word(pool, 1, 2, &f) == 0);
+    CHECK(tu_wait_until(pool_ended, pool, 10000)); /* gave up */
+    CHECK(tr_future_wait(f, 10000, &reply) == TR_EDEAD);
+    tr_future_release(f);
+    unlimit_fds();
+    CHECK(tu_wait_until(children_gone, NULL, 10000));
+    tr_pool_release(pool);
+    CHECK(tr_runtime_free(rt) == 0);
+    CHECK(lowest_free_fd() == free_before);
+}
+
+static void an_ipool_that_cannot_respawn_gives_up_under_its_restart_intensity(void **state) {
+    (void)state;
+    in_child(ipool_respawn_out_of_fds);
+}
+
+/* --- the current-thread runtime and the main loop without fds ------------------------ */
+
+static int answer_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx, (void)state;
+    return tr_reply_word(msg, 1, msg->word + 1);
+}
+static const tr_behavior answer_beh = {NULL, answer_receive, NULL};
+
+/* With room for 0..7 more fds, a current-thread runtime (its loop needs an
+ * epoll fd and an eventfd for its wake-up) and a multi-threaded one with a
+ * main loop either start and work (an ask answered through block_on) or
+ * fail with TR_ESYS, leaving no fd. */
+static void driven_runtimes_out_of_fds(void) {
+    for (int mode = 0; mode < 2; mode++) {
+        int made = 0, refused = 0;
+        for (int more = 0; more < 8; more++) {
+            int free_before = lowest_free_fd();
+            tr_runtime_config cfg;
+            tr_runtime_config_init(&cfg);
+            cfg.keep_open = 1;
+            if (mode == 0) {
+                cfg.mode = TR_RUNTIME_CURRENT_THREAD;
+            } else {
+                cfg.workers = 1;
+                cfg.main_loop = 1;
+            }
+            limit_fds(more);
+            tr_runtime *rt = (tr_runtime *)(uintptr_t)1;
+            int rc = tr_runtime_new(&rt, &cfg);
+            unlimit_fds();
+            if (rc != 0) {
+                refused++;
+                CHECK(rc == TR_ESYS);
+                CHECK(rt == NULL);
+                CHECK(lowest_free_fd() == free_before);
+                continue;
+            }
+            made++;
+            tr_ref *a;
+            tr_spawn_opts o = {.pin = mode == 1 ? TR_PIN_MAIN : TR_PIN_NONE};
+            CHECK(tr_spawn(rt, &answer_beh, &o, &a) == 0);
+            tr_future *f;
+            CHECK(tr_ask_word(a, 1, 41, &f) == 0);
+            tr_msg *reply;
+            CHECK(tr_runtime_block_on(rt, f, 10000, &reply) == 0);
+            CHECK(reply->word == 42);
+            tr_msg_free(reply);
+            tr_future_release(f);
+            tr_ref_release(a);
+            CHECK(tr_runtime_free(rt) == 0);
+            CHECK(lowest_free_fd() == free_before);
+        }
+        CHECK(made > 0 && refused > 0);
+    }
+}
+
+static void a_driven_runtime_without_fds_for_its_wakeup_fails_with_esys(void **state) {
+    (void)state;
+    in_child(driven_runtimes_out_of_fds);
+}
+
+int main(int argc, char **argv) {
+    /* The isolated pools' worker image: children enter here, never return. */
+    if (tr_ipool_register("exhaust-job", job_entry, NULL) != 0 || tr_ipool_main(argc, argv) != 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(the_console_out_of_fds_does_not_spin_says_so_once_and_resumes),
+        cmocka_unit_test(an_ipool_start_out_of_fds_fails_with_esys_and_leaves_nothing),
+        cmocka_unit_test(an_ipool_that_cannot_respawn_gives_up_under_its_restart_intensity),
+        cmocka_unit_test(a_driven_runtime_without_fds_for_its_wakeup_fails_with_esys),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
