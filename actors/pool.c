@@ -29,7 +29,14 @@
  * that comes later no longer matches it). A respawn whose retry timer cannot
  * be armed leaves the jobs waiting for it with no one to move them: they
  * are dead-lettered (starved), and each later message tries the timer
- * again (retry). Both are rare, so the job path tests them in one branch. */
+ * again (retry). Both are rare, so the job path tests them in one branch.
+ *
+ * Control requests (actors/pool_api.c) are answered by tr__pool_ctrl_answer
+ * with this router's add/remove/stats. The pool closes itself when the
+ * user releases the last pool handle (user_handles); the shared tr__pool,
+ * which the workers use after the router has ended, is dropped by the
+ * router's terminate and freed by its last holder (actors/pool_worker.h
+ * says why these are two counts). */
 #include <ck_pr.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +50,6 @@
 #include "core/actor.h"
 #include "core/metrics.h"
 #include "core/log.h"
-#include "core/ask.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -78,8 +84,8 @@ typedef struct router {
     tr_msg *q_head, *q_tail;
     uint64_t qlen;
     tr__restarts rs;
-    tr__log_storm storm; /* worker restarts in the current storm window (core/log.h) */
-    int64_t handles;
+    tr__log_storm storm;  /* worker restarts in the current storm window (core/log.h) */
+    int64_t user_handles; /* see actors/pool_worker.h: why not the tr_ref count */
     uint64_t jobs, routed, restarts, redeliveries, returned, dead;
     uint64_t timer_id, timer_tag, timer_due;
     uint64_t wd_timer;
@@ -623,47 +629,22 @@ static tr__pool_stats_res *stats_result(router *r) {
     return res;
 }
 
-/* A control request: the blocking calls wait on a future for the answer,
- * the _async ones get it in their mailbox; both read the same result. */
-static void on_ctrl(router *r, tr__pool_ctrl *c) {
-    int rc = 0;
-    void *res = NULL;
-    tr_free_fn res_free = NULL;
-    switch (c->op) {
-    case TR__POOL_ADD:
-        rc = add_worker(r);
-        break;
-    case TR__POOL_REMOVE:
-        rc = remove_worker(r);
-        break;
-    case TR__POOL_STATS:
-        res = stats_result(r);
-        if (res != NULL)
-            res_free = tr__pool_stats_res_free;
-        else
-            rc = TR_ENOMEM;
-        break;
-    case TR__POOL_RETAIN:
-        if (r->handles >= 0) /* < 0: started under a supervisor, not counted */
-            r->handles++;
-        break;
-    case TR__POOL_RELEASE:
-        if (r->handles >= 0 && --r->handles <= 0 && !r->closing)
-            end_self(r, TR_EXIT_NORMAL, 0, NULL);
-        break;
-    }
-    if (!tr_msg_wants_reply(&c->msg)) {
-        if (res_free != NULL)
-            res_free(res);
-        return;
-    }
-    /* ptr_free(res) runs there on error. A result that cannot be delivered
-     * (no memory for the reply, the asker's bounded mailbox full) still
-     * settles the call: it fails with that error, not TR_ENOREPLY. */
-    int err = tr__reply_result(&c->msg, rc, res, res_free);
-    if (err != 0)
-        tr__reply_fail(&c->msg, err);
+/* A control request (actors/pool_api.c answers it with these). */
+static int ctrl_add(void *r) {
+    return add_worker(r);
 }
+static int ctrl_remove(void *r) {
+    return remove_worker(r);
+}
+static tr__pool_stats_res *ctrl_stats(void *r) {
+    return stats_result(r);
+}
+static void ctrl_last_handle(void *arg) {
+    router *r = arg;
+    if (!r->closing)
+        end_self(r, TR_EXIT_NORMAL, 0, NULL);
+}
+static const tr__pool_ctrl_ops ctrl_ops = {ctrl_add, ctrl_remove, ctrl_stats, ctrl_last_handle};
 
 static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     router *r = ((router_state *)state)->r;
@@ -681,7 +662,7 @@ static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         return 0;
     }
     if (msg->release == tr__pool_ctrl_release) {
-        on_ctrl(r, (tr__pool_ctrl *)msg);
+        tr__pool_ctrl_answer((tr__pool_ctrl *)msg, &ctrl_ops, r, &r->user_handles);
     } else if (msg->type == TR__A_TOKEN) {
         on_token(r, msg); /* a job may go out behind it: as after a job */
         if (TR__UNLIKELY(r->gone | r->retry))
@@ -718,9 +699,7 @@ static void router_free(router *r) {
     free(r->drain);
     free(r->slots);
     tr__restarts_free(&r->rs);
-    tr__pool *p = r->p;
     free(r);
-    tr__pool_unref(p);
 }
 
 static void router_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
@@ -728,7 +707,9 @@ static void router_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
     router *r = ((router_state *)state)->r;
     r->ctx = ctx;
     close_down(r);
+    tr__pool *p = r->p;
     router_free(r);
+    tr__pool_drop(p); /* the router's hold (pool_start drops it if init fails) */
 }
 
 static int router_init(tr_ctx *ctx, void *state, void *arg) {
@@ -752,7 +733,7 @@ static int router_init(tr_ctx *ctx, void *state, void *arg) {
     ((router_state *)state)->r = r;
     r->p = p;
     r->ctx = ctx;
-    r->handles = a->handles;
+    r->user_handles = a->user_handles;
     r->rng = 0x2545F4914F6CDD1DULL ^ tr_ref_id(tr_self(ctx));
     tr_trap_exit(ctx, 1);
     tr__ameta_role_owner(ctx, TR_ROLE_POOL, -1);
@@ -786,7 +767,6 @@ static int router_init(tr_ctx *ctx, void *state, void *arg) {
      * take back our self-reference and forget the router. */
     p->router = NULL;
     tr_ref_release(tr_self(ctx));
-    tr__pool_ref(p); /* router_free drops one; pool_start drops the original */
     router_free(r);
     return rc;
 }

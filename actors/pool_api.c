@@ -9,7 +9,12 @@
  * comes to the calling actor's mailbox; tr_pool_result_stats reads a stats
  * result for both. Nothing the router writes points into a caller's frame.
  * Handle counting messages are one-way. Closing seals the router's mailbox
- * (core/actor.h, tr__actor_seal_any) so that sends fail at once. */
+ * (core/actor.h, tr__actor_seal_any) so that sends fail at once.
+ *
+ * Every kind of pool router (this folder's, isolate/ipool.c's) answers
+ * with tr__pool_ctrl_answer, giving only what differs (add, remove, stats,
+ * what to do when the last user handle goes), so the requests, the handle
+ * count and the replies are kept in this one place. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +30,47 @@
 
 void tr__pool_ctrl_release(tr_msg *m) {
     free(m);
+}
+
+void tr__pool_ctrl_answer(tr__pool_ctrl *c, const tr__pool_ctrl_ops *ops, void *router,
+                          int64_t *user_handles) {
+    int rc = 0;
+    void *res = NULL;
+    tr_free_fn res_free = NULL;
+    switch (c->op) {
+    case TR__POOL_ADD:
+        rc = ops->add(router);
+        break;
+    case TR__POOL_REMOVE:
+        rc = ops->remove(router);
+        break;
+    case TR__POOL_STATS:
+        res = ops->stats(router);
+        if (res != NULL)
+            res_free = tr__pool_stats_res_free;
+        else
+            rc = TR_ENOMEM;
+        break;
+    case TR__POOL_RETAIN:
+        if (*user_handles >= 0) /* < 0: a supervisor's child, not counted */
+            ++*user_handles;
+        break;
+    case TR__POOL_RELEASE:
+        if (*user_handles >= 0 && --*user_handles <= 0)
+            ops->last_handle(router);
+        break;
+    }
+    if (!tr_msg_wants_reply(&c->msg)) {
+        if (res_free != NULL)
+            res_free(res);
+        return;
+    }
+    /* ptr_free(res) runs there on error. A result that cannot be delivered
+     * (no memory for the reply, the asker's bounded mailbox full) still
+     * settles the call: it fails with that error, not TR_ENOREPLY. */
+    int err = tr__reply_result(&c->msg, rc, res, res_free);
+    if (err != 0)
+        tr__reply_fail(&c->msg, err);
 }
 
 /* Receive functions of other pool routers (tr__pool_kind_add). A slot is
@@ -90,7 +136,8 @@ static int config_valid(const tr_pool_config *c) {
     return c->max_redeliveries < TR__POOL_ATTEMPTS;
 }
 
-static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t handles, tr_ref **out) {
+static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t user_handles,
+                      tr_ref **out) {
     if (out != NULL)
         *out = NULL;
     if (rt == NULL || cfg == NULL || out == NULL || !config_valid(cfg))
@@ -98,7 +145,7 @@ static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t handles
     tr__pool *p = tr__pool_new(rt, cfg);
     if (p == NULL)
         return TR_ENOMEM;
-    tr__pool_rarg a = {p, handles};
+    tr__pool_rarg a = {p, user_handles};
     tr_spawn_opts o = {
         .state_size = sizeof(void *), /* the router keeps a pointer to its state */
         .arg = &a,
@@ -107,7 +154,7 @@ static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t handles
     };
     int rc = tr_spawn(rt, &tr__pool_router_behavior, &o, out);
     if (rc != 0)
-        tr__pool_unref(p); /* the router's reference: its init failed */
+        tr__pool_drop(p); /* the router's hold: it never ran, or its init failed */
     return rc;
 }
 

@@ -104,7 +104,7 @@ typedef struct irouter {
     uint64_t qlen;
     tr_msg *flush_msg; /* ours while no flush is pending */
     tr__restarts rs;
-    int64_t handles;
+    int64_t user_handles; /* as actors/pool.c's (actors/pool_worker.h says why) */
     uint64_t jobs, routed, restarts, redeliveries, returned, dead, crashes, kills;
     uint64_t timer_id, timer_tag, timer_due, wd_timer;
     int closing;
@@ -116,7 +116,7 @@ typedef struct irouter_state {
 
 typedef struct istart {
     irouter *r;
-    int64_t handles;
+    int64_t user_handles;
 } istart;
 
 /* --- queues ------------------------------------------------------------------ */
@@ -735,42 +735,23 @@ static tr__pool_stats_res *stats_result(irouter *r) {
     return res;
 }
 
-static void on_ctrl(irouter *r, tr__pool_ctrl *c) {
-    int rc = 0;
-    void *res = NULL;
-    tr_free_fn res_free = NULL;
-    switch (c->op) {
-    case TR__POOL_ADD:
-        rc = add_worker(r);
-        break;
-    case TR__POOL_REMOVE:
-        rc = remove_worker(r);
-        break;
-    case TR__POOL_STATS:
-        res = stats_result(r);
-        if (res != NULL)
-            res_free = tr__pool_stats_res_free;
-        else
-            rc = TR_ENOMEM;
-        break;
-    case TR__POOL_RETAIN:
-        if (r->handles >= 0)
-            r->handles++;
-        break;
-    case TR__POOL_RELEASE:
-        if (r->handles >= 0 && --r->handles <= 0 && !r->closing)
-            end_self(r, TR_EXIT_NORMAL, 0, NULL);
-        break;
-    }
-    if (!tr_msg_wants_reply(&c->msg)) {
-        if (res_free != NULL)
-            res_free(res);
-        return;
-    }
-    int err = tr__reply_result(&c->msg, rc, res, res_free);
-    if (err != 0)
-        tr__reply_fail(&c->msg, err);
+/* A control request (actors/pool_api.c answers it with these, as for a
+ * thread pool's router). */
+static int ctrl_add(void *r) {
+    return add_worker(r);
 }
+static int ctrl_remove(void *r) {
+    return remove_worker(r);
+}
+static tr__pool_stats_res *ctrl_stats(void *r) {
+    return stats_result(r);
+}
+static void ctrl_last_handle(void *arg) {
+    irouter *r = arg;
+    if (!r->closing)
+        end_self(r, TR_EXIT_NORMAL, 0, NULL);
+}
+static const tr__pool_ctrl_ops ctrl_ops = {ctrl_add, ctrl_remove, ctrl_stats, ctrl_last_handle};
 
 /* --- the behaviour ----------------------------------------------------------- */
 
@@ -832,7 +813,7 @@ static int irouter_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         break;
     }
     if (msg->release == tr__pool_ctrl_release)
-        on_ctrl(r, (tr__pool_ctrl *)msg);
+        tr__pool_ctrl_answer((tr__pool_ctrl *)msg, &ctrl_ops, r, &r->user_handles);
     return 0;
 }
 
@@ -862,7 +843,7 @@ static int irouter_init(tr_ctx *ctx, void *state, void *arg) {
     istart *a = arg;
     irouter *r = a->r;
     r->ctx = ctx;
-    r->handles = a->handles;
+    r->user_handles = a->user_handles;
     r->rng = 0x2545F4914F6CDD1DULL ^ tr_ref_id(tr_self(ctx));
     int rc = 0;
     for (unsigned i = 0; i < r->cfg.pool.workers && rc == 0; i++) {
@@ -920,7 +901,7 @@ static int config_valid(const tr_ipool_config *c) {
     return c->exe != NULL || tr__ipool_entry_known(c->entry);
 }
 
-static int ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, int64_t handles,
+static int ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, int64_t user_handles,
                        tr_ref **out) {
     if (out != NULL)
         *out = NULL;
@@ -964,7 +945,7 @@ static int ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, int64_t handl
                                cfg->pool.backoff_max_ms, cfg->pool.backoff_jitter);
     }
     if (rc == 0) {
-        istart a = {r, handles};
+        istart a = {r, user_handles};
         tr_spawn_opts o = {
             .state_size = sizeof(irouter_state),
             .arg = &a,
