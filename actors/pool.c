@@ -82,11 +82,10 @@ typedef struct router {
     uint64_t rng;
     unsigned nidle;
     tr_msg *q_head, *q_tail;
-    uint64_t qlen;
     tr__restarts rs;
     tr__log_storm storm;  /* worker restarts in the current storm window (core/log.h) */
     int64_t user_handles; /* see actors/pool_worker.h: why not the tr_ref count */
-    uint64_t jobs, routed, restarts, redeliveries, returned, dead;
+    tr__pool_counts cnt;  /* queued: the FIFO's length */
     uint64_t timer_id, timer_tag, timer_due;
     uint64_t wd_timer;
     int closing;
@@ -131,7 +130,7 @@ static int spawn_worker(router *r, unsigned i) {
     if (o.name == NULL)
         o.name = "pool worker";
     /* Reports name it "pool-name[slot]" (core/log.h). */
-    tr__label l = {p->rt, pool_name(p), NULL, i + 1, (uint32_t)r->restarts};
+    tr__label l = {p->rt, pool_name(p), NULL, i + 1, (uint32_t)r->cnt.restarts};
     tr__label_next(&l);
     tr_ref *ref;
     int rc = tr_spawn(p->rt, &tr__pool_worker_behavior, &o, &ref);
@@ -168,7 +167,7 @@ static void enqueue(router *r, tr_msg *m) {
     else
         r->q_head = m;
     r->q_tail = m;
-    r->qlen++;
+    r->cnt.queued++;
 }
 
 static tr_msg *dequeue(router *r) {
@@ -179,7 +178,7 @@ static tr_msg *dequeue(router *r) {
     if (r->q_head == NULL)
         r->q_tail = NULL;
     m->next = NULL;
-    r->qlen--;
+    r->cnt.queued--;
     return m;
 }
 
@@ -188,7 +187,7 @@ static inline int send_to(router *r, unsigned i, tr_msg *m) {
         return TR_EDEAD;
     int rc = tr_forward(r->ctx, r->slots[i].ref, m);
     if (TR__LIKELY(rc == 0))
-        r->routed++;
+        r->cnt.routed++;
     else if (rc == TR_EDEAD) {
         r->slots[i].state = S_GONE;
         r->gone = 1;
@@ -270,7 +269,7 @@ static void route(router *r, tr_msg *m, int again) {
     }
     switch (r->p->cfg.routing) {
     case TR_ROUTE_SHARED_QUEUE:
-        if (r->qlen == 0 && dispatch_idle(r, m) == 0)
+        if (r->cnt.queued == 0 && dispatch_idle(r, m) == 0)
             return;
         break;
     case TR_ROUTE_KEY_HASH:
@@ -327,16 +326,16 @@ static void flush(router *r) {
                 r->q_head = m;
                 if (r->q_tail == NULL)
                     r->q_tail = m;
-                r->qlen++;
+                r->cnt.queued++;
                 break;
             }
         }
         return;
     }
     tr_msg *list = r->q_head;
-    uint64_t n = r->qlen;
+    uint64_t n = r->cnt.queued;
     r->q_head = r->q_tail = NULL;
-    r->qlen = 0;
+    r->cnt.queued = 0;
     while (n-- > 0 && list != NULL) {
         tr_msg *m = list;
         list = m->next;
@@ -352,7 +351,7 @@ static void on_job(router *r, tr_msg *m) {
         if (m->status & TR__POOL_CRASHED) {
             m->status &= ~TR__POOL_CRASHED;
             if ((uint32_t)(m->status & TR__POOL_ATTEMPTS) > r->p->cfg.max_redeliveries) {
-                r->dead++;
+                r->cnt.dead++;
                 tr__log_event(r->p->rt, TR_LOG_WARN, "pool", tr__actor_of(r->ctx),
                               "pool \"%s\" dead-letters a job (message type %u): it crashed "
                               "%u workers, more than max_redeliveries (%u)",
@@ -362,13 +361,13 @@ static void on_job(router *r, tr_msg *m) {
                 tr__pool_job_dead(r->p, m, TR_DEAD_DROPPED);
                 return;
             }
-            r->redeliveries++;
+            r->cnt.redeliveries++;
         } else if (m->status & TR__POOL_RETURNED) {
             m->status &= ~TR__POOL_RETURNED;
-            r->returned++;
+            r->cnt.returned++;
         }
     } else {
-        r->jobs++;
+        r->cnt.jobs++;
     }
     route(r, m, again);
 }
@@ -391,7 +390,7 @@ static void starved(router *r) {
         return;
     tr_msg *m;
     while ((m = dequeue(r)) != NULL) {
-        r->dead++;
+        r->cnt.dead++;
         tr__pool_job_dead(r->p, m, TR_DEAD_DROPPED);
     }
 }
@@ -433,7 +432,7 @@ static void close_down(router *r) {
     r->closing = 1;
     tr_msg *m;
     while ((m = dequeue(r)) != NULL) {
-        r->dead++;
+        r->cnt.dead++;
         tr__pool_job_dead(r->p, m, TR_DEAD_STOPPED);
     }
     for (unsigned i = 0; i < r->n; i++) {
@@ -468,7 +467,7 @@ static void start_due(router *r) {
         if (spawn_worker(r, i) == 0) {
             started = 1;
             tr__log_restart(r->p->rt, &r->storm, "pool", pool_name(r->p), s->ref,
-                            (uint32_t)r->restarts);
+                            (uint32_t)r->cnt.restarts);
             continue;
         }
         s->state = S_DUE;
@@ -488,7 +487,7 @@ static void slot_died(router *r, unsigned i) {
     wd_publish(r->p, i, NULL);
     if (r->closing)
         return;
-    r->restarts++;
+    r->cnt.restarts++;
     s->restarts++;
     tr__ameta_restarted_owner(r->ctx);
     if (tr__restarts_note(&r->rs)) {
@@ -557,7 +556,8 @@ static void on_token(router *r, tr_msg *tok) {
 
 /* 0 when added; TR_ESTATE while closing, TR_EFULL at max_workers, or the
  * spawn's error. */
-static int add_worker(router *r) {
+static int ctrl_add(void *arg) {
+    router *r = arg;
     tr__pool *p = r->p;
     if (r->closing)
         return TR_ESTATE;
@@ -574,7 +574,8 @@ static int add_worker(router *r) {
 }
 
 /* 0 when removed; TR_ESTATE while closing (or with no worker left). */
-static int remove_worker(router *r) {
+static int ctrl_remove(void *arg) {
+    router *r = arg;
     if (r->closing || r->n == 0)
         return TR_ESTATE;
     unsigned i = r->n - 1;
@@ -602,24 +603,16 @@ static int remove_worker(router *r) {
 
 /* A stats result for the caller (malloc'd: it travels in the reply's ptr),
  * or NULL when out of memory. */
-static tr__pool_stats_res *stats_result(router *r) {
+static tr__pool_stats_res *ctrl_stats(void *arg) {
+    router *r = arg;
     tr__pool *p = r->p;
-    tr__pool_stats_res *res = malloc(sizeof(*res) + r->n * sizeof(uint64_t));
+    tr__pool_stats_res *res = tr__pool_stats_res_new(&r->cnt, r->n);
     if (res == NULL)
         return NULL;
     tr_pool_stats *o = &res->st;
-    memset(o, 0, sizeof(*o));
-    o->workers = r->n;
-    o->jobs = r->jobs;
-    o->routed = r->routed;
-    o->restarts = r->restarts;
-    o->redeliveries = r->redeliveries;
-    o->returned = r->returned;
     /* Counters bumped by workers and the watchdog: plain loads, no order. */
-    o->dead_lettered = r->dead + ck_pr_load_64(&p->dead);
+    o->dead_lettered += ck_pr_load_64(&p->dead);
     o->stuck = ck_pr_load_64(&p->stuck);
-    o->queued = r->qlen;
-    res->n = r->n;
     for (unsigned i = 0; i < p->cap; i++) {
         uint64_t h = ck_pr_load_64(&p->slots[i].handled);
         o->handled += h;
@@ -630,15 +623,6 @@ static tr__pool_stats_res *stats_result(router *r) {
 }
 
 /* A control request (actors/pool_api.c answers it with these). */
-static int ctrl_add(void *r) {
-    return add_worker(r);
-}
-static int ctrl_remove(void *r) {
-    return remove_worker(r);
-}
-static tr__pool_stats_res *ctrl_stats(void *r) {
-    return stats_result(r);
-}
 static void ctrl_last_handle(void *arg) {
     router *r = arg;
     if (!r->closing)
@@ -651,7 +635,7 @@ static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     r->ctx = ctx;
     if (TR__LIKELY(msg->type < TR_MSG_SYSTEM && msg->release != tr__pool_ctrl_release)) {
         if (TR__UNLIKELY(r->closing)) {
-            r->dead++;
+            r->cnt.dead++;
             tr_msg_keep(ctx, msg);
             tr__pool_job_dead(r->p, msg, TR_DEAD_STOPPED);
             return 0;

@@ -283,6 +283,24 @@ int tr_pool_stats_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag) {
     return ctrl_request(ctx, pool, TR__POOL_STATS, tag);
 }
 
+tr__pool_stats_res *tr__pool_stats_res_new(const tr__pool_counts *c, size_t n) {
+    tr__pool_stats_res *res = malloc(sizeof(*res) + n * sizeof(uint64_t));
+    if (res == NULL)
+        return NULL;
+    res->st = (tr_pool_stats){
+        .workers = (unsigned)n,
+        .jobs = c->jobs,
+        .routed = c->routed,
+        .restarts = c->restarts,
+        .redeliveries = c->redeliveries,
+        .returned = c->returned,
+        .dead_lettered = c->dead,
+        .queued = c->queued,
+    };
+    res->n = n;
+    return res;
+}
+
 void tr__pool_stats_res_free(void *res) {
     free(res);
 }

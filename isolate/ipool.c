@@ -101,11 +101,11 @@ typedef struct irouter {
     unsigned rr;
     uint64_t rng;
     tr_msg *q_head, *q_tail;
-    uint64_t qlen;
     tr_msg *flush_msg; /* ours while no flush is pending */
     tr__restarts rs;
     int64_t user_handles; /* as actors/pool.c's (actors/pool_worker.h says why) */
-    uint64_t jobs, routed, restarts, redeliveries, returned, dead, crashes, kills;
+    tr__pool_counts cnt; /* queued: the FIFO's length */
+    uint64_t crashes, kills;
     uint64_t timer_id, timer_tag, timer_due, wd_timer;
     int closing;
 } irouter;
@@ -142,7 +142,7 @@ static tr_msg *q_pop(tr_msg **head, tr_msg **tail) {
 }
 
 static void job_dead(irouter *r, tr_msg *m, int how, int why) {
-    r->dead++;
+    r->cnt.dead++;
     m->status = how;
     m->next = NULL;
     tr__dead_letter(r->rt, m, why);
@@ -195,7 +195,7 @@ static int put(irouter *r, unsigned i, tr_msg *m) {
     s->out_len = need;
     s->ring[(s->head + s->nfl) % r->max_fl] = m;
     s->nfl++;
-    r->routed++;
+    r->cnt.routed++;
     want_flush(r);
     return 0;
 }
@@ -216,7 +216,7 @@ static void feed(irouter *r, unsigned i) {
             m = q_pop(&r->q_head, &r->q_tail);
         if (m == NULL)
             return;
-        r->qlen--;
+        r->cnt.queued--;
         if (put(r, i, m) != 0) {
             if (mine) { /* back in front */
                 m->next = s->p_head;
@@ -229,7 +229,7 @@ static void feed(irouter *r, unsigned i) {
                 if (r->q_tail == NULL)
                     r->q_tail = m;
             }
-            r->qlen++;
+            r->cnt.queued++;
             return;
         }
     }
@@ -251,7 +251,7 @@ static void route(irouter *r, tr_msg *m) {
         if (s->p_head == NULL && has_room(r, s) && put(r, i, m) == 0)
             return;
         q_push(&s->p_head, &s->p_tail, m);
-        r->qlen++; /* counted with the shared queue in stats */
+        r->cnt.queued++; /* counted with the shared queue in stats */
         return;
     }
     if (r->q_head == NULL) {
@@ -281,7 +281,7 @@ static void route(irouter *r, tr_msg *m) {
             return;
     }
     q_push(&r->q_head, &r->q_tail, m);
-    r->qlen++;
+    r->cnt.queued++;
 }
 
 /* A job's attempt failed (how: TR_IPOOL_DIED_*): again, or dead. */
@@ -292,7 +292,7 @@ static void attempt_failed(irouter *r, tr_msg *m, int how) {
         return;
     }
     m->status = (int32_t)a;
-    r->redeliveries++;
+    r->cnt.redeliveries++;
     route(r, m);
 }
 
@@ -542,7 +542,7 @@ static void child_died(irouter *r, unsigned i, int status) {
             job_dead(r, fl[k], 0, TR_DEAD_STOPPED);
         return;
     }
-    r->restarts++;
+    r->cnt.restarts++;
     int escalate = tr__restarts_note(&r->rs);
     s->state = S_DUE;
     s->due = tr__mono_ms() + tr__restarts_delay(&r->rs);
@@ -550,7 +550,7 @@ static void child_died(irouter *r, unsigned i, int status) {
         if (k == crashed) {
             attempt_failed(r, fl[k], how);
         } else {
-            r->returned++;
+            r->cnt.returned++;
             route(r, fl[k]);
         }
     }
@@ -636,7 +636,7 @@ static void close_down(irouter *r) {
     tr_msg *m;
     while ((m = q_pop(&r->q_head, &r->q_tail)) != NULL)
         job_dead(r, m, 0, TR_DEAD_STOPPED);
-    r->qlen = 0;
+    r->cnt.queued = 0;
     for (unsigned i = 0; i < r->cap; i++) {
         islot *s = &r->slots[i];
         while ((m = q_pop(&s->p_head, &s->p_tail)) != NULL)
@@ -659,7 +659,8 @@ static void end_self(irouter *r, tr_exit_kind kind, int code, const char *text) 
 
 /* 0 when added; TR_ESTATE while closing, TR_EFULL at max_workers, or the
  * spawn's error (TR_ESYS, TR_ENOMEM). */
-static int add_worker(irouter *r) {
+static int ctrl_add(void *arg) {
+    irouter *r = arg;
     if (r->closing)
         return TR_ESTATE;
     if (r->n >= r->cap)
@@ -678,7 +679,8 @@ static int add_worker(irouter *r) {
 
 /* The newest slot goes: its child is killed, its jobs go back to the
  * others (returned: a job it had started may run again). */
-static int remove_worker(irouter *r) {
+static int ctrl_remove(void *arg) {
+    irouter *r = arg;
     if (r->closing || r->n == 0)
         return TR_ESTATE;
     unsigned i = r->n - 1;
@@ -699,34 +701,25 @@ static int remove_worker(irouter *r) {
     s->head = s->nfl = 0;
     tr_msg *m;
     for (unsigned k = 0; k < nfl; k++) {
-        r->returned++;
+        r->cnt.returned++;
         route(r, s->ring[(head + k) % r->max_fl]);
     }
     while ((m = q_pop(&s->p_head, &s->p_tail)) != NULL) {
-        r->qlen--;
+        r->cnt.queued--;
         route(r, m);
     }
     arm_respawn(r);
     return 0;
 }
 
-static tr__pool_stats_res *stats_result(irouter *r) {
-    tr__pool_stats_res *res = malloc(sizeof(*res) + r->n * sizeof(uint64_t));
+static tr__pool_stats_res *ctrl_stats(void *arg) {
+    irouter *r = arg;
+    tr__pool_stats_res *res = tr__pool_stats_res_new(&r->cnt, r->n);
     if (res == NULL)
         return NULL;
     tr_pool_stats *o = &res->st;
-    memset(o, 0, sizeof(*o));
-    o->workers = r->n;
-    o->jobs = r->jobs;
-    o->routed = r->routed;
-    o->restarts = r->restarts;
-    o->redeliveries = r->redeliveries;
-    o->returned = r->returned;
-    o->dead_lettered = r->dead;
     o->stuck = r->kills;
     o->crashes = r->crashes;
-    o->queued = r->qlen;
-    res->n = r->n;
     for (unsigned i = 0; i < r->cap; i++) {
         o->handled += r->slots[i].handled;
         if (i < r->n)
@@ -737,15 +730,6 @@ static tr__pool_stats_res *stats_result(irouter *r) {
 
 /* A control request (actors/pool_api.c answers it with these, as for a
  * thread pool's router). */
-static int ctrl_add(void *r) {
-    return add_worker(r);
-}
-static int ctrl_remove(void *r) {
-    return remove_worker(r);
-}
-static tr__pool_stats_res *ctrl_stats(void *r) {
-    return stats_result(r);
-}
 static void ctrl_last_handle(void *arg) {
     irouter *r = arg;
     if (!r->closing)
@@ -780,7 +764,7 @@ static int irouter_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
             job_dead(r, msg, 0, TR_DEAD_STOPPED);
             return 0;
         }
-        r->jobs++;
+        r->cnt.jobs++;
         route(r, msg);
         return 0;
     }
