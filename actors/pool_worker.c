@@ -226,7 +226,7 @@ void tr__pool_watchdog(void *arg) {
     }
     pthread_mutex_unlock(&p->wd_mu);
     for (unsigned k = 0; k < nstuck; k++) {
-        struct stuck_rec *s = &p->wd_scratch[k];
+        struct tr__pool_stuck *s = &p->wd_scratch[k];
         ck_pr_inc_64(&p->stuck); /* a counter for stats; orders nothing */
         if (p->cfg.on_stuck != NULL)
             p->cfg.on_stuck(p->cfg.user_data, s->slot, s->ms);

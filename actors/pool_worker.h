@@ -52,7 +52,7 @@ typedef struct tr__pool {
     unsigned cap;   /* slots */
     tr__pool_slot *slots;
     pthread_mutex_t wd_mu;
-    struct stuck_rec {
+    struct tr__pool_stuck {
         unsigned slot;
         uint64_t ms;
         tr_ref *ref;
