@@ -882,7 +882,7 @@ static int config_valid(const tr_ipool_config *c) {
     if (c->entry == NULL || strlen(c->entry) > 63)
         return 0;
     /* Our own program must know the entry (another one is trusted). */
-    return c->exe != NULL || tr__ipool_entry_known(c->entry);
+    return c->exe != NULL || tr__ipool_entry_is_known(c->entry);
 }
 
 static int ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, int64_t user_handles,
