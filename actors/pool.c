@@ -31,7 +31,7 @@
  * are dead-lettered (starved), and each later message tries the timer
  * again (retry). Both are rare, so the job path tests them in one branch.
  *
- * Control requests (actors/pool_api.c) are answered by tr__pool_ctrl_answer
+ * Control requests (actors/pool_api.c) are served by tr__pool_ctrl_serve
  * with this router's add/remove/stats. The pool closes itself when the
  * user releases the last pool handle (user_handles); the shared tr__pool,
  * which the workers use after the router has ended, is dropped by the
@@ -43,6 +43,7 @@
 
 #include "actors/pool.h"
 #include "actors/pool_api.h"
+#include "actors/pool_ctrl.h"
 #include "actors/pool_worker.h"
 #include "actors/restarts.h"
 #include "actors/timer_thread.h"
@@ -255,6 +256,8 @@ static void broadcast(router *r, tr_msg *m) {
         }
         if (send_to(r, i, c) != 0)
             tr_msg_free(c);
+        else
+            r->cnt.copies++;
     }
     if (first < 0 || send_to(r, (unsigned)first, m) != 0)
         enqueue(r, m);
@@ -622,13 +625,12 @@ static tr__pool_stats_res *ctrl_stats(void *arg) {
     return res;
 }
 
-/* A control request (actors/pool_api.c answers it with these). */
-static void ctrl_last_handle(void *arg) {
-    router *r = arg;
-    if (!r->closing)
-        end_self(r, TR_EXIT_NORMAL, 0, NULL);
+/* Control requests (actors/pool_ctrl.h serves them with these and the
+ * functions above): the last pool handle going ends the router. */
+static void ctrl_close(void *r) {
+    end_self(r, TR_EXIT_NORMAL, 0, NULL);
 }
-static const tr__pool_ctrl_ops ctrl_ops = {ctrl_add, ctrl_remove, ctrl_stats, ctrl_last_handle};
+static const tr__pool_ctrl_ops ctrl_ops = {ctrl_add, ctrl_remove, ctrl_stats, ctrl_close};
 
 static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     router *r = ((router_state *)state)->r;
@@ -646,7 +648,7 @@ static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         return 0;
     }
     if (msg->release == tr__pool_ctrl_release) {
-        tr__pool_ctrl_answer((tr__pool_ctrl *)msg, &ctrl_ops, r, &r->user_handles);
+        tr__pool_ctrl_serve((tr__pool_ctrl *)msg, &ctrl_ops, r, &r->user_handles, r->closing);
     } else if (msg->type == TR__A_TOKEN) {
         on_token(r, msg); /* a job may go out behind it: as after a job */
         if (TR__UNLIKELY(r->gone | r->retry))

@@ -11,10 +11,9 @@
  * Handle counting messages are one-way. Closing seals the router's mailbox
  * (core/actor.h, tr__actor_seal_any) so that sends fail at once.
  *
- * Every kind of pool router (this folder's, isolate/ipool.c's) answers
- * with tr__pool_ctrl_answer, giving only what differs (add, remove, stats,
- * what to do when the last user handle goes), so the requests, the handle
- * count and the replies are kept in this one place. */
+ * Every kind of pool router (this folder's, isolate/ipool.c's) serves the
+ * requests with tr__pool_ctrl_serve (actors/pool_ctrl.c), giving only what
+ * differs; the stats both kinds share are made by tr__pool_stats_res_new. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,47 +29,6 @@
 
 void tr__pool_ctrl_release(tr_msg *m) {
     free(m);
-}
-
-void tr__pool_ctrl_answer(tr__pool_ctrl *c, const tr__pool_ctrl_ops *ops, void *router,
-                          int64_t *user_handles) {
-    int rc = 0;
-    void *res = NULL;
-    tr_free_fn res_free = NULL;
-    switch (c->op) {
-    case TR__POOL_ADD:
-        rc = ops->add(router);
-        break;
-    case TR__POOL_REMOVE:
-        rc = ops->remove(router);
-        break;
-    case TR__POOL_STATS:
-        res = ops->stats(router);
-        if (res != NULL)
-            res_free = tr__pool_stats_res_free;
-        else
-            rc = TR_ENOMEM;
-        break;
-    case TR__POOL_RETAIN:
-        if (*user_handles >= 0) /* < 0: a supervisor's child, not counted */
-            ++*user_handles;
-        break;
-    case TR__POOL_RELEASE:
-        if (*user_handles >= 0 && --*user_handles <= 0)
-            ops->last_handle(router);
-        break;
-    }
-    if (!tr_msg_wants_reply(&c->msg)) {
-        if (res_free != NULL)
-            res_free(res);
-        return;
-    }
-    /* ptr_free(res) runs there on error. A result that cannot be delivered
-     * (no memory for the reply, the asker's bounded mailbox full) still
-     * settles the call: it fails with that error, not TR_ENOREPLY. */
-    int err = tr__reply_result(&c->msg, rc, res, res_free);
-    if (err != 0)
-        tr__reply_fail(&c->msg, err);
 }
 
 /* Receive functions of other pool routers (tr__pool_kind_add). A slot is
@@ -296,6 +254,7 @@ tr__pool_stats_res *tr__pool_stats_res_new(const tr__pool_counts *c, size_t n) {
         .returned = c->returned,
         .dead_lettered = c->dead,
         .queued = c->queued,
+        .copies = c->copies,
     };
     res->n = n;
     return res;

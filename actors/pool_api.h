@@ -37,31 +37,14 @@ void tr__pool_stats_res_free(void *res);
 typedef struct tr__pool_counts {
     uint64_t jobs, routed, restarts, redeliveries, returned;
     uint64_t dead;   /* jobs the router dead-lettered */
-    uint64_t queued; /* jobs waiting in the router's FIFO */
+    uint64_t queued; /* jobs waiting in the router's queues */
+    uint64_t copies; /* BROADCAST: copies made beyond the first worker's */
 } tr__pool_counts;
 
 /* A stats result for n live workers, with c's counters filled in and the
  * rest 0 (the router adds its own: handled[], stuck, crashes, other dead
  * letters): NULL when out of memory. */
 tr__pool_stats_res *tr__pool_stats_res_new(const tr__pool_counts *c, size_t n);
-
-/* What a pool router does for a control request (its argument is the
- * router's own state); tr__pool_ctrl_answer does the rest. */
-typedef struct tr__pool_ctrl_ops {
-    int (*add)(void *router);                   /* TR__POOL_ADD: 0 or a code */
-    int (*remove)(void *router);                /* TR__POOL_REMOVE: 0 or a code */
-    tr__pool_stats_res *(*stats)(void *router); /* NULL: out of memory */
-    void (*last_handle)(void *router);          /* the user released the last handle */
-} tr__pool_ctrl_ops;
-
-/* Answer control request c on its router (owner only: the router's
- * thread): run the op, move *user_handles for retain and release (the
- * router's count of the user's pool handles, which actors/pool_worker.h
- * says is not the tr_ref count; < 0: a supervisor's child, never moved),
- * and reply to a request that wants one. c stays the caller's (the
- * router's receive returns it to the runtime). */
-void tr__pool_ctrl_answer(tr__pool_ctrl *c, const tr__pool_ctrl_ops *ops, void *router,
-                          int64_t *user_handles);
 
 /* Another kind of pool router that answers the same control requests (the
  * process-isolated pool's, isolate/ipool.c), so that tr_pool_close, stats,

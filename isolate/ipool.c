@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "actors/pool_api.h"
+#include "actors/pool_ctrl.h"
 #include "actors/restarts.h"
 #include "actors/timer_thread.h"
 #include "base/atomic.h"
@@ -282,6 +283,53 @@ static void route(irouter *r, tr_msg *m) {
     }
     q_push(&r->q_head, &r->q_tail, m);
     r->cnt.queued++;
+}
+
+/* m to slot i's child: written now if it has room and nothing waits for it
+ * before m, else in the slot's own queue (fed when it has room, or when it
+ * is respawned). */
+static void to_slot(irouter *r, unsigned i, tr_msg *m) {
+    islot *s = &r->slots[i];
+    if (s->p_head == NULL && has_room(r, s) && put(r, i, m) == 0)
+        return;
+    q_push(&s->p_head, &s->p_tail, m);
+    r->cnt.queued++; /* counted with the shared queue in stats */
+}
+
+/* BROADCAST, as a thread pool's (troupe/pool.h): every live child gets a
+ * copy of a new job (its type, word, inline data and a tell's sender); the
+ * original, with its ask reply token, goes to the first live child. A copy
+ * waits in its own child's queue, so it reaches that child (or the child's
+ * next incarnation); a copy that cannot be made (no memory) is skipped. A
+ * copy is a job like any other from here: its crashes count attempts, it is
+ * redelivered (to one child) or dead-lettered, and its reply goes to the
+ * tell's sender (an ask's only answer is the original's). With no live
+ * child the original alone waits, and goes to one child later. */
+static void broadcast(irouter *r, tr_msg *m) {
+    int first = -1;
+    size_t size = (m->flags & TR__MSG_INLINE) ? m->size : 0;
+    for (unsigned i = 0; i < r->n; i++) {
+        if (r->slots[i].state != S_RUN)
+            continue;
+        if (first < 0) {
+            first = (int)i;
+            continue;
+        }
+        tr_msg *c;
+        if (tr__msg_make(&c, m->type, size ? tr_msg_data(m) : NULL, size, m->word) != 0)
+            continue;
+        if (tr__msg_sender(m) != NULL) { /* a tell's sender, for every copy (no reference) */
+            c->reply = m->reply;
+            c->corr = m->corr;
+        }
+        c->status = 0;
+        r->cnt.copies++;
+        to_slot(r, i, c);
+    }
+    if (first < 0)
+        route(r, m);
+    else
+        to_slot(r, (unsigned)first, m);
 }
 
 /* A job's attempt failed (how: TR_IPOOL_DIED_*): again, or dead. */
@@ -728,14 +776,12 @@ static tr__pool_stats_res *ctrl_stats(void *arg) {
     return res;
 }
 
-/* A control request (actors/pool_api.c answers it with these, as for a
- * thread pool's router). */
-static void ctrl_last_handle(void *arg) {
-    irouter *r = arg;
-    if (!r->closing)
-        end_self(r, TR_EXIT_NORMAL, 0, NULL);
+/* Control requests, served as a thread pool's router serves them
+ * (actors/pool_ctrl.h) with the functions above. */
+static void ctrl_close(void *r) {
+    end_self(r, TR_EXIT_NORMAL, 0, NULL);
 }
-static const tr__pool_ctrl_ops ctrl_ops = {ctrl_add, ctrl_remove, ctrl_stats, ctrl_last_handle};
+static const tr__pool_ctrl_ops ctrl_ops = {ctrl_add, ctrl_remove, ctrl_stats, ctrl_close};
 
 /* --- the behaviour ----------------------------------------------------------- */
 
@@ -765,7 +811,10 @@ static int irouter_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
             return 0;
         }
         r->cnt.jobs++;
-        route(r, msg);
+        if (r->cfg.pool.routing == TR_ROUTE_BROADCAST)
+            broadcast(r, msg);
+        else
+            route(r, msg);
         return 0;
     }
     switch (msg->type) {
@@ -797,7 +846,7 @@ static int irouter_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         break;
     }
     if (msg->release == tr__pool_ctrl_release)
-        tr__pool_ctrl_answer((tr__pool_ctrl *)msg, &ctrl_ops, r, &r->user_handles);
+        tr__pool_ctrl_serve((tr__pool_ctrl *)msg, &ctrl_ops, r, &r->user_handles, r->closing);
     return 0;
 }
 
@@ -871,7 +920,7 @@ static int config_valid(const tr_ipool_config *c) {
     if (p->max_workers != 0 &&
         (p->max_workers < p->workers || p->max_workers > TR_POOL_MAX_WORKERS))
         return 0;
-    if ((unsigned)p->routing > TR_ROUTE_SHARED_QUEUE || p->routing == TR_ROUTE_BROADCAST)
+    if ((unsigned)p->routing > TR_ROUTE_SHARED_QUEUE)
         return 0;
     if (!(p->backoff_jitter >= 0.0 && p->backoff_jitter <= 1.0))
         return 0;

@@ -30,7 +30,21 @@
 #include "support/testutil.h"
 #include "troupe.h"
 
-enum { OK = 1, SEGV_ONCE, SEGV, ABRT, BUS, EXIT7, HANG_ONCE, HANG, FAIL, BIG_ALLOC, SLOW, REPLY_T };
+enum {
+    OK = 1,
+    SEGV_ONCE,
+    SEGV,
+    ABRT,
+    BUS,
+    EXIT7,
+    HANG_ONCE,
+    HANG,
+    FAIL,
+    BIG_ALLOC,
+    SLOW,
+    PID,
+    REPLY_T
+};
 
 static tr_runtime *rt;
 static tr_ref *keeper;
@@ -80,6 +94,8 @@ static int entry(void *user, const tr_ipool_job *job, tr_ibuf *reply) {
     case SLOW:
         usleep((useconds_t)job->word * 1000);
         break;
+    case PID: /* which child: the reply's word is its pid */
+        return tr_ibuf_set(reply, REPLY_T, (uint64_t)getpid());
     default:
         break;
     }
@@ -144,6 +160,26 @@ static int count_children(pid_t *first) {
     }
     closedir(d);
     return n;
+}
+
+/* The children's progress pages mapped in this process (memfd
+ * "troupe-ipool", isolate/ipool_child.h): none once the pools are closed. */
+static int count_pages(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (f == NULL)
+        return -1;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strstr(line, "troupe-ipool") != NULL)
+            n++;
+    fclose(f);
+    return n;
+}
+
+static int no_pages(void *arg) {
+    (void)arg;
+    return count_pages() == 0;
 }
 
 static int no_children(void *arg) {
@@ -354,6 +390,44 @@ static void hung_once_is_killed_then_answered(void **st) {
 
 /* SIGKILL from outside, as the OOM killer would: the job in flight is
  * redelivered to the respawned child. */
+/* With k jobs written to one child at once, each job's deadline runs from
+ * when the child starts it: four 150 ms jobs in a row (600 ms from the
+ * write to the last start) under a 400 ms deadline are never killed, and
+ * the hang behind them is, once. A deadline from the write would kill the
+ * third or fourth slow job. */
+static void watchdog_times_each_job_from_its_start(void **st) {
+    (void)st;
+    tr_ipool_config c;
+    tr_ipool_config_init(&c);
+    c.pool.workers = 1;
+    c.pool.max_redeliveries = 3;
+    c.entry = "test";
+    c.max_inflight = 8;
+    c.job_timeout_ms = 400 * TU_SANITIZER_SLOWDOWN;
+    tr_ref *p;
+    assert_int_equal(tr_ipool_start(rt, &c, &p), 0);
+    uint64_t w = 0;
+    assert_int_equal(ask(p, OK, 1, &w), 0); /* the child is up: the jobs go in one write */
+    enum { N = 5 };
+    tr_future *f[N];
+    for (int i = 0; i < N - 1; i++)
+        assert_int_equal(tr_ask_word(p, SLOW, 150 * TU_SANITIZER_SLOWDOWN, &f[i]), 0);
+    assert_int_equal(tr_ask_word(p, HANG_ONCE, 9, &f[N - 1]), 0);
+    for (int i = 0; i < N; i++) {
+        tr_msg *rep;
+        assert_int_equal(tr_future_wait(f[i], TU_WAIT_MS, &rep), 0);
+        tr_msg_free(rep);
+        tr_future_release(f[i]);
+    }
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.stuck, 1);
+    assert_int_equal(s.crashes, 1);
+    assert_int_equal(s.redeliveries, 1);
+    assert_int_equal(s.handled, N + 1);
+    stop(p);
+}
+
 static void outside_kill_is_survived(void **st) {
     (void)st;
     tr_ref *p = start(1, 3, 0);
@@ -415,7 +489,7 @@ static void bad_configs_are_refused(void **st) {
     c.entry = "nope";
     assert_int_equal(tr_ipool_start(rt, &c, &p), TR_EINVAL);
     c.entry = "test";
-    c.pool.routing = TR_ROUTE_BROADCAST;
+    c.pool.routing = (tr_route)99;
     assert_int_equal(tr_ipool_start(rt, &c, &p), TR_EINVAL);
     c.pool.routing = TR_ROUTE_ROUND_ROBIN;
     c.pool.workers = 0;
@@ -505,29 +579,38 @@ static uint32_t storm_type(uint64_t j) {
     return OK;
 }
 
+/* Each answer must be its own job's (2 j): with k jobs in flight per child
+ * and deaths in the middle of a batch, a reply matched to the wrong job
+ * would show here; a job answered twice would settle a future twice. */
 static void *storm_main(void *arg) {
     storm_sender *s = arg;
     tr_future *win[STORM_WINDOW];
+    uint64_t job[STORM_WINDOW];
     uint64_t next = s->from, head = 0, n = 0;
     while (next < s->to || n > 0) {
         if (next < s->to && n < STORM_WINDOW) {
-            if (tr_ask_word(s->pool, storm_type(next), next, &win[(head + n) % STORM_WINDOW]) !=
-                0) {
+            uint64_t k = (head + n) % STORM_WINDOW;
+            if (tr_ask_word(s->pool, storm_type(next), next, &win[k]) != 0) {
                 tu_add(&s->wrong, 1);
                 next++;
                 continue;
             }
+            job[k] = next;
             next++;
             n++;
             continue;
         }
         tr_future *f = win[head];
+        uint64_t j = job[head];
         head = (head + 1) % STORM_WINDOW;
         n--;
         tr_msg *rep;
         int rc = tr_future_wait(f, TU_WAIT_MS, &rep);
         if (rc == 0) {
-            s->answered++;
+            if (rep->type == REPLY_T && rep->word == 2 * j)
+                s->answered++;
+            else
+                s->wrong++;
             tr_msg_free(rep);
         } else if (rc == TR_EDEAD) {
             s->failed++;
@@ -539,18 +622,20 @@ static void *storm_main(void *arg) {
     return NULL;
 }
 
-static void storm_of_crashes_balances_and_leaves_nothing(void **st) {
-    (void)st;
+/* n jobs from STORM_SENDERS threads (STORM_WINDOW asks in flight each) on
+ * 4 children with `inflight` jobs in flight per child: exact accounting,
+ * then no child, no zombie, no fd left. */
+static void storm(uint64_t n, tr_route routing, unsigned inflight) {
     reset();
-    const uint64_t n = 6000 / TU_SANITIZER_SLOWDOWN;
     fds_at = settled_fds();
     assert_int_equal(count_children(NULL), 0);
     tr_ipool_config c;
     tr_ipool_config_init(&c);
     c.pool.workers = 4;
     c.pool.max_redeliveries = 1;
-    c.pool.routing = TR_ROUTE_SHARED_QUEUE;
+    c.pool.routing = routing;
     c.entry = "test";
+    c.max_inflight = inflight;
     c.job_timeout_ms = 150 * TU_SANITIZER_SLOWDOWN; /* a hung job's cost */
     tr_ref *p;
     assert_int_equal(tr_ipool_start(rt, &c, &p), 0);
@@ -583,6 +668,7 @@ static void storm_of_crashes_balances_and_leaves_nothing(void **st) {
     assert_int_equal(ps.jobs, n);
     assert_int_equal(ps.handled, answered);
     assert_int_equal(ps.dead_lettered, want_dead);
+    assert_int_equal(ps.copies, 0);
     /* Exact unless the loaded host stalled a child past the deadline in an
      * ordinary job (one more kill, then the job is redelivered): each such
      * kill adds at most one death and one kill. */
@@ -592,10 +678,176 @@ static void storm_of_crashes_balances_and_leaves_nothing(void **st) {
     assert_true(ps.stuck >= want_kills);
     assert_true(ps.crashes >= want_crash);
     assert_true(ps.crashes - want_crash <= ps.stuck - want_kills);
+    int pages = count_pages(); /* one shared page per live child */
+    assert_true(pages >= 1 && pages <= 4);
     assert_int_equal(tr_pool_close(p), 0);
     tr_pool_release(p);
     assert_true(tu_wait_until(no_children, NULL, TU_WAIT_MS));
     assert_true(tu_wait_until(fds_back, NULL, TU_WAIT_MS));
+    assert_true(tu_wait_until(no_pages, NULL, TU_WAIT_MS));
+}
+
+static void storm_of_crashes_balances_and_leaves_nothing(void **st) {
+    (void)st;
+    storm(6000 / TU_SANITIZER_SLOWDOWN, TR_ROUTE_SHARED_QUEUE, 0); /* 8 in flight per child */
+}
+
+/* Round robin with 3 in flight per child: every child's pipeline holds
+ * jobs behind the one that kills it. */
+static void storm_round_robin_with_pipelines_balances(void **st) {
+    (void)st;
+    storm(3000 / TU_SANITIZER_SLOWDOWN, TR_ROUTE_ROUND_ROBIN, 3);
+}
+
+/* --- broadcast --------------------------------------------------------------------- */
+
+/* An actor that tells the pool jobs (so each carries it as sender) and
+ * counts the replies, which come back to it as tells: one per copy. */
+#define CAST_MAX_PIDS 8
+static uint64_t cast_replies, cast_pids[CAST_MAX_PIDS];
+static tr_ref *cast_pool;
+
+typedef struct cast_job {
+    uint32_t type;
+    uint64_t count;
+} cast_job;
+
+static int caster_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    if (msg->type == REPLY_T) {
+        /* Record which child answered (PID jobs answer with their pid). */
+        for (unsigned i = 0; i < CAST_MAX_PIDS; i++) {
+            uint64_t cur = tu_load(&cast_pids[i]);
+            if (cur == msg->word)
+                break;
+            if (cur == 0) {
+                tu_store(&cast_pids[i], msg->word);
+                break;
+            }
+        }
+        tu_add(&cast_replies, 1);
+        return 0;
+    }
+    const cast_job *j = tr_msg_data(msg);
+    for (uint64_t k = 0; k < j->count; k++)
+        if (tr_send_word(cast_pool, j->type, k + 1) != 0)
+            return TR_EINVAL;
+    return 0;
+}
+
+static tr_ref *start_broadcast(unsigned workers) {
+    tr_ipool_config c;
+    tr_ipool_config_init(&c);
+    c.pool.workers = workers;
+    c.pool.routing = TR_ROUTE_BROADCAST;
+    c.pool.max_redeliveries = 2;
+    c.entry = "test";
+    tr_ref *p = NULL;
+    assert_int_equal(tr_ipool_start(rt, &c, &p), 0);
+    return p;
+}
+
+/* A new caster that tells p count jobs of type; its handle (stop it). */
+static tr_ref *cast(tr_ref *p, uint32_t type, uint64_t count) {
+    tu_store(&cast_replies, 0);
+    for (unsigned i = 0; i < CAST_MAX_PIDS; i++)
+        tu_store(&cast_pids[i], 0);
+    cast_pool = p;
+    static const tr_behavior caster = {.receive = caster_receive};
+    tr_ref *a;
+    assert_int_equal(tr_spawn(rt, &caster, NULL, &a), 0);
+    cast_job j = {type, count};
+    assert_int_equal(tr_send(a, 1, &j, sizeof(j)), 0);
+    return a;
+}
+
+static void uncast(tr_ref *a) {
+    tr_actor_stop(a);
+    tr_ref_release(a);
+}
+
+static unsigned distinct_pids(void) {
+    unsigned n = 0;
+    while (n < CAST_MAX_PIDS && tu_load(&cast_pids[n]) != 0)
+        n++;
+    return n;
+}
+
+static void broadcast_gives_every_child_a_copy(void **st) {
+    (void)st;
+    reset();
+    enum { W = 3, K = 50 };
+    tr_ref *p = start_broadcast(W);
+    tr_ref *a = cast(p, PID, K);
+    assert_true(tu_wait_ge(&cast_replies, K * W, TU_WAIT_MS));
+    assert_int_equal(distinct_pids(), W); /* each child answered */
+    tu_sleep_ms(50);
+    assert_int_equal(tu_load(&cast_replies), K * W); /* and no more */
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.jobs, K);
+    assert_int_equal(s.copies, K * (W - 1));
+    assert_int_equal(s.handled, K * W);
+    assert_int_equal(s.dead_lettered, 0);
+    uncast(a);
+    stop(p);
+}
+
+/* An ask's one answer is the original's; the copies' replies go nowhere
+ * (no sender), but each copy runs. */
+static void broadcast_ask_is_answered_once(void **st) {
+    (void)st;
+    enum { W = 3, K = 20 };
+    tr_ref *p = start_broadcast(W);
+    for (uint64_t i = 0; i < K; i++) {
+        uint64_t w = 0;
+        assert_int_equal(ask(p, OK, i, &w), 0);
+        assert_int_equal(w, 2 * i);
+    }
+    tr_pool_stats s;
+    for (int t = 0; t < 100; t++) { /* the copies may still run */
+        assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+        if (s.handled == K * W)
+            break;
+        tu_sleep_ms(20);
+    }
+    assert_int_equal(s.jobs, K);
+    assert_int_equal(s.copies, K * (W - 1));
+    assert_int_equal(s.handled, K * W);
+    stop(p);
+}
+
+/* Every copy of a job that segfaults once kills its child; each copy is
+ * redelivered (to one child) and answered: W replies per job still, and
+ * the books balance. A job that always segfaults is dead-lettered once per
+ * copy. */
+static void broadcast_copies_survive_crashes(void **st) {
+    (void)st;
+    reset();
+    enum { W = 3, K = 4 };
+    tr_ref *p = start_broadcast(W);
+    tr_ref *a = cast(p, SEGV_ONCE, K);
+    assert_true(tu_wait_ge(&cast_replies, K * W, TU_WAIT_MS));
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.jobs, K);
+    assert_int_equal(s.copies, K * (W - 1));
+    assert_int_equal(s.handled, K * W);
+    assert_int_equal(s.crashes, K * W);
+    assert_int_equal(s.redeliveries, K * W);
+    assert_int_equal(s.dead_lettered, 0);
+    uncast(a);
+    a = cast(p, SEGV, 1); /* 3 attempts per copy (max_redeliveries 2) */
+    assert_true(tu_wait_ge(&dead, W, TU_WAIT_MS));
+    tu_sleep_ms(50);
+    assert_int_equal(tu_load(&dead), W);
+    assert_int_equal(tu_load(&cast_replies), 0);
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.jobs + s.copies, s.handled + s.dead_lettered);
+    assert_int_equal(s.crashes, K * W + 3 * W);
+    uncast(a);
+    stop(p);
 }
 
 static int ended(void *arg) {
@@ -710,6 +962,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(entry_error_is_a_failed_attempt),
         cmocka_unit_test(watchdog_kills_a_hung_job),
         cmocka_unit_test(hung_once_is_killed_then_answered),
+        cmocka_unit_test(watchdog_times_each_job_from_its_start),
         cmocka_unit_test(outside_kill_is_survived),
         cmocka_unit_test(pool_calls_work_on_the_handle),
         cmocka_unit_test(last_pool_handle_release_closes_the_pool),
@@ -717,6 +970,10 @@ int main(int argc, char **argv) {
         cmocka_unit_test(address_space_limit_applies_in_the_child),
         cmocka_unit_test(close_with_jobs_in_flight_dead_letters_them),
         cmocka_unit_test(storm_of_crashes_balances_and_leaves_nothing),
+        cmocka_unit_test(storm_round_robin_with_pipelines_balances),
+        cmocka_unit_test(broadcast_gives_every_child_a_copy),
+        cmocka_unit_test(broadcast_ask_is_answered_once),
+        cmocka_unit_test(broadcast_copies_survive_crashes),
         cmocka_unit_test(runtime_free_reaps_the_children),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -358,6 +358,8 @@ static void broadcast_reaches_every_worker(void **state) {
     stats_after(p, 4, &st, h, 4);
     for (int i = 0; i < 4; i++)
         assert_int_equal(h[i], 1);
+    assert_int_equal(st.jobs, 1);
+    assert_int_equal(st.copies, 3); /* jobs + copies = handled */
     close_pool(p);
 }
 

@@ -127,15 +127,26 @@ typedef struct tr_ipool_config {
      * clock_ms/clock_user, name. behavior, opts and the thread watchdog
      * (watchdog_ms, watchdog_kill, on_stuck) are ignored: job_timeout_ms is
      * this pool's watchdog. Routing: ROUND_ROBIN, RANDOM, SMALLEST_MAILBOX
-     * (the child with the fewest jobs in flight), KEY_HASH and SHARED_QUEUE
-     * (jobs wait at the router until a child has room); BROADCAST is
-     * refused (TR_EINVAL). */
+     * (the child with the fewest jobs in flight), KEY_HASH, SHARED_QUEUE
+     * (jobs wait at the router until a child has room; the first child
+     * with room takes the next job, so a burst fills one child's pipeline
+     * before it wakes the next) and BROADCAST, as for a thread pool: every
+     * live child gets a copy of each job (type, word, inline data and a
+     * tell's sender, so a tell with a sender gets one reply per child); the
+     * original with its ask reply token goes to the first live child (an
+     * ask gets one answer). A copy waits for its own child if that one has
+     * no room; a copy whose child dies is redelivered to one child, or
+     * dead-lettered, like any job (stats: copies). */
     tr_pool_config pool;
     const char *entry; /* the registered entry the children run (required) */
     /* A child spending longer than this on one job gets SIGKILL; the job is
      * then redelivered or dead-lettered as after a crash (status
      * TR_IPOOL_DIED_TIMEOUT | SIGKILL). 0 = no watchdog. A job's time runs
-     * from when the child could start it (the previous reply came back). */
+     * from when the child starts it (the child stamps it in a page it
+     * shares with the router), not from when it was written: jobs waiting
+     * behind it in the child's pipeline (max_inflight) are not timed yet.
+     * The check runs every job_timeout_ms / 4, so a kill lands between 1
+     * and 1.25 times job_timeout_ms after the start. */
     uint32_t job_timeout_ms;
     /* Jobs written to one child before its replies come back (its pipeline;
      * 1 = strictly one at a time). 0 = 8. At most 1024. Jobs beyond wait at
@@ -161,7 +172,7 @@ TR_EXTERN void tr_ipool_config_init(tr_ipool_config *cfg);
 /* Start the router and cfg->pool.workers child processes. *out is the pool
  * handle (count 1; tr_pool_release it). The config is copied (entry and exe
  * strings too). TR_EINVAL for a bad config (no entry, an entry not
- * registered in this process, BROADCAST routing, a bad pool setting),
+ * registered in this process, a bad pool setting),
  * TR_ESYS if a child cannot be started (socketpair, pidfd_open or
  * posix_spawn failed: out of fds or processes), TR_ENOMEM. On error nothing
  * is left behind (no child, no fd). Any thread. Each child costs the parent

@@ -188,6 +188,10 @@ typedef struct tr_pool_stats {
     uint64_t crashes;       /* process-isolated pools (troupe/ipool.h): worker
                              * processes that died by a signal, watchdog kills
                              * (counted in stuck too) included; 0 otherwise */
+    uint64_t copies;        /* BROADCAST: copies made for the workers beyond the
+                             * first (each is then handled or dead-lettered
+                             * like a job: handled + dead_lettered + in flight
+                             * + queued = jobs + copies); 0 otherwise */
 } tr_pool_stats;
 
 /* Blocking (TR_EDEADLK on a worker). handled (optional: NULL, and cap is
