@@ -70,6 +70,7 @@ typedef struct rslot {
     tr_msg *token; /* shared queue: held while the worker is idle */
     int state;
     uint32_t restarts; /* times this slot's worker was replaced (snapshots) */
+    uint64_t dead;     /* dead letters of its ended workers, carried to the next */
 } rslot;
 
 typedef struct router {
@@ -155,6 +156,7 @@ static int spawn_worker(router *r, unsigned i) {
     /* For snapshots (troupe/introspect.h): "name/slot" under the router. */
     tr__ameta_tag_any(ref, tr_ref_id(tr_self(r->ctx)), p->cfg.name != NULL ? p->cfg.name : "pool",
                       (int)i, r->slots[i].restarts);
+    tr__ameta_carry_dead_letters_any(ref, r->slots[i].dead); /* as restarts are carried */
     wd_publish(p, i, ref);
     return 0;
 }
@@ -482,6 +484,7 @@ static void start_due(router *r) {
 
 static void slot_died(router *r, unsigned i) {
     rslot *s = &r->slots[i];
+    s->dead = tr__ameta_dead_letters_any(s->ref); /* final: its DOWN came after them */
     tr_ref_release(s->ref);
     s->ref = NULL;
     s->id = 0;

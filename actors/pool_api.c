@@ -54,13 +54,13 @@ void tr__pool_kind_add(tr_receive_fn receive) {
 static int is_pool(const tr_ref *ref) {
     if (ref == NULL)
         return 0;
-    if (ref->beh.receive == tr__pool_router_behavior.receive)
+    if (ref->beh_receive == tr__pool_router_behavior.receive)
         return 1;
     for (unsigned i = 0; i < POOL_KINDS; i++) {
         tr_receive_fn k = ck_pr_load_ptr(&kinds[i]); /* see tr__pool_kind_add */
         if (k == NULL)
             return 0;
-        if (ref->beh.receive == k)
+        if (ref->beh_receive == k)
             return 1;
     }
     return 0;

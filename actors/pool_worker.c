@@ -89,7 +89,9 @@ static int w_init(tr_ctx *ctx, void *state, void *arg) {
     tr__pool *p = a->pool;
     w->pool = p;
     w->slot = a->slot;
-    tr__actor_fix_receive(ctx); /* the user's tr_become would replace w_receive */
+    int frc = tr__actor_fix_receive(ctx); /* the user's tr_become would replace w_receive */
+    if (frc != 0)
+        return frc;
     const tr_behavior *b = p->cfg.behavior;
     if (p->cfg.opts.state_size == 0)
         w->ustate = b->init == NULL ? p->cfg.opts.arg : NULL;

@@ -59,6 +59,7 @@ typedef struct child {
     uint64_t mon; /* our monitor on ref */
     uint64_t due; /* C_DUE: restart at this monotonic ms */
     uint32_t restarts;
+    uint64_t dead;       /* dead letters of its ended incarnations, carried to the next */
     tr__log_storm storm; /* restarts in the current storm window (core/log.h) */
     uint8_t state;
     uint8_t in_op;
@@ -103,7 +104,7 @@ typedef struct supv {
 static int sup_receive(tr_ctx *ctx, void *state, tr_msg *msg);
 
 bool tr__sup_is_supervisor(const tr_ref *ref) {
-    return ref != NULL && ref->beh.receive == sup_receive;
+    return ref != NULL && ref->beh_receive == sup_receive;
 }
 
 /* --- children ------------------------------------------------------------ */
@@ -177,10 +178,15 @@ static int child_start(supv *s, child *c, uint32_t restarts) {
     c->state = C_RUNNING;
     /* For snapshots (troupe/introspect.h): its parent, id and restarts. */
     tr__ameta_tag_any(ref, tr_ref_id(tr_self(s->ctx)), c->spec.id, -1, c->restarts);
+    tr__ameta_carry_dead_letters_any(ref, c->dead); /* as restarts are carried */
     return 0;
 }
 
 static void child_gone(child *c) {
+    /* Its DOWN came after its leftovers were dead-lettered: the count is
+     * final (its predecessors' included). */
+    if (c->ref != NULL)
+        c->dead = tr__ameta_dead_letters_any(c->ref);
     if (c->ref != NULL)
         tr_ref_release(c->ref);
     c->ref = NULL;

@@ -69,4 +69,26 @@ static inline void tr__fence_full(void) {
 #endif
 }
 
+/* Counters with one writer and any readers (metrics, a mailbox's `taken`):
+ * the writer adds with one plain add to memory (no lock prefix: nobody
+ * else writes the word), which readers' ck_pr_load sees whole, as an
+ * aligned store of the sum (relaxed; it orders nothing). One instruction
+ * where ck_pr_store_NN(p, *p + v) is three: CK's store is inline assembly,
+ * so the compiler cannot fold the load, add and store. Elsewhere than
+ * x86-64, exactly that store. Owner only. */
+static inline void tr__owner_add_32(uint32_t *p, uint32_t v) {
+#if defined(__x86_64__)
+    __asm__ __volatile__("addl %1, %0" : "+m"(*p) : "ir"(v) : "cc");
+#else
+    ck_pr_store_32(p, *p + v);
+#endif
+}
+static inline void tr__owner_add_64(uint64_t *p, uint64_t v) {
+#if defined(__x86_64__)
+    __asm__ __volatile__("addq %1, %0" : "+m"(*p) : "er"(v) : "cc");
+#else
+    ck_pr_store_64(p, *p + v);
+#endif
+}
+
 #endif

@@ -516,7 +516,11 @@ static void run_live(uint64_t n) {
     tr_ref **refs = malloc(n * sizeof(*refs));
     if (refs == NULL)
         die("malloc", TR_ENOMEM);
-    memset(refs, 0, n * sizeof(*refs)); /* resident before the first reading */
+    /* Resident before the first reading. Not memset: gcc turns malloc +
+     * memset(0) into calloc, which leaves fresh mapped memory untouched, so
+     * the array became resident during the spawns and counted 8 bytes per
+     * actor (457 bytes measured for a 448-byte block). */
+    explicit_bzero(refs, n * sizeof(*refs));
     tr_ref *collector;
     tr_spawn_opts co = {.state_size = sizeof(live_count), .arg = &n, .name = "collector"};
     CHECK(tr_spawn(rt, &cb, &co, &collector));

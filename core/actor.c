@@ -11,11 +11,13 @@
  * queued, tell monitors and links, free the state, drop the runtime's
  * reference. The block itself is recycled when the last handle goes.
  *
- * Become and stash (the last section) are owner-only state on the block's
- * fourth line. The turn calls `receive` (on that line), which spawn sets to
- * beh.receive and tr_become overwrites; beh itself never changes, so other
- * threads may test it (supervisors and pools know their own by it). An
- * actor that never becomes pays nothing.
+ * Become and stash (the last section) are owner-only state in the actor's
+ * side block (tr__actor_ext, made on first need: an idle actor is its
+ * 256-byte block and nothing more). The turn calls `receive` (on the
+ * block's owner line), which spawn sets to beh_receive and tr_become
+ * overwrites; beh_receive itself never changes, so other threads may test
+ * it (supervisors and pools know their own by it). An actor that never
+ * becomes pays nothing.
  *
  * A stash is a FIFO linked through the messages' own ->next (no
  * allocation). Unstashing prepends it to `front`, a LIFO of chains that
@@ -120,6 +122,26 @@ int64_t tr_ref_mailbox_len(const tr_ref *ref) {
     return (int64_t)(cap != 0 && n > cap ? cap : n);
 }
 
+/* --- the side block ------------------------------------------------------ */
+
+__attribute__((noinline)) tr__actor_ext *tr__actor_ext_make(tr_actor *a) {
+    tr__actor_ext *e;
+    tr__actor_ext *fresh = calloc(1, sizeof(*fresh));
+    if (fresh == NULL)
+        return NULL;
+    fresh->stash_cap = TR_STASH_DEFAULT; /* spawn sets the actor's own, if any */
+    fresh->next_watch_id = 1;
+    /* Publishes the record's zeroed fields to every later reader (pairs
+     * with the load in tr__actor_ext_peek); the locked CAS is a full
+     * barrier on x86. Exactly one install wins; the loser frees its own. */
+    TR__TSAN_RELEASE(&a->ext);
+    if (ck_pr_cas_ptr_value(&a->ext, NULL, fresh, &e))
+        return fresh;
+    TR__TSAN_ACQUIRE(&a->ext);
+    free(fresh);
+    return e;
+}
+
 /* --- spawn --------------------------------------------------------------- */
 
 static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text);
@@ -142,7 +164,7 @@ static void count_spawn(tr_runtime *rt) {
         ck_pr_inc_64(&rt->spawned); /* a statistic: orders nothing */
 }
 
-static int run_init(tr_actor *a, void *arg) {
+static int run_init(tr_actor *a, const tr_behavior *beh, void *arg) {
     /* tr_panic inside init unwinds to this frame, on whatever thread spawns. */
     tr__panic_frame f, **slot = tr__panic_slot();
     tr__panic_frame *prev = *slot;
@@ -157,7 +179,7 @@ static int run_init(tr_actor *a, void *arg) {
     tr__tls_self = a;
     volatile int panicked = 0;
     if (setjmp(f.jb) == 0) {
-        rc = a->beh.init(tr__ctx_of(a), a->state, arg);
+        rc = beh->init(tr__ctx_of(a), a->state, arg);
     } else {
         rc = f.code != 0 ? f.code : TR_ECRASHED;
         panicked = 1;
@@ -169,11 +191,11 @@ static int run_init(tr_actor *a, void *arg) {
     return rc;
 }
 
-static int setup_state(tr_actor *a, const tr_spawn_opts *o) {
+static int setup_state(tr_actor *a, const tr_behavior *beh, const tr_spawn_opts *o) {
     a->state_owned = 0;
     a->state = NULL;
     if (o->state_size == 0) {
-        if (a->beh.init == NULL)
+        if (beh->init == NULL)
             a->state = o->arg;
         return 0;
     }
@@ -194,10 +216,11 @@ static void free_state(tr_actor *a) {
         free(a->state);
     a->state = NULL;
     a->state_owned = 0;
-    if (TR__UNLIKELY(a->bstack != NULL)) { /* tr_become_push's stack */
-        free(a->bstack);
-        a->bstack = NULL;
-        a->bdepth = 0;
+    tr__actor_ext *e = tr__actor_ext_peek(a);           /* owner */
+    if (TR__UNLIKELY(e != NULL) && e->bstack != NULL) { /* tr_become_push's stack */
+        free(e->bstack);
+        e->bstack = NULL;
+        e->bdepth = 0;
     }
 }
 
@@ -232,46 +255,53 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     if (cap == 0 && TR__UNLIKELY(ck_pr_load_32(&rt->metrics) == TR_METRICS_TIMING))
         cap = TR__MBOX_CAP_COUNTED;
     tr__mbox_init(&a->mbox, cap); /* SCHED: ours until the end of spawn */
-    /* The owner line's fields in their order, nothing between them, so the
-     * compiler merges the zero stores into a few wide ones. */
+    /* Line by line in the block's order, nothing between them, so the
+     * compiler merges the zero stores into a few wide ones (refs and alive
+     * are set below, when the actor is published; ext is NULL: freed with
+     * the last incarnation's block). */
+    a->rt = rt;
+    a->home = home;
     a->stop_req = 0;
     a->after = a->terminating = 0;
     a->state_owned = 0; /* setup_state sets it */
     a->stop_as_msg = 0;
-    a->room_freed = 0;
-    a->cur = NULL;
-    a->lanes = a->lane_cur = NULL;
     a->lanes_active = 0;
     a->lane_turn = 0;
-    a->bdepth = 0;
-    a->fixed = 0; /* bstack is NULL: zeroed blocks, and free_state clears it */
-    a->activity = 0;
-    a->beh = *behavior;
+    a->fixed = 0;
+    a->req_kind = TR_EXIT_NORMAL;
+    a->cur = NULL;
     a->receive = behavior->receive;
-    a->front = a->stash_head = NULL; /* stash_tail is read only behind a head */
-    a->held = NULL;
-    a->stash_len = 0;
-    a->stash_cap = o->stash_capacity != 0 ? o->stash_capacity : TR_STASH_DEFAULT;
-    a->rt = rt;
+    a->id = new_id(rt);
+    a->name = o->name;
+    a->beh_receive = behavior->receive;
+    a->terminate = behavior->terminate;
+    a->watchers = NULL;
+    assert(a->ext == NULL);
+    a->lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
     a->trap_exit = 0;
     a->lanes_ok = (uint8_t)o->lanes; /* published with the handle, like rt */
     a->req_static = 0;
-    assert(a->texts == NULL); /* freed with the last incarnation's block */
-    a->id = new_id(rt);
-    a->name = o->name;
-    a->home = home;
-    a->lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
-    a->req_kind = TR_EXIT_NORMAL;
-    a->req_code = 0;
-    a->watchers = NULL;
     a->watch_closed = 0;
-    a->next_watch_id = 1;
+    a->activity = 0;
+    a->req_code = 0;
+    a->room_freed = 0;
     a->dir = 0;
-    a->dir_name = NULL;
-    a->dir_groups = NULL;
     tr__ameta_reset(a); /* the block's last actor's tags and timings */
     tr__label_take(a);  /* then a supervisor's or pool's names for it, if any */
-    rc = setup_state(a, o);
+    /* Lanes and a stash bound of its own live in the side block: made now
+     * for the actors that asked for them (the others make it on first
+     * need, if ever). */
+    if (TR__UNLIKELY((o->lanes | o->stash_capacity) != 0)) {
+        tr__actor_ext *e = tr__actor_ext_any(a);
+        if (e == NULL) {
+            tr__block_free(rt, a);
+            tr__pin_abandon(home);
+            return TR_ENOMEM;
+        }
+        if (o->stash_capacity != 0)
+            e->stash_cap = o->stash_capacity;
+    }
+    rc = setup_state(a, behavior, o);
     if (rc != 0) {
         tr__block_free(rt, a);
         tr__pin_abandon(home);
@@ -297,8 +327,8 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
         return rc;
     }
     tr__runtime_count(rt, 1, 1);
-    if (a->beh.init != NULL) {
-        rc = run_init(a, o->arg);
+    if (behavior->init != NULL) {
+        rc = run_init(a, behavior, o->arg);
         if (rc != 0) {
             /* Never published: undo quietly (terminate does not run). init
              * may have handed out references to this block (a link or
@@ -410,21 +440,24 @@ static unsigned known_text(const char *text) {
  * requester); NULL if out of memory: the text is then lost and readers fall
  * back on the kind's name. Call without a->lock. */
 static tr__actor_texts *texts_of(tr_actor *a) {
+    tr__actor_ext *e = tr__actor_ext_any(a);
+    if (e == NULL)
+        return NULL;
     /* Installed once and never changed until the block is freed; the load
      * pairs with the store below (x86: a plain load acquires). */
-    tr__actor_texts *t = ck_pr_load_ptr(&a->texts);
+    tr__actor_texts *t = ck_pr_load_ptr(&e->texts);
     if (TR__LIKELY(t != NULL)) {
-        TR__TSAN_ACQUIRE(&a->texts);
+        TR__TSAN_ACQUIRE(&e->texts);
         return t;
     }
     tr__actor_texts *fresh = calloc(1, sizeof(*fresh)); /* no allocation under a spinlock */
     tr__spin_lock(&a->lock);
-    if ((t = a->texts) == NULL && fresh != NULL) {
+    if ((t = e->texts) == NULL && fresh != NULL) {
         /* Publishes the zeroed record: to readers under the lock by the
          * unlock, to the lock-free load above by this store (a release on
          * x86, pairs with that load). */
-        TR__TSAN_RELEASE(&a->texts);
-        ck_pr_store_ptr(&a->texts, fresh);
+        TR__TSAN_RELEASE(&e->texts);
+        ck_pr_store_ptr(&e->texts, fresh);
         t = fresh;
         fresh = NULL;
     }
@@ -446,8 +479,8 @@ static int record_request(tr_actor *a, tr_exit_kind kind, int code, const char *
      * the actor sees it and ends before the kick lands (TR_EDEAD). */
     *was_open = !tr__mbox_closed_any(&a->mbox);
     int first = !ck_pr_load_32(&a->stop_req);
-    if (first || strength(kind) > strength(a->req_kind)) {
-        a->req_kind = kind;
+    if (first || strength(kind) > strength((tr_exit_kind)a->req_kind)) {
+        a->req_kind = (uint8_t)kind;
         a->req_code = code;
         /* A runtime text by its index; else copied (out of memory for the
          * copy: the kind's name). */
@@ -553,20 +586,20 @@ int tr_actor_exit(tr_ref *ref, int code, const char *text) {
 
 /* The front list, then the stash, then `rest`, as one list; both emptied.
  * Out of line: finish calls it only for an actor that holds some. */
-static __attribute__((noinline)) tr_msg *take_held(tr_actor *a, tr_msg *rest) {
-    if (a->stash_head != NULL) {
-        a->stash_tail->next = rest;
-        rest = a->stash_head;
-        a->stash_head = a->stash_tail = NULL;
-        a->stash_len = 0;
+static __attribute__((noinline)) tr_msg *take_held(tr_actor *a, tr__actor_ext *e, tr_msg *rest) {
+    if (e->stash_head != NULL) {
+        e->stash_tail->next = rest;
+        rest = e->stash_head;
+        e->stash_head = e->stash_tail = NULL;
+        e->stash_len = 0;
     }
-    if (a->front != NULL) {
-        tr_msg *last = a->front;
+    if (e->front != NULL) {
+        tr_msg *last = e->front;
         while (last->next != NULL)
             last = last->next;
         last->next = rest;
-        rest = a->front;
-        a->front = NULL;
+        rest = e->front;
+        e->front = NULL;
         a->lanes_active &= ~TR__FRONT;
     }
     return rest;
@@ -579,8 +612,9 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
         tr_msg *left = tr__lane_close_all_owner(a, tr__mbox_close_owner(&a->mbox));
         /* Unstashed and stashed messages go first (they were received
          * first), then the queue; the stash is empty from here on. */
-        if (TR__UNLIKELY(((uintptr_t)a->front | (uintptr_t)a->stash_head) != 0))
-            left = take_held(a, left); /* one test for both: most actors hold none */
+        tr__actor_ext *e = tr__actor_ext_peek(a); /* owner: its stash is its own */
+        if (TR__UNLIKELY(e != NULL) && ((uintptr_t)e->front | (uintptr_t)e->stash_head) != 0)
+            left = take_held(a, e, left); /* one test for both: most actors hold none */
         /* Park the leftovers so a panic in terminate cannot lose them:
          * dead-lettered below either way. */
         tr__actor_leftovers_put_owner(tr__ctx_of(a), left);
@@ -594,11 +628,11 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
         } else { /* no text, or no memory for it */
             a->exit_str = kind_text(kind);
         }
-        a->exit_kind = kind;
+        a->exit_kind = (uint8_t)kind;
         a->exit_code = code;
-        if (a->beh.terminate != NULL) {
+        if (a->terminate != NULL) {
             tr_exit why = {kind, code, a->exit_str};
-            a->beh.terminate(tr__ctx_of(a), a->state, &why);
+            a->terminate(tr__ctx_of(a), a->state, &why);
         }
     }
     tr_msg *left = tr__actor_leftovers_take_owner(tr__ctx_of(a));
@@ -611,7 +645,7 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
     /* Names and groups go before DOWN/EXIT: a supervisor that restarts a on
      * them finds the name free (core/registry.h). */
     tr__dir_actor_end_owner(a);
-    tr_exit why = {a->exit_kind, a->exit_code, a->exit_str};
+    tr_exit why = {(tr_exit_kind)a->exit_kind, a->exit_code, a->exit_str};
     tr__actor_notify_watchers(a, &why);
     free_state(a);
     ck_pr_store_32(&a->alive, 0);
@@ -647,23 +681,25 @@ void tr__actor_crashed(tr_actor *a, int code, const char *text) {
     if (a->terminating) {
         /* A panic inside terminate: finish the rest of the teardown. */
         tr__log_crash(a, "terminate", code, text, NULL);
-        finish(a, a->exit_kind, a->exit_code, a->exit_str);
+        finish(a, (tr_exit_kind)a->exit_kind, a->exit_code, a->exit_str);
         return;
     }
     /* The message it was handling: current, or kept by a runtime wrapper
      * (a pool worker's job). */
-    tr__log_crash(a, "panic", code, text, a->cur != NULL ? a->cur : a->held);
+    tr__log_crash(a, "panic", code, text, a->cur != NULL ? a->cur : tr__actor_held_owner(a));
     drop_current(a, TR_ECRASHED);
     finish(a, TR_EXIT_ERROR, code != 0 ? code : TR_ECRASHED, text);
 }
 
 static void take_request(tr_actor *a, tr_exit_kind *kind, int *code, char *text, size_t n) {
     tr__spin_lock(&a->lock);
-    *kind = a->req_kind;
+    *kind = (tr_exit_kind)a->req_kind;
     *code = a->req_code;
+    tr__actor_ext *e = tr__actor_ext_peek(a); /* under the lock: texts are installed under it */
     const char *t = a->req_static != 0 ? known_texts[a->req_static]
-                    : a->texts != NULL ? a->texts->req
-                                       : kind_text(*kind); /* no request recorded a text */
+                    : e != NULL && e->texts != NULL
+                        ? e->texts->req
+                        : kind_text(*kind); /* no request recorded a text */
     snprintf(text, n, "%s", t);
     tr__spin_unlock(&a->lock);
 }
@@ -683,9 +719,11 @@ static void finish_requested(tr_actor *a) {
 static inline tr_msg *next_message(tr_actor *a) {
     if (TR__LIKELY(a->lanes_active == 0))
         return tr__mbox_pop_owner(&a->mbox);
-    tr_msg *m = a->front;
-    if (m != NULL) { /* unstashed: ahead of everything */
-        if ((a->front = m->next) == NULL)
+    tr_msg *m;
+    if (a->lanes_active & TR__FRONT) { /* unstashed: ahead of everything */
+        tr__actor_ext *e = a->ext;     /* made by the stash */
+        m = e->front;
+        if ((e->front = m->next) == NULL)
             a->lanes_active &= ~TR__FRONT;
         m->next = NULL;
         return m;
@@ -713,19 +751,55 @@ static __attribute__((noinline)) uint64_t time_message(tr__ameta *tm, uint32_t m
     return t1;
 }
 
+/* The drain's count of handled messages (core/drain.c), kept by each worker:
+ * a turn counts its messages in a register and adds them to its worker's
+ * count only when it ends while the runtime is not running (draining or
+ * closing): a drain counts from its start, and a running runtime pays one
+ * compare per turn for it (rt->state, on the line the turn's end reads
+ * anyway). A turn that was under way when a drain began counts whole. */
+static __attribute__((noinline, cold)) void count_handled(unsigned n, unsigned less) {
+    tr__worker *w = tr__tls_worker; /* the turn's worker (the thread runs it) */
+    if (w != NULL)                  /* owner writes, drains load */
+        ck_pr_store_64(&w->handled, w->handled + (n - less));
+}
+/* Add n - less (two arguments: the turn computes nothing for it unless
+ * the runtime is not running). */
+static inline void drain_count(tr_runtime *rt, unsigned n, unsigned less) {
+    /* Relaxed: a drain's CAS; the one to see it late is a turn it counts
+     * whole (see above). */
+    if (TR__UNLIKELY(ck_pr_load_32(&rt->state) != TR__RT_RUNNING))
+        count_handled(n, less);
+}
+
+/* The turn's end when a handler returned rc != 0 (out of line: the turn
+ * keeps no register for rc). */
+static __attribute__((noinline, cold)) int receive_failed(tr_actor *a, int rc, unsigned handled) {
+    /* m only if still current: a handler may have kept and freed it */
+    tr__log_crash(a, "receive", rc, NULL, a->cur != NULL ? a->cur : tr__actor_held_owner(a));
+    drop_current(a, TR_ECRASHED);
+    tr_runtime *rt = a->rt;
+    finish(a, TR_EXIT_ERROR, rc, NULL);
+    drain_count(rt, handled, 0);
+    return TR__TURN_DONE;
+}
+
 /* The turn, in two copies: `timed` is a constant in each, so the untimed
  * one (every turn while TR_METRICS_TIMING is off) carries no trace of the
- * timing code; tr__actor_run_turn picks one per turn. */
+ * timing code; the run loop (core/worker.c) picks one. */
 static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned batch,
-                                                          uint64_t *handled, const int timed) {
-    unsigned n;
+                                                          const int timed) {
+    /* Messages handled (receive returned): n, less the lane kicks and
+     * discarded notices (`skipped`), plus the message a turn ends after. */
+    unsigned n, skipped = 0;
     tr__ameta *tm = NULL;
     uint64_t t0 = 0;
     if (timed && (tm = tr__ameta_get_any(a)) != NULL)
         t0 = tr__mono_ns();
     for (n = 0; n < batch; n++) {
         if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
+            tr_runtime *rt = a->rt; /* before the end: touch only locals after */
             finish_requested(a);
+            drain_count(rt, n, skipped);
             return TR__TURN_DONE;
         }
         tr_msg *m = next_message(a);
@@ -736,49 +810,49 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
                 /* pushed uncounted: it took no room (a store: any reads it) */
                 ck_pr_store_32(&a->mbox.taken, a->mbox.taken - 1);
                 tr__lane_kick_owner(a, m);
+                skipped++;
                 continue;
             }
             discard(a, m, TR_EDEAD);
+            skipped++;
             continue;
         }
         /* A plain store (no barrier): io/ idle timeouts poll it from other
          * threads and only need to see that it changed, eventually. */
-        ck_pr_store_64(&a->activity, a->activity + !(m->flags & TR__MSG_QUIET));
+        tr__owner_add_64(&a->activity, !(m->flags & TR__MSG_QUIET));
         a->cur = m;
         /* Read before receive: it may free or forward m. */
-        uint32_t mflags = m->flags;
+        uint32_t mflags = timed ? m->flags : 0;
         int rc = a->receive(tr__ctx_of(a), a->state, m);
-        /* Owner-only counter: a plain increment, read by drains (relaxed). */
-        ck_pr_store_64(handled, *handled + 1);
         if (timed && tm != NULL)
             t0 = time_message(tm, mflags, t0);
-        if (TR__UNLIKELY(rc != 0)) {
-            /* m only if still current: a handler may have kept and freed it */
-            tr__log_crash(a, "receive", rc, NULL, a->cur != NULL ? a->cur : a->held);
-            drop_current(a, TR_ECRASHED);
-            finish(a, TR_EXIT_ERROR, rc, NULL);
-            return TR__TURN_DONE;
-        }
+        if (TR__UNLIKELY(rc != 0))
+            return receive_failed(a, rc, n + 1 - skipped);
         drop_current(a, TR_ENOREPLY);
         if (TR__UNLIKELY(a->after != 0)) {
             if (a->after & TR__AFTER_STOP) {
+                tr_runtime *rt = a->rt;
                 finish(a, TR_EXIT_NORMAL, 0, NULL);
+                drain_count(rt, n + 1, skipped);
                 return TR__TURN_DONE;
             }
             /* TR__AFTER_WAKES: this message's reply deferred a wake-up
              * (core/worker.c). End the turn here, so it goes out now that
              * the actor is released, not after another, maybe long, handler. */
             a->after = 0;
+            skipped--; /* this message counts, though n misses it (unsigned: wraps back) */
             break;
         }
-    }
-    if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
-        finish_requested(a);
-        return TR__TURN_DONE;
     }
     /* Read before the turn ends: once end_turn lets the actor go idle, another
      * worker may run it, end it and recycle its block; touch only locals. */
     tr_runtime *rt = a->rt;
+    if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
+        finish_requested(a);
+        drain_count(rt, n, skipped);
+        return TR__TURN_DONE;
+    }
+    drain_count(rt, n, skipped);
     /* Blocked tr_send_wait callers are woken once half the bound has been
      * given back since the last wake-up, not after every turn: a wake-up is
      * a syscall and a herd of senders, and in between the senders sleep and
@@ -812,17 +886,12 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
     return n == batch ? TR__TURN_YIELD : TR__TURN_MORE;
 }
 
-static __attribute__((noinline)) int run_turn_timed(tr_actor *a, unsigned batch,
-                                                    uint64_t *handled) {
-    return run_turn(a, batch, handled, 1);
+int tr__actor_run_turn(tr_actor *a, unsigned batch) {
+    return run_turn(a, batch, 0);
 }
 
-int tr__actor_run_turn(tr_actor *a, unsigned batch, uint64_t *handled) {
-    /* Relaxed: the switch (core/metrics.c). a->rt is on the line the turn
-     * reads at its end anyway, rt->metrics beside the state workers poll. */
-    if (TR__UNLIKELY(ck_pr_load_32(&a->rt->metrics) == TR_METRICS_TIMING))
-        return run_turn_timed(a, batch, handled);
-    return run_turn(a, batch, handled, 0);
+int tr__actor_run_turn_timed(tr_actor *a, unsigned batch) {
+    return run_turn(a, batch, 1);
 }
 
 /* --- inside callbacks ---------------------------------------------------- */
@@ -883,11 +952,14 @@ int tr_become_push(tr_ctx *ctx, tr_receive_fn receive) {
     tr_actor *a = tr__actor_of(ctx);
     if (a->fixed)
         return TR_ESTATE;
-    if (a->bdepth >= TR_BECOME_DEPTH)
-        return TR_EFULL;
-    if (a->bstack == NULL && (a->bstack = malloc(TR_BECOME_DEPTH * sizeof(tr_receive_fn))) == NULL)
+    tr__actor_ext *e = tr__actor_ext_any(a);
+    if (e == NULL)
         return TR_ENOMEM;
-    a->bstack[a->bdepth++] = a->receive;
+    if (e->bdepth >= TR_BECOME_DEPTH)
+        return TR_EFULL;
+    if (e->bstack == NULL && (e->bstack = malloc(TR_BECOME_DEPTH * sizeof(tr_receive_fn))) == NULL)
+        return TR_ENOMEM;
+    e->bstack[e->bdepth++] = a->receive;
     a->receive = receive;
     return 0;
 }
@@ -896,9 +968,10 @@ int tr_unbecome(tr_ctx *ctx) {
     if (ctx == NULL)
         return TR_EINVAL;
     tr_actor *a = tr__actor_of(ctx);
-    if (a->bdepth == 0) /* also for a fixed receive: nothing was pushed */
+    tr__actor_ext *e = tr__actor_ext_peek(a); /* owner: bdepth and bstack are its own */
+    if (e == NULL || e->bdepth == 0)          /* also for a fixed receive: nothing was pushed */
         return TR_ESTATE;
-    a->receive = a->bstack[--a->bdepth];
+    a->receive = e->bstack[--e->bdepth];
     return 0;
 }
 
@@ -908,7 +981,10 @@ int tr_stash(tr_ctx *ctx, tr_msg *msg) {
     tr_actor *a = tr__actor_of(ctx);
     if (a->cur != msg) /* not the current message, or kept already */
         return TR_ESTATE;
-    if (TR__UNLIKELY(a->stash_len >= a->stash_cap)) {
+    tr__actor_ext *e = tr__actor_ext_any(a); /* made by the first stash */
+    if (TR__UNLIKELY(e == NULL))
+        return TR_ENOMEM;
+    if (TR__UNLIKELY(e->stash_len >= e->stash_cap)) {
         ck_pr_inc_64(&a->rt->stash_overflows); /* a statistic: orders nothing */
         return TR_EFULL;
     }
@@ -917,12 +993,12 @@ int tr_stash(tr_ctx *ctx, tr_msg *msg) {
     tr__mbox_detach_owner(&a->mbox, msg);
     a->cur = NULL;
     msg->next = NULL;
-    if (a->stash_head == NULL)
-        a->stash_head = msg;
+    if (e->stash_head == NULL)
+        e->stash_head = msg;
     else
-        a->stash_tail->next = msg;
-    a->stash_tail = msg;
-    a->stash_len++;
+        e->stash_tail->next = msg;
+    e->stash_tail = msg;
+    e->stash_len++;
     return 0;
 }
 
@@ -930,14 +1006,15 @@ int tr_unstash_all(tr_ctx *ctx) {
     if (ctx == NULL)
         return TR_EINVAL;
     tr_actor *a = tr__actor_of(ctx);
-    if (a->stash_head == NULL)
+    tr__actor_ext *e = tr__actor_ext_peek(a); /* owner: the stash is its own */
+    if (e == NULL || e->stash_head == NULL)
         return 0;
-    int n = (int)a->stash_len;
-    a->stash_tail->next = a->front; /* ahead of earlier unstashed ones */
-    a->front = a->stash_head;
+    int n = (int)e->stash_len;
+    e->stash_tail->next = e->front; /* ahead of earlier unstashed ones */
+    e->front = e->stash_head;
     a->lanes_active |= TR__FRONT;
-    a->stash_head = a->stash_tail = NULL;
-    a->stash_len = 0;
+    e->stash_head = e->stash_tail = NULL;
+    e->stash_len = 0;
     return n;
 }
 
@@ -945,17 +1022,18 @@ int tr_unstash(tr_ctx *ctx) {
     if (ctx == NULL)
         return TR_EINVAL;
     tr_actor *a = tr__actor_of(ctx);
-    tr_msg *m = a->stash_head;
+    tr__actor_ext *e = tr__actor_ext_peek(a);
+    tr_msg *m = e != NULL ? e->stash_head : NULL;
     if (m == NULL)
         return 0;
-    a->stash_head = m->next;
+    e->stash_head = m->next;
     /* The next one to come back was stashed long ago and is likely out of
      * the cache: start fetching it now, a handler or more before it is due. */
-    if (a->stash_head != NULL)
-        __builtin_prefetch(a->stash_head);
-    a->stash_len--;
-    m->next = a->front;
-    a->front = m;
+    if (e->stash_head != NULL)
+        __builtin_prefetch(e->stash_head);
+    e->stash_len--;
+    m->next = e->front;
+    e->front = m;
     a->lanes_active |= TR__FRONT;
     return 1;
 }
@@ -963,5 +1041,6 @@ int tr_unstash(tr_ctx *ctx) {
 int64_t tr_stash_len(tr_ctx *ctx) {
     if (ctx == NULL)
         return TR_EINVAL;
-    return tr__actor_of(ctx)->stash_len;
+    tr__actor_ext *e = tr__actor_ext_peek(tr__actor_of(ctx));
+    return e != NULL ? e->stash_len : 0;
 }

@@ -40,88 +40,148 @@ typedef struct tr__actor_texts {
 
 typedef struct tr__watch tr__watch;
 
-struct tr_ref {
-    /* Lines 0-1: the mailbox. Line 0 is written by every sender; senders also
-     * read `rt` from it, so it sits there too. */
-    tr__mbox mbox;
-    /* Lines 2-3: the owner's per-message state. */
-    uint32_t stop_req;         /* any thread: 1 once an external stop was requested */
-    uint8_t after;             /* owner: TR__AFTER_* work due after this message */
-    uint8_t terminating;       /* owner: terminate has begun */
-    uint8_t state_owned;       /* state was allocated by the runtime */
-    uint8_t stop_as_msg;       /* set in init, read by any thread: see tr__actor_stop_as_message */
-    uint32_t room_freed;       /* owner: bounded mailbox room given back since the last wake-up */
-    tr_msg *cur;               /* owner: the message being received */
-    struct tr__lane *lanes;    /* owner: foreign threads' lanes (core/lane.c) */
-    struct tr__lane *lane_cur; /* owner: the lane to read next */
-    uint32_t lanes_active;     /* owner: lanes that may hold messages, plus TR__FRONT */
-    uint8_t lane_turn;         /* owner: alternates mailbox and lanes */
-    uint8_t bdepth;            /* owner: receive functions in bstack */
-    uint8_t fixed;             /* owner: tr_become refused (tr__actor_fix_receive) */
-    uint64_t activity;         /* owner writes, any reads: messages received (not quiet ones) */
-    tr_behavior beh;           /* the spawn behaviour: never changes (sup, pool test it) */
-    void *state;
-    /* Line 3 continues: stash and become (owner only; core/actor.c). The
-     * current receive and the front list share the line every message
-     * reads. */
+/* The actor's side block (tr_actor.ext): the owner's rarely used state and
+ * what only some actors ever have (stash, become stack, lanes, names and
+ * groups, watch ids, exit texts, a pool worker's held job). Made on first
+ * need (tr__actor_ext_any), installed once by CAS from any thread, freed
+ * with the block (core/blocks.c); the per-message path never reads it
+ * unless the actor has lanes or unstashed messages (TR__FRONT). Each field
+ * keeps the regime it had in the block: owner only, or under a->lock, or
+ * under the registry's and groups' locks. */
+typedef struct tr__actor_ext {
+    /* Stash and become (owner only; core/actor.c). */
     tr_msg *front;         /* unstashed, received before the mailbox and lanes */
     tr_msg *stash_head;    /* stashed, oldest first, linked by ->next */
     tr_msg *stash_tail;    /* the newest stashed (valid when stash_head is not NULL) */
     uint32_t stash_len;    /* messages in the stash */
     uint32_t stash_cap;    /* tr_spawn_opts.stash_capacity, the default resolved */
-    tr_receive_fn receive; /* the current receive: beh.receive, or tr_become's */
-    /* Line 4 on: shared, rarely written; packed (no holes): the block is
-     * the whole cost of an idle actor (docs/performance.md, "live"). */
-    tr_runtime *rt TR__ALIGNED;
-    uint64_t enq_pick; /* scheduler: its worker's pick count when queued */
-    uint32_t refs;     /* handles + the runtime's while alive + tokens */
-    uint32_t alive;    /* 1 from spawn until its exit is final */
-    uint8_t trap_exit;
-    uint8_t lanes_ok;       /* tr_spawn_opts.lanes: senders read it */
-    uint8_t req_static;     /* under lock: the request's text is a runtime one (core/actor.c) */
-    uint8_t watch_closed;   /* under lock: the watch list is closed (core/link.c) */
-    ck_spinlock_fas_t lock; /* guards req_*, texts' install and watchers */
-    uint64_t id;
-    const char *name;
-    struct tr__worker *home; /* the worker it is pinned to (core/pin.c), or NULL; set at spawn */
-    ck_stack_entry_t qlink;  /* global run queue / block free list link */
-    tr_exit_kind req_kind;   /* strongest pending stop request */
-    int req_code;
-    tr__watch *watchers; /* monitors and links on this actor */
+    tr_receive_fn *bstack; /* tr_become_push's stack (TR_BECOME_DEPTH), or NULL */
+    uint8_t bdepth;        /* receive functions in bstack */
+    /* Lanes (owner only; core/lane.c): made at spawn with tr_spawn_opts.lanes. */
+    struct tr__lane *lanes;    /* foreign threads' lanes */
+    struct tr__lane *lane_cur; /* the lane to read next */
+    /* Watch ids (core/link.c): under a->lock while the watch list is open,
+     * by a locked faa once it is closed. */
     uint64_t next_watch_id;
-    /* Names and groups (core/registry.c, core/group.c): TR__DIR_* flags, set
-     * once the actor registered, joined or subscribed, read once at its end;
-     * its name entry (under the names lock), its memberships (groups lock). */
+    /* Names and groups (core/registry.c, core/group.c): its name entry
+     * (under the names lock), its memberships (groups lock). */
     struct tr__name_ent *dir_name;
     struct tr__member *dir_groups;
-    uint32_t dir;
-    tr_exit_kind exit_kind; /* owner: the final reason, once terminating */
-    const char *exit_str;   /* the final reason's text: static, or texts->exit */
-    int exit_code;
     /* The texts of the stop request and the exit reason: made the first
      * time one is needed (most actors never stop with a text), installed
-     * under `lock`, freed with the block (core/blocks.c). NULL if none yet. */
+     * under a->lock. NULL if none yet. */
     struct tr__actor_texts *texts;
-    tr_receive_fn *bstack; /* owner: tr_become_push's stack (TR_BECOME_DEPTH), or NULL */
-    /* Handed out as any state struct: aligned as malloc's memory would be,
-     * whatever fields come before it (here at a 16-byte offset: no hole). */
-    _Alignas(max_align_t) unsigned char inline_state[TR__INLINE_STATE];
-    /* owner: a message a runtime wrapper kept and hands to the user's
-     * receive (a pool worker's job), which tr_sender then reads as if it
-     * were cur; NULL outside such a call (tr__actor_set_held). */
+    /* A message a runtime wrapper kept and hands to the user's receive (a
+     * pool worker's job), which tr_sender then reads as if it were cur;
+     * NULL outside such a call (tr__actor_set_held). Owner only. */
     tr_msg *held;
-    /* Metrics side block (core/metrics.h): NULL until something needs it,
-     * then kept with the block. Installed by CAS from any thread. */
+} tr__actor_ext;
+
+/* The block: four cache lines (256 bytes, the whole cost of an idle actor;
+ * docs/performance.md, "live"). Who writes each line:
+ *   0: senders (the mailbox's producer half at its end) and the scheduler
+ *      that queues the actor (qlink, enq_pick), beside what they read (rt,
+ *      home) and the reference count any thread moves;
+ *   1: the owner, per message: the mailbox's consumer half and the turn's
+ *      state;
+ *   2: read-mostly, shared: identity, behaviour, side blocks, the lock;
+ *   3: the owner, rarely per message: inline state, activity, exit reason. */
+struct tr_ref {
+    union {
+        /* Lines 0-1: the mailbox, its producer half on line 0, its consumer
+         * half from the start of line 1. The mailbox leaves the rest of
+         * line 0 alone (tr__mbox.room): the fields below live there. Its
+         * offset stays 0, so a handle is its mailbox's address. */
+        tr__mbox mbox;
+        struct {
+            unsigned char mbox_producer_[offsetof(tr__mbox, room)];
+            tr_runtime *rt;          /* senders read it */
+            uint64_t enq_pick;       /* scheduler: its worker's pick count when queued */
+            ck_stack_entry_t qlink;  /* global run queue / block free list link */
+            struct tr__worker *home; /* the worker it is pinned to (core/pin.c), or NULL */
+            uint32_t refs;           /* handles + the runtime's while alive + tokens */
+            uint32_t alive;          /* 1 from spawn until its exit is final */
+        };
+    };
+    /* Line 1 continues: the owner's per-message state. */
+    uint32_t stop_req;     /* any thread: 1 once an external stop was requested */
+    uint8_t after;         /* owner: TR__AFTER_* work due after this message */
+    uint8_t terminating;   /* owner: terminate has begun */
+    uint8_t state_owned;   /* state was allocated by the runtime */
+    uint8_t stop_as_msg;   /* set in init, read by any thread: see tr__actor_stop_as_message */
+    uint32_t lanes_active; /* owner: lanes that may hold messages, plus TR__FRONT */
+    uint8_t lane_turn;     /* owner: alternates mailbox and lanes */
+    uint8_t fixed;         /* owner: tr_become refused (tr__actor_fix_receive) */
+    uint8_t req_kind;      /* under lock: the strongest pending stop request (tr_exit_kind) */
+    uint8_t exit_kind;     /* owner: the final reason, once terminating (tr_exit_kind) */
+    tr_msg *cur;           /* owner: the message being received */
+    tr_receive_fn receive; /* the current receive: beh_receive, or tr_become's */
+    void *state;
+    /* Line 2: shared, rarely written. */
+    uint64_t id;
+    const char *name;
+    /* The spawn behaviour's receive and terminate: never change (sup, pool
+     * test beh_receive to know their own actors). */
+    tr_receive_fn beh_receive;
+    void (*terminate)(tr_ctx *ctx, void *state, const tr_exit *why);
+    tr__watch *watchers; /* monitors and links on this actor (under lock) */
+    /* Side blocks: NULL until something needs them, installed by CAS from
+     * any thread. meta: metrics (core/metrics.h), kept with the block; ext:
+     * the rarely used state above, freed with the block. */
     struct tr__ameta *meta;
+    tr__actor_ext *ext;
+    ck_spinlock_fas_t lock; /* guards req_*, texts' install and watchers */
+    uint8_t trap_exit;
+    uint8_t lanes_ok;     /* tr_spawn_opts.lanes: senders read it */
+    uint8_t req_static;   /* under lock: the request's text is a runtime one (core/actor.c) */
+    uint8_t watch_closed; /* under lock: the watch list is closed (core/link.c) */
+    /* Line 3: the owner's, written rarely or by the user's handler. Handed
+     * out as any state struct: aligned as malloc's memory would be. */
+    _Alignas(max_align_t) unsigned char inline_state[TR__INLINE_STATE];
+    uint64_t activity;    /* owner writes, any reads: messages received (not quiet ones) */
+    const char *exit_str; /* the final reason's text: static, or ext->texts->exit */
+    int req_code;         /* under lock */
+    int exit_code;        /* owner, once terminating */
+    uint32_t room_freed;  /* owner: bounded mailbox room given back since the last wake-up */
+    /* Names and groups (core/registry.h): TR__DIR_* flags, set once the
+     * actor registered, joined or subscribed, read once at its end. */
+    uint32_t dir;
 };
 
 typedef struct tr_ref tr_actor;
 
-_Static_assert(offsetof(struct tr_ref, rt) == 4 * TR__CACHELINE,
-               "stash and become fit the owner's lines (2-3)");
-/* An idle actor costs its block: 7 lines (live: bytes per actor), all 448
- * bytes used (pinning's home and the metrics pointer took the last 16). */
-_Static_assert(sizeof(struct tr_ref) <= 7 * TR__CACHELINE, "the actor block stays at 448 bytes");
+_Static_assert(offsetof(struct tr_ref, mbox) == 0 && offsetof(tr__mbox, local) == TR__CACHELINE,
+               "the mailbox's consumer half starts line 1");
+_Static_assert(offsetof(struct tr_ref, alive) + sizeof(uint32_t) ==
+                   offsetof(tr__mbox, room) + TR__MBOX_ROOM,
+               "the senders' fields fill the mailbox's room on line 0, and no more");
+_Static_assert(offsetof(struct tr_ref, id) == 2 * TR__CACHELINE,
+               "the owner's per-message state fits line 1");
+_Static_assert(offsetof(struct tr_ref, inline_state) == 3 * TR__CACHELINE,
+               "the shared fields fit line 2");
+/* An idle actor costs its block: 4 lines (live: bytes per actor), all 256
+ * bytes used. A field more goes to tr__actor_ext. */
+_Static_assert(sizeof(struct tr_ref) == 4 * TR__CACHELINE, "the actor block stays at 256 bytes");
+
+/* a's side block, or NULL if it has none yet. Any thread (the fields keep
+ * their own rules). */
+static inline tr__actor_ext *tr__actor_ext_peek(const tr_actor *a) {
+    /* Installed once (a CAS, a release) and never changed while the block
+     * is in use; pairs with that CAS (x86: a plain load acquires). */
+    tr__actor_ext *e = ck_pr_load_ptr(&((tr_actor *)a)->ext);
+    if (e != NULL)
+        TR__TSAN_ACQUIRE(&((tr_actor *)a)->ext);
+    return e;
+}
+/* Make a's side block (calloc, installed by CAS) unless another thread
+ * did first: the one installed, or NULL if out of memory. Any thread. */
+tr__actor_ext *tr__actor_ext_make(tr_actor *a);
+/* a's side block, made now if it has none; NULL if out of memory. Any
+ * thread. */
+static inline tr__actor_ext *tr__actor_ext_any(tr_actor *a) {
+    tr__actor_ext *e = tr__actor_ext_peek(a);
+    return TR__LIKELY(e != NULL) ? e : tr__actor_ext_make(a);
+}
 
 static inline tr_ctx *tr__ctx_of(tr_actor *a) {
     return (tr_ctx *)a;
@@ -136,9 +196,22 @@ static inline tr_actor *tr__actor_of(tr_ctx *ctx) {
  * during the turn: run it again soon) or TR__TURN_YIELD (it used up its batch
  * with messages left: others go first). */
 enum { TR__TURN_DONE = 0, TR__TURN_MORE = 1, TR__TURN_YIELD = 2 };
-/* handled: the running worker's count of handled messages (owner-only;
- * drains read it, core/drain.c), one increment per message. */
-int tr__actor_run_turn(tr_actor *a, unsigned batch, uint64_t *handled);
+/* The turn while TR_METRICS_TIMING is off, and while it is on (the run
+ * loop picks, core/worker.c): the same turn, the second one also timing
+ * each message (core/metrics.h). */
+int tr__actor_run_turn(tr_actor *a, unsigned batch);
+int tr__actor_run_turn_timed(tr_actor *a, unsigned batch);
+/* From the worker that caught a tr_panic in a's turn, before
+ * tr__actor_crashed: the messages the turn handled before the panic, for
+ * the drain's count (core/actor.c, drain_count), which was in the turn's
+ * frame. The mailbox's `taken` (handed out this turn), less the message
+ * being received if the panic came from its receive: exact for messages
+ * from the mailbox; those from lanes or unstashed ones in the same turn
+ * are not counted. Owner only. */
+static inline unsigned tr__actor_panicked_turn_handled_owner(const tr_actor *a) {
+    unsigned taken = a->mbox.taken, cur = a->cur != NULL;
+    return taken > cur ? taken - cur : 0;
+}
 /* The worker caught a tr_panic from a's callback. */
 void tr__actor_crashed(tr_actor *a, int code, const char *text);
 /* Ask a to exit with reason (kind/code/text); wakes it if idle. */
@@ -171,9 +244,15 @@ int tr__actor_deliver_any(tr_actor *to, tr_msg *msg);
 int tr__actor_push_notice(tr_actor *a, tr_msg *msg);
 /* From a's init: its receive function may not be replaced (tr_become and
  * friends return TR_ESTATE): for runtime behaviours that wrap the user's
- * receive, such as a pool worker's (actors/pool_worker.c). Owner only. */
-static inline void tr__actor_fix_receive(tr_ctx *ctx) {
-    tr__actor_of(ctx)->fixed = 1;
+ * receive, such as a pool worker's (actors/pool_worker.c). Makes the side
+ * block, where such a wrapper's held message goes (tr__actor_set_held):
+ * 0, or TR_ENOMEM (fail init with it). Owner only. */
+static inline int tr__actor_fix_receive(tr_ctx *ctx) {
+    tr_actor *a = tr__actor_of(ctx);
+    if (tr__actor_ext_any(a) == NULL)
+        return TR_ENOMEM;
+    a->fixed = 1;
+    return 0;
 }
 /* End a's turn right after the message being received (owner only): a
  * reply given in it deferred the wake-up of a sleeping asker, which goes
@@ -200,8 +279,14 @@ static inline void tr__actor_leftovers_put_owner(tr_ctx *ctx, tr_msg *left) {
 /* Around a runtime wrapper's call of the user's receive with a message it
  * kept (so cur is NULL): tr_sender answers for msg as for the message being
  * received. Set msg before the call, NULL after it. Owner only. */
+static inline tr_msg *tr__actor_held_owner(const tr_actor *a) {
+    const tr__actor_ext *e = tr__actor_ext_peek(a);
+    return e != NULL ? e->held : NULL;
+}
+/* Set held: the wrapper's init makes the side block first (a NULL
+ * tr__actor_ext_any there fails its init with TR_ENOMEM). */
 static inline void tr__actor_set_held(tr_ctx *ctx, tr_msg *msg) {
-    tr__actor_of(ctx)->held = msg;
+    tr__actor_of(ctx)->ext->held = msg; /* made in the wrapper's init (tr__actor_ext_any) */
 }
 
 #endif

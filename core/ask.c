@@ -469,7 +469,8 @@ int tr_sender(tr_ctx *ctx, tr_ref **out) {
     if (ctx == NULL || out == NULL)
         return TR_EINVAL;
     tr_actor *self = tr__actor_of(ctx);
-    tr_msg *m = self->cur != NULL ? self->cur : self->held; /* held: a pool worker's job */
+    tr_msg *m =
+        self->cur != NULL ? self->cur : tr__actor_held_owner(self); /* a pool worker's job */
     if (m == NULL)
         return TR_ENOTFOUND;
     void *t = tr__msg_token(m);

@@ -14,7 +14,21 @@
  * instead of a page fault per six blocks and a heap call per 64, which on a
  * virtual machine were 90% of its time (0.46 M spawns/s; docs/performance.md).
  * Anonymous memory reads as zero, as the blocks must start. Each chunk's
- * first cache line holds its size; the blocks follow. */
+ * first cache line holds its size; the blocks follow.
+ *
+ * A fresh chunk's blocks are handed out in address order from a bump
+ * pointer (bump..bump_end), not threaded onto the free list first: that
+ * pass wrote a line of every block of a 2 MB chunk right after the kernel
+ * zeroed it. Freed blocks go to the free list, which is taken first.
+ *
+ * Mapping ahead: populating is the kernel zeroing the chunk, at 1-3 GB/s on
+ * the hosts measured, and it was most of a foreign thread's spawn (live:
+ * 60% of the spawn phase in clear_page). Once the runtime has grown to
+ * chunks of 512 KB, adding one asks an idle worker to map and populate the
+ * next (ahead_want, one wake-up per chunk); the worker does it on its way
+ * to sleep (tr__blocks_map_ahead_owner) and the spawner that empties the
+ * pool takes it without a system call. Without an idle worker nothing
+ * changes: the spawner maps the chunk itself, as before. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +37,7 @@
 #include "base/lock.h"
 #include "core/blocks.h"
 #include "core/runtime.h"
+#include "core/worker.h"
 
 /* Blocks hold the only pointers to some heap memory (large states, stop
  * texts, watchers): LeakSanitizer must scan the mapped chunks as it scans
@@ -36,8 +51,9 @@
 #define UNSCAN_ROOT(p, n) ((void)0)
 #endif
 
-#define CHUNK_FIRST (64u << 10) /* bytes: the first chunk */
-#define CHUNK_MAX (2u << 20)    /* bytes: the largest (a huge page) */
+#define CHUNK_FIRST (64u << 10)  /* bytes: the first chunk */
+#define CHUNK_MAX (2u << 20)     /* bytes: the largest (a huge page) */
+#define CHUNK_AHEAD (512u << 10) /* from chunks this large on, the next is mapped ahead */
 #define CACHE_MAX 256
 #define REFILL 32
 #define MADVISE_POPULATE_WRITE 23 /* Linux 5.14; older kernels say EINVAL */
@@ -88,25 +104,58 @@ static void *map_chunk(size_t bytes) {
     return p;
 }
 
-/* Caller holds pool_lock, which it drops while mapping and takes again.
- * Returns 0 (blocks added, by us or by another thread meanwhile) or -1. */
-static int add_chunk_locked(tr_runtime *rt) {
-    size_t n = rt->nchunks;
+/* The size of the chunk after the runtime's n-th. */
+static size_t chunk_bytes(size_t n) {
     size_t bytes = CHUNK_FIRST << (n < 5 ? n : 5);
-    if (bytes > CHUNK_MAX)
-        bytes = CHUNK_MAX;
-    tr__spin_unlock(&rt->pool_lock); /* no system call under a spinlock */
-    void *c = map_chunk(bytes);
-    tr__spin_lock(&rt->pool_lock);
-    if (c == NULL)
-        return rt->pool_free != NULL ? 0 : -1;
+    return bytes > CHUNK_MAX ? CHUNK_MAX : bytes;
+}
+
+/* A free block from the list, else from the bump range; NULL if neither
+ * has one. Caller holds pool_lock. */
+static tr_actor *pop_locked(tr_runtime *rt) {
+    tr_actor *a = rt->pool_free;
+    if (a != NULL) {
+        rt->pool_free = next_of(a);
+    } else if (rt->bump != rt->bump_end) {
+        a = rt->bump++;
+    } else {
+        return NULL;
+    }
+    rt->pool_free_count--;
+    return a;
+}
+
+/* Caller holds pool_lock, which it drops while mapping and takes again.
+ * Returns 0 (blocks added, by us or by another thread meanwhile) or -1.
+ * *want is set when an idle worker should now map the next chunk. */
+static int add_chunk_locked(tr_runtime *rt, int *want) {
+    size_t bytes = chunk_bytes(rt->nchunks);
+    void *c = NULL;
+    if (rt->ahead != NULL) { /* mapped by a worker (of the size asked then) */
+        c = rt->ahead;
+        bytes = rt->ahead_bytes;
+        rt->ahead = NULL;
+    } else {
+        tr__spin_unlock(&rt->pool_lock); /* no system call under a spinlock */
+        c = map_chunk(bytes);
+        tr__spin_lock(&rt->pool_lock);
+        if (rt->bump != rt->bump_end || rt->pool_free != NULL) { /* another thread added one */
+            if (c != NULL) {
+                UNSCAN_ROOT(c, bytes);
+                munmap(c, bytes);
+            }
+            return 0;
+        }
+        if (c == NULL)
+            return -1;
+    }
     if (rt->nchunks == rt->chunks_cap) {
         size_t cap = rt->chunks_cap ? rt->chunks_cap * 2 : 16;
         void **cs = realloc(rt->chunks, cap * sizeof(*cs));
         if (cs == NULL) {
             UNSCAN_ROOT(c, bytes);
             munmap(c, bytes);
-            return rt->pool_free != NULL ? 0 : -1;
+            return -1;
         }
         rt->chunks = cs;
         rt->chunks_cap = cap;
@@ -115,37 +164,67 @@ static int add_chunk_locked(tr_runtime *rt) {
     h->bytes = bytes;
     h->nblocks = (bytes - HEAD_SIZE) / sizeof(tr_actor);
     rt->chunks[rt->nchunks++] = c;
-    tr_actor *blocks = chunk_blocks(c);
     /* Lowest address first out: spawns walk the chunk in order. */
-    for (size_t i = h->nblocks; i-- > 0;) {
-        set_next(&blocks[i], rt->pool_free);
-        rt->pool_free = &blocks[i];
-    }
+    rt->bump = chunk_blocks(c);
+    rt->bump_end = rt->bump + h->nblocks;
     rt->pool_free_count += (unsigned)h->nblocks;
+    /* Grown past the small chunks: have the next one mapped ahead. */
+    if (bytes >= CHUNK_AHEAD && rt->ahead == NULL && ck_pr_load_32(&rt->ahead_want) == 0) {
+        rt->ahead_bytes = chunk_bytes(rt->nchunks);
+        /* Relaxed: a hint that idle workers poll; the request's size is
+         * read under pool_lock by whoever maps it. */
+        ck_pr_store_32(&rt->ahead_want, 1);
+        *want = 1;
+    }
     return 0;
 }
 
 static tr_actor *take_global(tr_runtime *rt, tr__worker *w) {
-    tr_actor *got = NULL;
+    int want = 0;
     tr__spin_lock(&rt->pool_lock);
-    if (rt->pool_free == NULL && add_chunk_locked(rt) != 0) {
-        tr__spin_unlock(&rt->pool_lock);
-        return NULL;
+    tr_actor *got = pop_locked(rt);
+    while (got == NULL) {
+        if (add_chunk_locked(rt, &want) != 0) {
+            tr__spin_unlock(&rt->pool_lock);
+            return NULL;
+        }
+        got = pop_locked(rt);
     }
-    got = rt->pool_free;
-    rt->pool_free = next_of(got);
-    rt->pool_free_count--;
     /* Refill the worker's cache while we hold the lock. */
-    for (unsigned i = 0; w != NULL && i < REFILL && rt->pool_free != NULL; i++) {
-        tr_actor *b = rt->pool_free;
-        rt->pool_free = next_of(b);
-        rt->pool_free_count--;
+    for (unsigned i = 0; w != NULL && i < REFILL; i++) {
+        tr_actor *b = pop_locked(rt);
+        if (b == NULL)
+            break;
         set_next(b, w->free_blocks);
         w->free_blocks = b;
         w->free_count++;
     }
     tr__spin_unlock(&rt->pool_lock);
+    if (want)
+        tr__notify_any(rt); /* a sleeping worker maps it on its way back to sleep */
     return got;
+}
+
+void tr__blocks_map_ahead_owner(tr_runtime *rt) {
+    /* One worker takes the request (the CAS); the others go to sleep. */
+    if (!ck_pr_cas_32(&rt->ahead_want, 1, 2))
+        return;
+    tr__spin_lock(&rt->pool_lock);
+    size_t bytes = rt->ahead_bytes;
+    tr__spin_unlock(&rt->pool_lock);
+    void *c = map_chunk(bytes);
+    tr__spin_lock(&rt->pool_lock);
+    if (c != NULL && rt->ahead == NULL) {
+        rt->ahead_bytes = bytes;
+        rt->ahead = c;
+        c = NULL;
+    }
+    tr__spin_unlock(&rt->pool_lock);
+    if (c != NULL) { /* cannot happen: only the request's taker installs one */
+        UNSCAN_ROOT(c, bytes);
+        munmap(c, bytes);
+    }
+    ck_pr_store_32(&rt->ahead_want, 0); /* the next chunk added may ask again */
 }
 
 tr_actor *tr__block_alloc(tr_runtime *rt) {
@@ -169,9 +248,10 @@ tr_actor *tr__block_alloc(tr_runtime *rt) {
 void tr__block_free(tr_runtime *rt, tr_actor *a) {
     assert(a->watchers == NULL);
     a->state = NULL;
-    if (a->texts != NULL) { /* the last incarnation's stop and exit texts */
-        free(a->texts);
-        a->texts = NULL;
+    if (a->ext != NULL) { /* the last incarnation's side block, its texts */
+        free(a->ext->texts);
+        free(a->ext);
+        a->ext = NULL;
     }
     tr__worker *w = tr__worker_of(rt);
     if (w != NULL && TR__UNLIKELY(w->priv))
@@ -250,6 +330,16 @@ void **tr__blocks_chunks_any(tr_runtime *rt, size_t *n, int *nomem) {
 void tr__blocks_destroy(tr_runtime *rt) {
     for (size_t c = 0; c < rt->nchunks; c++) {
         size_t bytes = ((chunk_head *)rt->chunks[c])->bytes;
+        /* Blocks whose handles are still held at free (tr_runtime_free
+         * warns of them) keep their side blocks until now. */
+        size_t nblocks;
+        tr_actor *blocks = tr__blocks_of_chunk(rt->chunks[c], &nblocks);
+        for (size_t i = 0; i < nblocks; i++)
+            if (TR__UNLIKELY(blocks[i].ext != NULL)) {
+                free(blocks[i].ext->texts);
+                free(blocks[i].ext);
+                blocks[i].ext = NULL;
+            }
         UNSCAN_ROOT(rt->chunks[c], bytes);
         munmap(rt->chunks[c], bytes);
     }
@@ -257,4 +347,10 @@ void tr__blocks_destroy(tr_runtime *rt) {
     rt->chunks = NULL;
     rt->nchunks = rt->chunks_cap = 0;
     rt->pool_free = NULL;
+    rt->bump = rt->bump_end = NULL;
+    if (rt->ahead != NULL) { /* mapped ahead, never used */
+        UNSCAN_ROOT(rt->ahead, rt->ahead_bytes);
+        munmap(rt->ahead, rt->ahead_bytes);
+        rt->ahead = NULL;
+    }
 }

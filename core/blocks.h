@@ -17,6 +17,11 @@ tr_actor *tr__block_alloc(tr_runtime *rt);
 void tr__block_free(tr_runtime *rt, tr_actor *a);
 /* Call fn on every block that holds a live actor (for close). */
 void tr__blocks_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg);
+/* A worker on its way to sleep: map and populate the chunk the pool asked
+ * for ahead of need (rt->ahead_want), so that the spawner who next empties
+ * the pool need not. Returns at once if none is wanted. Workers of rt only;
+ * a system call and the kernel's zeroing of up to 2 MB. */
+void tr__blocks_map_ahead_owner(tr_runtime *rt);
 /* Free every chunk (tr_runtime_free, after the workers have exited). */
 void tr__blocks_destroy(tr_runtime *rt);
 /* Call fn on every block, live or not (under pool_lock): side blocks, reports at free. */

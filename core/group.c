@@ -3,7 +3,7 @@
  * Both are named sets of actors: a group is keyed by its name, a
  * subscription set by its pattern (other tables, below). A set holds an array of
  * member nodes (swap-remove, each node knows its index), and each actor
- * holds the list of its own nodes (a->dir_groups), so leaving, and an
+ * holds the list of its own nodes (dir_groups, in its side block), so leaving, and an
  * actor's end, cost O(its memberships), not O(groups). A set is freed with
  * its last member; tables are made on the first join (CAS on rt->groups).
  *
@@ -269,10 +269,10 @@ static void member_remove(groups *g, member *m) {
     }
 }
 
-/* Where a's node for the set (kind, name) is in a->dir_groups: *result is
- * NULL if a has none. Under the write lock. */
-static member **node_of(tr_actor *a, const char *name, size_t len, uint8_t kind) {
-    member **p = &a->dir_groups;
+/* Where a's node for the set (kind, name) is in its list (head: the side
+ * block's dir_groups): *result is NULL if a has none. Under the write lock. */
+static member **node_of(member **head, const char *name, size_t len, uint8_t kind) {
+    member **p = head;
     while (*p != NULL &&
            !((*p)->s->kind == kind && (*p)->s->len == len && memcmp((*p)->s->name, name, len) == 0))
         p = &(*p)->next;
@@ -283,8 +283,9 @@ static int join(tr_actor *a, const char *name, size_t len, uint8_t kind) {
     if (tr__runtime_forked(a->rt)) /* its locks may be held for ever (core/fork.c) */
         return TR_EFORKED;
     groups *g = groups_make(a->rt);
+    tr__actor_ext *e = tr__actor_ext_any(a); /* its memberships' list */
     member *m = malloc(sizeof(*m));
-    if (g == NULL || m == NULL) {
+    if (g == NULL || e == NULL || m == NULL) {
         free(m);
         return TR_ENOMEM;
     }
@@ -297,7 +298,7 @@ static int join(tr_actor *a, const char *name, size_t len, uint8_t kind) {
         rc = TR_EDEAD;
         goto out;
     }
-    if (*node_of(a, name, len, kind) != NULL) {
+    if (*node_of(&e->dir_groups, name, len, kind) != NULL) {
         rc = TR_EEXIST;
         goto out;
     }
@@ -338,8 +339,8 @@ static int join(tr_actor *a, const char *name, size_t len, uint8_t kind) {
     m->a = a;
     m->idx = s->n;
     s->m[s->n++] = m;
-    m->next = a->dir_groups;
-    a->dir_groups = m;
+    m->next = e->dir_groups;
+    e->dir_groups = m;
     m = NULL;
 out:
     pthread_rwlock_unlock(&g->lk);
@@ -353,9 +354,12 @@ static int leave(tr_actor *a, const char *name, size_t len, uint8_t kind) {
     groups *g = groups_get(a->rt);
     if (g == NULL)
         return TR_ENOTFOUND;
+    tr__actor_ext *e = tr__actor_ext_peek(a); /* none: it never joined */
+    if (e == NULL)
+        return TR_ENOTFOUND;
     member *found = NULL;
     pthread_rwlock_wrlock(&g->lk);
-    member **p = node_of(a, name, len, kind);
+    member **p = node_of(&e->dir_groups, name, len, kind);
     if (*p != NULL) {
         found = *p;
         *p = found->next;
@@ -368,11 +372,12 @@ static int leave(tr_actor *a, const char *name, size_t len, uint8_t kind) {
 
 void tr__group_actor_end(tr_actor *a) {
     groups *g = groups_get(a->rt);
-    if (g == NULL)
+    tr__actor_ext *e = tr__actor_ext_peek(a); /* made before it was marked */
+    if (g == NULL || e == NULL)
         return;
     pthread_rwlock_wrlock(&g->lk);
-    member *m = a->dir_groups;
-    a->dir_groups = NULL;
+    member *m = e->dir_groups;
+    e->dir_groups = NULL;
     for (member *o = m; o != NULL; o = o->next)
         member_remove(g, o);
     pthread_rwlock_unlock(&g->lk);

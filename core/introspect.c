@@ -28,6 +28,7 @@
 #include "core/futex.h"
 #include "core/blocks.h"
 #include "core/metrics.h"
+#include "core/name.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
 #include "troupe/introspect.h"
@@ -79,17 +80,6 @@ static uint32_t *hist_slot(snap_full *s) {
     return &s->hists[(s->nhists++) * 2 * TR_HIST_BUCKETS];
 }
 
-static void copy_name(char *dst, const char *tag, int slot, const char *spawn_name) {
-    if (tag != NULL && slot >= 0)
-        snprintf(dst, TR_ACTOR_NAME_MAX, "%s/%d", tag, slot);
-    else if (tag != NULL)
-        snprintf(dst, TR_ACTOR_NAME_MAX, "%s", tag);
-    else if (spawn_name != NULL)
-        snprintf(dst, TR_ACTOR_NAME_MAX, "%s", spawn_name);
-    else
-        dst[0] = '\0';
-}
-
 /* Copy the held actor a into o. 0, or 1 if it is no longer alive. Histogram
  * copies go to a scratch area (hist_off: index into s->hists, or -1). */
 static int copy_actor(snap_full *s, tr_actor *a, tr_actor_info *o, long *hist_off,
@@ -106,18 +96,17 @@ static int copy_actor(snap_full *s, tr_actor *a, tr_actor_info *o, long *hist_of
     int64_t len = tr_ref_mailbox_len(a);
     o->mailbox_len = len > 0 ? len : 0;
     o->messages = ck_pr_load_64(&a->activity);
-    const char *tag = NULL;
     *hist_off = -1;
     tr__ameta *m = ck_pr_load_ptr(&a->meta);
     if (m != NULL) {
         TR__TSAN_ACQUIRE(&a->meta); /* pairs with the CAS that installed it */
         o->parent_id = ck_pr_load_64(&m->parent_id);
-        tag = ck_pr_load_ptr(&m->tag);
         o->slot = (int)ck_pr_load_32((uint32_t *)&m->slot);
         o->restarts = ck_pr_load_32(&m->restarts);
         o->role = (tr_actor_role)ck_pr_load_32(&m->role);
         o->strategy = (int)ck_pr_load_32((uint32_t *)&m->strategy);
         o->children_restarted = ck_pr_load_64(&m->children_restarted);
+        o->dead_letters = ck_pr_load_64(&m->dead_letters);
         o->busy_ns = ck_pr_load_64(&m->busy_ns);
         uint32_t h[2 * TR_HIST_BUCKETS];
         int any = 0;
@@ -134,7 +123,7 @@ static int copy_actor(snap_full *s, tr_actor *a, tr_actor_info *o, long *hist_of
             }
         }
     }
-    copy_name(o->name, tag, o->slot, a->name);
+    tr__actor_name(a, o->name, sizeof(o->name)); /* core/name.h: the one format */
     for (unsigned i = 0; i < nworkers; i++)
         if (running[i] == a)
             o->worker = (int)i;
@@ -183,7 +172,7 @@ static void fill_worker(tr__worker *w, tr_worker_info *o, uint64_t now, uint64_t
     memset(o, 0, sizeof(*o));
     o->id = w->id;
     o->parked = (int)ck_pr_load_32(&w->parked);
-    o->turns = ck_pr_load_64(&w->turns);
+    o->turns = ck_pr_load_64(&w->picks); /* one a turn (core/worker.c) */
     o->steals = ck_pr_load_64(&w->steals);
     o->parks = ck_pr_load_64(&w->parks);
     o->helps = ck_pr_load_64(&w->helps);
@@ -421,7 +410,8 @@ static void put_actor(out *o, const tr_snapshot *s, size_t i, unsigned depth) {
         state_name(a->state), (long long)a->mailbox_len);
     if (a->mailbox_cap != 0)
         put(o, "/%u", a->mailbox_cap);
-    put(o, " msgs %llu restarts %u", (unsigned long long)a->messages, a->restarts);
+    put(o, " msgs %llu dead %llu restarts %u", (unsigned long long)a->messages,
+        (unsigned long long)a->dead_letters, a->restarts);
     if (a->worker >= 0)
         put(o, " on %d", a->worker);
     if (a->role == TR_ROLE_SUPERVISOR || a->role == TR_ROLE_POOL)

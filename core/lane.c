@@ -298,13 +298,13 @@ int tr__lane_push_any(tr_actor *to, tr_msg *msg) {
 /* --- the receiving actor ------------------------------------------------- */
 
 static void unlink_lane(tr_actor *a, tr__lane *l) {
-    for (tr__lane **p = &a->lanes; *p != NULL; p = &(*p)->anext)
+    for (tr__lane **p = &a->ext->lanes; *p != NULL; p = &(*p)->anext)
         if (*p == l) {
             *p = l->anext;
             break;
         }
-    if (a->lane_cur == l)
-        a->lane_cur = l->anext;
+    if (a->ext->lane_cur == l)
+        a->ext->lane_cur = l->anext;
     if (l->active)
         a->lanes_active--;
     l->attached = 0;
@@ -315,7 +315,7 @@ static void unlink_lane(tr_actor *a, tr__lane *l) {
 
 /* Drop parked lanes whose producer has gone. */
 static void sweep(tr_actor *a) {
-    for (tr__lane *l = a->lanes, *next; l != NULL; l = next) {
+    for (tr__lane *l = a->ext->lanes, *next; l != NULL; l = next) {
         next = l->anext;
         if (!l->active && tr__lane_done_owner(l))
             unlink_lane(a, l);
@@ -332,8 +332,8 @@ void tr__lane_kick_owner(tr_actor *a, tr_msg *kick) {
     if (!l->attached) {
         sweep(a); /* a new producer: a good time to drop those that left */
         l->attached = 1;
-        l->anext = a->lanes;
-        a->lanes = l;
+        l->anext = a->ext->lanes;
+        a->ext->lanes = l;
     }
     if (!l->active) {
         l->active = 1;
@@ -389,19 +389,19 @@ static tr_msg *take(tr_actor *a, tr__lane *l) {
 tr_msg *tr__lane_next_owner(tr_actor *a) {
     /* In rotation: from the lane after the last one read. */
     for (unsigned tries = 0; a->lanes_active != 0 && tries < 2; tries++) {
-        tr__lane *l = a->lane_cur != NULL ? a->lane_cur : a->lanes;
+        tr__lane *l = a->ext->lane_cur != NULL ? a->ext->lane_cur : a->ext->lanes;
         while (l != NULL) {
             tr__lane *next = l->anext;
             if (l->active) {
                 tr_msg *m = take(a, l);
                 if (m != NULL) {
-                    a->lane_cur = next;
+                    a->ext->lane_cur = next;
                     return m;
                 }
             }
             l = next;
         }
-        a->lane_cur = NULL; /* wrap around once */
+        a->ext->lane_cur = NULL; /* wrap around once */
     }
     return NULL;
 }
@@ -440,8 +440,10 @@ tr_msg *tr__lane_close_all_owner(tr_actor *a, tr_msg *left) {
         *c.tail = m;
         c.tail = &m->next;
     }
-    while (a->lanes != NULL) {
-        tr__lane *l = a->lanes;
+    /* Only an actor spawned with lanes has them (in its side block, made at
+     * spawn); kicks, above, come only for those. */
+    while (a->ext != NULL && a->ext->lanes != NULL) {
+        tr__lane *l = a->ext->lanes;
         tr__lane_close_owner(l, collect_one, &c);
         unlink_lane(a, l);
     }

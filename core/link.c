@@ -84,7 +84,8 @@ static tr_exit final_reason(tr_actor *a) {
  * (then *why is its reason), or TR_ENOMEM. */
 static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit *why, char *text,
                      size_t n) {
-    tr__watch *e = malloc(sizeof(*e));
+    tr__actor_ext *x = tr__actor_ext_any(a); /* its watch ids */
+    tr__watch *e = x != NULL ? malloc(sizeof(*e)) : NULL;
     if (e == NULL)
         return TR_ENOMEM;
     tr__spin_lock(&a->lock);
@@ -102,7 +103,7 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
     /* Plain: under a->lock while the list is open. Once it is closed only
      * the locked faa in tr_monitor moves it (outside the lock), so the two
      * never race. */
-    e->id = a->next_watch_id++;
+    e->id = x->next_watch_id++;
     if (id != NULL)
         *id = e->id;
     e->next = a->watchers;
@@ -145,7 +146,8 @@ int tr_monitor(tr_ctx *ctx, tr_ref *target, uint64_t *monitor_id) {
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        id = ck_pr_faa_64(&target->next_watch_id, 1); /* locked: other late monitors race */
+        /* add_watch made the side block. Locked: other late monitors race. */
+        id = ck_pr_faa_64(&tr__actor_ext_peek(target)->next_watch_id, 1);
         deliver(self, TR_MSG_DOWN, target, &why, id);
     }
     if (monitor_id != NULL)

@@ -269,27 +269,6 @@ void tr__log_text(tr_runtime *rt, tr_log_level lv, const char *subsystem, const 
 
 /* --- names ------------------------------------------------------------------ */
 
-int tr__actor_name(const tr_actor *a, char *buf, size_t len) {
-    /* Written at spawn before the block was published; read-only since. */
-    const tr__ameta *m = tr__ameta_peek_any(a);
-    const char *name = a->name, *parent = m != NULL ? m->by : NULL;
-    uint32_t slot = m != NULL ? m->by_slot : 0;
-    int n;
-    if (slot != 0)
-        n = snprintf(buf, len, "%s[%u]", parent != NULL ? parent : "pool", slot - 1);
-    else if (parent != NULL)
-        n = snprintf(buf, len, "%s/%s", parent, name != NULL ? name : "?");
-    else
-        n = snprintf(buf, len, "%s", name != NULL ? name : "");
-    return n < 0 ? 0 : n;
-}
-
-int tr_ref_name(const tr_ref *ref, char *buf, size_t len) {
-    if (ref == NULL || (buf == NULL && len > 0))
-        return TR_EINVAL;
-    return tr__actor_name(ref, buf, len);
-}
-
 static __thread tr__label tls_label;
 
 void tr__label_next(const tr__label *l) {

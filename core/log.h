@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "core/worker.h"
+#include "core/name.h"
 #include "troupe/log.h"
 
 /* The rate-limited kinds of event, each with its own one-second window. */
@@ -122,8 +123,7 @@ void tr__log_restart(tr_runtime *rt, tr__log_storm *st, const char *subsystem, c
 
 /* --- names ---------------------------------------------------------------- */
 
-/* a's best name into buf (see tr_ref_name); its length as snprintf. */
-int tr__actor_name(const tr_actor *a, char *buf, size_t len);
+/* tr__actor_name, the display name every report shows: core/name.h. */
 
 /* What a supervisor or pool knows of the child it is about to spawn: the
  * next tr_spawn into l->rt on this thread takes it (and clears it), before

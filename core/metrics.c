@@ -110,6 +110,7 @@ static void ameta_clear(tr__ameta *m) {
     ck_pr_store_32(&m->role, TR_ROLE_ACTOR);
     ck_pr_store_32((uint32_t *)&m->strategy, (uint32_t)-1);
     ck_pr_store_64(&m->children_restarted, 0);
+    ck_pr_store_64(&m->dead_letters, 0);
     ck_pr_store_ptr(&m->by, NULL);
     ck_pr_store_32(&m->by_slot, 0);
     ck_pr_store_32(&m->by_restarts, 0);
@@ -166,6 +167,26 @@ static void free_block_meta(tr_actor *a, void *arg) {
 
 void tr__ameta_free_all(tr_runtime *rt) {
     tr__blocks_each_block(rt, free_block_meta, NULL);
+}
+
+void tr__ameta_dead_letter_any(tr_actor *a) {
+    tr__ameta *m = tr__ameta_get_any(a);
+    if (m != NULL) /* several threads may dead-letter to a at once */
+        ck_pr_inc_64(&m->dead_letters);
+}
+
+uint64_t tr__ameta_dead_letters_any(const tr_actor *a) {
+    tr__ameta *m = a != NULL ? tr__ameta_peek_any(a) : NULL;
+    /* Relaxed: a count; the caller saw a end (its DOWN), after its last. */
+    return m != NULL ? ck_pr_load_64(&m->dead_letters) : 0;
+}
+
+void tr__ameta_carry_dead_letters_any(tr_ref *child, uint64_t n) {
+    if (child == NULL || n == 0)
+        return;
+    tr__ameta *m = tr__ameta_get_any(child);
+    if (m != NULL)
+        ck_pr_add_64(&m->dead_letters, n); /* the child may be dead-lettered to already */
 }
 
 void tr__ameta_tag_any(tr_ref *child, uint64_t parent_id, const char *tag, int slot,

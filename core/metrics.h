@@ -34,6 +34,10 @@ typedef struct tr__ameta {
     uint32_t role; /* tr_actor_role */
     int32_t strategy;
     uint64_t children_restarted;
+    /* Dead letters whose target was this actor (any thread adds: a locked
+     * increment, on the cold path that dead-letters), plus those of its
+     * earlier incarnations that its supervisor or pool carried over. */
+    uint64_t dead_letters;
     /* Reports' label (core/log.c, tr__label_take): the supervisor's or
      * pool's name (static) or NULL, a pool worker's slot + 1 (else 0), and
      * its restarts; written at spawn before the actor is published. */
@@ -63,6 +67,17 @@ void tr__ameta_free_all(tr_runtime *rt);
  * tag is lost (snapshots show the spawn name and no parent). */
 void tr__ameta_tag_any(tr_ref *child, uint64_t parent_id, const char *tag, int slot,
                        uint32_t restarts);
+/* From the dead-letter path (core/runtime.c): one more dead letter whose
+ * target was a. Any thread; out of memory it is not counted per actor. */
+void tr__ameta_dead_letter_any(tr_actor *a);
+/* For actors/: a's dead letters so far (its earlier incarnations' included),
+ * to carry over to the next incarnation of its child spec or pool slot. Any
+ * thread, while the caller holds a handle to a. */
+uint64_t tr__ameta_dead_letters_any(const tr_actor *a);
+/* For actors/: child, a new incarnation, starts with n dead letters (its
+ * predecessors', tr__ameta_dead_letters_any), as `restarts` carries their
+ * restarts. Any thread, while the caller holds a handle to child. */
+void tr__ameta_carry_dead_letters_any(tr_ref *child, uint64_t n);
 /* For actors/: from the actor's own callbacks, say what it is (role, and
  * a supervisor's strategy, else -1). */
 void tr__ameta_role_owner(tr_ctx *ctx, tr_actor_role role, int strategy);

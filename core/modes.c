@@ -49,7 +49,7 @@ int tr__modes_init(tr_runtime *rt) {
         free(w);
         return rc;
     }
-    w->priv = 1;
+    tr__worker_make_private(w);
     rt->main = w;
     return 0;
 }

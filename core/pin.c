@@ -108,7 +108,7 @@ int tr__pin_prepare(tr_runtime *rt, uint32_t pin, tr__worker **home) {
         free(p);
         return rc;
     }
-    p->w.priv = 1;
+    tr__worker_make_private(&p->w);
     p->w.leave = pin_leave;
     pthread_attr_t attr;
     if (pthread_attr_init(&attr) != 0) {

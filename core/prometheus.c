@@ -184,6 +184,7 @@ static void actor_family(tr__text *t, const tr_snapshot *s, char **labels, const
 AGET(messages, a->messages)
 AGET(depth, a->mailbox_len > 0 ? a->mailbox_len : 0)
 AGET(restarts, a->restarts)
+AGET(dead_letters, a->dead_letters)
 AGET(children_restarted, a->children_restarted)
 AGET(busy, secs(a->busy_ns))
 
@@ -209,6 +210,9 @@ static void actor_families(tr__text *t, const tr_snapshot *s, char **labels) {
     actor_family(t, s, labels, "troupe_actor_mailbox_depth", "gauge",
                  "Messages queued now (0 or 1 for empty or not unless mailbox_exact).", a_depth,
                  "%.0f");
+    actor_family(t, s, labels, "troupe_actor_dead_letters_total", "counter",
+                 "Dead letters whose target was this actor (earlier incarnations included).",
+                 a_dead_letters, "%.0f");
     actor_family(t, s, labels, "troupe_actor_restarts_total", "counter",
                  "Restarts of its supervisor child or pool slot before this incarnation.",
                  a_restarts, "%.0f");

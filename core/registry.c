@@ -6,7 +6,7 @@
  * stripe's read lock, so lookups of different names touch different lines
  * and lookups of one name run side by side. Writers (register, unregister,
  * an actor's end) take the table-wide mutex `mu`, then the stripe's write
- * lock: `mu` keeps "one name per actor" (a->dir_name) true across stripes,
+ * lock: `mu` keeps "one name per actor" (its side block's dir_name) true across stripes,
  * and registrations are rare enough to share one mutex. The table is made
  * on the first registration (a CAS on rt->names), so a runtime that never
  * names an actor pays nothing.
@@ -20,7 +20,8 @@
  * - A lookup answers only for an actor whose mailbox is open: from the
  *   moment an actor starts ending its name is gone for lookups, and another
  *   actor may take it over (the ending actor's end then finds dir_name NULL).
- * - a->dir_name is the entry naming a, or NULL; read and written under mu.
+ * - dir_name (in a's side block, core/actor.h, made before a registers) is
+ *   the entry naming a, or NULL; read and written under mu.
  * - Registration marks a (TR__DIR_NAMED) before checking its mailbox is
  *   open; the end reads the mark after closing it (core/registry.h): a
  *   registration racing with the end either fails with TR_EDEAD or is seen
@@ -189,7 +190,8 @@ static int do_register(tr_actor *a, const char *name) {
     if (tr__runtime_forked(a->rt)) /* its locks may be held for ever (core/fork.c) */
         return TR_EFORKED;
     names *t = names_make(a->rt);
-    name_ent *ne = malloc(sizeof(*ne)); /* outside the locks */
+    tr__actor_ext *x = tr__actor_ext_any(a);               /* where its entry is kept */
+    name_ent *ne = x != NULL ? malloc(sizeof(*ne)) : NULL; /* outside the locks */
     if (t == NULL || ne == NULL) {
         free(ne);
         return TR_ENOMEM;
@@ -205,8 +207,8 @@ static int do_register(tr_actor *a, const char *name) {
     tr__dir_mark_any(a, TR__DIR_NAMED); /* before the check: core/registry.h */
     if (tr__mbox_closed_any(&a->mbox)) {
         rc = TR_EDEAD;
-    } else if (a->dir_name != NULL) {
-        const name_ent *own = a->dir_name;
+    } else if (x->dir_name != NULL) {
+        const name_ent *own = x->dir_name;
         rc = own->len == len && memcmp(own->name, name, len) == 0 ? TR_EEXIST : TR_EALREADY;
     } else {
         pthread_rwlock_wrlock(&s->lk);
@@ -218,14 +220,14 @@ static int do_register(tr_actor *a, const char *name) {
         } else {
             if (old != NULL) { /* its actor is ending: the name is free to take */
                 unlink_ent(s, old);
-                old->actor->dir_name = NULL;
+                tr__actor_ext_peek(old->actor)->dir_name = NULL; /* named: it has one */
                 gone = old;
             }
             size_t b = bucket_of(s, ne->hash);
             ne->next = s->tab[b];
             s->tab[b] = ne;
             s->n++;
-            a->dir_name = ne;
+            x->dir_name = ne;
             ne = NULL;
         }
         pthread_rwlock_unlock(&s->lk);
@@ -262,7 +264,8 @@ int tr_unregister(tr_runtime *rt, const char *name) {
     name_ent *e = find(s, name, len, h);
     if (e != NULL) {
         unlink_ent(s, e);
-        e->actor->dir_name = NULL; /* under mu; the block lives while named */
+        /* Under mu; the block lives while named, and has a side block. */
+        tr__actor_ext_peek(e->actor)->dir_name = NULL;
     }
     pthread_rwlock_unlock(&s->lk);
     pthread_mutex_unlock(&t->mu);
@@ -274,14 +277,17 @@ void tr__registry_actor_end(tr_actor *a) {
     names *t = names_get(a->rt);
     if (t == NULL)
         return;
+    tr__actor_ext *x = tr__actor_ext_peek(a); /* made before it was marked */
+    if (x == NULL)
+        return;
     pthread_mutex_lock(&t->mu);
-    name_ent *e = a->dir_name;
+    name_ent *e = x->dir_name;
     if (e != NULL) {
         stripe *s = stripe_of(t, e->hash);
         pthread_rwlock_wrlock(&s->lk);
         unlink_ent(s, e);
         pthread_rwlock_unlock(&s->lk);
-        a->dir_name = NULL;
+        x->dir_name = NULL;
     }
     pthread_mutex_unlock(&t->mu);
     free(e);

@@ -355,6 +355,8 @@ void tr__dead_letter_at(tr_runtime *rt, tr_msg *msg, int why, const tr_actor *ta
         ck_pr_inc_64(&rt->dead_letters);
         /* A statistic: orders nothing. */
         ck_pr_inc_64(&rt->dead_by[(unsigned)why < TR_DEAD_REASONS ? (unsigned)why : 0]);
+        if (target != NULL) /* per actor, for snapshots (troupe-top's DEAD) */
+            tr__ameta_dead_letter_any((tr_actor *)target);
         tr__log_dead_letter(rt, msg, why, target); /* the hook, the summary */
     }
     tr__msg_destroy(msg, TR_EDEAD);

@@ -94,6 +94,10 @@ struct tr_runtime {
     unsigned pool_free_count;
     void **chunks;
     size_t nchunks, chunks_cap;
+    tr_actor *bump, *bump_end; /* the newest chunk's blocks never handed out */
+    void *ahead;               /* a chunk a worker mapped ahead of need, or NULL */
+    size_t ahead_bytes;        /* its size; the size wanted while ahead_want is 1 */
+    uint32_t ahead_want;       /* 1: an idle worker should map the next chunk */
     /* tr_send_wait sleepers: an event count on a futex. space_seq moves on
      * every wake; a sender sleeps only while it still holds the value it
      * read before its failed push (core/send.c). */

@@ -60,6 +60,7 @@
 #include "base/lock.h"
 #include "base/platform.h"
 #include "core/ask.h"
+#include "core/blocks.h"
 #include "core/futex.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -256,9 +257,8 @@ static tr_actor *fair_pick(tr__worker *w) {
     return NULL;
 }
 
-static tr_actor *next_actor(tr__worker *w) {
+static inline __attribute__((always_inline)) tr_actor *next_actor(tr__worker *w) {
     tr_actor *a;
-    w->picks++;
     /* A countdown, not `picks % interval`: a divide per turn costs ~30 cycles. */
     if (TR__UNLIKELY(--w->global_countdown == 0)) {
         w->global_countdown = w->rt->cfg.global_interval;
@@ -301,9 +301,8 @@ static tr_actor *next_actor(tr__worker *w) {
  * too), its deque (only its own pinned actors), then those woken elsewhere.
  * Every global_interval picks the queue of those first, so a chain in the
  * LIFO slot cannot starve them. */
-static tr_actor *next_private(tr__worker *w) {
+static inline __attribute__((always_inline)) tr_actor *next_private(tr__worker *w) {
     tr_actor *a;
-    w->picks++;
     if (TR__UNLIKELY(--w->global_countdown == 0)) {
         w->global_countdown = w->rt->cfg.global_interval;
         if ((a = pins_take(w)) != NULL) {
@@ -350,14 +349,34 @@ void tr__wake_all_any(tr_runtime *rt) {
         ev_async_send(rt->main->loop, &rt->main->wake);
 }
 
-void tr__schedule_any(tr_runtime *rt, tr_actor *a) {
-    tr__worker *w = tr__worker_of(rt);
-    if (TR__UNLIKELY(a->home != NULL) && a->home != w) { /* pinned elsewhere */
+/* The rest of tr__schedule_any: a foreign thread, a pinned actor, a
+ * private worker. */
+static __attribute__((noinline)) void schedule_slow(tr_runtime *rt, tr_actor *a, tr__worker *w) {
+    if (a->home != NULL && a->home != w) { /* pinned elsewhere */
         tr__worker_pin_push_any(a->home, a);
         return;
     }
     /* A private worker keeps only its own pinned actors (a->home == w). */
-    if (w != NULL && (TR__LIKELY(!w->priv) || a->home == w)) {
+    if (w != NULL && (!w->priv || a->home == w)) {
+        tr_actor *prev = w->lifo;
+        w->lifo = a;
+        if (prev != NULL) {
+            local_push(w, prev);
+            w->notify_pending = 1;
+        }
+        return;
+    }
+    global_push(rt, a);
+    tr__notify_any(rt);
+}
+
+void tr__schedule_any(tr_runtime *rt, tr_actor *a) {
+    tr__worker *w = tr__worker_of(rt);
+    /* One compare for the common case, an unpinned actor woken on a shared
+     * worker (NULL == NULL), or a private worker's own pinned actor: both
+     * go to this worker's LIFO slot. a->home is on the line the sender read
+     * a->rt from, w->own beside w->lifo. Everything else: schedule_slow. */
+    if (TR__LIKELY(w != NULL) && TR__LIKELY(a->home == w->own)) {
         tr_actor *prev = w->lifo;
         w->lifo = a;
         if (prev != NULL) {
@@ -366,8 +385,7 @@ void tr__schedule_any(tr_runtime *rt, tr_actor *a) {
         }
         return;
     }
-    global_push(rt, a);
-    tr__notify_any(rt);
+    schedule_slow(rt, a, w);
 }
 
 /* a used up its batch with messages left: to the back of the global queue,
@@ -715,16 +733,41 @@ static void ensure_watcher_any(tr__worker *w) {
 
 /* --- the thread ----------------------------------------------------------- */
 
-/* Not inlined into worker_main: there, next to its setjmp, gcc kept `w` on
- * the stack and reloaded it for every use (4 instructions per turn for the
- * test of `woke` alone). */
-static __attribute__((noinline)) void run_loop(tr__worker *w) {
+/* The run loop, in four copies: `priv` (a private worker: see `priv`) and
+ * `timed` (TR_METRICS_TIMING) are constants in each, so a shared worker's
+ * untimed loop tests neither per turn. A worker reads the switch again at
+ * each poll of its loop (every event_interval turns, and whenever it is
+ * idle) and returns LOOP_SWITCH when it changed: run_loop enters the other
+ * copy. The timed loop also reads it before every turn, so switching timing
+ * off takes effect at once; switching it on, within event_interval turns.
+ * `picks` (the scheduler's clock) is the turn count snapshots read: one
+ * store per turn. */
+enum { LOOP_EXIT, LOOP_LEAVE, LOOP_SWITCH };
+
+static inline int timing_on(const tr_runtime *rt) {
+    /* Relaxed: the switch (core/metrics.c); a worker that sees it a few
+     * turns late times those turns a little later. */
+    return ck_pr_load_32(&rt->metrics) == TR_METRICS_TIMING;
+}
+
+static inline __attribute__((always_inline)) int run_loop_as(tr__worker *w, const int priv,
+                                                             const int timed) {
     tr_runtime *rt = w->rt;
     unsigned idle = 0;
     int woke = 0; /* parked since the last turn (see ensure_watcher_any) */
     while (ck_pr_load_32(&rt->state) != TR__RT_EXITING) {
-        tr_actor *a = TR__LIKELY(!w->priv) ? next_actor(w) : next_private(w);
+        tr_actor *a = priv ? next_private(w) : next_actor(w);
         if (a != NULL) {
+            /* Timing off is seen at the next turn (what was gathered stays
+             * as it was); on, at the next poll (below, and when idle): the
+             * untimed loop pays no test per turn. a goes back where the
+             * next pick finds it first. */
+            if (timed && TR__UNLIKELY(!timing_on(rt))) {
+                if (w->lifo != NULL)
+                    local_push(w, w->lifo);
+                w->lifo = a;
+                return LOOP_SWITCH;
+            }
             idle = 0;
             if (TR__UNLIKELY(woke)) {
                 woke = 0;
@@ -735,10 +778,11 @@ static __attribute__((noinline)) void run_loop(tr__worker *w) {
              * (core/introspect.c); a plain mov, as before. */
             ck_pr_store_ptr(&w->frame.actor, a);
             tr__tls_self = a;
-            int turn = tr__actor_run_turn(a, rt->cfg.batch, &w->handled);
+            int turn = timed ? tr__actor_run_turn_timed(a, rt->cfg.batch)
+                             : tr__actor_run_turn(a, rt->cfg.batch);
             ck_pr_store_ptr(&w->frame.actor, NULL);
             tr__tls_self = NULL;
-            ck_pr_store_64(&w->turns, w->turns + 1); /* owner writes, snapshots read */
+            tr__owner_add_64(&w->picks, 1); /* owner writes, snapshots load */
             if (turn == TR__TURN_YIELD)
                 yield_owner(w, a);
             else if (turn == TR__TURN_MORE)
@@ -753,7 +797,9 @@ static __attribute__((noinline)) void run_loop(tr__worker *w) {
                 w->event_countdown = rt->cfg.event_interval;
                 poll_loop(w, 1);
                 if (TR__UNLIKELY(w->leave != NULL) && w->leave(w))
-                    return;
+                    return LOOP_LEAVE;
+                if (!timed && TR__UNLIKELY(timing_on(rt)))
+                    return LOOP_SWITCH;
             }
             continue;
         }
@@ -762,8 +808,10 @@ static __attribute__((noinline)) void run_loop(tr__worker *w) {
          * bench ipool, whose router's worker goes idle between batches. */
         poll_loop(w, idle == 0);
         if (TR__UNLIKELY(w->leave != NULL) && w->leave(w))
-            return;
-        if (w->priv) { /* nobody to steal from: sleep at once */
+            return LOOP_LEAVE;
+        if (TR__UNLIKELY(timing_on(rt) != timed))
+            return LOOP_SWITCH;
+        if (priv) { /* nobody to steal from: sleep at once */
             woke = park_private(w);
             continue;
         }
@@ -775,8 +823,40 @@ static __attribute__((noinline)) void run_loop(tr__worker *w) {
             continue;
         }
         idle = 0;
+        /* Idle: map the block pool's next chunk if it asked for one (a
+         * relaxed load per park; core/blocks.c, "Mapping ahead"). */
+        if (TR__UNLIKELY(ck_pr_load_32(&rt->ahead_want) == 1))
+            tr__blocks_map_ahead_owner(rt);
         woke = park(w);
     }
+    return LOOP_EXIT;
+}
+
+/* Not inlined into worker_main: there, next to its setjmp, gcc kept `w` on
+ * the stack and reloaded it for every use (4 instructions per turn for the
+ * test of `woke` alone). */
+static __attribute__((noinline)) int run_shared(tr__worker *w) {
+    return run_loop_as(w, 0, 0);
+}
+static __attribute__((noinline)) int run_shared_timed(tr__worker *w) {
+    return run_loop_as(w, 0, 1);
+}
+static __attribute__((noinline)) int run_private(tr__worker *w) {
+    return run_loop_as(w, 1, 0);
+}
+static __attribute__((noinline)) int run_private_timed(tr__worker *w) {
+    return run_loop_as(w, 1, 1);
+}
+
+static void run_loop(tr__worker *w) {
+    int r;
+    do {
+        int timed = timing_on(w->rt);
+        if (w->priv)
+            r = timed ? run_private_timed(w) : run_private(w);
+        else
+            r = timed ? run_shared_timed(w) : run_shared(w);
+    } while (r == LOOP_SWITCH);
 }
 
 int tr__worker_drive(tr__worker *w, int64_t timeout_ms) {
@@ -800,6 +880,11 @@ int tr__worker_drive(tr__worker *w, int64_t timeout_ms) {
     if (setjmp(w->frame.jb) != 0) {
         tr_actor *a = w->frame.actor;
         ck_pr_store_ptr(&w->frame.actor, NULL);
+        /* The turn's count of handled messages, for a drain (see
+         * core/actor.c, drain_count), was lost with its frame. */
+        if (ck_pr_load_32(&rt->state) != TR__RT_RUNNING)
+            ck_pr_store_64(&w->handled, w->handled + tr__actor_panicked_turn_handled_owner(a));
+        ck_pr_store_64(&w->picks, w->picks + 1);
         tls_frame = &w->frame;
         tr__tls_self = a; /* its terminate may still send */
         tr__actor_crashed(a, w->frame.code, w->frame.text);

@@ -76,8 +76,14 @@ struct tr__worker {
     void *leave_arg;
     /* Owner only. */
     tr_actor *lifo TR__ALIGNED;
+    /* The `home` of the actors this worker's thread may put in its own LIFO
+     * slot with one compare (tr__schedule_any): NULL for a shared worker
+     * (unpinned actors), the worker itself for a private one (its pinned
+     * actors). Set with priv, before it first runs. */
+    struct tr__worker *own;
     unsigned lifo_streak;
-    uint64_t picks;            /* actors picked to run, for the starvation guard */
+    uint64_t picks;            /* turns run: the starvation guard's clock, and the metric
+                                * (owner stores once per turn, snapshots load) */
     uint64_t last_aged;        /* picks at the last aging pick (fair_pick) */
     uint64_t ids;              /* actor ids handed out here */
     int notify_pending;        /* work became stealable during this turn */
@@ -96,9 +102,12 @@ struct tr__worker {
     unsigned help_countdown; /* polls until the next */
     ev_timer watchdog;       /* wakes a parked worker to look, see park() */
     uint64_t steals, parks, spawned, helps;
-    uint64_t handled; /* messages handled here (owner writes, any reads: core/drain.c) */
-    /* Metrics (owner writes with stores, snapshots read; core/introspect.c). */
-    uint64_t turns;
+    /* Messages handled here while the runtime is not running (draining,
+     * closing): a turn adds its count at its end (core/actor.c,
+     * drain_count); any reads (core/drain.c). */
+    uint64_t handled;
+    /* Metrics (owner writes with stores, snapshots read; core/introspect.c);
+     * turns are `picks`. */
     uint64_t parked_ns;  /* time asleep in park(), summed */
     uint64_t park_since; /* when the current sleep began, 0 awake */
     uint64_t poll_ns;    /* TR_METRICS_TIMING: the last loop poll */
@@ -168,6 +177,11 @@ void tr__worker_kick_any(tr__worker *w);
 /* a, pinned to home (a->home), was made runnable: queue it there and wake
  * home (any thread but home's). */
 void tr__worker_pin_push_any(tr__worker *home, tr_actor *a);
+/* Make w private (see `priv`), before it first runs. */
+static inline void tr__worker_make_private(tr__worker *w) {
+    w->priv = 1;
+    w->own = w;
+}
 /* 1 if w is private (a main loop of a multi-threaded runtime, a pinned
  * actor's own thread: see `priv`). */
 static inline int tr__worker_is_private(const tr__worker *w) {

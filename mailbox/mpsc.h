@@ -7,6 +7,7 @@
 #define TR_MAILBOX_MPSC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <ck_pr.h>
@@ -29,17 +30,27 @@
 #define TR__MBOX_QUEUED 0 /* accepted; the actor was already scheduled */
 #define TR__MBOX_WOKE 1   /* accepted; the caller must schedule the actor */
 
+/* Bytes left on the producers' line after its fields (see tr__mbox.room). */
+#define TR__MBOX_ROOM 40
+
 typedef struct tr__mbox {
     /* Producer side: one line written by every sender. */
     tr_msg *tail;   /* the newest message, or a sentinel above */
     tr_msg *first;  /* set by the push that replaced SCHED: the owner's next */
     uint32_t count; /* messages accepted and not yet handed out */
     uint32_t cap;   /* bound on count; 0 = unbounded */
-    /* Consumer side (owner only), on its own line. */
-    tr_msg *local TR__ALIGNED; /* the next message to hand out, or NULL */
-    tr_msg *held;              /* handed out, successor not yet seen: see mpsc.c */
-    uint32_t taken;            /* handed out since the last give-back (owner writes, any reads) */
+    /* The rest of the producers' line: the mailbox never reads or writes
+     * these bytes, so the struct that embeds it may keep fields of its own
+     * there (core/actor.h overlays its senders' fields with a union). */
+    unsigned char room[TR__MBOX_ROOM];
+    /* Consumer side (owner only), on its own line (from a line-aligned
+     * start). */
+    tr_msg *local;  /* the next message to hand out, or NULL */
+    tr_msg *held;   /* handed out, successor not yet seen: see mpsc.c */
+    uint32_t taken; /* handed out since the last give-back (owner writes, any reads) */
 } tr__mbox;
+
+_Static_assert(offsetof(tr__mbox, local) == 64, "the consumer side starts the second line");
 
 /* A cap that marks an unbounded mailbox that keeps its count (so its depth
  * is exact, at one fetch-and-add per push): chosen at spawn, see
@@ -266,7 +277,7 @@ static inline tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
     }
     /* A store for readers (tr__mbox_depth_any); the owner is the one writer,
      * so this is the plain increment it was. */
-    ck_pr_store_32(&mb->taken, mb->taken + 1);
+    tr__owner_add_32(&mb->taken, 1);
     return m;
 }
 

@@ -5,7 +5,8 @@
  *
  * Runs console_app.h's system (supervisor "app": alpha, beta, gamma and a
  * pool "jobs" of 3) with the console at PATH, keeps it a little busy (asks
- * to alpha, jobs to the pool) and exits 0 after SECONDS (default 30) or on
+ * to alpha, jobs to the pool; gamma ended once with 3 messages queued, so
+ * it shows 3 dead letters) and exits 0 after SECONDS (default 30) or on
  * SIGTERM/SIGINT, removing the socket. Prints "ready" once it serves. */
 #include <signal.h>
 #include <stdio.h>
@@ -48,6 +49,14 @@ int main(int argc, char **argv) {
     console_app app;
     if ((rc = console_app_start(rt, &app)) != 0) {
         fprintf(stderr, "console_fixture: %s\n", tr_strerror(rc));
+        tr_runtime_free(rt);
+        return 1;
+    }
+    /* gamma ends with 3 messages queued and is restarted: its row shows 3
+     * dead letters (and 1 restart). */
+    if ((rc = console_app_dead_letters(&app, 3, 5000)) != 0) {
+        fprintf(stderr, "console_fixture: dead letters: %s\n", tr_strerror(rc));
+        console_app_stop(&app);
         tr_runtime_free(rt);
         return 1;
     }

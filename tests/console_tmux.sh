@@ -43,6 +43,15 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 for name in alpha beta gamma jobs app; do
     grep -q "$name" "$tmp/once" || { cat "$tmp/once" >&2; fail "--once does not show $name"; }
 done
+# gamma ended with 3 messages queued (the fixture): 3 dead letters, carried
+# to its restarted incarnation.
+for _ in $(seq 60); do
+    "$top" --once "$sock" > "$tmp/once" || fail "troupe-top --once exited $?"
+    grep -q '"app/gamma" .* dead 3 restarts 1' "$tmp/once" && break
+    sleep 0.05
+done
+grep -q '"app/gamma" .* dead 3 restarts 1' "$tmp/once" ||
+    { cat "$tmp/once" >&2; fail "--once does not show gamma's 3 dead letters"; }
 if "$top" --once "$tmp/nobody.sock" 2> "$tmp/err"; then fail "--once on a dead socket exited 0"; fi
 grep -q "cannot connect" "$tmp/err" || fail "no clear message for a dead socket: $(cat "$tmp/err")"
 
@@ -60,9 +69,13 @@ for name in alpha beta gamma jobs app "SUPERVISION TREE" "sort: busy"; do wait_s
 # Two workers (rows "0" and "1" under WORKER).
 # The tree: app at the root, alpha and jobs under it, jobs' workers under jobs.
 wait_screen '^app#[0-9]*  restarts 0  \[supervisor'
-wait_screen '^  `- alpha#[0-9]*  restarts'
-wait_screen '^  `- jobs#[0-9]*  restarts 0  \[pool'
-wait_screen '^    `- jobs/2#[0-9]*  restarts'
+wait_screen '^  `- app/alpha#[0-9]*  restarts'
+wait_screen '^  `- app/jobs#[0-9]*  restarts 0  \[pool'
+wait_screen '^    `- jobs\[2\]#[0-9]*  restarts'
+# DEAD (the 6th column) of gamma: 3; RESTARTS: 1.
+wait_screen '^app/gamma#[0-9]* '
+grep -Eq '^app/gamma#[0-9]+ +[0-9.]+% +[0-9.]+ +[0-9>]+ +[0-9]+ +3 +1 ' "$tmp/screen" ||
+    { cat "$tmp/screen" >&2; fail "the DEAD column does not show gamma's 3"; }
 grep -Eq '^0 +[0-9.]+%' "$tmp/screen" || fail "no row for worker 0"
 grep -Eq '^1 +[0-9.]+%' "$tmp/screen" || fail "no row for worker 1"
 cp "$tmp/screen" "$tmp/first"

@@ -453,7 +453,7 @@ static void prometheus_names_every_known_actor(void **state) {
     assert_non_null(text);
     assert_true(check_prometheus(text) > 0);
     char label[128];
-    const char *names[] = {"app", "alpha", "beta", "gamma", "jobs"};
+    const char *names[] = {"app", "app/alpha", "app/beta", "app/gamma", "app/jobs"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         find_actor_label(text, names[i], label, sizeof(label));
         assert_true(label[0] != '\0');
@@ -465,23 +465,24 @@ static void prometheus_names_every_known_actor(void **state) {
         assert_non_null(strstr(text, want));
     }
     /* alpha answered one ask at least. */
-    find_actor_label(text, "alpha", label, sizeof(label));
+    find_actor_label(text, "app/alpha", label, sizeof(label));
     char want[200];
     snprintf(want, sizeof(want), "troupe_actor_messages_total{actor=\"%s\"} 0\n", label);
     assert_null(strstr(text, want));
     /* The tree: alpha under app (a supervisor), the pool's workers under
-     * jobs (a pool), each worker named by pool and slot. */
+     * jobs (a pool); children named "supervisor/child", each pool worker
+     * "pool[slot]" (core/name.h). */
     char sup[128], jobs[128];
     find_actor_label(text, "app", sup, sizeof(sup));
-    find_actor_label(text, "jobs", jobs, sizeof(jobs));
+    find_actor_label(text, "app/jobs", jobs, sizeof(jobs));
     snprintf(want, sizeof(want), "name=\"app\",parent=\"\",role=\"supervisor\"");
     assert_non_null(strstr(text, want));
-    snprintf(want, sizeof(want), "name=\"alpha\",parent=\"%s\",role=\"actor\"", sup);
+    snprintf(want, sizeof(want), "name=\"app/alpha\",parent=\"%s\",role=\"actor\"", sup);
     assert_non_null(strstr(text, want));
-    snprintf(want, sizeof(want), "name=\"jobs\",parent=\"%s\",role=\"pool\"", sup);
+    snprintf(want, sizeof(want), "name=\"app/jobs\",parent=\"%s\",role=\"pool\"", sup);
     assert_non_null(strstr(text, want));
     for (int slot = 0; slot < CONSOLE_APP_POOL_WORKERS; slot++) {
-        snprintf(want, sizeof(want), "name=\"jobs/%d\",parent=\"%s\",role=\"pool_worker\"", slot,
+        snprintf(want, sizeof(want), "name=\"jobs[%d]\",parent=\"%s\",role=\"pool_worker\"", slot,
                  jobs);
         assert_non_null(strstr(text, want));
     }
@@ -530,7 +531,8 @@ static void snapshot_lists_workers_and_known_names(void **state) {
     char *text = request("snapshot");
     assert_non_null(text);
     assert_true(strncmp(text, "error", 5) != 0);
-    const char *names[] = {"\"app\"", "\"alpha\"", "\"beta\"", "\"gamma\"", "\"jobs\""};
+    const char *names[] = {"\"app\"",       "\"app/alpha\"", "\"app/beta\"",
+                           "\"app/gamma\"", "\"app/jobs\"",  "\"jobs[0]\""};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         assert_non_null(strstr(text, names[i]));
     assert_non_null(strstr(text, "worker 0"));
@@ -547,7 +549,7 @@ static void snapshot_lists_workers_and_known_names(void **state) {
 }
 
 /* troupe-top's model reads what the runtime writes: the workers, the known
- * actors, the tree (app > alpha, jobs > jobs/N), busy % from two updates. */
+ * actors, the tree (app > app/alpha, app/jobs > jobs[N]), busy % from two updates. */
 static void troupe_top_model_reads_the_exposition(void **state) {
     (void)state;
     make_path("model");
@@ -579,14 +581,15 @@ static void troupe_top_model_reads_the_exposition(void **state) {
         depth1 += m->tree[i].depth == 1;
         depth2 += m->tree[i].depth == 2;
         if (m->tree[i].depth == 2)
-            assert_memory_equal(a->label, "jobs/", 5);
+            assert_memory_equal(a->label, "jobs[", 5);
     }
     assert_int_equal(depth1, 4);
     assert_int_equal(depth2, CONSOLE_APP_POOL_WORKERS);
-    /* Sorted by name: alpha first. */
+    /* Sorted by name: app, then its children. */
     size_t *order = top_model_sorted(m, TOP_SORT_NAME);
     assert_non_null(order);
-    assert_memory_equal(m->actors[order[0]].label, "alpha#", 6);
+    assert_memory_equal(m->actors[order[0]].label, "app#", 4);
+    assert_memory_equal(m->actors[order[1]].label, "app/alpha#", 10);
     free(order);
     /* A second update a second later: busy % of the workers from their
      * busy seconds, between 0 and 100 (plus rounding). */

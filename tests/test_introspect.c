@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "support/console_app.h"
 #include "support/testutil.h"
 #include "troupe.h"
 
@@ -201,7 +202,8 @@ static void snapshot_of_a_supervisor_and_a_pool_lists_exactly_them(void **state)
     assert_int_equal(root->role, TR_ROLE_SUPERVISOR);
     assert_int_equal(root->strategy, TR_SUP_ONE_FOR_ONE);
     assert_int_equal(root->parent_id, 0);
-    const char *names[3] = {"db", "cache", "web"};
+    /* Named as every report names them (core/name.h). */
+    const char *names[3] = {"root/db", "root/cache", "root/web"};
     for (int i = 0; i < 3; i++) {
         const tr_actor_info *c = find_named(s, names[i]);
         assert_non_null(c);
@@ -215,7 +217,7 @@ static void snapshot_of_a_supervisor_and_a_pool_lists_exactly_them(void **state)
     assert_int_equal(router->parent_id, 0);
     for (int i = 0; i < 4; i++) {
         char want[16];
-        snprintf(want, sizeof(want), "jobs/%d", i);
+        snprintf(want, sizeof(want), "jobs[%d]", i);
         const tr_actor_info *w = find_named(s, want);
         assert_non_null(w);
         assert_int_equal(w->parent_id, router->id);
@@ -239,7 +241,7 @@ static void snapshot_of_a_supervisor_and_a_pool_lists_exactly_them(void **state)
     assert_int_equal(tr_snapshot_format(s, buf, need + 1, NULL), 0);
     assert_non_null(strstr(buf, "\"root\" supervisor"));
     assert_non_null(strstr(buf, "actor   #"));
-    assert_non_null(strstr(buf, "\"jobs/3\" pool-worker"));
+    assert_non_null(strstr(buf, "\"jobs[3]\" pool-worker"));
     free(buf);
     tr_snapshot_free(s);
     sys_stop(&y);
@@ -250,7 +252,7 @@ static int db_restarted(void *arg) {
     tr_snapshot *s = NULL;
     if (tr_snapshot_take(y->rt, &s) != 0)
         return 0;
-    const tr_actor_info *db = find_named(s, "db");
+    const tr_actor_info *db = find_named(s, "root/db");
     const tr_actor_info *root = tr_snapshot_find(s, tr_ref_id(y->sup));
     int ok = db != NULL && db->restarts == 1 && root != NULL && root->children_restarted == 1;
     tr_snapshot_free(s);
@@ -276,12 +278,67 @@ static void snapshot_shows_a_restarted_child_with_its_count(void **state) {
     tr_snapshot *s = NULL;
     assert_int_equal(tr_snapshot_take(y.rt, &s), 0);
     assert_int_equal(s->nactors, 9);
-    const tr_actor_info *db = find_named(s, "db");
+    const tr_actor_info *db = find_named(s, "root/db");
     assert_non_null(db);
     assert_true(db->id != old_id);
     assert_null(tr_snapshot_find(s, old_id));
     tr_snapshot_free(s);
     sys_stop(&y);
+}
+
+/* --- dead letters per actor ---------------------------------------------- */
+
+#define LEFT_AT_STOP 5
+
+static int gamma_shows_its_dead_letters(void *arg) {
+    tr_runtime *rt = arg;
+    tr_snapshot *s = NULL;
+    if (tr_snapshot_take(rt, &s) != 0)
+        return 0;
+    const tr_actor_info *g = find_named(s, "app/gamma");
+    int ok = g != NULL && g->restarts == 1 && g->dead_letters == LEFT_AT_STOP;
+    tr_snapshot_free(s);
+    return ok;
+}
+
+/* An actor that ends with K messages queued has K dead letters, which the
+ * next incarnation of its supervisor child shows (as it shows the
+ * restart), in the snapshot and in its text. */
+static void actor_ended_with_queued_messages_shows_them_as_dead_letters(void **state) {
+    (void)state;
+    tr_runtime *rt = tu_runtime_new(2);
+    assert_non_null(rt);
+    console_app app;
+    assert_int_equal(console_app_start(rt, &app), 0);
+    tr_snapshot *s = NULL;
+    assert_int_equal(tr_snapshot_take(rt, &s), 0);
+    const tr_actor_info *g = find_named(s, "app/gamma");
+    assert_non_null(g);
+    assert_int_equal(g->dead_letters, 0);
+    tr_snapshot_free(s);
+    assert_int_equal(console_app_dead_letters(&app, LEFT_AT_STOP, TU_WAIT_MS), 0);
+    assert_true(tu_wait_until(gamma_shows_its_dead_letters, rt, TU_WAIT_MS));
+    assert_int_equal(tr_snapshot_take(rt, &s), 0);
+    size_t need = 0;
+    tr_snapshot_format(s, NULL, 0, &need);
+    char *buf = malloc(need + 1);
+    assert_non_null(buf);
+    assert_int_equal(tr_snapshot_format(s, buf, need + 1, NULL), 0);
+    const char *line = strstr(buf, "\"app/gamma\"");
+    assert_non_null(line);
+    char want[32];
+    snprintf(want, sizeof(want), " dead %d ", LEFT_AT_STOP);
+    const char *dead = strstr(line, want);
+    assert_non_null(dead);
+    assert_true(dead < strchr(line, '\n'));
+    /* Nobody else got any. */
+    for (size_t i = 0; i < s->nactors; i++)
+        if (strcmp(s->actors[i].name, "app/gamma") != 0)
+            assert_int_equal(s->actors[i].dead_letters, 0);
+    free(buf);
+    tr_snapshot_free(s);
+    console_app_stop(&app);
+    assert_int_equal(tr_runtime_free(rt), 0);
 }
 
 /* --- stress: snapshots while actors spawn, die and restart ------------------- */
@@ -402,6 +459,7 @@ int main(void) {
         cmocka_unit_test(snapshot_calls_check_their_arguments),
         cmocka_unit_test(snapshot_of_a_supervisor_and_a_pool_lists_exactly_them),
         cmocka_unit_test(snapshot_shows_a_restarted_child_with_its_count),
+        cmocka_unit_test(actor_ended_with_queued_messages_shows_them_as_dead_letters),
         cmocka_unit_test(snapshots_from_a_foreign_thread_survive_churn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -434,6 +434,72 @@ static void lane_words_out_of_memory_do_not_block_the_lane(void **state) {
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* --- the first stash makes the actor's side block ------------------------------ */
+
+#define T_STASH 8
+
+static uint64_t stash_rc, stash_len_seen, stash_done;
+
+/* Stashes its first message with every allocation of this thread failing,
+ * and records what tr_stash said and how long the stash then is. */
+static int oom_stash_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type != T_STASH)
+        return 0;
+    if (tu_load(&stash_done) != 0) { /* back from the stash */
+        tu_add(&stash_done, 1);
+        return 0;
+    }
+    tls_fail = 1;
+    int rc = tr_stash(ctx, msg);
+    tls_fail = 0;
+    tu_store(&stash_rc, (uint64_t)(int64_t)rc);
+    tu_store(&stash_len_seen, (uint64_t)tr_stash_len(ctx));
+    if (rc == 0)
+        (void)tr_unstash_all(ctx); /* received again: counted below */
+    tu_add(&stash_done, 1);
+    return 0;
+}
+
+static const tr_behavior oom_stash_beh = {.receive = oom_stash_receive};
+
+/* Runs one actor spawned with opts through a stash out of memory; returns
+ * how many times its receive saw the message (waiting for `expect`). */
+static uint64_t stash_out_of_memory(const tr_spawn_opts *opts, uint64_t expect) {
+    tu_store(&stash_rc, 1);
+    tu_store(&stash_done, 0);
+    tr_runtime *rt = tu_runtime_new(1);
+    assert_non_null(rt);
+    tr_ref *ref;
+    assert_int_equal(tr_spawn(rt, &oom_stash_beh, opts, &ref), 0);
+    assert_int_equal(tr_send_word(ref, T_STASH, 1), 0);
+    assert_true(tu_wait_ge(&stash_done, expect, 10000));
+    tr_ref_release(ref);
+    assert_int_equal(tr_runtime_free(rt), 0);
+    return tu_load(&stash_done);
+}
+
+/* An actor with no side block yet: its first stash needs one, cannot have
+ * it, and says TR_ENOMEM with nothing changed (the message is handled as
+ * usual, the stash stays empty). */
+static void first_stash_out_of_memory_returns_enomem(void **state) {
+    (void)state;
+    assert_int_equal(stash_out_of_memory(NULL, 1), 1);
+    assert_int_equal((int)(int64_t)tu_load(&stash_rc), TR_ENOMEM);
+    assert_int_equal(tu_load(&stash_len_seen), 0);
+}
+
+/* An actor spawned with a stash capacity of its own has its side block
+ * from spawn: its stashes allocate nothing, so they work out of memory. */
+static void stash_with_own_capacity_needs_no_memory(void **state) {
+    (void)state;
+    tr_spawn_opts o = {0};
+    o.stash_capacity = 4;
+    assert_int_equal(stash_out_of_memory(&o, 2), 2); /* stashed, then back */
+    assert_int_equal((int)(int64_t)tu_load(&stash_rc), 0);
+    assert_int_equal(tu_load(&stash_len_seen), 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(thread_exit_out_of_memory_frees_the_cache),
@@ -443,6 +509,8 @@ int main(void) {
         cmocka_unit_test(ask_failed_notice_out_of_memory_still_arrives),
         cmocka_unit_test(reply_out_of_memory_reaches_actor_as_enomem),
         cmocka_unit_test(lane_words_out_of_memory_do_not_block_the_lane),
+        cmocka_unit_test(first_stash_out_of_memory_returns_enomem),
+        cmocka_unit_test(stash_with_own_capacity_needs_no_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -133,7 +133,8 @@ TR_EXTERN int tr_ref_release(tr_ref *ref);
 TR_EXTERN bool tr_ref_is_alive(const tr_ref *ref);
 /* A process-unique id of this actor incarnation (never reused), 0 for NULL. */
 TR_EXTERN uint64_t tr_ref_id(const tr_ref *ref);
-/* The actor's best name, as every report shows it (troupe/log.h), written
+/* The actor's display name, as every report (troupe/log.h), snapshot
+ * (troupe/introspect.h), troupe-top and Prometheus label shows it, written
  * into buf (len bytes, always NUL-terminated when len > 0): a pool worker
  * is "pool-name[slot]", a supervisor's child "supervisor-name/child-id",
  * any other actor its tr_spawn_opts.name; "" for an unnamed actor. Stays
@@ -237,8 +238,14 @@ TR_EXTERN int tr_unbecome(tr_ctx *ctx);
  * it when receive returns. Everything travels with it: its ask token (answer
  * it when it comes back), ptr payload, corr and status. Until it comes
  * back the message is the runtime's: do not send, forward, answer or free
- * it. Stashing allocates nothing.
- * Errors: TR_EINVAL (NULL), TR_ESTATE (msg is not the message being
+ * it. Stashing allocates nothing, except the actor's first stash, which
+ * makes the small record where an actor keeps its rarely used state (stash,
+ * become stack, names, watch ids) if it has none yet: an idle actor is
+ * smaller without it (docs/performance.md). An actor spawned with a
+ * stash_capacity of its own gets the record at spawn, so none of its
+ * stashes allocates.
+ * Errors: TR_EINVAL (NULL), TR_ENOMEM (that first record could not be
+ * made), TR_ESTATE (msg is not the message being
  * received, or was already kept, forwarded or stashed; a pool worker's job),
  * TR_EFULL (the stash holds stash_capacity messages: counted in
  * tr_runtime_stats.stash_overflows; msg is then handled as usual, destroyed

@@ -43,9 +43,11 @@ enum {
 };
 
 /* Switch the level of rt at run time (TR_METRICS_BASIC or TR_METRICS_TIMING;
- * TR_METRICS_DEFAULT means the level rt started with). Takes effect for
- * each actor at its next message; histograms already gathered are kept.
- * Any thread. TR_EINVAL for a NULL rt or another level. */
+ * TR_METRICS_DEFAULT means the level rt started with). Sends see it at
+ * once. Each worker sees TIMING switched on at its next loop poll (within
+ * tr_runtime_config.event_interval turns, or when idle), and switched off
+ * at its next turn; histograms already gathered are kept. Any thread.
+ * TR_EINVAL for a NULL rt or another level. */
 TR_EXTERN int tr_runtime_set_metrics(tr_runtime *rt, int level);
 
 /* The current level of rt (TR_METRICS_BASIC or TR_METRICS_TIMING), or
@@ -86,9 +88,10 @@ typedef enum tr_actor_role {
 typedef struct tr_actor_info {
     uint64_t id;        /* tr_ref_id */
     uint64_t parent_id; /* the supervisor or pool that started it; 0 = none */
-    /* The best name, NUL-terminated (cut at TR_ACTOR_NAME_MAX - 1 bytes): a
-     * supervisor child's spec id, "pool/slot" for a pool worker, else the
-     * spawn name (tr_spawn_opts.name), else "". */
+    /* The display name, as tr_ref_name and every report give it,
+     * NUL-terminated (cut at TR_ACTOR_NAME_MAX - 1 bytes): "sup-name/child-id"
+     * for a supervisor's child, "pool-name[slot]" for a pool worker, else
+     * the spawn name (tr_spawn_opts.name), else "". */
     char name[TR_ACTOR_NAME_MAX];
     tr_actor_state state;
     tr_actor_role role;
@@ -100,6 +103,11 @@ typedef struct tr_actor_info {
     int64_t mailbox_len;         /* messages queued now (see mailbox_exact) */
     uint32_t mailbox_cap;        /* its bound, 0 = unbounded */
     uint64_t messages;           /* messages handled */
+    /* Dead letters whose target was this actor: messages refused while it
+     * stopped, left queued when it ended, a pool's dropped jobs (counted
+     * on its router), late replies to its asks; those of earlier
+     * incarnations of its supervisor child or pool slot included. */
+    uint64_t dead_letters;
     /* TR_METRICS_TIMING (0 / NULL for time it ran without): */
     uint64_t busy_ns; /* time spent in its callbacks */
     uint64_t handler_p50_ns, handler_p99_ns;

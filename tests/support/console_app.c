@@ -2,12 +2,23 @@
  * (console_app.h). */
 #include "support/console_app.h"
 
+#include <sched.h>
 #include <stddef.h>
 #include <string.h>
+
+#include "support/testutil.h"
+
+static uint64_t holding, hold_go;
 
 static int echo_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     (void)ctx;
     (void)state;
+    if (msg->type == CONSOLE_APP_HOLD) {
+        tu_store(&holding, 1);
+        while (!tu_load(&hold_go))
+            sched_yield();
+        return 0;
+    }
     if (tr_msg_wants_reply(msg))
         return tr_reply(msg, msg->type, NULL, 0);
     return 0;
@@ -72,6 +83,24 @@ int console_app_ping(console_app *app, int timeout_ms) {
     if (rc == 0)
         tr_msg_free(reply);
     tr_future_release(f);
+    return rc;
+}
+
+int console_app_dead_letters(console_app *app, unsigned n, int timeout_ms) {
+    tr_ref *gamma = console_app_child(app, "gamma");
+    if (gamma == NULL)
+        return TR_ENOTFOUND;
+    tu_store(&holding, 0);
+    tu_store(&hold_go, 0);
+    int rc = tr_send_word(gamma, CONSOLE_APP_HOLD, 0);
+    if (rc == 0 && !tu_wait_ge(&holding, 1, timeout_ms))
+        rc = TR_ETIMEDOUT;
+    for (unsigned i = 0; rc == 0 && i < n; i++)
+        rc = tr_send_word(gamma, 1, i);
+    if (rc == 0)
+        rc = tr_actor_stop(gamma); /* ends after the held message: n left queued */
+    tu_store(&hold_go, 1);
+    tr_ref_release(gamma);
     return rc;
 }
 

@@ -1,0 +1,180 @@
+/* tests/test_blocks.c - the actor block pool under a foreign spawn storm.
+ *
+ * A thread outside the runtime spawns many actors with a little state and
+ * an init, keeps them all alive and idle, then sends each one message: every
+ * actor must have run its init before tr_spawn returned (troupe/actor.h) and
+ * must get its message, though spawn scheduled none of them. Enough actors
+ * to fill several of the pool's chunks, so that chunks mapped ahead by an
+ * idle worker (core/blocks.c, "Mapping ahead") are used too. A white-box
+ * test checks that mechanism itself: once the pool has grown to chunks of
+ * 512 KB, an idle worker maps the next one, and the spawner that empties
+ * the pool takes it. Counts are exact. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "base/lock.h"
+#include "core/runtime.h"
+#include "support/testutil.h"
+#include "troupe.h"
+
+#define N_ACTORS (40000 / TU_SANITIZER_SLOWDOWN)
+#define T_GO 1
+#define T_DONE 2
+
+typedef struct idle_state {
+    tr_ref *collector; /* borrowed: the test holds it to the end */
+    uint64_t ordinal;  /* set by init */
+} idle_state;
+
+typedef struct idle_arg {
+    tr_ref *collector;
+    uint64_t ordinal;
+} idle_arg;
+
+static uint64_t inits, wrong;
+
+static int idle_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)ctx;
+    idle_state *s = state;
+    const idle_arg *a = arg;
+    s->collector = a->collector;
+    s->ordinal = a->ordinal + 1; /* 0 would mean: init did not run */
+    tu_add(&inits, 1);
+    return 0;
+}
+
+static int idle_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    idle_state *s = state;
+    if (s->ordinal != msg->word + 1) /* init ran, for this actor */
+        tu_add(&wrong, 1);
+    return tr_send_word(s->collector, T_DONE, msg->word);
+}
+
+typedef struct counter {
+    uint64_t got, sum;
+} counter;
+
+static uint64_t counted, counted_sum;
+
+static int count_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    counter *c = state;
+    c->got++;
+    c->sum += msg->word;
+    tu_store(&counted_sum, c->sum);
+    tu_store(&counted, c->got);
+    return 0;
+}
+
+static const tr_behavior idle_beh = {.init = idle_init, .receive = idle_receive};
+static const tr_behavior count_beh = {.receive = count_receive};
+
+static tr_runtime *pool_runtime(void) {
+    tr_runtime_config cfg;
+    tr_runtime_config_init(&cfg);
+    cfg.workers = 2; /* idle workers that may map chunks ahead */
+    tr_runtime *rt = NULL;
+    assert_int_equal(tr_runtime_new(&rt, &cfg), 0);
+    return rt;
+}
+
+/* Every actor a foreign thread spawned and left idle ran its init before
+ * tr_spawn returned and gets its first message. */
+static void foreign_spawned_idle_actors_run_init_and_get_their_first_message(void **state) {
+    (void)state;
+    tu_store(&inits, 0);
+    tu_store(&wrong, 0);
+    tu_store(&counted, 0);
+    tr_runtime *rt = pool_runtime();
+    tr_ref *collector;
+    tr_spawn_opts co = {.state_size = sizeof(counter)};
+    assert_int_equal(tr_spawn(rt, &count_beh, &co, &collector), 0);
+    tr_ref **refs = calloc(N_ACTORS, sizeof(*refs));
+    assert_non_null(refs);
+    for (uint64_t i = 0; i < N_ACTORS; i++) {
+        idle_arg a = {collector, i};
+        tr_spawn_opts o = {.state_size = sizeof(idle_state), .arg = &a};
+        assert_int_equal(tr_spawn(rt, &idle_beh, &o, &refs[i]), 0);
+        assert_int_equal(tu_load(&inits), i + 1); /* init ran here, before the return */
+    }
+    for (uint64_t i = 0; i < N_ACTORS; i++)
+        assert_int_equal(tr_send_word(refs[i], T_GO, i), 0);
+    assert_true(tu_wait_ge(&counted, N_ACTORS, 30000));
+    assert_int_equal(tu_load(&counted), N_ACTORS);
+    assert_int_equal(tu_load(&counted_sum), (uint64_t)N_ACTORS * (N_ACTORS - 1) / 2);
+    assert_int_equal(tu_load(&wrong), 0);
+    for (uint64_t i = 0; i < N_ACTORS; i++)
+        assert_int_equal(tr_ref_release(refs[i]), 0);
+    free(refs);
+    tr_ref_release(collector);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+static size_t chunks_of(tr_runtime *rt, int *ahead) {
+    tr__spin_lock(&rt->pool_lock);
+    size_t n = rt->nchunks;
+    *ahead = rt->ahead != NULL;
+    tr__spin_unlock(&rt->pool_lock);
+    return n;
+}
+
+static int has_ahead(void *arg) {
+    int ahead;
+    (void)chunks_of(arg, &ahead);
+    return ahead;
+}
+
+/* Once the pool has grown to a 512 KB chunk, an idle worker maps the next
+ * chunk ahead of need; the spawn that empties the pool takes it. */
+static void idle_worker_maps_the_next_chunk_ahead(void **state) {
+    (void)state;
+    tr_runtime *rt = pool_runtime();
+    enum { MAX = 200000 };
+    tr_ref **refs = calloc(MAX, sizeof(*refs));
+    assert_non_null(refs);
+    static const tr_behavior plain = {.receive = count_receive};
+    size_t n = 0;
+    int ahead;
+    /* Chunks of 64, 128, 256 and 512 KB: adding the fourth asks for one
+     * ahead. */
+    while (chunks_of(rt, &ahead) < 4) {
+        assert_true(n < MAX);
+        assert_int_equal(tr_spawn(rt, &plain, NULL, &refs[n]), 0);
+        n++;
+    }
+    assert_true(tu_wait_until(has_ahead, rt, 10000));
+    tr__spin_lock(&rt->pool_lock);
+    void *mapped = rt->ahead;
+    tr__spin_unlock(&rt->pool_lock);
+    size_t before = chunks_of(rt, &ahead);
+    /* Spawn until the pool has taken a chunk more: the one mapped ahead. */
+    while (chunks_of(rt, &ahead) == before) {
+        assert_true(n < MAX);
+        assert_int_equal(tr_spawn(rt, &plain, NULL, &refs[n]), 0);
+        n++;
+    }
+    tr__spin_lock(&rt->pool_lock);
+    void *taken = rt->chunks[before];
+    size_t bytes = ((size_t *)taken)[0]; /* chunk_head.bytes */
+    tr__spin_unlock(&rt->pool_lock);
+    assert_ptr_equal(taken, mapped);   /* the pool took the chunk mapped ahead */
+    assert_int_equal(bytes, 1u << 20); /* of the size asked for: 1 MB */
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(tr_ref_release(refs[i]), 0);
+    free(refs);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(foreign_spawned_idle_actors_run_init_and_get_their_first_message),
+        cmocka_unit_test(idle_worker_maps_the_next_chunk_ahead),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
