@@ -29,7 +29,14 @@
  * that comes later no longer matches it). A respawn whose retry timer cannot
  * be armed leaves the jobs waiting for it with no one to move them: they
  * are dead-lettered (starved), and each later message tries the timer
- * again (retry). Both are rare, so the job path tests them in one branch. */
+ * again (retry). Both are rare, so the job path tests them in one branch.
+ *
+ * Control requests (actors/pool_api.c) are served by tr__pool_ctrl_serve
+ * with this router's add/remove/stats. The pool closes itself when the
+ * user releases the last pool handle (user_handles); the shared tr__pool,
+ * which the workers use after the router has ended, is dropped by the
+ * router's terminate and freed by its last holder (actors/pool_worker.h
+ * says why these are two counts). */
 #include <ck_pr.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +51,6 @@
 #include "core/actor.h"
 #include "core/metrics.h"
 #include "core/log.h"
-#include "core/ask.h"
 #include "core/msg.h"
 #include "core/runtime.h"
 #include "troupe/error.h"
@@ -78,12 +84,10 @@ typedef struct router {
     uint64_t rng;
     unsigned nidle;
     tr_msg *q_head, *q_tail;
-    uint64_t qlen;
     tr__restarts rs;
-    tr__log_storm storm; /* worker restarts in the current storm window (core/log.h) */
-    int64_t handles;
-    uint64_t jobs, routed, restarts, redeliveries, returned, dead;
-    uint64_t copies; /* BROADCAST: copies sent beyond the first worker's */
+    tr__log_storm storm;  /* worker restarts in the current storm window (core/log.h) */
+    int64_t user_handles; /* see actors/pool_worker.h: why not the tr_ref count */
+    tr__pool_counts cnt;  /* queued: the FIFO's length */
     uint64_t timer_id, timer_tag, timer_due;
     uint64_t wd_timer;
     int closing;
@@ -128,7 +132,7 @@ static int spawn_worker(router *r, unsigned i) {
     if (o.name == NULL)
         o.name = "pool worker";
     /* Reports name it "pool-name[slot]" (core/log.h). */
-    tr__label l = {p->rt, pool_name(p), NULL, i + 1, (uint32_t)r->restarts};
+    tr__label l = {p->rt, pool_name(p), NULL, i + 1, (uint32_t)r->cnt.restarts};
     tr__label_next(&l);
     tr_ref *ref;
     int rc = tr_spawn(p->rt, &tr__pool_worker_behavior, &o, &ref);
@@ -166,7 +170,7 @@ static void enqueue(router *r, tr_msg *m) {
     else
         r->q_head = m;
     r->q_tail = m;
-    r->qlen++;
+    r->cnt.queued++;
 }
 
 static tr_msg *dequeue(router *r) {
@@ -177,7 +181,7 @@ static tr_msg *dequeue(router *r) {
     if (r->q_head == NULL)
         r->q_tail = NULL;
     m->next = NULL;
-    r->qlen--;
+    r->cnt.queued--;
     return m;
 }
 
@@ -186,7 +190,7 @@ static inline int send_to(router *r, unsigned i, tr_msg *m) {
         return TR_EDEAD;
     int rc = tr_forward(r->ctx, r->slots[i].ref, m);
     if (TR__LIKELY(rc == 0))
-        r->routed++;
+        r->cnt.routed++;
     else if (rc == TR_EDEAD) {
         r->slots[i].state = S_GONE;
         r->gone = 1;
@@ -255,7 +259,7 @@ static void broadcast(router *r, tr_msg *m) {
         if (send_to(r, i, c) != 0)
             tr_msg_free(c);
         else
-            r->copies++;
+            r->cnt.copies++;
     }
     if (first < 0 || send_to(r, (unsigned)first, m) != 0)
         enqueue(r, m);
@@ -270,7 +274,7 @@ static void route(router *r, tr_msg *m, int again) {
     }
     switch (r->p->cfg.routing) {
     case TR_ROUTE_SHARED_QUEUE:
-        if (r->qlen == 0 && dispatch_idle(r, m) == 0)
+        if (r->cnt.queued == 0 && dispatch_idle(r, m) == 0)
             return;
         break;
     case TR_ROUTE_KEY_HASH:
@@ -327,16 +331,16 @@ static void flush(router *r) {
                 r->q_head = m;
                 if (r->q_tail == NULL)
                     r->q_tail = m;
-                r->qlen++;
+                r->cnt.queued++;
                 break;
             }
         }
         return;
     }
     tr_msg *list = r->q_head;
-    uint64_t n = r->qlen;
+    uint64_t n = r->cnt.queued;
     r->q_head = r->q_tail = NULL;
-    r->qlen = 0;
+    r->cnt.queued = 0;
     while (n-- > 0 && list != NULL) {
         tr_msg *m = list;
         list = m->next;
@@ -352,7 +356,7 @@ static void on_job(router *r, tr_msg *m) {
         if (m->status & TR__POOL_CRASHED) {
             m->status &= ~TR__POOL_CRASHED;
             if ((uint32_t)(m->status & TR__POOL_ATTEMPTS) > r->p->cfg.max_redeliveries) {
-                r->dead++;
+                r->cnt.dead++;
                 tr__log_event(r->p->rt, TR_LOG_WARN, "pool", tr__actor_of(r->ctx),
                               "pool \"%s\" dead-letters a job (message type %u): it crashed "
                               "%u workers, more than max_redeliveries (%u)",
@@ -362,13 +366,13 @@ static void on_job(router *r, tr_msg *m) {
                 tr__pool_job_dead(r->p, m, TR_DEAD_DROPPED);
                 return;
             }
-            r->redeliveries++;
+            r->cnt.redeliveries++;
         } else if (m->status & TR__POOL_RETURNED) {
             m->status &= ~TR__POOL_RETURNED;
-            r->returned++;
+            r->cnt.returned++;
         }
     } else {
-        r->jobs++;
+        r->cnt.jobs++;
     }
     route(r, m, again);
 }
@@ -391,7 +395,7 @@ static void starved(router *r) {
         return;
     tr_msg *m;
     while ((m = dequeue(r)) != NULL) {
-        r->dead++;
+        r->cnt.dead++;
         tr__pool_job_dead(r->p, m, TR_DEAD_DROPPED);
     }
 }
@@ -433,7 +437,7 @@ static void close_down(router *r) {
     r->closing = 1;
     tr_msg *m;
     while ((m = dequeue(r)) != NULL) {
-        r->dead++;
+        r->cnt.dead++;
         tr__pool_job_dead(r->p, m, TR_DEAD_STOPPED);
     }
     for (unsigned i = 0; i < r->n; i++) {
@@ -468,7 +472,7 @@ static void start_due(router *r) {
         if (spawn_worker(r, i) == 0) {
             started = 1;
             tr__log_restart(r->p->rt, &r->storm, "pool", pool_name(r->p), s->ref,
-                            (uint32_t)r->restarts);
+                            (uint32_t)r->cnt.restarts);
             continue;
         }
         s->state = S_DUE;
@@ -489,7 +493,7 @@ static void slot_died(router *r, unsigned i) {
     wd_publish(r->p, i, NULL);
     if (r->closing)
         return;
-    r->restarts++;
+    r->cnt.restarts++;
     s->restarts++;
     tr__ameta_restarted_owner(r->ctx);
     if (tr__restarts_note(&r->rs)) {
@@ -558,7 +562,8 @@ static void on_token(router *r, tr_msg *tok) {
 
 /* 0 when added; TR_ESTATE while closing, TR_EFULL at max_workers, or the
  * spawn's error. */
-static int add_worker(router *r) {
+static int ctrl_add(void *arg) {
+    router *r = arg;
     tr__pool *p = r->p;
     if (r->closing)
         return TR_ESTATE;
@@ -575,7 +580,8 @@ static int add_worker(router *r) {
 }
 
 /* 0 when removed; TR_ESTATE while closing (or with no worker left). */
-static int remove_worker(router *r) {
+static int ctrl_remove(void *arg) {
+    router *r = arg;
     if (r->closing || r->n == 0)
         return TR_ESTATE;
     unsigned i = r->n - 1;
@@ -603,25 +609,16 @@ static int remove_worker(router *r) {
 
 /* A stats result for the caller (malloc'd: it travels in the reply's ptr),
  * or NULL when out of memory. */
-static tr__pool_stats_res *stats_result(router *r) {
+static tr__pool_stats_res *ctrl_stats(void *arg) {
+    router *r = arg;
     tr__pool *p = r->p;
-    tr__pool_stats_res *res = malloc(sizeof(*res) + r->n * sizeof(uint64_t));
+    tr__pool_stats_res *res = tr__pool_stats_res_new(&r->cnt, r->n);
     if (res == NULL)
         return NULL;
     tr_pool_stats *o = &res->st;
-    memset(o, 0, sizeof(*o));
-    o->workers = r->n;
-    o->jobs = r->jobs;
-    o->routed = r->routed;
-    o->restarts = r->restarts;
-    o->redeliveries = r->redeliveries;
-    o->returned = r->returned;
-    o->copies = r->copies;
     /* Counters bumped by workers and the watchdog: plain loads, no order. */
-    o->dead_lettered = r->dead + ck_pr_load_64(&p->dead);
+    o->dead_lettered += ck_pr_load_64(&p->dead);
     o->stuck = ck_pr_load_64(&p->stuck);
-    o->queued = r->qlen;
-    res->n = r->n;
     for (unsigned i = 0; i < p->cap; i++) {
         uint64_t h = ck_pr_load_64(&p->slots[i].handled);
         o->handled += h;
@@ -631,32 +628,19 @@ static tr__pool_stats_res *stats_result(router *r) {
     return res;
 }
 
-/* Control requests (actors/pool_ctrl.h): the blocking calls wait on a
- * future for the answer, the _async ones get it in their mailbox. */
-static int ctrl_add(void *r) {
-    return add_worker(r);
-}
-static int ctrl_remove(void *r) {
-    return remove_worker(r);
-}
-static tr__pool_stats_res *ctrl_stats(void *r) {
-    return stats_result(r);
-}
+/* Control requests (actors/pool_ctrl.h serves them with these and the
+ * functions above): the last pool handle going ends the router. */
 static void ctrl_close(void *r) {
     end_self(r, TR_EXIT_NORMAL, 0, NULL);
 }
 static const tr__pool_ctrl_ops ctrl_ops = {ctrl_add, ctrl_remove, ctrl_stats, ctrl_close};
-
-static void on_ctrl(router *r, tr__pool_ctrl *c) {
-    tr__pool_ctrl_serve(c, &ctrl_ops, r, &r->handles, r->closing);
-}
 
 static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     router *r = ((router_state *)state)->r;
     r->ctx = ctx;
     if (TR__LIKELY(msg->type < TR_MSG_SYSTEM && msg->release != tr__pool_ctrl_release)) {
         if (TR__UNLIKELY(r->closing)) {
-            r->dead++;
+            r->cnt.dead++;
             tr_msg_keep(ctx, msg);
             tr__pool_job_dead(r->p, msg, TR_DEAD_STOPPED);
             return 0;
@@ -667,7 +651,7 @@ static int router_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         return 0;
     }
     if (msg->release == tr__pool_ctrl_release) {
-        on_ctrl(r, (tr__pool_ctrl *)msg);
+        tr__pool_ctrl_serve((tr__pool_ctrl *)msg, &ctrl_ops, r, &r->user_handles, r->closing);
     } else if (msg->type == TR__A_TOKEN) {
         on_token(r, msg); /* a job may go out behind it: as after a job */
         if (TR__UNLIKELY(r->gone | r->retry))
@@ -704,9 +688,7 @@ static void router_free(router *r) {
     free(r->drain);
     free(r->slots);
     tr__restarts_free(&r->rs);
-    tr__pool *p = r->p;
     free(r);
-    tr__pool_unref(p);
 }
 
 static void router_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
@@ -714,7 +696,9 @@ static void router_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
     router *r = ((router_state *)state)->r;
     r->ctx = ctx;
     close_down(r);
+    tr__pool *p = r->p;
     router_free(r);
+    tr__pool_drop(p); /* the router's hold (pool_start drops it if init fails) */
 }
 
 static int router_init(tr_ctx *ctx, void *state, void *arg) {
@@ -738,7 +722,7 @@ static int router_init(tr_ctx *ctx, void *state, void *arg) {
     ((router_state *)state)->r = r;
     r->p = p;
     r->ctx = ctx;
-    r->handles = a->handles;
+    r->user_handles = a->user_handles;
     r->rng = 0x2545F4914F6CDD1DULL ^ tr_ref_id(tr_self(ctx));
     tr_trap_exit(ctx, 1);
     tr__ameta_role_owner(ctx, TR_ROLE_POOL, -1);
@@ -772,7 +756,6 @@ static int router_init(tr_ctx *ctx, void *state, void *arg) {
      * take back our self-reference and forget the router. */
     p->router = NULL;
     tr_ref_release(tr_self(ctx));
-    tr__pool_ref(p); /* router_free drops one; pool_start drops the original */
     router_free(r);
     return rc;
 }

@@ -11,7 +11,8 @@
 /* The router's spawn arg. */
 typedef struct tr__pool_rarg {
     tr__pool *p;
-    int64_t handles; /* initial pool handle count; < 0: not counted */
+    int64_t user_handles; /* the user's pool handles at start (1); < 0: a
+                           * supervisor's child, not counted */
 } tr__pool_rarg;
 extern const tr_behavior tr__pool_router_behavior;
 

@@ -9,7 +9,11 @@
  * comes to the calling actor's mailbox; tr_pool_result_stats reads a stats
  * result for both. Nothing the router writes points into a caller's frame.
  * Handle counting messages are one-way. Closing seals the router's mailbox
- * (core/actor.h, tr__actor_seal_any) so that sends fail at once. */
+ * (core/actor.h, tr__actor_seal_any) so that sends fail at once.
+ *
+ * Every kind of pool router (this folder's, isolate/ipool.c's) serves the
+ * requests with tr__pool_ctrl_serve (actors/pool_ctrl.c), giving only what
+ * differs; the stats both kinds share are made by tr__pool_stats_res_new. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,7 +94,8 @@ static int config_valid(const tr_pool_config *c) {
     return c->max_redeliveries < TR__POOL_ATTEMPTS;
 }
 
-static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t handles, tr_ref **out) {
+static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t user_handles,
+                      tr_ref **out) {
     if (out != NULL)
         *out = NULL;
     if (rt == NULL || cfg == NULL || out == NULL || !config_valid(cfg))
@@ -98,7 +103,7 @@ static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t handles
     tr__pool *p = tr__pool_new(rt, cfg);
     if (p == NULL)
         return TR_ENOMEM;
-    tr__pool_rarg a = {p, handles};
+    tr__pool_rarg a = {p, user_handles};
     tr_spawn_opts o = {
         .state_size = sizeof(void *), /* the router keeps a pointer to its state */
         .arg = &a,
@@ -107,7 +112,7 @@ static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t handles
     };
     int rc = tr_spawn(rt, &tr__pool_router_behavior, &o, out);
     if (rc != 0)
-        tr__pool_unref(p); /* the router's reference: its init failed */
+        tr__pool_drop(p); /* the router's hold: it never ran, or its init failed */
     return rc;
 }
 
@@ -234,6 +239,25 @@ int tr_pool_try_remove_worker_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag) {
 
 int tr_pool_stats_async(tr_ctx *ctx, tr_ref *pool, uint64_t tag) {
     return ctrl_request(ctx, pool, TR__POOL_STATS, tag);
+}
+
+tr__pool_stats_res *tr__pool_stats_res_new(const tr__pool_counts *c, size_t n) {
+    tr__pool_stats_res *res = malloc(sizeof(*res) + n * sizeof(uint64_t));
+    if (res == NULL)
+        return NULL;
+    res->st = (tr_pool_stats){
+        .workers = (unsigned)n,
+        .jobs = c->jobs,
+        .routed = c->routed,
+        .restarts = c->restarts,
+        .redeliveries = c->redeliveries,
+        .returned = c->returned,
+        .dead_lettered = c->dead,
+        .queued = c->queued,
+        .copies = c->copies,
+    };
+    res->n = n;
+    return res;
 }
 
 void tr__pool_stats_res_free(void *res) {

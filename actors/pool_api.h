@@ -32,6 +32,20 @@ typedef struct tr__pool_stats_res {
 } tr__pool_stats_res;
 void tr__pool_stats_res_free(void *res);
 
+/* The counters every pool router keeps (owner only: the router), the part
+ * of its stats the kinds share. */
+typedef struct tr__pool_counts {
+    uint64_t jobs, routed, restarts, redeliveries, returned;
+    uint64_t dead;   /* jobs the router dead-lettered */
+    uint64_t queued; /* jobs waiting in the router's queues */
+    uint64_t copies; /* BROADCAST: copies made beyond the first worker's */
+} tr__pool_counts;
+
+/* A stats result for n live workers, with c's counters filled in and the
+ * rest 0 (the router adds its own: handled[], stuck, crashes, other dead
+ * letters): NULL when out of memory. */
+tr__pool_stats_res *tr__pool_stats_res_new(const tr__pool_counts *c, size_t n);
+
 /* Another kind of pool router that answers the same control requests (the
  * process-isolated pool's, isolate/ipool.c), so that tr_pool_close, stats,
  * retain and release accept its handle: registered by its start function

@@ -13,7 +13,7 @@
 #include "troupe/error.h"
 
 void tr__pool_ctrl_serve(tr__pool_ctrl *c, const tr__pool_ctrl_ops *ops, void *router,
-                         int64_t *handles, int closing) {
+                         int64_t *user_handles, int closing) {
     int rc = 0;
     void *res = NULL;
     tr_free_fn res_free = NULL;
@@ -32,11 +32,11 @@ void tr__pool_ctrl_serve(tr__pool_ctrl *c, const tr__pool_ctrl_ops *ops, void *r
             rc = TR_ENOMEM;
         break;
     case TR__POOL_RETAIN:
-        if (*handles >= 0) /* < 0: started under a supervisor, not counted */
-            (*handles)++;
+        if (*user_handles >= 0) /* < 0: started under a supervisor, not counted */
+            (*user_handles)++;
         break;
     case TR__POOL_RELEASE:
-        if (*handles >= 0 && --*handles <= 0 && !closing)
+        if (*user_handles >= 0 && --*user_handles <= 0 && !closing)
             ops->close(router);
         break;
     default:

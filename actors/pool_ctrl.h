@@ -26,12 +26,13 @@ typedef struct tr__pool_ctrl_ops {
 } tr__pool_ctrl_ops;
 
 /* Serve control request c, received by the router (owner only, in its
- * receive). *handles is the router's pool handle count (< 0: started under
- * a supervisor, not counted); closing says whether it is closing already (a
+ * receive). *user_handles is the router's count of the user's pool handles
+ * (< 0: started under a supervisor, not counted; actors/pool_worker.h says
+ * why it is not the tr_ref count); closing says whether it is closing already (a
  * last release then closes nothing). The answer goes back as
  * tr__reply_result (actors/pool_api.c); c stays the runtime's (it is the
  * message being received). */
 void tr__pool_ctrl_serve(tr__pool_ctrl *c, const tr__pool_ctrl_ops *ops, void *router,
-                         int64_t *handles, int closing);
+                         int64_t *user_handles, int closing);
 
 #endif

@@ -31,7 +31,7 @@ tr__pool *tr__pool_new(tr_runtime *rt, const tr_pool_config *cfg) {
     tr__pool *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
-    p->refs = 1; /* the router's */
+    p->holders = 1; /* the router's */
     p->rt = rt;
     p->cfg = *cfg;
     p->cap = cfg->max_workers != 0 ? cfg->max_workers : (cfg->workers > 64 ? cfg->workers : 64);
@@ -48,10 +48,10 @@ tr__pool *tr__pool_new(tr_runtime *rt, const tr_pool_config *cfg) {
     return p;
 }
 
-void tr__pool_unref(tr__pool *p) {
+void tr__pool_drop(tr__pool *p) {
     /* The last holder frees; the locked decrement orders every holder's use
      * before it (full barrier on x86; TSan sees the pair below). */
-    if (!tr__refcount_release(&p->refs))
+    if (!tr__refcount_release(&p->holders))
         return;
     for (unsigned i = 0; i < p->cap; i++)
         if (p->slots[i].ref != NULL)
@@ -64,9 +64,9 @@ void tr__pool_unref(tr__pool *p) {
     free(p);
 }
 
-void tr__pool_ref(tr__pool *p) {
+void tr__pool_hold(tr__pool *p) {
     /* Relaxed: made from a reference the caller holds. */
-    tr__refcount_retain(&p->refs);
+    tr__refcount_retain(&p->holders);
 }
 
 /* Dead-letter a job the pool gives up on. */
@@ -102,7 +102,7 @@ static int w_init(tr_ctx *ctx, void *state, void *arg) {
         if (rc != 0)
             return rc;
     }
-    tr__pool_ref(p);
+    tr__pool_hold(p);
     if (p->cfg.routing == TR_ROUTE_SHARED_QUEUE) {
         tr_msg *tok;
         if (tr__msg_new_system(&tok, TR__A_TOKEN, 0) == 0) {
@@ -194,7 +194,7 @@ static void w_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
     tr__actor_leftovers_put_owner(ctx, keep_head);
     if (p->cfg.behavior->terminate != NULL)
         p->cfg.behavior->terminate(ctx, w->ustate, why);
-    tr__pool_unref(p);
+    tr__pool_drop(p);
 }
 
 const tr_behavior tr__pool_worker_behavior = {
@@ -228,7 +228,7 @@ void tr__pool_watchdog(void *arg) {
     }
     pthread_mutex_unlock(&p->wd_mu);
     for (unsigned k = 0; k < nstuck; k++) {
-        struct stuck_rec *s = &p->wd_scratch[k];
+        struct tr__pool_stuck *s = &p->wd_scratch[k];
         ck_pr_inc_64(&p->stuck); /* a counter for stats; orders nothing */
         if (p->cfg.on_stuck != NULL)
             p->cfg.on_stuck(p->cfg.user_data, s->slot, s->ms);

@@ -4,7 +4,15 @@
  * tr__pool is the part of a pool other threads touch (workers, the router,
  * the watchdog on the timer thread). Its life is owned here, by
  * actors/pool_worker.c: made by tr__pool_new, freed by the last
- * tr__pool_unref (the router and each live worker hold one reference). */
+ * tr__pool_drop (the router and each live worker hold it).
+ *
+ * A pool has two counts, because it has two lives. `holders` (here) counts
+ * who may still touch this struct: its memory outlives the router, whose
+ * workers end after it (the router stops them, they end on their own
+ * workers). The router's `user_handles` (actors/pool.c) counts the user's
+ * pool handles (tr_pool_start's, tr_pool_retain, tr_pool_release): when
+ * the pool closes. The router's tr_ref count cannot tell that, since
+ * monitors, timers, asks and this struct's `router` hold it too. */
 #ifndef TR_ACTORS_POOL_WORKER_H
 #define TR_ACTORS_POOL_WORKER_H
 
@@ -34,28 +42,31 @@ typedef struct tr__pool_slot {
 } TR__ALIGNED tr__pool_slot;
 
 typedef struct tr__pool {
-    uint32_t refs; /* the router + each live worker */
+    uint32_t holders; /* the router + each live worker (tr__pool_hold/drop) */
     tr_runtime *rt;
     tr_pool_config cfg;
-    tr_ref *router; /* retained: workers return jobs to it */
+    tr_ref *router; /* retained until the struct is freed: workers return jobs to it,
+                     * and fail on its closed mailbox once it has ended */
     uint64_t dead;  /* jobs dead-lettered by workers */
     uint64_t stuck; /* watchdog reports */
     unsigned cap;   /* slots */
     tr__pool_slot *slots;
     pthread_mutex_t wd_mu;
-    struct stuck_rec {
+    struct tr__pool_stuck {
         unsigned slot;
         uint64_t ms;
         tr_ref *ref;
     } * wd_scratch; /* timer thread only */
 } tr__pool;
 
-/* A new tr__pool for cfg (copied, valid) holding one reference, the
- * router's: NULL when out of memory. */
+/* A new tr__pool for cfg (copied, valid), held once (for the router): NULL
+ * when out of memory. */
 tr__pool *tr__pool_new(tr_runtime *rt, const tr_pool_config *cfg);
-/* References (the router's, one per live worker). */
-void tr__pool_ref(tr__pool *p);
-void tr__pool_unref(tr__pool *p);
+/* Hold p (a worker from its init), drop a hold (a worker as it ends, the
+ * router as it is freed); the last drop frees p and releases what it
+ * retains (`router`, the watchdog's slot handles). */
+void tr__pool_hold(tr__pool *p);
+void tr__pool_drop(tr__pool *p);
 /* Dead-letter a job the pool gives up on (status cleared). */
 void tr__pool_job_dead(tr__pool *p, tr_msg *m, int why);
 

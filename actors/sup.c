@@ -103,21 +103,21 @@ typedef struct supv {
 
 static int sup_receive(tr_ctx *ctx, void *state, tr_msg *msg);
 
-int tr__sup_is(const tr_ref *ref) {
+bool tr__sup_is_supervisor(const tr_ref *ref) {
     return ref != NULL && ref->beh_receive == sup_receive;
 }
 
 /* --- children ------------------------------------------------------------ */
 
-int tr__sup_spec_valid(const tr_child_spec *c) {
+bool tr__sup_spec_is_valid(const tr_child_spec *c) {
     if (c == NULL)
-        return 0;
+        return false;
     if (c->start == NULL && (c->behavior == NULL || c->behavior->receive == NULL) && c->sup == NULL)
-        return 0;
+        return false;
     if ((unsigned)c->restart > TR_CHILD_TEMPORARY || (unsigned)c->kind > TR_CHILD_SUPERVISOR)
-        return 0;
+        return false;
     if (c->significant != 0 && (c->significant != 1 || c->restart == TR_CHILD_PERMANENT))
-        return 0;
+        return false;
     return c->shutdown_ms >= TR_SHUTDOWN_INFINITY;
 }
 

@@ -3,15 +3,17 @@
 #ifndef TR_ACTORS_SUP_H
 #define TR_ACTORS_SUP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "troupe/supervisor.h"
 
-/* 1 if ref is a troupe supervisor (its behaviour is ours), else 0. */
-int tr__sup_is(const tr_ref *ref);
-/* 1 if the spec can start a child (a way to start, valid enums, significant
- * only when transient or temporary). */
-int tr__sup_spec_valid(const tr_child_spec *c);
+/* Whether ref is a troupe supervisor (its behaviour is ours; false for
+ * NULL). */
+bool tr__sup_is_supervisor(const tr_ref *ref);
+/* Whether the spec can start a child (a way to start, valid enums,
+ * significant only when transient or temporary; false for NULL). */
+bool tr__sup_spec_is_valid(const tr_child_spec *c);
 
 /* The supervisor actor: spawn arg is a tr__sup_start_arg, state
  * tr__sup_state_size() bytes. */

@@ -62,7 +62,7 @@ static int config_valid(const tr_sup_config *cfg) {
     if (!(cfg->backoff_jitter >= 0.0 && cfg->backoff_jitter <= 1.0))
         return 0;
     for (size_t i = 0; i < cfg->nchildren; i++) {
-        if (!tr__sup_spec_valid(&cfg->children[i]))
+        if (!tr__sup_spec_is_valid(&cfg->children[i]))
             return 0;
         if (cfg->children[i].significant && cfg->auto_shutdown == TR_SUP_AUTO_NEVER)
             return 0;
@@ -92,7 +92,7 @@ int tr_sup_start(tr_runtime *rt, const tr_sup_config *cfg, tr_ref **out) {
     /* Started by a supervisor (its init, a restart, a start request: its
      * turn is this thread's current actor) or by anyone else: a root. */
     tr_actor *caller = tr__tls_self;
-    int root = !(caller != NULL && caller->rt == rt && tr__sup_is(caller));
+    int root = !(caller != NULL && caller->rt == rt && tr__sup_is_supervisor(caller));
     tr__sup_start_arg sa = {.cfg = cfg, .child_rc = 0, .root = root};
     tr_spawn_opts o = {
         .state_size = tr__sup_state_size(),
@@ -159,11 +159,11 @@ typedef struct call_args {
 
 static int prepare(tr_ref *sup, const call_args *a, tr__sup_req **out) {
     *out = NULL;
-    if (!tr__sup_is(sup))
+    if (!tr__sup_is_supervisor(sup))
         return TR_EINVAL;
     switch (a->op) {
     case TR__SUP_REQ_START_CHILD:
-        if (!tr__sup_spec_valid(a->spec))
+        if (!tr__sup_spec_is_valid(a->spec))
             return TR_EINVAL;
         break;
     case TR__SUP_REQ_TERMINATE:
@@ -202,7 +202,7 @@ static int prepare(tr_ref *sup, const call_args *a, tr__sup_req **out) {
  * reply (0) or the call's error (no reply then). */
 static int call_blocking(tr_ref *sup, const call_args *a, tr_msg **reply) {
     *reply = NULL;
-    if (!tr__sup_is(sup))
+    if (!tr__sup_is_supervisor(sup))
         return TR_EINVAL;
     int rc = tr__call_may_block();
     if (rc != 0)
@@ -267,7 +267,7 @@ int tr_sup_start_child(tr_ref *sup, const tr_child_spec *spec, tr_ref **out) {
     call_args a = {.op = TR__SUP_REQ_START_CHILD, .spec = spec};
     if (out != NULL)
         *out = NULL;
-    if (!tr__sup_spec_valid(spec))
+    if (!tr__sup_spec_is_valid(spec))
         return TR_EINVAL;
     return call_ref(sup, &a, out);
 }
@@ -509,7 +509,7 @@ int tr_sup_result_spec(const tr_msg *res, tr_child_spec *out) {
 }
 
 int tr_sup_stop(tr_ref *sup) {
-    if (!tr__sup_is(sup))
+    if (!tr__sup_is_supervisor(sup))
         return TR_EINVAL;
     tr__sup_req *r = stop_req_new();
     if (r == NULL)

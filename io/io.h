@@ -63,7 +63,8 @@ struct tr__io {
     tr__io_table timers;
     tr__io_table fds;
     tr__io_table idles; /* actor id -> idle timer */
-    /* Signals (io/signal.c). */
+    /* Signals: io/signal.c's alone (only it reads or writes them); here
+     * because they are per runtime, and io/ has one runtime slot. */
     int signals_on;
     int signal_drain_ms; /* the signal watcher's drain deadline; 0: close at once */
 };

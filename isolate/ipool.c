@@ -103,12 +103,11 @@ typedef struct irouter {
     unsigned rr;
     uint64_t rng;
     tr_msg *q_head, *q_tail;
-    uint64_t qlen;
     tr_msg *flush_msg; /* ours while no flush is pending */
     tr__restarts rs;
-    int64_t handles;
-    uint64_t jobs, routed, restarts, redeliveries, returned, dead, crashes, kills;
-    uint64_t copies; /* BROADCAST: copies made (jobs beyond the senders') */
+    int64_t user_handles; /* as actors/pool.c's (actors/pool_worker.h says why) */
+    tr__pool_counts cnt; /* queued: the FIFO's length */
+    uint64_t crashes, kills;
     uint64_t timer_id, timer_tag, timer_due, wd_timer;
     int closing;
 } irouter;
@@ -119,7 +118,7 @@ typedef struct irouter_state {
 
 typedef struct istart {
     irouter *r;
-    int64_t handles;
+    int64_t user_handles;
 } istart;
 
 /* --- queues ------------------------------------------------------------------ */
@@ -145,7 +144,7 @@ static tr_msg *q_pop(tr_msg **head, tr_msg **tail) {
 }
 
 static void job_dead(irouter *r, tr_msg *m, int how, int why) {
-    r->dead++;
+    r->cnt.dead++;
     m->status = how;
     m->next = NULL;
     tr__dead_letter(r->rt, m, why);
@@ -198,7 +197,7 @@ static int put(irouter *r, unsigned i, tr_msg *m) {
     s->out_len = need;
     s->ring[(s->head + s->nfl) % r->max_fl] = m;
     s->nfl++;
-    r->routed++;
+    r->cnt.routed++;
     want_flush(r);
     return 0;
 }
@@ -219,7 +218,7 @@ static void feed(irouter *r, unsigned i) {
             m = q_pop(&r->q_head, &r->q_tail);
         if (m == NULL)
             return;
-        r->qlen--;
+        r->cnt.queued--;
         if (put(r, i, m) != 0) {
             if (mine) { /* back in front */
                 m->next = s->p_head;
@@ -232,7 +231,7 @@ static void feed(irouter *r, unsigned i) {
                 if (r->q_tail == NULL)
                     r->q_tail = m;
             }
-            r->qlen++;
+            r->cnt.queued++;
             return;
         }
     }
@@ -254,7 +253,7 @@ static void route(irouter *r, tr_msg *m) {
         if (s->p_head == NULL && has_room(r, s) && put(r, i, m) == 0)
             return;
         q_push(&s->p_head, &s->p_tail, m);
-        r->qlen++; /* counted with the shared queue in stats */
+        r->cnt.queued++; /* counted with the shared queue in stats */
         return;
     }
     if (r->q_head == NULL) {
@@ -284,7 +283,7 @@ static void route(irouter *r, tr_msg *m) {
             return;
     }
     q_push(&r->q_head, &r->q_tail, m);
-    r->qlen++;
+    r->cnt.queued++;
 }
 
 /* m to slot i's child: written now if it has room and nothing waits for it
@@ -295,7 +294,7 @@ static void to_slot(irouter *r, unsigned i, tr_msg *m) {
     if (s->p_head == NULL && has_room(r, s) && put(r, i, m) == 0)
         return;
     q_push(&s->p_head, &s->p_tail, m);
-    r->qlen++; /* counted with the shared queue in stats */
+    r->cnt.queued++; /* counted with the shared queue in stats */
 }
 
 /* BROADCAST, as a thread pool's (troupe/pool.h): every live child gets a
@@ -325,7 +324,7 @@ static void broadcast(irouter *r, tr_msg *m) {
             c->corr = m->corr;
         }
         c->status = 0;
-        r->copies++;
+        r->cnt.copies++;
         to_slot(r, i, c);
     }
     if (first < 0)
@@ -342,7 +341,7 @@ static void attempt_failed(irouter *r, tr_msg *m, int how) {
         return;
     }
     m->status = (int32_t)a;
-    r->redeliveries++;
+    r->cnt.redeliveries++;
     route(r, m);
 }
 
@@ -612,7 +611,7 @@ static void child_died(irouter *r, unsigned i, int status) {
             job_dead(r, fl[k], 0, TR_DEAD_STOPPED);
         return;
     }
-    r->restarts++;
+    r->cnt.restarts++;
     int escalate = tr__restarts_note(&r->rs);
     s->state = S_DUE;
     s->due = tr__mono_ms() + tr__restarts_delay(&r->rs);
@@ -620,7 +619,7 @@ static void child_died(irouter *r, unsigned i, int status) {
         if (k == crashed) {
             attempt_failed(r, fl[k], how);
         } else {
-            r->returned++;
+            r->cnt.returned++;
             route(r, fl[k]);
         }
     }
@@ -706,7 +705,7 @@ static void close_down(irouter *r) {
     tr_msg *m;
     while ((m = q_pop(&r->q_head, &r->q_tail)) != NULL)
         job_dead(r, m, 0, TR_DEAD_STOPPED);
-    r->qlen = 0;
+    r->cnt.queued = 0;
     for (unsigned i = 0; i < r->cap; i++) {
         islot *s = &r->slots[i];
         while ((m = q_pop(&s->p_head, &s->p_tail)) != NULL)
@@ -729,7 +728,8 @@ static void end_self(irouter *r, tr_exit_kind kind, int code, const char *text) 
 
 /* 0 when added; TR_ESTATE while closing, TR_EFULL at max_workers, or the
  * spawn's error (TR_ESYS, TR_ENOMEM). */
-static int add_worker(irouter *r) {
+static int ctrl_add(void *arg) {
+    irouter *r = arg;
     if (r->closing)
         return TR_ESTATE;
     if (r->n >= r->cap)
@@ -748,7 +748,8 @@ static int add_worker(irouter *r) {
 
 /* The newest slot goes: its child is killed, its jobs go back to the
  * others (returned: a job it had started may run again). */
-static int remove_worker(irouter *r) {
+static int ctrl_remove(void *arg) {
+    irouter *r = arg;
     if (r->closing || r->n == 0)
         return TR_ESTATE;
     unsigned i = r->n - 1;
@@ -769,35 +770,25 @@ static int remove_worker(irouter *r) {
     s->head = s->nfl = 0;
     tr_msg *m;
     for (unsigned k = 0; k < nfl; k++) {
-        r->returned++;
+        r->cnt.returned++;
         route(r, s->ring[(head + k) % r->max_fl]);
     }
     while ((m = q_pop(&s->p_head, &s->p_tail)) != NULL) {
-        r->qlen--;
+        r->cnt.queued--;
         route(r, m);
     }
     arm_respawn(r);
     return 0;
 }
 
-static tr__pool_stats_res *stats_result(irouter *r) {
-    tr__pool_stats_res *res = malloc(sizeof(*res) + r->n * sizeof(uint64_t));
+static tr__pool_stats_res *ctrl_stats(void *arg) {
+    irouter *r = arg;
+    tr__pool_stats_res *res = tr__pool_stats_res_new(&r->cnt, r->n);
     if (res == NULL)
         return NULL;
     tr_pool_stats *o = &res->st;
-    memset(o, 0, sizeof(*o));
-    o->workers = r->n;
-    o->jobs = r->jobs;
-    o->routed = r->routed;
-    o->restarts = r->restarts;
-    o->redeliveries = r->redeliveries;
-    o->returned = r->returned;
-    o->dead_lettered = r->dead;
     o->stuck = r->kills;
     o->crashes = r->crashes;
-    o->queued = r->qlen;
-    o->copies = r->copies;
-    res->n = r->n;
     for (unsigned i = 0; i < r->cap; i++) {
         o->handled += r->slots[i].handled;
         if (i < r->n)
@@ -806,24 +797,12 @@ static tr__pool_stats_res *stats_result(irouter *r) {
     return res;
 }
 
-static int ctrl_add(void *r) {
-    return add_worker(r);
-}
-static int ctrl_remove(void *r) {
-    return remove_worker(r);
-}
-static tr__pool_stats_res *ctrl_stats(void *r) {
-    return stats_result(r);
-}
+/* Control requests, served as a thread pool's router serves them
+ * (actors/pool_ctrl.h) with the functions above. */
 static void ctrl_close(void *r) {
     end_self(r, TR_EXIT_NORMAL, 0, NULL);
 }
 static const tr__pool_ctrl_ops ctrl_ops = {ctrl_add, ctrl_remove, ctrl_stats, ctrl_close};
-
-/* Answered as a thread pool's router answers them (actors/pool_ctrl.h). */
-static void on_ctrl(irouter *r, tr__pool_ctrl *c) {
-    tr__pool_ctrl_serve(c, &ctrl_ops, r, &r->handles, r->closing);
-}
 
 /* --- the behaviour ----------------------------------------------------------- */
 
@@ -852,7 +831,7 @@ static int irouter_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
             job_dead(r, msg, 0, TR_DEAD_STOPPED);
             return 0;
         }
-        r->jobs++;
+        r->cnt.jobs++;
         if (r->cfg.pool.routing == TR_ROUTE_BROADCAST)
             broadcast(r, msg);
         else
@@ -888,7 +867,7 @@ static int irouter_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         break;
     }
     if (msg->release == tr__pool_ctrl_release)
-        on_ctrl(r, (tr__pool_ctrl *)msg);
+        tr__pool_ctrl_serve((tr__pool_ctrl *)msg, &ctrl_ops, r, &r->user_handles, r->closing);
     return 0;
 }
 
@@ -918,7 +897,7 @@ static int irouter_init(tr_ctx *ctx, void *state, void *arg) {
     istart *a = arg;
     irouter *r = a->r;
     r->ctx = ctx;
-    r->handles = a->handles;
+    r->user_handles = a->user_handles;
     r->rng = 0x2545F4914F6CDD1DULL ^ tr_ref_id(tr_self(ctx));
     int rc = 0;
     for (unsigned i = 0; i < r->cfg.pool.workers && rc == 0; i++) {
@@ -973,10 +952,10 @@ static int config_valid(const tr_ipool_config *c) {
     if (c->entry == NULL || strlen(c->entry) > 63)
         return 0;
     /* Our own program must know the entry (another one is trusted). */
-    return c->exe != NULL || tr__ipool_entry_known(c->entry);
+    return c->exe != NULL || tr__ipool_entry_is_known(c->entry);
 }
 
-static int ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, int64_t handles,
+static int ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, int64_t user_handles,
                        tr_ref **out) {
     if (out != NULL)
         *out = NULL;
@@ -1020,7 +999,7 @@ static int ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, int64_t handl
                                cfg->pool.backoff_max_ms, cfg->pool.backoff_jitter);
     }
     if (rc == 0) {
-        istart a = {r, handles};
+        istart a = {r, user_handles};
         tr_spawn_opts o = {
             .state_size = sizeof(irouter_state),
             .arg = &a,

@@ -78,7 +78,7 @@ int tr_ipool_register(const char *name, tr_ipool_fn fn, void *user) {
     return 0;
 }
 
-int tr__ipool_entry_known(const char *name) {
+bool tr__ipool_entry_is_known(const char *name) {
     return name != NULL && find_entry(name) != NULL;
 }
 

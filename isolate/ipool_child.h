@@ -10,6 +10,7 @@
 #ifndef TR_ISOLATE_IPOOL_CHILD_H
 #define TR_ISOLATE_IPOOL_CHILD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -45,8 +46,8 @@ typedef struct tr__iprogress {
 #define TR__IPOOL_CHILD_FD 3
 #define TR__IPOOL_PROGRESS_FD 4
 
-/* 1 if name is a registered entry. */
-int tr__ipool_entry_known(const char *name);
+/* Whether name is a registered entry (false for NULL). */
+bool tr__ipool_entry_is_known(const char *name);
 
 /* Start a child running entry with its end of a new socketpair: *pid, its
  * pidfd (CLOEXEC, or -1 where pidfd_open is missing), the parent's end of

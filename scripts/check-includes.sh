@@ -22,7 +22,11 @@
 # relative "../core/msg.h"); a bare "x.h" is the file's own folder.
 #
 # It also fails when two .c files of the tree share a base name (core/pool.c
-# and actors/pool.c once did): a name says which file, wherever it is cited.
+# and actors/pool.c once did): a name says which file, wherever it is cited;
+# and when a header above base/ has no .c of its own name beside it: a
+# header declares what one file offers the others (actors/pool.h once
+# covered three files, io/io.h six). base/ has header-only files (atomics,
+# locks, platform, refcounts).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -94,3 +98,12 @@ if [ -n "$dups" ]; then
     exit 1
 fi
 echo "check-includes: $(git ls-files '*.c' | wc -l) .c files, no two share a name"
+
+orphans=$(git ls-files 'mailbox/*.h' 'core/*.h' 'actors/*.h' 'io/*.h' 'isolate/*.h' |
+    while read -r h; do [ -f "${h%.h}.c" ] || echo "$h"; done)
+if [ -n "$orphans" ]; then
+    echo "check-includes: each internal header belongs to the .c of its name (one header per file):" >&2
+    for o in $orphans; do echo "  $o has no ${o%.h}.c" >&2; done
+    exit 1
+fi
+echo "check-includes: every internal header above base/ is one .c file's"

@@ -850,6 +850,30 @@ static void broadcast_copies_survive_crashes(void **st) {
     stop(p);
 }
 
+static int ended(void *arg) {
+    return !tr_ref_is_alive(arg);
+}
+
+/* The pool's handle count (tr_pool_retain/release), answered by the shared
+ * control path (actors/pool_api.c) for an isolated router too: a plain
+ * reference does not keep the pool open, the last pool handle closes it. */
+static void last_pool_handle_release_closes_the_pool(void **st) {
+    (void)st;
+    tr_ref *p = start(2, 3, 0);
+    tr_ref_retain(p); /* plain: to watch it end */
+    assert_int_equal(tr_pool_retain(p), 0);
+    assert_int_equal(tr_pool_release(p), 0);
+    uint64_t w = 0;
+    assert_int_equal(ask(p, OK, 4, &w), 0); /* one pool handle left: still open */
+    assert_int_equal(w, 8);
+    assert_true(tr_ref_is_alive(p));
+    assert_int_equal(tr_pool_release(p), 0);
+    assert_true(tu_wait_until(ended, p, TU_WAIT_MS));
+    assert_int_equal(tr_send_word(p, OK, 1), TR_EDEAD);
+    tr_ref_release(p);
+    assert_true(tu_wait_until(no_children, NULL, TU_WAIT_MS));
+}
+
 static void close_with_jobs_in_flight_dead_letters_them(void **st) {
     (void)st;
     reset();
@@ -941,6 +965,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(watchdog_times_each_job_from_its_start),
         cmocka_unit_test(outside_kill_is_survived),
         cmocka_unit_test(pool_calls_work_on_the_handle),
+        cmocka_unit_test(last_pool_handle_release_closes_the_pool),
         cmocka_unit_test(restart_intensity_closes_the_pool),
         cmocka_unit_test(address_space_limit_applies_in_the_child),
         cmocka_unit_test(close_with_jobs_in_flight_dead_letters_them),

@@ -46,7 +46,7 @@
  * (destructors run, ask futures fail promptly with TR_EDEAD), the workers are
  * stopped after their current job, and sends to the handle fail with
  * TR_EDEAD: from the moment tr_pool_close returns 0 (or the call that
- * removed the last worker returns 1), not only once the router has ended.
+ * removed the last worker returns 0), not only once the router has ended.
  *
  * Calls from inside actors: every call below that blocks (resizing, stats)
  * has an _async form for actors, which never blocks its worker. It sends
