@@ -567,7 +567,7 @@ static void start_due(irouter *r) {
          * the intensity, as a crash does (OTP's supervisors do the same),
          * so a pool that cannot make children gives up (and dead-letters
          * its jobs) instead of retrying every RETRY_MIN_MS forever. */
-        r->restarts++;
+        r->cnt.restarts++;
         if (tr__restarts_note(&r->rs)) {
             give_up(r, "child restarts or failed starts");
             return;
