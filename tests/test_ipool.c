@@ -391,10 +391,10 @@ static void hung_once_is_killed_then_answered(void **st) {
 /* SIGKILL from outside, as the OOM killer would: the job in flight is
  * redelivered to the respawned child. */
 /* With k jobs written to one child at once, each job's deadline runs from
- * when the child starts it: four 150 ms jobs in a row (600 ms from the
- * write to the last start) under a 400 ms deadline are never killed, and
- * the hang behind them is, once. A deadline from the write would kill the
- * third or fourth slow job. */
+ * when the child starts it: six 100 ms jobs in a row (600 ms from the write
+ * to the hang's start) under a 500 ms deadline are never killed, and the
+ * hang behind them is, once. A deadline from the write would kill the fifth
+ * or sixth slow job. */
 static void watchdog_times_each_job_from_its_start(void **st) {
     (void)st;
     tr_ipool_config c;
@@ -403,15 +403,17 @@ static void watchdog_times_each_job_from_its_start(void **st) {
     c.pool.max_redeliveries = 3;
     c.entry = "test";
     c.max_inflight = 8;
-    c.job_timeout_ms = 400 * TU_SANITIZER_SLOWDOWN;
+    /* Each slow job takes 100 ms against a 500 ms deadline (400 ms of
+     * margin for a loaded host); six of them take 600 ms from the write. */
+    c.job_timeout_ms = 500 * TU_SANITIZER_SLOWDOWN;
     tr_ref *p;
     assert_int_equal(tr_ipool_start(rt, &c, &p), 0);
     uint64_t w = 0;
     assert_int_equal(ask(p, OK, 1, &w), 0); /* the child is up: the jobs go in one write */
-    enum { N = 5 };
+    enum { N = 7 };
     tr_future *f[N];
     for (int i = 0; i < N - 1; i++)
-        assert_int_equal(tr_ask_word(p, SLOW, 150 * TU_SANITIZER_SLOWDOWN, &f[i]), 0);
+        assert_int_equal(tr_ask_word(p, SLOW, 100 * TU_SANITIZER_SLOWDOWN, &f[i]), 0);
     assert_int_equal(tr_ask_word(p, HANG_ONCE, 9, &f[N - 1]), 0);
     for (int i = 0; i < N; i++) {
         tr_msg *rep;
