@@ -30,6 +30,7 @@
  * pool takes it without a system call. Without an idle worker nothing
  * changes: the spawner maps the chunk itself, as before. */
 #include <assert.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -328,13 +329,20 @@ void **tr__blocks_chunks_any(tr_runtime *rt, size_t *n, int *nomem) {
 }
 
 void tr__blocks_destroy(tr_runtime *rt) {
+    /* A parent's runtime in a fork child (core/fork.c): the snapshot may
+     * have caught a thread inside the pool's lock (the chunk list torn:
+     * leave it all mapped) or inside tr__block_free (between freeing a side
+     * block and clearing its pointer: leave the side blocks). */
+    bool forked = ck_pr_load_32(&rt->state) == TR__RT_FORKED;
+    if (forked && rt->pool_torn)
+        return;
     for (size_t c = 0; c < rt->nchunks; c++) {
         size_t bytes = ((chunk_head *)rt->chunks[c])->bytes;
         /* Blocks whose handles are still held at free (tr_runtime_free
          * warns of them) keep their side blocks until now. */
         size_t nblocks;
         tr_actor *blocks = tr__blocks_of_chunk(rt->chunks[c], &nblocks);
-        for (size_t i = 0; i < nblocks; i++)
+        for (size_t i = 0; i < nblocks && !forked; i++)
             if (TR__UNLIKELY(blocks[i].ext != NULL)) {
                 free(blocks[i].ext->texts);
                 free(blocks[i].ext);

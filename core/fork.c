@@ -8,7 +8,10 @@
  * TR_EFORKED first (the state word is the one foreign sends and spawns
  * read anyway: no cost on the hot path). tr_runtime_free releases what
  * core owns (its worker loops' fds, the actor blocks, the runtime) without
- * joining threads; what the layers above core hang on it (io/, actors/:
+ * joining threads; the actor blocks' chunks only if no parent thread held
+ * the block pool's lock at the fork (else the chunk list may be torn: it
+ * stays mapped), and never the blocks' side blocks (a parent thread may
+ * have been freeing one); what the layers above core hang on it (io/, actors/:
  * their own threads and locks) is left as it is.
  *
  * The child may make runtimes of its own: the process-wide state they use
@@ -58,6 +61,7 @@ static void child(void) {
         /* Spinlocks a parent's thread may have held: tr_runtime_free takes
          * none of them on a forked runtime, but a stray internal path
          * (a handle's last release) must not spin forever either. */
+        rt->pool_torn = ck_spinlock_fas_locked(&rt->pool_lock);
         ck_spinlock_fas_unlock(&rt->pool_lock);
         ck_spinlock_fas_unlock(&rt->global.lock);
     }

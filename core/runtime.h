@@ -98,6 +98,9 @@ struct tr_runtime {
     void *ahead;               /* a chunk a worker mapped ahead of need, or NULL */
     size_t ahead_bytes;        /* its size; the size wanted while ahead_want is 1 */
     uint32_t ahead_want;       /* 1: an idle worker should map the next chunk */
+    /* In a fork child only (core/fork.c): pool_lock was held at the fork,
+     * so the chunk list may be torn; tr__blocks_destroy leaves it. */
+    uint8_t pool_torn;
     /* tr_send_wait sleepers: an event count on a futex. space_seq moves on
      * every wake; a sender sleeps only while it still holds the value it
      * read before its failed push (core/send.c). */

@@ -18,8 +18,9 @@
  *   tr_runtime_free()  closes, joins and frees.
  * In a child process made by fork() the parent's runtimes are unusable:
  * every call on them returns TR_EFORKED (tr_runtime_free releases their
- * memory without joining threads that do not exist there); the child may
- * make runtimes of its own.
+ * fds and what memory it can without joining threads that do not exist
+ * there: what a parent thread was changing at the fork stays mapped until
+ * the child exits or execs); the child may make runtimes of its own.
  * The runtime also closes by itself once at least one actor was spawned and
  * then no actor is left alive and no actor handle (tr_ref) is held anywhere,
  * unless tr_runtime_config.keep_open is set.
