@@ -191,15 +191,27 @@ static void idle_timeout_restarts_with_traffic(void **state) {
     fixture_up(&f, &s);
     int fd = client(f.port, 0);
     assert_true(tu_wait_ge(&s.accepted, 1, DEADLINE_MS));
-    int64_t until = tu_now_ms() + 4 * IDLE_MS;
+    int64_t until = tu_now_ms() + 4 * IDLE_MS, last = tu_now_ms(), gap = 0;
     uint64_t sent = 0;
     while (tu_now_ms() < until) {
+        int64_t now = tu_now_ms();
+        gap = now - last > gap ? now - last : gap;
+        if (gap >= IDLE_MS)
+            break; /* this thread slept past the timeout (a loaded host) */
         assert_int_equal(send(fd, "x", 1, MSG_NOSIGNAL), 1);
         sent++;
-        tu_sleep_ms(IDLE_MS / 3);
+        last = now;
+        tu_sleep_ms(IDLE_MS / 5);
     }
-    assert_true(tu_wait_ge(&s.data, sent, DEADLINE_MS));
-    assert_int_equal(tu_load(&s.closed_timeout), 0); /* still open */
+    if (gap < IDLE_MS) { /* the traffic kept the connection busy throughout */
+        assert_true(tu_wait_ge(&s.data, sent, DEADLINE_MS));
+        assert_int_equal(tu_load(&s.closed_timeout), 0); /* still open */
+    } else {
+        fprintf(stderr,
+                "note: a send came %lld ms after the last (host too loaded to "
+                "check that traffic keeps the connection open)\n",
+                (long long)gap);
+    }
     assert_true(tu_wait_ge(&s.closed_timeout, 1, DEADLINE_MS));
     assert_true(read_until_closed(fd));
     close(fd);
