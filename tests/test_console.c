@@ -38,17 +38,6 @@ static void make_path(const char *what) {
     unlink(sock_path);
 }
 
-static int open_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (d == NULL)
-        return -1;
-    while (readdir(d) != NULL)
-        n++;
-    closedir(d);
-    return n; /* counts ".", ".." and the DIR's own fd: the same every time */
-}
-
 /* A runtime serving a console at sock_path, with the known system. */
 static tr_runtime *console_runtime(console_app *app) {
     tr_runtime_config cfg;
@@ -226,10 +215,10 @@ static int check_prometheus(const char *text) {
 static void no_console_without_a_path(void **state) {
     (void)state;
     unsetenv("TROUPE_CONSOLE");
-    int before = open_fds();
+    int before = tu_open_fds();
     tr_runtime *rt = tu_runtime_new(2);
     assert_non_null(rt);
-    int with_rt = open_fds();
+    int with_rt = tu_open_fds();
     tr_runtime_free(rt);
     /* Only the workers' fds (two each): none for a console. */
     tr_runtime_config cfg;
@@ -238,10 +227,10 @@ static void no_console_without_a_path(void **state) {
     make_path("nopath");
     cfg.console_path = sock_path;
     assert_int_equal(tr_runtime_new(&rt, &cfg), 0);
-    int with_console = open_fds();
+    int with_console = tu_open_fds();
     tr_runtime_free(rt);
     assert_int_equal(with_console, with_rt + 3); /* listening socket, wake pipe */
-    assert_int_equal(open_fds(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void serves_version_and_help(void **state) {
@@ -770,7 +759,7 @@ static void hang_up_mid_reply_and_never_read(void **state) {
 static void free_with_clients_connected(void **state) {
     (void)state;
     make_path("freeconn");
-    int before = open_fds();
+    int before = tu_open_fds();
     console_app app;
     tr_runtime *rt = console_runtime(&app);
     int fds[3];
@@ -784,7 +773,7 @@ static void free_with_clients_connected(void **state) {
     assert_true(tu_now_ms() - t0 < 1500);
     for (int i = 0; i < 3; i++)
         close(fds[i]);
-    assert_int_equal(open_fds(), before);
+    assert_int_equal(tu_open_fds(), before);
     assert_int_equal(access(sock_path, F_OK), -1);
 }
 

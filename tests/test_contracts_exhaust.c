@@ -39,36 +39,8 @@
 #define SPIN_WINDOW_MS 500
 #define SPIN_MAX_CPU 0.06 /* seconds of CPU in the window; a spinning thread took 0.18-0.5 */
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "child check failed, line %d: %s\n", __LINE__, #cond);                 \
-            exit(__LINE__ % 200 + 1);                                                              \
-        }                                                                                          \
-    } while (0)
-
 static void in_child(void (*fn)(void)) {
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        fn();
-        exit(0);
-    }
-    int status = 0;
-    int64_t deadline = tu_now_ms() + CHILD_DEADLINE_MS;
-    pid_t got;
-    while ((got = waitpid(pid, &status, WNOHANG)) == 0 && tu_now_ms() < deadline)
-        tu_sleep_ms(5);
-    if (got == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        fail_msg("child hung");
-    }
-    if (WIFSIGNALED(status))
-        fail_msg("child killed by signal %d", WTERMSIG(status));
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(tu_in_child(fn, CHILD_DEADLINE_MS), 0);
 }
 
 /* The lowest free fd: with the limit set to it + more, exactly `more` fds
@@ -84,17 +56,17 @@ static rlim_t saved_limit;
 
 static void limit_fds(int more) {
     struct rlimit rl;
-    CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    TU_CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
     saved_limit = rl.rlim_cur;
     rl.rlim_cur = (rlim_t)(lowest_free_fd() + more);
-    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    TU_CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
 }
 
 static void unlimit_fds(void) {
     struct rlimit rl;
-    CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    TU_CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
     rl.rlim_cur = saved_limit;
-    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    TU_CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
 }
 
 static int hog[4096];
@@ -134,7 +106,7 @@ static void count_console(void *user, const tr_log_record *rec) {
  * and must serve the client once fds are back. */
 static void console_out_of_fds(void) {
     char dir[] = "/tmp/troupe-exhaust-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
+    TU_CHILD_CHECK(mkdtemp(dir) != NULL);
     char path[256];
     snprintf(path, sizeof(path), "%s/c.sock", dir);
     tr_runtime_config cfg;
@@ -144,39 +116,39 @@ static void console_out_of_fds(void) {
     cfg.console_path = path;
     cfg.log_fn = count_console;
     tr_runtime *rt;
-    CHECK(tr_runtime_new(&rt, &cfg) == 0);
+    TU_CHILD_CHECK(tr_runtime_new(&rt, &cfg) == 0);
     int cl = socket(AF_UNIX, SOCK_STREAM, 0);
-    CHECK(cl >= 0);
+    TU_CHILD_CHECK(cl >= 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     strcpy(sa.sun_path, path);
     limit_fds(8);
     hog_all();
-    CHECK(nhog > 0);
-    CHECK(connect(cl, (struct sockaddr *)&sa, sizeof(sa)) == 0); /* the backlog takes it */
-    CHECK(write(cl, "version\n", 8) == 8);
+    TU_CHILD_CHECK(nhog > 0);
+    TU_CHILD_CHECK(connect(cl, (struct sockaddr *)&sa, sizeof(sa)) == 0); /* the backlog takes it */
+    TU_CHILD_CHECK(write(cl, "version\n", 8) == 8);
     tu_sleep_ms(100); /* the console has seen it and failed by now */
     double cpu0 = cpu_seconds();
     tu_sleep_ms(SPIN_WINDOW_MS);
     double cpu = cpu_seconds() - cpu0;
     fprintf(stderr, "cpu while the console is out of fds: %.3f s in %d ms\n", cpu, SPIN_WINDOW_MS);
-    CHECK(cpu < SPIN_MAX_CPU);
-    CHECK(tu_load(&console_reports) == 1); /* said once, not per retry */
+    TU_CHILD_CHECK(cpu < SPIN_MAX_CPU);
+    TU_CHILD_CHECK(tu_load(&console_reports) == 1); /* said once, not per retry */
     /* The runtime goes on meanwhile. */
     tr_runtime_stats st;
-    CHECK(tr_runtime_stats_get(rt, &st) == 0);
+    TU_CHILD_CHECK(tr_runtime_stats_get(rt, &st) == 0);
     give_back();
     unlimit_fds();
     /* Served once fds are back: the reply, then the close. */
     struct timeval tv = {.tv_sec = 10};
-    CHECK(setsockopt(cl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
+    TU_CHILD_CHECK(setsockopt(cl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
     char reply[64] = {0};
     size_t got = 0;
     ssize_t n;
     while (got < sizeof(reply) - 1 && (n = read(cl, reply + got, sizeof(reply) - 1 - got)) > 0)
         got += (size_t)n;
-    CHECK(strncmp(reply, "troupe-console 1\n", 17) == 0);
+    TU_CHILD_CHECK(strncmp(reply, "troupe-console 1\n", 17) == 0);
     close(cl);
-    CHECK(tr_runtime_free(rt) == 0);
+    TU_CHILD_CHECK(tr_runtime_free(rt) == 0);
     unlink(path);
     rmdir(dir);
 }
@@ -195,38 +167,9 @@ static int job_entry(void *user, const tr_ipool_job *job, tr_ibuf *reply) {
     return tr_ibuf_set(reply, job->type, job->word + 1);
 }
 
-/* Our child processes, zombies included (ppid in /proc/<pid>/stat). */
-static int count_children(void) {
-    DIR *d = opendir("/proc");
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    pid_t me = getpid();
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[k] = '\0';
-        char *rp = strrchr(buf, ')');
-        int ppid = 0;
-        char state;
-        if (rp != NULL && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == me)
-            n++;
-    }
-    closedir(d);
-    return n;
-}
-
 static int children_gone(void *arg) {
     (void)arg;
-    return count_children() == 0;
+    return tu_children(NULL) == 0;
 }
 
 static tr_runtime *plain_rt(void) {
@@ -244,7 +187,7 @@ static tr_runtime *plain_rt(void) {
  * no fd. */
 static void ipool_start_out_of_fds(void) {
     tr_runtime *rt = plain_rt();
-    CHECK(rt != NULL);
+    TU_CHILD_CHECK(rt != NULL);
     int started = 0, refused = 0;
     for (int more = 0; more < 12; more++) {
         int free_before = lowest_free_fd();
@@ -259,10 +202,10 @@ static void ipool_start_out_of_fds(void) {
         if (rc == 0) {
             started++;
             tr_future *f;
-            CHECK(tr_ask_word(pool, 1, 41, &f) == 0);
+            TU_CHILD_CHECK(tr_ask_word(pool, 1, 41, &f) == 0);
             tr_msg *reply;
-            CHECK(tr_future_wait(f, 10000, &reply) == 0);
-            CHECK(reply->word == 42);
+            TU_CHILD_CHECK(tr_future_wait(f, 10000, &reply) == 0);
+            TU_CHILD_CHECK(reply->word == 42);
             tr_msg_free(reply);
             tr_future_release(f);
             tr_pool_release(pool);
@@ -270,14 +213,14 @@ static void ipool_start_out_of_fds(void) {
             refused++;
             if (rc != TR_ESYS)
                 fprintf(stderr, "room for %d fds: tr_ipool_start returned %d\n", more, rc);
-            CHECK(rc == TR_ESYS);
-            CHECK(pool == NULL);
+            TU_CHILD_CHECK(rc == TR_ESYS);
+            TU_CHILD_CHECK(pool == NULL);
         }
-        CHECK(tu_wait_until(children_gone, NULL, 10000));
-        CHECK(lowest_free_fd() == free_before);
+        TU_CHILD_CHECK(tu_wait_until(children_gone, NULL, 10000));
+        TU_CHILD_CHECK(lowest_free_fd() == free_before);
     }
-    CHECK(refused > 0 && started > 0); /* both sides of the limit were seen */
-    CHECK(tr_runtime_free(rt) == 0);
+    TU_CHILD_CHECK(refused > 0 && started > 0); /* both sides of the limit were seen */
+    TU_CHILD_CHECK(tr_runtime_free(rt) == 0);
 }
 
 static void an_ipool_start_out_of_fds_fails_with_esys_and_leaves_nothing(void **state) {
@@ -324,7 +267,7 @@ static int pool_ended(void *arg) {
 static void ipool_respawn_out_of_fds(void) {
     int free_before = lowest_free_fd(); /* before the runtime: it frees its own */
     tr_runtime *rt = plain_rt();
-    CHECK(rt != NULL);
+    TU_CHILD_CHECK(rt != NULL);
     tr_ipool_config ic;
     tr_ipool_config_init(&ic);
     ic.entry = "exhaust-job";
@@ -333,26 +276,26 @@ static void ipool_respawn_out_of_fds(void) {
     ic.pool.period_ms = 10000;
     ic.pool.max_redeliveries = 100; /* the job waits for a child, not for its own limit */
     tr_ref *pool;
-    CHECK(tr_ipool_start(rt, &ic, &pool) == 0);
+    TU_CHILD_CHECK(tr_ipool_start(rt, &ic, &pool) == 0);
     tr_future *f;
     tr_msg *reply;
-    CHECK(tr_ask_word(pool, 1, 1, &f) == 0); /* the child is up and answering */
-    CHECK(tr_future_wait(f, 10000, &reply) == 0);
+    TU_CHILD_CHECK(tr_ask_word(pool, 1, 1, &f) == 0); /* the child is up and answering */
+    TU_CHILD_CHECK(tr_future_wait(f, 10000, &reply) == 0);
     tr_msg_free(reply);
     tr_future_release(f);
     pid_t child = first_child();
-    CHECK(child > 0);
+    TU_CHILD_CHECK(child > 0);
     limit_fds(0); /* no fd left to make a child with */
-    CHECK(kill(child, SIGKILL) == 0);
-    CHECK(tr_ask_word(pool, 1, 2, &f) == 0);
-    CHECK(tu_wait_until(pool_ended, pool, 10000)); /* gave up */
-    CHECK(tr_future_wait(f, 10000, &reply) == TR_EDEAD);
+    TU_CHILD_CHECK(kill(child, SIGKILL) == 0);
+    TU_CHILD_CHECK(tr_ask_word(pool, 1, 2, &f) == 0);
+    TU_CHILD_CHECK(tu_wait_until(pool_ended, pool, 10000)); /* gave up */
+    TU_CHILD_CHECK(tr_future_wait(f, 10000, &reply) == TR_EDEAD);
     tr_future_release(f);
     unlimit_fds();
-    CHECK(tu_wait_until(children_gone, NULL, 10000));
+    TU_CHILD_CHECK(tu_wait_until(children_gone, NULL, 10000));
     tr_pool_release(pool);
-    CHECK(tr_runtime_free(rt) == 0);
-    CHECK(lowest_free_fd() == free_before);
+    TU_CHILD_CHECK(tr_runtime_free(rt) == 0);
+    TU_CHILD_CHECK(lowest_free_fd() == free_before);
 }
 
 static void an_ipool_that_cannot_respawn_gives_up_under_its_restart_intensity(void **state) {
@@ -392,27 +335,27 @@ static void driven_runtimes_out_of_fds(void) {
             unlimit_fds();
             if (rc != 0) {
                 refused++;
-                CHECK(rc == TR_ESYS);
-                CHECK(rt == NULL);
-                CHECK(lowest_free_fd() == free_before);
+                TU_CHILD_CHECK(rc == TR_ESYS);
+                TU_CHILD_CHECK(rt == NULL);
+                TU_CHILD_CHECK(lowest_free_fd() == free_before);
                 continue;
             }
             made++;
             tr_ref *a;
             tr_spawn_opts o = {.pin = mode == 1 ? TR_PIN_MAIN : TR_PIN_NONE};
-            CHECK(tr_spawn(rt, &answer_beh, &o, &a) == 0);
+            TU_CHILD_CHECK(tr_spawn(rt, &answer_beh, &o, &a) == 0);
             tr_future *f;
-            CHECK(tr_ask_word(a, 1, 41, &f) == 0);
+            TU_CHILD_CHECK(tr_ask_word(a, 1, 41, &f) == 0);
             tr_msg *reply;
-            CHECK(tr_runtime_block_on(rt, f, 10000, &reply) == 0);
-            CHECK(reply->word == 42);
+            TU_CHILD_CHECK(tr_runtime_block_on(rt, f, 10000, &reply) == 0);
+            TU_CHILD_CHECK(reply->word == 42);
             tr_msg_free(reply);
             tr_future_release(f);
             tr_ref_release(a);
-            CHECK(tr_runtime_free(rt) == 0);
-            CHECK(lowest_free_fd() == free_before);
+            TU_CHILD_CHECK(tr_runtime_free(rt) == 0);
+            TU_CHILD_CHECK(lowest_free_fd() == free_before);
         }
-        CHECK(made > 0 && refused > 0);
+        TU_CHILD_CHECK(made > 0 && refused > 0);
     }
 }
 

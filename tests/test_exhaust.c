@@ -35,51 +35,9 @@
 #define CHILD_DEADLINE_MS 60000
 #define MAX_RUNTIMES 64
 
-/* A failed check in the child: say which and exit with its line. */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "child check failed, line %d: %s\n", __LINE__, #cond);                 \
-            exit(__LINE__ % 200 + 1);                                                              \
-        }                                                                                          \
-    } while (0)
-
 /* Run fn in a child; assert it exited with 0 in time. */
 static void in_child(void (*fn)(void)) {
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        fn();
-        exit(0);
-    }
-    int status = 0;
-    int64_t deadline = tu_now_ms() + CHILD_DEADLINE_MS;
-    pid_t got;
-    while ((got = waitpid(pid, &status, WNOHANG)) == 0 && tu_now_ms() < deadline)
-        tu_sleep_ms(5);
-    if (got == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        fail_msg("child hung");
-    }
-    if (WIFSIGNALED(status))
-        fail_msg("child killed by signal %d", WTERMSIG(status));
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-}
-
-/* Open file descriptors of this process. */
-static int open_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the directory's own fd */
+    assert_int_equal(tu_in_child(fn, CHILD_DEADLINE_MS), 0);
 }
 
 static rlim_t saved_limit;
@@ -87,19 +45,19 @@ static rlim_t saved_limit;
 /* Allow `more` fds beyond those open now. */
 static void limit_fds(int more) {
     struct rlimit rl;
-    CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    TU_CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
     saved_limit = rl.rlim_cur;
     /* The lowest free fd decides; open_fds counts, which is the same when
      * the open fds are 0..n-1, as in a fresh test child. */
-    rl.rlim_cur = (rlim_t)(open_fds() + more);
-    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    rl.rlim_cur = (rlim_t)(tu_open_fds() + more);
+    TU_CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
 }
 
 static void unlimit_fds(void) {
     struct rlimit rl;
-    CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    TU_CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
     rl.rlim_cur = saved_limit;
-    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    TU_CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
 }
 
 /* Fill every free fd; returns how many were taken (closed by give_back). */
@@ -132,7 +90,7 @@ static double cpu_seconds(void) {
  * failure is TR_ESYS (not libev's abort), at whatever worker it happens, and
  * freeing everything gives every fd back. */
 static void runtimes_until_out_of_fds(void) {
-    int base = open_fds();
+    int base = tu_open_fds();
     for (int extra = 0; extra < 10; extra++) {
         limit_fds(extra);
         tr_runtime *rts[MAX_RUNTIMES];
@@ -142,17 +100,18 @@ static void runtimes_until_out_of_fds(void) {
         cfg.workers = 2;
         while (n < MAX_RUNTIMES && (rc = tr_runtime_new(&rts[n], &cfg)) == 0)
             n++;
-        CHECK(n < MAX_RUNTIMES);
-        CHECK(rc == TR_ESYS);
-        CHECK(n >= extra / 4); /* at most 4 fds per runtime (libev may fall back to poll) */
+        TU_CHILD_CHECK(n < MAX_RUNTIMES);
+        TU_CHILD_CHECK(rc == TR_ESYS);
+        TU_CHILD_CHECK(n >=
+                       extra / 4); /* at most 4 fds per runtime (libev may fall back to poll) */
         for (int i = 0; i < n; i++)
-            CHECK(tr_runtime_free(rts[i]) == 0);
-        unlimit_fds();             /* first: at the limit, counting needs an fd of its own */
-        CHECK(open_fds() == base); /* the failed one left nothing open */
+            TU_CHILD_CHECK(tr_runtime_free(rts[i]) == 0);
+        unlimit_fds(); /* first: at the limit, counting needs an fd of its own */
+        TU_CHILD_CHECK(tu_open_fds() == base); /* the failed one left nothing open */
     }
     tr_runtime *rt;
-    CHECK(tr_runtime_new(&rt, NULL) == 0); /* fds back: it works again */
-    CHECK(tr_runtime_free(rt) == 0);
+    TU_CHILD_CHECK(tr_runtime_new(&rt, NULL) == 0); /* fds back: it works again */
+    TU_CHILD_CHECK(tr_runtime_free(rt) == 0);
 }
 
 static void runtime_new_out_of_fds_returns_esys(void **state) {
@@ -233,36 +192,36 @@ static int client_connect(int fd, int port) {
  * once fds are free again. */
 static void listener_out_of_fds(void) {
     tr_runtime *rt = rt_new(2);
-    CHECK(rt != NULL);
+    TU_CHILD_CHECK(rt != NULL);
     seen s = {0};
     tr_ref *owner = io_actor(rt, &s);
-    CHECK(owner != NULL);
+    TU_CHILD_CHECK(owner != NULL);
     tr_tcp_listener *l;
-    CHECK(tr_tcp_listen(owner, "127.0.0.1", 0, 64, 1, &l) == 0);
+    TU_CHILD_CHECK(tr_tcp_listen(owner, "127.0.0.1", 0, 64, 1, &l) == 0);
     int port = tr_tcp_listener_port(l);
     int cl[PENDING];
     for (int i = 0; i < PENDING; i++)
-        CHECK((cl[i] = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+        TU_CHILD_CHECK((cl[i] = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
     limit_fds(64);
     hog_all();
-    CHECK(nhog > 0);
+    TU_CHILD_CHECK(nhog > 0);
     for (int i = 0; i < PENDING; i++) /* completes in the kernel's backlog */
-        CHECK(client_connect(cl[i], port) == 0);
+        TU_CHILD_CHECK(client_connect(cl[i], port) == 0);
     tu_sleep_ms(50); /* the listener has seen them and failed by now */
     double cpu0 = cpu_seconds();
     tu_sleep_ms(SPIN_WINDOW_MS);
     double cpu = cpu_seconds() - cpu0;
     fprintf(stderr, "cpu while out of fds: %.3f s in %d ms\n", cpu, SPIN_WINDOW_MS);
-    CHECK(cpu < SPIN_MAX_CPU);
-    CHECK(tu_load(&s.accepted) == 0);
+    TU_CHILD_CHECK(cpu < SPIN_MAX_CPU);
+    TU_CHILD_CHECK(tu_load(&s.accepted) == 0);
     give_back(nhog);
     unlimit_fds();
-    CHECK(tu_wait_ge(&s.accepted, PENDING, 5000)); /* resumes by itself */
+    TU_CHILD_CHECK(tu_wait_ge(&s.accepted, PENDING, 5000)); /* resumes by itself */
     for (int i = 0; i < PENDING; i++)
         close(cl[i]);
-    CHECK(tr_tcp_listener_close(l) == 0);
+    TU_CHILD_CHECK(tr_tcp_listener_close(l) == 0);
     tr_ref_release(owner);
-    CHECK(tr_runtime_free(rt) == 0);
+    TU_CHILD_CHECK(tr_runtime_free(rt) == 0);
 }
 
 static void listener_out_of_fds_does_not_spin_and_resumes(void **state) {
@@ -274,34 +233,34 @@ static void listener_out_of_fds_does_not_spin_and_resumes(void **state) {
  * leaves nothing behind; both work again once fds are free. */
 static void sockets_out_of_fds(void) {
     tr_runtime *rt = rt_new(2);
-    CHECK(rt != NULL);
+    TU_CHILD_CHECK(rt != NULL);
     seen s = {0};
     tr_ref *owner = io_actor(rt, &s);
-    CHECK(owner != NULL);
+    TU_CHILD_CHECK(owner != NULL);
     tr_tcp_listener *l;
-    CHECK(tr_tcp_listen(owner, "127.0.0.1", 0, 64, 1, &l) == 0);
+    TU_CHILD_CHECK(tr_tcp_listen(owner, "127.0.0.1", 0, 64, 1, &l) == 0);
     int port = tr_tcp_listener_port(l);
     tu_sleep_ms(20); /* the io state and the listener are on their loop */
-    int base = open_fds();
+    int base = tu_open_fds();
     limit_fds(64);
     hog_all();
     tr_tcp *c = (tr_tcp *)&s; /* must be reset to NULL */
-    CHECK(tr_tcp_connect(owner, "127.0.0.1", (uint16_t)port, 2, &c) == TR_ESYS);
-    CHECK(c == NULL);
+    TU_CHILD_CHECK(tr_tcp_connect(owner, "127.0.0.1", (uint16_t)port, 2, &c) == TR_ESYS);
+    TU_CHILD_CHECK(c == NULL);
     tr_tcp_listener *l2 = (tr_tcp_listener *)&s;
-    CHECK(tr_tcp_listen(owner, "127.0.0.1", 0, 64, 3, &l2) == TR_ESYS);
-    CHECK(l2 == NULL);
+    TU_CHILD_CHECK(tr_tcp_listen(owner, "127.0.0.1", 0, 64, 3, &l2) == TR_ESYS);
+    TU_CHILD_CHECK(l2 == NULL);
     give_back(nhog);
     unlimit_fds();
-    CHECK(open_fds() == base);
-    CHECK(tr_tcp_connect(owner, "127.0.0.1", (uint16_t)port, 2, &c) == 0);
-    CHECK(tu_wait_ge(&s.connected, 1, 5000));
-    CHECK(tu_wait_ge(&s.accepted, 1, 5000));
-    CHECK(tu_load(&s.connect_failed) == 0);
+    TU_CHILD_CHECK(tu_open_fds() == base);
+    TU_CHILD_CHECK(tr_tcp_connect(owner, "127.0.0.1", (uint16_t)port, 2, &c) == 0);
+    TU_CHILD_CHECK(tu_wait_ge(&s.connected, 1, 5000));
+    TU_CHILD_CHECK(tu_wait_ge(&s.accepted, 1, 5000));
+    TU_CHILD_CHECK(tu_load(&s.connect_failed) == 0);
     tr_tcp_close(c);
-    CHECK(tr_tcp_listener_close(l) == 0);
+    TU_CHILD_CHECK(tr_tcp_listener_close(l) == 0);
     tr_ref_release(owner);
-    CHECK(tr_runtime_free(rt) == 0);
+    TU_CHILD_CHECK(tr_runtime_free(rt) == 0);
 }
 
 static void connect_and_listen_out_of_fds_return_esys(void **state) {
@@ -315,23 +274,23 @@ static void connect_and_listen_out_of_fds_return_esys(void **state) {
  * and fires with none left. */
 static void watch_out_of_fds(void) {
     tr_runtime *rt = rt_new(2);
-    CHECK(rt != NULL);
+    TU_CHILD_CHECK(rt != NULL);
     seen s = {0};
     tr_ref *owner = io_actor(rt, &s);
-    CHECK(owner != NULL);
+    TU_CHILD_CHECK(owner != NULL);
     int p[2];
-    CHECK(pipe(p) == 0);
+    TU_CHILD_CHECK(pipe(p) == 0);
     limit_fds(64);
     hog_all();
     tr_fd_watch_id id;
-    CHECK(tr_fd_watch(owner, p[0], TR_FD_READ, 7, &id) == 0);
-    CHECK(write(p[1], "x", 1) == 1);
-    CHECK(tu_wait_ge(&s.fd_ready, 1, 5000));
-    CHECK(tr_fd_unwatch(rt, id) == 0);
+    TU_CHILD_CHECK(tr_fd_watch(owner, p[0], TR_FD_READ, 7, &id) == 0);
+    TU_CHILD_CHECK(write(p[1], "x", 1) == 1);
+    TU_CHILD_CHECK(tu_wait_ge(&s.fd_ready, 1, 5000));
+    TU_CHILD_CHECK(tr_fd_unwatch(rt, id) == 0);
     give_back(nhog);
     unlimit_fds();
     tr_ref_release(owner);
-    CHECK(tr_runtime_free(rt) == 0);
+    TU_CHILD_CHECK(tr_runtime_free(rt) == 0);
     close(p[0]); /* the loops have let go of them */
     close(p[1]);
 }

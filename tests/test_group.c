@@ -345,10 +345,7 @@ static void a_member_that_ends_leaves_its_groups_and_topics(void **state) {
          * tr_ref_is_alive turns false" (false once it is stopping): wait
          * until the runtime counts it gone, which comes after its
          * memberships went (core/actor.c, finish). */
-        int64_t deadline = tu_now_ms() + TU_WAIT_MS;
-        while (alive_now() > alive_before - 1 && tu_now_ms() < deadline)
-            tu_sleep_ms(1);
-        assert_true(alive_now() <= alive_before - 1);
+        assert_true(tu_wait_alive(rt, alive_before - 1, TU_WAIT_MS));
         assert_false(tr_ref_is_alive(a));
         assert_int_equal(count_members("g1"), 1);
         assert_int_equal(count_members("g2"), 0);

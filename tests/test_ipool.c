@@ -114,54 +114,6 @@ static void on_dead(void *user, const tr_msg *msg, int why) {
     }
 }
 
-/* --- residue: fds and child processes ------------------------------------------ */
-
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1; /* the directory's own fd */
-}
-
-/* Our child processes (zombies included), from /proc/<pid>/stat's ppid;
- * the first one's pid in *first. */
-static int count_children(pid_t *first) {
-    DIR *d = opendir("/proc");
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    pid_t me = getpid();
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[k] = '\0';
-        char *rp = strrchr(buf, ')'); /* comm may hold spaces */
-        int ppid = 0;
-        char state;
-        if (rp != NULL && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == me) {
-            if (n == 0 && first != NULL)
-                *first = (pid_t)atoi(e->d_name);
-            n++;
-        }
-    }
-    closedir(d);
-    return n;
-}
-
 /* The children's progress pages mapped in this process (memfd
  * "troupe-ipool", isolate/ipool_child.h): none once the pools are closed. */
 static int count_pages(void) {
@@ -184,17 +136,17 @@ static int no_pages(void *arg) {
 
 static int no_children(void *arg) {
     (void)arg;
-    return count_children(NULL) == 0;
+    return tu_children(NULL) == 0;
 }
 
 /* The fd count once the loops have closed what an earlier pool handed
  * them (a pool's fds are closed by their watches' loops, a moment after
  * its router ends). */
 static int settled_fds(void) {
-    int a = count_fds();
+    int a = tu_open_fds();
     for (int i = 0; i < 100; i++) {
         tu_sleep_ms(20);
-        int b = count_fds();
+        int b = tu_open_fds();
         if (b == a)
             return b;
         a = b;
@@ -205,7 +157,7 @@ static int settled_fds(void) {
 static int fds_at;
 static int fds_back(void *arg) {
     (void)arg;
-    return count_fds() == fds_at;
+    return tu_open_fds() == fds_at;
 }
 
 /* --- fixtures -------------------------------------------------------------------- */
@@ -439,7 +391,7 @@ static void outside_kill_is_survived(void **st) {
     assert_int_equal(tr_ask_word(p, SLOW, 300, &f), 0);
     tu_sleep_ms(50);
     pid_t child = 0;
-    assert_int_equal(count_children(&child), 1);
+    assert_int_equal(tu_children(&child), 1);
     assert_int_equal(kill(child, SIGKILL), 0);
     tr_msg *rep;
     assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &rep), 0);
@@ -461,7 +413,7 @@ static void pool_calls_work_on_the_handle(void **st) {
     uint64_t handled[4];
     assert_int_equal(tr_pool_stats_get(p, &s, handled, 4), 0);
     assert_int_equal(s.workers, 3);
-    assert_int_equal(count_children(NULL), 3);
+    assert_int_equal(tu_children(NULL), 3);
     uint64_t w;
     for (int i = 0; i < 30; i++)
         assert_int_equal(ask(p, OK, 1, &w), 0);
@@ -508,7 +460,7 @@ static void bad_configs_are_refused(void **st) {
     char *argv[] = {"prog", NULL};
     assert_int_equal(tr_ipool_main(1, argv), 0); /* not a worker */
     assert_int_equal(tr_ipool_main(0, NULL), 0);
-    assert_int_equal(count_children(NULL), 0);
+    assert_int_equal(tu_children(NULL), 0);
 }
 
 /* Intensity 2 per minute: the third death closes the pool. */
@@ -630,7 +582,7 @@ static void *storm_main(void *arg) {
 static void storm(uint64_t n, tr_route routing, unsigned inflight) {
     reset();
     fds_at = settled_fds();
-    assert_int_equal(count_children(NULL), 0);
+    assert_int_equal(tu_children(NULL), 0);
     tr_ipool_config c;
     tr_ipool_config_init(&c);
     c.pool.workers = 4;
@@ -930,14 +882,14 @@ static void runtime_free_reaps_the_children(void **st) {
     sc.nchildren = 1;
     tr_ref *sup;
     assert_int_equal(tr_sup_start(rt2, &sc, &sup), 0);
-    assert_int_equal(count_children(NULL), 6);
+    assert_int_equal(tu_children(NULL), 6);
     uint64_t w;
     assert_int_equal(ask(p, OK, 7, &w), 0);
     assert_int_equal(w, 14);
     tr_pool_release(p);
     tr_ref_release(sup);
     tr_runtime_free(rt2);
-    assert_int_equal(count_children(NULL), 0);
+    assert_int_equal(tu_children(NULL), 0);
     assert_true(tu_wait_until(fds_back, NULL, TU_WAIT_MS));
 }
 

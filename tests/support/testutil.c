@@ -4,12 +4,16 @@
  * not latency, so polling keeps the helpers free of any runtime internals. */
 #include "support/testutil.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t tu_now_ms(void) {
     struct timespec ts;
@@ -66,6 +70,74 @@ static int alive_pred(void *arg) {
 int tu_wait_alive(tr_runtime *rt, uint64_t n, int64_t timeout_ms) {
     alive_arg a = {rt, n};
     return tu_wait_until(alive_pred, &a, timeout_ms);
+}
+
+int tu_in_child(void (*fn)(void), int64_t deadline_ms) {
+    fflush(NULL); /* no buffered output written twice */
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        fn();
+        exit(0);
+    }
+    int status = 0;
+    int64_t deadline = tu_now_ms() + deadline_ms;
+    pid_t got;
+    while ((got = waitpid(pid, &status, WNOHANG)) == 0 && tu_now_ms() < deadline)
+        tu_sleep_ms(5);
+    if (got == 0) {
+        fprintf(stderr, "child %d hung: killed\n", (int)pid);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return -1;
+    }
+    if (WIFSIGNALED(status))
+        return 256 + WTERMSIG(status);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int tu_open_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own fd */
+}
+
+int tu_children(int *first) {
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    pid_t me = getpid();
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[k] = '\0';
+        char *rp = strrchr(buf, ')'); /* comm may hold spaces */
+        int ppid = 0;
+        char state;
+        if (rp != NULL && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == me) {
+            if (n == 0 && first != NULL)
+                *first = atoi(e->d_name);
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
 }
 
 int tu_mode_current(void) {

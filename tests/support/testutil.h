@@ -16,6 +16,8 @@
 #define TROUPE_TESTS_TESTUTIL_H
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "troupe.h"
 
@@ -60,6 +62,31 @@ int tu_wait_ge(const uint64_t *p, uint64_t n, int64_t timeout_ms);
 int tu_wait_until(int (*pred)(void *arg), void *arg, int64_t timeout_ms);
 /* Wait until the runtime's live actor count is n (1) or the deadline (0). */
 int tu_wait_alive(tr_runtime *rt, uint64_t n, int64_t timeout_ms);
+
+/* --- child processes and fds ---------------------------------------------- */
+/* In a forked child (no cmocka there): on failure, say which check and exit
+ * with its line (1..200), which tu_in_child returns. */
+#define TU_CHILD_CHECK(cond)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "child check failed, line %d: %s\n", __LINE__, #cond);                 \
+            exit(__LINE__ % 200 + 1);                                                              \
+        }                                                                                          \
+    } while (0)
+
+/* Run fn in a forked child, which exits 0 when fn returns. 0 once it did;
+ * its exit status (1..255); 256 + the signal that killed it; -1 if fork
+ * failed or the child ran past deadline_ms (it is then killed and reaped). */
+int tu_in_child(void (*fn)(void), int64_t deadline_ms);
+
+/* This process's open fds (from /proc/self/fd, not counting the one used to
+ * read it), or -1 if it cannot be read (e.g. no fd left). */
+int tu_open_fds(void);
+
+/* This process's child processes, zombies included (the ppid in
+ * /proc/<pid>/stat), the first one found in *first (may be NULL); -1 if
+ * /proc cannot be read. */
+int tu_children(int *first);
 
 /* --- runtimes ------------------------------------------------------------ */
 /* A runtime with `workers` workers and otherwise default settings (NULL on
