@@ -777,9 +777,10 @@ static __attribute__((noinline, cold)) int receive_failed(tr_actor *a, int rc, u
     /* m only if still current: a handler may have kept and freed it */
     tr__log_crash(a, "receive", rc, NULL, a->cur != NULL ? a->cur : tr__actor_held_owner(a));
     drop_current(a, TR_ECRASHED);
-    tr_runtime *rt = a->rt;
+    /* Counted before the end: the last actor's end lets a drain read the
+     * counts (core/drain.c), and this turn's must be in them. */
+    drain_count(a->rt, handled, 0);
     finish(a, TR_EXIT_ERROR, rc, NULL);
-    drain_count(rt, handled, 0);
     return TR__TURN_DONE;
 }
 
@@ -797,9 +798,8 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
         t0 = tr__mono_ns();
     for (n = 0; n < batch; n++) {
         if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
-            tr_runtime *rt = a->rt; /* before the end: touch only locals after */
+            drain_count(a->rt, n, skipped); /* before the end (receive_failed) */
             finish_requested(a);
-            drain_count(rt, n, skipped);
             return TR__TURN_DONE;
         }
         tr_msg *m = next_message(a);
@@ -831,9 +831,8 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
         drop_current(a, TR_ENOREPLY);
         if (TR__UNLIKELY(a->after != 0)) {
             if (a->after & TR__AFTER_STOP) {
-                tr_runtime *rt = a->rt;
+                drain_count(a->rt, n + 1, skipped); /* before the end (receive_failed) */
                 finish(a, TR_EXIT_NORMAL, 0, NULL);
-                drain_count(rt, n + 1, skipped);
                 return TR__TURN_DONE;
             }
             /* TR__AFTER_WAKES: this message's reply deferred a wake-up
@@ -847,12 +846,11 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
     /* Read before the turn ends: once end_turn lets the actor go idle, another
      * worker may run it, end it and recycle its block; touch only locals. */
     tr_runtime *rt = a->rt;
+    drain_count(rt, n, skipped); /* before any end (receive_failed) */
     if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
         finish_requested(a);
-        drain_count(rt, n, skipped);
         return TR__TURN_DONE;
     }
-    drain_count(rt, n, skipped);
     /* Blocked tr_send_wait callers are woken once half the bound has been
      * given back since the last wake-up, not after every turn: a wake-up is
      * a syscall and a herd of senders, and in between the senders sleep and
