@@ -266,8 +266,10 @@ static inline tr_msg *tr__mbox_pop_owner(tr__mbox *mb) {
     mb->local = next;
     if (next != NULL) {
         /* Start fetching the next message (likely written on another core)
-         * while this one is handled. */
-        __builtin_prefetch(next);
+         * while this one is handled, for writing: its pop clears its link,
+         * and a line fetched to be read must be fetched again to be written
+         * (12% of fanin_bounded's receiver was that second miss). */
+        tr__prefetch_w(next);
         m->next = NULL;
     } else if (TR__LIKELY(m->release != NULL)) {
         mb->held = m; /* may still be the tail: keep its memory for now */
