@@ -7,8 +7,11 @@
  * to fill several of the pool's chunks, so that chunks mapped ahead by an
  * idle worker (core/blocks.c, "Mapping ahead") are used too. A white-box
  * test checks that mechanism itself: once the pool has grown to chunks of
- * 512 KB, an idle worker maps the next one, and the spawner that empties
- * the pool takes it. Counts are exact. */
+ * 512 KB, the spawn that takes a chunk's middle block (not an earlier one)
+ * asks an idle worker to map the next one, and the spawner that empties
+ * the pool takes it. Another makes mmap fail (--wrap=mmap): spawns say
+ * TR_ENOMEM, never crash, and work again once memory is back. Counts are
+ * exact. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
