@@ -220,15 +220,12 @@ static int wait_room_awake(tr_ref *to, tr_msg *msg, const struct timespec *dl) {
     return rc;
 }
 
-int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms) {
-    if (to == NULL || msg == NULL)
-        return TR_EINVAL;
+/* The wait, once the first try found no room: out of line, so the call
+ * that finds room (every message but one per give-back in fanin_bounded)
+ * saves no registers for it. */
+static __attribute__((noinline)) int send_wait_slow(tr_ref *to, tr_msg *msg, int64_t timeout_ms) {
     tr_runtime *rt = to->rt;
-    if (tr__worker_current() != NULL)
-        return TR_EDEADLK;
-    int rc = tr_send_msg(to, msg);
-    if (rc != TR_EFULL || timeout_ms == 0)
-        return rc;
+    int rc;
     struct timespec dl;
     if (timeout_ms > 0)
         tr__deadline_after(&dl, timeout_ms);
@@ -255,6 +252,17 @@ int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms) {
     }
     ck_pr_dec_32(&rt->space_waiters);
     return rc;
+}
+
+int tr_send_wait(tr_ref *to, tr_msg *msg, int64_t timeout_ms) {
+    if (to == NULL || msg == NULL)
+        return TR_EINVAL;
+    if (tr__tls_worker != NULL) /* a worker of any runtime (tr__worker_current) */
+        return TR_EDEADLK;
+    int rc = tr_send_msg(to, msg);
+    if (TR__LIKELY(rc != TR_EFULL) || timeout_ms == 0)
+        return rc;
+    return send_wait_slow(to, msg, timeout_ms);
 }
 
 int tr_forward(tr_ctx *ctx, tr_ref *to, tr_msg *msg) {
