@@ -258,6 +258,43 @@ static void asks_are_answered_with_bytes(void **st) {
     stop(p);
 }
 
+/* Jobs larger than the socket's buffer, in a pipeline of small ones: the
+ * child reads each in pieces, waiting in poll between them (isolate/
+ * ipool_child.c), and every reply comes back whole and in its order. */
+#define BIG_JOB (1u << 20)
+#define BIG_JOBS 4
+#define SMALL_BETWEEN 8
+static void jobs_bigger_than_the_socket_buffer_arrive_whole(void **st) {
+    (void)st;
+    tr_ref *p = start(1, 0, 0);
+    char *data = malloc(BIG_JOB);
+    assert_non_null(data);
+    for (size_t i = 0; i < BIG_JOB; i++)
+        data[i] = (char)(i * 13 + (i >> 12));
+    enum { N = BIG_JOBS * (1 + SMALL_BETWEEN) };
+    tr_future *f[N];
+    for (unsigned k = 0; k < N; k++) {
+        if (k % (1 + SMALL_BETWEEN) == 0)
+            assert_int_equal(tr_ask(p, OK, data, BIG_JOB, &f[k]), 0);
+        else
+            assert_int_equal(tr_ask_word(p, OK, k, &f[k]), 0);
+    }
+    for (unsigned k = 0; k < N; k++) {
+        tr_msg *rep;
+        assert_int_equal(tr_future_wait(f[k], TU_WAIT_MS, &rep), 0);
+        if (k % (1 + SMALL_BETWEEN) == 0) {
+            assert_int_equal(rep->size, BIG_JOB);
+            assert_memory_equal(tr_msg_data(rep), data, BIG_JOB);
+        } else {
+            assert_int_equal(rep->word, 2 * (uint64_t)k);
+        }
+        tr_msg_free(rep);
+        tr_future_release(f[k]);
+    }
+    free(data);
+    stop(p);
+}
+
 static void segfault_is_redelivered_and_answered(void **st) {
     (void)st;
     tr_ref *p = start(2, 3, 0);
@@ -908,6 +945,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_configs_are_refused),
         cmocka_unit_test(asks_are_answered_with_bytes),
+        cmocka_unit_test(jobs_bigger_than_the_socket_buffer_arrive_whole),
         cmocka_unit_test(segfault_is_redelivered_and_answered),
         cmocka_unit_test(segv_always_is_dead_lettered_with_the_signal),
         cmocka_unit_test(abort_is_dead_lettered_with_sigabrt),
