@@ -520,11 +520,11 @@ bool tr_future_is_ready(const tr_future *f) {
  * 0.3 M jobs/s, ~8 us 1.0-1.2 M, ~30-60 us 1.3-1.5 M; cutting the poll after
  * every sleep 1.1 M, not cutting it 1.5 M. bench/ ipool (window 32): the
  * senders burned 150 ms of CPU a second each in polls that missed; with the
- * streak rule 0.3-0.8 us less CPU per job, pool unchanged (docs/performance.md,
- * "ipool, third pass"). */
+ * streak rule 0.3-0.8 us less CPU per job and 100 ms a second each, pool
+ * within its noise (docs/performance.md, "ipool, third pass"). */
 #define SLOW_NS (4 * (uint64_t)TR__POLL_MAX_NS)
-#define LONG_STREAK 4
-#define POLL_CHECK 32 /* pauses (~20-40 ns each) between clock reads */
+#define LONG_STREAK 16 /* 4 cut pool's polls on a loaded host, to no gain in ipool */
+#define POLL_CHECK 32  /* pauses (~20-40 ns each) between clock reads */
 
 static __thread uint32_t tls_poll_ns = TR__POLL_MAX_NS;
 static __thread uint32_t tls_long_waits; /* see tr__future_poll_next */

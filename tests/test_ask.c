@@ -865,7 +865,7 @@ static void slow_replies_shorten_the_poll_and_fast_ones_restore_it(void **state)
 }
 
 /* Waits that a full poll would have missed (60-200 us: an isolated pool's
- * round trip) cut the poll once LONG_STREAK (4) come in a row, and every
+ * round trip) cut the poll once LONG_STREAK (16) come in a row, and every
  * one after them; a lone one leaves it; a wait a poll would have caught
  * resets the streak and doubles the poll. Before the streak rule the
  * budget stayed at the maximum through any number of 100 us waits. */
@@ -876,10 +876,10 @@ static void waits_a_poll_always_misses_shorten_the_poll(void **state) {
     assert_int_equal(b, TR__POLL_MAX_NS); /* a lone one: as it was */
     b = tr__future_poll_next(b, 10000, &streak);
     assert_int_equal(streak, 0); /* a near reply ends the streak */
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 15; i++)
         b = tr__future_poll_next(b, 100000, &streak);
     assert_int_equal(b, TR__POLL_MAX_NS);
-    b = tr__future_poll_next(b, 100000, &streak); /* the 4th in a row */
+    b = tr__future_poll_next(b, 100000, &streak); /* the 16th in a row */
     assert_int_equal(b, TR__POLL_MAX_NS - TR__POLL_MAX_NS / 4);
     for (int i = 0; i < 20; i++) /* each further one cuts: 50 us * 0.75^13 < 2 us */
         b = tr__future_poll_next(b, 100000, &streak);
