@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "isolate/ipool_child.h" /* the wire, for the torn-frame tests */
 #include "support/testutil.h"
 #include "troupe.h"
 
@@ -43,6 +44,8 @@ enum {
     BIG_ALLOC,
     SLOW,
     PID,
+    TORN_ONCE,
+    BAD_LEN_ONCE,
     REPLY_T
 };
 
@@ -93,6 +96,19 @@ static int entry(void *user, const tr_ipool_job *job, tr_ibuf *reply) {
     }
     case SLOW:
         usleep((useconds_t)job->word * 1000);
+        break;
+    case TORN_ONCE:    /* the first 12 bytes of a reply frame, then death */
+    case BAD_LEN_ONCE: /* a whole header whose data could never be, then a hang */
+        if (job->attempt == 0) {
+            tr__iframe h = {.len = job->type == TORN_ONCE ? 100 : 0xFFFFFFF0u, .type = REPLY_T};
+            size_t n = job->type == TORN_ONCE ? 12 : sizeof(h);
+            if (write(TR__IPOOL_CHILD_FD, &h, n) != (ssize_t)n)
+                _exit(3);
+            if (job->type == TORN_ONCE)
+                abort();
+            for (;;)
+                pause();
+        }
         break;
     case PID: /* which child: the reply's word is its pid */
         return tr_ibuf_set(reply, REPLY_T, (uint64_t)getpid());
@@ -292,6 +308,46 @@ static void jobs_bigger_than_the_socket_buffer_arrive_whole(void **st) {
         tr_future_release(f[k]);
     }
     free(data);
+    stop(p);
+}
+
+/* A child that dies in the middle of writing a reply leaves a torn frame on
+ * its socket: the router drops it with the child, redelivers the job, and
+ * reads the next child's frames from a clean start. */
+static void torn_reply_frame_goes_with_its_child(void **st) {
+    (void)st;
+    tr_ref *p = start(1, 3, 0);
+    uint64_t w = 0;
+    assert_int_equal(ask(p, TORN_ONCE, 21, &w), 0);
+    assert_int_equal(w, 42);
+    for (uint64_t i = 0; i < 50; i++) {
+        assert_int_equal(ask(p, OK, i, &w), 0);
+        assert_int_equal(w, 2 * i);
+    }
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.crashes, 1);
+    assert_int_equal(s.redeliveries, 1);
+    assert_int_equal(s.dead_lettered, 0);
+    stop(p);
+}
+
+/* A child that writes a reply header no reply can have (4 GB of data) is
+ * killed at once, not waited for: the router neither allocates for it nor
+ * reads past it, and the job is redelivered to the next child. Without a
+ * job timeout: only the wire check can end this child. */
+static void impossible_reply_header_kills_the_child(void **st) {
+    (void)st;
+    tr_ref *p = start(1, 3, 0);
+    uint64_t w = 0;
+    assert_int_equal(ask(p, BAD_LEN_ONCE, 5, &w), 0);
+    assert_int_equal(w, 10);
+    assert_int_equal(ask(p, OK, 6, &w), 0);
+    assert_int_equal(w, 12);
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.crashes, 1); /* SIGKILL */
+    assert_int_equal(s.redeliveries, 1);
     stop(p);
 }
 
@@ -946,6 +1002,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(bad_configs_are_refused),
         cmocka_unit_test(asks_are_answered_with_bytes),
         cmocka_unit_test(jobs_bigger_than_the_socket_buffer_arrive_whole),
+        cmocka_unit_test(torn_reply_frame_goes_with_its_child),
+        cmocka_unit_test(impossible_reply_header_kills_the_child),
         cmocka_unit_test(segfault_is_redelivered_and_answered),
         cmocka_unit_test(segv_always_is_dead_lettered_with_the_signal),
         cmocka_unit_test(abort_is_dead_lettered_with_sigabrt),
