@@ -498,6 +498,43 @@ static void outside_kill_is_survived(void **st) {
     stop(p);
 }
 
+/* A child killed in the middle of a batch (8 jobs in its pipeline: 4 fast
+ * ones, a slow one it is running, 3 behind it): the fast ones finished but
+ * their replies were still in its buffer, so they are sent again without
+ * counting an attempt; only the slow one failed one; the ones behind it
+ * never started. Every job is answered exactly once. */
+static void child_killed_mid_batch_fails_only_its_current_job(void **st) {
+    (void)st;
+    tr_ref *p = start(1, 3, 0);
+    uint64_t w;
+    assert_int_equal(ask(p, OK, 1, &w), 0); /* the child is up */
+    enum { N = 8, SLOW_AT = 4 };
+    tr_future *f[N];
+    for (unsigned k = 0; k < N; k++)
+        assert_int_equal(k == SLOW_AT ? tr_ask_word(p, SLOW, 800, &f[k])
+                                      : tr_ask_word(p, OK, 100 + k, &f[k]),
+                         0);
+    tu_sleep_ms(150); /* into the slow one, with 650 ms of margin for a loaded host */
+    pid_t child = 0;
+    assert_int_equal(tu_children(&child), 1);
+    assert_int_equal(kill(child, SIGKILL), 0);
+    for (unsigned k = 0; k < N; k++) {
+        tr_msg *rep;
+        assert_int_equal(tr_future_wait(f[k], TU_WAIT_MS, &rep), 0);
+        assert_int_equal(rep->word, k == SLOW_AT ? 1600 : 2 * (100 + k));
+        tr_msg_free(rep);
+        tr_future_release(f[k]);
+    }
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.crashes, 1);
+    assert_int_equal(s.redeliveries, 1); /* the slow one only */
+    assert_int_equal(s.returned, N - 1); /* 4 answered but lost, 3 never started */
+    assert_int_equal(s.handled, 1 + N);  /* answers the router read: once each */
+    assert_int_equal(s.dead_lettered, 0);
+    stop(p);
+}
+
 static void pool_calls_work_on_the_handle(void **st) {
     (void)st;
     tr_ref *p = start(2, 3, 0);
@@ -1014,6 +1051,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(hung_once_is_killed_then_answered),
         cmocka_unit_test(watchdog_times_each_job_from_its_start),
         cmocka_unit_test(outside_kill_is_survived),
+        cmocka_unit_test(child_killed_mid_batch_fails_only_its_current_job),
         cmocka_unit_test(pool_calls_work_on_the_handle),
         cmocka_unit_test(last_pool_handle_release_closes_the_pool),
         cmocka_unit_test(restart_intensity_closes_the_pool),
