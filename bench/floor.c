@@ -16,11 +16,13 @@
  *                                      threads pinned to two CPUs pass one
  *                                      line back and forth n times; rate =
  *                                      transfers/s, ns_per_transfer = latency
- *   bench_floor populate [n]           fresh memory made resident: n MB mapped
- *                                      and populated 2 MB at a time (what the
- *                                      actor pool does per chunk): MB/s, and
- *                                      ns_per_kb; live's spawn rate can be no
- *                                      more than this over its bytes per actor
+ *   bench_floor populate [n] [threads] fresh memory made resident: n MB mapped
+ *                                      and populated 2 MB at a time as huge
+ *                                      pages (what the actor pool does per
+ *                                      chunk), by `threads` threads (1):
+ *                                      MB/s, and ns_per_kb; live's spawn rate
+ *                                      can be no more than this over its
+ *                                      bytes per actor
  *
  * The transfer floor is what a message between cores costs at least: its
  * line, written on one core, must move to the other before it can be read.
@@ -277,39 +279,94 @@ static void floor_transfer(uint64_t n) {
 }
 
 /* populate: map n MB of anonymous memory and make it resident in 2 MB
- * steps (MADV_POPULATE_WRITE, Linux 5.14; older kernels: a write per page),
- * as core/blocks.c does for a chunk of actor blocks. On a virtual machine the
- * first touch of a guest page the host has not backed yet costs far more
- * than zeroing it: this is the bound on spawning into new memory. */
-static void floor_populate(uint64_t mb) {
-    size_t bytes = (size_t)mb << 20, step = 2u << 20;
-    char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
+ * steps, as core/blocks.c does for its 2 MB chunks of actor blocks: each
+ * step aligned to 2 MB and marked MADV_HUGEPAGE (so the kernel may back it
+ * with one huge page), then MADV_POPULATE_WRITE (Linux 5.14; older
+ * kernels: a write per page). `threads` threads populate every threads-th
+ * step at once: live's spawner and an idle worker each populate chunks,
+ * so its bound on 2 cores is the 2-thread figure. On a virtual machine the
+ * first touch of guest memory the host has not backed yet (memory the guest
+ * has not used lately: a run started seconds after the last one frees its
+ * memory is warm, one a few seconds later is not) costs far more than the
+ * zeroing: this is the bound on spawning into new memory, and it moves
+ * between 0.1 and 5 GB/s on the shared host (docs/performance.md, live).
+ * huge_kb says how much of it the kernel backed with huge pages. */
+#define POP_STEP (2u << 20)
+
+typedef struct pop_thread {
+    pthread_t th;
+    char *p;
+    size_t bytes, first, stride;
+} pop_thread;
+
+static void *pop_main(void *arg) {
+    pop_thread *t = arg;
+    for (size_t off = t->first; off < t->bytes; off += t->stride)
+        if (madvise(t->p + off, POP_STEP, 23 /* MADV_POPULATE_WRITE */) != 0)
+            for (size_t i = 0; i < POP_STEP; i += 4096)
+                t->p[off + i] = 1;
+    return NULL;
+}
+
+static long anon_huge_kb(void) {
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    char line[256];
+    long kb = -1;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    return kb;
+}
+
+static void floor_populate(uint64_t mb, unsigned threads) {
+    size_t bytes = (size_t)mb << 20;
+    if (threads == 0 || threads > 64)
+        threads = 1;
+    char *raw =
+        mmap(NULL, bytes + POP_STEP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) {
         fprintf(stderr, "bench_floor: populate: mmap failed\n");
         exit(1);
     }
+    char *p = (char *)(((uintptr_t)raw + POP_STEP - 1) & ~(uintptr_t)(POP_STEP - 1));
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint: THP may be off */
+#endif
+    long huge0 = anon_huge_kb();
+    pop_thread th[64];
     double t0 = bench_now();
-    for (size_t off = 0; off < bytes; off += step) {
-        if (madvise(p + off, step, 23 /* MADV_POPULATE_WRITE */) != 0)
-            for (size_t i = 0; i < step; i += 4096)
-                p[off + i] = 1;
+    for (unsigned i = 0; i < threads; i++) {
+        th[i] = (pop_thread){.p = p,
+                             .bytes = bytes,
+                             .first = i * (size_t)POP_STEP,
+                             .stride = threads * (size_t)POP_STEP};
+        if (pthread_create(&th[i].th, NULL, pop_main, &th[i]) != 0) {
+            fprintf(stderr, "bench_floor: populate: pthread_create failed\n");
+            exit(1);
+        }
     }
+    for (unsigned i = 0; i < threads; i++)
+        pthread_join(th[i].th, NULL);
     double t1 = bench_now();
+    long huge = anon_huge_kb() - huge0;
     uint64_t sum = 0;
     for (size_t i = 0; i < bytes; i += 4096)
         sum += (uint64_t)p[i] == 0; /* resident, and read back */
-    munmap(p, bytes);
-    char check[32], extra[96];
+    munmap(raw, bytes + POP_STEP);
+    char check[32], extra[128];
     snprintf(check, sizeof(check), "%" PRIu64, mb);
-    snprintf(extra, sizeof(extra), "ns_per_kb=%.1f actors_per_s_at_256B=%.0f sum=%" PRIu64,
-             (t1 - t0) * 1e9 / (double)(bytes >> 10), (double)bytes / 256.0 / (t1 - t0), sum);
-    bench_report("floor_populate", "floor", 1, mb, t1 - t0, (double)mb, check, extra);
+    snprintf(extra, sizeof(extra),
+             "ns_per_kb=%.1f actors_per_s_at_256B=%.0f huge_kb=%ld sum=%" PRIu64,
+             (t1 - t0) * 1e9 / (double)(bytes >> 10), (double)bytes / 256.0 / (t1 - t0), huge, sum);
+    bench_report("floor_populate", "floor", threads, mb, t1 - t0, (double)mb, check, extra);
 }
 
 int main(int argc, char **argv) {
     if (argc < 2 || argc > 4) {
-        fprintf(stderr, "usage: bench_floor mailbox|mailbox_msg|wakeup|transfer|populate [n] | "
-                        "compute [n] [threads]\n");
+        fprintf(stderr, "usage: bench_floor mailbox|mailbox_msg|wakeup|transfer [n] | "
+                        "compute|populate [n] [threads]\n");
         return 2;
     }
     const char *w = argv[1];
@@ -321,7 +378,8 @@ int main(int argc, char **argv) {
     } else if (strcmp(w, "transfer") == 0) {
         floor_transfer(bench_arg_u64(n_arg, 1000000));
     } else if (strcmp(w, "populate") == 0) {
-        floor_populate(bench_arg_u64(n_arg, 512));
+        floor_populate(bench_arg_u64(n_arg, 512),
+                       (unsigned)bench_arg_u64(argc > 3 ? argv[3] : NULL, 1));
     } else if (strcmp(w, "compute") == 0) {
         unsigned threads = (unsigned)bench_arg_u64(argc > 3 ? argv[3] : NULL, bench_cores());
         floor_compute(bench_arg_u64(n_arg, 6400000), threads);

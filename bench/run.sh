@@ -63,7 +63,7 @@ WORKLOADS=(
     "floor_compute|bench_floor compute|6400000 $THREADS|640000 $THREADS"
     "floor_wakeup|bench_floor wakeup|2000|200"
     "floor_transfer|bench_floor transfer|1000000|100000"
-    "floor_populate|bench_floor populate|512|64"
+    "floor_populate|bench_floor populate|512 $THREADS|64 $THREADS"
     "pingpong|bench_troupe pingpong|1000000 $THREADS|100000 $THREADS"
     "ring|bench_troupe ring|10000000 $THREADS|1000000 $THREADS"
     "pingpong_ct|bench_troupe pingpong_ct|1000000|100000"

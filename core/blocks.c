@@ -21,14 +21,21 @@
  * pass wrote a line of every block of a 2 MB chunk right after the kernel
  * zeroed it. Freed blocks go to the free list, which is taken first.
  *
- * Mapping ahead: populating is the kernel zeroing the chunk, at 1-3 GB/s on
- * the hosts measured, and it was most of a foreign thread's spawn (live:
- * 60% of the spawn phase in clear_page). Once the runtime has grown to
- * chunks of 512 KB, adding one asks an idle worker to map and populate the
+ * Mapping ahead: populating is the kernel zeroing the chunk (and, on a
+ * virtual machine, the host backing it: 0.1-0.5 GB/s for memory the guest
+ * has not touched lately, 2-5 GB/s otherwise), and it was most of a
+ * foreign thread's spawn (live: 60% of the spawn phase in clear_page).
+ * Once the runtime has grown to chunks of 512 KB, the spawn that takes the
+ * newest chunk's middle block asks an idle worker to map and populate the
  * next (ahead_want, one wake-up per chunk); the worker does it on its way
  * to sleep (tr__blocks_map_ahead_owner) and the spawner that empties the
  * pool takes it without a system call. Without an idle worker nothing
- * changes: the spawner maps the chunk itself, as before. */
+ * changes: the spawner maps the chunk itself, as before. Asking at the
+ * middle, not when the chunk is added, keeps a populated chunk from being
+ * held ahead of a spawn storm that stopped in the first half of its last
+ * chunk: the pool's resident slack is the last chunk's unused part, plus a
+ * chunk ahead only once that chunk is half used (live: bytes per actor,
+ * docs/performance.md). */
 #include <assert.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -58,6 +65,8 @@
 #define CACHE_MAX 256
 #define REFILL 32
 #define MADVISE_POPULATE_WRITE 23 /* Linux 5.14; older kernels say EINVAL */
+/* rt->ahead_at when no chunk is to be asked for: above every address. */
+#define AHEAD_NEVER ((tr_actor *)UINTPTR_MAX)
 
 /* A chunk's first line: its size, then the blocks from the next line on. */
 typedef struct chunk_head {
@@ -127,9 +136,8 @@ static tr_actor *pop_locked(tr_runtime *rt) {
 }
 
 /* Caller holds pool_lock, which it drops while mapping and takes again.
- * Returns 0 (blocks added, by us or by another thread meanwhile) or -1.
- * *want is set when an idle worker should now map the next chunk. */
-static int add_chunk_locked(tr_runtime *rt, int *want) {
+ * Returns 0 (blocks added, by us or by another thread meanwhile) or -1. */
+static int add_chunk_locked(tr_runtime *rt) {
     size_t bytes = chunk_bytes(rt->nchunks);
     void *c = NULL;
     if (rt->ahead != NULL) { /* mapped by a worker (of the size asked then) */
@@ -169,15 +177,24 @@ static int add_chunk_locked(tr_runtime *rt, int *want) {
     rt->bump = chunk_blocks(c);
     rt->bump_end = rt->bump + h->nblocks;
     rt->pool_free_count += (unsigned)h->nblocks;
-    /* Grown past the small chunks: have the next one mapped ahead. */
-    if (bytes >= CHUNK_AHEAD && rt->ahead == NULL && ck_pr_load_32(&rt->ahead_want) == 0) {
-        rt->ahead_bytes = chunk_bytes(rt->nchunks);
-        /* Relaxed: a hint that idle workers poll; the request's size is
-         * read under pool_lock by whoever maps it. */
-        ck_pr_store_32(&rt->ahead_want, 1);
-        *want = 1;
-    }
+    /* Grown past the small chunks: have the next one mapped ahead once
+     * this one is half used (take_global). */
+    rt->ahead_at = bytes >= CHUNK_AHEAD ? rt->bump + h->nblocks / 2 : AHEAD_NEVER;
     return 0;
+}
+
+/* The bump pointer passed ahead_at: ask an idle worker for the next chunk,
+ * unless one is mapped or being mapped already. Caller holds pool_lock;
+ * *want is set when it should notify a worker (after the unlock). */
+static void ask_ahead_locked(tr_runtime *rt, int *want) {
+    rt->ahead_at = AHEAD_NEVER; /* once per chunk */
+    if (rt->ahead != NULL || ck_pr_load_32(&rt->ahead_want) != 0)
+        return;
+    rt->ahead_bytes = chunk_bytes(rt->nchunks);
+    /* Relaxed: a hint that idle workers poll; the request's size is read
+     * under pool_lock by whoever maps it. */
+    ck_pr_store_32(&rt->ahead_want, 1);
+    *want = 1;
 }
 
 static tr_actor *take_global(tr_runtime *rt, tr__worker *w) {
@@ -185,7 +202,7 @@ static tr_actor *take_global(tr_runtime *rt, tr__worker *w) {
     tr__spin_lock(&rt->pool_lock);
     tr_actor *got = pop_locked(rt);
     while (got == NULL) {
-        if (add_chunk_locked(rt, &want) != 0) {
+        if (add_chunk_locked(rt) != 0) {
             tr__spin_unlock(&rt->pool_lock);
             return NULL;
         }
@@ -200,6 +217,10 @@ static tr_actor *take_global(tr_runtime *rt, tr__worker *w) {
         w->free_blocks = b;
         w->free_count++;
     }
+    /* One compare per take: ahead_at is AHEAD_NEVER unless a large chunk
+     * is being bumped through and the next has not been asked for. */
+    if (TR__UNLIKELY((uintptr_t)rt->bump >= (uintptr_t)rt->ahead_at))
+        ask_ahead_locked(rt, &want);
     tr__spin_unlock(&rt->pool_lock);
     if (want)
         tr__notify_any(rt); /* a sleeping worker maps it on its way back to sleep */
@@ -226,6 +247,11 @@ void tr__blocks_map_ahead_owner(tr_runtime *rt) {
         munmap(c, bytes);
     }
     ck_pr_store_32(&rt->ahead_want, 0); /* the next chunk added may ask again */
+}
+
+void tr__blocks_init(tr_runtime *rt) {
+    rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
+    rt->ahead_at = AHEAD_NEVER;
 }
 
 tr_actor *tr__block_alloc(tr_runtime *rt) {
@@ -356,6 +382,7 @@ void tr__blocks_destroy(tr_runtime *rt) {
     rt->nchunks = rt->chunks_cap = 0;
     rt->pool_free = NULL;
     rt->bump = rt->bump_end = NULL;
+    rt->ahead_at = AHEAD_NEVER;
     if (rt->ahead != NULL) { /* mapped ahead, never used */
         UNSCAN_ROOT(rt->ahead, rt->ahead_bytes);
         munmap(rt->ahead, rt->ahead_bytes);

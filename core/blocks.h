@@ -9,6 +9,8 @@
 
 #include "core/actor.h"
 
+/* The pool's fields of a zeroed rt (tr_runtime_new): empty, no chunk. */
+void tr__blocks_init(tr_runtime *rt);
 /* A free block of rt (refs and alive are 0; the other fields hold what the
  * last actor left), or NULL out of memory. Any thread (a
  * worker of rt takes from its own cache first). */

@@ -115,7 +115,7 @@ int tr_runtime_new(tr_runtime **out, const tr_runtime_config *cfg) {
     tr__log_init(rt);
     tr__future_poll_init(rt);
     tr__inject_init(&rt->global);
-    rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
+    tr__blocks_init(rt);
     pthread_mutex_init(&rt->join_mu, NULL);
     pthread_cond_init(&rt->drive_cv, NULL);
     pthread_mutex_init(&rt->pin_mu, NULL);

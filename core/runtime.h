@@ -98,6 +98,7 @@ struct tr_runtime {
     void *ahead;               /* a chunk a worker mapped ahead of need, or NULL */
     size_t ahead_bytes;        /* its size; the size wanted while ahead_want is 1 */
     uint32_t ahead_want;       /* 1: an idle worker should map the next chunk */
+    tr_actor *ahead_at;        /* bump reaching this asks for it (UINTPTR_MAX: not now) */
     /* In a fork child only (core/fork.c): pool_lock was held at the fork,
      * so the chunk list may be torn; tr__blocks_destroy leaves it. */
     uint8_t pool_torn;

@@ -7,17 +7,24 @@
  * to fill several of the pool's chunks, so that chunks mapped ahead by an
  * idle worker (core/blocks.c, "Mapping ahead") are used too. A white-box
  * test checks that mechanism itself: once the pool has grown to chunks of
- * 512 KB, an idle worker maps the next one, and the spawner that empties
- * the pool takes it. Counts are exact. */
+ * 512 KB, the spawn that takes a chunk's middle block (not an earlier one)
+ * asks an idle worker to map the next one, and the spawner that empties
+ * the pool takes it. Another makes mmap fail (--wrap=mmap): spawns say
+ * TR_ENOMEM, never crash, and work again once memory is back. Counts are
+ * exact. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 
 #include "base/lock.h"
+#include "core/blocks.h"
 #include "core/runtime.h"
 #include "support/testutil.h"
 #include "troupe.h"
@@ -130,8 +137,22 @@ static int has_ahead(void *arg) {
     return ahead;
 }
 
+/* The newest chunk's blocks handed out so far, and whether the pool has
+ * asked for (or holds) a chunk ahead. */
+static size_t newest_used(tr_runtime *rt, int *asked) {
+    tr__spin_lock(&rt->pool_lock);
+    size_t n;
+    tr_actor *blocks = tr__blocks_of_chunk(rt->chunks[rt->nchunks - 1], &n);
+    size_t used = (size_t)(rt->bump - blocks);
+    *asked = rt->ahead != NULL || ck_pr_load_32(&rt->ahead_want) != 0;
+    tr__spin_unlock(&rt->pool_lock);
+    return used;
+}
+
 /* Once the pool has grown to a 512 KB chunk, an idle worker maps the next
- * chunk ahead of need; the spawn that empties the pool takes it. */
+ * chunk ahead of need, asked for by the spawn that takes the chunk's middle
+ * block (not before: a storm that stops in a chunk's first half leaves no
+ * populated chunk ahead); the spawn that empties the pool takes it. */
 static void idle_worker_maps_the_next_chunk_ahead(void **state) {
     (void)state;
     tr_runtime *rt = pool_runtime();
@@ -140,14 +161,27 @@ static void idle_worker_maps_the_next_chunk_ahead(void **state) {
     assert_non_null(refs);
     static const tr_behavior plain = {.receive = count_receive};
     size_t n = 0;
-    int ahead;
-    /* Chunks of 64, 128, 256 and 512 KB: adding the fourth asks for one
-     * ahead. */
+    int ahead, asked;
+    /* Chunks of 64, 128, 256 and 512 KB: the fourth asks for one ahead
+     * once half of it is handed out. */
     while (chunks_of(rt, &ahead) < 4) {
         assert_true(n < MAX);
         assert_int_equal(tr_spawn(rt, &plain, NULL, &refs[n]), 0);
         n++;
     }
+    size_t nblocks;
+    tr__spin_lock(&rt->pool_lock);
+    (void)tr__blocks_of_chunk(rt->chunks[3], &nblocks);
+    tr__spin_unlock(&rt->pool_lock);
+    size_t used = newest_used(rt, &asked);
+    while (!asked) {
+        assert_true(used < nblocks / 2); /* not asked for before the middle */
+        assert_true(n < MAX);
+        assert_int_equal(tr_spawn(rt, &plain, NULL, &refs[n]), 0);
+        n++;
+        used = newest_used(rt, &asked);
+    }
+    assert_int_equal(used, nblocks / 2); /* asked for by the middle block's spawn */
     assert_true(tu_wait_until(has_ahead, rt, 10000));
     tr__spin_lock(&rt->pool_lock);
     void *mapped = rt->ahead;
@@ -165,9 +199,81 @@ static void idle_worker_maps_the_next_chunk_ahead(void **state) {
     tr__spin_unlock(&rt->pool_lock);
     assert_ptr_equal(taken, mapped);   /* the pool took the chunk mapped ahead */
     assert_int_equal(bytes, 1u << 20); /* of the size asked for: 1 MB */
+    /* The new chunk asks for none until its own middle. */
+    used = newest_used(rt, &asked);
+    assert_true(used < ((1u << 20) / sizeof(tr_actor)) / 2);
+    assert_false(asked);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(tr_ref_release(refs[i]), 0);
     free(refs);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+/* --- mmap failing ---------------------------------------------------------- */
+
+/* The test is linked with --wrap=mmap (CMakeLists.txt, for test_blocks):
+ * while mmap_fail is set, every mmap fails with ENOMEM, on any thread (the
+ * spawner's chunks and the workers' chunks mapped ahead alike). */
+static uint64_t mmap_fail;
+static uint64_t mmap_failed;
+
+void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+    if (tu_load(&mmap_fail)) {
+        tu_add(&mmap_failed, 1);
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    return __real_mmap(addr, len, prot, flags, fd, off);
+}
+
+/* A spawn storm that runs out of memory (no chunk can be mapped): tr_spawn
+ * says TR_ENOMEM once the pool's blocks are used up, nothing crashes, the
+ * actors spawned before still work, and spawns succeed again once memory
+ * is back. */
+static void spawn_storm_without_memory_says_enomem(void **state) {
+    (void)state;
+    tu_store(&counted, 0);
+    tu_store(&counted_sum, 0);
+    tu_store(&mmap_fail, 0);
+    tr_runtime *rt = pool_runtime();
+    tr_ref *collector;
+    tr_spawn_opts co = {.state_size = sizeof(counter)};
+    assert_int_equal(tr_spawn(rt, &count_beh, &co, &collector), 0);
+    enum { MAX = 20000 };
+    tr_ref **refs = calloc(MAX, sizeof(*refs));
+    assert_non_null(refs);
+    size_t n = 0;
+    int rc = 0;
+    tu_store(&mmap_fail, 1); /* from here on, no chunk can be mapped */
+    while (n < MAX) {
+        idle_arg a = {collector, n};
+        tr_spawn_opts o = {.state_size = sizeof(idle_state), .arg = &a};
+        rc = tr_spawn(rt, &idle_beh, &o, &refs[n]);
+        if (rc != 0)
+            break;
+        n++;
+    }
+    assert_int_equal(rc, TR_ENOMEM); /* the first chunk's blocks ran out */
+    assert_null(refs[n]);
+    assert_true(n > 0 && n < MAX);
+    assert_true(tu_load(&mmap_failed) > 0);
+    tu_store(&mmap_fail, 0); /* memory is back */
+    size_t more = n + 2000;  /* a few chunks more */
+    for (; n < more; n++) {
+        idle_arg a = {collector, n};
+        tr_spawn_opts o = {.state_size = sizeof(idle_state), .arg = &a};
+        assert_int_equal(tr_spawn(rt, &idle_beh, &o, &refs[n]), 0);
+    }
+    for (uint64_t i = 0; i < n; i++)
+        assert_int_equal(tr_send_word(refs[i], T_GO, i), 0);
+    assert_true(tu_wait_ge(&counted, n, 30000));
+    assert_int_equal(tu_load(&counted_sum), (uint64_t)n * (n - 1) / 2);
+    for (uint64_t i = 0; i < n; i++)
+        assert_int_equal(tr_ref_release(refs[i]), 0);
+    free(refs);
+    tr_ref_release(collector);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -175,6 +281,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(foreign_spawned_idle_actors_run_init_and_get_their_first_message),
         cmocka_unit_test(idle_worker_maps_the_next_chunk_ahead),
+        cmocka_unit_test(spawn_storm_without_memory_says_enomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
