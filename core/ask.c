@@ -523,8 +523,10 @@ bool tr_future_is_ready(const tr_future *f) {
  * streak rule 0.3-0.8 us less CPU per job and 100 ms a second each, pool
  * within its noise (docs/performance.md, "ipool, third pass"). */
 #define SLOW_NS (4 * (uint64_t)TR__POLL_MAX_NS)
-#define LONG_STREAK 16 /* 4 cut pool's polls on a loaded host, to no gain in ipool */
-#define POLL_CHECK 32  /* pauses (~20-40 ns each) between clock reads */
+/* 16: a loaded host's preemptions seldom make that many long waits in a
+ * row for a thread whose replies are fast; 4 gained ipool nothing more. */
+#define LONG_STREAK 16
+#define POLL_CHECK 32 /* pauses (~20-40 ns each) between clock reads */
 
 static __thread uint32_t tls_poll_ns = TR__POLL_MAX_NS;
 static __thread uint32_t tls_long_waits; /* see tr__future_poll_next */
