@@ -1,10 +1,13 @@
 /* bench/bench_pool.c - the `pool` workload: a supervised worker pool under load,
  * with crashes.
  *
- *   bench_pool [n] [threads]        (POOL_ROUTE=rr|shared|smallest, default rr)
+ *   bench_pool [n] [threads]        (POOL_ROUTE=rr|shared|smallest, default rr;
+ *                                    POOL_WINDOW=32)
  *
  * A pool (troupe/pool.h) of W = 8 workers gets N jobs from 2 foreign threads,
- * each keeping a window of 8 asks in flight. A job runs bench_work (the
+ * each keeping a window of 32 asks in flight (WORKLOADS.md: "a bounded
+ * window, e.g. 8"; 32 for this and bench_ipool alike: docs/performance.md,
+ * "ipool, third pass", has both curves). A job runs bench_work (the
  * forkjoin computation) and replies with the result. Job j with
  * j % 10,000 == 0 is poisoned: the first time a worker handles it, the worker
  * marks the job (the top bit of its word, in the message itself, which the
@@ -26,7 +29,8 @@
 
 #define POOL_WORKERS 8
 #define POOL_SENDERS 2
-#define POOL_WINDOW 8
+#define POOL_MAX_WINDOW 256
+#define POOL_WINDOW_DEFAULT 32
 #define POOL_POISON_EVERY 10000
 #define CRASHED_ONCE (1ull << 63)
 
@@ -53,18 +57,19 @@ typedef struct sender {
     pthread_t th;
     pthread_barrier_t *go;
     tr_ref *pool;
+    unsigned window;
     uint64_t from, to; /* job numbers [from, to) */
     uint64_t answered, failed, sum;
 } sender;
 
 static void *sender_main(void *arg) {
     sender *s = arg;
-    tr_future *window[POOL_WINDOW];
+    tr_future *window[POOL_MAX_WINDOW];
     uint64_t next = s->from, head = 0, inflight = 0;
     pthread_barrier_wait(s->go);
     while (next < s->to || inflight > 0) {
-        if (next < s->to && inflight < POOL_WINDOW) {
-            int rc = tr_ask_word(s->pool, M_JOB, next, &window[(head + inflight) % POOL_WINDOW]);
+        if (next < s->to && inflight < s->window) {
+            int rc = tr_ask_word(s->pool, M_JOB, next, &window[(head + inflight) % s->window]);
             if (rc != 0)
                 die("tr_ask_word", rc);
             next++;
@@ -72,7 +77,7 @@ static void *sender_main(void *arg) {
             continue;
         }
         tr_future *f = window[head];
-        head = (head + 1) % POOL_WINDOW;
+        head = (head + 1) % s->window;
         inflight--;
         tr_msg *reply;
         int rc = tr_future_wait(f, -1, &reply);
@@ -101,6 +106,9 @@ int main(int argc, char **argv) {
         route = TR_ROUTE_SHARED_QUEUE;
     else if (route_name != NULL && strcmp(route_name, "smallest") == 0)
         route = TR_ROUTE_SMALLEST_MAILBOX;
+    unsigned window = (unsigned)bench_arg_u64(getenv("POOL_WINDOW"), POOL_WINDOW_DEFAULT);
+    if (window == 0 || window > POOL_MAX_WINDOW)
+        window = POOL_WINDOW_DEFAULT;
 
     tr_runtime_config rcfg;
     tr_runtime_config_init(&rcfg);
@@ -122,7 +130,10 @@ int main(int argc, char **argv) {
     pthread_barrier_t go;
     pthread_barrier_init(&go, NULL, POOL_SENDERS + 1);
     for (unsigned i = 0; i < POOL_SENDERS; i++) {
-        s[i] = (sender){.go = &go, .from = n * i / POOL_SENDERS, .to = n * (i + 1) / POOL_SENDERS};
+        s[i] = (sender){.go = &go,
+                        .window = window,
+                        .from = n * i / POOL_SENDERS,
+                        .to = n * (i + 1) / POOL_SENDERS};
         pthread_create(&s[i].th, NULL, sender_main, &s[i]);
     }
 
@@ -158,11 +169,11 @@ int main(int argc, char **argv) {
     }
     char check[64], extra[128];
     snprintf(check, sizeof(check), "%" PRIu64 ",restarts=%" PRIu64, answered, st.restarts);
-    snprintf(extra, sizeof(extra), "route=%s failed=%" PRIu64 " redeliveries=%" PRIu64,
+    snprintf(extra, sizeof(extra), "route=%s window=%u failed=%" PRIu64 " redeliveries=%" PRIu64,
              route == TR_ROUTE_SHARED_QUEUE       ? "shared"
              : route == TR_ROUTE_SMALLEST_MAILBOX ? "smallest"
                                                   : "rr",
-             failed, st.redeliveries);
+             window, failed, st.redeliveries);
     bench_report("pool", "troupe", threads, n, t1 - t0, (double)n, check, extra);
     tr_pool_release(pool);
     tr_runtime_free(rt);

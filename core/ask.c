@@ -509,16 +509,27 @@ bool tr_future_is_ready(const tr_future *f) {
  * burn that much CPU per ask: a wait longer than SLOW_NS cuts the thread's
  * next poll by a quarter (down to TR__POLL_MIN_NS); a reply caught by the
  * poll, or one a full poll would have caught, doubles it again (up to the
- * max). A wait between the two leaves it as it is: that reply was near, and
- * shortening the poll there only makes more waits sleep.
+ * max). A lone wait between the two leaves it as it is: that reply was
+ * near, and shortening the poll there only makes more waits sleep. But
+ * LONG_STREAK such waits in a row (and every one after them) cut it too: a
+ * thread whose replies always take 60-200 us (an isolated pool's round trip
+ * through a child process) would otherwise burn a full poll per wait that
+ * never catches anything.
  *
  * Measured in bench/ pool (same-minute runs): a fixed poll of ~2 us gives
  * 0.3 M jobs/s, ~8 us 1.0-1.2 M, ~30-60 us 1.3-1.5 M; cutting the poll after
- * every sleep 1.1 M, not cutting it 1.5 M. */
+ * every sleep 1.1 M, not cutting it 1.5 M. bench/ ipool (window 32): the
+ * senders burned 150 ms of CPU a second each in polls that missed; with the
+ * streak rule 0.3-0.8 us less CPU per job and 100 ms a second each, pool
+ * within its noise (docs/performance.md, "ipool, third pass"). */
 #define SLOW_NS (4 * (uint64_t)TR__POLL_MAX_NS)
+/* 16: a loaded host's preemptions seldom make that many long waits in a
+ * row for a thread whose replies are fast; 4 gained ipool nothing more. */
+#define LONG_STREAK 16
 #define POLL_CHECK 32 /* pauses (~20-40 ns each) between clock reads */
 
 static __thread uint32_t tls_poll_ns = TR__POLL_MAX_NS;
+static __thread uint32_t tls_long_waits; /* see tr__future_poll_next */
 
 /* rt->poll_cap: TR__POLL_MAX_NS, or 0 when the runtime's threads have one
  * CPU between them: a poll there only keeps the replying worker off the
@@ -585,16 +596,23 @@ static uint32_t await(tr_future *f, const struct timespec *deadline) {
     if (poll_settled(f, &s, start))
         return s;
     s = sleep_on(f, s, deadline);
-    uint64_t waited = tr__mono_ns() - start;
-    uint32_t budget = tls_poll_ns;
-    if (waited > SLOW_NS)
-        budget -= budget / 4;
-    else if (waited <= TR__POLL_MAX_NS) /* a full poll would have caught it */
+    tls_poll_ns = tr__future_poll_next(tls_poll_ns, tr__mono_ns() - start, &tls_long_waits);
+    return s;
+}
+
+uint32_t tr__future_poll_next(uint32_t budget, uint64_t waited_ns, uint32_t *long_waits) {
+    if (waited_ns <= TR__POLL_MAX_NS) { /* a full poll would have caught it */
+        *long_waits = 0;
         budget *= 2;
+    } else {
+        if (*long_waits < LONG_STREAK)
+            ++*long_waits;
+        if (waited_ns > SLOW_NS || *long_waits == LONG_STREAK)
+            budget -= budget / 4;
+    }
     if (budget < TR__POLL_MIN_NS)
         budget = TR__POLL_MIN_NS;
-    tls_poll_ns = budget > TR__POLL_MAX_NS ? TR__POLL_MAX_NS : budget;
-    return s;
+    return budget > TR__POLL_MAX_NS ? TR__POLL_MAX_NS : budget;
 }
 
 uint32_t tr__future_poll_ns(const tr_runtime *rt) {

@@ -43,6 +43,11 @@ uint32_t tr__future_poll_ns(const tr_runtime *rt);
 void tr__future_poll_init(tr_runtime *rt);
 #define TR__POLL_MAX_NS 50000u
 #define TR__POLL_MIN_NS 2000u
+/* The poll budget after a wait that slept and took waited_ns in all, from
+ * the budget before it; *long_waits counts the waits in a row that a full
+ * poll would have missed (this thread's; 0 at first). Pure: tests call it
+ * with their own numbers (core/ask.c says the rule). */
+uint32_t tr__future_poll_next(uint32_t budget, uint64_t waited_ns, uint32_t *long_waits);
 /* Wake f's sleeping waiters and drop the settler's reference: the end of a
  * settle whose wake-up was deferred to the end of the turn (core/worker.c). */
 void tr__future_wake_deferred(tr_future *f);

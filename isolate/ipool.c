@@ -16,7 +16,8 @@
  * mailbox held (a flush message it sends itself once per batch, reused), so
  * the jobs of a burst go out in one write per child. A reply frame pops the
  * ring's head: the reply message answers the job (tr_reply_msg) and the job
- * is freed.
+ * is freed. A header announcing more than TR_MSG_MAX_SIZE bytes cannot be
+ * a reply: the child is killed and dies like any other (read_in).
  *
  * A death: the pidfd turns readable. The router reaps the child (waitpid),
  * reads what the socket still holds (replies written before the crash are
@@ -409,20 +410,29 @@ static void answer(irouter *r, unsigned i, const tr__iframe *h, const char *data
     tr_msg_free(m); /* an ask it could not answer fails with TR_ECANCELED */
 }
 
-/* Read what the socket holds; answer every complete reply. */
-static void read_in(irouter *r, unsigned i) {
+#define BAD_WIRE 1 /* read_in: what the child sent cannot be a reply */
+
+/* Read what the socket holds; answer every complete reply. 0, or
+ * BAD_WIRE when the child sent a header no reply can have (more than
+ * TR_MSG_MAX_SIZE bytes of data: a child writing garbage, or a torn frame
+ * followed by another's bytes): nothing after it is read, the caller ends
+ * the child, and its death settles its jobs as any other's (a torn frame
+ * that is merely short waits in `in` and goes with the child). */
+static int read_in(irouter *r, unsigned i) {
     islot *s = &r->slots[i];
     for (;;) {
         size_t need = s->in_len + 65536;
         if (s->in_len >= sizeof(tr__iframe)) {
             const tr__iframe *h = (const tr__iframe *)(void *)s->in;
+            if (h->len > TR_MSG_MAX_SIZE)
+                return BAD_WIRE;
             if (sizeof(tr__iframe) + (size_t)h->len > need)
                 need = sizeof(tr__iframe) + (size_t)h->len;
         }
         if (need > s->in_cap) {
             char *b = realloc(s->in, need);
             if (b == NULL)
-                return; /* try again on the next readiness */
+                return 0; /* try again on the next readiness */
             s->in = b;
             s->in_cap = need;
         }
@@ -432,13 +442,18 @@ static void read_in(irouter *r, unsigned i) {
         if (got <= 0) {
             if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
                 s->eof = 1;
-            return;
+            return 0;
         }
         s->in_len += (size_t)got;
         size_t off = 0;
+        int rc = 0;
         while (s->in_len - off >= sizeof(tr__iframe)) {
             tr__iframe h;
             memcpy(&h, s->in + off, sizeof(h));
+            if (h.len > TR_MSG_MAX_SIZE) {
+                rc = BAD_WIRE;
+                break;
+            }
             if (s->in_len - off < sizeof(h) + (size_t)h.len)
                 break;
             answer(r, i, &h, s->in + off + sizeof(h));
@@ -446,8 +461,10 @@ static void read_in(irouter *r, unsigned i) {
         }
         memmove(s->in, s->in + off, s->in_len - off);
         s->in_len -= off;
+        if (rc != 0)
+            return rc;
         if ((size_t)got < 65536 && s->in_len < sizeof(tr__iframe))
-            return; /* drained (a short read): no need to try again */
+            return 0; /* drained (a short read): no need to try again */
     }
 }
 
@@ -591,7 +608,7 @@ static void child_died(irouter *r, unsigned i, int status) {
     } else {
         how = TR_IPOOL_DIED_EXIT | (WIFEXITED(status) ? WEXITSTATUS(status) : 0);
     }
-    read_in(r, i); /* replies it wrote before it died are answered */
+    (void)read_in(r, i); /* replies it wrote before it died are answered (not after garbage) */
     /* Which job was running: the child counted the jobs it started; the
      * ones before it finished but their replies died with the child. */
     uint64_t started = ck_pr_load_64(&s->prog->started); /* it is dead: no race */
@@ -657,8 +674,16 @@ static void on_fd(irouter *r, tr_msg *msg) {
         return;
     }
     s->armed = 0; /* one-shot: it fired */
-    if ((unsigned)msg->status & TR_FD_READ)
-        read_in(r, i);
+    if (((unsigned)msg->status & TR_FD_READ) && read_in(r, i) != 0 && s->state == S_RUN) {
+        /* Garbage on the wire: this child cannot be understood any more.
+         * Not reaped yet (its pidfd has not fired, or we would not be
+         * here), so the pid is still its own; its death does the rest. */
+        s->eof = 1;
+        kill(s->pid, SIGKILL);
+        if (s->pidfd < 0)
+            try_reap(r, i, 1);
+        return;
+    }
     if (s->state != S_RUN)
         return;
     if (s->eof && s->pidfd < 0) { /* no pidfd: EOF is how we learn */

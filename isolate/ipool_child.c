@@ -5,7 +5,8 @@
  * tr_ipool_main, which finds the flag in argv, applies the limits, looks the
  * entry up in the table tr_ipool_register filled (the parent and the child
  * run the same main, so both tables hold the same entries), and loops:
- * read whatever the socket holds, run the entry on each complete job frame
+ * wait in poll for the socket to hold something (see worker_loop for why
+ * not in read), read whatever it holds, run the entry on each complete job frame
  * in order, append each reply frame, and write the replies in one write
  * once every complete frame read is handled (or at once after a job that
  * took 1 ms or more, so the parent's job deadline measures one job, not a
@@ -23,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +181,18 @@ static int worker_loop(int fd, const entry *e, tr__iprogress *prog) {
                 return 1;
             in = n;
             in_cap = need;
+        }
+        /* Sleep in poll for POLLIN, not in read: a unix socket's reader
+         * and writers wait on one queue, and the router's recv of our
+         * replies wakes it for write space (EPOLLOUT); poll's wait filters
+         * on the events asked for, read's does not. bench ipool: 0.08
+         * instead of 0.10 wake-ups and 0.11 instead of 0.14 context
+         * switches per job, for one more system call per burst. */
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
         }
         ssize_t r = read(fd, in + in_len, in_cap - in_len);
         if (r == 0)

@@ -864,6 +864,35 @@ static void slow_replies_shorten_the_poll_and_fast_ones_restore_it(void **state)
     tr_runtime_free(rt);
 }
 
+/* Waits that a full poll would have missed (60-200 us: an isolated pool's
+ * round trip) cut the poll once LONG_STREAK (16) come in a row, and every
+ * one after them; a lone one leaves it; a wait a poll would have caught
+ * resets the streak and doubles the poll. Before the streak rule the
+ * budget stayed at the maximum through any number of 100 us waits. */
+static void waits_a_poll_always_misses_shorten_the_poll(void **state) {
+    (void)state;
+    uint32_t streak = 0, b = TR__POLL_MAX_NS;
+    b = tr__future_poll_next(b, 100000, &streak);
+    assert_int_equal(b, TR__POLL_MAX_NS); /* a lone one: as it was */
+    b = tr__future_poll_next(b, 10000, &streak);
+    assert_int_equal(streak, 0); /* a near reply ends the streak */
+    for (int i = 0; i < 15; i++)
+        b = tr__future_poll_next(b, 100000, &streak);
+    assert_int_equal(b, TR__POLL_MAX_NS);
+    b = tr__future_poll_next(b, 100000, &streak); /* the 16th in a row */
+    assert_int_equal(b, TR__POLL_MAX_NS - TR__POLL_MAX_NS / 4);
+    for (int i = 0; i < 20; i++) /* each further one cuts: 50 us * 0.75^13 < 2 us */
+        b = tr__future_poll_next(b, 100000, &streak);
+    assert_int_equal(b, TR__POLL_MIN_NS);
+    b = tr__future_poll_next(b, 20000, &streak); /* fast again: doubles */
+    assert_int_equal(b, 2 * TR__POLL_MIN_NS);
+    assert_int_equal(streak, 0);
+    /* Over SLOW_NS (200 us) cuts at once, streak or not. */
+    streak = 0;
+    assert_int_equal(tr__future_poll_next(TR__POLL_MAX_NS, 500000, &streak),
+                     TR__POLL_MAX_NS - TR__POLL_MAX_NS / 4);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(ask_gets_the_reply_on_the_calling_thread, reset),
@@ -891,6 +920,7 @@ int main(void) {
         cmocka_unit_test_setup(sleeping_asker_wakes_while_the_replying_worker_stays_busy, reset),
         cmocka_unit_test_setup(reply_wakes_the_asker_before_the_next_handler_of_the_turn, reset),
         cmocka_unit_test_setup(slow_replies_shorten_the_poll_and_fast_ones_restore_it, reset),
+        cmocka_unit_test_setup(waits_a_poll_always_misses_shorten_the_poll, reset),
         cmocka_unit_test_setup(no_poll_when_the_runtime_has_one_cpu, reset),
         cmocka_unit_test_setup(each_runtime_keeps_its_own_poll_cap, reset),
     };

@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "isolate/ipool_child.h" /* the wire, for the torn-frame tests */
 #include "support/testutil.h"
 #include "troupe.h"
 
@@ -43,6 +44,8 @@ enum {
     BIG_ALLOC,
     SLOW,
     PID,
+    TORN_ONCE,
+    BAD_LEN_ONCE,
     REPLY_T
 };
 
@@ -93,6 +96,19 @@ static int entry(void *user, const tr_ipool_job *job, tr_ibuf *reply) {
     }
     case SLOW:
         usleep((useconds_t)job->word * 1000);
+        break;
+    case TORN_ONCE:    /* the first 12 bytes of a reply frame, then death */
+    case BAD_LEN_ONCE: /* a whole header whose data could never be, then a hang */
+        if (job->attempt == 0) {
+            tr__iframe h = {.len = job->type == TORN_ONCE ? 100 : 0xFFFFFFF0u, .type = REPLY_T};
+            size_t n = job->type == TORN_ONCE ? 12 : sizeof(h);
+            if (write(TR__IPOOL_CHILD_FD, &h, n) != (ssize_t)n)
+                _exit(3);
+            if (job->type == TORN_ONCE)
+                abort();
+            for (;;)
+                pause();
+        }
         break;
     case PID: /* which child: the reply's word is its pid */
         return tr_ibuf_set(reply, REPLY_T, (uint64_t)getpid());
@@ -258,6 +274,83 @@ static void asks_are_answered_with_bytes(void **st) {
     stop(p);
 }
 
+/* Jobs larger than the socket's buffer, in a pipeline of small ones: the
+ * child reads each in pieces, waiting in poll between them (isolate/
+ * ipool_child.c), and every reply comes back whole and in its order. */
+#define BIG_JOB (1u << 20)
+#define BIG_JOBS 4
+#define SMALL_BETWEEN 8
+static void jobs_bigger_than_the_socket_buffer_arrive_whole(void **st) {
+    (void)st;
+    tr_ref *p = start(1, 0, 0);
+    char *data = malloc(BIG_JOB);
+    assert_non_null(data);
+    for (size_t i = 0; i < BIG_JOB; i++)
+        data[i] = (char)(i * 13 + (i >> 12));
+    enum { N = BIG_JOBS * (1 + SMALL_BETWEEN) };
+    tr_future *f[N];
+    for (unsigned k = 0; k < N; k++) {
+        if (k % (1 + SMALL_BETWEEN) == 0)
+            assert_int_equal(tr_ask(p, OK, data, BIG_JOB, &f[k]), 0);
+        else
+            assert_int_equal(tr_ask_word(p, OK, k, &f[k]), 0);
+    }
+    for (unsigned k = 0; k < N; k++) {
+        tr_msg *rep;
+        assert_int_equal(tr_future_wait(f[k], TU_WAIT_MS, &rep), 0);
+        if (k % (1 + SMALL_BETWEEN) == 0) {
+            assert_int_equal(rep->size, BIG_JOB);
+            assert_memory_equal(tr_msg_data(rep), data, BIG_JOB);
+        } else {
+            assert_int_equal(rep->word, 2 * (uint64_t)k);
+        }
+        tr_msg_free(rep);
+        tr_future_release(f[k]);
+    }
+    free(data);
+    stop(p);
+}
+
+/* A child that dies in the middle of writing a reply leaves a torn frame on
+ * its socket: the router drops it with the child, redelivers the job, and
+ * reads the next child's frames from a clean start. */
+static void torn_reply_frame_goes_with_its_child(void **st) {
+    (void)st;
+    tr_ref *p = start(1, 3, 0);
+    uint64_t w = 0;
+    assert_int_equal(ask(p, TORN_ONCE, 21, &w), 0);
+    assert_int_equal(w, 42);
+    for (uint64_t i = 0; i < 50; i++) {
+        assert_int_equal(ask(p, OK, i, &w), 0);
+        assert_int_equal(w, 2 * i);
+    }
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.crashes, 1);
+    assert_int_equal(s.redeliveries, 1);
+    assert_int_equal(s.dead_lettered, 0);
+    stop(p);
+}
+
+/* A child that writes a reply header no reply can have (4 GB of data) is
+ * killed at once, not waited for: the router neither allocates for it nor
+ * reads past it, and the job is redelivered to the next child. Without a
+ * job timeout: only the wire check can end this child. */
+static void impossible_reply_header_kills_the_child(void **st) {
+    (void)st;
+    tr_ref *p = start(1, 3, 0);
+    uint64_t w = 0;
+    assert_int_equal(ask(p, BAD_LEN_ONCE, 5, &w), 0);
+    assert_int_equal(w, 10);
+    assert_int_equal(ask(p, OK, 6, &w), 0);
+    assert_int_equal(w, 12);
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.crashes, 1); /* SIGKILL */
+    assert_int_equal(s.redeliveries, 1);
+    stop(p);
+}
+
 static void segfault_is_redelivered_and_answered(void **st) {
     (void)st;
     tr_ref *p = start(2, 3, 0);
@@ -402,6 +495,43 @@ static void outside_kill_is_survived(void **st) {
     assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
     assert_int_equal(s.crashes, 1);
     assert_int_equal(s.redeliveries, 1);
+    stop(p);
+}
+
+/* A child killed in the middle of a batch (8 jobs in its pipeline: 4 fast
+ * ones, a slow one it is running, 3 behind it): the fast ones finished but
+ * their replies were still in its buffer, so they are sent again without
+ * counting an attempt; only the slow one failed one; the ones behind it
+ * never started. Every job is answered exactly once. */
+static void child_killed_mid_batch_fails_only_its_current_job(void **st) {
+    (void)st;
+    tr_ref *p = start(1, 3, 0);
+    uint64_t w;
+    assert_int_equal(ask(p, OK, 1, &w), 0); /* the child is up */
+    enum { N = 8, SLOW_AT = 4 };
+    tr_future *f[N];
+    for (unsigned k = 0; k < N; k++)
+        assert_int_equal(k == SLOW_AT ? tr_ask_word(p, SLOW, 800, &f[k])
+                                      : tr_ask_word(p, OK, 100 + k, &f[k]),
+                         0);
+    tu_sleep_ms(150); /* into the slow one, with 650 ms of margin for a loaded host */
+    pid_t child = 0;
+    assert_int_equal(tu_children(&child), 1);
+    assert_int_equal(kill(child, SIGKILL), 0);
+    for (unsigned k = 0; k < N; k++) {
+        tr_msg *rep;
+        assert_int_equal(tr_future_wait(f[k], TU_WAIT_MS, &rep), 0);
+        assert_int_equal(rep->word, k == SLOW_AT ? 1600 : 2 * (100 + k));
+        tr_msg_free(rep);
+        tr_future_release(f[k]);
+    }
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.crashes, 1);
+    assert_int_equal(s.redeliveries, 1); /* the slow one only */
+    assert_int_equal(s.returned, N - 1); /* 4 answered but lost, 3 never started */
+    assert_int_equal(s.handled, 1 + N);  /* answers the router read: once each */
+    assert_int_equal(s.dead_lettered, 0);
     stop(p);
 }
 
@@ -908,6 +1038,9 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_configs_are_refused),
         cmocka_unit_test(asks_are_answered_with_bytes),
+        cmocka_unit_test(jobs_bigger_than_the_socket_buffer_arrive_whole),
+        cmocka_unit_test(torn_reply_frame_goes_with_its_child),
+        cmocka_unit_test(impossible_reply_header_kills_the_child),
         cmocka_unit_test(segfault_is_redelivered_and_answered),
         cmocka_unit_test(segv_always_is_dead_lettered_with_the_signal),
         cmocka_unit_test(abort_is_dead_lettered_with_sigabrt),
@@ -918,6 +1051,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(hung_once_is_killed_then_answered),
         cmocka_unit_test(watchdog_times_each_job_from_its_start),
         cmocka_unit_test(outside_kill_is_survived),
+        cmocka_unit_test(child_killed_mid_batch_fails_only_its_current_job),
         cmocka_unit_test(pool_calls_work_on_the_handle),
         cmocka_unit_test(last_pool_handle_release_closes_the_pool),
         cmocka_unit_test(restart_intensity_closes_the_pool),
