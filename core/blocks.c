@@ -358,7 +358,11 @@ void tr__blocks_destroy(tr_runtime *rt) {
     /* A parent's runtime in a fork child (core/fork.c): the snapshot may
      * have caught a thread inside the pool's lock (the chunk list torn:
      * leave it all mapped) or inside tr__block_free (between freeing a side
-     * block and clearing its pointer: leave the side blocks). */
+     * block and clearing its pointer: leave the side blocks). Nor does it
+     * unregister LSan roots there: a worker mapping a chunk ahead registers
+     * its root outside the pool's lock, and a fork in that window leaves
+     * LSan's lock held for good in the child (CI's ASan run hung in
+     * test_fork). LSan scans only what is still mapped of a root region. */
     bool forked = ck_pr_load_32(&rt->state) == TR__RT_FORKED;
     if (forked && rt->pool_torn)
         return;
@@ -374,7 +378,8 @@ void tr__blocks_destroy(tr_runtime *rt) {
                 free(blocks[i].ext);
                 blocks[i].ext = NULL;
             }
-        UNSCAN_ROOT(rt->chunks[c], bytes);
+        if (!forked) /* LSan's lock: a parent thread may have held it (map ahead) */
+            UNSCAN_ROOT(rt->chunks[c], bytes);
         munmap(rt->chunks[c], bytes);
     }
     free(rt->chunks);
@@ -384,7 +389,8 @@ void tr__blocks_destroy(tr_runtime *rt) {
     rt->bump = rt->bump_end = NULL;
     rt->ahead_at = AHEAD_NEVER;
     if (rt->ahead != NULL) { /* mapped ahead, never used */
-        UNSCAN_ROOT(rt->ahead, rt->ahead_bytes);
+        if (!forked)
+            UNSCAN_ROOT(rt->ahead, rt->ahead_bytes);
         munmap(rt->ahead, rt->ahead_bytes);
         rt->ahead = NULL;
     }
