@@ -146,14 +146,29 @@ __attribute__((noinline)) tr__actor_ext *tr__actor_ext_make(tr_actor *a) {
 
 static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text);
 
-/* Incarnation ids: a worker's own counter in the high bits and 1 + its index
- * in the low 9; foreign threads share an atomic counter with low bits 0. No
- * shared cache line is written when actors spawn actors. */
+/* Incarnation ids, unique in the process (tr_ref_id): one counter for every
+ * runtime. A worker takes IDS_RANGE of them at a time and hands them out
+ * alone, so actors spawning actors write the shared line once per
+ * IDS_RANGE spawns; foreign threads and private workers take one each. */
+#define IDS_RANGE 512
+static uint64_t ids_next; /* the last id taken, process-wide */
+
+static __attribute__((noinline)) uint64_t new_ids_range(tr__worker *w) {
+    /* Relaxed: the FAA only has to hand out disjoint ranges; nothing is
+     * published through it. */
+    w->ids = ck_pr_faa_64(&ids_next, IDS_RANGE);
+    w->ids_end = w->ids + IDS_RANGE;
+    return ++w->ids;
+}
+
 static uint64_t new_id(tr_runtime *rt) {
     tr__worker *w = tr__worker_of(rt);
-    if (w != NULL && TR__LIKELY(!w->priv)) /* private workers have no index here */
-        return (++w->ids << 9) | (w->id + 1);
-    return (ck_pr_faa_64(&rt->next_id, 1) + 1) << 9;
+    if (w != NULL && TR__LIKELY(!w->priv)) { /* a private worker may be driven by any thread */
+        if (TR__LIKELY(w->ids != w->ids_end))
+            return ++w->ids;
+        return new_ids_range(w);
+    }
+    return ck_pr_faa_64(&ids_next, 1) + 1;
 }
 
 static void count_spawn(tr_runtime *rt) {

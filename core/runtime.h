@@ -85,7 +85,6 @@ struct tr_runtime {
     int64_t foreign_live;              /* blocks with refs > 0 */
     uint32_t armed;                    /* an actor was spawned: auto-close may fire */
     uint64_t spawned;
-    uint64_t next_id;
     uint64_t dead_letters;
     uint64_t stash_overflows; /* tr_stash refused with TR_EFULL (core/actor.c) */
     /* Block pool (core/blocks.c). */

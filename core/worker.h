@@ -85,7 +85,7 @@ struct tr__worker {
     uint64_t picks;            /* turns run: the starvation guard's clock, and the metric
                                 * (owner stores once per turn, snapshots load) */
     uint64_t last_aged;        /* picks at the last aging pick (fair_pick) */
-    uint64_t ids;              /* actor ids handed out here */
+    uint64_t ids, ids_end;     /* the range of actor ids this worker hands out (core/actor.c) */
     int notify_pending;        /* work became stealable during this turn */
     unsigned global_countdown; /* turns until the oldest work goes first */
     unsigned event_countdown;  /* turns until the loop is polled */

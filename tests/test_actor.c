@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -602,6 +603,68 @@ static void self_is_the_spawned_handle_and_ids_are_unique(void **state) {
     tr_runtime_free(rt);
 }
 
+/* Ids are unique across runtimes too: actors spawned by actors (ranges per
+ * worker, refilled past 512) and by a foreign thread, in two runtimes. */
+#define ID_KIDS 700 /* per spawner: more than a worker's range of 512 */
+#define ID_MAX (2 * (ID_KIDS + 16))
+static uint64_t ids_seen[ID_MAX];
+static uint64_t nids;
+
+static void id_note(uint64_t id) {
+    uint64_t i = tu_add(&nids, 1) - 1;
+    if (i < ID_MAX)
+        ids_seen[i] = id;
+}
+
+static int id_spawner_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    (void)msg;
+    static const tr_behavior kid = {NULL, self_receive, NULL};
+    for (int i = 0; i < ID_KIDS; i++) {
+        tr_ref *r;
+        if (tr_spawn(tr_ctx_runtime(ctx), &kid, NULL, &r) != 0)
+            return 0; /* the count falls short: the test sees it */
+        id_note(tr_ref_id(r));
+        tr_actor_stop(r);
+        tr_ref_release(r);
+    }
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void ids_are_unique_across_runtimes(void **state) {
+    (void)state;
+    static const tr_behavior id_spawner = {NULL, id_spawner_receive, NULL};
+    tu_store(&nids, 0);
+    tr_runtime *rts[2] = {runtime(2, 0), runtime(2, 0)};
+    tr_ref *sp[2];
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(tr_spawn(rts[k], &id_spawner, NULL, &sp[k]), 0);
+        id_note(tr_ref_id(sp[k]));
+        for (int i = 0; i < 15; i++) { /* from this (foreign) thread */
+            tr_ref *r;
+            assert_int_equal(tr_spawn(rts[k], &id_spawner, NULL, &r), 0);
+            id_note(tr_ref_id(r));
+            tr_ref_release(r);
+        }
+        assert_int_equal(tr_send_word(sp[k], 1, 0), 0);
+    }
+    assert_true(tu_wait_ge(&nids, ID_MAX, TU_WAIT_MS));
+    assert_int_equal(tu_load(&nids), ID_MAX);
+    qsort(ids_seen, ID_MAX, sizeof(ids_seen[0]), cmp_u64);
+    assert_true(ids_seen[0] != 0);
+    for (int i = 1; i < ID_MAX; i++)
+        assert_true(ids_seen[i] != ids_seen[i - 1]);
+    for (int k = 0; k < 2; k++) {
+        tr_ref_release(sp[k]);
+        tr_runtime_free(rts[k]);
+    }
+}
+
 /* --- fairness -------------------------------------------------------------- */
 
 #define FAIR_BATCH 8
@@ -811,6 +874,7 @@ int main(void) {
         cmocka_unit_test_setup(self_is_the_spawned_handle_and_ids_are_unique, reset),
         cmocka_unit_test_setup(two_busy_actors_on_one_worker_interleave_by_batch, reset),
         cmocka_unit_test_setup(msg_keep_hands_the_message_to_the_actor, reset),
+        cmocka_unit_test_setup(ids_are_unique_across_runtimes, reset),
         cmocka_unit_test_setup(forward_moves_the_same_message_to_another_actor, reset),
         cmocka_unit_test_setup(forward_to_a_dead_actor_fails_and_the_message_stays_with_the_sender,
                                reset),

@@ -131,7 +131,8 @@ TR_EXTERN int tr_ref_release(tr_ref *ref);
 /* Whether the actor lives: false once it has stopped or is stopping, and
  * for NULL (a predicate). Any thread. */
 TR_EXTERN bool tr_ref_is_alive(const tr_ref *ref);
-/* A process-unique id of this actor incarnation (never reused), 0 for NULL. */
+/* A process-unique id of this actor incarnation (never reused, across all
+ * runtimes of the process), 0 for NULL. */
 TR_EXTERN uint64_t tr_ref_id(const tr_ref *ref);
 /* The actor's display name, as every report (troupe/log.h), snapshot
  * (troupe/introspect.h), troupe-top and Prometheus label shows it, written
