@@ -619,6 +619,10 @@ uint32_t tr__future_poll_ns(const tr_runtime *rt) {
     return poll_budget(rt);
 }
 
+uint32_t tr__future_poll_cap_ns(const tr_runtime *rt) {
+    return rt->poll_cap;
+}
+
 tr_runtime *tr__future_runtime(const tr_future *f) {
     return f->rt;
 }

@@ -40,6 +40,9 @@ void tr__future_settle(tr_future *f, tr_msg *reply, int err);
  * where rt was made seeing one CPU (tr__future_poll_init, from
  * tr_runtime_new, sets rt->poll_cap). */
 uint32_t tr__future_poll_ns(const tr_runtime *rt);
+/* rt's cap on that budget: TR__POLL_MAX_NS, or 0 where rt was made seeing
+ * one CPU (for tests: the budget itself moves with this thread's waits). */
+uint32_t tr__future_poll_cap_ns(const tr_runtime *rt);
 void tr__future_poll_init(tr_runtime *rt);
 #define TR__POLL_MAX_NS 50000u
 #define TR__POLL_MIN_NS 2000u
