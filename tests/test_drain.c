@@ -479,8 +479,10 @@ static void *sender_main(void *arg) {
         int rc = tr_send_ptr(targets[(k + (uintptr_t)i) & 1], WORK, &handled, count_free);
         if (rc == 0)
             tu_add(&accepted, 1);
-        else if (rc == TR_ECLOSED)
-            tu_add(&refused, 1);
+        else if (rc == TR_ECLOSED || rc == TR_EDEAD)
+            tu_add(&refused, 1); /* EDEAD: a send that read "running" just
+                                  * before the drain, then was preempted past
+                                  * its deadline, finds its actor closed */
         else
             tu_add(&other_rc, 1);
     }
