@@ -608,12 +608,13 @@ static void self_is_the_spawned_handle_and_ids_are_unique(void **state) {
 #define ID_KIDS 700 /* per spawner: more than a worker's range of 512 */
 #define ID_MAX (2 * (ID_KIDS + 16))
 static uint64_t ids_seen[ID_MAX];
-static uint64_t nids;
+static uint64_t nids, ids_noted; /* slots taken; entries written (publishes them) */
 
 static void id_note(uint64_t id) {
     uint64_t i = tu_add(&nids, 1) - 1;
     if (i < ID_MAX)
         ids_seen[i] = id;
+    tu_add(&ids_noted, 1);
 }
 
 static int id_spawner_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
@@ -640,6 +641,7 @@ static void ids_are_unique_across_runtimes(void **state) {
     (void)state;
     static const tr_behavior id_spawner = {NULL, id_spawner_receive, NULL};
     tu_store(&nids, 0);
+    tu_store(&ids_noted, 0);
     tr_runtime *rts[2] = {runtime(2, 0), runtime(2, 0)};
     tr_ref *sp[2];
     for (int k = 0; k < 2; k++) {
@@ -653,7 +655,7 @@ static void ids_are_unique_across_runtimes(void **state) {
         }
         assert_int_equal(tr_send_word(sp[k], 1, 0), 0);
     }
-    assert_true(tu_wait_ge(&nids, ID_MAX, TU_WAIT_MS));
+    assert_true(tu_wait_ge(&ids_noted, ID_MAX, TU_WAIT_MS));
     assert_int_equal(tu_load(&nids), ID_MAX);
     qsort(ids_seen, ID_MAX, sizeof(ids_seen[0]), cmp_u64);
     assert_true(ids_seen[0] != 0);
