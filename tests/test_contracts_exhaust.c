@@ -43,45 +43,10 @@ static void in_child(void (*fn)(void)) {
     assert_int_equal(tu_in_child(fn, CHILD_DEADLINE_MS), 0);
 }
 
-/* The lowest free fd: with the limit set to it + more, exactly `more` fds
- * can still be opened, whatever the gaps below. */
-static int lowest_free_fd(void) {
-    int fd = dup(0);
-    if (fd >= 0)
-        close(fd);
-    return fd;
-}
-
-static rlim_t saved_limit;
-
+/* With the limit set to the lowest free fd + more, exactly `more` fds can
+ * still be opened, whatever the gaps below. */
 static void limit_fds(int more) {
-    struct rlimit rl;
-    TU_CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
-    saved_limit = rl.rlim_cur;
-    rl.rlim_cur = (rlim_t)(lowest_free_fd() + more);
-    TU_CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
-}
-
-static void unlimit_fds(void) {
-    struct rlimit rl;
-    TU_CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
-    rl.rlim_cur = saved_limit;
-    TU_CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
-}
-
-static int hog[4096];
-static int nhog;
-
-static void hog_all(void) {
-    nhog = 0;
-    int fd;
-    while (nhog < 4096 && (fd = dup(0)) >= 0)
-        hog[nhog++] = fd;
-}
-
-static void give_back(void) {
-    while (nhog > 0)
-        close(hog[--nhog]);
+    tu_fd_limit(tu_lowest_free_fd() + more);
 }
 
 static double cpu_seconds(void) {
@@ -122,8 +87,7 @@ static void console_out_of_fds(void) {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     strcpy(sa.sun_path, path);
     limit_fds(8);
-    hog_all();
-    TU_CHILD_CHECK(nhog > 0);
+    TU_CHILD_CHECK(tu_fd_hog() > 0);
     TU_CHILD_CHECK(connect(cl, (struct sockaddr *)&sa, sizeof(sa)) == 0); /* the backlog takes it */
     TU_CHILD_CHECK(write(cl, "version\n", 8) == 8);
     tu_sleep_ms(100); /* the console has seen it and failed by now */
@@ -136,8 +100,8 @@ static void console_out_of_fds(void) {
     /* The runtime goes on meanwhile. */
     tr_runtime_stats st;
     TU_CHILD_CHECK(tr_runtime_stats_get(rt, &st) == 0);
-    give_back();
-    unlimit_fds();
+    tu_fd_give_back(-1);
+    tu_fd_limit_restore();
     /* Served once fds are back: the reply, then the close. */
     struct timeval tv = {.tv_sec = 10};
     TU_CHILD_CHECK(setsockopt(cl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
@@ -159,8 +123,6 @@ static void the_console_out_of_fds_does_not_spin_says_so_once_and_resumes(void *
 }
 
 /* --- isolated pools at the fd limit ------------------------------------------------ */
-
-#include <dirent.h>
 
 static int job_entry(void *user, const tr_ipool_job *job, tr_ibuf *reply) {
     (void)user;
@@ -190,7 +152,7 @@ static void ipool_start_out_of_fds(void) {
     TU_CHILD_CHECK(rt != NULL);
     int started = 0, refused = 0;
     for (int more = 0; more < 12; more++) {
-        int free_before = lowest_free_fd();
+        int free_before = tu_lowest_free_fd();
         limit_fds(more);
         tr_ipool_config ic;
         tr_ipool_config_init(&ic);
@@ -198,7 +160,7 @@ static void ipool_start_out_of_fds(void) {
         ic.pool.workers = 3;
         tr_ref *pool = NULL;
         int rc = tr_ipool_start(rt, &ic, &pool);
-        unlimit_fds();
+        tu_fd_limit_restore();
         if (rc == 0) {
             started++;
             tr_future *f;
@@ -217,7 +179,7 @@ static void ipool_start_out_of_fds(void) {
             TU_CHILD_CHECK(pool == NULL);
         }
         TU_CHILD_CHECK(tu_wait_until(children_gone, NULL, 10000));
-        TU_CHILD_CHECK(lowest_free_fd() == free_before);
+        TU_CHILD_CHECK(tu_lowest_free_fd() == free_before);
     }
     TU_CHILD_CHECK(refused > 0 && started > 0); /* both sides of the limit were seen */
     TU_CHILD_CHECK(tr_runtime_free(rt) == 0);
@@ -233,39 +195,12 @@ static void an_ipool_start_out_of_fds_fails_with_esys_and_leaves_nothing(void **
  * 10 s here), so the pool gives up instead of retrying forever: it ends,
  * the job it held is dead-lettered (the asker learns TR_EDEAD), and nothing
  * is left (no child, no zombie, no fd). */
-static pid_t first_child(void) {
-    DIR *d = opendir("/proc");
-    if (d == NULL)
-        return -1;
-    pid_t found = -1, me = getpid();
-    struct dirent *e;
-    while (found < 0 && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[k] = '\0';
-        char *rp = strrchr(buf, ')');
-        int ppid = 0;
-        char st;
-        if (rp != NULL && sscanf(rp + 2, "%c %d", &st, &ppid) == 2 && ppid == me)
-            found = (pid_t)atoi(e->d_name);
-    }
-    closedir(d);
-    return found;
-}
-
 static int pool_ended(void *arg) {
     return !tr_ref_is_alive(arg);
 }
 
 static void ipool_respawn_out_of_fds(void) {
-    int free_before = lowest_free_fd(); /* before the runtime: it frees its own */
+    int free_before = tu_lowest_free_fd(); /* before the runtime: it frees its own */
     tr_runtime *rt = plain_rt();
     TU_CHILD_CHECK(rt != NULL);
     tr_ipool_config ic;
@@ -283,19 +218,19 @@ static void ipool_respawn_out_of_fds(void) {
     TU_CHILD_CHECK(tr_future_wait(f, 10000, &reply) == 0);
     tr_msg_free(reply);
     tr_future_release(f);
-    pid_t child = first_child();
-    TU_CHILD_CHECK(child > 0);
+    int child = -1;
+    TU_CHILD_CHECK(tu_children(&child) > 0 && child > 0);
     limit_fds(0); /* no fd left to make a child with */
     TU_CHILD_CHECK(kill(child, SIGKILL) == 0);
     TU_CHILD_CHECK(tr_ask_word(pool, 1, 2, &f) == 0);
     TU_CHILD_CHECK(tu_wait_until(pool_ended, pool, 10000)); /* gave up */
     TU_CHILD_CHECK(tr_future_wait(f, 10000, &reply) == TR_EDEAD);
     tr_future_release(f);
-    unlimit_fds();
+    tu_fd_limit_restore();
     TU_CHILD_CHECK(tu_wait_until(children_gone, NULL, 10000));
     tr_pool_release(pool);
     TU_CHILD_CHECK(tr_runtime_free(rt) == 0);
-    TU_CHILD_CHECK(lowest_free_fd() == free_before);
+    TU_CHILD_CHECK(tu_lowest_free_fd() == free_before);
 }
 
 static void an_ipool_that_cannot_respawn_gives_up_under_its_restart_intensity(void **state) {
@@ -319,7 +254,7 @@ static void driven_runtimes_out_of_fds(void) {
     for (int mode = 0; mode < 2; mode++) {
         int made = 0, refused = 0;
         for (int more = 0; more < 8; more++) {
-            int free_before = lowest_free_fd();
+            int free_before = tu_lowest_free_fd();
             tr_runtime_config cfg;
             tr_runtime_config_init(&cfg);
             cfg.keep_open = 1;
@@ -332,12 +267,12 @@ static void driven_runtimes_out_of_fds(void) {
             limit_fds(more);
             tr_runtime *rt = (tr_runtime *)(uintptr_t)1;
             int rc = tr_runtime_new(&rt, &cfg);
-            unlimit_fds();
+            tu_fd_limit_restore();
             if (rc != 0) {
                 refused++;
                 TU_CHILD_CHECK(rc == TR_ESYS);
                 TU_CHILD_CHECK(rt == NULL);
-                TU_CHILD_CHECK(lowest_free_fd() == free_before);
+                TU_CHILD_CHECK(tu_lowest_free_fd() == free_before);
                 continue;
             }
             made++;
@@ -353,7 +288,7 @@ static void driven_runtimes_out_of_fds(void) {
             tr_future_release(f);
             tr_ref_release(a);
             TU_CHILD_CHECK(tr_runtime_free(rt) == 0);
-            TU_CHILD_CHECK(lowest_free_fd() == free_before);
+            TU_CHILD_CHECK(tu_lowest_free_fd() == free_before);
         }
         TU_CHILD_CHECK(made > 0 && refused > 0);
     }

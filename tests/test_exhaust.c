@@ -40,40 +40,11 @@ static void in_child(void (*fn)(void)) {
     assert_int_equal(tu_in_child(fn, CHILD_DEADLINE_MS), 0);
 }
 
-static rlim_t saved_limit;
-
-/* Allow `more` fds beyond those open now. */
+/* Allow `more` fds beyond those open now. The lowest free fd decides;
+ * tu_open_fds counts, which is the same when the open fds are 0..n-1, as in
+ * a fresh test child. */
 static void limit_fds(int more) {
-    struct rlimit rl;
-    TU_CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
-    saved_limit = rl.rlim_cur;
-    /* The lowest free fd decides; open_fds counts, which is the same when
-     * the open fds are 0..n-1, as in a fresh test child. */
-    rl.rlim_cur = (rlim_t)(tu_open_fds() + more);
-    TU_CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
-}
-
-static void unlimit_fds(void) {
-    struct rlimit rl;
-    TU_CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
-    rl.rlim_cur = saved_limit;
-    TU_CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
-}
-
-/* Fill every free fd; returns how many were taken (closed by give_back). */
-static int hog[4096];
-static int nhog;
-
-static void hog_all(void) {
-    nhog = 0;
-    int fd;
-    while (nhog < 4096 && (fd = dup(0)) >= 0)
-        hog[nhog++] = fd;
-}
-
-static void give_back(int n) {
-    while (n-- > 0 && nhog > 0)
-        close(hog[--nhog]);
+    tu_fd_limit(tu_open_fds() + more);
 }
 
 static double cpu_seconds(void) {
@@ -106,7 +77,7 @@ static void runtimes_until_out_of_fds(void) {
                        extra / 4); /* at most 4 fds per runtime (libev may fall back to poll) */
         for (int i = 0; i < n; i++)
             TU_CHILD_CHECK(tr_runtime_free(rts[i]) == 0);
-        unlimit_fds(); /* first: at the limit, counting needs an fd of its own */
+        tu_fd_limit_restore(); /* first: at the limit, counting needs an fd of its own */
         TU_CHILD_CHECK(tu_open_fds() == base); /* the failed one left nothing open */
     }
     tr_runtime *rt;
@@ -203,8 +174,7 @@ static void listener_out_of_fds(void) {
     for (int i = 0; i < PENDING; i++)
         TU_CHILD_CHECK((cl[i] = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
     limit_fds(64);
-    hog_all();
-    TU_CHILD_CHECK(nhog > 0);
+    TU_CHILD_CHECK(tu_fd_hog() > 0);
     for (int i = 0; i < PENDING; i++) /* completes in the kernel's backlog */
         TU_CHILD_CHECK(client_connect(cl[i], port) == 0);
     tu_sleep_ms(50); /* the listener has seen them and failed by now */
@@ -214,8 +184,8 @@ static void listener_out_of_fds(void) {
     fprintf(stderr, "cpu while out of fds: %.3f s in %d ms\n", cpu, SPIN_WINDOW_MS);
     TU_CHILD_CHECK(cpu < SPIN_MAX_CPU);
     TU_CHILD_CHECK(tu_load(&s.accepted) == 0);
-    give_back(nhog);
-    unlimit_fds();
+    tu_fd_give_back(-1);
+    tu_fd_limit_restore();
     TU_CHILD_CHECK(tu_wait_ge(&s.accepted, PENDING, 5000)); /* resumes by itself */
     for (int i = 0; i < PENDING; i++)
         close(cl[i]);
@@ -243,15 +213,15 @@ static void sockets_out_of_fds(void) {
     tu_sleep_ms(20); /* the io state and the listener are on their loop */
     int base = tu_open_fds();
     limit_fds(64);
-    hog_all();
+    tu_fd_hog();
     tr_tcp *c = (tr_tcp *)&s; /* must be reset to NULL */
     TU_CHILD_CHECK(tr_tcp_connect(owner, "127.0.0.1", (uint16_t)port, 2, &c) == TR_ESYS);
     TU_CHILD_CHECK(c == NULL);
     tr_tcp_listener *l2 = (tr_tcp_listener *)&s;
     TU_CHILD_CHECK(tr_tcp_listen(owner, "127.0.0.1", 0, 64, 3, &l2) == TR_ESYS);
     TU_CHILD_CHECK(l2 == NULL);
-    give_back(nhog);
-    unlimit_fds();
+    tu_fd_give_back(-1);
+    tu_fd_limit_restore();
     TU_CHILD_CHECK(tu_open_fds() == base);
     TU_CHILD_CHECK(tr_tcp_connect(owner, "127.0.0.1", (uint16_t)port, 2, &c) == 0);
     TU_CHILD_CHECK(tu_wait_ge(&s.connected, 1, 5000));
@@ -281,14 +251,14 @@ static void watch_out_of_fds(void) {
     int p[2];
     TU_CHILD_CHECK(pipe(p) == 0);
     limit_fds(64);
-    hog_all();
+    tu_fd_hog();
     tr_fd_watch_id id;
     TU_CHILD_CHECK(tr_fd_watch(owner, p[0], TR_FD_READ, 7, &id) == 0);
     TU_CHILD_CHECK(write(p[1], "x", 1) == 1);
     TU_CHILD_CHECK(tu_wait_ge(&s.fd_ready, 1, 5000));
     TU_CHILD_CHECK(tr_fd_unwatch(rt, id) == 0);
-    give_back(nhog);
-    unlimit_fds();
+    tu_fd_give_back(-1);
+    tu_fd_limit_restore();
     tr_ref_release(owner);
     TU_CHILD_CHECK(tr_runtime_free(rt) == 0);
     close(p[0]); /* the loops have let go of them */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -240,4 +241,44 @@ void tu_gate_open(tu_gate *g) {
         tr_ref_release(g->ref);
         g->ref = NULL;
     }
+}
+
+/* --- fd exhaustion ------------------------------------------------------- */
+
+static rlim_t fd_saved_limit;
+static int fd_hog[4096];
+static int fd_nhog;
+
+void tu_fd_limit(long cur) {
+    struct rlimit rl;
+    TU_CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    fd_saved_limit = rl.rlim_cur;
+    rl.rlim_cur = (rlim_t)cur;
+    TU_CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+}
+
+void tu_fd_limit_restore(void) {
+    struct rlimit rl;
+    TU_CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    rl.rlim_cur = fd_saved_limit;
+    TU_CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+}
+
+int tu_lowest_free_fd(void) {
+    int fd = dup(0);
+    if (fd >= 0)
+        close(fd);
+    return fd;
+}
+
+int tu_fd_hog(void) {
+    int fd;
+    while (fd_nhog < 4096 && (fd = dup(0)) >= 0)
+        fd_hog[fd_nhog++] = fd;
+    return fd_nhog;
+}
+
+void tu_fd_give_back(int n) {
+    while (n-- != 0 && fd_nhog > 0)
+        close(fd_hog[--fd_nhog]);
 }

@@ -74,6 +74,18 @@ int tu_wait_alive(tr_runtime *rt, uint64_t n, int64_t timeout_ms);
         }                                                                                          \
     } while (0)
 
+/* Fd exhaustion, for tests that run in a child (tu_in_child): a failed
+ * getrlimit/setrlimit fails the child (TU_CHILD_CHECK).
+ * tu_fd_limit: RLIMIT_NOFILE's soft limit becomes cur (the one before is
+ * kept for tu_fd_limit_restore). tu_lowest_free_fd: the lowest fd not open.
+ * tu_fd_hog: takes every free fd (dups of 0, up to 4096); returns how many
+ * it holds. tu_fd_give_back: closes the last n it took (all if n < 0). */
+void tu_fd_limit(long cur);
+void tu_fd_limit_restore(void);
+int tu_lowest_free_fd(void);
+int tu_fd_hog(void);
+void tu_fd_give_back(int n);
+
 /* Run fn in a forked child, which exits 0 when fn returns. 0 once it did;
  * its exit status (1..255); 256 + the signal that killed it; -1 if fork
  * failed or the child ran past deadline_ms (it is then killed and reaped). */
