@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "support/testutil.h"
+#include "support/wrap_alloc.h"
 #include "troupe.h"
 
 #define CACHE_BYTES 16384 /* a message cache: 2048 pointers (core/msgcache.c) */
@@ -26,17 +27,6 @@
 #define MSGS 10 /* messages the exiting thread allocates and frees */
 
 /* --- the allocator wrappers -------------------------------------------------- */
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t k, size_t n);
-void *__real_realloc(void *p, size_t n);
-void *__real_aligned_alloc(size_t a, size_t n);
-void __real_free(void *p);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t k, size_t n);
-void *__wrap_realloc(void *p, size_t n);
-void *__wrap_aligned_alloc(size_t a, size_t n);
-void __wrap_free(void *p);
 
 static __thread int tls_fail;    /* this thread's allocations fail */
 static int all_fail;             /* every thread's allocations fail (atomic) */

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "support/testutil.h"
+#include "support/wrap_alloc.h"
 #include "troupe.h"
 #include "troupe/console.h"
 #include "troupe/introspect.h"
@@ -31,17 +32,6 @@
 
 #define ACTORS 40
 #define MAX_K 400 /* far more allocations than one snapshot makes */
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t k, size_t n);
-void *__real_realloc(void *p, size_t n);
-void *__real_aligned_alloc(size_t a, size_t n);
-void __real_free(void *p);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t k, size_t n);
-void *__wrap_realloc(void *p, size_t n);
-void *__wrap_aligned_alloc(size_t a, size_t n);
-void __wrap_free(void *p);
 
 /* This thread only: allocation number tls_fail_at (1-based) fails; tls_live
  * counts blocks allocated minus blocks freed while tls_on. */

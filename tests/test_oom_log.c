@@ -21,21 +21,11 @@
 #include <cmocka.h>
 
 #include "support/testutil.h"
+#include "support/wrap_alloc.h"
 #include "troupe.h"
 #include "troupe/log.h"
 
 #define CRASHERS 12
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t k, size_t n);
-void *__real_realloc(void *p, size_t n);
-void *__real_aligned_alloc(size_t a, size_t n);
-void __real_free(void *p);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t k, size_t n);
-void *__wrap_realloc(void *p, size_t n);
-void *__wrap_aligned_alloc(size_t a, size_t n);
-void __wrap_free(void *p);
 
 static int all_fail; /* every thread's allocations fail (atomic) */
 static uint64_t failed_allocs;
