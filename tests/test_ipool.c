@@ -499,10 +499,10 @@ static void outside_kill_is_survived(void **st) {
 }
 
 /* A child killed in the middle of a batch (8 jobs in its pipeline: 4 fast
- * ones, a slow one it is running, 3 behind it): the fast ones finished but
- * their replies were still in its buffer, so they are sent again without
- * counting an attempt; only the slow one failed one; the ones behind it
- * never started. Every job is answered exactly once. */
+ * ones, a slow one it is running, 3 behind it): a fast one whose reply was
+ * still in its buffer is sent again without counting an attempt; only the
+ * slow one failed one; the ones behind it never started. Every job is
+ * answered exactly once. */
 static void child_killed_mid_batch_fails_only_its_current_job(void **st) {
     (void)st;
     tr_ref *p = start(1, 3, 0);
@@ -529,8 +529,13 @@ static void child_killed_mid_batch_fails_only_its_current_job(void **st) {
     assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
     assert_int_equal(s.crashes, 1);
     assert_int_equal(s.redeliveries, 1); /* the slow one only */
-    assert_int_equal(s.returned, N - 1); /* 4 answered but lost, 3 never started */
-    assert_int_equal(s.handled, 1 + N);  /* answers the router read: once each */
+    /* The 3 behind the slow one never started: always returned. The fast
+     * ones are returned when their answers were still in the child's
+     * buffer; on a loaded host the first jobs can reach the child before
+     * the rest are queued, and it flushes their answers while idle, so
+     * some may have been read before the kill. */
+    assert_in_range(s.returned, N - 1 - SLOW_AT, N - 1);
+    assert_int_equal(s.handled, 1 + N); /* answers the router read: once each */
     assert_int_equal(s.dead_lettered, 0);
     stop(p);
 }
