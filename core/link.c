@@ -81,7 +81,9 @@ static tr_exit final_reason(tr_actor *a) {
 }
 
 /* Add an entry to a's list. Returns 1 if added, 0 if a has already ended
- * (then *why is its reason), or TR_ENOMEM. */
+ * (then *why is its reason), 2 if it is a link and a's list already links
+ * it to who (a link is there or not, as Erlang's: never two), or
+ * TR_ENOMEM. */
 static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit *why, char *text,
                      size_t n) {
     tr__actor_ext *x = tr__actor_ext_any(a); /* its watch ids */
@@ -96,6 +98,17 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
         tr__spin_unlock(&a->lock);
         free(e);
         return 0;
+    }
+    if (kind == WATCH_LINK) {
+        /* Under a's lock, so two actors linking to each other at once
+         * still leave one entry on each side. */
+        for (const tr__watch *w = a->watchers; w != NULL; w = w->next) {
+            if (w->kind == WATCH_LINK && w->who == who) {
+                tr__spin_unlock(&a->lock);
+                free(e);
+                return 2;
+            }
+        }
     }
     tr_ref_retain(who);
     e->kind = kind;
@@ -185,6 +198,8 @@ int tr_link(tr_ctx *ctx, tr_ref *target) {
     int rc = add_watch(self, WATCH_LINK, target, NULL, &why, text, sizeof(text));
     if (rc <= 0)
         return rc < 0 ? rc : TR_ESTATE;
+    if (rc == 2) /* linked already (by us or by it): nothing changes */
+        return 0;
     rc = add_watch(target, WATCH_LINK, self, NULL, &why, text, sizeof(text));
     if (rc < 0) {
         remove_watch(self, WATCH_LINK, target, 0, 1);

@@ -321,7 +321,11 @@ TR_EXTERN int tr_monitor(tr_ctx *ctx, tr_ref *target, uint64_t *monitor_id);
 TR_EXTERN int tr_demonitor(tr_ctx *ctx, tr_ref *target, uint64_t monitor_id);
 /* Two-way link: when either ends abnormally (not TR_EXIT_NORMAL), the other
  * ends with the same reason, unless it traps exits, in which case it gets
- * TR_MSG_EXIT instead. Linking to a dead actor acts at once. */
+ * TR_MSG_EXIT instead. Linking to a dead actor acts at once. Two actors are
+ * linked or not, as in Erlang: a tr_link to an actor already linked to the
+ * caller (by either side) returns 0 and changes nothing, so its end is
+ * signalled once and one tr_unlink removes the link. (Monitors are not
+ * merged: each tr_monitor is its own, with its own DOWN.) */
 TR_EXTERN int tr_link(tr_ctx *ctx, tr_ref *target);
 TR_EXTERN int tr_unlink(tr_ctx *ctx, tr_ref *target);
 TR_EXTERN int tr_trap_exit(tr_ctx *ctx, int on);

@@ -1,0 +1,721 @@
+/* tests/test_peers_akka.c - what Akka's, CAF's and Erlang's actor suites
+ * check about watching, linking, stopping, stash and asking, ported to
+ * troupe's public API (behaviours not already covered by test_link,
+ * test_stash, test_ask, test_sender, test_registry and test_group).
+ *
+ * The "probe" actor below runs steps: a STEP message carries a function the
+ * probe calls inside its own receive (so a test can make it monitor, link,
+ * stash or reply with its ctx), and the probe answers the ask with the
+ * step's return code. Everything else it receives it writes into its log
+ * (DOWN with the monitor id, EXIT with the exit kind, other messages with
+ * their word); its terminate writes its exit. The test thread waits on the
+ * logs and asserts; the actors only record. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "support/testutil.h"
+#include "troupe.h"
+
+enum { P_STEP = 1, P_WORD, P_CRASH, P_STOP, P_STASH, P_OPEN, P_KEEP, P_ANSWER };
+
+/* Log entries: what << 48 | value. */
+enum { EV_MSG = 1, EV_DOWN, EV_EXIT, EV_END, EV_UNSTASHED };
+#define EV(what, v) (((uint64_t)(what) << 48) | ((uint64_t)(v)&0xffffffffffffull))
+
+#define NP 4
+#define LOGN 512
+
+static uint64_t plog[NP][LOGN];
+static uint64_t plen[NP];
+static uint64_t pended[NP], pend_kind[NP];
+static uint64_t dead_letters, freed;
+static tr_ref *peer[NP]; /* handles the steps act on (set by the test) */
+static tr_msg *kept_req; /* a request a probe kept (P_KEEP) */
+
+typedef struct probe {
+    unsigned idx;
+    int locked; /* P_STASH: stash words until P_OPEN */
+} probe;
+
+typedef int (*step_fn)(tr_ctx *ctx, probe *p, tr_msg *msg);
+typedef struct job {
+    step_fn fn;
+} job;
+
+static void note(unsigned idx, uint64_t ev) {
+    uint64_t i = tu_load(&plen[idx]);
+    if (i < LOGN)
+        tu_store(&plog[idx][i], ev);
+    tu_store(&plen[idx], i + 1); /* last: publishes the entry */
+}
+
+static int probe_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)ctx;
+    ((probe *)state)->idx = (unsigned)(uintptr_t)arg;
+    return 0;
+}
+
+static int probe_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    probe *p = state;
+    tr_exit why;
+    switch (msg->type) {
+    case P_STEP: {
+        const job *j = msg->ptr;
+        int rc = j->fn(ctx, p, msg);
+        if (tr_msg_wants_reply(msg))
+            tr_reply_word(msg, P_STEP, (uint64_t)(int64_t)rc);
+        return 0;
+    }
+    case TR_MSG_DOWN:
+        note(p->idx, EV(EV_DOWN, msg->corr));
+        return 0;
+    case TR_MSG_EXIT:
+        tr_exit_of(msg, &why);
+        note(p->idx, EV(EV_EXIT, why.kind));
+        return 0;
+    case P_CRASH:
+        return (int)msg->word;
+    case P_STOP:
+        return tr_stop(ctx);
+    case P_STASH:
+        p->locked = 1;
+        return 0;
+    case P_OPEN:
+        p->locked = 0;
+        return tr_unstash_all(ctx) >= 0 ? 0 : TR_EIO;
+    case P_KEEP:
+        tu_store((uint64_t *)&kept_req, (uint64_t)(uintptr_t)msg);
+        return tr_msg_keep(ctx, msg);
+    case P_ANSWER: {
+        tr_msg *req = (tr_msg *)(uintptr_t)tu_load((uint64_t *)&kept_req);
+        int rc = tr_reply_word(req, P_ANSWER, msg->word);
+        tr_msg_free(req);
+        return rc;
+    }
+    default:
+        if (p->locked && tr_stash(ctx, msg) == 0)
+            return 0;
+        note(p->idx, EV(EV_MSG, msg->word));
+        return 0;
+    }
+}
+
+static void probe_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
+    (void)ctx;
+    probe *p = state;
+    tu_store(&pend_kind[p->idx], (uint64_t)why->kind);
+    tu_store(&pended[p->idx], 1);
+}
+
+static const tr_behavior probe_beh = {probe_init, probe_receive, probe_terminate};
+
+static void on_dead_letter(void *user, const tr_msg *msg, int why) {
+    (void)user;
+    (void)msg;
+    (void)why;
+    tu_add(&dead_letters, 1);
+}
+
+static void count_free(void *p) {
+    (void)p;
+    tu_add(&freed, 1);
+}
+
+static tr_runtime *rt;
+
+static int setup_n(unsigned workers) {
+    memset(plog, 0, sizeof(plog));
+    for (unsigned i = 0; i < NP; i++) {
+        tu_store(&plen[i], 0);
+        tu_store(&pended[i], 0);
+        tu_store(&pend_kind[i], 99);
+        peer[i] = NULL;
+    }
+    tu_store(&dead_letters, 0);
+    tu_store(&freed, 0);
+    kept_req = NULL;
+    tr_runtime_config cfg;
+    tr_runtime_config_init(&cfg);
+    cfg.workers = workers;
+    cfg.dead_letter = on_dead_letter;
+    cfg.keep_open = 1;
+    return tr_runtime_new(&rt, &cfg) == 0 ? 0 : -1;
+}
+
+static int setup(void **state) {
+    (void)state;
+    return setup_n(2);
+}
+
+static int setup1(void **state) {
+    (void)state;
+    return setup_n(1);
+}
+
+static int teardown(void **state) {
+    (void)state;
+    for (unsigned i = 0; i < NP; i++)
+        if (peer[i] != NULL)
+            tr_ref_release(peer[i]);
+    assert_int_equal(tr_runtime_free(rt), 0);
+    rt = NULL;
+    return 0;
+}
+
+static tr_ref *spawn_probe(unsigned idx) {
+    tr_spawn_opts o = {.state_size = sizeof(probe), .arg = (void *)(uintptr_t)idx};
+    tr_ref *ref = NULL;
+    assert_int_equal(tr_spawn(rt, &probe_beh, &o, &ref), 0);
+    return ref;
+}
+
+/* Run fn inside the probe's receive; its return code. */
+static int run(tr_ref *ref, step_fn fn) {
+    job j = {fn};
+    tr_msg *m;
+    if (tr_msg_new(&m, P_STEP, 0) != 0)
+        return TR_ENOMEM;
+    m->ptr = &j;
+    tr_future *f;
+    int rc = tr_ask_msg(ref, m, &f);
+    if (rc != 0) {
+        tr_msg_free(m);
+        return rc;
+    }
+    tr_msg *reply = NULL;
+    rc = tr_future_wait(f, TU_WAIT_MS, &reply);
+    tr_future_release(f);
+    if (rc != 0)
+        return rc;
+    rc = (int)(int64_t)reply->word;
+    tr_msg_free(reply);
+    return rc;
+}
+
+static uint64_t ev(unsigned idx, uint64_t i) {
+    return tu_load(&plog[idx][i]);
+}
+
+static int wait_log(unsigned idx, uint64_t n) {
+    return tu_wait_ge(&plen[idx], n, TU_WAIT_MS);
+}
+
+static int wait_end(unsigned idx) {
+    return tu_wait_ge(&pended[idx], 1, TU_WAIT_MS);
+}
+
+static int name_is_free(void *arg) {
+    (void)arg;
+    tr_ref *h = NULL;
+    int rc = tr_whereis(rt, "svc", &h);
+    if (h != NULL)
+        tr_ref_release(h);
+    return rc == TR_ENOTFOUND;
+}
+
+static int wait_dead_name(void) {
+    return tu_wait_until(name_is_free, NULL, TU_WAIT_MS);
+}
+
+static int group_has_one(void *arg) {
+    (void)arg;
+    size_t n = 0;
+    return tr_group_members(rt, "g", NULL, 0, &n) == 1;
+}
+
+static int req_was_kept(void *arg) {
+    (void)arg;
+    return tu_load((uint64_t *)&kept_req) != 0;
+}
+
+/* --- steps ------------------------------------------------------------------ */
+
+static uint64_t mon_ids[4];
+
+static int monitor_peer1(tr_ctx *ctx, probe *p, tr_msg *m) {
+    (void)p;
+    (void)m;
+    static int k;
+    return tr_monitor(ctx, peer[1], &mon_ids[k++ & 3]);
+}
+static int link_peer1(tr_ctx *ctx, probe *p, tr_msg *m) {
+    (void)p;
+    (void)m;
+    return tr_link(ctx, peer[1]);
+}
+static int unlink_peer1(tr_ctx *ctx, probe *p, tr_msg *m) {
+    (void)p;
+    (void)m;
+    return tr_unlink(ctx, peer[1]);
+}
+static int trap_on(tr_ctx *ctx, probe *p, tr_msg *m) {
+    (void)p;
+    (void)m;
+    return tr_trap_exit(ctx, 1);
+}
+/* Send peer[0] 100 numbered words, then stop. */
+static int send_100_then_stop(tr_ctx *ctx, probe *p, tr_msg *m) {
+    (void)p;
+    (void)m;
+    for (uint64_t i = 0; i < 100; i++)
+        if (tr_send_word(peer[0], 50, i) != 0)
+            return TR_EIO;
+    return tr_stop(ctx);
+}
+/* Send peer[0] 100 numbered words, then crash. */
+static int send_100_then_crash(tr_ctx *ctx, probe *p, tr_msg *m) {
+    (void)ctx;
+    (void)p;
+    (void)m;
+    for (uint64_t i = 0; i < 100; i++)
+        if (tr_send_word(peer[0], 50, i) != 0)
+            return TR_EIO;
+    tr_panic(ctx, TR_EIO, "after 100");
+}
+
+/* --- watching and linking ---------------------------------------------------- */
+
+/* Erlang: two monitors are two DOWNs, each with its own reference. */
+static void monitor_twice_gives_two_downs_with_their_ids(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    peer[1] = spawn_probe(1);
+    memset(mon_ids, 0, sizeof(mon_ids));
+    assert_int_equal(run(peer[0], monitor_peer1), 0);
+    assert_int_equal(run(peer[0], monitor_peer1), 0);
+    assert_int_not_equal(mon_ids[0], mon_ids[1]);
+    assert_int_equal(tr_actor_stop(peer[1]), 0);
+    assert_true(wait_log(0, 2));
+    tu_sleep_ms(20); /* a third DOWN would be a bug */
+    assert_int_equal(tu_load(&plen[0]), 2);
+    uint64_t a = ev(0, 0), b = ev(0, 1);
+    assert_true((a == EV(EV_DOWN, mon_ids[0]) && b == EV(EV_DOWN, mon_ids[1])) ||
+                (a == EV(EV_DOWN, mon_ids[1]) && b == EV(EV_DOWN, mon_ids[0])));
+}
+
+/* Erlang: link/1 is idempotent (a link is there or not), and unlink/1
+ * removes it: after link, link, unlink a crash does not spread. */
+static void link_twice_then_unlink_once_leaves_no_link(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    peer[1] = spawn_probe(1);
+    assert_int_equal(run(peer[0], link_peer1), 0);
+    assert_int_equal(run(peer[0], link_peer1), 0);
+    assert_int_equal(run(peer[0], unlink_peer1), 0);
+    assert_int_equal(tr_send_word(peer[1], P_CRASH, (uint64_t)(int64_t)TR_EIO), 0);
+    assert_true(wait_end(1));
+    tu_sleep_ms(50);
+    assert_true(tr_ref_is_alive(peer[0]));
+    assert_int_equal(tu_load(&pended[0]), 0);
+}
+
+/* ... and a trapping actor linked twice hears of the crash once. */
+static void link_twice_gives_one_exit_when_trapping(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    peer[1] = spawn_probe(1);
+    assert_int_equal(run(peer[0], trap_on), 0);
+    assert_int_equal(run(peer[0], link_peer1), 0);
+    assert_int_equal(run(peer[0], link_peer1), 0);
+    assert_int_equal(tr_send_word(peer[1], P_CRASH, (uint64_t)(int64_t)TR_EIO), 0);
+    assert_true(wait_log(0, 1));
+    assert_int_equal(ev(0, 0), EV(EV_EXIT, TR_EXIT_ERROR));
+    /* A message after the crash: once it is logged, every EXIT is too. */
+    assert_true(wait_end(1));
+    assert_int_equal(tr_send_word(peer[0], 60, 7), 0);
+    assert_true(wait_log(0, 2));
+    assert_int_equal(ev(0, 1), EV(EV_MSG, 7));
+    assert_int_equal(tu_load(&plen[0]), 2);
+}
+
+/* Akka: Terminated comes after every message the watched actor sent. */
+static void messages_sent_before_a_stop_arrive_before_its_down(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    peer[1] = spawn_probe(1);
+    assert_int_equal(run(peer[0], monitor_peer1), 0);
+    job j = {send_100_then_stop};
+    assert_int_equal(tr_send_ptr(peer[1], P_STEP, &j, NULL), 0);
+    assert_true(wait_log(0, 101));
+    for (uint64_t i = 0; i < 100; i++)
+        assert_int_equal(ev(0, i), EV(EV_MSG, i));
+    assert_int_equal(ev(0, 100) >> 48, EV_DOWN);
+}
+
+/* Erlang: the EXIT of a linked process comes after its messages. */
+static void messages_sent_before_a_crash_arrive_before_the_trapped_exit(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    peer[1] = spawn_probe(1);
+    assert_int_equal(run(peer[0], trap_on), 0);
+    assert_int_equal(run(peer[0], link_peer1), 0);
+    job j = {send_100_then_crash};
+    assert_int_equal(tr_send_ptr(peer[1], P_STEP, &j, NULL), 0);
+    assert_true(wait_log(0, 101));
+    for (uint64_t i = 0; i < 100; i++)
+        assert_int_equal(ev(0, i), EV(EV_MSG, i));
+    assert_int_equal(ev(0, 100), EV(EV_EXIT, TR_EXIT_ERROR));
+}
+
+/* Erlang: exit(Pid, shutdown) is abnormal: it spreads over links with its
+ * reason, or arrives as an EXIT message to a trapping process, which lives. */
+static void a_shutdown_spreads_over_a_link_with_its_reason(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    peer[1] = spawn_probe(1);
+    peer[2] = spawn_probe(2);
+    assert_int_equal(run(peer[0], link_peer1), 0);
+    assert_int_equal(run(peer[2], trap_on), 0);
+    assert_int_equal(run(peer[2], link_peer1), 0);
+    assert_int_equal(tr_actor_stop(peer[1]), 0);
+    assert_true(wait_end(0));
+    assert_int_equal(tu_load(&pend_kind[0]), TR_EXIT_SHUTDOWN);
+    assert_true(wait_log(2, 1));
+    assert_int_equal(ev(2, 0), EV(EV_EXIT, TR_EXIT_SHUTDOWN));
+    assert_true(tr_ref_is_alive(peer[2]));
+    assert_int_equal(run(peer[2], trap_on), 0); /* and still answers */
+}
+
+static uint64_t seen_alive, seen_send_rc;
+
+static int down_checker_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type == TR_MSG_DOWN) {
+        tr_ref *origin = tr_msg_origin(msg);
+        tu_store(&seen_alive, tr_ref_is_alive(origin) ? 1 : 0);
+        tu_store(&seen_send_rc, (uint64_t)(int64_t)tr_send_word(origin, 60, 0));
+        tu_store(&pended[3], 1);
+        return 0;
+    }
+    if (msg->type == P_STEP) {
+        uint64_t id;
+        return tr_monitor(ctx, peer[1], &id);
+    }
+    return 0;
+}
+
+/* Akka: when Terminated arrives the actor is dead: a send to it is a
+ * dead letter (here: TR_EDEAD, and the caller keeps the message). */
+static void when_down_arrives_the_target_is_dead_and_refuses_sends(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, down_checker_receive, NULL};
+    tu_store(&seen_alive, 9);
+    peer[1] = spawn_probe(1);
+    assert_int_equal(tr_spawn(rt, &beh, NULL, &peer[0]), 0);
+    assert_int_equal(tr_send_word(peer[0], P_STEP, 0), 0);
+    tu_sleep_ms(10);
+    assert_int_equal(tr_send_word(peer[1], P_CRASH, (uint64_t)(int64_t)TR_EIO), 0);
+    assert_true(tu_wait_ge(&pended[3], 1, TU_WAIT_MS));
+    assert_int_equal(tu_load(&seen_alive), 0);
+    assert_int_equal((int64_t)tu_load(&seen_send_rc), TR_EDEAD);
+}
+
+/* --- stopping ----------------------------------------------------------------- */
+
+/* Akka's PoisonPill: a stop message is handled in its turn, after what was
+ * queued before it; what comes after it is dead-lettered, destructors run. */
+static void a_stop_message_ends_after_the_queued_ones_and_dead_letters_the_rest(void **state) {
+    (void)state;
+    tu_gate g;
+    assert_int_equal(tu_gate_block(rt, &g), 0); /* 1 worker: nothing runs */
+    peer[0] = spawn_probe(0);
+    for (uint64_t i = 0; i < 3; i++)
+        assert_int_equal(tr_send_ptr(peer[0], 60, (void *)(uintptr_t)(i + 1), count_free), 0);
+    assert_int_equal(tr_send_word(peer[0], P_STOP, 0), 0);
+    for (uint64_t i = 0; i < 3; i++)
+        assert_int_equal(tr_send_ptr(peer[0], 60, (void *)(uintptr_t)(i + 1), count_free), 0);
+    tu_gate_open(&g);
+    assert_true(wait_end(0));
+    assert_true(tu_wait_ge(&freed, 6, TU_WAIT_MS));
+    assert_int_equal(tu_load(&plen[0]), 3);
+    assert_int_equal(tu_load(&pend_kind[0]), TR_EXIT_NORMAL);
+    assert_true(tu_wait_ge(&dead_letters, 3, TU_WAIT_MS));
+    assert_int_equal(tu_load(&dead_letters), 3);
+}
+
+static uint64_t self_send_rc;
+
+static int self_sender_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    (void)msg;
+    return tr_stop(ctx);
+}
+static void self_sender_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
+    (void)state;
+    (void)why;
+    tu_store(&self_send_rc, (uint64_t)(int64_t)tr_send_word(tr_self(ctx), 60, 0));
+    tu_store(&pended[0], 1);
+}
+
+/* The mailbox is closed when terminate runs (troupe/actor.h): a message to
+ * itself there is refused, not lost after being accepted. */
+static void a_send_to_itself_in_terminate_is_refused(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, self_sender_receive, self_sender_terminate};
+    assert_int_equal(tr_spawn(rt, &beh, NULL, &peer[0]), 0);
+    assert_int_equal(tr_send_word(peer[0], 1, 0), 0);
+    assert_true(wait_end(0));
+    assert_int_equal((int64_t)tu_load(&self_send_rc), TR_EDEAD);
+    assert_int_equal(tu_load(&dead_letters), 0);
+}
+
+/* --- stash -------------------------------------------------------------------- */
+
+/* Akka: unstashAll after a become: the stashed messages first, in their
+ * order, then what came after. */
+static void unstashed_messages_come_first_and_in_order_across_become(void **state) {
+    (void)state;
+    tu_gate g;
+    assert_int_equal(tu_gate_block(rt, &g), 0);
+    peer[0] = spawn_probe(0);
+    assert_int_equal(tr_send_word(peer[0], P_STASH, 0), 0);
+    for (uint64_t i = 0; i < 5; i++)
+        assert_int_equal(tr_send_word(peer[0], 60, i), 0);
+    assert_int_equal(tr_send_word(peer[0], P_OPEN, 0), 0);
+    for (uint64_t i = 5; i < 10; i++)
+        assert_int_equal(tr_send_word(peer[0], 60, i), 0);
+    tu_gate_open(&g);
+    assert_true(wait_log(0, 10));
+    for (uint64_t i = 0; i < 10; i++)
+        assert_int_equal(ev(0, i), EV(EV_MSG, i));
+}
+
+typedef struct stasher {
+    int phase;
+} stasher;
+
+static uint64_t stasher_log[16], stasher_n;
+
+static int stasher_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    stasher *s = state;
+    if (msg->type == 2) { /* two unstashes: each prepends, as Akka's unstash() */
+        tr_unstash(ctx);
+        tr_unstash(ctx);
+        s->phase = 1;
+        return 0;
+    }
+    if (s->phase == 0)
+        return tr_stash(ctx, msg);
+    uint64_t i = tu_load(&stasher_n);
+    if (i < 16)
+        tu_store(&stasher_log[i], msg->word);
+    tu_store(&stasher_n, i + 1);
+    return 0;
+}
+
+/* Akka: unstash() prepends the oldest stashed message to the mailbox, so
+ * two unstashes in one receive deliver the second one first. troupe's
+ * tr_unstash does the same (each goes ahead of earlier unstashed ones). */
+static void each_unstash_goes_ahead_of_earlier_unstashed_ones(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, stasher_receive, NULL};
+    tu_store(&stasher_n, 0);
+    tu_gate g;
+    assert_int_equal(tu_gate_block(rt, &g), 0);
+    tr_spawn_opts o = {.state_size = sizeof(stasher)};
+    assert_int_equal(tr_spawn(rt, &beh, &o, &peer[0]), 0);
+    assert_int_equal(tr_send_word(peer[0], 1, 10), 0);
+    assert_int_equal(tr_send_word(peer[0], 1, 11), 0);
+    assert_int_equal(tr_send_word(peer[0], 2, 0), 0);
+    assert_int_equal(tr_send_word(peer[0], 1, 12), 0);
+    tu_gate_open(&g);
+    assert_true(tu_wait_ge(&stasher_n, 3, TU_WAIT_MS));
+    assert_int_equal(tu_load(&stasher_log[0]), 11);
+    assert_int_equal(tu_load(&stasher_log[1]), 10);
+    assert_int_equal(tu_load(&stasher_log[2]), 12);
+}
+
+/* --- asking ------------------------------------------------------------------- */
+
+static uint64_t self_reply_word, self_reply_corr, self_reply_is_reply;
+
+static int self_asker_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type == 1) /* start: ask ourselves */
+        return tr_request_word(ctx, tr_self(ctx), 2, 21, 77);
+    if (tr_msg_is_reply(msg)) {
+        tu_store(&self_reply_corr, msg->corr);
+        tu_store(&self_reply_is_reply, 1);
+        tu_store(&self_reply_word, msg->word);
+        tu_store(&pended[0], 1);
+        return 0;
+    }
+    if (msg->type == 2) /* the request: answer it */
+        return tr_reply_word(msg, 3, msg->word * 2);
+    return 0;
+}
+
+/* gen_server calling itself deadlocks (a timeout); troupe's non-blocking
+ * request to itself is answered: the request, then the reply, arrive in
+ * its own mailbox. */
+static void a_request_to_itself_gets_its_reply(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, self_asker_receive, NULL};
+    assert_int_equal(tr_spawn(rt, &beh, NULL, &peer[0]), 0);
+    assert_int_equal(tr_send_word(peer[0], 1, 0), 0);
+    assert_true(wait_end(0));
+    assert_int_equal(tu_load(&self_reply_word), 42);
+    assert_int_equal(tu_load(&self_reply_corr), 77);
+}
+
+/* gen_server's {noreply, ...} then gen_server:reply/2 from a later message. */
+static void a_kept_request_answered_from_a_later_message_reaches_the_caller(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(peer[0], P_KEEP, 0, &f), 0);
+    tr_msg *reply = NULL;
+    assert_int_equal(tr_future_wait(f, 30, &reply), TR_ETIMEDOUT);
+    assert_int_equal(tr_send_word(peer[0], P_ANSWER, 99), 0);
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), 0);
+    assert_int_equal(reply->word, 99);
+    assert_true(tr_msg_is_reply(reply));
+    tr_msg_free(reply);
+    tr_future_release(f);
+}
+
+/* ... and from another thread (the actor kept it and handed it over). */
+static void a_kept_request_answered_from_a_foreign_thread_reaches_the_caller(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(peer[0], P_KEEP, 0, &f), 0);
+    assert_true(tu_wait_until(req_was_kept, NULL, TU_WAIT_MS));
+    tr_msg *req = (tr_msg *)(uintptr_t)tu_load((uint64_t *)&kept_req);
+    assert_true(tr_msg_wants_reply(req));
+    assert_int_equal(tr_reply_word(req, 5, 123), 0);
+    assert_int_equal(tr_reply_word(req, 5, 124), TR_ESTATE);
+    tr_msg_free(req);
+    tr_msg *reply = NULL;
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), 0);
+    assert_int_equal(reply->word, 123);
+    tr_msg_free(reply);
+    tr_future_release(f);
+}
+
+/* Akka: an ask that is never answered times out; the answer that comes
+ * after the asker gave up goes to the dead letters, destructors run. */
+static void a_reply_after_the_asker_gave_up_is_dead_lettered(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(peer[0], P_KEEP, 0, &f), 0);
+    tr_msg *reply = NULL;
+    assert_int_equal(tr_future_wait(f, 20, &reply), TR_ETIMEDOUT);
+    assert_null(reply);
+    assert_int_equal(tr_future_release(f), 0);
+    uint64_t before = tu_load(&dead_letters);
+    assert_int_equal(tr_send_word(peer[0], P_ANSWER, 1), 0);
+    assert_true(tu_wait_ge(&dead_letters, before + 1, TU_WAIT_MS));
+    tr_runtime_stats st;
+    assert_int_equal(tr_runtime_stats_get(rt, &st), 0);
+    assert_true(st.dead_letters >= 1);
+}
+
+/* --- names and groups ------------------------------------------------------- */
+
+/* Erlang: register/2 of a name held, by anyone, fails; an actor cannot have
+ * two names; after unregister the name is free and the actor may take
+ * another. */
+static void names_register_twice_and_again_after_unregister(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    peer[1] = spawn_probe(1);
+    assert_int_equal(tr_register(peer[0], "svc"), 0);
+    assert_int_equal(tr_register(peer[0], "svc"), TR_EEXIST);
+    assert_int_equal(tr_register(peer[1], "svc"), TR_EEXIST);
+    assert_int_equal(tr_register(peer[0], "other"), TR_EALREADY);
+    assert_int_equal(tr_unregister(rt, "svc"), 0);
+    assert_int_equal(tr_unregister(rt, "svc"), TR_ENOTFOUND);
+    assert_int_equal(tr_register(peer[0], "other"), 0);
+    assert_int_equal(tr_register(peer[1], "svc"), 0);
+    tr_ref *h = NULL;
+    assert_int_equal(tr_whereis(rt, "svc", &h), 0);
+    assert_ptr_equal(h, peer[1]);
+    tr_ref_release(h);
+}
+
+/* A name freed by its actor's death is taken by a new actor, and sends by
+ * name reach the new one, never the dead one. */
+static void a_dead_actors_name_is_reused_and_sends_reach_the_new_owner(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    assert_int_equal(tr_register(peer[0], "svc"), 0);
+    assert_int_equal(tr_send_word(peer[0], P_CRASH, (uint64_t)(int64_t)TR_EIO), 0);
+    assert_true(wait_end(0));
+    assert_true(wait_dead_name());
+    peer[1] = spawn_probe(1);
+    assert_int_equal(tr_register(peer[1], "svc"), 0);
+    assert_int_equal(tr_send_word_named(rt, "svc", 60, 5), 0);
+    assert_true(wait_log(1, 1));
+    assert_int_equal(ev(1, 0), EV(EV_MSG, 5));
+    assert_int_equal(tu_load(&plen[0]), 0);
+}
+
+/* pg: joining twice is refused, leaving twice too; an ended member is gone
+ * from the members and a broadcast reaches only the live ones. */
+static void groups_join_twice_leave_twice_and_dead_members(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    peer[1] = spawn_probe(1);
+    assert_int_equal(tr_group_join(peer[0], "g"), 0);
+    assert_int_equal(tr_group_join(peer[0], "g"), TR_EEXIST);
+    assert_int_equal(tr_group_join(peer[1], "g"), 0);
+    size_t n = 0;
+    assert_int_equal(tr_group_members(rt, "g", NULL, 0, &n), 2);
+    assert_int_equal(tr_group_leave(peer[1], "g"), 0);
+    assert_int_equal(tr_group_leave(peer[1], "g"), TR_ENOTFOUND);
+    assert_int_equal(tr_group_join(peer[1], "g"), 0);
+    assert_int_equal(tr_actor_kill(peer[1]), 0);
+    assert_true(wait_end(1));
+    assert_true(tu_wait_until(group_has_one, NULL, TU_WAIT_MS));
+    assert_int_equal(tr_group_broadcast_word(rt, "g", 60, 8), 1);
+    assert_true(wait_log(0, 1));
+    assert_int_equal(ev(0, 0), EV(EV_MSG, 8));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(monitor_twice_gives_two_downs_with_their_ids, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(link_twice_then_unlink_once_leaves_no_link, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(link_twice_gives_one_exit_when_trapping, setup, teardown),
+        cmocka_unit_test_setup_teardown(messages_sent_before_a_stop_arrive_before_its_down, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(messages_sent_before_a_crash_arrive_before_the_trapped_exit,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_shutdown_spreads_over_a_link_with_its_reason, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(when_down_arrives_the_target_is_dead_and_refuses_sends,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_stop_message_ends_after_the_queued_ones_and_dead_letters_the_rest, setup1, teardown),
+        cmocka_unit_test_setup_teardown(a_send_to_itself_in_terminate_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(unstashed_messages_come_first_and_in_order_across_become,
+                                        setup1, teardown),
+        cmocka_unit_test_setup_teardown(each_unstash_goes_ahead_of_earlier_unstashed_ones, setup1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_request_to_itself_gets_its_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_kept_request_answered_from_a_later_message_reaches_the_caller, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_kept_request_answered_from_a_foreign_thread_reaches_the_caller, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_reply_after_the_asker_gave_up_is_dead_lettered, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(names_register_twice_and_again_after_unregister, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_dead_actors_name_is_reused_and_sends_reach_the_new_owner,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(groups_join_twice_leave_twice_and_dead_members, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
