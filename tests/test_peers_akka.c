@@ -23,14 +23,14 @@
 #include "support/testutil.h"
 #include "troupe.h"
 
-enum { P_STEP = 1, P_WORD, P_CRASH, P_STOP, P_STASH, P_OPEN, P_KEEP, P_ANSWER };
+enum { P_STEP = 1, P_WORD, P_CRASH, P_STOP, P_STASH, P_OPEN, P_KEEP, P_ANSWER, P_FWD };
 
 /* Log entries: what << 48 | value. */
-enum { EV_MSG = 1, EV_DOWN, EV_EXIT, EV_END, EV_UNSTASHED };
+enum { EV_MSG = 1, EV_DOWN, EV_EXIT, EV_FAILED, EV_REPLY };
 #define EV(what, v) (((uint64_t)(what) << 48) | ((uint64_t)(v)&0xffffffffffffull))
 
 #define NP 4
-#define LOGN 512
+#define LOGN 1024
 
 static uint64_t plog[NP][LOGN];
 static uint64_t plen[NP];
@@ -80,8 +80,14 @@ static int probe_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         tr_exit_of(msg, &why);
         note(p->idx, EV(EV_EXIT, why.kind));
         return 0;
+    case TR_MSG_ASK_FAILED:
+        note(p->idx, EV(EV_FAILED, (uint64_t) - (int64_t)tr_result_code(msg)));
+        return 0;
     case P_CRASH:
         return (int)msg->word;
+    case P_FWD:
+        msg->type = 60; /* plain for the receiver */
+        return tr_forward(ctx, peer[2], msg);
     case P_STOP:
         return tr_stop(ctx);
     case P_STASH:
@@ -100,6 +106,10 @@ static int probe_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         return rc;
     }
     default:
+        if (tr_msg_is_reply(msg)) {
+            note(p->idx, EV(EV_REPLY, msg->corr));
+            return 0;
+        }
         if (p->locked && tr_stash(ctx, msg) == 0)
             return 0;
         note(p->idx, EV(EV_MSG, msg->word));
@@ -681,6 +691,178 @@ static void groups_join_twice_leave_twice_and_dead_members(void **state) {
     assert_int_equal(ev(0, 0), EV(EV_MSG, 8));
 }
 
+/* --- more: deadlines, init, causality, groups ----------------------------- */
+
+static int request_keep_with_deadline(tr_ctx *ctx, probe *p, tr_msg *m) {
+    (void)p;
+    (void)m;
+    tr_msg *req;
+    int rc = tr_msg_new(&req, P_KEEP, 0);
+    if (rc != 0)
+        return rc;
+    rc = tr_request_timeout(ctx, peer[1], req, 5, 20);
+    if (rc != 0)
+        tr_msg_free(req);
+    return rc;
+}
+
+/* Akka's ask timeout from an actor: exactly one outcome reaches the asker,
+ * the timeout; the reply that comes later is dead-lettered. */
+static void a_request_past_its_deadline_gets_the_timeout_only(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    peer[1] = spawn_probe(1);
+    assert_int_equal(run(peer[0], request_keep_with_deadline), 0);
+    assert_true(wait_log(0, 1));
+    assert_int_equal(ev(0, 0), EV(EV_FAILED, -TR_ETIMEDOUT));
+    assert_true(tu_wait_until(req_was_kept, NULL, TU_WAIT_MS));
+    uint64_t before = tu_load(&dead_letters);
+    assert_int_equal(tr_send_word(peer[1], P_ANSWER, 3), 0);
+    assert_true(tu_wait_ge(&dead_letters, before + 1, TU_WAIT_MS));
+    assert_int_equal(run(peer[0], trap_on), 0); /* anything queued is in */
+    assert_int_equal(tu_load(&plen[0]), 1);
+}
+
+static uint64_t init_rc;
+
+static int watch_in_init(tr_ctx *ctx, void *state, void *arg) {
+    probe_init(ctx, state, arg);
+    uint64_t id;
+    tu_store(&init_rc, (uint64_t)(int64_t)tr_monitor(ctx, peer[1], &id));
+    return 0;
+}
+
+static int link_in_init(tr_ctx *ctx, void *state, void *arg) {
+    probe_init(ctx, state, arg);
+    tu_store(&init_rc, (uint64_t)(int64_t)tr_link(ctx, peer[1]));
+    return 0;
+}
+
+/* Erlang: monitoring a dead process delivers 'DOWN' (noproc) at once, also
+ * from init; it is the first message the new actor receives. */
+static void a_monitor_from_init_on_a_dead_actor_gives_down_first(void **state) {
+    (void)state;
+    static const tr_behavior beh = {watch_in_init, probe_receive, probe_terminate};
+    tu_store(&init_rc, 99);
+    peer[1] = spawn_probe(1);
+    peer[2] = spawn_probe(2);
+    assert_int_equal(run(peer[2], monitor_peer1), 0);
+    assert_int_equal(tr_actor_stop(peer[1]), 0);
+    assert_true(wait_log(2, 1)); /* its end is complete: DOWNs are out */
+    tr_spawn_opts o = {.state_size = sizeof(probe), .arg = (void *)(uintptr_t)0};
+    assert_int_equal(tr_spawn(rt, &beh, &o, &peer[0]), 0);
+    assert_int_equal(tu_load(&init_rc), 0);
+    assert_int_equal(tr_send_word(peer[0], 60, 1), 0);
+    assert_true(wait_log(0, 2));
+    assert_int_equal(ev(0, 0) >> 48, EV_DOWN);
+    assert_int_equal(ev(0, 1), EV(EV_MSG, 1));
+}
+
+/* A link made in init holds like any other: the linked actor's crash ends
+ * the new one with the same reason. */
+static void a_link_from_init_spreads_a_later_crash(void **state) {
+    (void)state;
+    static const tr_behavior beh = {link_in_init, probe_receive, probe_terminate};
+    tu_store(&init_rc, 99);
+    peer[1] = spawn_probe(1);
+    tr_spawn_opts o = {.state_size = sizeof(probe), .arg = (void *)(uintptr_t)0};
+    assert_int_equal(tr_spawn(rt, &beh, &o, &peer[0]), 0);
+    assert_int_equal(tu_load(&init_rc), 0);
+    assert_int_equal(tr_send_word(peer[1], P_CRASH, (uint64_t)(int64_t)TR_EIO), 0);
+    assert_true(wait_end(0));
+    assert_int_equal(tu_load(&pend_kind[0]), TR_EXIT_ERROR);
+}
+
+#define CAUSAL_N 300
+
+static int send_direct_and_via_peer1(tr_ctx *ctx, probe *p, tr_msg *m) {
+    (void)ctx;
+    (void)p;
+    (void)m;
+    for (uint64_t i = 0; i < CAUSAL_N; i++) {
+        if (tr_send_word(peer[2], 60, 2 * i) != 0)
+            return TR_EIO;
+        if (tr_send_word(peer[1], P_FWD, 2 * i + 1) != 0)
+            return TR_EIO;
+    }
+    return 0;
+}
+
+/* Pony's causal messaging (and what one mailbox per actor gives without
+ * lanes): A sends m1 to C, then m2 to B, which forwards it to C: C gets m1
+ * before m2. */
+static void a_message_forwarded_after_another_arrives_after_it(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    peer[1] = spawn_probe(1);
+    peer[2] = spawn_probe(2);
+    assert_int_equal(run(peer[0], send_direct_and_via_peer1), 0);
+    assert_true(wait_log(2, 2 * CAUSAL_N));
+    static int64_t pos[2 * CAUSAL_N];
+    for (uint64_t i = 0; i < 2 * CAUSAL_N; i++)
+        pos[i] = -1;
+    for (uint64_t i = 0; i < 2 * CAUSAL_N; i++) {
+        uint64_t w = ev(2, i) & 0xffffffffffffull;
+        assert_true(w < 2 * CAUSAL_N);
+        pos[w] = (int64_t)i;
+    }
+    for (uint64_t i = 0; i < CAUSAL_N; i++)
+        assert_true(pos[2 * i] >= 0 && pos[2 * i] < pos[2 * i + 1]);
+}
+
+static int broadcast_both_ways(tr_ctx *ctx, probe *p, tr_msg *m) {
+    (void)p;
+    (void)m;
+    int all = tr_group_broadcast_word(tr_ctx_runtime(ctx), "g", 60, 1);
+    int others = tr_group_broadcast_others(ctx, "g", 60, NULL, 0);
+    return all * 10 + others;
+}
+
+/* pg: a member that broadcasts to its own group gets the message too;
+ * broadcast_others leaves it out. */
+static void a_broadcast_from_a_member_reaches_itself_unless_others(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    peer[1] = spawn_probe(1);
+    assert_int_equal(tr_group_join(peer[0], "g"), 0);
+    assert_int_equal(tr_group_join(peer[1], "g"), 0);
+    assert_int_equal(run(peer[0], broadcast_both_ways), 21);
+    assert_true(wait_log(0, 1));
+    assert_true(wait_log(1, 2));
+    assert_int_equal(ev(0, 0), EV(EV_MSG, 1));
+    assert_int_equal(run(peer[0], trap_on), 0);
+    assert_int_equal(tu_load(&plen[0]), 1);
+}
+
+static uint64_t init_whereis_self, init_register_rc;
+
+static int name_in_init(tr_ctx *ctx, void *state, void *arg) {
+    probe_init(ctx, state, arg);
+    tr_ref *h = NULL;
+    if (tr_whereis(tr_ctx_runtime(ctx), "me", &h) == 0) {
+        tu_store(&init_whereis_self, h == tr_self(ctx));
+        tr_ref_release(h);
+    }
+    tu_store(&init_register_rc, (uint64_t)(int64_t)tr_register(tr_self(ctx), "other"));
+    return 0;
+}
+
+/* A name given at spawn is there in init (the actor finds itself), and it
+ * is its one name: another is refused. */
+static void a_name_given_at_spawn_is_there_in_init_and_is_the_only_one(void **state) {
+    (void)state;
+    static const tr_behavior beh = {name_in_init, probe_receive, probe_terminate};
+    tu_store(&init_whereis_self, 0);
+    tu_store(&init_register_rc, 99);
+    tr_spawn_opts o = {
+        .state_size = sizeof(probe), .arg = (void *)(uintptr_t)0, .register_as = "me"};
+    assert_int_equal(tr_spawn(rt, &beh, &o, &peer[0]), 0);
+    assert_int_equal(tu_load(&init_whereis_self), 1);
+    assert_int_equal((int64_t)tu_load(&init_register_rc), TR_EALREADY);
+    tr_ref *h = NULL;
+    assert_int_equal(tr_whereis(rt, "other", &h), TR_ENOTFOUND);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(monitor_twice_gives_two_downs_with_their_ids, setup,
@@ -716,6 +898,17 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(groups_join_twice_leave_twice_and_dead_members, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_request_past_its_deadline_gets_the_timeout_only, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_monitor_from_init_on_a_dead_actor_gives_down_first, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_link_from_init_spreads_a_later_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_message_forwarded_after_another_arrives_after_it, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_broadcast_from_a_member_reaches_itself_unless_others,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_name_given_at_spawn_is_there_in_init_and_is_the_only_one,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

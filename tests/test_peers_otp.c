@@ -560,6 +560,76 @@ static void a_call_to_an_actor_asked_to_stop_fails_with_edead(void **state) {
     tr_ref_release(ref);
 }
 
+/* OTP: the intensity counts the supervisor's restarts, whichever children
+ * they were for: three children crashing once each exceed MaxR = 2. */
+static void the_intensity_counts_restarts_of_all_children_together(void **state) {
+    (void)state;
+    tr_child_spec specs[3] = {kid_spec(0, TR_CHILD_PERMANENT), kid_spec(1, TR_CHILD_PERMANENT),
+                              kid_spec(2, TR_CHILD_PERMANENT)};
+    tr_ref *sup = start_sup_with(TR_SUP_ONE_FOR_ONE, specs, 3, 2);
+    tell_child(sup, "k0", CRASH);
+    assert_true(tu_wait_ge(&starts[0], 2, TU_WAIT_MS));
+    tell_child(sup, "k1", CRASH);
+    assert_true(tu_wait_ge(&starts[1], 2, TU_WAIT_MS));
+    assert_true(tr_ref_is_alive(sup));
+    tell_child(sup, "k2", CRASH);
+    assert_true(wait_dead(sup));
+    assert_int_equal(tu_load(&starts[2]), 1);
+    tr_ref_release(sup);
+}
+
+/* OTP: a one_for_all (or rest_for_one) group restart is one restart, not
+ * one per child: with MaxR = 1 the first group restart is allowed, the
+ * second gives up. */
+static void a_group_restart_counts_once_against_the_intensity(void **state) {
+    (void)state;
+    tr_child_spec specs[3] = {kid_spec(0, TR_CHILD_PERMANENT), kid_spec(1, TR_CHILD_PERMANENT),
+                              kid_spec(2, TR_CHILD_PERMANENT)};
+    tr_ref *sup = start_sup_with(TR_SUP_ONE_FOR_ALL, specs, 3, 1);
+    tell_child(sup, "k0", CRASH);
+    assert_true(tu_wait_ge(&start_n, 6, TU_WAIT_MS));
+    assert_true(wait_counts(sup, 3, 3));
+    assert_true(tr_ref_is_alive(sup));
+    tr_sup_stats st;
+    assert_int_equal(tr_sup_stats_get(sup, &st), 0);
+    assert_int_equal(st.restarts, 3); /* children restarted, each counted once */
+    tell_child(sup, "k2", CRASH);
+    assert_true(wait_dead(sup));
+    assert_int_equal(tu_load(&start_n), 6);
+    tr_ref_release(sup);
+}
+
+static void a_rest_for_one_restart_counts_once_against_the_intensity(void **state) {
+    (void)state;
+    tr_child_spec specs[3] = {kid_spec(0, TR_CHILD_PERMANENT), kid_spec(1, TR_CHILD_PERMANENT),
+                              kid_spec(2, TR_CHILD_PERMANENT)};
+    tr_ref *sup = start_sup_with(TR_SUP_REST_FOR_ONE, specs, 3, 1);
+    tell_child(sup, "k0", CRASH);
+    assert_true(tu_wait_ge(&start_n, 6, TU_WAIT_MS));
+    assert_true(wait_counts(sup, 3, 3));
+    assert_true(tr_ref_is_alive(sup));
+    tr_ref_release(sup);
+}
+
+/* terminate_child(Sup, Pid) of a static child: stopped, not restarted, its
+ * spec kept (restart_child brings it back). */
+static void terminating_a_static_child_by_handle_keeps_its_spec(void **state) {
+    (void)state;
+    tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, 2, TR_CHILD_PERMANENT);
+    tr_ref *c = child_ref(sup, "k1");
+    assert_non_null(c);
+    assert_int_equal(tr_sup_terminate_ref(sup, c), 0);
+    assert_false(tr_ref_is_alive(c));
+    assert_int_equal(tr_sup_terminate_ref(sup, c), 0); /* ended: counts as terminated */
+    tu_sleep_ms(30);
+    assert_true(wait_counts(sup, 2, 1));
+    assert_int_equal(tu_load(&starts[1]), 1);
+    assert_int_equal(tr_sup_restart_child(sup, "k1"), 0);
+    assert_true(wait_counts(sup, 2, 2));
+    tr_ref_release(c);
+    stop_sup(sup);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -595,6 +665,14 @@ int main(void) {
         cmocka_unit_test_setup_teardown(a_dynamic_temporary_child_that_crashes_is_removed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_call_to_an_actor_asked_to_stop_fails_with_edead, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(the_intensity_counts_restarts_of_all_children_together,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_group_restart_counts_once_against_the_intensity, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_rest_for_one_restart_counts_once_against_the_intensity,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(terminating_a_static_child_by_handle_keeps_its_spec, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
