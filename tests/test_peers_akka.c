@@ -863,6 +863,90 @@ static void a_name_given_at_spawn_is_there_in_init_and_is_the_only_one(void **st
     assert_int_equal(tr_whereis(rt, "other", &h), TR_ENOTFOUND);
 }
 
+/* --- stash order, scripted ---------------------------------------------------
+ * The scripted actor logs each message's id as it receives it, then applies
+ * script[id][n] (n: how many times it received that id before): bits
+ * O_UNSTASH (tr_unstash), O_STASH (tr_stash of this message), O_ALL
+ * (tr_unstash_all), in that order. */
+enum { O_UNSTASH = 1, O_STASH = 2, O_ALL = 4 };
+#define SIDS 8
+static uint8_t script[SIDS][4];
+static uint64_t slog[32], slen;
+
+typedef struct scripted {
+    uint8_t seen[SIDS];
+} scripted;
+
+static int scripted_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    scripted *s = state;
+    uint64_t id = msg->word;
+    if (id >= SIDS)
+        return TR_EINVAL;
+    uint64_t i = tu_load(&slen);
+    if (i < 32)
+        tu_store(&slog[i], id);
+    tu_store(&slen, i + 1);
+    uint8_t ops = script[id][s->seen[id] < 4 ? s->seen[id] : 3];
+    s->seen[id]++;
+    if ((ops & O_UNSTASH) && tr_unstash(ctx) != 1)
+        return TR_EIO;
+    if ((ops & O_STASH) && tr_stash(ctx, msg) != 0)
+        return TR_EIO;
+    if ((ops & O_ALL) && tr_unstash_all(ctx) < 0)
+        return TR_EIO;
+    return 0;
+}
+
+static void run_script(const uint64_t *ids, size_t n, const uint64_t *want, size_t nwant) {
+    static const tr_behavior beh = {NULL, scripted_receive, NULL};
+    tu_store(&slen, 0);
+    tu_gate g;
+    assert_int_equal(tu_gate_block(rt, &g), 0);
+    tr_spawn_opts o = {.state_size = sizeof(scripted)};
+    assert_int_equal(tr_spawn(rt, &beh, &o, &peer[0]), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(tr_send_word(peer[0], 60, ids[i]), 0);
+    tu_gate_open(&g);
+    assert_true(tu_wait_ge(&slen, nwant, TU_WAIT_MS));
+    for (size_t i = 0; i < nwant; i++) {
+        if (tu_load(&slog[i]) != want[i])
+            fail_msg("receipt %zu: got id %llu, want %llu", i,
+                     (unsigned long long)tu_load(&slog[i]), (unsigned long long)want[i]);
+    }
+    assert_true(tr_ref_is_alive(peer[0]));
+    assert_int_equal(tu_load(&slen), nwant);
+}
+
+/* docs/behaviours.md: stashing again a message that came back, while
+ * others are still stashed, puts it behind them. */
+static void a_restashed_message_goes_behind_those_still_stashed(void **state) {
+    (void)state;
+    memset(script, 0, sizeof(script));
+    script[1][0] = O_STASH;
+    script[2][0] = O_STASH;
+    script[3][0] = O_STASH;
+    script[4][0] = O_UNSTASH; /* 1 comes back */
+    script[1][1] = O_STASH;   /* ... and goes behind 2 and 3 */
+    script[5][0] = O_ALL;
+    const uint64_t ids[] = {1, 2, 3, 4, 5};
+    const uint64_t want[] = {1, 2, 3, 4, 1, 5, 2, 3, 1};
+    run_script(ids, 5, want, 9);
+}
+
+/* tr_unstash_all goes ahead of what an earlier unstash put back and was
+ * not received yet; a message may stash itself after an unstash in the
+ * same receive. */
+static void unstash_all_goes_ahead_of_an_earlier_unstash(void **state) {
+    (void)state;
+    memset(script, 0, sizeof(script));
+    script[1][0] = O_STASH;
+    script[2][0] = O_STASH;
+    script[3][0] = O_UNSTASH | O_STASH | O_ALL; /* front: 1; stash 2,3; all */
+    const uint64_t ids[] = {1, 2, 3, 4};
+    const uint64_t want[] = {1, 2, 3, 2, 3, 1, 4};
+    run_script(ids, 4, want, 7);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(monitor_twice_gives_two_downs_with_their_ids, setup,
@@ -909,6 +993,10 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(a_name_given_at_spawn_is_there_in_init_and_is_the_only_one,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(a_restashed_message_goes_behind_those_still_stashed, setup1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(unstash_all_goes_ahead_of_an_earlier_unstash, setup1,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

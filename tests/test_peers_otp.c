@@ -630,6 +630,83 @@ static void terminating_a_static_child_by_handle_keeps_its_spec(void **state) {
     stop_sup(sup);
 }
 
+/* OTP hanging_restart_loop: a child that cannot be started again is
+ * retried, each try counting, until the intensity is reached; then the
+ * supervisor gives up and ends. */
+static void a_child_that_cannot_restart_makes_the_supervisor_give_up(void **state) {
+    (void)state;
+    tr_child_spec specs[2] = {kid_spec(0, TR_CHILD_PERMANENT), kid_spec(1, TR_CHILD_PERMANENT)};
+    tr_ref *sup = start_sup_with(TR_SUP_ONE_FOR_ONE, specs, 2, 3);
+    tu_store(&fail_init[0], 1);
+    tell_child(sup, "k0", CRASH);
+    assert_true(wait_dead(sup));
+    assert_true(tu_wait_ge(&ends[1], 1, TU_WAIT_MS));
+    assert_int_equal(tu_load(&starts[0]), 1);
+    tr_ref_release(sup);
+}
+
+static uint64_t ignore_next;
+
+static int maybe_ignore(tr_runtime *r, void *arg, tr_ref **out) {
+    if (tu_load(&ignore_next)) {
+        *out = NULL;
+        return TR_SUP_IGNORE;
+    }
+    tr_spawn_opts o = {.state_size = sizeof(kid), .arg = arg};
+    return tr_spawn(r, &kid_beh, &o, out);
+}
+
+/* OTP: a child whose start answered ignore keeps its spec and is not
+ * running; restart_child starts it again (answering ok either way). */
+static void an_ignored_child_can_be_restarted_by_id(void **state) {
+    (void)state;
+    tu_store(&ignore_next, 1);
+    tr_child_spec s = kid_spec(0, TR_CHILD_PERMANENT);
+    s.behavior = NULL;
+    s.start = maybe_ignore;
+    s.arg = (void *)(uintptr_t)0;
+    tr_ref *sup = start_sup_with(TR_SUP_ONE_FOR_ONE, &s, 1, 10);
+    assert_true(wait_counts(sup, 1, 0));
+    assert_int_equal(tr_sup_restart_child(sup, "k0"), 0);
+    assert_true(wait_counts(sup, 1, 0));
+    tu_store(&ignore_next, 0);
+    assert_int_equal(tr_sup_restart_child(sup, "k0"), 0);
+    assert_true(wait_counts(sup, 1, 1));
+    assert_int_equal(tu_load(&starts[0]), 1);
+    stop_sup(sup);
+}
+
+/* OTP count_restarting_children: a dynamic child waiting for its restart
+ * is still counted among the workers, not among the active. */
+static void a_restarting_dynamic_child_is_counted_but_not_active(void **state) {
+    (void)state;
+    tr_child_spec tmpl = kid_spec(0, TR_CHILD_PERMANENT);
+    tmpl.id = NULL;
+    tr_sup_config cfg;
+    tr_sup_config_init(&cfg);
+    cfg.strategy = TR_SUP_DYNAMIC;
+    cfg.intensity = 10;
+    cfg.backoff_min_ms = 400;
+    cfg.children = &tmpl;
+    cfg.nchildren = 1;
+    tr_ref *sup = NULL;
+    assert_int_equal(tr_sup_start(rt, &cfg, &sup), 0);
+    tr_ref *c = add_dynamic(sup, 1);
+    assert_int_equal(tr_send_word(c, CRASH, 0), 0);
+    assert_true(tu_wait_ge(&ends[1], 1, TU_WAIT_MS));
+    tr_sup_counts k;
+    assert_int_equal(tr_sup_count_children(sup, &k), 0);
+    if (tu_load(&starts[1]) == 1) { /* still within the backoff */
+        assert_int_equal(k.specs, 1);
+        assert_int_equal(k.active, 0);
+        assert_int_equal(k.workers, 1);
+    }
+    assert_true(tu_wait_ge(&starts[1], 2, TU_WAIT_MS));
+    assert_true(wait_counts(sup, 1, 1));
+    tr_ref_release(c);
+    stop_sup(sup);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -673,6 +750,11 @@ int main(void) {
         cmocka_unit_test_setup_teardown(a_rest_for_one_restart_counts_once_against_the_intensity,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(terminating_a_static_child_by_handle_keeps_its_spec, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_child_that_cannot_restart_makes_the_supervisor_give_up,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(an_ignored_child_can_be_restarted_by_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_restarting_dynamic_child_is_counted_but_not_active, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
