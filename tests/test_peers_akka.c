@@ -947,6 +947,107 @@ static void unstash_all_goes_ahead_of_an_earlier_unstash(void **state) {
     run_script(ids, 4, want, 7);
 }
 
+/* --- links made from both ends at once ------------------------------------ */
+#define PAIRS 200
+enum { PR_OTHER = 1, PR_LINK, PR_CRASH, PR_PING };
+static uint64_t pr_linked, pr_exits, pr_downs, pr_pings, pr_link_fail;
+
+typedef struct pairer {
+    tr_ref *other; /* owned */
+} pairer;
+
+static int pairer_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    pairer *p = state;
+    uint64_t id;
+    switch (msg->type) {
+    case PR_OTHER:
+        p->other = tr_msg_take_ptr(msg);
+        if (msg->word) {
+            tr_trap_exit(ctx, 1);
+            if (tr_monitor(ctx, p->other, &id) != 0)
+                tu_add(&pr_link_fail, 1);
+        }
+        return 0;
+    case PR_LINK:
+        if (tr_link(ctx, p->other) != 0)
+            tu_add(&pr_link_fail, 1);
+        tu_add(&pr_linked, 1);
+        return 0;
+    case PR_CRASH:
+        return TR_EIO;
+    case PR_PING:
+        tu_add(&pr_pings, 1);
+        return 0;
+    case TR_MSG_EXIT:
+        tu_add(&pr_exits, 1);
+        return 0;
+    case TR_MSG_DOWN:
+        tu_add(&pr_downs, 1);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static void pairer_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
+    (void)ctx;
+    (void)why;
+    pairer *p = state;
+    if (p->other != NULL)
+        tr_ref_release(p->other);
+}
+
+static void release_fn(void *r) {
+    tr_ref_release(r);
+}
+
+/* Two actors linking to each other at the same moment are linked once: the
+ * trapping one hears of the other's crash exactly once. */
+static void actors_linking_each_other_at_once_are_linked_once(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, pairer_receive, pairer_terminate};
+    static tr_ref *a[PAIRS], *b[PAIRS];
+    tu_store(&pr_linked, 0);
+    tu_store(&pr_exits, 0);
+    tu_store(&pr_downs, 0);
+    tu_store(&pr_pings, 0);
+    tu_store(&pr_link_fail, 0);
+    tr_spawn_opts o = {.state_size = sizeof(pairer)};
+    for (int i = 0; i < PAIRS; i++) {
+        assert_int_equal(tr_spawn(rt, &beh, &o, &a[i]), 0);
+        assert_int_equal(tr_spawn(rt, &beh, &o, &b[i]), 0);
+        tr_ref_retain(b[i]);
+        tr_msg *m;
+        assert_int_equal(tr_msg_new(&m, PR_OTHER, 0), 0);
+        m->ptr = b[i];
+        m->ptr_free = release_fn;
+        m->word = 1; /* a traps and monitors b */
+        assert_int_equal(tr_send_msg(a[i], m), 0);
+        tr_ref_retain(a[i]);
+        assert_int_equal(tr_send_ptr(b[i], PR_OTHER, a[i], release_fn), 0);
+    }
+    for (int i = 0; i < PAIRS; i++) {
+        assert_int_equal(tr_send_word(a[i], PR_LINK, 0), 0);
+        assert_int_equal(tr_send_word(b[i], PR_LINK, 0), 0);
+    }
+    assert_true(tu_wait_ge(&pr_linked, 2 * PAIRS, TU_WAIT_MS));
+    for (int i = 0; i < PAIRS; i++)
+        assert_int_equal(tr_send_word(b[i], PR_CRASH, 0), 0);
+    assert_true(tu_wait_ge(&pr_downs, PAIRS, TU_WAIT_MS));
+    assert_true(tu_wait_ge(&pr_exits, PAIRS, TU_WAIT_MS));
+    tu_sleep_ms(20); /* room for a second EXIT, which would be a bug */
+    for (int i = 0; i < PAIRS; i++)
+        assert_int_equal(tr_send_word(a[i], PR_PING, 0), 0);
+    assert_true(tu_wait_ge(&pr_pings, PAIRS, TU_WAIT_MS));
+    assert_int_equal(tu_load(&pr_exits), PAIRS);
+    assert_int_equal(tu_load(&pr_link_fail), 0);
+    for (int i = 0; i < PAIRS; i++) {
+        assert_true(tr_ref_is_alive(a[i]));
+        tr_ref_release(a[i]);
+        tr_ref_release(b[i]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(monitor_twice_gives_two_downs_with_their_ids, setup,
@@ -996,6 +1097,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(a_restashed_message_goes_behind_those_still_stashed, setup1,
                                         teardown),
         cmocka_unit_test_setup_teardown(unstash_all_goes_ahead_of_an_earlier_unstash, setup1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(actors_linking_each_other_at_once_are_linked_once, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
