@@ -1048,6 +1048,41 @@ static void actors_linking_each_other_at_once_are_linked_once(void **state) {
     }
 }
 
+/* --- demonitor racing the DOWN ------------------------------------------------ */
+
+static uint64_t late_demon_rc;
+
+/* Inside the watcher: wait until the target's DOWN is in our mailbox, then
+ * demonitor. */
+static int demonitor_after_down_queued(tr_ctx *ctx, probe *p, tr_msg *m) {
+    (void)p;
+    (void)m;
+    int64_t deadline = tu_now_ms() + TU_WAIT_MS;
+    while (tr_ref_mailbox_len(tr_self(ctx)) == 0 && tu_now_ms() < deadline)
+        tu_sleep_ms(1);
+    tu_store(&late_demon_rc, (uint64_t)(int64_t)tr_demonitor(ctx, peer[1], mon_ids[0]));
+    return 0;
+}
+
+/* Erlang's demonitor/1 without flush: a DOWN already sent stays in the
+ * queue. troupe says so with TR_ENOTFOUND (the monitor fired), and the
+ * DOWN is delivered, once. */
+static void demonitor_after_the_down_was_sent_says_so_and_the_down_comes(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    peer[1] = spawn_probe(1);
+    memset(mon_ids, 0, sizeof(mon_ids));
+    assert_int_equal(run(peer[0], monitor_peer1), 0);
+    job j = {demonitor_after_down_queued};
+    assert_int_equal(tr_send_ptr(peer[0], P_STEP, &j, NULL), 0);
+    assert_int_equal(tr_actor_stop(peer[1]), 0);
+    assert_true(wait_log(0, 1));
+    assert_int_equal((int64_t)tu_load(&late_demon_rc), TR_ENOTFOUND);
+    assert_int_equal(ev(0, 0), EV(EV_DOWN, mon_ids[0]));
+    assert_int_equal(run(peer[0], trap_on), 0);
+    assert_int_equal(tu_load(&plen[0]), 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(monitor_twice_gives_two_downs_with_their_ids, setup,
@@ -1100,6 +1135,8 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(actors_linking_each_other_at_once_are_linked_once, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            demonitor_after_the_down_was_sent_says_so_and_the_down_comes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -288,7 +288,10 @@ TR_EXTERN int tr_sender(tr_ctx *ctx, tr_ref **out);
 TR_EXTERN int tr_actor_stop(tr_ref *ref);
 /* Like tr_actor_stop but with TR_EXIT_KILLED, which linked actors cannot trap. */
 TR_EXTERN int tr_actor_kill(tr_ref *ref);
-/* Make the actor exit with an error reason, as if it had crashed. */
+/* Make the actor exit with an error reason, as if it had crashed: exit
+ * TR_EXIT_ERROR with code (non-zero, else TR_EINVAL) and text (copied; NULL
+ * gives "exit"). Unlike Erlang's exit/2 to a process that traps exits, it
+ * ends the actor even if it traps exits (trapping concerns links only). */
 TR_EXTERN int tr_actor_exit(tr_ref *ref, int code, const char *text);
 
 /* Message types delivered by monitors and links (msg->type). For both,
@@ -316,8 +319,16 @@ TR_EXTERN int tr_exit_of(const tr_msg *msg, tr_exit *out);
 TR_EXTERN tr_ref *tr_msg_origin(const tr_msg *msg);
 
 /* One-way watch: when target ends, self gets TR_MSG_DOWN with msg->corr = the
- * returned monitor id. If target is already dead the DOWN comes at once. */
+ * returned monitor id. If target is already dead the DOWN comes at once.
+ * Each call is a monitor of its own (as Erlang's monitor/2, unlike Akka's
+ * watch): monitoring twice gives two DOWNs, each with its id. The DOWN
+ * comes after every message target sent to self before it ended.
+ * TR_EINVAL (NULL, or target is self), TR_ENOMEM. */
 TR_EXTERN int tr_monitor(tr_ctx *ctx, tr_ref *target, uint64_t *monitor_id);
+/* Remove a monitor: 0, and no DOWN will come for it; or TR_ENOTFOUND if
+ * there is no such monitor: it fired already (its DOWN is queued or was
+ * received, and is still delivered, as with Erlang's demonitor/1 without
+ * flush) or was removed. TR_EINVAL on NULL. */
 TR_EXTERN int tr_demonitor(tr_ctx *ctx, tr_ref *target, uint64_t monitor_id);
 /* Two-way link: when either ends abnormally (not TR_EXIT_NORMAL), the other
  * ends with the same reason, unless it traps exits, in which case it gets
