@@ -28,6 +28,7 @@ static uint64_t starts[NKIDS], ends[NKIDS];
 static uint64_t start_log[LOGN], start_n;
 static uint64_t end_log[LOGN], end_n;
 static uint64_t fail_init[NKIDS]; /* init returns TR_EIO while set */
+static uint64_t end_kind[NKIDS];  /* the last exit kind of each kid */
 
 typedef struct kid {
     uint64_t n;
@@ -61,8 +62,8 @@ static int kid_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
 
 static void kid_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
     (void)ctx;
-    (void)why;
     kid *k = state;
+    tu_store(&end_kind[k->n], (uint64_t)why->kind);
     log_add(end_log, &end_n, k->n);
     tu_add(&ends[k->n], 1);
 }
@@ -92,6 +93,7 @@ static int setup(void **state) {
     memset(start_log, 0, sizeof(start_log));
     memset(end_log, 0, sizeof(end_log));
     memset(fail_init, 0, sizeof(fail_init));
+    memset(end_kind, 0, sizeof(end_kind));
     tu_store(&start_n, 0);
     tu_store(&end_n, 0);
     rt = tu_runtime_new(2);
@@ -707,6 +709,36 @@ static void a_restarting_dynamic_child_is_counted_but_not_active(void **state) {
     stop_sup(sup);
 }
 
+/* Ending a supervisor: tr_actor_stop stops the children (they end with
+ * shutdown); tr_actor_exit (a crash of the supervisor) cannot wait and
+ * kills them. Either way none outlives it. */
+static void a_stopped_supervisor_shuts_its_children_down(void **state) {
+    (void)state;
+    tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, 2, TR_CHILD_PERMANENT);
+    tr_ref *c = child_ref(sup, "k1");
+    assert_int_equal(tr_actor_stop(sup), 0);
+    assert_true(wait_dead(sup));
+    assert_false(tr_ref_is_alive(c));
+    assert_int_equal(tu_load(&end_kind[0]), TR_EXIT_SHUTDOWN);
+    assert_int_equal(tu_load(&end_kind[1]), TR_EXIT_SHUTDOWN);
+    tr_ref_release(c);
+    tr_ref_release(sup);
+}
+
+static void a_crashed_supervisor_kills_its_children(void **state) {
+    (void)state;
+    tr_child_spec specs[2] = {kid_spec(2, TR_CHILD_PERMANENT), kid_spec(3, TR_CHILD_PERMANENT)};
+    tr_ref *sup = start_sup_with(TR_SUP_ONE_FOR_ONE, specs, 2, 10);
+    assert_int_equal(tr_actor_exit(sup, TR_EIO, "sup crash"), 0);
+    assert_true(wait_dead(sup));
+    assert_true(tu_wait_ge(&ends[2], 1, TU_WAIT_MS));
+    assert_true(tu_wait_ge(&ends[3], 1, TU_WAIT_MS));
+    assert_int_equal(tu_load(&end_kind[2]), TR_EXIT_KILLED);
+    assert_int_equal(tu_load(&end_kind[3]), TR_EXIT_KILLED);
+    assert_int_equal(tu_load(&starts[2]), 1);
+    tr_ref_release(sup);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -756,6 +788,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(an_ignored_child_can_be_restarted_by_id, setup, teardown),
         cmocka_unit_test_setup_teardown(a_restarting_dynamic_child_is_counted_but_not_active, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_stopped_supervisor_shuts_its_children_down, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_crashed_supervisor_kills_its_children, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
