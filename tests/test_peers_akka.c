@@ -1083,6 +1083,49 @@ static void demonitor_after_the_down_was_sent_says_so_and_the_down_comes(void **
     assert_int_equal(tu_load(&plen[0]), 1);
 }
 
+/* --- senders and unanswered asks ---------------------------------------------- */
+
+static uint64_t fs_sender_rc, fs_id, fs_reply_rc, fs_seen;
+
+static int foreign_sender_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    tr_ref *s = NULL;
+    tu_store(&fs_sender_rc, (uint64_t)(int64_t)tr_sender(ctx, &s));
+    tu_store(&fs_id, tr_msg_sender_id(msg) + (s != NULL ? 1000 : 0));
+    tu_store(&fs_reply_rc, (uint64_t)(int64_t)tr_reply_word(msg, 2, 0));
+    tu_store(&fs_seen, 1);
+    return 0;
+}
+
+/* Akka: a message sent from outside any actor has no sender (deadLetters):
+ * asking for it says so, and answering it is refused. */
+static void a_message_from_a_foreign_thread_has_no_sender(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, foreign_sender_receive, NULL};
+    tu_store(&fs_seen, 0);
+    assert_int_equal(tr_spawn(rt, &beh, NULL, &peer[0]), 0);
+    assert_int_equal(tr_send_word(peer[0], 1, 0), 0);
+    assert_true(tu_wait_ge(&fs_seen, 1, TU_WAIT_MS));
+    assert_int_equal((int64_t)tu_load(&fs_sender_rc), TR_ENOTFOUND);
+    assert_int_equal(tu_load(&fs_id), 0);
+    assert_int_equal((int64_t)tu_load(&fs_reply_rc), TR_EINVAL);
+}
+
+/* Akka's ask of an actor that ignores the question times out; troupe's
+ * fails with TR_ENOREPLY as soon as the handler returned without answering
+ * or keeping it (no timeout needed). */
+static void an_ask_the_actor_ignores_fails_with_enoreply_at_once(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    tr_future *f;
+    assert_int_equal(tr_ask_word(peer[0], 60, 1, &f), 0);
+    tr_msg *reply = NULL;
+    assert_int_equal(tr_future_wait(f, TU_WAIT_MS, &reply), TR_ENOREPLY);
+    assert_null(reply);
+    tr_future_release(f);
+    assert_true(wait_log(0, 1));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(monitor_twice_gives_two_downs_with_their_ids, setup,
@@ -1137,6 +1180,10 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(
             demonitor_after_the_down_was_sent_says_so_and_the_down_comes, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_message_from_a_foreign_thread_has_no_sender, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(an_ask_the_actor_ignores_fails_with_enoreply_at_once, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
