@@ -739,6 +739,61 @@ static void a_crashed_supervisor_kills_its_children(void **state) {
     tr_ref_release(sup);
 }
 
+/* OTP hanging_restart_loop_simple: a dynamic child that cannot be started
+ * again makes the supervisor give up at its intensity. */
+static void a_dynamic_child_that_cannot_restart_makes_the_supervisor_give_up(void **state) {
+    (void)state;
+    tr_ref *sup = start_dynamic(TR_CHILD_PERMANENT);
+    tr_ref *other = add_dynamic(sup, 5);
+    tr_ref *c = add_dynamic(sup, 4);
+    tu_store(&fail_init[4], 1);
+    assert_int_equal(tr_send_word(c, CRASH, 0), 0);
+    assert_true(wait_dead(sup));
+    assert_true(wait_dead(other));
+    assert_int_equal(tu_load(&starts[4]), 1);
+    tr_ref_release(c);
+    tr_ref_release(other);
+    tr_ref_release(sup);
+}
+
+static int start_failures_are(void *arg) {
+    tr_sup_stats st;
+    return tr_sup_stats_get(arg, &st) == 0 && st.start_failures >= 1;
+}
+
+/* OTP hanging_restart_loop: terminate_child while the child is being
+ * retried stops the retries; the supervisor lives on, and restart_child
+ * works once the child can start. */
+static void terminate_child_ends_a_restart_loop(void **state) {
+    (void)state;
+    tr_child_spec specs[1] = {kid_spec(0, TR_CHILD_PERMANENT)};
+    tr_sup_config cfg;
+    tr_sup_config_init(&cfg);
+    cfg.intensity = 100;
+    cfg.backoff_min_ms = 100;
+    cfg.backoff_max_ms = 100;
+    cfg.children = specs;
+    cfg.nchildren = 1;
+    tr_ref *sup = NULL;
+    assert_int_equal(tr_sup_start(rt, &cfg, &sup), 0);
+    tu_store(&fail_init[0], 1);
+    tell_child(sup, "k0", CRASH);
+    assert_true(tu_wait_until(start_failures_are, sup, TU_WAIT_MS));
+    assert_int_equal(tr_sup_restart_child(sup, "k0"), TR_ERESTARTING);
+    assert_int_equal(tr_sup_terminate_child(sup, "k0"), 0);
+    tr_sup_stats before, after;
+    assert_int_equal(tr_sup_stats_get(sup, &before), 0);
+    tu_sleep_ms(300); /* three backoffs: a retry now would be counted */
+    assert_int_equal(tr_sup_stats_get(sup, &after), 0);
+    assert_int_equal(after.start_failures, before.start_failures);
+    assert_true(tr_ref_is_alive(sup));
+    tu_store(&fail_init[0], 0);
+    assert_int_equal(tr_sup_restart_child(sup, "k0"), 0);
+    assert_true(wait_counts(sup, 1, 1));
+    assert_int_equal(tu_load(&starts[0]), 2);
+    stop_sup(sup);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -791,6 +846,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(a_stopped_supervisor_shuts_its_children_down, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_crashed_supervisor_kills_its_children, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_dynamic_child_that_cannot_restart_makes_the_supervisor_give_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(terminate_child_ends_a_restart_loop, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
