@@ -443,9 +443,15 @@ tr_msg *tr__lane_close_all_owner(tr_actor *a, tr_msg *left) {
         c.tail = &m->next;
     }
     /* Only an actor spawned with lanes has them (in its side block, made at
-     * spawn); kicks, above, come only for those. */
-    while (a->ext != NULL && a->ext->lanes != NULL) {
-        tr__lane *l = a->ext->lanes;
+     * spawn); kicks, above, come only for those. Any other actor's side
+     * block may have been made a moment ago by another thread (a
+     * tr_monitor of it makes one for its watch ids): read the pointer
+     * with tr__actor_ext_peek's acquire, pairing with that thread's CAS,
+     * not as a plain load (a data race TSan reported when a watcher
+     * monitored the actor as it crashed). */
+    tr__actor_ext *x;
+    while ((x = tr__actor_ext_peek(a)) != NULL && x->lanes != NULL) {
+        tr__lane *l = x->lanes;
         tr__lane_close_owner(l, collect_one, &c);
         unlink_lane(a, l);
     }

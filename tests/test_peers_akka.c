@@ -1126,6 +1126,114 @@ static void an_ask_the_actor_ignores_fails_with_enoreply_at_once(void **state) {
     assert_true(wait_log(0, 1));
 }
 
+/* --- notices in the stash ----------------------------------------------------- */
+
+static uint64_t sd_downs, sd_kind, sd_origin_ok, sd_twice_rc;
+
+typedef struct down_stasher {
+    int stashed;
+} down_stasher;
+
+static int down_stasher_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    down_stasher *d = state;
+    uint64_t id;
+    if (msg->type == P_STEP) /* start watching peer[1] */
+        return tr_monitor(ctx, peer[1], &id);
+    if (msg->type == TR_MSG_DOWN && !d->stashed) {
+        d->stashed = 1;
+        int rc = tr_stash(ctx, msg);
+        tu_store(&sd_twice_rc, (uint64_t)(int64_t)tr_stash(ctx, msg));
+        return rc;
+    }
+    if (msg->type == TR_MSG_DOWN) {
+        tr_exit why;
+        if (tr_exit_of(msg, &why) == 0)
+            tu_store(&sd_kind, (uint64_t)why.kind);
+        tu_store(&sd_origin_ok, tr_msg_origin(msg) == peer[1] && msg->word == tr_ref_id(peer[1]));
+        tu_add(&sd_downs, 1);
+        return 0;
+    }
+    return tr_unstash_all(ctx) == 1 ? 0 : TR_EIO;
+}
+
+/* Akka StashSpec: a stashed Terminated is received again after unstashing,
+ * whole (reason and origin), and a message cannot be stashed twice. */
+static void a_stashed_down_comes_back_whole(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, down_stasher_receive, NULL};
+    tu_store(&sd_downs, 0);
+    tu_store(&sd_kind, 99);
+    tu_store(&sd_origin_ok, 0);
+    tu_store(&sd_twice_rc, 0);
+    peer[1] = spawn_probe(1);
+    tr_spawn_opts o = {.state_size = sizeof(down_stasher)};
+    assert_int_equal(tr_spawn(rt, &beh, &o, &peer[0]), 0);
+    job j = {NULL};
+    assert_int_equal(tr_send_ptr(peer[0], P_STEP, &j, NULL), 0);
+    assert_int_equal(tr_send_word(peer[1], P_CRASH, (uint64_t)(int64_t)TR_EIO), 0);
+    assert_true(wait_end(1));
+    tu_sleep_ms(20);
+    assert_int_equal(tu_load(&sd_downs), 0);
+    assert_int_equal((int64_t)tu_load(&sd_twice_rc), TR_ESTATE);
+    assert_int_equal(tr_send_word(peer[0], 60, 0), 0);
+    assert_true(tu_wait_ge(&sd_downs, 1, TU_WAIT_MS));
+    assert_int_equal(tu_load(&sd_kind), TR_EXIT_ERROR);
+    assert_int_equal(tu_load(&sd_origin_ok), 1);
+}
+
+/* --- watched as it crashes ---------------------------------------------------- */
+#define WATCHED 200
+static uint64_t wc_downs, wc_fail;
+
+static int crasher_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    (void)msg;
+    return TR_EIO;
+}
+
+static int watch_and_crash_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type == TR_MSG_DOWN) {
+        tu_add(&wc_downs, 1);
+        return 0;
+    }
+    tr_ref *t = msg->ptr;
+    uint64_t id;
+    /* The first monitor of t makes its side record, on this thread, while
+     * t may already be ending on another worker. */
+    if (tr_monitor(ctx, t, &id) != 0)
+        tu_add(&wc_fail, 1);
+    int rc = tr_send_word(t, 1, 0);
+    if (rc != 0 && rc != TR_EDEAD) /* TR_EDEAD: it crashed already */
+        tu_add(&wc_fail, 1);
+    return 0;
+}
+
+/* Akka DeathWatchSpec "must notify with Terminated when the watched actor
+ * fails": the first watch of an actor (which makes its side record) races
+ * its crash; every watcher hears of it once, and the end reads the record
+ * safely (TSan). */
+static void actors_watched_as_they_crash_each_give_one_down(void **state) {
+    (void)state;
+    static const tr_behavior crasher = {NULL, crasher_receive, NULL};
+    static const tr_behavior watcher = {NULL, watch_and_crash_receive, NULL};
+    tu_store(&wc_downs, 0);
+    tu_store(&wc_fail, 0);
+    assert_int_equal(tr_spawn(rt, &watcher, NULL, &peer[0]), 0);
+    for (int i = 0; i < WATCHED; i++) {
+        tr_ref *t;
+        assert_int_equal(tr_spawn(rt, &crasher, NULL, &t), 0);
+        assert_int_equal(tr_send_ptr(peer[0], 2, t, release_fn), 0);
+        if (i % 2) { /* it may end first (or the watcher's message did it) */
+            int rc = tr_send_word(t, 1, 0);
+            assert_true(rc == 0 || rc == TR_EDEAD);
+        }
+    }
+    assert_true(tu_wait_ge(&wc_downs, WATCHED, TU_WAIT_MS));
+    assert_int_equal(tu_load(&wc_fail), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(monitor_twice_gives_two_downs_with_their_ids, setup,
@@ -1183,6 +1291,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(a_message_from_a_foreign_thread_has_no_sender, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(an_ask_the_actor_ignores_fails_with_enoreply_at_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_stashed_down_comes_back_whole, setup, teardown),
+        cmocka_unit_test_setup_teardown(actors_watched_as_they_crash_each_give_one_down, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
