@@ -240,6 +240,11 @@ static int group_has_one(void *arg) {
     return tr_group_members(rt, "g", NULL, 0, &n) == 1;
 }
 
+static int is_dead_ref0(void *arg) {
+    (void)arg;
+    return !tr_ref_is_alive(peer[0]);
+}
+
 static int req_was_kept(void *arg) {
     (void)arg;
     return tu_load((uint64_t *)&kept_req) != 0;
@@ -1234,6 +1239,54 @@ static void actors_watched_as_they_crash_each_give_one_down(void **state) {
     assert_int_equal(tu_load(&wc_fail), 0);
 }
 
+/* --- names taken while ending --------------------------------------------- */
+
+static uint64_t late_reg_rc, late_join_rc, late_sub_rc, late_done;
+
+static int late_namer_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    (void)msg;
+    return tr_stop(ctx);
+}
+
+static void late_namer_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
+    (void)state;
+    (void)why;
+    tu_store(&late_reg_rc, (uint64_t)(int64_t)tr_register(tr_self(ctx), "late"));
+    tu_store(&late_join_rc, (uint64_t)(int64_t)tr_group_join(tr_self(ctx), "late-g"));
+    tu_store(&late_sub_rc, (uint64_t)(int64_t)tr_subscribe(tr_self(ctx), "late.t"));
+    tu_store(&late_done, 1);
+}
+
+/* A name (group, subscription) never points at an ended actor: one taken in
+ * terminate, where the actor is ending, is refused (TR_EDEAD) or gone once
+ * it has ended; nothing is left behind. */
+static void names_taken_in_terminate_do_not_outlive_the_actor(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, late_namer_receive, late_namer_terminate};
+    tu_store(&late_done, 0);
+    peer[1] = spawn_probe(1);
+    assert_int_equal(tr_spawn(rt, &beh, NULL, &peer[0]), 0);
+    assert_int_equal(tr_send_word(peer[0], 1, 0), 0);
+    assert_true(tu_wait_ge(&late_done, 1, TU_WAIT_MS));
+    assert_true(tu_wait_until(is_dead_ref0, NULL, TU_WAIT_MS));
+    tu_sleep_ms(20);
+    int64_t reg = (int64_t)tu_load(&late_reg_rc), join = (int64_t)tu_load(&late_join_rc),
+            sub = (int64_t)tu_load(&late_sub_rc);
+    assert_true(reg == 0 || reg == TR_EDEAD);
+    assert_true(join == 0 || join == TR_EDEAD);
+    assert_true(sub == 0 || sub == TR_EDEAD);
+    tr_ref *h = NULL;
+    assert_int_equal(tr_whereis(rt, "late", &h), TR_ENOTFOUND);
+    size_t n = 0;
+    assert_int_equal(tr_group_members(rt, "late-g", NULL, 0, &n), 0);
+    assert_int_equal(tr_publish_word(rt, "late.t", 60, 0), 0);
+    /* The name is free for a live actor. */
+    assert_int_equal(tr_register(peer[1], "late"), 0);
+    assert_int_equal(tr_group_join(peer[1], "late-g"), 0);
+    assert_int_equal(tr_group_members(rt, "late-g", NULL, 0, &n), 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(monitor_twice_gives_two_downs_with_their_ids, setup,
@@ -1294,6 +1347,8 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(a_stashed_down_comes_back_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(actors_watched_as_they_crash_each_give_one_down, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(names_taken_in_terminate_do_not_outlive_the_actor, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
