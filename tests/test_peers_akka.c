@@ -1258,9 +1258,9 @@ static void late_namer_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
     tu_store(&late_done, 1);
 }
 
-/* A name (group, subscription) never points at an ended actor: one taken in
- * terminate, where the actor is ending, is refused (TR_EDEAD) or gone once
- * it has ended; nothing is left behind. */
+/* A name (group, subscription) never points at an ended actor: taking one
+ * in terminate, where the actor is ending, is refused with TR_EDEAD
+ * (registry.h, group.h), and nothing is left behind. */
 static void names_taken_in_terminate_do_not_outlive_the_actor(void **state) {
     (void)state;
     static const tr_behavior beh = {NULL, late_namer_receive, late_namer_terminate};
@@ -1273,9 +1273,9 @@ static void names_taken_in_terminate_do_not_outlive_the_actor(void **state) {
     tu_sleep_ms(20);
     int64_t reg = (int64_t)tu_load(&late_reg_rc), join = (int64_t)tu_load(&late_join_rc),
             sub = (int64_t)tu_load(&late_sub_rc);
-    assert_true(reg == 0 || reg == TR_EDEAD);
-    assert_true(join == 0 || join == TR_EDEAD);
-    assert_true(sub == 0 || sub == TR_EDEAD);
+    assert_int_equal(reg, TR_EDEAD); /* "has ended or is ending" */
+    assert_int_equal(join, TR_EDEAD);
+    assert_int_equal(sub, TR_EDEAD);
     tr_ref *h = NULL;
     assert_int_equal(tr_whereis(rt, "late", &h), TR_ENOTFOUND);
     size_t n = 0;

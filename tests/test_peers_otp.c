@@ -801,6 +801,48 @@ static void terminate_child_ends_a_restart_loop(void **state) {
     stop_sup(sup);
 }
 
+/* OTP auto_shutdown with simple_one_for_one: significant dynamic children;
+ * under all_significant the supervisor ends when the last of them ended
+ * by itself, not before. */
+static void all_significant_dynamic_children_ending_end_the_supervisor(void **state) {
+    (void)state;
+    tr_child_spec tmpl = kid_spec(0, TR_CHILD_TRANSIENT);
+    tmpl.id = NULL;
+    tmpl.significant = 1;
+    tr_sup_config cfg;
+    tr_sup_config_init(&cfg);
+    cfg.strategy = TR_SUP_DYNAMIC;
+    cfg.intensity = 10;
+    cfg.children = &tmpl;
+    cfg.nchildren = 1;
+    tr_ref *sup = NULL;
+    assert_int_equal(tr_sup_start(rt, &cfg, &sup), TR_EINVAL); /* auto_shutdown never */
+    cfg.auto_shutdown = TR_SUP_AUTO_ALL_SIGNIFICANT;
+    assert_int_equal(tr_sup_start(rt, &cfg, &sup), 0);
+    tr_ref *a = add_dynamic(sup, 1), *b = add_dynamic(sup, 2);
+    assert_int_equal(tr_send_word(a, QUIT, 0), 0);
+    assert_true(wait_counts(sup, 1, 1));
+    assert_true(tr_ref_is_alive(sup));
+    assert_int_equal(tr_send_word(b, CRASH, 0), 0); /* restarted: not an end */
+    assert_true(tu_wait_ge(&starts[2], 2, TU_WAIT_MS));
+    assert_true(tr_ref_is_alive(sup));
+    tr_ref *b2 = NULL;
+    tr_child_info info[2];
+    size_t n = 0;
+    assert_int_equal(tr_sup_which_children(sup, info, 2, &n), 0);
+    assert_int_equal(n, 1);
+    b2 = info[0].ref;
+    info[0].ref = NULL;
+    tr_sup_children_release(info, n);
+    assert_non_null(b2);
+    assert_int_equal(tr_send_word(b2, QUIT, 0), 0);
+    assert_true(wait_dead(sup));
+    tr_ref_release(b2);
+    tr_ref_release(a);
+    tr_ref_release(b);
+    tr_ref_release(sup);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -856,6 +898,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(
             a_dynamic_child_that_cannot_restart_makes_the_supervisor_give_up, setup, teardown),
         cmocka_unit_test_setup_teardown(terminate_child_ends_a_restart_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(all_significant_dynamic_children_ending_end_the_supervisor,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
