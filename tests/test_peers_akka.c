@@ -38,6 +38,8 @@ static uint64_t pended[NP], pend_kind[NP];
 static uint64_t dead_letters, freed;
 static tr_ref *peer[NP]; /* handles the steps act on (set by the test) */
 static tr_msg *kept_req; /* a request a probe kept (P_KEEP) */
+static uint64_t mon_ids[4];
+static int mon_k; /* the next mon_ids slot (reset per test) */
 
 typedef struct probe {
     unsigned idx;
@@ -140,6 +142,12 @@ static void count_free(void *p) {
 
 static tr_runtime *rt;
 
+/* The second run of the tests pins every probe to a thread of its own
+ * (TR_PIN_THREAD): watching, linking, stash and asks must not care where
+ * an actor runs. Tests on a 1-worker runtime (setup1, which freezes the
+ * worker with a gate) keep their probes unpinned. */
+static int pin_probes, pin_this_test;
+
 static int setup_n(unsigned workers) {
     memset(plog, 0, sizeof(plog));
     for (unsigned i = 0; i < NP; i++) {
@@ -151,6 +159,8 @@ static int setup_n(unsigned workers) {
     tu_store(&dead_letters, 0);
     tu_store(&freed, 0);
     kept_req = NULL;
+    memset(mon_ids, 0, sizeof(mon_ids));
+    mon_k = 0;
     tr_runtime_config cfg;
     tr_runtime_config_init(&cfg);
     cfg.workers = workers;
@@ -161,12 +171,20 @@ static int setup_n(unsigned workers) {
 
 static int setup(void **state) {
     (void)state;
+    pin_this_test = pin_probes;
     return setup_n(2);
 }
 
 static int setup1(void **state) {
     (void)state;
+    pin_this_test = 0;
     return setup_n(1);
+}
+
+static int pinned(void **state) {
+    (void)state;
+    pin_probes = 1;
+    return 0;
 }
 
 static int teardown(void **state) {
@@ -180,7 +198,9 @@ static int teardown(void **state) {
 }
 
 static tr_ref *spawn_probe(unsigned idx) {
-    tr_spawn_opts o = {.state_size = sizeof(probe), .arg = (void *)(uintptr_t)idx};
+    tr_spawn_opts o = {.state_size = sizeof(probe),
+                       .arg = (void *)(uintptr_t)idx,
+                       .pin = pin_this_test ? TR_PIN_THREAD : TR_PIN_NONE};
     tr_ref *ref = NULL;
     assert_int_equal(tr_spawn(rt, &probe_beh, &o, &ref), 0);
     return ref;
@@ -252,13 +272,10 @@ static int req_was_kept(void *arg) {
 
 /* --- steps ------------------------------------------------------------------ */
 
-static uint64_t mon_ids[4];
-
 static int monitor_peer1(tr_ctx *ctx, probe *p, tr_msg *m) {
     (void)p;
     (void)m;
-    static int k;
-    return tr_monitor(ctx, peer[1], &mon_ids[k++ & 3]);
+    return tr_monitor(ctx, peer[1], &mon_ids[mon_k++ & 3]);
 }
 static int link_peer1(tr_ctx *ctx, probe *p, tr_msg *m) {
     (void)p;
@@ -1351,5 +1368,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(names_taken_in_terminate_do_not_outlive_the_actor, setup,
                                         teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("workers", tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("pinned probes", tests, pinned, NULL);
+    return failed;
 }
