@@ -1304,6 +1304,20 @@ static void names_taken_in_terminate_do_not_outlive_the_actor(void **state) {
     assert_int_equal(tr_group_members(rt, "late-g", NULL, 0, &n), 1);
 }
 
+/* Documented differences from Erlang's exit/2: tr_actor_exit ends an actor
+ * that traps exits (trapping concerns links), and needs a non-zero code. */
+static void actor_exit_ends_an_actor_that_traps_exits(void **state) {
+    (void)state;
+    peer[0] = spawn_probe(0);
+    assert_int_equal(run(peer[0], trap_on), 0);
+    assert_int_equal(tr_actor_exit(peer[0], 0, "zero"), TR_EINVAL);
+    assert_true(tr_ref_is_alive(peer[0]));
+    assert_int_equal(tr_actor_exit(peer[0], TR_EIO, "told to"), 0);
+    assert_true(wait_end(0));
+    assert_int_equal(tu_load(&pend_kind[0]), TR_EXIT_ERROR);
+    assert_int_equal(tu_load(&plen[0]), 0); /* no EXIT message instead */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(monitor_twice_gives_two_downs_with_their_ids, setup,
@@ -1367,6 +1381,7 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(names_taken_in_terminate_do_not_outlive_the_actor, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(actor_exit_ends_an_actor_that_traps_exits, setup, teardown),
     };
     int failed = cmocka_run_group_tests_name("workers", tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("pinned probes", tests, pinned, NULL);
