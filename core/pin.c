@@ -23,6 +23,7 @@
 
 #include <ck_pr.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,15 @@ static void reap(tr_runtime *rt, int all) {
     while (done != NULL) {
         tr__pinw *next = done->next;
         pthread_join(done->thread, NULL);
+        /* A sender that made the actor runnable just before it ended may
+         * still be reading the worker (tr__worker_pin_push_any): wait for
+         * it. A few instructions' window, so a yield is plenty. Acquire
+         * after the load of 0: pairs with its release before the
+         * decrement. */
+        while (ck_pr_load_32(&done->w.pin_pushers) != 0)
+            sched_yield();
+        ck_pr_fence_acquire();
+        TR__TSAN_ACQUIRE(&done->w.pin_pushers);
         pinw_free(done);
         done = next;
     }

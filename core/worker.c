@@ -648,6 +648,13 @@ static int park_private(tr__worker *w) {
 }
 
 void tr__worker_pin_push_any(tr__worker *home, tr_actor *a) {
+    /* Counted in before the push: until the push, a cannot run (we hold
+     * its wake-up), so home's thread cannot have ended and home is alive.
+     * After it, a may run and end on home, home's thread exit and a later
+     * spawn reap it: reap waits for this count to drop to 0 before freeing
+     * home (core/pin.c), so the reads of home below never touch freed
+     * memory. Locked increment: a full barrier. */
+    ck_pr_inc_32(&home->pin_pushers);
     /* The push is a locked CAS (a full barrier): it is visible before we
      * read `parked`; pairs with the parker's store, fence, re-check. */
     tr__inject_push_any(&home->pins, &a->qlink);
@@ -657,6 +664,11 @@ void tr__worker_pin_push_any(tr__worker *home, tr_actor *a) {
             ck_pr_dec_32(&home->rt->sleepers);
         ev_async_send(home->loop, &home->wake);
     }
+    /* Release: our reads of home are done before the reaper, which pairs
+     * with the acquire after its load of 0 in pin.c's reap, frees it. */
+    TR__TSAN_RELEASE(&home->pin_pushers);
+    ck_pr_fence_release();
+    ck_pr_dec_32(&home->pin_pushers);
 }
 
 void tr__worker_kick_any(tr__worker *w) {

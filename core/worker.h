@@ -65,6 +65,10 @@ struct tr__worker {
     /* Actors pinned to this worker made runnable on other threads
      * (core/pin.c): only this worker takes them. */
     tr__inject pins;
+    /* Threads inside tr__worker_pin_push_any on this worker (atomic): once
+     * its push is in, the actor may run, end and its thread exit; a private
+     * worker is freed (core/pin.c, reap) only when this is back to 0. */
+    uint32_t pin_pushers;
     /* 1: a private worker (a main loop of a multi-threaded runtime, a pinned
      * actor's own thread): it runs only actors pinned to it, takes nothing
      * from the global queue, is never stolen from nor helps or is helped,

@@ -265,6 +265,10 @@ static int is_dead_ref0(void *arg) {
     return !tr_ref_is_alive(peer[0]);
 }
 
+static int is_dead(void *arg) {
+    return !tr_ref_is_alive(arg);
+}
+
 static int req_was_kept(void *arg) {
     (void)arg;
     return tu_load((uint64_t *)&kept_req) != 0;
@@ -1318,6 +1322,56 @@ static void actor_exit_ends_an_actor_that_traps_exits(void **state) {
     assert_int_equal(tu_load(&plen[0]), 0); /* no EXIT message instead */
 }
 
+/* --- pinned actors ending while a foreign thread wakes them ---------------- */
+#define PINNED 150
+static uint64_t pin_refs[PINNED]; /* tr_ref *, published by the test thread */
+static uint64_t pin_sent;
+
+static int stop_on_anything(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    (void)msg;
+    return tr_stop(ctx);
+}
+
+static void *pin_waker(void *arg) {
+    (void)arg;
+    for (int i = 0; i < PINNED; i++) {
+        tr_ref *r;
+        int64_t deadline = tu_now_ms() + TU_WAIT_MS;
+        while ((r = (tr_ref *)(uintptr_t)tu_load(&pin_refs[i])) == NULL && tu_now_ms() < deadline)
+            ;
+        if (r != NULL && tr_send_word(r, 1, 0) == 0)
+            tu_add(&pin_sent, 1);
+    }
+    return NULL;
+}
+
+/* CAF/Pony "detached" actors: an actor on a thread of its own woken by a
+ * foreign thread's send ends at once, its thread exits, and the next spawn
+ * of a pinned actor reaps that thread while the sender may still be
+ * finishing its wake-up (a use after free TSan saw before the fix). */
+static void pinned_actors_ending_as_they_are_woken_are_reaped_safely(void **state) {
+    (void)state;
+    static const tr_behavior beh = {NULL, stop_on_anything, NULL};
+    memset(pin_refs, 0, sizeof(pin_refs));
+    tu_store(&pin_sent, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, pin_waker, NULL), 0);
+    tr_spawn_opts o = {.pin = TR_PIN_THREAD};
+    for (int i = 0; i < PINNED; i++) {
+        tr_ref *r = NULL;
+        assert_int_equal(tr_spawn(rt, &beh, &o, &r), 0);
+        tu_store(&pin_refs[i], (uint64_t)(uintptr_t)r);
+    }
+    pthread_join(t, NULL);
+    assert_int_equal(tu_load(&pin_sent), PINNED);
+    for (int i = 0; i < PINNED; i++) {
+        tr_ref *r = (tr_ref *)(uintptr_t)tu_load(&pin_refs[i]);
+        assert_true(tu_wait_until(is_dead, r, TU_WAIT_MS));
+        tr_ref_release(r);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(monitor_twice_gives_two_downs_with_their_ids, setup,
@@ -1382,6 +1436,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(names_taken_in_terminate_do_not_outlive_the_actor, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(actor_exit_ends_an_actor_that_traps_exits, setup, teardown),
+        cmocka_unit_test_setup_teardown(pinned_actors_ending_as_they_are_woken_are_reaped_safely,
+                                        setup, teardown),
     };
     int failed = cmocka_run_group_tests_name("workers", tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("pinned probes", tests, pinned, NULL);
