@@ -166,7 +166,8 @@ static int setup_n(unsigned workers) {
     cfg.workers = workers;
     cfg.dead_letter = on_dead_letter;
     cfg.keep_open = 1;
-    return tr_runtime_new(&rt, &cfg) == 0 ? 0 : -1;
+    rt = tu_runtime_new_cfg(&cfg);
+    return rt != NULL ? 0 : -1;
 }
 
 static int setup(void **state) {
@@ -1095,6 +1096,8 @@ static int demonitor_after_down_queued(tr_ctx *ctx, probe *p, tr_msg *m) {
  * DOWN is delivered, once. */
 static void demonitor_after_the_down_was_sent_says_so_and_the_down_comes(void **state) {
     (void)state;
+    if (tu_mode_current() && !pin_this_test)
+        skip(); /* the watcher waits in a handler for the target's end: two threads */
     peer[0] = spawn_probe(0);
     peer[1] = spawn_probe(1);
     memset(mon_ids, 0, sizeof(mon_ids));

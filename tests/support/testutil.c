@@ -180,6 +180,11 @@ tr_runtime *tu_runtime_new(unsigned workers) {
     tr_runtime_config cfg;
     tr_runtime_config_init(&cfg);
     cfg.workers = workers;
+    return tu_runtime_new_cfg(&cfg);
+}
+
+tr_runtime *tu_runtime_new_cfg(const tr_runtime_config *config) {
+    tr_runtime_config cfg = *config;
     int current = tu_mode_current();
     if (current) {
         cfg.mode = TR_RUNTIME_CURRENT_THREAD;

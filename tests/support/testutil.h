@@ -107,6 +107,9 @@ int tu_children(int *first);
  * this starts (tr_runtime_run) until the runtime exits: the tests that hold
  * in both modes run in both. */
 tr_runtime *tu_runtime_new(unsigned workers);
+/* The same from a whole config (hooks, keep_open...): its mode and workers
+ * are overridden with TROUPE_TEST_MODE=current. */
+tr_runtime *tu_runtime_new_cfg(const tr_runtime_config *cfg);
 /* 1 if TROUPE_TEST_MODE=current (tests skip what needs several workers). */
 int tu_mode_current(void);
 
