@@ -45,6 +45,14 @@
  *         ... // the program proper
  *     }
  *
+ * How children end: when the pool closes (or its runtime is freed) each
+ * child reads EOF and exits, and the router reaps it. When the parent
+ * process dies without closing (killed, crashed), every child ends too,
+ * even one hung in a job: it reads EOF, or is signalled by the kernel
+ * (PR_SET_PDEATHSIG) and exits once it is no longer the parent's. A child
+ * takes that signal (SIGRTMAX - 1) when a parent thread that started it
+ * ends; an entry must leave that signal alone.
+ *
  * Wire: each job travels as one length-prefixed frame over a socketpair
  * (non-blocking on the parent side, watched by the router's loop); the
  * router writes all jobs queued for one child in one write, and the child
