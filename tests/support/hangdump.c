@@ -3,8 +3,9 @@
  * ctest kills a test program at its timeout (300 s) and shows only what it
  * printed: a hang in CI then says which test, never where. This file is
  * linked into every test program (tests/support is an object library) and
- * starts, before main, a thread that sleeps until TU_HANG_S seconds
- * (default 240, below ctest's timeout; 0 turns it off) have passed. If the
+ * starts, before main (under TSan: with the first tu_runtime_new), a
+ * thread that sleeps until TU_HANG_S seconds (default 240, below ctest's
+ * timeout; 0 turns it off) after the program's start. If the
  * program is still running then, it signals every thread of the process
  * (/proc/self/task), and each one prints its own stack to stderr from the
  * signal handler, one at a time; then the program aborts, so the test
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #include "isolate/ipool_child.h"
+#include "support/testutil.h"
 
 /* ASan prints a symbolized stack from a handler; TSan would report its
  * own printing as a signal-unsafe call (and halt), so it records frames as
@@ -45,6 +47,13 @@
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define HAVE_SANITIZER_STACKS 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
 #endif
 #endif
 #ifdef HAVE_SANITIZER_STACKS
@@ -158,13 +167,15 @@ static int signal_threads(void) {
     return n;
 }
 
+/* Set before main: the deadline (CLOCK_MONOTONIC), or tv_sec 0 for none. */
+static struct timespec deadline;
+static unsigned hang_s;
+
 static void *watch_main(void *arg) {
-    unsigned secs = (unsigned)(uintptr_t)arg;
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += secs;
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR) {
+    (void)arg;
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL) == EINTR) {
     }
+    unsigned secs = hang_s;
     fprintf(stderr,
             "--- hangdump: %s still running after %u s (TU_HANG_S); the stacks of its threads "
             "follow, then it aborts\n",
@@ -185,14 +196,9 @@ static void *watch_main(void *arg) {
     return NULL;
 }
 
-__attribute__((constructor)) static void hangdump_start(int argc, char **argv) {
-    if (argc > 1 && argv != NULL && argv[1] != NULL && strcmp(argv[1], TR__IPOOL_FLAG) == 0)
+static void start_thread(void) {
+    if (deadline.tv_sec == 0)
         return;
-    const char *env = getenv("TU_HANG_S");
-    long secs = env != NULL ? strtol(env, NULL, 10) : DEFAULT_HANG_S;
-    if (secs <= 0)
-        return;
-    dump_signal = SIGRTMIN + 4;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_dump;
@@ -206,6 +212,32 @@ __attribute__((constructor)) static void hangdump_start(int argc, char **argv) {
         return;
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
-    pthread_create(&t, &attr, watch_main, (void *)(uintptr_t)secs);
+    pthread_create(&t, &attr, watch_main, NULL);
     pthread_attr_destroy(&attr);
+}
+
+void tu_hangdump_start(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, start_thread);
+}
+
+/* The clock starts before main. The thread starts here too, except under
+ * TSan, which kills a forked child that starts threads if its parent had
+ * more than one (the fd and log tests fork before they make a runtime):
+ * there it starts with the first runtime (tu_runtime_new), when the
+ * process has threads anyway. */
+__attribute__((constructor)) static void hangdump_init(int argc, char **argv) {
+    if (argc > 1 && argv != NULL && argv[1] != NULL && strcmp(argv[1], TR__IPOOL_FLAG) == 0)
+        return;
+    const char *env = getenv("TU_HANG_S");
+    long secs = env != NULL ? strtol(env, NULL, 10) : DEFAULT_HANG_S;
+    if (secs <= 0)
+        return;
+    hang_s = (unsigned)secs;
+    dump_signal = SIGRTMIN + 4;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += secs;
+#ifndef UNDER_TSAN
+    tu_hangdump_start();
+#endif
 }
