@@ -185,7 +185,8 @@ TR_EXTERN void tr_ipool_config_init(tr_ipool_config *cfg);
  * strings too). TR_EINVAL for a bad config (no entry, an entry not
  * registered in this process, a bad pool setting),
  * TR_ESYS if a child cannot be started (socketpair, pidfd_open or
- * posix_spawn failed: out of fds or processes), TR_ENOMEM, TR_ECLOSED (the
+ * posix_spawn failed: out of fds or processes) or the runtime's timer
+ * thread cannot be made (out of threads), TR_ENOMEM, TR_ECLOSED (the
  * runtime is closing), TR_EFORKED (rt belongs to the parent process). On error nothing
  * is left behind (no child, no fd). Any thread. Each child costs the parent
  * two fds (its socket and its pidfd). Closing (tr_pool_close, the last
