@@ -377,8 +377,9 @@ static int blocking_fn(void *arg, void **result) {
     return 0;
 }
 
-/* Supervisors and pools run their restart backoff, shutdown timeouts and
- * watchdog on the runtime's timer thread. Out of threads, they are refused
+/* A runtime whose second worker cannot be made fails with TR_ESYS and
+ * leaves no thread. Supervisors and pools run their restart backoff,
+ * shutdown timeouts and watchdog on the runtime's timer thread. Out of threads, they are refused
  * at their start with TR_ESYS (before, they started and their timers never
  * fired: a backoff restart or a shutdown kill that never came), as are
  * blocking calls and isolated pools; nothing is left behind. Once threads
@@ -401,6 +402,16 @@ static void starts_out_of_threads(void) {
     tr_ipool_config_init(&ic);
     ic.entry = "exhaust-job";
     ic.pool.workers = 1;
+
+    limit_tasks(1); /* one worker of two can be made */
+    long tasks = user_tasks(getuid());
+    tr_runtime_config rc2;
+    tr_runtime_config_init(&rc2);
+    rc2.workers = 2;
+    rc2.log_level = TR_LOG_OFF;
+    tr_runtime *rt2 = NULL;
+    TU_CHILD_CHECK(tr_runtime_new(&rt2, &rc2) == TR_ESYS && rt2 == NULL);
+    TU_CHILD_CHECK(user_tasks(getuid()) == tasks); /* the one made is gone */
 
     limit_tasks(0);
     tr_ref *sup = NULL, *pool = NULL, *ipool = NULL;
