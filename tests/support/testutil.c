@@ -176,6 +176,10 @@ static int wait_driven(tr_runtime *rt) {
     return rc == TR_EBUSY;
 }
 
+/* hangdump.c is in the test programs, not in the other programs that use
+ * this file. */
+extern void tu_hangdump_start(void) __attribute__((weak));
+
 tr_runtime *tu_runtime_new(unsigned workers) {
     tr_runtime_config cfg;
     tr_runtime_config_init(&cfg);
@@ -184,6 +188,8 @@ tr_runtime *tu_runtime_new(unsigned workers) {
 }
 
 tr_runtime *tu_runtime_new_cfg(const tr_runtime_config *config) {
+    if (tu_hangdump_start != NULL) /* not linked into oom_sweep, soak, console_fixture */
+        tu_hangdump_start();
     tr_runtime_config cfg = *config;
     int current = tu_mode_current();
     if (current) {

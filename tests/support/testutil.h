@@ -110,6 +110,10 @@ tr_runtime *tu_runtime_new(unsigned workers);
 /* The same from a whole config (hooks, keep_open...): its mode and workers
  * are overridden with TROUPE_TEST_MODE=current. */
 tr_runtime *tu_runtime_new_cfg(const tr_runtime_config *cfg);
+
+/* Start hangdump.c's watchdog if it is not running (tu_runtime_new does;
+ * other builds than TSan start it before main). Idempotent. */
+void tu_hangdump_start(void);
 /* 1 if TROUPE_TEST_MODE=current (tests skip what needs several workers). */
 int tu_mode_current(void);
 
