@@ -17,8 +17,10 @@
  * workers freed by the next TR_PIN_THREAD spawn, or by tr_runtime_join.
  * Invariants: a private worker is in no array of rt (nobody steals from it,
  * helps it or counts it as a sleeper); its worker struct lives until its
- * thread is joined, after its actor ended, so no schedule can reach it
- * then (the actor's mailbox is closed). */
+ * thread is joined, after its actor ended, so no new schedule can reach it
+ * then (the actor's mailbox is closed), and until the last schedule that
+ * began before the end has left it (tr__worker_pin_push_any counts itself
+ * in `pin_pushers`; reap waits for 0). */
 #include "core/pin.h"
 
 #include <ck_pr.h>
