@@ -1375,6 +1375,24 @@ static void pinned_actors_ending_as_they_are_woken_are_reaped_safely(void **stat
     }
 }
 
+/* ... also when the watcher takes lanes (tr_spawn_opts.lanes) and the
+ * watched actor runs on a thread of its own (pinned run): a pinned actor's
+ * thread is the runtime's, so its sends take the mailbox, as the DOWN
+ * does. */
+static void messages_before_a_stop_arrive_before_its_down_at_a_watcher_with_lanes(void **state) {
+    (void)state;
+    tr_spawn_opts o = {.state_size = sizeof(probe), .arg = (void *)(uintptr_t)0, .lanes = 1};
+    assert_int_equal(tr_spawn(rt, &probe_beh, &o, &peer[0]), 0);
+    peer[1] = spawn_probe(1);
+    assert_int_equal(run(peer[0], monitor_peer1), 0);
+    job j = {send_100_then_stop};
+    assert_int_equal(tr_send_ptr(peer[1], P_STEP, &j, NULL), 0);
+    assert_true(wait_log(0, 101));
+    for (uint64_t i = 0; i < 100; i++)
+        assert_int_equal(ev(0, i), EV(EV_MSG, i));
+    assert_int_equal(ev(0, 100) >> 48, EV_DOWN);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(monitor_twice_gives_two_downs_with_their_ids, setup,
@@ -1441,6 +1459,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(actor_exit_ends_an_actor_that_traps_exits, setup, teardown),
         cmocka_unit_test_setup_teardown(pinned_actors_ending_as_they_are_woken_are_reaped_safely,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            messages_before_a_stop_arrive_before_its_down_at_a_watcher_with_lanes, setup, teardown),
     };
     int failed = cmocka_run_group_tests_name("workers", tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("pinned probes", tests, pinned, NULL);
