@@ -1042,6 +1042,42 @@ static void runtime_free_reaps_the_children(void **st) {
     assert_true(tu_wait_until(fds_back, NULL, TU_WAIT_MS));
 }
 
+/* The thread that starts a pool starts its children (tr_spawn runs the
+ * router's init on the caller): when that thread ends, the kernel signals
+ * the children (their parent-death signal, for a killed parent process)
+ * and they must carry on, since the process lives. */
+static void *start_on_a_thread(void *arg) {
+    tr_ipool_config c;
+    tr_ipool_config_init(&c);
+    c.pool.workers = 2;
+    c.entry = "test";
+    tr_ref **out = arg;
+    if (tr_ipool_start(rt, &c, out) != 0)
+        *out = NULL;
+    return NULL;
+}
+
+static void children_outlive_the_thread_that_started_them(void **st) {
+    (void)st;
+    tr_ref *p = NULL;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, start_on_a_thread, &p), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_non_null(p);
+    tu_sleep_ms(100); /* time for a signal to land and a child to die */
+    assert_int_equal(tu_children(NULL), 2);
+    uint64_t w;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(ask(p, OK, (uint64_t)i, &w), 0);
+        assert_int_equal(w, 2 * (uint64_t)i);
+    }
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.crashes, 0);
+    assert_int_equal(s.restarts, 0);
+    stop(p);
+}
+
 /* The pool's parent process, in parent_killed_takes_hung_children_along:
  * a pool of one child, which hangs in a job after saying so on stdout. */
 #define ORPHAN_PARENT_FLAG "--orphan-parent"
@@ -1147,6 +1183,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(broadcast_copies_survive_crashes),
         cmocka_unit_test(runtime_free_reaps_the_children),
         cmocka_unit_test(parent_killed_takes_hung_children_along),
+        cmocka_unit_test(children_outlive_the_thread_that_started_them),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
