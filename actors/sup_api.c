@@ -65,6 +65,10 @@ static int config_valid(const tr_sup_config *cfg) {
     for (size_t i = 0; i < cfg->nchildren; i++) {
         if (!tr__sup_spec_is_valid(&cfg->children[i]))
             return 0;
+        /* A static child is known by its id (OTP: required); only a
+         * dynamic supervisor's template may have none. */
+        if (cfg->strategy != TR_SUP_DYNAMIC && cfg->children[i].id == NULL)
+            return 0;
         if (cfg->children[i].significant && cfg->auto_shutdown == TR_SUP_AUTO_NEVER)
             return 0;
         for (size_t j = 0; j < i; j++)
@@ -169,7 +173,7 @@ static int prepare(tr_ref *sup, const call_args *a, tr__sup_req **out) {
         return TR_EINVAL;
     switch (a->op) {
     case TR__SUP_REQ_START_CHILD:
-        if (!tr__sup_spec_is_valid(a->spec))
+        if (!tr__sup_spec_is_valid(a->spec) || a->spec->id == NULL)
             return TR_EINVAL;
         break;
     case TR__SUP_REQ_TERMINATE:
@@ -273,7 +277,7 @@ int tr_sup_start_child(tr_ref *sup, const tr_child_spec *spec, tr_ref **out) {
     call_args a = {.op = TR__SUP_REQ_START_CHILD, .spec = spec};
     if (out != NULL)
         *out = NULL;
-    if (!tr__sup_spec_is_valid(spec))
+    if (!tr__sup_spec_is_valid(spec) || spec->id == NULL)
         return TR_EINVAL;
     return call_ref(sup, &a, out);
 }

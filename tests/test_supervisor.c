@@ -217,6 +217,19 @@ static void bad_configs_return_einval(void **state) {
     two[1] = kid_spec(1, TR_CHILD_PERMANENT);
     two[1].behavior = NULL; /* no way to start */
     assert_int_equal(tr_sup_start(rt, &cfg, &sup), TR_EINVAL);
+    /* A static child without an id (OTP requires one; only a dynamic
+     * supervisor's template may have none), at start and added later. */
+    two[1] = kid_spec(1, TR_CHILD_PERMANENT);
+    two[1].id = NULL;
+    assert_int_equal(tr_sup_start(rt, &cfg, &sup), TR_EINVAL);
+    assert_null(sup);
+    tr_sup_config_init(&cfg);
+    assert_int_equal(tr_sup_start(rt, &cfg, &sup), 0);
+    assert_int_equal(tr_sup_start_child(sup, &two[1], NULL), TR_EINVAL);
+    tr_sup_counts k;
+    assert_int_equal(tr_sup_count_children(sup, &k), 0);
+    assert_int_equal(k.specs, 0);
+    stop_sup(sup);
     assert_int_equal(tr_sup_stop(NULL), TR_EINVAL);
     assert_int_equal(tr_sup_terminate_child(NULL, "x"), TR_EINVAL);
 }

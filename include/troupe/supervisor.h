@@ -136,8 +136,9 @@ typedef struct tr_sup_config tr_sup_config;
 typedef int (*tr_child_start_fn)(tr_runtime *rt, void *arg, tr_ref **out);
 
 typedef struct tr_child_spec {
-    const char *id; /* static name, unique among the supervisor's children
-                       (may be NULL for dynamic children) */
+    const char *id; /* static name, unique among the supervisor's children;
+                       required (TR_EINVAL without) except in a dynamic
+                       supervisor's template, whose children have none */
     /* How the child starts, first match wins:
      *   start != NULL:    start(rt, arg, &ref)
      *   behavior != NULL: tr_spawn(rt, behavior, &opts, &ref)
