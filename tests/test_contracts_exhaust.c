@@ -92,7 +92,9 @@ static void console_out_of_fds(void) {
     TU_CHILD_CHECK(tu_fd_hog() > 0);
     TU_CHILD_CHECK(connect(cl, (struct sockaddr *)&sa, sizeof(sa)) == 0); /* the backlog takes it */
     TU_CHILD_CHECK(write(cl, "version\n", 8) == 8);
-    tu_sleep_ms(100); /* the console has seen it and failed by now */
+    /* The console has seen it and failed (a loaded host may take a while
+     * to run its thread: wait for the report, not a fixed time). */
+    TU_CHILD_CHECK(tu_wait_ge(&console_reports, 1, 10000));
     double cpu0 = cpu_seconds();
     tu_sleep_ms(SPIN_WINDOW_MS);
     double cpu = cpu_seconds() - cpu0;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h> /* _exit in TU_CHILD_CHECK */
 
 #include "troupe.h"
 
@@ -65,12 +66,15 @@ int tu_wait_alive(tr_runtime *rt, uint64_t n, int64_t timeout_ms);
 
 /* --- child processes and fds ---------------------------------------------- */
 /* In a forked child (no cmocka there): on failure, say which check and exit
- * with its line (1..200), which tu_in_child returns. */
+ * with its line (1..200), which tu_in_child returns. _exit, not exit: the
+ * child may be out of fds (LeakSanitizer's exit scan then hung until the
+ * child's deadline) and the test has failed anyway. */
 #define TU_CHILD_CHECK(cond)                                                                       \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
             fprintf(stderr, "child check failed, line %d: %s\n", __LINE__, #cond);                 \
-            exit(__LINE__ % 200 + 1);                                                              \
+            fflush(stderr);                                                                        \
+            _exit(__LINE__ % 200 + 1);                                                             \
         }                                                                                          \
     } while (0)
 
