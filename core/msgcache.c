@@ -261,8 +261,8 @@ static inline cache *my_cache(void) {
  * whose caller is the one sending); fanin returns one every 25-50 us.
  * WAIT_MAX_NS: carve after that long in any case. */
 #define POOL_SLACK 8192u
-#define WAIT_STALL_NS 200000u  /* 200 us */
-#define WAIT_MAX_NS 10000000u  /* 10 ms */
+#define WAIT_STALL_NS 200000u /* 200 us */
+#define WAIT_MAX_NS 10000000u /* 10 ms */
 
 /* The pool is full: every block the threads' caches cannot account for is
  * queued. Yield until a magazine is in the depot and take it; false when
@@ -321,6 +321,10 @@ static __attribute__((noinline, cold)) bool refill(cache *c) {
     }
     slab_refill(c);
     return c->n > 0;
+}
+
+uint64_t tr__msgcache_pool_blocks(void) {
+    return ck_pr_load_64(&carved); /* written under depot_lock */
 }
 
 tr_msg *tr__msgcache_alloc(void) {
