@@ -119,7 +119,7 @@ static void a_pool_nobody_frees_still_grows(void **state) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_int_equal(tu_load(&failed), 0);
     /* Nothing came back, so every block was carved, after a bounded wait
-     * (16 refills of at most ~200 us each; 5 s is for a loaded host). */
+     * (16 refills of about 1 ms each; 5 s is for a loaded host). */
     assert_true(tr__msgcache_pool_blocks() - before >= ALLOC);
     assert_true(t1.tv_sec - t0.tv_sec < 5);
     give_back(got, ALLOC);
