@@ -264,7 +264,7 @@ static inline cache *my_cache(void) {
  * WAIT_MAX_NS: carve after that long in any case. */
 #define POOL_SLACK 8192u
 #define WAIT_STALL_NS 1000000u /* 1 ms */
-#define WAIT_MAX_NS 10000000u /* 10 ms */
+#define WAIT_MAX_NS 10000000u  /* 10 ms */
 
 /* The pool is full: every block the threads' caches cannot account for is
  * queued. Yield until a magazine is in the depot and take it; false when

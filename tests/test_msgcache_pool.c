@@ -68,12 +68,9 @@ static void give_back(tr_msg **blocks, size_t n) {
             tr__msgcache_free(blocks[i]);
 }
 
-static void a_full_pool_recycles_what_a_receiver_frees(void **state) {
-    (void)state;
-    held = calloc(HELD, sizeof(*held));
-    got = calloc(ALLOC, sizeof(*got));
-    assert_non_null(held);
-    assert_non_null(got);
+/* One round: the pool's growth while the receiver frees HELD blocks and the
+ * sender takes ALLOC. */
+static uint64_t recycle_round(void) {
     take_held();
     uint64_t before = tr__msgcache_pool_blocks();
     pthread_t r, s;
@@ -82,9 +79,26 @@ static void a_full_pool_recycles_what_a_receiver_frees(void **state) {
     pthread_join(s, NULL);
     pthread_join(r, NULL);
     uint64_t grew = tr__msgcache_pool_blocks() - before;
+    give_back(got, ALLOC);
+    return grew;
+}
+
+/* Up to ROUNDS rounds, passing at the first that grows the pool by less
+ * than half of ALLOC: on a loaded host a receiver preempted for over a
+ * millisecond lets the sender carve (by design), so one round may miss;
+ * without the wait every round on a quiet host grows it by 13,000-16,383. */
+#define ROUNDS 3
+static void a_full_pool_recycles_what_a_receiver_frees(void **state) {
+    (void)state;
+    held = calloc(HELD, sizeof(*held));
+    got = calloc(ALLOC, sizeof(*got));
+    assert_non_null(held);
+    assert_non_null(got);
+    uint64_t grew = UINT64_MAX;
+    for (int round = 0; round < ROUNDS && grew >= ALLOC / 2; round++)
+        grew = recycle_round();
     assert_int_equal(tu_load(&failed), 0);
     assert_true(grew < ALLOC / 2);
-    give_back(got, ALLOC);
     free(got);
     free(held);
 }
