@@ -18,9 +18,10 @@
  * An empty depot at a refill means messages are made faster than they are
  * handled. A foreign thread then yields before it carves fresh memory, and
  * once the blocks ever carved are more than the threads' caches can hold
- * plus POOL_SLACK, it yields until a magazine comes back (bounded: see
- * refill): fan-in senders slow to their receiver's pace, and the blocks
- * cycle through a pool of a few MB instead of a queue of 100+ MB growing.
+ * plus POOL_SLACK, while magazines are coming back, it yields until one
+ * does (bounded: see refill): fan-in senders slow to their receiver's pace,
+ * and the blocks cycle through a pool of a few MB instead of a queue of
+ * 100+ MB growing.
  *
  * ASan builds keep the cache (so it is tested) but poison free blocks, so a
  * use after free is still reported. */
@@ -64,6 +65,8 @@ typedef struct mag {
 
 typedef struct cache {
     unsigned n;
+    uint64_t puts_seen; /* mags_put at this thread's last refill */
+    bool waited;        /* its last refill's wait got a magazine */
     void *slot[CACHE_MAX];
 } cache;
 
@@ -301,9 +304,12 @@ static bool wait_for_magazine(cache *c) {
  * pairs, the receiver's share of the CPU 29% -> 42%); past it, it yields
  * until a magazine comes back (wait_for_magazine), so the senders go at the
  * rate at which messages are handled and the queue stays within the pool
- * (fanin4, docs/performance.md: peak RSS 40-250 MB -> 6-20 MB, and in the
- * host's fast phase 19-25 -> 34-40 M msgs/s, median of pairs). Only when
- * the depot is empty, so never a system call while it has blocks. Workers
+ * (fanin4, docs/performance.md). Only while magazines are coming back (one
+ * since this thread's last refill, or its last wait got one): where the
+ * receivers keep what they free (a worker that frees a message and
+ * allocates its reply) or are not handling, waiting would only delay the
+ * carve (live: 1,000,000 queued messages, one per actor). Only when the
+ * depot is empty, so never a system call while it has blocks. Workers
  * never wait here: they run the receivers. A thread out of memory still
  * gets NULL: the wait is bounded, then the carve fails. Out of line, so the
  * fast path saves no registers. False when out of memory. */
@@ -312,8 +318,15 @@ static __attribute__((noinline, cold)) bool refill(cache *c) {
         return true;
     if (tr__worker_current() == NULL) {
         uint64_t limit = POOL_SLACK + (uint64_t)ck_pr_load_32(&live_caches) * CACHE_MAX;
-        if (ck_pr_load_64(&carved) >= limit) {
-            if (wait_for_magazine(c))
+        /* Blocks come back: a magazine reached the depot since this
+         * thread's last refill (any thread's put), or its last wait got
+         * one. */
+        uint64_t puts = ck_pr_load_64(&mags_put);
+        bool flowing = puts != c->puts_seen || c->waited;
+        c->puts_seen = puts;
+        c->waited = false;
+        if (flowing && ck_pr_load_64(&carved) >= limit) {
+            if ((c->waited = wait_for_magazine(c)))
                 return true;
         } else {
             sched_yield();

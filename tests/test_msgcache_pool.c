@@ -3,21 +3,21 @@
  *
  * Once the pool holds more blocks than the threads' caches can keep plus a
  * slack, a foreign thread whose refill finds the depot empty waits for a
- * magazine to come back instead of carving fresh memory, as long as
- * magazines keep coming back; when none does, it carves after a bound
- * (1 ms without a magazine), so holding every block never blocks an
- * allocation for long.
+ * magazine to come back instead of carving fresh memory, if magazines have
+ * been coming back (one since its last refill, or its last wait got one);
+ * when none comes it carves after a bound (1 ms without a magazine), so
+ * holding every block never blocks an allocation for long.
  *
  * The first test fills the pool past that limit from the test thread and
  * holds the blocks. A "sender" thread then takes ALLOC blocks while a
- * "receiver" thread frees held blocks only when the sender has stopped
- * making progress for STALL_US (it is waiting in a refill), a magazine's
- * worth each time: the sender's blocks must then come from the receiver
- * (the pool grows by less than half of ALLOC). Without the wait the sender
- * never stops (it carves at once), the receiver frees nothing, and the pool
- * grows by ALLOC. The second checks the bound: with the depot empty and
- * nothing freed, the same allocations finish within seconds, every block
- * carved. */
+ * "receiver" thread frees one magazine's worth of held blocks at once and
+ * then another only when the sender has stopped making progress for
+ * STALL_US (it is waiting in a refill): the sender's blocks must then come
+ * from the receiver (the pool grows by less than half of ALLOC). Without
+ * the wait the sender never stops (it carves at once), the receiver frees
+ * nothing more, and the pool grows by ALLOC - MAG. The second checks the
+ * bound: with the depot empty and nothing freed, the same allocations
+ * finish within seconds, every block carved. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -62,12 +62,15 @@ static void *sender(void *arg) {
     return NULL;
 }
 
-/* Frees held blocks only while the sender stands still: the first time
- * CACHE_MAX + 1 (this thread's cache spills its first magazine to the
- * depot), then MAG each time (one more magazine). The rest at the end. */
+/* Frees CACHE_MAX + 1 held blocks at once (this thread's cache spills its
+ * first magazine to the depot: blocks are seen to come back), then MAG
+ * (one more magazine) each time the sender stands still. The rest at the
+ * end. */
 static void *receiver(void *arg) {
     (void)arg;
     size_t next = 0;
+    for (; next < CACHE_MAX + 1; next++)
+        tr__msgcache_free(held[next]);
     uint64_t seen = 0, since = now_us();
     while (!tu_load(&sender_done)) {
         struct timespec ts = {0, 20000};
@@ -80,8 +83,7 @@ static void *receiver(void *arg) {
         }
         if (t - since < STALL_US || next >= held_n)
             continue;
-        size_t k = next == 0 ? CACHE_MAX + 1 : MAG;
-        for (size_t end = next + k; next < end && next < held_n; next++)
+        for (size_t end = next + MAG; next < end && next < held_n; next++)
             tr__msgcache_free(held[next]);
         since = t;
     }
