@@ -320,7 +320,9 @@ static __attribute__((noinline, cold)) bool refill(cache *c) {
         uint64_t limit = POOL_SLACK + (uint64_t)ck_pr_load_32(&live_caches) * CACHE_MAX;
         /* Blocks come back: a magazine reached the depot since this
          * thread's last refill (any thread's put), or its last wait got
-         * one. */
+         * one. These loads (live_caches, mags_put, carved) are relaxed:
+         * hints that choose between waiting and carving; depot_take,
+         * under the lock, decides what the thread gets. */
         uint64_t puts = ck_pr_load_64(&mags_put);
         bool flowing = puts != c->puts_seen || c->waited;
         c->puts_seen = puts;
