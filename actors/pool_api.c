@@ -22,6 +22,7 @@
 #include "actors/pool_api.h"
 #include "actors/pool_worker.h"
 #include "actors/restarts.h"
+#include "actors/timer_thread.h"
 #include "core/actor.h"
 #include "core/ask.h"
 #include "troupe/error.h"
@@ -100,6 +101,10 @@ static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t user_ha
         *out = NULL;
     if (rt == NULL || cfg == NULL || out == NULL || !config_valid(cfg))
         return TR_EINVAL;
+    /* Respawn backoff and the watchdog run on the timer thread. */
+    int rc = tr__atimer_ready(rt);
+    if (rc != 0)
+        return rc;
     tr__pool *p = tr__pool_new(rt, cfg);
     if (p == NULL)
         return TR_ENOMEM;
@@ -110,7 +115,7 @@ static int pool_start(tr_runtime *rt, const tr_pool_config *cfg, int64_t user_ha
         .mailbox_capacity = TR_MAILBOX_UNBOUNDED,
         .name = cfg->name != NULL ? cfg->name : "pool",
     };
-    int rc = tr_spawn(rt, &tr__pool_router_behavior, &o, out);
+    rc = tr_spawn(rt, &tr__pool_router_behavior, &o, out);
     if (rc != 0)
         tr__pool_drop(p); /* the router's hold: it never ran, or its init failed */
     return rc;

@@ -15,6 +15,7 @@
 #include "actors/restarts.h"
 #include "actors/sup.h"
 #include "actors/sup_api.h"
+#include "actors/timer_thread.h"
 #include "core/actor.h"
 #include "core/worker.h"
 #include "troupe/error.h"
@@ -89,6 +90,11 @@ int tr_sup_start(tr_runtime *rt, const tr_sup_config *cfg, tr_ref **out) {
         *out = NULL;
     if (rt == NULL || cfg == NULL || !config_valid(cfg))
         return TR_EINVAL;
+    /* Backoff and shutdown timeouts need the timer thread: refused now if
+     * it cannot run, rather than a restart or a kill that never comes. */
+    int rc = tr__atimer_ready(rt);
+    if (rc != 0)
+        return rc;
     /* Started by a supervisor (its init, a restart, a start request: its
      * turn is this thread's current actor) or by anyone else: a root. */
     tr_actor *caller = tr__tls_self;
@@ -101,7 +107,7 @@ int tr_sup_start(tr_runtime *rt, const tr_sup_config *cfg, tr_ref **out) {
         .name = cfg->name != NULL ? cfg->name : "supervisor",
     };
     tr_ref *sup;
-    int rc = tr_spawn(rt, &tr__sup_behavior, &o, &sup);
+    rc = tr_spawn(rt, &tr__sup_behavior, &o, &sup);
     if (rc != 0)
         return rc;
     if (sa.child_rc == 0) {

@@ -133,35 +133,56 @@ static void svc_free(tr_runtime *rt, void *data) {
     free(s);
 }
 
-/* The runtime's timer service, started on first use (NULL on failure). */
-static svc *svc_get(tr_runtime *rt) {
-    svc *s = tr__runtime_ext_get(rt, TR__EXT_ACTORS);
-    if (s != NULL)
-        return s;
-    s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return NULL;
-    s->rt = rt;
-    pthread_mutex_init(&s->mu, NULL);
-    tr__cond_init_mono(&s->cv);
-    pthread_cond_init(&s->done, NULL);
-    tr__ext ext = {.data = s, .worker_stop = NULL, .runtime_free = svc_free};
-    /* Publish first, start the thread second: a loser of the race frees an
-     * unstarted service. */
-    if (tr__runtime_ext_set(rt, TR__EXT_ACTORS, &ext) != 0) {
-        pthread_mutex_destroy(&s->mu);
-        pthread_cond_destroy(&s->cv);
-        pthread_cond_destroy(&s->done);
-        free(s);
-        return tr__runtime_ext_get(rt, TR__EXT_ACTORS);
-    }
-    /* Only the winner gets here. Entries armed before the thread runs just
-     * wait in the list. If the thread cannot be made, timers never fire
-     * (restarts with backoff then wait forever; reported in docs). */
+/* Start s's thread if it is not running (a first attempt that failed, out
+ * of threads, is retried at every use: the service heals once threads can
+ * be made again). 1 if it runs. */
+static int svc_start(svc *s) {
     pthread_mutex_lock(&s->mu);
-    s->started = pthread_create(&s->thread, NULL, timer_main, s) == 0;
+    if (!s->started && !s->stop)
+        s->started = pthread_create(&s->thread, NULL, timer_main, s) == 0;
+    int ok = s->started;
     pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+/* The runtime's timer service, made on first use; *err says why not. */
+static svc *svc_get(tr_runtime *rt, int *err) {
+    svc *s = tr__runtime_ext_get(rt, TR__EXT_ACTORS);
+    if (s == NULL) {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL) {
+            *err = TR_ENOMEM;
+            return NULL;
+        }
+        s->rt = rt;
+        pthread_mutex_init(&s->mu, NULL);
+        tr__cond_init_mono(&s->cv);
+        pthread_cond_init(&s->done, NULL);
+        tr__ext ext = {.data = s, .worker_stop = NULL, .runtime_free = svc_free};
+        /* Publish first, start the thread second: a loser of the race frees
+         * an unstarted service. */
+        if (tr__runtime_ext_set(rt, TR__EXT_ACTORS, &ext) != 0) {
+            pthread_mutex_destroy(&s->mu);
+            pthread_cond_destroy(&s->cv);
+            pthread_cond_destroy(&s->done);
+            free(s);
+            s = tr__runtime_ext_get(rt, TR__EXT_ACTORS);
+        }
+    }
+    /* No thread, no timer: an entry armed now would never fire (a backoff
+     * restart waiting for ever, a shutdown timeout never killing). */
+    if (!svc_start(s)) {
+        *err = TR_ESYS;
+        return NULL;
+    }
     return s;
+}
+
+int tr__atimer_ready(tr_runtime *rt) {
+    if (tr__runtime_forked(rt)) /* the parent's runtime: no thread for it here */
+        return TR_EFORKED;
+    int err = 0;
+    return svc_get(rt, &err) != NULL ? 0 : err;
 }
 
 static uint64_t arm(svc *s, entry *e, uint64_t delay_ms) {
@@ -175,7 +196,8 @@ static uint64_t arm(svc *s, entry *e, uint64_t delay_ms) {
 }
 
 uint64_t tr__atimer_send(tr_ref *target, uint64_t tag, uint64_t delay_ms) {
-    svc *s = svc_get(target->rt);
+    int err;
+    svc *s = svc_get(target->rt, &err);
     entry *e = s != NULL ? calloc(1, sizeof(*e)) : NULL;
     if (e == NULL)
         return 0;
@@ -186,7 +208,8 @@ uint64_t tr__atimer_send(tr_ref *target, uint64_t tag, uint64_t delay_ms) {
 }
 
 uint64_t tr__atimer_every(tr_runtime *rt, uint64_t period_ms, void (*fn)(void *arg), void *arg) {
-    svc *s = svc_get(rt);
+    int err;
+    svc *s = svc_get(rt, &err);
     entry *e = s != NULL ? calloc(1, sizeof(*e)) : NULL;
     if (e == NULL)
         return 0;

@@ -1,13 +1,12 @@
 /* actors/timer_thread.h - delays for supervisors and pools, without io/.
  *
- * One helper thread per runtime (started on first use, joined when the
- * runtime is freed) keeps a short list of deadlines. It either pushes a
- * system message into an actor when one falls due (restart backoff, shutdown
- * timeouts), or calls a function periodically (the pool watchdog). It is a
- * thread rather than a timer on a worker's libev loop on purpose: the
- * watchdog must run while a worker is stuck in a job, and an actor migrates
- * between workers, so a loop timer could not be stopped from where its actor
- * runs next. Any thread may arm or cancel. */
+ * One helper thread per runtime (started on first use, or by the first
+ * supervisor or pool (tr__atimer_ready), joined when the runtime is freed) keeps a short list of
+ * deadlines. It either pushes a system message into an actor when one falls due (restart backoff,
+ * shutdown timeouts), or calls a function periodically (the pool watchdog). It is a thread rather
+ * than a timer on a worker's libev loop on purpose: the watchdog must run while a worker is stuck
+ * in a job, and an actor migrates between workers, so a loop timer could not be stopped from where
+ * its actor runs next. Any thread may arm or cancel. */
 #ifndef TR_ACTORS_TIMER_THREAD_H
 #define TR_ACTORS_TIMER_THREAD_H
 
@@ -21,12 +20,20 @@
 #define TR__A_TIMER (TR_MSG_SYSTEM + 0x101u) /* a timer fell due; word = tag */
 /* TR_MSG_SYSTEM + 0x102 is the pool's TR__A_TOKEN (actors/pool_worker.h). */
 
+/* 0 if rt's timer service runs (starting it if needed), TR_ENOMEM, TR_ESYS
+ * if its thread cannot be made (out of threads: retried at every use), or
+ * TR_EFORKED (rt is the parent process's). Supervisors and pools ask at their start, so that one
+ * that would need a timer later is refused then, with an error, instead of waiting for a timer that
+ * never fires. */
+int tr__atimer_ready(tr_runtime *rt);
+
 /* After delay_ms, push a TR__A_TIMER message with word = tag into target.
  * Holds a reference to target until it fires or is cancelled. Returns a
- * timer id (> 0), or 0 if out of memory. */
+ * timer id (> 0), or 0 if out of memory or without a timer thread. */
 uint64_t tr__atimer_send(tr_ref *target, uint64_t tag, uint64_t delay_ms);
 
-/* Call fn(arg) on the timer thread every period_ms until cancelled. */
+/* Call fn(arg) on the timer thread every period_ms until cancelled. Returns
+ * a timer id (> 0), or 0 as tr__atimer_send. */
 uint64_t tr__atimer_every(tr_runtime *rt, uint64_t period_ms, void (*fn)(void *arg), void *arg);
 
 /* Cancel a timer (id 0 is ignored). When this returns a periodic function

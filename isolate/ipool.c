@@ -986,6 +986,10 @@ static int ipool_start(tr_runtime *rt, const tr_ipool_config *cfg, int64_t user_
         *out = NULL;
     if (rt == NULL || cfg == NULL || out == NULL || !config_valid(cfg))
         return TR_EINVAL;
+    /* Respawn backoff and the job watchdog run on the timer thread. */
+    int trc = tr__atimer_ready(rt);
+    if (trc != 0)
+        return trc;
     tr__pool_kind_add(ipool_router_behavior.receive);
     char exe[PATH_MAX];
     if (cfg->exe != NULL) {

@@ -11,7 +11,8 @@
  * once every complete frame read is handled (or at once after a job that
  * took 1 ms or more, so the parent's job deadline measures one job, not a
  * batch). EOF on the socket (the pool closed, or the parent died) ends the
- * child with exit 0. The child is single-threaded and never touches the
+ * child with exit 0; so does the parent's death while an entry runs, which
+ * no read would see (die_with_parent). The child is single-threaded and never touches the
  * runtime: no troupe state crosses the exec.
  *
  * Why posix_spawn and not fork: fork() of a multi-threaded process copies
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -252,6 +254,39 @@ static int worker_loop(int fd, const entry *e, tr__iprogress *prog) {
     return 0;
 }
 
+/* The parent process at the child's start (see die_with_parent). */
+static pid_t parent_at_start;
+
+static void on_parent_thread_end(int sig) {
+    (void)sig;
+    if (getppid() != parent_at_start) /* reparented: the parent process is gone */
+        _exit(0);
+}
+
+/* A child whose entry hangs (or computes) reads no EOF: without this it
+ * would outlive a parent killed by SIGKILL or the OOM killer, for ever.
+ * PR_SET_PDEATHSIG signals us when the thread that spawned us ends, not
+ * the process: a runtime worker at tr_runtime_free, or a foreign thread
+ * that called tr_ipool_start and returned. The kernel then gives us to
+ * another thread of the same process (getppid() is unchanged, and the
+ * signal comes again when that one ends) or, once the process is gone, to
+ * a reaper (getppid() changes): only then do we leave. SA_RESTART: an
+ * entry's system calls restart after a parent thread's end. A parent that
+ * died before the prctl is caught by the check after it, or by EOF. */
+static void die_with_parent(void) {
+    parent_at_start = getppid();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_parent_thread_end;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(TR__IPOOL_PARENT_SIG, &sa, NULL) != 0 ||
+        prctl(PR_SET_PDEATHSIG, TR__IPOOL_PARENT_SIG) != 0)
+        return; /* EOF still ends a child that reads */
+    if (getppid() != parent_at_start)
+        _exit(0);
+}
+
 int tr_ipool_main(int argc, char **argv) {
     if (argc < 2 || argv == NULL || argv[1] == NULL || strcmp(argv[1], TR__IPOOL_FLAG) != 0)
         return 0;
@@ -268,6 +303,7 @@ int tr_ipool_main(int argc, char **argv) {
         limit(RLIMIT_AS, (rlim_t)as, (rlim_t)as);
     if (cpu != 0)
         limit(RLIMIT_CPU, (rlim_t)cpu, (rlim_t)cpu + 1);
+    die_with_parent();
     void *page = mmap(NULL, TR__IPOOL_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
                       TR__IPOOL_PROGRESS_FD, 0);
     if (page == MAP_FAILED)

@@ -10,6 +10,7 @@
 #ifndef TR_ISOLATE_IPOOL_CHILD_H
 #define TR_ISOLATE_IPOOL_CHILD_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -45,6 +46,10 @@ typedef struct tr__iprogress {
 /* The fds the child finds its socket and its progress page on. */
 #define TR__IPOOL_CHILD_FD 3
 #define TR__IPOOL_PROGRESS_FD 4
+/* The signal a child takes when a thread of its parent that spawned it
+ * ends (PR_SET_PDEATHSIG; ipool_child.c, die_with_parent): a real-time
+ * signal, unlikely to be one an entry uses. */
+#define TR__IPOOL_PARENT_SIG (SIGRTMAX - 1)
 
 /* Whether name is a registered entry (false for NULL). */
 bool tr__ipool_entry_is_known(const char *name);

@@ -10,6 +10,7 @@
  * `test_contracts_exhaust 10>&- 251>&-`). Spinning is measured as CPU time
  * over a window in which the runtime has nothing to do. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -31,6 +32,7 @@
 
 #include "support/testutil.h"
 #include "troupe.h"
+#include "troupe/blocking.h"
 #include "troupe/console.h"
 #include "troupe/ipool.h"
 #include "troupe/log.h"
@@ -299,6 +301,154 @@ static void a_driven_runtime_without_fds_for_its_wakeup_fails_with_esys(void **s
     in_child(driven_runtimes_out_of_fds);
 }
 
+/* --- out of threads and processes ---------------------------------------------------- */
+
+/* The tasks (threads) the kernel counts against uid's RLIMIT_NPROC. */
+static long user_tasks(uid_t uid) {
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return -1;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], line[256];
+        snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        long ruid = -1, threads = 0;
+        while (fgets(line, sizeof(line), f) != NULL) {
+            if (strncmp(line, "Uid:", 4) == 0)
+                ruid = strtol(line + 4, NULL, 10);
+            else if (strncmp(line, "Threads:", 8) == 0)
+                threads = strtol(line + 8, NULL, 10);
+        }
+        fclose(f);
+        if (ruid == (long)uid)
+            n += threads;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Root is not held to RLIMIT_NPROC: the child becomes nobody first (and
+ * keeps its open files and its memory, all it needs). */
+static void become_limitable(void) {
+    if (geteuid() == 0)
+        TU_CHILD_CHECK(setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0);
+}
+
+/* Room for exactly `more` threads or processes; the hard limit stays
+ * above, so limit_tasks_restore can lift it again (LSan needs a thread at
+ * exit). */
+static void limit_tasks(long more) {
+    long n = user_tasks(getuid());
+    TU_CHILD_CHECK(n > 0);
+    struct rlimit rl = {(rlim_t)(n + more), (rlim_t)(n + 4096)};
+    TU_CHILD_CHECK(setrlimit(RLIMIT_NPROC, &rl) == 0);
+}
+
+static void limit_tasks_restore(void) {
+    struct rlimit rl;
+    TU_CHILD_CHECK(getrlimit(RLIMIT_NPROC, &rl) == 0);
+    rl.rlim_cur = rl.rlim_max;
+    TU_CHILD_CHECK(setrlimit(RLIMIT_NPROC, &rl) == 0);
+}
+
+static uint64_t kid_starts;
+
+static int kid_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)ctx, (void)state, (void)arg;
+    tu_add(&kid_starts, 1);
+    return 0;
+}
+
+static int kid_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx, (void)state;
+    return msg->type == 666 ? TR_ECRASHED : 0;
+}
+
+static const tr_behavior kid_beh = {kid_init, kid_receive, NULL};
+
+static int blocking_fn(void *arg, void **result) {
+    *result = arg;
+    return 0;
+}
+
+/* A runtime whose second worker cannot be made fails with TR_ESYS and
+ * leaves no thread. Supervisors and pools run their restart backoff,
+ * shutdown timeouts and watchdog on the runtime's timer thread. Out of threads, they are refused
+ * at their start with TR_ESYS (before, they started and their timers never
+ * fired: a backoff restart or a shutdown kill that never came), as are
+ * blocking calls and isolated pools; nothing is left behind. Once threads
+ * can be made again, the same calls work, timers included. */
+static void starts_out_of_threads(void) {
+    become_limitable();
+    tr_runtime *rt = plain_rt();
+    TU_CHILD_CHECK(rt != NULL);
+    tr_child_spec spec = {.id = "kid", .behavior = &kid_beh, .restart = TR_CHILD_PERMANENT};
+    tr_sup_config sc;
+    tr_sup_config_init(&sc);
+    sc.children = &spec;
+    sc.nchildren = 1;
+    sc.backoff_min_ms = 20; /* a restart needs the timer */
+    tr_pool_config pc;
+    tr_pool_config_init(&pc);
+    pc.workers = 2;
+    pc.behavior = &kid_beh;
+    tr_ipool_config ic;
+    tr_ipool_config_init(&ic);
+    ic.entry = "exhaust-job";
+    ic.pool.workers = 1;
+
+    limit_tasks(1); /* one worker of two can be made */
+    long tasks = user_tasks(getuid());
+    tr_runtime_config rc2;
+    tr_runtime_config_init(&rc2);
+    rc2.workers = 2;
+    rc2.log_level = TR_LOG_OFF;
+    tr_runtime *rt2 = NULL;
+    TU_CHILD_CHECK(tr_runtime_new(&rt2, &rc2) == TR_ESYS && rt2 == NULL);
+    TU_CHILD_CHECK(user_tasks(getuid()) == tasks); /* the one made is gone */
+
+    limit_tasks(0);
+    tr_ref *sup = NULL, *pool = NULL, *ipool = NULL;
+    tr_future *f = NULL;
+    TU_CHILD_CHECK(tr_sup_start(rt, &sc, &sup) == TR_ESYS && sup == NULL);
+    TU_CHILD_CHECK(tu_load(&kid_starts) == 0);
+    TU_CHILD_CHECK(tr_pool_start(rt, &pc, &pool) == TR_ESYS && pool == NULL);
+    TU_CHILD_CHECK(tr_ipool_start(rt, &ic, &ipool) == TR_ESYS && ipool == NULL);
+    TU_CHILD_CHECK(tr_blocking_ask(rt, blocking_fn, &sc, NULL, &f) == TR_ESYS);
+    TU_CHILD_CHECK(children_gone(NULL));
+    limit_tasks_restore();
+
+    TU_CHILD_CHECK(tr_sup_start(rt, &sc, &sup) == 0);
+    TU_CHILD_CHECK(tu_load(&kid_starts) == 1);
+    tr_child_info info;
+    size_t n = 0;
+    TU_CHILD_CHECK(tr_sup_which_children(sup, &info, 1, &n) == 0 && n == 1);
+    TU_CHILD_CHECK(tr_send_word(info.ref, 666, 0) == 0); /* crash: restarted after the backoff */
+    tr_ref_release(info.ref);
+    TU_CHILD_CHECK(tu_wait_ge(&kid_starts, 2, 10000));
+    TU_CHILD_CHECK(tr_pool_start(rt, &pc, &pool) == 0);
+    TU_CHILD_CHECK(tr_blocking_ask(rt, blocking_fn, &sc, NULL, &f) == 0);
+    tr_msg *reply;
+    TU_CHILD_CHECK(tr_future_wait(f, 10000, &reply) == 0);
+    tr_msg_free(reply);
+    tr_future_release(f);
+    tr_pool_release(pool);
+    tr_ref_release(sup);
+    TU_CHILD_CHECK(tr_runtime_free(rt) == 0);
+}
+
+static void
+supervisors_and_pools_out_of_threads_are_refused_and_work_once_threads_are_back(void **state) {
+    (void)state;
+    in_child(starts_out_of_threads);
+}
+
 int main(int argc, char **argv) {
     /* The isolated pools' worker image: children enter here, never return. */
     if (tr_ipool_register("exhaust-job", job_entry, NULL) != 0 || tr_ipool_main(argc, argv) != 0)
@@ -308,6 +458,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(an_ipool_start_out_of_fds_fails_with_esys_and_leaves_nothing),
         cmocka_unit_test(an_ipool_that_cannot_respawn_gives_up_under_its_restart_intensity),
         cmocka_unit_test(a_driven_runtime_without_fds_for_its_wakeup_fails_with_esys),
+        cmocka_unit_test(
+            supervisors_and_pools_out_of_threads_are_refused_and_work_once_threads_are_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

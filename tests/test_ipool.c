@@ -12,17 +12,23 @@
  * SIGKILL; a kill from outside (as the OOM killer); the pool calls on the
  * handle; exact accounting under a storm of segfaults, aborts and hangs;
  * and no residue after close (no child process of ours left, zombie or not;
- * the fd count back where it was). */
+ * the fd count back where it was), nor after the parent process is killed
+ * (a hung child ends by itself). */
+#define _GNU_SOURCE /* pipe2 */
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -30,6 +36,8 @@
 #include "isolate/ipool_child.h" /* the wire, for the torn-frame tests */
 #include "support/testutil.h"
 #include "troupe.h"
+
+extern char **environ;
 
 enum {
     OK = 1,
@@ -46,6 +54,7 @@ enum {
     PID,
     TORN_ONCE,
     BAD_LEN_ONCE,
+    SAY_HANG,
     REPLY_T
 };
 
@@ -110,6 +119,11 @@ static int entry(void *user, const tr_ipool_job *job, tr_ibuf *reply) {
                 pause();
         }
         break;
+    case SAY_HANG: /* "<pid> hangs" on stdout, then hang (parent_killed_...) */
+        printf("%d hangs\n", (int)getpid());
+        fflush(stdout);
+        for (;;)
+            pause();
     case PID: /* which child: the reply's word is its pid */
         return tr_ibuf_set(reply, REPLY_T, (uint64_t)getpid());
     default:
@@ -1028,12 +1042,112 @@ static void runtime_free_reaps_the_children(void **st) {
     assert_true(tu_wait_until(fds_back, NULL, TU_WAIT_MS));
 }
 
+/* The thread that starts a pool starts its children (tr_spawn runs the
+ * router's init on the caller): when that thread ends, the kernel signals
+ * the children (their parent-death signal, for a killed parent process)
+ * and they must carry on, since the process lives. */
+static void *start_on_a_thread(void *arg) {
+    tr_ipool_config c;
+    tr_ipool_config_init(&c);
+    c.pool.workers = 2;
+    c.entry = "test";
+    tr_ref **out = arg;
+    if (tr_ipool_start(rt, &c, out) != 0)
+        *out = NULL;
+    return NULL;
+}
+
+static void children_outlive_the_thread_that_started_them(void **st) {
+    (void)st;
+    tr_ref *p = NULL;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, start_on_a_thread, &p), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_non_null(p);
+    tu_sleep_ms(100); /* time for a signal to land and a child to die */
+    assert_int_equal(tu_children(NULL), 2);
+    uint64_t w;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(ask(p, OK, (uint64_t)i, &w), 0);
+        assert_int_equal(w, 2 * (uint64_t)i);
+    }
+    tr_pool_stats s;
+    assert_int_equal(tr_pool_stats_get(p, &s, NULL, 0), 0);
+    assert_int_equal(s.crashes, 0);
+    assert_int_equal(s.restarts, 0);
+    stop(p);
+}
+
+/* The pool's parent process, in parent_killed_takes_hung_children_along:
+ * a pool of one child, which hangs in a job after saying so on stdout. */
+#define ORPHAN_PARENT_FLAG "--orphan-parent"
+
+static int orphan_parent_main(void) {
+    tr_runtime *prt;
+    if (tr_runtime_new(&prt, NULL) != 0)
+        return 1;
+    tr_ipool_config c;
+    tr_ipool_config_init(&c);
+    c.pool.workers = 1;
+    c.entry = "test";
+    tr_ref *p;
+    if (tr_ipool_start(prt, &c, &p) != 0 || tr_send_word(p, SAY_HANG, 0) != 0)
+        return 1;
+    for (;;)
+        pause(); /* until the test kills us */
+}
+
+/* A child hung in a job reads no EOF: it must still die when its parent
+ * process does (killed, so nothing of the pool's closing runs). The test
+ * process becomes a subreaper, so the orphan comes to it and can be
+ * waited for. Fails without die_with_parent: the child hangs for ever. */
+static void parent_killed_takes_hung_children_along(void **st) {
+    (void)st;
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    int out[2];
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+    assert_int_equal(posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO), 0);
+    char exe[] = "/proc/self/exe", flag[] = ORPHAN_PARENT_FLAG;
+    char *argv[] = {exe, flag, NULL};
+    pid_t parent;
+    assert_int_equal(posix_spawn(&parent, exe, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+    FILE *in = fdopen(out[0], "r");
+    assert_non_null(in);
+    int child = 0;
+    assert_int_equal(fscanf(in, "%d hangs", &child), 1); /* the child is in its job */
+    assert_true(child > 0);
+    assert_int_equal(kill(parent, SIGKILL), 0);
+    int status;
+    assert_int_equal(waitpid(parent, &status, 0), parent);
+    /* The child comes to us and must end by itself. */
+    pid_t got = 0;
+    for (int i = 0; i < TU_WAIT_MS && got == 0; i++) {
+        got = waitpid(child, &status, WNOHANG);
+        if (got == 0)
+            tu_sleep_ms(1);
+    }
+    if (got == 0) { /* do not leave it behind */
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+    }
+    fclose(in);
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+    assert_int_equal(got, child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(int argc, char **argv) {
     /* The worker image: children enter here and never come back. */
     if (tr_ipool_register("test", entry, NULL) != 0)
         return 1;
     if (tr_ipool_main(argc, argv) != 0)
         return 1;
+    if (argc == 2 && strcmp(argv[1], ORPHAN_PARENT_FLAG) == 0)
+        return orphan_parent_main();
     /* The children must die of their crashes, not be reported by a
      * sanitizer's handler (which exits 1): the options are read by each
      * child at its start; ours are already read. */
@@ -1068,6 +1182,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(broadcast_ask_is_answered_once),
         cmocka_unit_test(broadcast_copies_survive_crashes),
         cmocka_unit_test(runtime_free_reaps_the_children),
+        cmocka_unit_test(parent_killed_takes_hung_children_along),
+        cmocka_unit_test(children_outlive_the_thread_that_started_them),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

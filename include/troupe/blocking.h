@@ -46,13 +46,16 @@ TR_EXTERN int tr_blocking_configure(tr_runtime *rt, unsigned max_threads, uint64
  * stopped by then, the message is dead-lettered (result_free runs).
  * TR_EDEAD if `to` has already stopped (fn does not run), TR_ECLOSED once
  * the runtime is closed (from outside its workers) or the pool is shutting
- * down, TR_EINVAL (NULL to or fn, reserved type), TR_ENOMEM. */
+ * down, TR_EINVAL (NULL to or fn, reserved type), TR_ENOMEM, TR_ESYS if no
+ * pool thread runs and none can be made (out of threads: the call is taken
+ * back, fn does not run). */
 TR_EXTERN int tr_blocking_run(tr_ref *to, uint32_t type, uint64_t word, tr_blocking_fn fn,
                               void *arg, tr_free_fn result_free);
 
 /* Like tr_blocking_run, but the result settles *out: tr_future_wait gives a
  * reply message (type 0) with status, ptr and ptr_free as above. TR_EINVAL
- * (NULL rt, fn or out), TR_ECLOSED as for tr_blocking_run, TR_ENOMEM. */
+ * (NULL rt, fn or out), TR_ECLOSED, TR_ENOMEM and TR_ESYS as for
+ * tr_blocking_run. */
 TR_EXTERN int tr_blocking_ask(tr_runtime *rt, tr_blocking_fn fn, void *arg, tr_free_fn result_free,
                               tr_future **out);
 

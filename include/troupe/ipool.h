@@ -45,6 +45,14 @@
  *         ... // the program proper
  *     }
  *
+ * How children end: when the pool closes (or its runtime is freed) each
+ * child reads EOF and exits, and the router reaps it. When the parent
+ * process dies without closing (killed, crashed), every child ends too,
+ * even one hung in a job: it reads EOF, or is signalled by the kernel
+ * (PR_SET_PDEATHSIG) and exits once it is no longer the parent's. A child
+ * takes that signal (SIGRTMAX - 1) when a parent thread that started it
+ * ends; an entry must leave that signal alone.
+ *
  * Wire: each job travels as one length-prefixed frame over a socketpair
  * (non-blocking on the parent side, watched by the router's loop); the
  * router writes all jobs queued for one child in one write, and the child
@@ -177,7 +185,8 @@ TR_EXTERN void tr_ipool_config_init(tr_ipool_config *cfg);
  * strings too). TR_EINVAL for a bad config (no entry, an entry not
  * registered in this process, a bad pool setting),
  * TR_ESYS if a child cannot be started (socketpair, pidfd_open or
- * posix_spawn failed: out of fds or processes), TR_ENOMEM, TR_ECLOSED (the
+ * posix_spawn failed: out of fds or processes) or the runtime's timer
+ * thread cannot be made (out of threads), TR_ENOMEM, TR_ECLOSED (the
  * runtime is closing), TR_EFORKED (rt belongs to the parent process). On error nothing
  * is left behind (no child, no fd). Any thread. Each child costs the parent
  * two fds (its socket and its pidfd). Closing (tr_pool_close, the last

@@ -133,7 +133,9 @@ typedef struct tr_pool_config {
 TR_EXTERN void tr_pool_config_init(tr_pool_config *cfg);
 
 /* Start the router and its workers. *out is the pool handle (count 1):
- * release it with tr_pool_release. TR_EINVAL for a bad config. */
+ * release it with tr_pool_release. TR_EINVAL for a bad config, TR_ENOMEM,
+ * TR_ESYS if the runtime's timer thread (respawn backoff, watchdog) is not
+ * running and cannot be made (out of threads; a later call tries again). */
 TR_EXTERN int tr_pool_start(tr_runtime *rt, const tr_pool_config *cfg, tr_ref **out);
 /* A tr_child_start_fn for putting a pool under a supervisor: arg is a const
  * tr_pool_config* that must outlive the supervisor. Such a pool is owned by

@@ -192,7 +192,9 @@ TR_EXTERN void tr_sup_config_init(tr_sup_config *cfg);
  * *out is a handle owned by the caller. TR_EINVAL for a bad config (a spec
  * with no way to start, duplicate ids, a significant child that is
  * permanent or under auto_shutdown never, a dynamic supervisor without
- * exactly one spec). */
+ * exactly one spec); TR_ESYS if the runtime's timer thread (backoff,
+ * shutdown timeouts) is not running and cannot be made (out of threads:
+ * nothing is started; a later call tries again). */
 TR_EXTERN int tr_sup_start(tr_runtime *rt, const tr_sup_config *cfg, tr_ref **out);
 
 /* A tr_child_start_fn that starts a supervisor: arg is a const tr_sup_config*. */

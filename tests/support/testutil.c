@@ -176,7 +176,13 @@ static int wait_driven(tr_runtime *rt) {
     return rc == TR_EBUSY;
 }
 
+/* hangdump.c is in the test programs, not in the other programs that use
+ * this file. */
+extern void tu_hangdump_start(void) __attribute__((weak));
+
 tr_runtime *tu_runtime_new(unsigned workers) {
+    if (tu_hangdump_start != NULL) /* not linked into oom_sweep, soak, console_fixture */
+        tu_hangdump_start();
     tr_runtime_config cfg;
     tr_runtime_config_init(&cfg);
     cfg.workers = workers;

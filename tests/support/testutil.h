@@ -107,6 +107,10 @@ int tu_children(int *first);
  * this starts (tr_runtime_run) until the runtime exits: the tests that hold
  * in both modes run in both. */
 tr_runtime *tu_runtime_new(unsigned workers);
+
+/* Start hangdump.c's watchdog if it is not running (tu_runtime_new does;
+ * other builds than TSan start it before main). Idempotent. */
+void tu_hangdump_start(void);
 /* 1 if TROUPE_TEST_MODE=current (tests skip what needs several workers). */
 int tu_mode_current(void);
 
