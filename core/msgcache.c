@@ -16,9 +16,12 @@
  * Everything the depot holds stays reachable, for leak checkers.
  *
  * An empty depot at a refill means messages are made faster than they are
- * handled; a foreign thread then yields once before it carves fresh memory
- * (see refill): fan-in senders slow to their receiver's pace instead of
- * growing its queue and taking its CPU.
+ * handled. A foreign thread then yields before it carves fresh memory, and
+ * once the blocks ever carved are more than the threads' caches can hold
+ * plus POOL_SLACK, while magazines are coming back, it yields until one
+ * does (bounded: see refill): fan-in senders slow to their receiver's pace,
+ * and the blocks cycle through a pool of a few MB instead of a queue of
+ * 100+ MB growing.
  *
  * ASan builds keep the cache (so it is tested) but poison free blocks, so a
  * use after free is still reported. */
@@ -33,6 +36,7 @@
 #include <sys/mman.h>
 
 #include "base/atomic.h"
+#include "base/clock.h"
 #include "base/lock.h"
 #include "core/worker.h"
 
@@ -61,6 +65,8 @@ typedef struct mag {
 
 typedef struct cache {
     unsigned n;
+    uint64_t puts_seen; /* mags_put at this thread's last refill */
+    bool waited;        /* its last refill's wait got a magazine */
     void *slot[CACHE_MAX];
 } cache;
 
@@ -69,7 +75,18 @@ typedef struct cache {
 static __thread cache *tls_cache __attribute__((tls_model("initial-exec")));
 
 static ck_spinlock_fas_t depot_lock = CK_SPINLOCK_FAS_INITIALIZER;
-static mag *full_mags;  /* MAG free blocks each */
+/* MAG free blocks each. Written under depot_lock; refill's wait peeks at it
+ * without the lock (an atomic load: a hint, depot_take decides). */
+static mag *full_mags;
+/* Magazines ever put into the depot (written under depot_lock, peeked at
+ * without it): a waiting refill's sign that blocks are still coming back. */
+static uint64_t mags_put;
+/* Blocks ever carved (written under depot_lock, read without it): blocks
+ * live as long as the process, so this is the size of the pool. */
+static uint64_t carved;
+/* Threads with a cache: each may keep up to CACHE_MAX blocks out of the
+ * depot (refill's wait counts them). Relaxed increments: a hint. */
+static uint32_t live_caches;
 static mag *empty_mags; /* reusable magazine structs */
 /* Every slab ever made, linked through its first word. */
 static void *slabs;
@@ -90,7 +107,9 @@ void tr__msgcache_fork_unlock(void) {
 static void put_full(mag *m) {
     tr__spin_lock(&depot_lock);
     m->next = full_mags;
-    full_mags = m;
+    /* Stores for refill's unlocked peeks; the lock orders the rest. */
+    ck_pr_store_ptr(&full_mags, m);
+    ck_pr_store_64(&mags_put, mags_put + 1);
     tr__spin_unlock(&depot_lock);
 }
 
@@ -116,7 +135,7 @@ static bool depot_take(cache *c) {
     tr__spin_lock(&depot_lock);
     mag *m = full_mags;
     if (m != NULL) {
-        full_mags = m->next;
+        ck_pr_store_ptr(&full_mags, m->next); /* for refill's unlocked peek */
     } else {
         while (loose != NULL && c->n < MAG) {
             void *b = loose;
@@ -175,6 +194,7 @@ static void slab_refill(cache *c) {
     if (k > MAG)
         k = MAG;
     slab_next += k * TR__MSG_BLOCK;
+    ck_pr_store_64(&carved, carved + k); /* refill reads it without the lock */
     tr__spin_unlock(&depot_lock);
     free(fresh);
     for (size_t i = k; i >= 1; i--) { /* lowest address on top */
@@ -210,6 +230,7 @@ static void thread_exit(void *arg) {
     }
     tls_cache = NULL;
     free(c);
+    ck_pr_dec_32(&live_caches);
 }
 
 static void make_key(void) {
@@ -224,6 +245,7 @@ static __attribute__((noinline, cold)) cache *make_cache(void) {
         return NULL;
     pthread_once(&exit_once, make_key);
     pthread_setspecific(exit_key, c);
+    ck_pr_inc_32(&live_caches);
     tls_cache = c;
     return c;
 }
@@ -233,32 +255,93 @@ static inline cache *my_cache(void) {
     return TR__LIKELY(c != NULL) ? c : make_cache();
 }
 
+/* Refill's wait for a magazine (foreign threads, pool full, depot empty).
+ * POOL_SLACK: blocks the pool may hold beyond what every thread's cache can
+ * keep out of the depot (CACHE_MAX each), i.e. what the queues may hold
+ * before senders wait: 8,192 blocks, 1 MB. WAIT_STALL_NS: carve after all
+ * if no magazine came back to the depot for that long (the receivers are
+ * not handling: blocked, hoarding messages, or a current-thread runtime
+ * whose caller is the one sending); fanin returns one every 25-50 us, and
+ * 200 us was too short on a loaded host or under TSan (the carving came
+ * back). A sender nobody frees for thus goes at >= 1,024 blocks per ms.
+ * WAIT_MAX_NS: carve after that long in any case. */
+#define POOL_SLACK 8192u
+#define WAIT_STALL_NS 1000000u /* 1 ms */
+#define WAIT_MAX_NS 10000000u  /* 10 ms */
+
+/* The pool is full: every block the threads' caches cannot account for is
+ * queued. Yield until a magazine is in the depot and take it; false when
+ * none came back within the bounds above (the caller carves). */
+static bool wait_for_magazine(cache *c) {
+    uint64_t now = tr__mono_ns(), until = now + WAIT_MAX_NS, moved = now;
+    uint64_t seen = ck_pr_load_64(&mags_put);
+    for (;;) {
+        sched_yield();
+        /* Peek without the lock: the receivers' spills take it too. */
+        if (ck_pr_load_ptr(&full_mags) != NULL && depot_take(c))
+            return true;
+        now = tr__mono_ns();
+        uint64_t put = ck_pr_load_64(&mags_put);
+        if (put != seen) { /* blocks are coming back: keep waiting */
+            seen = put;
+            moved = now;
+        }
+        if (now - moved >= WAIT_STALL_NS || now >= until)
+            return false;
+    }
+}
+
 /* Fill the empty cache c: a magazine from the depot, else fresh blocks.
  *
  * An empty depot means every block is in flight or in some thread's cache:
- * messages are made faster than they are handled, and the fresh memory is a
+ * messages are made faster than they are handled, and fresh memory is a
  * queue growing (fanin: four foreign senders outrun their receiver, which
  * got a third of a core on two cores shared by five runnable threads: 16 M
- * msgs/s and 160-260 MB). A foreign thread then gives its CPU away once
- * before it carves: the receiver on its core runs, frees blocks, and the
- * next refill finds them in the depot, so the senders slow to the rate at
- * which messages are handled instead of growing the queue (fanin, A/B under
- * load: faster in 10 of 14 pairs, the receiver's share of the CPU 29% ->
- * 42%, peak RSS lower in every pair: 130-266 -> 63-164 MB). One
- * sched_yield per MAG messages, and only when memory would grow; returns at
- * once when nothing else wants the CPU. Workers never yield here: they run
- * the receivers. Out of line, so the fast path saves no registers. False
- * when out of memory. */
+ * msgs/s and 160-260 MB). A foreign thread then gives its CPU away before
+ * it carves: the receiver on its core runs, frees blocks, and the refill
+ * finds them in the depot. Below the pool's limit (the caches' CACHE_MAX
+ * each plus POOL_SLACK) it yields once (bounded3: fanin faster in 10 of 14
+ * pairs, the receiver's share of the CPU 29% -> 42%); past it, it yields
+ * until a magazine comes back (wait_for_magazine), so the senders go at the
+ * rate at which messages are handled and the queue stays within the pool
+ * (fanin4, docs/performance.md). Only while magazines are coming back (one
+ * since this thread's last refill, or its last wait got one): where the
+ * receivers keep what they free (a worker that frees a message and
+ * allocates its reply) or are not handling, waiting would only delay the
+ * carve (live: 1,000,000 queued messages, one per actor). Only when the
+ * depot is empty, so never a system call while it has blocks. Workers
+ * never wait here: they run the receivers. A thread out of memory still
+ * gets NULL: the wait is bounded, then the carve fails. Out of line, so the
+ * fast path saves no registers. False when out of memory. */
 static __attribute__((noinline, cold)) bool refill(cache *c) {
     if (depot_take(c))
         return true;
     if (tr__worker_current() == NULL) {
-        sched_yield();
-        if (depot_take(c))
-            return true;
+        uint64_t limit = POOL_SLACK + (uint64_t)ck_pr_load_32(&live_caches) * CACHE_MAX;
+        /* Blocks come back: a magazine reached the depot since this
+         * thread's last refill (any thread's put), or its last wait got
+         * one. These loads (live_caches, mags_put, carved) are relaxed:
+         * hints that choose between waiting and carving; depot_take,
+         * under the lock, decides what the thread gets. */
+        uint64_t puts = ck_pr_load_64(&mags_put);
+        bool flowing = puts != c->puts_seen || c->waited;
+        c->puts_seen = puts;
+        c->waited = false;
+        if (flowing && ck_pr_load_64(&carved) >= limit) {
+            if ((c->waited = wait_for_magazine(c)))
+                return true;
+        } else {
+            sched_yield();
+            if (depot_take(c))
+                return true;
+        }
     }
     slab_refill(c);
     return c->n > 0;
+}
+
+uint64_t tr__msgcache_pool_blocks(void) {
+    return ck_pr_load_64(&carved); /* written under depot_lock */
 }
 
 tr_msg *tr__msgcache_alloc(void) {

@@ -3,6 +3,7 @@
 #define TR_CORE_MSGCACHE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "troupe/msg.h"
 
@@ -15,6 +16,11 @@
 tr_msg *tr__msgcache_alloc(void);
 /* Give a block back to the calling thread's cache (any thread). */
 void tr__msgcache_free(tr_msg *m);
+/* Blocks carved so far (any thread; a relaxed read). Blocks live as long as
+ * the process, so this is the pool's size: what fan-in from foreign threads
+ * grows when messages are made faster than they are handled (see refill in
+ * msgcache.c). For tests and diagnostics. */
+uint64_t tr__msgcache_pool_blocks(void);
 /* fork (core/fork.c): take the process-wide depot lock before fork, give
  * it back after, in the parent and in the child. */
 void tr__msgcache_fork_lock(void);

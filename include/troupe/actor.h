@@ -170,7 +170,18 @@ TR_EXTERN int64_t tr_ref_mailbox_len(const tr_ref *ref);
  * From a foreign thread every send (and tr_spawn) fails with TR_ECLOSED once
  * the runtime drains or closes (its actors may still send), and with
  * TR_EFORKED in a fork child on a runtime of the parent; the caller keeps
- * the message. */
+ * the message.
+ * Flow control: a send never fails for a long queue (an unbounded mailbox
+ * has no TR_EFULL), but a foreign thread that sends faster than the
+ * runtime handles is slowed to the handling rate: once the process's
+ * message blocks are all queued (past the threads' caches plus 8,192) and
+ * the receivers are handing blocks back, a send that needs a fresh block
+ * yields its CPU until one comes back (at most 1 ms without one, 10 ms in
+ * all, once per 1,024 messages), instead of growing the queue. A thread
+ * the receivers keep up with never waits, workers never wait, and nothing
+ * waits when the receivers are not handling (docs/design.md, the message
+ * cache). For a hard bound per actor, spawn it with a mailbox capacity
+ * and send with tr_send_wait. */
 /* Copy size bytes of data into a new message. */
 TR_EXTERN int tr_send(tr_ref *to, uint32_t type, const void *data, size_t size);
 /* A message whose payload is one 64-bit word (msg->word). */
