@@ -269,11 +269,21 @@ static inline cache *my_cache(void) {
 #define WAIT_STALL_NS 1000000u /* 1 ms */
 #define WAIT_MAX_NS 10000000u  /* 10 ms */
 
+/* The bounds in force: the defaults above, or a test's (relaxed: read
+ * once per wait, set before the test's threads start). */
+static uint64_t wait_stall_ns = WAIT_STALL_NS, wait_max_ns = WAIT_MAX_NS;
+
+void tr__msgcache_set_wait_bounds(uint64_t stall_ns, uint64_t max_ns) {
+    ck_pr_store_64(&wait_stall_ns, stall_ns != 0 ? stall_ns : WAIT_STALL_NS);
+    ck_pr_store_64(&wait_max_ns, max_ns != 0 ? max_ns : WAIT_MAX_NS);
+}
+
 /* The pool is full: every block the threads' caches cannot account for is
  * queued. Yield until a magazine is in the depot and take it; false when
  * none came back within the bounds above (the caller carves). */
 static bool wait_for_magazine(cache *c) {
-    uint64_t now = tr__mono_ns(), until = now + WAIT_MAX_NS, moved = now;
+    uint64_t stall = ck_pr_load_64(&wait_stall_ns);
+    uint64_t now = tr__mono_ns(), until = now + ck_pr_load_64(&wait_max_ns), moved = now;
     uint64_t seen = ck_pr_load_64(&mags_put);
     for (;;) {
         sched_yield();
@@ -286,7 +296,7 @@ static bool wait_for_magazine(cache *c) {
             seen = put;
             moved = now;
         }
-        if (now - moved >= WAIT_STALL_NS || now >= until)
+        if (now - moved >= stall || now >= until)
             return false;
     }
 }

@@ -21,6 +21,11 @@ void tr__msgcache_free(tr_msg *m);
  * grows when messages are made faster than they are handled (see refill in
  * msgcache.c). For tests and diagnostics. */
 uint64_t tr__msgcache_pool_blocks(void);
+/* Tests: the refill's wait bounds (how long without a magazine back, how
+ * long in all, in ns; 0 = the default, 1 ms and 10 ms), so a test can
+ * give a preempted receiver time. Process-wide; set while no thread
+ * allocates. */
+void tr__msgcache_set_wait_bounds(uint64_t stall_ns, uint64_t max_ns);
 /* fork (core/fork.c): take the process-wide depot lock before fork, give
  * it back after, in the parent and in the child. */
 void tr__msgcache_fork_lock(void);
