@@ -1124,12 +1124,7 @@ static void parent_killed_takes_hung_children_along(void **st) {
     int status;
     assert_int_equal(waitpid(parent, &status, 0), parent);
     /* The child comes to us and must end by itself. */
-    pid_t got = 0;
-    for (int i = 0; i < TU_WAIT_MS && got == 0; i++) {
-        got = waitpid(child, &status, WNOHANG);
-        if (got == 0)
-            tu_sleep_ms(1);
-    }
+    pid_t got = tu_waitpid_ms(child, &status, TU_WAIT_MS);
     if (got == 0) { /* do not leave it behind */
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);

@@ -139,25 +139,8 @@ static tr_ref *start_sup(tr_sup_strategy strategy, unsigned n, tr_child_restart 
     return start_sup_with(strategy, specs, n, 10);
 }
 
-/* A retained handle to child id (NULL if not running). */
-static tr_ref *child_ref(tr_ref *sup, const char *id) {
-    tr_child_info info[NKIDS];
-    size_t n = 0;
-    if (tr_sup_which_children(sup, info, NKIDS, &n) != 0)
-        return NULL;
-    tr_ref *found = NULL;
-    for (size_t i = 0; i < n && i < NKIDS; i++) {
-        if (info[i].id != NULL && strcmp(info[i].id, id) == 0 && info[i].ref != NULL) {
-            found = info[i].ref;
-            info[i].ref = NULL;
-        }
-    }
-    tr_sup_children_release(info, n < NKIDS ? n : NKIDS);
-    return found;
-}
-
 static void tell_child(tr_ref *sup, const char *id, uint32_t type) {
-    tr_ref *c = child_ref(sup, id);
+    tr_ref *c = tu_sup_child(sup, id);
     assert_non_null(c);
     assert_int_equal(tr_send_word(c, type, 0), 0);
     tr_ref_release(c);
@@ -206,7 +189,7 @@ static void sync_sup(tr_ref *sup) {
 static void transient_child_shut_down_is_not_restarted_but_a_killed_one_is(void **state) {
     (void)state;
     tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, 1, TR_CHILD_TRANSIENT);
-    tr_ref *c = child_ref(sup, "k0");
+    tr_ref *c = tu_sup_child(sup, "k0");
     assert_non_null(c);
     assert_int_equal(tr_actor_stop(c), 0);
     assert_true(wait_counts(sup, 1, 0));
@@ -215,7 +198,7 @@ static void transient_child_shut_down_is_not_restarted_but_a_killed_one_is(void 
     sync_sup(sup);
     assert_int_equal(tu_load(&starts[0]), 1);
     assert_int_equal(tr_sup_restart_child(sup, "k0"), 0);
-    c = child_ref(sup, "k0");
+    c = tu_sup_child(sup, "k0");
     assert_non_null(c);
     assert_int_equal(tr_actor_kill(c), 0);
     assert_true(tu_wait_ge(&starts[0], 3, TU_WAIT_MS));
@@ -271,7 +254,7 @@ static void escalation_climbs_until_a_supervisor_can_restart(void **state) {
     outer_kids[1].kind = TR_CHILD_SUPERVISOR;
     outer_kids[1].restart = TR_CHILD_PERMANENT;
     tr_ref *sup = start_sup_with(TR_SUP_ONE_FOR_ONE, outer_kids, 2, 0);
-    tr_ref *in = child_ref(sup, "inner");
+    tr_ref *in = tu_sup_child(sup, "inner");
     assert_non_null(in);
     tell_child(in, "k0", CRASH);
     assert_true(wait_dead(in));
@@ -377,7 +360,7 @@ static void a_child_added_at_run_time_is_stopped_first(void **state) {
 static void a_terminated_child_stays_down_until_restart_child(void **state) {
     (void)state;
     tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, 2, TR_CHILD_PERMANENT);
-    tr_ref *old = child_ref(sup, "k0");
+    tr_ref *old = tu_sup_child(sup, "k0");
     assert_non_null(old);
     assert_int_equal(tr_sup_terminate_child(sup, "k0"), 0);
     assert_false(tr_ref_is_alive(old));
@@ -388,7 +371,7 @@ static void a_terminated_child_stays_down_until_restart_child(void **state) {
     assert_int_equal(tr_sup_restart_child(sup, "k0"), 0);
     assert_int_equal(tr_sup_restart_child(sup, "k0"), TR_EALREADY);
     assert_int_equal(tr_sup_delete_child(sup, "k0"), TR_EBUSY);
-    tr_ref *now = child_ref(sup, "k0");
+    tr_ref *now = tu_sup_child(sup, "k0");
     assert_non_null(now);
     assert_ptr_not_equal(now, old);
     assert_int_equal(tr_send_word(old, 7, 0), TR_EDEAD);
@@ -630,7 +613,7 @@ static void a_rest_for_one_restart_counts_once_against_the_intensity(void **stat
 static void terminating_a_static_child_by_handle_keeps_its_spec(void **state) {
     (void)state;
     tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, 2, TR_CHILD_PERMANENT);
-    tr_ref *c = child_ref(sup, "k1");
+    tr_ref *c = tu_sup_child(sup, "k1");
     assert_non_null(c);
     assert_int_equal(tr_sup_terminate_ref(sup, c), 0);
     assert_false(tr_ref_is_alive(c));
@@ -734,7 +717,7 @@ static void a_restarting_dynamic_child_is_counted_but_not_active(void **state) {
 static void a_stopped_supervisor_shuts_its_children_down(void **state) {
     (void)state;
     tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, 2, TR_CHILD_PERMANENT);
-    tr_ref *c = child_ref(sup, "k1");
+    tr_ref *c = tu_sup_child(sup, "k1");
     assert_int_equal(tr_actor_stop(sup), 0);
     assert_true(wait_dead(sup));
     assert_false(tr_ref_is_alive(c));

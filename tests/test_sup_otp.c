@@ -234,25 +234,8 @@ static int wait_counts(tr_ref *sup, size_t specs, size_t active) {
     return tu_wait_until(counts_are, &a, TU_WAIT_MS);
 }
 
-/* A retained handle to child `id` (NULL if not running). */
-static tr_ref *child_ref(tr_ref *sup, const char *id) {
-    tr_child_info info[NKIDS];
-    size_t n = 0;
-    if (tr_sup_which_children(sup, info, NKIDS, &n) != 0)
-        return NULL;
-    tr_ref *found = NULL;
-    for (size_t i = 0; i < n && i < NKIDS; i++) {
-        if (info[i].id != NULL && strcmp(info[i].id, id) == 0 && info[i].ref != NULL) {
-            found = info[i].ref;
-            info[i].ref = NULL;
-        }
-    }
-    tr_sup_children_release(info, n < NKIDS ? n : NKIDS);
-    return found;
-}
-
 static void send_child(tr_ref *sup, const char *id, uint32_t type) {
-    tr_ref *c = child_ref(sup, id);
+    tr_ref *c = tu_sup_child(sup, id);
     assert_non_null(c);
     assert_int_equal(tr_send_word(c, type, 0), 0);
     tr_ref_release(c);
@@ -389,7 +372,7 @@ static void transient_parent_does_not_restart_a_supervisor_that_gave_up(void **s
     tr_sup_config outer;
     tr_sup_config_init(&outer);
     tr_ref *sup = start_cfg(&outer, outer_kids, 1);
-    tr_ref *in = child_ref(sup, "inner");
+    tr_ref *in = tu_sup_child(sup, "inner");
     assert_non_null(in);
     send_child(in, "k0", CRASH);
     assert_true(wait_dead(in));
@@ -664,7 +647,8 @@ static void actor_stop_ends_children_in_reverse_before_the_supervisor(void **sta
     tr_sup_config cfg;
     tr_sup_config_init(&cfg);
     tr_ref *sup = start_cfg(&cfg, specs, 3);
-    tr_ref *targets[4] = {sup, child_ref(sup, "k0"), child_ref(sup, "k1"), child_ref(sup, "k2")};
+    tr_ref *targets[4] = {sup, tu_sup_child(sup, "k0"), tu_sup_child(sup, "k1"),
+                          tu_sup_child(sup, "k2")};
     tr_ref *w = watch(targets, 4);
     assert_int_equal(tr_actor_stop(sup), 0);
     assert_true(tu_wait_ge(&down_count, 4, TU_WAIT_MS));
@@ -689,7 +673,7 @@ static void actor_stop_during_a_group_restart_still_ends_in_order(void **state) 
     tr_sup_config_init(&cfg);
     cfg.strategy = TR_SUP_ONE_FOR_ALL;
     tr_ref *sup = start_cfg(&cfg, specs, 2);
-    tr_ref *k1 = child_ref(sup, "k1");
+    tr_ref *k1 = tu_sup_child(sup, "k1");
     assert_int_equal(tr_send_word(k1, HOLD, 0), 0);
     assert_true(tu_wait_ge(&holding, 1, TU_WAIT_MS));
     send_child(sup, "k0", CRASH); /* the group restart waits for k1 */

@@ -119,25 +119,8 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* A retained handle to child `id` (NULL if not running). */
-static tr_ref *child_ref(tr_ref *sup, const char *id) {
-    tr_child_info info[NKIDS];
-    size_t n = 0;
-    if (tr_sup_which_children(sup, info, NKIDS, &n) != 0)
-        return NULL;
-    tr_ref *found = NULL;
-    for (size_t i = 0; i < n && i < NKIDS; i++) {
-        if (info[i].id != NULL && strcmp(info[i].id, id) == 0 && info[i].ref != NULL) {
-            found = info[i].ref;
-            info[i].ref = NULL;
-        }
-    }
-    tr_sup_children_release(info, n < NKIDS ? n : NKIDS);
-    return found;
-}
-
 static void crash_child(tr_ref *sup, const char *id, uint32_t how) {
-    tr_ref *c = child_ref(sup, id);
+    tr_ref *c = tu_sup_child(sup, id);
     assert_non_null(c);
     assert_int_equal(tr_send_word(c, how, 0), 0);
     tr_ref_release(c);
@@ -419,7 +402,7 @@ static void escalation_restarts_the_inner_supervisor(void **state) {
     outer.nchildren = 2;
     tr_ref *sup;
     assert_int_equal(tr_sup_start(rt, &outer, &sup), 0);
-    tr_ref *in = child_ref(sup, "inner");
+    tr_ref *in = tu_sup_child(sup, "inner");
     assert_non_null(in);
     crash_child(in, "k0", CRASH);
     assert_true(wait_dead(in));
@@ -478,7 +461,7 @@ static void shutdown_timeout_kills_a_busy_child(void **state) {
     cfg.nchildren = 1;
     tr_ref *sup;
     assert_int_equal(tr_sup_start(rt, &cfg, &sup), 0);
-    tr_ref *c = child_ref(sup, "k0");
+    tr_ref *c = tu_sup_child(sup, "k0");
     assert_int_equal(tr_send_word(c, NAP, 400), 0); /* busy for 400 ms */
     tu_sleep_ms(20);
     assert_int_equal(tr_sup_terminate_child(sup, "k0"), 0);
@@ -505,7 +488,7 @@ static void *terminate_k0(void *arg) {
 static void requests_during_a_stop_wait_for_it(void **state) {
     (void)state;
     tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, 2, TR_CHILD_PERMANENT);
-    tr_ref *c = child_ref(sup, "k0");
+    tr_ref *c = tu_sup_child(sup, "k0");
     assert_int_equal(tr_send_word(c, HOLD, 0), 0); /* k0 is busy until hold_open */
     assert_true(tu_wait_ge(&holding, 1, TU_WAIT_MS));
     pthread_t th;
@@ -539,7 +522,7 @@ static void brutal_shutdown_kills_at_once(void **state) {
     cfg.nchildren = 1;
     tr_ref *sup;
     assert_int_equal(tr_sup_start(rt, &cfg, &sup), 0);
-    tr_ref *c = child_ref(sup, "k0");
+    tr_ref *c = tu_sup_child(sup, "k0");
     for (int i = 0; i < 50; i++) /* queued work is not waited for */
         assert_int_equal(tr_send_word(c, NAP, 5), 0);
     assert_int_equal(tr_sup_terminate_child(sup, "k0"), 0);
@@ -609,7 +592,7 @@ static void dynamic_children_come_and_go_at_run_time(void **state) {
 static void killing_the_supervisor_ends_its_children(void **state) {
     (void)state;
     tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, 3, TR_CHILD_PERMANENT);
-    tr_ref *c = child_ref(sup, "k2");
+    tr_ref *c = tu_sup_child(sup, "k2");
     assert_int_equal(tr_actor_kill(sup), 0);
     assert_true(wait_dead(sup));
     assert_true(wait_dead(c));
@@ -621,7 +604,7 @@ static void killing_the_supervisor_ends_its_children(void **state) {
 static void killed_child_is_restarted_and_supervisor_survives(void **state) {
     (void)state;
     tr_ref *sup = start_sup(TR_SUP_ONE_FOR_ONE, 1, TR_CHILD_PERMANENT);
-    tr_ref *c = child_ref(sup, "k0");
+    tr_ref *c = tu_sup_child(sup, "k0");
     assert_int_equal(tr_actor_kill(c), 0); /* KILLED must not spread to the supervisor */
     assert_true(tu_wait_ge(&starts[0], 2, TU_WAIT_MS));
     assert_int_equal(tr_ref_is_alive(sup), 1);

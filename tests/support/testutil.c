@@ -73,6 +73,16 @@ int tu_wait_alive(tr_runtime *rt, uint64_t n, int64_t timeout_ms) {
     return tu_wait_until(alive_pred, &a, timeout_ms);
 }
 
+pid_t tu_waitpid_ms(pid_t pid, int *status, int64_t timeout_ms) {
+    int64_t deadline = tu_now_ms() + timeout_ms;
+    for (;;) {
+        pid_t got = waitpid(pid, status, WNOHANG);
+        if (got != 0 || tu_now_ms() >= deadline)
+            return got;
+        tu_sleep_ms(1);
+    }
+}
+
 int tu_in_child(void (*fn)(void), int64_t deadline_ms) {
     fflush(NULL); /* no buffered output written twice */
     pid_t pid = fork();
@@ -83,10 +93,7 @@ int tu_in_child(void (*fn)(void), int64_t deadline_ms) {
         exit(0);
     }
     int status = 0;
-    int64_t deadline = tu_now_ms() + deadline_ms;
-    pid_t got;
-    while ((got = waitpid(pid, &status, WNOHANG)) == 0 && tu_now_ms() < deadline)
-        tu_sleep_ms(5);
+    pid_t got = tu_waitpid_ms(pid, &status, deadline_ms);
     if (got == 0) {
         fprintf(stderr, "child %d hung: killed\n", (int)pid);
         kill(pid, SIGKILL);
@@ -174,6 +181,24 @@ static int wait_driven(tr_runtime *rt) {
     tr_promise_release(p);
     tr_future_release(f);
     return rc == TR_EBUSY;
+}
+
+tr_ref *tu_sup_child(tr_ref *sup, const char *id) {
+    tr_child_info info[TU_SUP_CHILDREN];
+    size_t n = 0;
+    if (tr_sup_which_children(sup, info, TU_SUP_CHILDREN, &n) != 0)
+        return NULL;
+    size_t got = n < TU_SUP_CHILDREN ? n : TU_SUP_CHILDREN;
+    tr_ref *found = NULL;
+    for (size_t i = 0; i < got; i++) {
+        if (found == NULL && info[i].id != NULL && strcmp(info[i].id, id) == 0 &&
+            info[i].ref != NULL) {
+            found = info[i].ref;
+            info[i].ref = NULL; /* kept: the release below skips it */
+        }
+    }
+    tr_sup_children_release(info, got);
+    return found;
 }
 
 /* hangdump.c is in the test programs, not in the other programs that use

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <unistd.h> /* _exit in TU_CHILD_CHECK */
 
 #include "troupe.h"
@@ -94,6 +95,9 @@ void tu_fd_give_back(int n);
  * its exit status (1..255); 256 + the signal that killed it; -1 if fork
  * failed or the child ran past deadline_ms (it is then killed and reaped). */
 int tu_in_child(void (*fn)(void), int64_t deadline_ms);
+/* Reap child pid, waiting up to timeout_ms: pid once reaped (*status as
+ * from waitpid), 0 if it still runs then, -1 on error. */
+pid_t tu_waitpid_ms(pid_t pid, int *status, int64_t timeout_ms);
 
 /* This process's open fds (from /proc/self/fd, not counting the one used to
  * read it), or -1 if it cannot be read (e.g. no fd left). */
@@ -110,6 +114,11 @@ int tu_children(int *first);
  * tests of CMake), a current-thread runtime instead, driven by a thread
  * this starts (tr_runtime_run) until the runtime exits: the tests that hold
  * in both modes run in both. */
+/* A retained handle to the running child `id` of supervisor sup (the first
+ * TU_SUP_CHILDREN children are looked at), or NULL if it is not running. */
+#define TU_SUP_CHILDREN 64
+tr_ref *tu_sup_child(tr_ref *sup, const char *id);
+
 tr_runtime *tu_runtime_new(unsigned workers);
 /* The same from a whole config (hooks, keep_open...): its mode and workers
  * are overridden with TROUPE_TEST_MODE=current. */
