@@ -820,6 +820,8 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
         tr_msg *m = next_message(a);
         if (m == NULL)
             break;
+        if (m->flags & TR__MSG_AHEAD) /* the sender's stream, further on */
+            tr__msg_prefetch_ahead(m);
         if (TR__UNLIKELY(m->flags & (TR__MSG_KICK | TR__MSG_LANE))) {
             if (m->flags & TR__MSG_LANE) {
                 /* pushed uncounted: it took no room (a store: any reads it) */
