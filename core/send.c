@@ -76,12 +76,13 @@ static inline void hint_ahead(tr_actor *to, tr_msg *msg) {
     }
 }
 
-static inline void stamp(tr_actor *to, tr_msg *msg) {
+/* Stamp msg as a tell from the calling actor; returns that actor, or NULL
+ * from outside one. */
+static inline tr_actor *stamp(tr_actor *to, tr_msg *msg) {
     uint64_t id = 0;
     tr_actor *self = tr__worker_self(to->rt, &id);
     stamp_as(msg, self, id);
-    if (self == NULL && tr__msg_token(msg) == NULL)
-        hint_ahead(to, msg);
+    return self;
 }
 
 void tr__send_stamp(tr_ref *to, tr_msg *msg) {
@@ -102,7 +103,8 @@ static int send_checked(tr_ref *to, tr_msg *msg) {
 int tr_send_msg(tr_ref *to, tr_msg *msg) {
     if (to == NULL || msg == NULL || msg->type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
-    stamp(to, msg);
+    if (stamp(to, msg) == NULL && tr__msg_token(msg) == NULL)
+        hint_ahead(to, msg); /* sent now: a timer's send (tr__send_stamp) is not */
     return send_checked(to, msg);
 }
 
