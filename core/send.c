@@ -66,14 +66,16 @@ static inline void stamp_as(tr_msg *msg, tr_actor *self, uint64_t id) {
  * (bounded, or metrics on): the depth is read from the count that the push
  * is about to write anyway. */
 #define AHEAD_DEPTH 256u
-static inline void hint_ahead(tr_actor *to, tr_msg *msg) {
+/* Sets corr and returns true if msg is to carry the hint (the caller sets
+ * the flag). */
+static inline bool hint_ahead(tr_actor *to, tr_msg *msg) {
     if (tr__mbox_reserved_hint_any(&to->mbox) < AHEAD_DEPTH)
-        return;
+        return false;
     void *p = tr__msgcache_ahead();
-    if (p != NULL) {
-        msg->corr = (uint64_t)(uintptr_t)p;
-        msg->flags |= TR__MSG_AHEAD;
-    }
+    if (p == NULL)
+        return false;
+    msg->corr = (uint64_t)(uintptr_t)p;
+    return true;
 }
 
 /* Stamp msg as a tell from the calling actor; returns that actor, or NULL
@@ -103,8 +105,9 @@ static int send_checked(tr_ref *to, tr_msg *msg) {
 int tr_send_msg(tr_ref *to, tr_msg *msg) {
     if (to == NULL || msg == NULL || msg->type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
-    if (stamp(to, msg) == NULL && tr__msg_token(msg) == NULL)
-        hint_ahead(to, msg); /* sent now: a timer's send (tr__send_stamp) is not */
+    /* Sent now: a timer's send (tr__send_stamp) is not, and takes none. */
+    if (stamp(to, msg) == NULL && tr__msg_token(msg) == NULL && hint_ahead(to, msg))
+        msg->flags |= TR__MSG_AHEAD;
     return send_checked(to, msg);
 }
 
@@ -159,13 +162,16 @@ int tr_send_word(tr_ref *to, uint32_t type, uint64_t word) {
     uint64_t id;
     tr_actor *self = tr__worker_self(to->rt, &id);
     void *reply = NULL;
+    uint32_t flags = TR__MSG_INLINE;
     if (self != NULL) { /* from an actor: the sender (core/msg.h, tr__msg_stamp) */
         reply = (void *)((uintptr_t)self | TR__REPLY_SENDER);
         m->corr = id;
+    } else if (hint_ahead(to, m)) {
+        flags |= TR__MSG_AHEAD;
     }
-    tr__msg_fill_reply(m, type, 0, word, tr__msgcache_free, reply);
-    if (self == NULL)
-        hint_ahead(to, m);
+    /* One fill for both (each with a fill of its own, pingpong read 4-10%
+     * fewer round trips for the same instructions). */
+    tr__msg_fill_flags(m, type, 0, word, tr__msgcache_free, reply, flags);
     rc = tr__actor_push(to, m);
     if (rc != 0)
         tr__msgcache_free(m);
