@@ -820,7 +820,10 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
         tr_msg *m = next_message(a);
         if (m == NULL)
             break;
-        if (TR__UNLIKELY(m->flags & (TR__MSG_KICK | TR__MSG_LANE))) {
+        /* One test on the common path for the three rare flags. */
+        if (TR__UNLIKELY(m->flags & (TR__MSG_KICK | TR__MSG_LANE | TR__MSG_AHEAD))) {
+            if (m->flags & TR__MSG_AHEAD) /* the sender's stream, further on */
+                tr__msg_prefetch_ahead(m);
             if (m->flags & TR__MSG_LANE) {
                 /* pushed uncounted: it took no room (a store: any reads it) */
                 ck_pr_store_32(&a->mbox.taken, a->mbox.taken - 1);
@@ -828,9 +831,11 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
                 skipped++;
                 continue;
             }
-            discard(a, m, TR_EDEAD);
-            skipped++;
-            continue;
+            if (m->flags & TR__MSG_KICK) {
+                discard(a, m, TR_EDEAD);
+                skipped++;
+                continue;
+            }
         }
         /* A plain store (no barrier): io/ idle timeouts poll it from other
          * threads and only need to see that it changed, eventually. */

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/platform.h"
 #include "troupe/actor.h"
 #include "troupe/msg.h"
 
@@ -13,6 +14,12 @@
 #define TR__MSG_INLINE 0x1u  /* made by tr_msg_new: data follows the header */
 #define TR__MSG_ASK 0x2u     /* was sent as a request (reply may be NULL once answered) */
 #define TR__MSG_KICK 0x4u    /* wakes an actor to see a stop request; never delivered */
+/* A tell from a foreign thread into a deep mailbox: corr holds the address
+ * of a block its sender will send TR__MSGCACHE_AHEAD allocations later, for
+ * the receiver to prefetch (core/send.c, hint_ahead), which clears it as
+ * it delivers the message. A hint only: never read through, and the block
+ * may be anywhere by then (freed, sent elsewhere). */
+#define TR__MSG_AHEAD 0x8u
 #define TR__MSG_QUIET 0x10u  /* does not count as activity (tr_actor.activity) */
 #define TR__MSG_LANE 0x20u   /* a lane's kick (core/lane.c); never delivered */
 #define TR__MSG_REPLY 0x100u /* an answer to a request (tr_msg_is_reply); reply path only */
@@ -44,6 +51,19 @@ static inline void *tr__msg_token(const tr_msg *msg) {
     return ((uintptr_t)t & TR__REPLY_SENDER) ? NULL : t;
 }
 
+/* The receiver's side of TR__MSG_AHEAD, as msg is delivered: start
+ * fetching the block msg's sender will probably send AHEAD messages later,
+ * both lines (the header, for writing: its pop clears its link; and corr's,
+ * which the hint is read from). A prefetch never faults, and message blocks
+ * are never unmapped. The flag goes, so no handler (and no later send of
+ * the same message, which may give corr a meaning) sees it. */
+static inline void tr__msg_prefetch_ahead(tr_msg *msg) {
+    const char *p = (const char *)(uintptr_t)msg->corr;
+    tr__prefetch_w(p);
+    __builtin_prefetch(p + 64, 0);
+    msg->flags &= ~TR__MSG_AHEAD;
+}
+
 /* The sending actor a tell's reply names (not retained), or NULL. */
 static inline tr_ref *tr__msg_sender(const tr_msg *msg) {
     uintptr_t t = (uintptr_t)msg->reply;
@@ -72,8 +92,8 @@ static inline void tr__msg_stamp(tr_msg *msg, tr_ref *self, uint64_t self_id) {
  * Field by field: a literal built on the stack and copied stalls on store
  * forwarding. */
 _Static_assert(offsetof(tr_msg, corr) == 64, "corr alone on the second line");
-static inline void tr__msg_fill_reply(tr_msg *m, uint32_t type, uint32_t size, uint64_t word,
-                                      tr_msg_release_fn release, void *reply) {
+static inline void tr__msg_fill_flags(tr_msg *m, uint32_t type, uint32_t size, uint64_t word,
+                                      tr_msg_release_fn release, void *reply, uint32_t flags) {
     m->type = type;
     m->size = size;
     m->word = word;
@@ -81,9 +101,14 @@ static inline void tr__msg_fill_reply(tr_msg *m, uint32_t type, uint32_t size, u
     m->ptr_free = NULL;
     m->release = release;
     m->next = NULL;
-    m->flags = TR__MSG_INLINE;
+    m->flags = flags;
     m->status = 0;
     m->reply = reply;
+}
+
+static inline void tr__msg_fill_reply(tr_msg *m, uint32_t type, uint32_t size, uint64_t word,
+                                      tr_msg_release_fn release, void *reply) {
+    tr__msg_fill_flags(m, type, size, word, release, reply, TR__MSG_INLINE);
 }
 
 /* A header in memory the caller owns (no release), of any type, system

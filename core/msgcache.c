@@ -55,7 +55,7 @@
  * 2 * MAG blocks (256 KB) and gives them back when it exits. */
 #define MAG 1024            /* blocks per magazine */
 #define CACHE_MAX (2 * MAG) /* blocks a thread keeps */
-#define AHEAD 16            /* allocations between a block's prefetch and its use */
+#define AHEAD TR__MSGCACHE_AHEAD /* allocations between a block's prefetch and its use */
 
 typedef struct mag {
     struct mag *next;
@@ -374,6 +374,11 @@ tr_msg *tr__msgcache_alloc(void) {
     }
     UNPOISON(b);
     return b;
+}
+
+void *tr__msgcache_ahead(void) {
+    cache *c = tls_cache;
+    return c != NULL && c->n >= AHEAD ? c->slot[c->n - AHEAD] : NULL;
 }
 
 /* The cache c (NULL: none could be made) has no room for m: a magazine to

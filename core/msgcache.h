@@ -14,6 +14,16 @@
 /* A block for a message with up to TR__MSG_SMALL_DATA inline bytes, from the
  * calling thread's cache (any thread). NULL when out of memory. */
 tr_msg *tr__msgcache_alloc(void);
+/* How far ahead the cache works: an allocation prefetches the block it
+ * will hand out this many allocations later, and tr__msgcache_ahead names
+ * that block. */
+#define TR__MSGCACHE_AHEAD 16
+/* The block the calling thread's cache will hand out TR__MSGCACHE_AHEAD
+ * allocations from now, or NULL (fewer cached, or no cache yet): what a
+ * foreign sender will most likely send next-but-AHEAD, as a prefetch hint
+ * for its receiver (TR__MSG_AHEAD, core/msg.h). Never written or freed
+ * through: by the time anyone looks, it may be anywhere. */
+void *tr__msgcache_ahead(void);
 /* Give a block back to the calling thread's cache (any thread). */
 void tr__msgcache_free(tr_msg *m);
 /* Blocks carved so far (any thread; a relaxed read). Blocks live as long as

@@ -120,6 +120,13 @@ uint32_t tr__mbox_len_any(const tr__mbox *mb);
  * bound included; else 0 when empty and 1 otherwise. See mpsc.c. */
 uint32_t tr__mbox_depth_any(const tr__mbox *mb);
 
+/* The room reserved in a counted mailbox (queued messages plus those handed
+ * out and not yet given back), 0 in an uncounted one: a relaxed load, a
+ * hint for a sender about to push (its line is the one the push writes). */
+static inline uint32_t tr__mbox_reserved_hint_any(const tr__mbox *mb) {
+    return ck_pr_load_32(&mb->count);
+}
+
 /* --- the push, inline: it is on every send -------------------------------
  * The algorithm and the exactly-once argument are in mpsc.c's top comment. */
 
