@@ -11,9 +11,9 @@
 #include "troupe/msg.h"
 
 /* tr_msg.flags */
-#define TR__MSG_INLINE 0x1u  /* made by tr_msg_new: data follows the header */
-#define TR__MSG_ASK 0x2u     /* was sent as a request (reply may be NULL once answered) */
-#define TR__MSG_KICK 0x4u    /* wakes an actor to see a stop request; never delivered */
+#define TR__MSG_INLINE 0x1u /* made by tr_msg_new: data follows the header */
+#define TR__MSG_ASK 0x2u    /* was sent as a request (reply may be NULL once answered) */
+#define TR__MSG_KICK 0x4u   /* wakes an actor to see a stop request; never delivered */
 /* A tell from a foreign thread into a deep mailbox: corr holds the address
  * of a block its sender will send TR__MSGCACHE_AHEAD allocations later, for
  * the receiver to prefetch (core/send.c, hint_ahead), which clears it as

@@ -53,8 +53,8 @@
  * depot trips were the bottleneck at 64 blocks (9 M msgs/s, 344 MB peak);
  * at 1024 the same run does 16-19 M msgs/s in 126 MB. A thread keeps at most
  * 2 * MAG blocks (256 KB) and gives them back when it exits. */
-#define MAG 1024            /* blocks per magazine */
-#define CACHE_MAX (2 * MAG) /* blocks a thread keeps */
+#define MAG 1024                 /* blocks per magazine */
+#define CACHE_MAX (2 * MAG)      /* blocks a thread keeps */
 #define AHEAD TR__MSGCACHE_AHEAD /* allocations between a block's prefetch and its use */
 
 typedef struct mag {
