@@ -92,8 +92,8 @@ static inline void tr__msg_stamp(tr_msg *msg, tr_ref *self, uint64_t self_id) {
  * Field by field: a literal built on the stack and copied stalls on store
  * forwarding. */
 _Static_assert(offsetof(tr_msg, corr) == 64, "corr alone on the second line");
-static inline void tr__msg_fill_flags(tr_msg *m, uint32_t type, uint32_t size, uint64_t word,
-                                      tr_msg_release_fn release, void *reply, uint32_t flags) {
+static inline void tr__msg_fill_reply(tr_msg *m, uint32_t type, uint32_t size, uint64_t word,
+                                      tr_msg_release_fn release, void *reply) {
     m->type = type;
     m->size = size;
     m->word = word;
@@ -101,14 +101,9 @@ static inline void tr__msg_fill_flags(tr_msg *m, uint32_t type, uint32_t size, u
     m->ptr_free = NULL;
     m->release = release;
     m->next = NULL;
-    m->flags = flags;
+    m->flags = TR__MSG_INLINE;
     m->status = 0;
     m->reply = reply;
-}
-
-static inline void tr__msg_fill_reply(tr_msg *m, uint32_t type, uint32_t size, uint64_t word,
-                                      tr_msg_release_fn release, void *reply) {
-    tr__msg_fill_flags(m, type, size, word, release, reply, TR__MSG_INLINE);
 }
 
 /* A header in memory the caller owns (no release), of any type, system

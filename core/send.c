@@ -64,7 +64,11 @@ static inline void stamp_as(tr_msg *msg, tr_actor *self, uint64_t id) {
  * yet, and the prefetch would take its line from under the sender (fanin_
  * bounded with any depth: 24-26 M; 256: 27-29 M). Counted mailboxes only
  * (bounded, or metrics on): the depth is read from the count that the push
- * is about to write anyway. */
+ * is about to write anyway. Every send that takes a tr_msg gets it (so
+ * tr_send, tr_send_ptr and tr_send_wait); the one-word send does not: its
+ * actor path is the runtime's hottest code, and each way of fitting the
+ * hint into it moved pingpong or forkjoin by 3-10% for the same
+ * instructions (code layout: docs/performance.md, "Fan-in, fifth pass"). */
 #define AHEAD_DEPTH 256u
 /* Sets corr and returns true if msg is to carry the hint (the caller sets
  * the flag). */
@@ -162,16 +166,11 @@ int tr_send_word(tr_ref *to, uint32_t type, uint64_t word) {
     uint64_t id;
     tr_actor *self = tr__worker_self(to->rt, &id);
     void *reply = NULL;
-    uint32_t flags = TR__MSG_INLINE;
     if (self != NULL) { /* from an actor: the sender (core/msg.h, tr__msg_stamp) */
         reply = (void *)((uintptr_t)self | TR__REPLY_SENDER);
         m->corr = id;
-    } else if (hint_ahead(to, m)) {
-        flags |= TR__MSG_AHEAD;
     }
-    /* One fill for both (each with a fill of its own, pingpong read 4-10%
-     * fewer round trips for the same instructions). */
-    tr__msg_fill_flags(m, type, 0, word, tr__msgcache_free, reply, flags);
+    tr__msg_fill_reply(m, type, 0, word, tr__msgcache_free, reply);
     rc = tr__actor_push(to, m);
     if (rc != 0)
         tr__msgcache_free(m);
