@@ -23,7 +23,9 @@
  *
  * One timer at a time (actors/timer_thread.c) wakes the supervisor for the earliest
  * of: the current stop's deadline, a backoff restart falling due. Its
- * message carries a tag; a stale tag (re-armed meanwhile) is ignored.
+ * message carries a tag; a stale tag (re-armed meanwhile) is ignored. The
+ * timer is a slot in this state (tr__atimer_slot): arming it allocates
+ * nothing, so out of memory a restart still falls due.
  *
  * Requests are tr__sup_req messages (known by their release function; see
  * actors/sup_api.h): asks from the blocking calls, tr_requests from actors. The
@@ -94,8 +96,11 @@ typedef struct supv {
     tr_msg *stop_waiters; /* TR__SUP_REQ_STOP asks, answered at the end */
     /* Kept messages to replay after the operation (linked by ->next). */
     tr_msg *def_head, *def_tail;
-    /* The timer. */
-    uint64_t timer_id, timer_tag, timer_due;
+    /* The timer: a slot in this state, so that arming it needs no memory
+     * (a backoff restart falls due out of memory too). */
+    tr__atimer_slot timer;
+    int timer_armed;
+    uint64_t timer_tag, timer_due;
     int ending;    /* the supervisor decided to end; ignore everything */
     int kept;      /* the message being replayed was kept by its handler */
     int replaying; /* op_done's replay loop is running */
@@ -249,16 +254,19 @@ static void rearm(supv *s) {
     for (size_t i = 0; i < s->n; i++)
         if (s->kids[i].state == C_DUE && (due == 0 || s->kids[i].due < due))
             due = s->kids[i].due;
-    if (due == s->timer_due && (due == 0 || s->timer_id != 0))
+    if (due == s->timer_due && (due == 0 || s->timer_armed))
         return;
-    tr__atimer_cancel(s->rt, s->timer_id);
-    s->timer_id = 0;
+    tr__atimer_disarm(s->rt, &s->timer);
+    s->timer_armed = 0;
     s->timer_due = due;
     s->timer_tag++;
     if (due == 0)
         return;
     uint64_t now = tr__mono_ms();
-    s->timer_id = tr__atimer_send(tr_self(s->ctx), s->timer_tag, due > now ? due - now : 0);
+    /* Fails only without the timer thread, which tr_sup_start made sure
+     * of; retried at the next message then. */
+    s->timer_armed = tr__atimer_arm(tr_self(s->ctx), &s->timer, s->timer_tag,
+                                    due > now ? due - now : 0) == 0;
 }
 
 /* --- operations ---------------------------------------------------------- */
@@ -671,7 +679,7 @@ static void on_exit_msg(supv *s, tr_msg *msg) {
 static void on_timer(supv *s, tr_msg *msg) {
     if (msg->word != s->timer_tag)
         return; /* stale */
-    s->timer_id = 0;
+    s->timer_armed = 0;
     s->timer_due = 0;
     if (s->op != OP_NONE && s->deadline != 0 && tr__mono_ms() >= s->deadline) {
         s->deadline = 0;
@@ -949,16 +957,16 @@ static int sup_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     handle(s, msg);
     if (!s->ending)
         rearm(s);
-    else if (s->timer_id != 0) {
-        tr__atimer_cancel(s->rt, s->timer_id);
-        s->timer_id = 0;
+    else if (s->timer_armed) {
+        tr__atimer_disarm(s->rt, &s->timer);
+        s->timer_armed = 0;
     }
     return 0;
 }
 
 static void free_all(supv *s) {
-    tr__atimer_cancel(s->rt, s->timer_id);
-    s->timer_id = 0;
+    tr__atimer_disarm(s->rt, &s->timer);
+    s->timer_armed = 0;
     tr_msg *lists[3] = {s->def_head, s->stop_waiters, s->op_req};
     s->def_head = s->def_tail = s->stop_waiters = s->op_req = NULL;
     for (int k = 0; k < 2; k++) {

@@ -9,10 +9,18 @@
  * may free fn's argument as soon as cancel returns). The service lives in the
  * runtime's TR__EXT_ACTORS slot; its runtime_free hook stops and joins the
  * thread and drops what is still armed. Everything here is pthread mutex and
- * condvar, which TSan understands natively. */
+ * condvar, which TSan understands natively.
+ *
+ * Slots (tr__atimer_slot) are message timers in their owners' memory, on a
+ * second sorted list: arming one allocates nothing, and a fire that cannot
+ * make its message (out of memory) puts the slot back TR__ATIMER_RETRY_MS
+ * later, so an owner waiting for its timer (a supervisor's backoff
+ * restart) is woken once memory is back, even if nothing else ever sends
+ * it a message. */
 #include "actors/timer_thread.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -43,6 +51,8 @@ typedef struct svc {
     int started; /* the thread was created */
     entry *list;
     entry *running;
+    tr__atimer_slot *slots;  /* sorted by due */
+    tr__atimer_slot *firing; /* a slot whose message is being made and pushed */
     uint64_t next_id;
     tr_runtime *rt;
 } svc;
@@ -57,6 +67,56 @@ static void insert_locked(svc *s, entry *e) {
     *pp = e;
     if (s->list == e)
         pthread_cond_signal(&s->cv);
+}
+
+static void slot_insert_locked(svc *s, tr__atimer_slot *k) {
+    tr__atimer_slot **pp = &s->slots;
+    while (*pp != NULL && (*pp)->due <= k->due)
+        pp = &(*pp)->next;
+    k->next = *pp;
+    *pp = k;
+    k->linked = 1;
+    if (s->slots == k)
+        pthread_cond_signal(&s->cv);
+}
+
+static void slot_unlink_locked(svc *s, tr__atimer_slot *k) {
+    for (tr__atimer_slot **pp = &s->slots; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == k) {
+            *pp = k->next;
+            break;
+        }
+    k->next = NULL;
+    k->linked = 0;
+}
+
+/* The first slot is due: make and push its message outside the lock (the
+ * owner's disarm waits for that), or, out of memory, put it back for a
+ * retry unless it was re-armed or disarmed meanwhile. */
+static void fire_slot_locked(svc *s) {
+    tr__atimer_slot *k = s->slots;
+    s->slots = k->next;
+    k->next = NULL;
+    k->linked = 0;
+    uint32_t gen = k->gen;
+    tr_ref *target = k->target;
+    uint64_t tag = k->tag;
+    s->firing = k;
+    pthread_mutex_unlock(&s->mu);
+    tr_msg *m;
+    int made = tr__msg_new_system(&m, TR__A_TIMER, 0) == 0;
+    if (made) {
+        m->word = tag;
+        if (tr__actor_push(target, m) != 0)
+            tr__msg_destroy(m, TR_EDEAD);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->firing = NULL;
+    if (!made && k->gen == gen && !k->linked) {
+        k->due = tr__mono_ms() + TR__ATIMER_RETRY_MS;
+        slot_insert_locked(s, k);
+    }
+    pthread_cond_broadcast(&s->done);
 }
 
 static void fire_message(entry *e) {
@@ -75,16 +135,23 @@ static void *timer_main(void *arg) {
     tls_on_timer_thread = s;
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
-        if (s->list == NULL) {
+        entry *e = s->list;
+        tr__atimer_slot *k = s->slots;
+        if (e == NULL && k == NULL) {
             pthread_cond_wait(&s->cv, &s->mu);
             continue;
         }
         uint64_t now = tr__mono_ms();
-        entry *e = s->list;
-        if (e->due > now) {
+        bool slot_first = k != NULL && (e == NULL || k->due <= e->due);
+        uint64_t due = slot_first ? k->due : e->due;
+        if (due > now) {
             struct timespec ts;
-            tr__deadline_after(&ts, (int64_t)(e->due - now));
+            tr__deadline_after(&ts, (int64_t)(due - now));
             pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            continue;
+        }
+        if (slot_first) {
+            fire_slot_locked(s);
             continue;
         }
         s->list = e->next;
@@ -127,6 +194,7 @@ static void svc_free(tr_runtime *rt, void *data) {
             tr_ref_release(e->target);
         free(e);
     }
+    s->slots = NULL; /* the owners' memory: every owner disarmed at its end */
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->done);
@@ -217,6 +285,37 @@ uint64_t tr__atimer_every(tr_runtime *rt, uint64_t period_ms, void (*fn)(void *a
     e->fn = fn;
     e->arg = arg;
     return arm(s, e, e->period);
+}
+
+int tr__atimer_arm(tr_ref *target, tr__atimer_slot *slot, uint64_t tag, uint64_t delay_ms) {
+    int err = 0;
+    svc *s = svc_get(target->rt, &err);
+    if (s == NULL)
+        return err;
+    pthread_mutex_lock(&s->mu);
+    if (slot->linked)
+        slot_unlink_locked(s, slot);
+    slot->gen++;
+    slot->target = target;
+    slot->tag = tag;
+    slot->due = tr__mono_ms() + delay_ms;
+    slot_insert_locked(s, slot);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+void tr__atimer_disarm(tr_runtime *rt, tr__atimer_slot *slot) {
+    svc *s = tr__runtime_ext_get(rt, TR__EXT_ACTORS);
+    if (s == NULL)
+        return; /* never armed: arming made the service */
+    pthread_mutex_lock(&s->mu);
+    if (slot->linked)
+        slot_unlink_locked(s, slot);
+    slot->gen++;
+    if (tls_on_timer_thread != s)
+        while (s->firing == slot)
+            pthread_cond_wait(&s->done, &s->mu);
+    pthread_mutex_unlock(&s->mu);
 }
 
 void tr__atimer_cancel(tr_runtime *rt, uint64_t id) {

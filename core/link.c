@@ -7,7 +7,12 @@
  * exit request (abnormal end, not trapping) or a TR_MSG_EXIT (trapping). A
  * monitor or link set on an actor whose list is closed acts at once, so no
  * watcher ever misses an end. The final reason is written before the list is
- * closed, so it can be read under the lock by late watchers. */
+ * closed, so it can be read under the lock by late watchers.
+ *
+ * Each entry is made with its notice (the DOWN or EXIT message it may send):
+ * an actor that ends while memory is out still tells every watcher, and a
+ * supervisor still learns that its child died. Out of memory is an error of
+ * tr_monitor or tr_link (TR_ENOMEM), never a lost notice. */
 #include <ck_pr.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +31,7 @@ struct tr__watch {
     int kind;
     tr_actor *who; /* retained */
     uint64_t id;
+    tr_msg *notice; /* for who, made with the entry; NULL once sent */
 };
 
 typedef struct exit_rec {
@@ -38,12 +44,25 @@ static void release_ref(void *p) {
     tr_ref_release(p);
 }
 
-/* DOWN/EXIT message about `origin` for `to`; dropped if `to` is gone. */
-static void deliver(tr_actor *to, uint32_t type, tr_actor *origin, const tr_exit *why,
-                    uint64_t corr) {
+/* A notice, made ahead of need (its type is set when it is sent). */
+static tr_msg *new_notice(void) {
     tr_msg *m;
-    if (tr__msg_new_system(&m, type, sizeof(exit_rec)) != 0)
-        return;
+    return tr__msg_new_system(&m, TR_MSG_DOWN, sizeof(exit_rec)) == 0 ? m : NULL;
+}
+
+/* An entry and its notice are freed together. */
+static void free_entry(tr__watch *e) {
+    if (e->notice != NULL)
+        tr__msg_destroy(e->notice, TR_EDEAD);
+    tr_ref_release(e->who);
+    free(e);
+}
+
+/* Send m, a notice made ahead, as the DOWN/EXIT message about `origin` for
+ * `to`; dropped if `to` is gone. */
+static void deliver(tr_actor *to, uint32_t type, tr_actor *origin, const tr_exit *why,
+                    uint64_t corr, tr_msg *m) {
+    m->type = type;
     exit_rec *r = tr_msg_data(m);
     r->kind = why->kind;
     r->code = why->code;
@@ -81,15 +100,19 @@ static tr_exit final_reason(tr_actor *a) {
 }
 
 /* Add an entry to a's list. Returns 1 if added, 0 if a has already ended
- * (then *why is its reason), 2 if it is a link and a's list already links
+ * (then *why is its reason, and *late the notice made for the entry, the
+ * caller's to send or free), 2 if it is a link and a's list already links
  * it to who (a link is there or not, as Erlang's: never two), or
  * TR_ENOMEM. */
 static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit *why, char *text,
-                     size_t n) {
+                     size_t n, tr_msg **late) {
     tr__actor_ext *x = tr__actor_ext_any(a); /* its watch ids */
     tr__watch *e = x != NULL ? malloc(sizeof(*e)) : NULL;
-    if (e == NULL)
+    tr_msg *notice = e != NULL ? new_notice() : NULL;
+    if (notice == NULL) {
+        free(e);
         return TR_ENOMEM;
+    }
     tr__spin_lock(&a->lock);
     if (a->watch_closed) {
         *why = final_reason(a);
@@ -97,6 +120,7 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
         why->text = text;
         tr__spin_unlock(&a->lock);
         free(e);
+        *late = notice;
         return 0;
     }
     if (kind == WATCH_LINK) {
@@ -106,6 +130,7 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
             if (w->kind == WATCH_LINK && w->who == who) {
                 tr__spin_unlock(&a->lock);
                 free(e);
+                tr__msg_destroy(notice, TR_EDEAD);
                 return 2;
             }
         }
@@ -113,6 +138,7 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
     tr_ref_retain(who);
     e->kind = kind;
     e->who = who;
+    e->notice = notice;
     /* Plain: under a->lock while the list is open. Once it is closed only
      * the locked faa in tr_monitor moves it (outside the lock), so the two
      * never race. */
@@ -141,8 +167,7 @@ static int remove_watch(tr_actor *a, int kind, tr_actor *who, uint64_t id, int a
     tr__spin_unlock(&a->lock);
     if (found == NULL)
         return 0;
-    tr_ref_release(found->who);
-    free(found);
+    free_entry(found);
     return 1;
 }
 
@@ -155,13 +180,14 @@ int tr_monitor(tr_ctx *ctx, tr_ref *target, uint64_t *monitor_id) {
     uint64_t id = 0;
     tr_exit why;
     char text[TR__EXIT_TEXT];
-    int rc = add_watch(target, WATCH_MONITOR, self, &id, &why, text, sizeof(text));
+    tr_msg *late = NULL;
+    int rc = add_watch(target, WATCH_MONITOR, self, &id, &why, text, sizeof(text), &late);
     if (rc < 0)
         return rc;
     if (rc == 0) {
         /* add_watch made the side block. Locked: other late monitors race. */
         id = ck_pr_faa_64(&tr__actor_ext_peek(target)->next_watch_id, 1);
-        deliver(self, TR_MSG_DOWN, target, &why, id);
+        deliver(self, TR_MSG_DOWN, target, &why, id, late);
     }
     if (monitor_id != NULL)
         *monitor_id = id;
@@ -174,13 +200,15 @@ int tr_demonitor(tr_ctx *ctx, tr_ref *target, uint64_t monitor_id) {
     return remove_watch(target, WATCH_MONITOR, tr__actor_of(ctx), monitor_id, 0) ? 0 : TR_ENOTFOUND;
 }
 
-/* A linked actor `from` ended with why: tell `to`. */
-static void link_signal(tr_actor *to, tr_actor *from, const tr_exit *why) {
+/* A linked actor `from` ended with why: tell `to`, with the notice made
+ * for it (sent or freed here). */
+static void link_signal(tr_actor *to, tr_actor *from, const tr_exit *why, tr_msg *notice) {
     /* TR_EXIT_KILLED is untrappable (troupe/actor.h): it always spreads. */
     if (why->kind != TR_EXIT_KILLED && ck_pr_load_8(&to->trap_exit)) {
-        deliver(to, TR_MSG_EXIT, from, why, 0);
+        deliver(to, TR_MSG_EXIT, from, why, 0, notice);
         return;
     }
+    tr__msg_destroy(notice, TR_EDEAD);
     if (why->kind == TR_EXIT_NORMAL)
         return;
     tr__actor_request_exit(to, why->kind, why->code, why->text);
@@ -194,20 +222,24 @@ int tr_link(tr_ctx *ctx, tr_ref *target) {
         return TR_EINVAL;
     tr_exit why;
     char text[TR__EXIT_TEXT];
+    tr_msg *late = NULL;
     /* Our own list first: we are running, so it cannot be closed. */
-    int rc = add_watch(self, WATCH_LINK, target, NULL, &why, text, sizeof(text));
-    if (rc <= 0)
+    int rc = add_watch(self, WATCH_LINK, target, NULL, &why, text, sizeof(text), &late);
+    if (rc <= 0) {
+        if (late != NULL)
+            tr__msg_destroy(late, TR_EDEAD);
         return rc < 0 ? rc : TR_ESTATE;
+    }
     if (rc == 2) /* linked already (by us or by it): nothing changes */
         return 0;
-    rc = add_watch(target, WATCH_LINK, self, NULL, &why, text, sizeof(text));
+    rc = add_watch(target, WATCH_LINK, self, NULL, &why, text, sizeof(text), &late);
     if (rc < 0) {
         remove_watch(self, WATCH_LINK, target, 0, 1);
         return rc;
     }
     if (rc == 0) { /* target already ended: the link acts at once */
         remove_watch(self, WATCH_LINK, target, 0, 1);
-        link_signal(self, target, &why);
+        link_signal(self, target, &why, late); /* late: made for self */
     }
     return 0;
 }
@@ -251,14 +283,15 @@ static void close_watchers(tr_actor *a, const tr_exit *why, int signal_links) {
         tr__watch *e = list;
         list = e->next;
         if (e->kind == WATCH_MONITOR) {
-            deliver(e->who, TR_MSG_DOWN, a, why, e->id);
+            deliver(e->who, TR_MSG_DOWN, a, why, e->id, e->notice);
+            e->notice = NULL;
         } else if (remove_watch(e->who, WATCH_LINK, a, 0, 1) && signal_links) {
             /* Only if its half was still there: an unlink that got in first
              * (and returned 0) promises no signal from this link. */
-            link_signal(e->who, a, why);
+            link_signal(e->who, a, why, e->notice);
+            e->notice = NULL;
         }
-        tr_ref_release(e->who);
-        free(e);
+        free_entry(e);
     }
 }
 
@@ -280,7 +313,6 @@ void tr__actor_drop_watchers(tr_actor *a) {
     while (list != NULL) {
         tr__watch *e = list;
         list = e->next;
-        tr_ref_release(e->who);
-        free(e);
+        free_entry(e);
     }
 }

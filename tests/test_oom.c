@@ -490,6 +490,134 @@ static void stash_with_own_capacity_needs_no_memory(void **state) {
     assert_int_equal(tu_load(&stash_len_seen), 1);
 }
 
+/* --- a supervisor's backoff restart out of memory --------------------------- */
+
+/* The child crashes on B_CRASH once the test says go, with every
+ * allocation failing from then on. The supervisor must still learn of it
+ * (the EXIT was made with the link: before, it was made at the end, and
+ * out of memory it was dropped) and its backoff restart must still fall
+ * due: its timer needs no memory to arm (a slot in its state), and the
+ * timer thread retries making its message until memory is back. Nothing
+ * else sends the supervisor a message. Before the slot, arming allocated:
+ * out of memory there was no timer, and the child was never restarted. */
+#define B_CRASH 1
+static uint64_t b_starts, b_go;
+
+static int backoff_child_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)ctx;
+    (void)state;
+    (void)arg;
+    tu_add(&b_starts, 1);
+    return 0;
+}
+
+static int backoff_child_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)ctx;
+    (void)state;
+    if (msg->type != B_CRASH)
+        return 0;
+    int64_t end = tu_now_ms() + 10000;
+    while (!tu_load(&b_go) && tu_now_ms() < end)
+        tu_sleep_ms(1);
+    __atomic_store_n(&all_fail, 1, __ATOMIC_SEQ_CST);
+    return -1;
+}
+
+static const tr_behavior backoff_child = {backoff_child_init, backoff_child_receive, NULL};
+
+static void backoff_restart_falls_due_out_of_memory(void **state) {
+    (void)state;
+    tu_store(&b_starts, 0);
+    tu_store(&b_go, 0);
+    tr_runtime *rt = tu_runtime_new(2);
+    assert_non_null(rt);
+    tr_child_spec spec = {.id = "c", .behavior = &backoff_child, .restart = TR_CHILD_PERMANENT};
+    tr_sup_config cfg = {.strategy = TR_SUP_ONE_FOR_ONE,
+                         .intensity = 10,
+                         .period_ms = 10000,
+                         .backoff_min_ms = 30,
+                         .backoff_max_ms = 30,
+                         .children = &spec,
+                         .nchildren = 1};
+    tr_ref *sup;
+    assert_int_equal(tr_sup_start(rt, &cfg, &sup), 0);
+    assert_int_equal(tu_load(&b_starts), 1);
+    tr_ref *c = tu_sup_child(sup, "c");
+    assert_non_null(c);
+    assert_int_equal(tr_send_word(c, B_CRASH, 0), 0);
+    tr_ref_release(c);
+    tu_store(&b_go, 1); /* it crashes, and memory runs out */
+    /* Well past the backoff, still out of memory: no restart can be made. */
+    tu_sleep_ms(300);
+    assert_int_equal(tu_load(&b_starts), 1);
+    __atomic_store_n(&all_fail, 0, __ATOMIC_SEQ_CST);
+    assert_true(tu_wait_ge(&b_starts, 2, 10000));
+    tr_sup_stats st;
+    assert_int_equal(tr_sup_stats_get(sup, &st), 0);
+    assert_int_equal(st.restarts, 1);
+    assert_int_equal(st.delayed, 1);
+    tr_ref_release(sup);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+/* --- DOWN and EXIT out of memory ---------------------------------------------- */
+
+/* A watcher monitors and links (trapping exits) an actor that then ends
+ * with every allocation failing: the DOWN and the EXIT still arrive, while
+ * memory is still out, because each was made with its monitor or link. */
+#define W_SETUP 1
+static uint64_t w_setup_rc, w_setup_done, w_down, w_exit, w_exit_kind;
+
+static int watcher_init(tr_ctx *ctx, void *state, void *arg) {
+    (void)state;
+    (void)arg;
+    return tr_trap_exit(ctx, 1);
+}
+
+static int watcher_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+    (void)state;
+    if (msg->type == W_SETUP) {
+        tr_ref *t = (tr_ref *)(uintptr_t)msg->word;
+        uint64_t id;
+        int rc = tr_monitor(ctx, t, &id);
+        if (rc == 0)
+            rc = tr_link(ctx, t);
+        tu_store(&w_setup_rc, (uint64_t)(int64_t)rc);
+        tu_store(&w_setup_done, 1);
+    } else if (msg->type == TR_MSG_DOWN) {
+        tu_add(&w_down, 1);
+    } else if (msg->type == TR_MSG_EXIT) {
+        tu_store(&w_exit_kind, (uint64_t)msg->status);
+        tu_add(&w_exit, 1);
+    }
+    return 0;
+}
+
+static const tr_behavior watcher_beh = {watcher_init, watcher_receive, NULL};
+
+static void down_and_exit_arrive_out_of_memory(void **state) {
+    (void)state;
+    tu_store(&b_starts, 0);
+    tu_store(&b_go, 0);
+    tr_runtime *rt = tu_runtime_new(2);
+    assert_non_null(rt);
+    tr_ref *t, *w;
+    assert_int_equal(tr_spawn(rt, &backoff_child, NULL, &t), 0);
+    assert_int_equal(tr_spawn(rt, &watcher_beh, NULL, &w), 0);
+    assert_int_equal(tr_send_word(w, W_SETUP, (uint64_t)(uintptr_t)t), 0);
+    assert_true(tu_wait_ge(&w_setup_done, 1, 10000));
+    assert_int_equal(tu_load(&w_setup_rc), 0);
+    assert_int_equal(tr_send_word(t, B_CRASH, 0), 0);
+    tu_store(&b_go, 1); /* it crashes, and memory runs out */
+    assert_true(tu_wait_ge(&w_down, 1, 10000));
+    assert_true(tu_wait_ge(&w_exit, 1, 10000));
+    assert_int_equal(tu_load(&w_exit_kind), TR_EXIT_ERROR);
+    __atomic_store_n(&all_fail, 0, __ATOMIC_SEQ_CST);
+    tr_ref_release(t);
+    tr_ref_release(w);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(thread_exit_out_of_memory_frees_the_cache),
@@ -501,6 +629,8 @@ int main(void) {
         cmocka_unit_test(lane_words_out_of_memory_do_not_block_the_lane),
         cmocka_unit_test(first_stash_out_of_memory_returns_enomem),
         cmocka_unit_test(stash_with_own_capacity_needs_no_memory),
+        cmocka_unit_test(backoff_restart_falls_due_out_of_memory),
+        cmocka_unit_test(down_and_exit_arrive_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

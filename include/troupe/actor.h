@@ -334,7 +334,8 @@ TR_EXTERN tr_ref *tr_msg_origin(const tr_msg *msg);
  * Each call is a monitor of its own (as Erlang's monitor/2, unlike Akka's
  * watch): monitoring twice gives two DOWNs, each with its id. The DOWN
  * comes after every message target sent to self before it ended.
- * TR_EINVAL (NULL, or target is self), TR_ENOMEM. */
+ * TR_EINVAL (NULL, or target is self), TR_ENOMEM. The DOWN is made here, so
+ * a target that ends while memory is out still sends it. */
 TR_EXTERN int tr_monitor(tr_ctx *ctx, tr_ref *target, uint64_t *monitor_id);
 /* Remove a monitor: 0, and no DOWN will come for it; or TR_ENOTFOUND if
  * there is no such monitor: it fired already (its DOWN is queued or was
@@ -347,7 +348,9 @@ TR_EXTERN int tr_demonitor(tr_ctx *ctx, tr_ref *target, uint64_t monitor_id);
  * linked or not, as in Erlang: a tr_link to an actor already linked to the
  * caller (by either side) returns 0 and changes nothing, so its end is
  * signalled once and one tr_unlink removes the link. (Monitors are not
- * merged: each tr_monitor is its own, with its own DOWN.) */
+ * merged: each tr_monitor is its own, with its own DOWN.) TR_EINVAL,
+ * TR_ENOMEM, TR_ESTATE. As with tr_monitor, the EXIT messages are made
+ * here, not at the end. */
 TR_EXTERN int tr_link(tr_ctx *ctx, tr_ref *target);
 TR_EXTERN int tr_unlink(tr_ctx *ctx, tr_ref *target);
 TR_EXTERN int tr_trap_exit(tr_ctx *ctx, int on);
