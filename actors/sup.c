@@ -265,8 +265,8 @@ static void rearm(supv *s) {
     uint64_t now = tr__mono_ms();
     /* Fails only without the timer thread, which tr_sup_start made sure
      * of; retried at the next message then. */
-    s->timer_armed = tr__atimer_arm(tr_self(s->ctx), &s->timer, s->timer_tag,
-                                    due > now ? due - now : 0) == 0;
+    s->timer_armed =
+        tr__atimer_arm(tr_self(s->ctx), &s->timer, s->timer_tag, due > now ? due - now : 0) == 0;
 }
 
 /* --- operations ---------------------------------------------------------- */
