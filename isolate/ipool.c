@@ -109,7 +109,12 @@ typedef struct irouter {
     int64_t user_handles; /* as actors/pool.c's (actors/pool_worker.h says why) */
     tr__pool_counts cnt; /* queued: the FIFO's length */
     uint64_t crashes, kills;
-    uint64_t timer_id, timer_tag, timer_due, wd_timer;
+    /* Respawn backoff and watchdog timers: slots in this struct, so that
+     * arming them allocates nothing (out of memory the watchdog still
+     * kills a hung child, a respawn still falls due: timer_thread.h). */
+    tr__atimer_slot respawn_timer, wd_timer;
+    int timer_armed;
+    uint64_t timer_tag, timer_due;
     int closing;
 } irouter;
 
@@ -545,16 +550,19 @@ static void arm_respawn(irouter *r) {
     for (unsigned i = 0; i < r->n; i++)
         if (r->slots[i].state == S_DUE && (due == 0 || r->slots[i].due < due))
             due = r->slots[i].due;
-    if (due == r->timer_due && (due == 0 || r->timer_id != 0))
+    if (due == r->timer_due && (due == 0 || r->timer_armed))
         return;
-    tr__atimer_cancel(r->rt, r->timer_id);
-    r->timer_id = 0;
+    tr__atimer_disarm(r->rt, &r->respawn_timer);
+    r->timer_armed = 0;
     r->timer_due = due;
     r->timer_tag += 2;
     if (due == 0)
         return;
     uint64_t now = tr__mono_ms();
-    r->timer_id = tr__atimer_send(tr_self(r->ctx), r->timer_tag, due > now ? due - now : 0);
+    /* Fails only without the timer thread (tr_ipool_start made sure of
+     * it); retried at the next message then. */
+    r->timer_armed = tr__atimer_arm(tr_self(r->ctx), &r->respawn_timer, r->timer_tag,
+                                    due > now ? due - now : 0) == 0;
 }
 
 /* The restart intensity is spent: report it and end (TR_ECRASHED). */
@@ -715,7 +723,7 @@ static void watchdog(irouter *r) {
         }
     }
     uint64_t period = r->cfg.job_timeout_ms / 4 ? r->cfg.job_timeout_ms / 4 : 1;
-    r->wd_timer = tr__atimer_send(tr_self(r->ctx), WD_TAG, period);
+    (void)tr__atimer_arm(tr_self(r->ctx), &r->wd_timer, WD_TAG, period);
 }
 
 /* --- closing ----------------------------------------------------------------- */
@@ -724,9 +732,9 @@ static void close_down(irouter *r) {
     if (r->closing)
         return;
     r->closing = 1;
-    tr__atimer_cancel(r->rt, r->timer_id);
-    tr__atimer_cancel(r->rt, r->wd_timer);
-    r->timer_id = r->wd_timer = 0;
+    tr__atimer_disarm(r->rt, &r->respawn_timer);
+    tr__atimer_disarm(r->rt, &r->wd_timer);
+    r->timer_armed = 0;
     tr_msg *m;
     while ((m = q_pop(&r->q_head, &r->q_tail)) != NULL)
         job_dead(r, m, 0, TR_DEAD_STOPPED);
@@ -879,7 +887,7 @@ static int irouter_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
         if (msg->word == WD_TAG) {
             watchdog(r);
         } else if (msg->word == r->timer_tag) {
-            r->timer_id = 0;
+            r->timer_armed = 0;
             r->timer_due = 0;
             start_due(r);
         }
@@ -897,6 +905,9 @@ static int irouter_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
 }
 
 static void irouter_free(irouter *r) {
+    /* Disarmed by close_down; again here, as the slots' memory goes now. */
+    tr__atimer_disarm(r->rt, &r->respawn_timer);
+    tr__atimer_disarm(r->rt, &r->wd_timer);
     for (unsigned i = 0; i < r->cap; i++) {
         free(r->slots[i].ring);
         free(r->slots[i].out);
