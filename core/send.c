@@ -41,16 +41,18 @@ static inline int sender_ok(tr_actor *to) {
 
 /* A user message about to be sent as a tell from this thread: it carries
  * the calling actor (or no sender from a foreign thread), and is neither a
- * reply nor, unless it holds a token, a request. */
-static inline void stamp_as(tr_msg *msg, tr_actor *self, uint64_t id) {
+ * reply nor, unless it holds a token, a request. False for an ask (left as
+ * it is). */
+static inline bool stamp_as(tr_msg *msg, tr_actor *self, uint64_t id) {
     if (tr__msg_token(msg) != NULL) /* an ask: the token names the asker */
-        return;
+        return false;
     msg->flags &= ~(TR__MSG_REPLY | TR__MSG_ASK | TR__MSG_AHEAD);
     tr__msg_stamp(msg, self, id);
+    return true;
 }
 
 /* A prefetch hint on a tell from a foreign thread (no sender, so corr
- * means nothing: troupe/msg.h) into a mailbox holding at least AHEAD_DEPTH
+ * means nothing: troupe/msg.h) into a mailbox holding at least TR__SEND_AHEAD_DEPTH
  * messages: corr names the block this thread will send AHEAD allocations
  * later (core/msgcache.h), and the receiver fetches it as it takes this
  * one (TR__MSG_AHEAD, core/actor.c). The receiver of a linked mailbox
@@ -65,15 +67,15 @@ static inline void stamp_as(tr_msg *msg, tr_actor *self, uint64_t id) {
  * bounded with any depth: 24-26 M; 256: 27-29 M). Counted mailboxes only
  * (bounded, or metrics on): the depth is read from the count that the push
  * is about to write anyway. Every send that takes a tr_msg gets it (so
- * tr_send, tr_send_ptr and tr_send_wait); the one-word send does not: its
+ * tr_send, tr_send_ptr and tr_send_wait); a timer's message, stamped now
+ * and sent later (tr__send_stamp), does not, nor does the one-word send: its
  * actor path is the runtime's hottest code, and each way of fitting the
  * hint into it moved pingpong or forkjoin by 3-10% for the same
  * instructions (code layout: docs/performance.md, "Fan-in, fifth pass"). */
-#define AHEAD_DEPTH 256u
 /* Sets corr and returns true if msg is to carry the hint (the caller sets
  * the flag). */
 static inline bool hint_ahead(tr_actor *to, tr_msg *msg) {
-    if (tr__mbox_reserved_hint_any(&to->mbox) < AHEAD_DEPTH)
+    if (tr__mbox_reserved_hint_any(&to->mbox) < TR__SEND_AHEAD_DEPTH)
         return false;
     void *p = tr__msgcache_ahead();
     if (p == NULL)
@@ -82,13 +84,10 @@ static inline bool hint_ahead(tr_actor *to, tr_msg *msg) {
     return true;
 }
 
-/* Stamp msg as a tell from the calling actor; returns that actor, or NULL
- * from outside one. */
-static inline tr_actor *stamp(tr_actor *to, tr_msg *msg) {
+static inline void stamp(tr_actor *to, tr_msg *msg) {
     uint64_t id = 0;
     tr_actor *self = tr__worker_self(to->rt, &id);
     stamp_as(msg, self, id);
-    return self;
 }
 
 void tr__send_stamp(tr_ref *to, tr_msg *msg) {
@@ -109,8 +108,9 @@ static int send_checked(tr_ref *to, tr_msg *msg) {
 int tr_send_msg(tr_ref *to, tr_msg *msg) {
     if (to == NULL || msg == NULL || msg->type >= TR_MSG_SYSTEM)
         return TR_EINVAL;
-    /* Sent now: a timer's send (tr__send_stamp) is not, and takes none. */
-    if (stamp(to, msg) == NULL && tr__msg_token(msg) == NULL && hint_ahead(to, msg))
+    uint64_t id = 0;
+    tr_actor *self = tr__worker_self(to->rt, &id);
+    if (stamp_as(msg, self, id) && self == NULL && hint_ahead(to, msg))
         msg->flags |= TR__MSG_AHEAD;
     return send_checked(to, msg);
 }

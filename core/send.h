@@ -11,4 +11,9 @@
  * outside an actor). For sends that deliver later (io/ timers). */
 void tr__send_stamp(tr_ref *to, tr_msg *msg);
 
+/* A tell from a foreign thread into a counted mailbox that already holds
+ * this many messages carries a prefetch hint (TR__MSG_AHEAD, core/msg.h;
+ * why, in core/send.c). */
+#define TR__SEND_AHEAD_DEPTH 256u
+
 #endif

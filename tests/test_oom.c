@@ -503,7 +503,7 @@ static void stash_with_own_capacity_needs_no_memory(void **state) {
 #define B_CRASH 1
 static uint64_t b_starts, b_go;
 
-static int backoff_child_init(tr_ctx *ctx, void *state, void *arg) {
+static int crash_child_init(tr_ctx *ctx, void *state, void *arg) {
     (void)ctx;
     (void)state;
     (void)arg;
@@ -511,7 +511,7 @@ static int backoff_child_init(tr_ctx *ctx, void *state, void *arg) {
     return 0;
 }
 
-static int backoff_child_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
+static int crash_child_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     (void)ctx;
     (void)state;
     if (msg->type != B_CRASH)
@@ -523,7 +523,7 @@ static int backoff_child_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     return -1;
 }
 
-static const tr_behavior backoff_child = {backoff_child_init, backoff_child_receive, NULL};
+static const tr_behavior crash_child = {crash_child_init, crash_child_receive, NULL};
 
 static void backoff_restart_falls_due_out_of_memory(void **state) {
     (void)state;
@@ -531,7 +531,7 @@ static void backoff_restart_falls_due_out_of_memory(void **state) {
     tu_store(&b_go, 0);
     tr_runtime *rt = tu_runtime_new(2);
     assert_non_null(rt);
-    tr_child_spec spec = {.id = "c", .behavior = &backoff_child, .restart = TR_CHILD_PERMANENT};
+    tr_child_spec spec = {.id = "c", .behavior = &crash_child, .restart = TR_CHILD_PERMANENT};
     tr_sup_config cfg = {.strategy = TR_SUP_ONE_FOR_ONE,
                          .intensity = 10,
                          .period_ms = 10000,
@@ -602,7 +602,7 @@ static void down_and_exit_arrive_out_of_memory(void **state) {
     tr_runtime *rt = tu_runtime_new(2);
     assert_non_null(rt);
     tr_ref *t, *w;
-    assert_int_equal(tr_spawn(rt, &backoff_child, NULL, &t), 0);
+    assert_int_equal(tr_spawn(rt, &crash_child, NULL, &t), 0);
     assert_int_equal(tr_spawn(rt, &watcher_beh, NULL, &w), 0);
     assert_int_equal(tr_send_word(w, W_SETUP, (uint64_t)(uintptr_t)t), 0);
     assert_true(tu_wait_ge(&w_setup_done, 1, 10000));

@@ -26,12 +26,13 @@
 
 #include "core/msg.h"
 #include "core/msgcache.h"
+#include "core/send.h"
 #include "support/testutil.h"
 #include "troupe.h"
 
-#define N 1000    /* the stream: with the held message, fits the bound */
-#define CAP 1024  /* the receiver's bound */
-#define DEPTH 256 /* core/send.c: AHEAD_DEPTH */
+#define N 1000   /* the stream: with the held message, fits the bound */
+#define CAP 1024 /* the receiver's bound */
+#define DEPTH TR__SEND_AHEAD_DEPTH
 #define AHEAD TR__MSGCACHE_AHEAD
 #define WAIT_MS 20000
 
