@@ -2,8 +2,10 @@
  *
  * Blocks are type-stable: reused only as other actors' blocks, and only once
  * their reference count is zero (core/actor.h). The pool's state lives in
- * struct tr_runtime (pool_lock, pool_free, chunks) and in each worker's
- * cache (free_blocks); only blocks.c touches it. */
+ * struct tr_runtime (pool_lock, pool_cls, chunks) and in each worker's
+ * caches (free_blocks); only blocks.c touches it. Two classes of block
+ * (core/actor.h): TR__BLOCK_SMALL (16 bytes of inline state) and
+ * TR__BLOCK_LARGE (80). */
 #ifndef TR_CORE_BLOCKS_H
 #define TR_CORE_BLOCKS_H
 
@@ -11,10 +13,15 @@
 
 /* The pool's fields of a zeroed rt (tr_runtime_new): empty, no chunk. */
 void tr__blocks_init(tr_runtime *rt);
-/* A free block of rt (refs and alive are 0; the other fields hold what the
- * last actor left), or NULL out of memory. Any thread (a
- * worker of rt takes from its own cache first). */
-tr_actor *tr__block_alloc(tr_runtime *rt);
+/* A free block of rt, of the large class if `large`, else the small one
+ * (refs and alive are 0; the other fields hold what the last actor left),
+ * or NULL out of memory. Any thread (a worker of rt takes from its own
+ * cache first). */
+tr_actor *tr__block_alloc(tr_runtime *rt, unsigned large);
+/* Bytes of inline state a's block has room for (its class's). */
+static inline size_t tr__block_inline(const tr_actor *a) {
+    return a->block_class != 0 ? TR__INLINE_LARGE : TR__INLINE_SMALL;
+}
 /* Give back a block whose last reference is gone. Any thread. */
 void tr__block_free(tr_runtime *rt, tr_actor *a);
 /* Call fn on every block that holds a live actor (for close). */
@@ -33,7 +40,12 @@ void tr__blocks_each_block(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), v
  * (*n = 0), or out of memory (*nomem = 1). Any thread; holds pool_lock for
  * the copy only (core/introspect.c walks the copy). */
 void **tr__blocks_chunks_any(tr_runtime *rt, size_t *n, int *nomem);
-/* The blocks of a chunk from tr__blocks_chunks_any, and how many (*n). */
-tr_actor *tr__blocks_of_chunk(void *chunk, size_t *n);
+/* The blocks of a chunk from tr__blocks_chunks_any, how many (*n) and how
+ * far apart (*stride bytes: its class's size; see tr__block_at). */
+tr_actor *tr__blocks_of_chunk(void *chunk, size_t *n, size_t *stride);
+/* The i-th block of a chunk's blocks. */
+static inline tr_actor *tr__block_at(tr_actor *blocks, size_t i, size_t stride) {
+    return (tr_actor *)(void *)((char *)blocks + i * stride);
+}
 
 #endif

@@ -137,13 +137,15 @@ static int has_ahead(void *arg) {
     return ahead;
 }
 
-/* The newest chunk's blocks handed out so far, and whether the pool has
- * asked for (or holds) a chunk ahead. */
+/* The newest chunk's blocks handed out so far (the test's actors have no
+ * state: all of the small class, the only chunks), and whether the pool
+ * has asked for (or holds) a chunk ahead. */
 static size_t newest_used(tr_runtime *rt, int *asked) {
     tr__spin_lock(&rt->pool_lock);
-    size_t n;
-    tr_actor *blocks = tr__blocks_of_chunk(rt->chunks[rt->nchunks - 1], &n);
-    size_t used = (size_t)(rt->bump - blocks);
+    size_t n, stride;
+    tr_actor *blocks = tr__blocks_of_chunk(rt->chunks[rt->nchunks - 1], &n, &stride);
+    assert_int_equal(stride, TR__BLOCK_SMALL);
+    size_t used = (size_t)(rt->pool_cls[0].bump - (char *)blocks) / stride;
     *asked = rt->ahead != NULL || ck_pr_load_32(&rt->ahead_want) != 0;
     tr__spin_unlock(&rt->pool_lock);
     return used;
@@ -169,9 +171,9 @@ static void idle_worker_maps_the_next_chunk_ahead(void **state) {
         assert_int_equal(tr_spawn(rt, &plain, NULL, &refs[n]), 0);
         n++;
     }
-    size_t nblocks;
+    size_t nblocks, stride;
     tr__spin_lock(&rt->pool_lock);
-    (void)tr__blocks_of_chunk(rt->chunks[3], &nblocks);
+    (void)tr__blocks_of_chunk(rt->chunks[3], &nblocks, &stride);
     tr__spin_unlock(&rt->pool_lock);
     size_t used = newest_used(rt, &asked);
     while (!asked) {
@@ -201,7 +203,7 @@ static void idle_worker_maps_the_next_chunk_ahead(void **state) {
     assert_int_equal(bytes, 1u << 20); /* of the size asked for: 1 MB */
     /* The new chunk asks for none until its own middle. */
     used = newest_used(rt, &asked);
-    assert_true(used < ((1u << 20) / sizeof(tr_actor)) / 2);
+    assert_true(used < ((1u << 20) / TR__BLOCK_SMALL) / 2);
     assert_false(asked);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(tr_ref_release(refs[i]), 0);
