@@ -446,6 +446,20 @@ static int strength(tr_exit_kind k) {
 static const char *const known_texts[] = {
     NULL, "runtime shutdown", "normal", "shutdown", "killed", "error", "init failed"};
 
+/* The index of kind's name (kind_text) in known_texts. */
+static unsigned kind_known(tr_exit_kind k) {
+    switch (k) {
+    case TR_EXIT_NORMAL:
+        return 2;
+    case TR_EXIT_SHUTDOWN:
+        return 3;
+    case TR_EXIT_KILLED:
+        return 4;
+    default:
+        return 5;
+    }
+}
+
 static unsigned known_text(const char *text) {
     for (unsigned i = 1; i < sizeof(known_texts) / sizeof(known_texts[0]); i++)
         if (strcmp(text, known_texts[i]) == 0)
@@ -453,24 +467,27 @@ static unsigned known_text(const char *text) {
     return 0;
 }
 
-/* a's final reason, once its exit kind is written (owner): its code and
- * text go where the stop request's were (req_code, req_static: the block
- * has no room for both, and the request is spent once the actor ends),
- * under the lock, and `final` keeps later requests off them. known: the
- * text's index in known_texts, or 0 for the copy in texts->exit. */
+/* a's final reason, its exit kind written (owner). The text is an index
+ * (known: in known_texts, or 0 for the copy in texts->exit). A code goes
+ * where the stop request's was (req_code: the block has no room for both,
+ * and the request is spent once the actor ends), under the lock, and
+ * `final` keeps later requests off it. Most ends have no code (only
+ * errors do): then neither the lock nor req_code, and the code reads 0. */
 static void set_final(tr_actor *a, int code, unsigned known) {
+    a->exit_text = (uint8_t)known;
+    if (TR__LIKELY(code == 0))
+        return;
     tr__spin_lock(&a->lock);
     a->req_code = code;
-    a->req_static = (uint8_t)known;
     ck_pr_store_8(&a->final, 1);
     tr__spin_unlock(&a->lock);
 }
 
 tr_exit tr__actor_final_reason(const tr_actor *a) {
-    assert(a->final);
+    assert(a->terminating);
     const tr__actor_ext *e = tr__actor_ext_peek(a);
-    tr_exit why = {(tr_exit_kind)a->exit_kind, a->req_code,
-                   a->req_static != 0 ? known_texts[a->req_static] : e->texts->exit};
+    tr_exit why = {(tr_exit_kind)a->exit_kind, a->final ? a->req_code : 0,
+                   a->exit_text != 0 ? known_texts[a->exit_text] : e->texts->exit};
     return why;
 }
 
@@ -523,7 +540,7 @@ static int record_request(tr_actor *a, tr_exit_kind kind, int code, const char *
         a->req_code = code;
         /* A runtime text by its index; else copied (out of memory for the
          * copy: the kind's name). */
-        a->req_static = (uint8_t)(known != 0 ? known : t == NULL ? known_text(kind_text(kind)) : 0);
+        a->req_static = (uint8_t)(known != 0 ? known : t == NULL ? kind_known(kind) : 0);
         if (a->req_static == 0)
             snprintf(t->req, sizeof(t->req), "%s", text);
     }
@@ -657,16 +674,16 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
         /* Park the leftovers so a panic in terminate cannot lose them:
          * dead-lettered below either way. */
         tr__actor_leftovers_put_owner(tr__ctx_of(a), left);
-        unsigned known = text != NULL ? known_text(text) : 0;
-        tr__actor_texts *t = text != NULL && known == 0 ? texts_of(a) : NULL;
+        unsigned known = text != NULL ? known_text(text) : kind_known(kind);
+        tr__actor_texts *t = known == 0 ? texts_of(a) : NULL;
         if (t != NULL) /* copied: it may live on a stack being unwound */
             snprintf(t->exit, sizeof(t->exit), "%s", text);
-        else if (known == 0) /* no text, or no memory for it */
-            known = known_text(kind_text(kind));
+        else if (known == 0) /* no memory for the copy */
+            known = kind_known(kind);
         a->exit_kind = (uint8_t)kind;
         set_final(a, code, known);
         if (a->terminate != NULL) {
-            tr_exit why = tr__actor_final_reason(a);
+            tr_exit why = {kind, code, known != 0 ? known_texts[known] : t->exit};
             a->terminate(tr__ctx_of(a), a->state, &why);
         }
     }

@@ -123,9 +123,8 @@ struct tr_ref {
             unsigned char mbox_producer_[offsetof(tr__mbox, room)];
             tr_runtime *rt;     /* senders read it */
             uint32_t enq_pick;  /* scheduler: its worker's pick count when queued (mod 2^32) */
-            /* Under lock: the strongest stop request's code while the actor
-             * is open, its final reason's once `final` is set (with
-             * req_static: core/actor.c, tr__actor_final_reason). */
+            /* Under lock: the strongest stop request's code; once `final`
+             * is set, the final reason's (core/actor.c, set_final). */
             int req_code;
             ck_stack_entry_t qlink;  /* global run queue / block free list link */
             struct tr__worker *home; /* the worker it is pinned to (core/pin.c), or NULL */
@@ -138,7 +137,7 @@ struct tr_ref {
             unsigned char mbox_consumer_[offsetof(tr__mbox, room_owner) - TR__CACHELINE];
             uint8_t stop_req;    /* any thread: 1 once an external stop was requested */
             uint8_t block_class; /* the pool's (core/blocks.c): set when carved, never changes */
-            uint8_t final;       /* under lock: req_code and req_static hold the final reason */
+            uint8_t final;       /* under lock: req_code holds the final reason's code */
             uint8_t stop_as_msg; /* set in init, read by any thread: see tr__actor_stop_as_message */
         };
     };
@@ -163,12 +162,13 @@ struct tr_ref {
     tr__actor_ext *ext;
     ck_spinlock_fas_t lock; /* guards req_*, final, texts' install and the watchers */
     uint8_t req_kind;       /* under lock: the strongest pending stop request (tr_exit_kind) */
-    uint8_t req_static;     /* under lock: the request's (then the final reason's) text is a runtime one */
+    uint8_t req_static;     /* under lock: the request's text is a runtime one (core/actor.c) */
     uint8_t watch_closed;   /* under lock: the watch list is closed (core/link.c) */
     uint8_t exit_kind;      /* owner: the final reason, once terminating (tr_exit_kind) */
     uint32_t room_freed;    /* owner, bounded mailboxes: room given back since the last wake-up */
     uint8_t fixed;          /* owner: tr_become refused (tr__actor_fix_receive) */
-    uint8_t spare2_[3];
+    uint8_t exit_text;      /* owner: the final reason's text, as req_static (0: ext->texts->exit) */
+    uint8_t spare2_[2];
     /* Then the owner's inline state, to the end of the block (its class's
      * TR__INLINE_*). Handed out as any state struct: aligned as malloc's
      * memory would be. */
