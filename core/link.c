@@ -154,11 +154,12 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
  * 1 if one was removed. */
 static int remove_watch(tr_actor *a, int kind, tr_actor *who, uint64_t id, int any_id) {
     tr__watch *found = NULL;
-    tr__actor_ext *x = tr__actor_ext_peek(a); /* none: nothing to remove */
-    if (x == NULL)
-        return 0;
     tr__spin_lock(&a->lock);
-    for (tr__watch **pp = &x->watchers; *pp != NULL; pp = &(*pp)->next) {
+    /* Under the lock, as the entries are added: an entry added before it
+     * was taken is found. None: no entry was ever added. */
+    tr__actor_ext *x = tr__actor_ext_peek(a);
+    tr__watch **pp = x != NULL ? &x->watchers : NULL;
+    for (; pp != NULL && *pp != NULL; pp = &(*pp)->next) {
         tr__watch *e = *pp;
         if (e->kind == kind && e->who == who && (any_id || e->id == id)) {
             *pp = e->next;
