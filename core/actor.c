@@ -55,19 +55,6 @@
 #include "core/worker.h"
 #include "troupe/error.h"
 
-static const char *kind_text(tr_exit_kind k) {
-    switch (k) {
-    case TR_EXIT_NORMAL:
-        return "normal";
-    case TR_EXIT_SHUTDOWN:
-        return "shutdown";
-    case TR_EXIT_KILLED:
-        return "killed";
-    default:
-        return "error";
-    }
-}
-
 /* --- references ---------------------------------------------------------- */
 
 int tr_ref_retain(tr_ref *ref) {
@@ -146,7 +133,29 @@ __attribute__((noinline)) tr__actor_ext *tr__actor_ext_make(tr_actor *a) {
 
 static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text);
 static void set_final(tr_actor *a, int code, unsigned known);
-#define TEXT_INIT_FAILED 6 /* known_texts' "init failed" */
+
+/* Texts the runtime gives reasons (and the kinds' names), by index: an
+ * actor stopped or ending with one of these needs no texts record, only
+ * its index (a runtime's close stops every actor with the first: no
+ * allocation per actor, nor memory to run out of, at close). Index 0:
+ * none. */
+enum {
+    TEXT_RUNTIME_SHUTDOWN = 1,
+    TEXT_NORMAL,
+    TEXT_SHUTDOWN,
+    TEXT_KILLED,
+    TEXT_ERROR,
+    TEXT_INIT_FAILED,
+    TEXT_COUNT
+};
+static const char *const known_texts[TEXT_COUNT] = {
+    [TEXT_RUNTIME_SHUTDOWN] = "runtime shutdown",
+    [TEXT_NORMAL] = "normal",
+    [TEXT_SHUTDOWN] = "shutdown",
+    [TEXT_KILLED] = "killed",
+    [TEXT_ERROR] = "error",
+    [TEXT_INIT_FAILED] = "init failed",
+};
 
 /* Incarnation ids, unique in the process (tr_ref_id): one counter for every
  * runtime. A worker takes IDS_RANGE of them at a time and hands them out
@@ -439,29 +448,22 @@ static int strength(tr_exit_kind k) {
     }
 }
 
-/* Texts the runtime gives reasons (and the kinds' names): an actor stopped
- * or ending with one of these needs no texts record, only its index (a
- * runtime's close stops every actor with the first: no allocation per
- * actor, nor memory to run out of, at close). Index 0: none. */
-static const char *const known_texts[] = {
-    NULL, "runtime shutdown", "normal", "shutdown", "killed", "error", "init failed"};
-
-/* The index of kind's name (kind_text) in known_texts. */
+/* The index of kind's name in known_texts. */
 static unsigned kind_known(tr_exit_kind k) {
     switch (k) {
     case TR_EXIT_NORMAL:
-        return 2;
+        return TEXT_NORMAL;
     case TR_EXIT_SHUTDOWN:
-        return 3;
+        return TEXT_SHUTDOWN;
     case TR_EXIT_KILLED:
-        return 4;
+        return TEXT_KILLED;
     default:
-        return 5;
+        return TEXT_ERROR;
     }
 }
 
 static unsigned known_text(const char *text) {
-    for (unsigned i = 1; i < sizeof(known_texts) / sizeof(known_texts[0]); i++)
+    for (unsigned i = 1; i < TEXT_COUNT; i++)
         if (strcmp(text, known_texts[i]) == 0)
             return i;
     return 0;
@@ -526,7 +528,7 @@ static tr__actor_texts *texts_of(tr_actor *a) {
 static int record_request(tr_actor *a, tr_exit_kind kind, int code, const char *text,
                           bool *was_open) {
     if (text == NULL)
-        text = kind_text(kind);
+        text = known_texts[kind_known(kind)];
     unsigned known = known_text(text);
     tr__actor_texts *t = known == 0 ? texts_of(a) : NULL;
     tr__spin_lock(&a->lock);
@@ -752,7 +754,7 @@ static void take_request(tr_actor *a, tr_exit_kind *kind, int *code, char *text,
     const char *t = a->req_static != 0 ? known_texts[a->req_static]
                     : e != NULL && e->texts != NULL
                         ? e->texts->req
-                        : kind_text(*kind); /* no request recorded a text */
+                        : known_texts[kind_known(*kind)]; /* no request recorded a text */
     snprintf(text, n, "%s", t);
     tr__spin_unlock(&a->lock);
 }
