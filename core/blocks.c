@@ -232,9 +232,9 @@ static tr_actor *take_global(tr_runtime *rt, tr__worker *w, unsigned k) {
         tr_actor *b = pop_locked(rt, k);
         if (b == NULL)
             break;
-        set_next(b, w->free_blocks[k]);
-        w->free_blocks[k] = b;
-        w->free_count[k]++;
+        set_next(b, w->blocks[k].head);
+        w->blocks[k].head = b;
+        w->blocks[k].count++;
     }
     /* One compare per take: ahead_at is AHEAD_NEVER unless a large chunk
      * is being bumped through and the next has not been asked for. */
@@ -279,10 +279,11 @@ tr_actor *tr__block_alloc(tr_runtime *rt, unsigned large) {
     if (w != NULL && TR__UNLIKELY(w->priv)) /* a private worker keeps no cache (core/pin.c) */
         w = NULL;
     tr_actor *a;
-    if (w != NULL && w->free_blocks[k] != NULL) {
-        a = w->free_blocks[k];
-        w->free_blocks[k] = next_of(a);
-        w->free_count[k]--;
+    struct tr__block_cache *c = w != NULL ? &w->blocks[k] : NULL;
+    if (c != NULL && c->head != NULL) {
+        a = c->head;
+        c->head = next_of(a);
+        c->count--;
     } else {
         a = take_global(rt, w, k);
         if (a == NULL)
@@ -303,10 +304,11 @@ void tr__block_free(tr_runtime *rt, tr_actor *a) {
     tr__worker *w = tr__worker_of(rt);
     if (w != NULL && TR__UNLIKELY(w->priv))
         w = NULL;
-    if (w != NULL && w->free_count[k] < CACHE_MAX) {
-        set_next(a, w->free_blocks[k]);
-        w->free_blocks[k] = a;
-        w->free_count[k]++;
+    struct tr__block_cache *c = w != NULL ? &w->blocks[k] : NULL;
+    if (c != NULL && c->count < CACHE_MAX) {
+        set_next(a, c->head);
+        c->head = a;
+        c->count++;
         return;
     }
     struct tr__block_class *pc = &rt->pool_cls[k];
@@ -314,10 +316,10 @@ void tr__block_free(tr_runtime *rt, tr_actor *a) {
     set_next(a, pc->free);
     pc->free = a;
     /* A full cache gives half back, so the next frees stay local. */
-    while (w != NULL && w->free_count[k] > CACHE_MAX / 2) {
-        tr_actor *b = w->free_blocks[k];
-        w->free_blocks[k] = next_of(b);
-        w->free_count[k]--;
+    while (c != NULL && c->count > CACHE_MAX / 2) {
+        tr_actor *b = c->head;
+        c->head = next_of(b);
+        c->count--;
         set_next(b, pc->free);
         pc->free = b;
     }

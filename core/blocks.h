@@ -3,7 +3,7 @@
  * Blocks are type-stable: reused only as other actors' blocks, and only once
  * their reference count is zero (core/actor.h). The pool's state lives in
  * struct tr_runtime (pool_lock, pool_cls, chunks) and in each worker's
- * caches (free_blocks); only blocks.c touches it. Two classes of block
+ * caches (tr__worker.blocks); only blocks.c touches it. Two classes of block
  * (core/actor.h): TR__BLOCK_SMALL (16 bytes of inline state) and
  * TR__BLOCK_LARGE (80). */
 #ifndef TR_CORE_BLOCKS_H

@@ -1042,6 +1042,6 @@ void tr__worker_destroy(tr__worker *w) {
         pthread_mutex_destroy(&w->loop_mu);
     }
     /* Free cached blocks belong to the pool's chunks; just forget them. */
-    w->free_blocks[0] = w->free_blocks[1] = NULL;
+    w->blocks[0].head = w->blocks[1].head = NULL;
     tr__deque_destroy(&w->dq);
 }
