@@ -360,7 +360,8 @@ static void floor_populate(uint64_t mb, unsigned threads) {
     snprintf(check, sizeof(check), "%" PRIu64, mb);
     snprintf(extra, sizeof(extra),
              "ns_per_kb=%.1f actors_per_s_at_192B=%.0f huge_kb=%ld sum=%" PRIu64,
-             (t1 - t0) * 1e9 / (double)(bytes >> 10), (double)bytes / IDLE_ACTOR_BYTES / (t1 - t0), huge, sum);
+             (t1 - t0) * 1e9 / (double)(bytes >> 10), (double)bytes / IDLE_ACTOR_BYTES / (t1 - t0),
+             huge, sum);
     bench_report("floor_populate", "floor", threads, mb, t1 - t0, (double)mb, check, extra);
 }
 

@@ -121,8 +121,8 @@ struct tr_ref {
         tr__mbox mbox;
         struct {
             unsigned char mbox_producer_[offsetof(tr__mbox, room)];
-            tr_runtime *rt;     /* senders read it */
-            uint32_t enq_pick;  /* scheduler: its worker's pick count when queued (mod 2^32) */
+            tr_runtime *rt;    /* senders read it */
+            uint32_t enq_pick; /* scheduler: its worker's pick count when queued (mod 2^32) */
             /* Under lock: the strongest stop request's code; once `final`
              * is set, the final reason's (core/actor.c, set_final). */
             int req_code;
@@ -138,7 +138,7 @@ struct tr_ref {
             uint8_t stop_req;    /* any thread: 1 once an external stop was requested */
             uint8_t block_class; /* the pool's (core/blocks.c): set when carved, never changes */
             uint8_t final;       /* under lock: req_code holds the final reason's code */
-            uint8_t stop_as_msg; /* set in init, read by any thread: see tr__actor_stop_as_message */
+            uint8_t stop_as_msg; /* set in init, any thread reads: tr__actor_stop_as_message */
         };
     };
     /* Line 1 continues: the owner's per-message state. */
@@ -167,7 +167,7 @@ struct tr_ref {
     uint8_t exit_kind;      /* owner: the final reason, once terminating (tr_exit_kind) */
     uint32_t room_freed;    /* owner, bounded mailboxes: room given back since the last wake-up */
     uint8_t fixed;          /* owner: tr_become refused (tr__actor_fix_receive) */
-    uint8_t exit_text;      /* owner: the final reason's text, as req_static (0: ext->texts->exit) */
+    uint8_t exit_text;      /* owner: the final reason's text, as req_static (0: texts) */
     uint8_t spare2_[2];
     /* Then the owner's inline state, to the end of the block (its class's
      * TR__INLINE_*). Handed out as any state struct: aligned as malloc's

@@ -95,7 +95,7 @@ struct tr_runtime {
     struct tr__block_class {
         tr_actor *free;        /* freed blocks, linked through ->state */
         char *bump, *bump_end; /* the class's newest chunk's blocks never handed out */
-        char *ahead_at;        /* bump reaching this asks for the next chunk (UINTPTR_MAX: not now) */
+        char *ahead_at;        /* bump reaching it asks for the next chunk (or UINTPTR_MAX) */
         size_t nchunks;        /* chunks of this class so far: the next one's size */
     } pool_cls[2];
     void *ahead;         /* a chunk a worker mapped ahead of need, or NULL */
