@@ -225,9 +225,10 @@ static int setup_state(tr_actor *a, const tr_behavior *beh, const tr_spawn_opts 
             a->state = o->arg;
         return 0;
     }
-    if (o->state_size <= tr__block_inline(a)) {
-        memset(a->inline_state, 0, o->state_size);
-        a->state = a->inline_state;
+    void *in = tr__block_inline(a, o->state_size);
+    if (in != NULL) {
+        memset(in, 0, o->state_size);
+        a->state = in;
         return 0;
     }
     a->state = calloc(1, o->state_size);
@@ -266,9 +267,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     int rc;
     if (TR__UNLIKELY(o->pin != TR_PIN_NONE) && (rc = tr__pin_prepare(rt, o->pin, &home)) != 0)
         return rc;
-    /* The small block unless the state fits only the large one's room. */
-    size_t ss = o->state_size;
-    tr_actor *a = tr__block_alloc(rt, ss > TR__INLINE_SMALL && ss <= TR__INLINE_LARGE);
+    tr_actor *a = tr__block_alloc(rt, tr__block_class_for(o->state_size));
     if (a == NULL) {
         tr__pin_abandon(home);
         return TR_ENOMEM;

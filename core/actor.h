@@ -18,16 +18,14 @@
 #include "mailbox/mpsc.h"
 #include "troupe/actor.h"
 
-/* The block's fields (struct tr_ref, below); the inline state follows
- * them to the end of the block. Blocks come in two classes (core/blocks.c):
- * 192 bytes (three lines: 16 bytes of state, most actors' few words and
- * the idle actor's whole cost) and 256 (four: 80 bytes); state up to 80
- * bytes lives in the block, larger state is allocated at spawn. */
-#define TR__ACTOR_FIELDS 176
+/* Blocks come in two classes (core/blocks.c): 192 bytes (three lines, 16
+ * bytes of inline state: most actors' few words, and the idle actor's
+ * whole cost) and 256 (a fourth line of 64 bytes of state); larger state
+ * is allocated at spawn and takes a small block. */
 #define TR__BLOCK_SMALL 192
 #define TR__BLOCK_LARGE 256
-#define TR__INLINE_SMALL (TR__BLOCK_SMALL - TR__ACTOR_FIELDS)
-#define TR__INLINE_LARGE (TR__BLOCK_LARGE - TR__ACTOR_FIELDS)
+#define TR__INLINE_SMALL 16 /* on the owner's line (tr_actor.inline_small) */
+#define TR__INLINE_LARGE 64 /* the large block's fourth line (tr_actor.inline_large) */
 #define TR__EXIT_TEXT 80
 
 /* tr_actor.texts (core/actor.c). */
@@ -98,19 +96,19 @@ typedef struct tr__actor_ext {
 } tr__actor_ext;
 
 /* The block (live: bytes per actor, docs/performance.md): three cache
- * lines of fields, then the inline state up to the end of the block, whose
- * size is its pool's class (192 or 256 bytes: 16 or 80 bytes of state).
- * Who writes each line:
+ * lines, and a fourth for the large class's state. Who writes each line:
  *   0: senders (the mailbox's producer half at its start) and the
  *      scheduler that queues the actor (qlink, enq_pick), beside what they
  *      read (rt, home, lanes_ok), the reference count any thread moves,
  *      and the stop request's code (rare, under the lock);
  *   1: the owner, per message: the mailbox's consumer half, the turn's
- *      state, the activity count;
- *   2 (48 bytes): read-mostly, shared (repliers read id): identity,
- *      behaviour, the side block, the lock, what changes once per actor
- *      (exit kind) or only with a bounded mailbox (room_freed);
- *   then: the owner's inline state. */
+ *      state, the activity count, and a small block's state (the handler
+ *      writes it: it stays off the lines other threads read);
+ *   2: read-mostly, shared (lane senders and repliers read id; the owner
+ *      reads receive and state per message): identity, behaviour, the
+ *      side block, the lock, what changes once per actor (exit kind) or
+ *      only with a bounded mailbox (room_freed);
+ *   3 (large blocks only): the owner's state. */
 struct tr_ref {
     union {
         /* Lines 0-1: the mailbox, its producer half on line 0, its consumer
@@ -149,9 +147,12 @@ struct tr_ref {
     uint32_t lanes_active; /* owner: lanes that may hold messages, plus TR__FRONT */
     uint64_t activity;     /* owner writes, any reads: messages received (not quiet ones) */
     tr_msg *cur;           /* owner: the message being received */
+    /* State of up to TR__INLINE_SMALL bytes, in either class. Handed out
+     * as any state struct: aligned as malloc's memory would be. */
+    _Alignas(max_align_t) unsigned char inline_small[TR__INLINE_SMALL];
+    /* Line 2: shared, rarely written. */
     tr_receive_fn receive; /* the current receive: beh_receive, or tr_become's */
     void *state;
-    /* Line 2: shared, rarely written. */
     uint64_t id;
     /* The spawn behaviour's receive and terminate: never change (sup, pool
      * test beh_receive to know their own actors). */
@@ -169,10 +170,9 @@ struct tr_ref {
     uint8_t fixed;          /* owner: tr_become refused (tr__actor_fix_receive) */
     uint8_t exit_text;      /* owner: the final reason's text, as req_static (0: texts) */
     uint8_t spare2_[2];
-    /* Then the owner's inline state, to the end of the block (its class's
-     * TR__INLINE_*). Handed out as any state struct: aligned as malloc's
-     * memory would be. */
-    _Alignas(max_align_t) unsigned char inline_state[];
+    /* Line 3, large blocks only: state of TR__INLINE_SMALL + 1 to
+     * TR__INLINE_LARGE bytes. */
+    _Alignas(max_align_t) unsigned char inline_large[];
 };
 
 typedef struct tr_ref tr_actor;
@@ -184,13 +184,14 @@ _Static_assert(offsetof(struct tr_ref, spare0_) + 1 == offsetof(tr__mbox, room) 
 _Static_assert(offsetof(struct tr_ref, stop_req) == offsetof(tr__mbox, room_owner) &&
                    offsetof(struct tr_ref, stop_as_msg) + 1 == sizeof(tr__mbox),
                "the owner's four flags fill the mailbox's room_owner, and no more");
-_Static_assert(offsetof(struct tr_ref, id) == 2 * TR__CACHELINE,
-               "the owner's per-message state fits line 1");
-_Static_assert(offsetof(struct tr_ref, inline_state) == 2 * TR__CACHELINE + 48,
-               "the shared fields fill 48 bytes of line 2");
-/* An idle actor costs its block, fields and inline state (live: bytes per
- * actor). A field more goes to tr__actor_ext. */
-_Static_assert(sizeof(struct tr_ref) == TR__ACTOR_FIELDS, "the actor's fields stay at 176 bytes");
+_Static_assert(offsetof(struct tr_ref, receive) == 2 * TR__CACHELINE,
+               "the owner's per-message state and a small state fill line 1");
+_Static_assert(offsetof(struct tr_ref, inline_large) == 3 * TR__CACHELINE,
+               "the shared fields fill line 2");
+/* An idle actor costs its block: three lines (live: bytes per actor). A
+ * field more goes to tr__actor_ext. */
+_Static_assert(sizeof(struct tr_ref) == TR__BLOCK_SMALL, "the small block stays at 192 bytes");
+_Static_assert(TR__BLOCK_LARGE == TR__BLOCK_SMALL + TR__INLINE_LARGE, "a large block adds a line");
 
 /* Free a side block and what hangs from it (texts, metrics): with its
  * block (core/blocks.c), once no thread can reach it. */

@@ -18,9 +18,9 @@
  *
  * Two classes of block, each with its own chunks, free lists and caches:
  * 192 bytes (three lines, 16 bytes of inline state: the idle actor of the
- * live workload, most actors) and 256 (four, 80 bytes: skynet's nodes,
- * states of a few more words, which would otherwise cost a calloc per
- * spawn). tr_spawn picks by the state's size; a block stays in its class
+ * live workload, most actors) and 256 (a fourth line of 64 bytes of state:
+ * skynet's nodes, states of a few more words, which would otherwise cost a
+ * calloc per spawn). tr_spawn picks by the state's size; a block stays in its class
  * for good, so a handle's fields are always where it expects them.
  *
  * A fresh chunk's blocks are handed out in address order from a bump
@@ -87,8 +87,6 @@ typedef struct chunk_head {
 _Static_assert(sizeof(chunk_head) <= HEAD_SIZE, "a chunk's head fits its first line");
 _Static_assert(TR__BLOCK_SMALL % TR__CACHELINE == 0 && TR__BLOCK_LARGE % TR__CACHELINE == 0,
                "blocks stay line-aligned in a chunk");
-_Static_assert(TR__INLINE_SMALL >= 16 && TR__INLINE_SMALL % 16 == 0,
-               "the small class holds two words of state, aligned as malloc's");
 
 static const size_t class_size[2] = {TR__BLOCK_SMALL, TR__BLOCK_LARGE};
 

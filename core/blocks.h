@@ -5,11 +5,17 @@
  * struct tr_runtime (pool_lock, pool_cls, chunks) and in each worker's
  * caches (tr__worker.blocks); only blocks.c touches it. Two classes of block
  * (core/actor.h): TR__BLOCK_SMALL (16 bytes of inline state) and
- * TR__BLOCK_LARGE (80). */
+ * TR__BLOCK_LARGE (64 on a fourth line). */
 #ifndef TR_CORE_BLOCKS_H
 #define TR_CORE_BLOCKS_H
 
 #include "core/actor.h"
+
+/* The class a spawn takes for state of `size` bytes: 1 (large) if only
+ * the large block holds it inline, else 0. */
+static inline unsigned tr__block_class_for(size_t size) {
+    return size > TR__INLINE_SMALL && size <= TR__INLINE_LARGE;
+}
 
 /* The pool's fields of a zeroed rt (tr_runtime_new): empty, no chunk. */
 void tr__blocks_init(tr_runtime *rt);
@@ -18,9 +24,12 @@ void tr__blocks_init(tr_runtime *rt);
  * or NULL out of memory. Any thread (a worker of rt takes from its own
  * cache first). */
 tr_actor *tr__block_alloc(tr_runtime *rt, unsigned large);
-/* Bytes of inline state a's block has room for (its class's). */
-static inline size_t tr__block_inline(const tr_actor *a) {
-    return a->block_class != 0 ? TR__INLINE_LARGE : TR__INLINE_SMALL;
+/* Where state of `size` bytes lives in a's block, or NULL if it does not
+ * fit (it is then allocated). */
+static inline void *tr__block_inline(tr_actor *a, size_t size) {
+    if (size <= TR__INLINE_SMALL)
+        return a->inline_small;
+    return a->block_class != 0 && size <= TR__INLINE_LARGE ? a->inline_large : NULL;
 }
 /* Give back a block whose last reference is gone. Any thread. */
 void tr__block_free(tr_runtime *rt, tr_actor *a);

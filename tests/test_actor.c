@@ -499,7 +499,7 @@ static int state_init(tr_ctx *ctx, void *state, void *arg) {
     size_t size = (size_t)(uintptr_t)arg;
     const unsigned char *ref = (const unsigned char *)tr_self(ctx);
     const unsigned char *s = state;
-    size_t block = TR__ACTOR_FIELDS + tr__block_inline(tr_self(ctx));
+    size_t block = tr_self(ctx)->block_class != 0 ? TR__BLOCK_LARGE : TR__BLOCK_SMALL;
     tu_store(&state_block, block);
     tu_store(&state_inline, s >= ref && s + size <= ref + block);
     int zero = 1;
@@ -540,20 +540,20 @@ static void spawn_and_check_state(size_t size, int want_inline, size_t want_bloc
     tr_runtime_free(rt);
 }
 
-/* Up to 16 bytes in a small block (192 bytes), up to 80 in a large one
+/* Up to 16 bytes in a small block (192 bytes), up to 64 in a large one
  * (256), larger on the heap with a small block. */
-static void state_of_80_bytes_or_less_lives_inline_and_is_zeroed(void **state) {
+static void state_of_64_bytes_or_less_lives_inline_and_is_zeroed(void **state) {
     (void)state;
     spawn_and_check_state(1, 1, 192);
     spawn_and_check_state(16, 1, 192);
     spawn_and_check_state(17, 1, 256);
     spawn_and_check_state(32, 1, 256);
-    spawn_and_check_state(80, 1, 256);
+    spawn_and_check_state(64, 1, 256);
 }
 
-static void state_over_80_bytes_is_on_the_heap_and_zeroed(void **state) {
+static void state_over_64_bytes_is_on_the_heap_and_zeroed(void **state) {
     (void)state;
-    spawn_and_check_state(81, 0, 192);
+    spawn_and_check_state(65, 0, 192);
     spawn_and_check_state(4096, 0, 192);
 }
 
@@ -879,8 +879,8 @@ int main(void) {
         cmocka_unit_test_setup(crash_by_panic_gives_error_exit_with_code_and_text, reset),
         cmocka_unit_test_setup(worker_survives_crashes_and_runs_other_actors, reset),
         cmocka_unit_test_setup(panic_inside_terminate_still_finishes_the_actor, reset),
-        cmocka_unit_test_setup(state_of_80_bytes_or_less_lives_inline_and_is_zeroed, reset),
-        cmocka_unit_test_setup(state_over_80_bytes_is_on_the_heap_and_zeroed, reset),
+        cmocka_unit_test_setup(state_of_64_bytes_or_less_lives_inline_and_is_zeroed, reset),
+        cmocka_unit_test_setup(state_over_64_bytes_is_on_the_heap_and_zeroed, reset),
         cmocka_unit_test_setup(no_state_and_no_init_pass_arg_as_state, reset),
         cmocka_unit_test_setup(self_is_the_spawned_handle_and_ids_are_unique, reset),
         cmocka_unit_test_setup(two_busy_actors_on_one_worker_interleave_by_batch, reset),

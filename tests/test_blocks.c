@@ -233,8 +233,8 @@ typedef struct big_state {
     uint64_t words[4]; /* 32 bytes: too big for the small block */
 } big_state;
 
-/* Actors whose state fits 16 bytes (or is larger than 80, on the heap)
- * take 192-byte blocks, those with 17-80 bytes 256-byte blocks, each from
+/* Actors whose state fits 16 bytes (or is larger than 64, on the heap)
+ * take 192-byte blocks, those with 17-64 bytes 256-byte blocks, each from
  * chunks of their own class; a freed block is reused in its class only.
  * All of them work (each answers its message). */
 static void spawns_take_the_block_class_of_their_state(void **state) {
