@@ -177,7 +177,7 @@ for spec in "${WORKLOADS[@]}"; do
         live) echo "$(field "$line" spawn_rate) $(field "$line" bytes_per_actor)" >>"$TMP/extra" ;;
         fanin_bounded) field "$line" peak_rss_kb >>"$TMP/extra" ;;
         floor_transfer) field "$line" ns_per_transfer >>"$TMP/xfer" ;;
-        floor_populate) field "$line" actors_per_s_at_256B >>"$TMP/extra" ;;
+        floor_populate) field "$line" actors_per_s_at_192B >>"$TMP/extra" ;;
         esac
     done
     [ -s "$TMP/rates" ] || continue
@@ -190,7 +190,7 @@ for spec in "${WORKLOADS[@]}"; do
         XFER[$name]="$med $lo $hi"
     fi
     RSS[$name]="$rss"
-    if [ "$name" = floor_populate ]; then # median spawns/s fresh memory allows at 256 B (the actor block)
+    if [ "$name" = floor_populate ]; then # median spawns/s fresh memory allows at 192 B (the idle actor's block)
         EXTRA[$name]="$(sort -g "$TMP/extra" | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
     fi
     if [ "$name" = live ]; then
@@ -251,7 +251,7 @@ FC="${MED[floor_compute]:-}"
     if [ -n "${MED[floor_populate]:-}" ]; then # rate is MB/s; the bound on live's spawns
         printf '%-14s %-16s %9s %9s %9s %8s %-16s %-22s %s\n' floor_populate "MB/s populated" \
             "${MED[floor_populate]}" "${MIN[floor_populate]}" "${MAX[floor_populate]}" \
-            "$(mb "${RSS[floor_populate]}")" "$(human "${EXTRA[floor_populate]:-}") at 256B" "-" "-"
+            "$(mb "${RSS[floor_populate]}")" "$(human "${EXTRA[floor_populate]:-}") at 192B" "-" "-"
     fi
     row pingpong "round trips/s" "$(ratio "${MED[pingpong]:-}" "$FM" 2) (2 msgs)" ">= 12M" \
         "${MED[pingpong]:-}" ">=" 12e6

@@ -55,19 +55,6 @@
 #include "core/worker.h"
 #include "troupe/error.h"
 
-static const char *kind_text(tr_exit_kind k) {
-    switch (k) {
-    case TR_EXIT_NORMAL:
-        return "normal";
-    case TR_EXIT_SHUTDOWN:
-        return "shutdown";
-    case TR_EXIT_KILLED:
-        return "killed";
-    default:
-        return "error";
-    }
-}
-
 /* --- references ---------------------------------------------------------- */
 
 int tr_ref_retain(tr_ref *ref) {
@@ -90,7 +77,7 @@ int tr_ref_release(tr_ref *ref) {
      * the locked decrement is a full barrier on x86. */
     if (!tr__refcount_release(&ref->refs))
         return 0;
-    assert(!ck_pr_load_32(&ref->alive));
+    assert(!ck_pr_load_8(&ref->alive));
     tr__actor_drop_watchers(ref);
     tr__block_free(rt, ref);
     tr__runtime_block_gone(rt);
@@ -100,7 +87,7 @@ int tr_ref_release(tr_ref *ref) {
 bool tr_ref_is_alive(const tr_ref *ref) {
     if (ref == NULL)
         return false;
-    return !tr__mbox_closed_any(&ref->mbox) && ck_pr_load_32(&((tr_ref *)ref)->alive);
+    return !tr__mbox_closed_any(&ref->mbox) && ck_pr_load_8(&((tr_ref *)ref)->alive);
 }
 
 uint64_t tr_ref_id(const tr_ref *ref) {
@@ -145,6 +132,30 @@ __attribute__((noinline)) tr__actor_ext *tr__actor_ext_make(tr_actor *a) {
 /* --- spawn --------------------------------------------------------------- */
 
 static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text);
+static void set_final(tr_actor *a, int code, unsigned known);
+
+/* Texts the runtime gives reasons (and the kinds' names), by index: an
+ * actor stopped or ending with one of these needs no texts record, only
+ * its index (a runtime's close stops every actor with the first: no
+ * allocation per actor, nor memory to run out of, at close). Index 0:
+ * none. */
+enum {
+    TEXT_RUNTIME_SHUTDOWN = 1,
+    TEXT_NORMAL,
+    TEXT_SHUTDOWN,
+    TEXT_KILLED,
+    TEXT_ERROR,
+    TEXT_INIT_FAILED,
+    TEXT_COUNT
+};
+static const char *const known_texts[TEXT_COUNT] = {
+    [TEXT_RUNTIME_SHUTDOWN] = "runtime shutdown",
+    [TEXT_NORMAL] = "normal",
+    [TEXT_SHUTDOWN] = "shutdown",
+    [TEXT_KILLED] = "killed",
+    [TEXT_ERROR] = "error",
+    [TEXT_INIT_FAILED] = "init failed",
+};
 
 /* Incarnation ids, unique in the process (tr_ref_id): one counter for every
  * runtime. A worker takes IDS_RANGE of them at a time and hands them out
@@ -214,9 +225,10 @@ static int setup_state(tr_actor *a, const tr_behavior *beh, const tr_spawn_opts 
             a->state = o->arg;
         return 0;
     }
-    if (o->state_size <= TR__INLINE_STATE) {
-        memset(a->inline_state, 0, o->state_size);
-        a->state = a->inline_state;
+    void *in = tr__block_inline(a, o->state_size);
+    if (in != NULL) {
+        memset(in, 0, o->state_size);
+        a->state = in;
         return 0;
     }
     a->state = calloc(1, o->state_size);
@@ -255,7 +267,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
     int rc;
     if (TR__UNLIKELY(o->pin != TR_PIN_NONE) && (rc = tr__pin_prepare(rt, o->pin, &home)) != 0)
         return rc;
-    tr_actor *a = tr__block_alloc(rt);
+    tr_actor *a = tr__block_alloc(rt, tr__block_class_for(o->state_size));
     if (a == NULL) {
         tr__pin_abandon(home);
         return TR_ENOMEM;
@@ -276,37 +288,34 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
      * the last incarnation's block). */
     a->rt = rt;
     a->home = home;
+    a->req_code = 0;
+    a->lanes_ok = (uint8_t)o->lanes; /* published with the handle, like rt */
+    a->trap_exit = 0;
     a->stop_req = 0;
+    a->final = 0;
+    a->stop_as_msg = 0;
     a->after = a->terminating = 0;
     a->state_owned = 0; /* setup_state sets it */
-    a->stop_as_msg = 0;
-    a->lanes_active = 0;
     a->lane_turn = 0;
-    a->fixed = 0;
-    a->req_kind = TR_EXIT_NORMAL;
+    a->lanes_active = 0;
+    a->activity = 0;
     a->cur = NULL;
     a->receive = behavior->receive;
     a->id = new_id(rt);
-    a->name = o->name;
     a->beh_receive = behavior->receive;
     a->terminate = behavior->terminate;
-    a->watchers = NULL;
     assert(a->ext == NULL);
     a->lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
-    a->trap_exit = 0;
-    a->lanes_ok = (uint8_t)o->lanes; /* published with the handle, like rt */
+    a->req_kind = TR_EXIT_NORMAL;
     a->req_static = 0;
     a->watch_closed = 0;
-    a->activity = 0;
-    a->req_code = 0;
     a->room_freed = 0;
-    a->dir = 0;
-    tr__ameta_reset(a); /* the block's last actor's tags and timings */
-    tr__label_take(a);  /* then a supervisor's or pool's names for it, if any */
-    /* Lanes and a stash bound of its own live in the side block: made now
-     * for the actors that asked for them (the others make it on first
-     * need, if ever). */
-    if (TR__UNLIKELY((o->lanes | o->stash_capacity) != 0)) {
+    a->fixed = 0;
+    tr__label_take(a); /* a supervisor's or pool's names for it, if any (side block) */
+    /* A display name, lanes and a stash bound of its own live in the side
+     * block: made now for the actors that asked for them (the others make
+     * it on first need, if ever). */
+    if (TR__UNLIKELY(((uintptr_t)o->name | o->lanes | o->stash_capacity) != 0)) {
         tr__actor_ext *e = tr__actor_ext_any(a);
         if (e == NULL) {
             tr__block_free(rt, a);
@@ -315,6 +324,8 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
         }
         if (o->stash_capacity != 0)
             e->stash_cap = o->stash_capacity;
+        if (o->name != NULL && e->name == NULL) /* a supervisor's child id wins */
+            e->name = o->name;
     }
     rc = setup_state(a, behavior, o);
     if (rc != 0) {
@@ -359,10 +370,9 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
             free_state(a);
             a->terminating = 1;
             a->exit_kind = TR_EXIT_ERROR;
-            a->exit_code = rc;
-            a->exit_str = "init failed";
+            set_final(a, rc, TEXT_INIT_FAILED);
             tr__dir_actor_end_owner(a); /* its name, groups: before DOWN */
-            tr_exit why = {TR_EXIT_ERROR, rc, a->exit_str};
+            tr_exit why = tr__actor_final_reason(a);
             tr__actor_undo_watchers(a, &why);
             tr__pin_abandon(home);
             tr__runtime_count(rt, -1, 0);
@@ -380,7 +390,7 @@ int tr_spawn(tr_runtime *rt, const tr_behavior *behavior, const tr_spawn_opts *o
      * state (Dekker with begin_close, which has the heavy barrier, so ours
      * is light: base/fence.h). */
     TR__TSAN_RELEASE(&a->alive);
-    ck_pr_store_32(&a->alive, 1);
+    ck_pr_store_8(&a->alive, 1);
     tr__fence_light();
     if (TR__UNLIKELY(tr__runtime_closing(ck_pr_load_32(&rt->state)))) {
         /* Closed under us: the workers may be leaving, so end the actor here
@@ -437,18 +447,49 @@ static int strength(tr_exit_kind k) {
     }
 }
 
-/* Texts the runtime gives reasons (and the kinds' names): an actor stopped
- * or ending with one of these needs no texts record, only its index (a
- * runtime's close stops every actor with the first: no allocation per
- * actor, nor memory to run out of, at close). Index 0: none. */
-static const char *const known_texts[] = {
-    NULL, "runtime shutdown", "normal", "shutdown", "killed", "error", "init failed"};
+/* The index of kind's name in known_texts. */
+static unsigned kind_known(tr_exit_kind k) {
+    switch (k) {
+    case TR_EXIT_NORMAL:
+        return TEXT_NORMAL;
+    case TR_EXIT_SHUTDOWN:
+        return TEXT_SHUTDOWN;
+    case TR_EXIT_KILLED:
+        return TEXT_KILLED;
+    default:
+        return TEXT_ERROR;
+    }
+}
 
 static unsigned known_text(const char *text) {
-    for (unsigned i = 1; i < sizeof(known_texts) / sizeof(known_texts[0]); i++)
+    for (unsigned i = 1; i < TEXT_COUNT; i++)
         if (strcmp(text, known_texts[i]) == 0)
             return i;
     return 0;
+}
+
+/* a's final reason, its exit kind written (owner). The text is an index
+ * (known: in known_texts, or 0 for the copy in texts->exit). A code goes
+ * where the stop request's was (req_code: the block has no room for both,
+ * and the request is spent once the actor ends), under the lock, and
+ * `final` keeps later requests off it. Most ends have no code (only
+ * errors do): then neither the lock nor req_code, and the code reads 0. */
+static void set_final(tr_actor *a, int code, unsigned known) {
+    a->exit_text = (uint8_t)known;
+    if (TR__LIKELY(code == 0))
+        return;
+    tr__spin_lock(&a->lock);
+    a->req_code = code;
+    ck_pr_store_8(&a->final, 1);
+    tr__spin_unlock(&a->lock);
+}
+
+tr_exit tr__actor_final_reason(const tr_actor *a) {
+    assert(a->terminating);
+    const tr__actor_ext *e = tr__actor_ext_peek(a);
+    tr_exit why = {(tr_exit_kind)a->exit_kind, a->final ? a->req_code : 0,
+                   a->exit_text != 0 ? known_texts[a->exit_text] : e->texts->exit};
+    return why;
 }
 
 /* a's texts, made now if it has none (by the owner or, under the lock, by a
@@ -486,25 +527,26 @@ static tr__actor_texts *texts_of(tr_actor *a) {
 static int record_request(tr_actor *a, tr_exit_kind kind, int code, const char *text,
                           bool *was_open) {
     if (text == NULL)
-        text = kind_text(kind);
+        text = known_texts[kind_known(kind)];
     unsigned known = known_text(text);
     tr__actor_texts *t = known == 0 ? texts_of(a) : NULL;
     tr__spin_lock(&a->lock);
     /* Still open: the actor has not ended, so this request counts even if
      * the actor sees it and ends before the kick lands (TR_EDEAD). */
     *was_open = !tr__mbox_closed_any(&a->mbox);
-    int first = !ck_pr_load_32(&a->stop_req);
-    if (first || strength(kind) > strength((tr_exit_kind)a->req_kind)) {
+    int first = !ck_pr_load_8(&a->stop_req);
+    /* Once final, req_* hold the final reason: a request no longer counts. */
+    if (!a->final && (first || strength(kind) > strength((tr_exit_kind)a->req_kind))) {
         a->req_kind = (uint8_t)kind;
         a->req_code = code;
         /* A runtime text by its index; else copied (out of memory for the
          * copy: the kind's name). */
-        a->req_static = (uint8_t)(known != 0 ? known : t == NULL ? known_text(kind_text(kind)) : 0);
+        a->req_static = (uint8_t)(known != 0 ? known : t == NULL ? kind_known(kind) : 0);
         if (a->req_static == 0)
             snprintf(t->req, sizeof(t->req), "%s", text);
     }
     /* Published under the lock; the owner reads req_* under it too. */
-    ck_pr_store_32(&a->stop_req, 1);
+    ck_pr_store_8(&a->stop_req, 1);
     tr__spin_unlock(&a->lock);
     return first;
 }
@@ -517,7 +559,7 @@ int tr__actor_request_exit(tr_actor *a, tr_exit_kind kind, int code, const char 
      * So stop_req set means a kick is queued (or the seal woke the actor): a
      * later request only records itself, and needs no kick (nor memory). */
     bool was_open;
-    if (ck_pr_load_32(&a->stop_req)) {
+    if (ck_pr_load_8(&a->stop_req)) {
         (void)record_request(a, kind, code, text, &was_open);
         return 0;
     }
@@ -633,20 +675,16 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
         /* Park the leftovers so a panic in terminate cannot lose them:
          * dead-lettered below either way. */
         tr__actor_leftovers_put_owner(tr__ctx_of(a), left);
-        unsigned known = text != NULL ? known_text(text) : 0;
-        tr__actor_texts *t = text != NULL && known == 0 ? texts_of(a) : NULL;
-        if (known != 0) { /* a runtime text: static */
-            a->exit_str = known_texts[known];
-        } else if (t != NULL) { /* copied: it may live on a stack being unwound */
+        unsigned known = text != NULL ? known_text(text) : kind_known(kind);
+        tr__actor_texts *t = known == 0 ? texts_of(a) : NULL;
+        if (t != NULL) /* copied: it may live on a stack being unwound */
             snprintf(t->exit, sizeof(t->exit), "%s", text);
-            a->exit_str = t->exit;
-        } else { /* no text, or no memory for it */
-            a->exit_str = kind_text(kind);
-        }
+        else if (known == 0) /* no memory for the copy */
+            known = kind_known(kind);
         a->exit_kind = (uint8_t)kind;
-        a->exit_code = code;
+        set_final(a, code, known);
         if (a->terminate != NULL) {
-            tr_exit why = {kind, code, a->exit_str};
+            tr_exit why = {kind, code, known != 0 ? known_texts[known] : t->exit};
             a->terminate(tr__ctx_of(a), a->state, &why);
         }
     }
@@ -660,10 +698,10 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
     /* Names and groups go before DOWN/EXIT: a supervisor that restarts a on
      * them finds the name free (core/registry.h). */
     tr__dir_actor_end_owner(a);
-    tr_exit why = {(tr_exit_kind)a->exit_kind, a->exit_code, a->exit_str};
+    tr_exit why = tr__actor_final_reason(a);
     tr__actor_notify_watchers(a, &why);
     free_state(a);
-    ck_pr_store_32(&a->alive, 0);
+    ck_pr_store_8(&a->alive, 0);
     if (TR__UNLIKELY(a->home != NULL)) /* a thread of its own ends with it */
         tr__pin_abandon(a->home);
     tr__runtime_space_freed(rt); /* tr_send_wait callers now get TR_EDEAD */
@@ -696,7 +734,8 @@ void tr__actor_crashed(tr_actor *a, int code, const char *text) {
     if (a->terminating) {
         /* A panic inside terminate: finish the rest of the teardown. */
         tr__log_crash(a, "terminate", code, text, NULL);
-        finish(a, (tr_exit_kind)a->exit_kind, a->exit_code, a->exit_str);
+        tr_exit why = tr__actor_final_reason(a);
+        finish(a, why.kind, why.code, why.text);
         return;
     }
     /* The message it was handling: current, or kept by a runtime wrapper
@@ -714,7 +753,7 @@ static void take_request(tr_actor *a, tr_exit_kind *kind, int *code, char *text,
     const char *t = a->req_static != 0 ? known_texts[a->req_static]
                     : e != NULL && e->texts != NULL
                         ? e->texts->req
-                        : kind_text(*kind); /* no request recorded a text */
+                        : known_texts[kind_known(*kind)]; /* no request recorded a text */
     snprintf(text, n, "%s", t);
     tr__spin_unlock(&a->lock);
 }
@@ -812,7 +851,7 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
     if (timed && (tm = tr__ameta_get_any(a)) != NULL)
         t0 = tr__mono_ns();
     for (n = 0; n < batch; n++) {
-        if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
+        if (TR__UNLIKELY(ck_pr_load_8(&a->stop_req))) {
             drain_count(a->rt, n, skipped); /* before the end (receive_failed) */
             finish_requested(a);
             return TR__TURN_DONE;
@@ -867,7 +906,7 @@ static inline __attribute__((always_inline)) int run_turn(tr_actor *a, unsigned 
      * worker may run it, end it and recycle its block; touch only locals. */
     tr_runtime *rt = a->rt;
     drain_count(rt, n, skipped); /* before any end (receive_failed) */
-    if (TR__UNLIKELY(ck_pr_load_32(&a->stop_req))) {
+    if (TR__UNLIKELY(ck_pr_load_8(&a->stop_req))) {
         finish_requested(a);
         return TR__TURN_DONE;
     }

@@ -13,13 +13,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "mailbox/mpsc.h"
 #include "troupe/actor.h"
 
-/* State up to this size lives in the block (most actors' state is a few
- * words); larger state is allocated at spawn. */
-#define TR__INLINE_STATE 32
+/* Blocks come in two classes (core/blocks.c): 192 bytes (three lines, 16
+ * bytes of inline state: most actors' few words, and the idle actor's
+ * whole cost) and 256 (a fourth line of 64 bytes of state); larger state
+ * is allocated at spawn and takes a small block. */
+#define TR__BLOCK_SMALL 192
+#define TR__BLOCK_LARGE 256
+#define TR__INLINE_SMALL 16 /* on the owner's line (tr_actor.inline_small) */
+#define TR__INLINE_LARGE 64 /* the large block's fourth line (tr_actor.inline_large) */
 #define TR__EXIT_TEXT 80
 
 /* tr_actor.texts (core/actor.c). */
@@ -42,7 +48,8 @@ typedef struct tr__watch tr__watch;
 
 /* The actor's side block (tr_actor.ext): the owner's rarely used state and
  * what only some actors ever have (stash, become stack, lanes, names and
- * groups, watch ids, exit texts, a pool worker's held job). Made on first
+ * groups, monitors and links, exit texts, a pool worker's held job, a
+ * display name, metrics). Made on first
  * need (tr__actor_ext_any), installed once by CAS from any thread, freed
  * with the block (core/blocks.c); the per-message path never reads it
  * unless the actor has lanes or unstashed messages (TR__FRONT). Each field
@@ -63,10 +70,14 @@ typedef struct tr__actor_ext {
     /* Watch ids (core/link.c): under a->lock while the watch list is open,
      * by a locked faa once it is closed. */
     uint64_t next_watch_id;
+    tr__watch *watchers; /* monitors and links on this actor (under a->lock) */
     /* Names and groups (core/registry.c, core/group.c): its name entry
      * (under the names lock), its memberships (groups lock). */
     struct tr__name_ent *dir_name;
     struct tr__member *dir_groups;
+    /* TR__DIR_* flags (core/registry.h), set once the actor registered,
+     * joined or subscribed, read once at its end. */
+    uint32_t dir;
     /* The texts of the stop request and the exit reason: made the first
      * time one is needed (most actors never stop with a text), installed
      * under a->lock. NULL if none yet. */
@@ -75,93 +86,120 @@ typedef struct tr__actor_ext {
      * pool worker's job), which tr_sender then reads as if it were cur;
      * NULL outside such a call (tr__actor_set_held). Owner only. */
     tr_msg *held;
+    /* The display name: tr_spawn_opts.name, or a supervisor's child id
+     * (core/log.c, tr__label_take); static. Set at spawn, before the
+     * handle is published. */
+    const char *name;
+    /* Metrics (core/metrics.h): NULL until first needed, installed by CAS
+     * from any thread, freed with this block. */
+    struct tr__ameta *meta;
 } tr__actor_ext;
 
-/* The block: four cache lines (256 bytes, the whole cost of an idle actor;
- * docs/performance.md, "live"). Who writes each line:
- *   0: senders (the mailbox's producer half at its end) and the scheduler
- *      that queues the actor (qlink, enq_pick), beside what they read (rt,
- *      home) and the reference count any thread moves;
- *   1: the owner, per message: the mailbox's consumer half and the turn's
- *      state;
- *   2: read-mostly, shared: identity, behaviour, side blocks, the lock;
- *   3: the owner, rarely per message: inline state, activity, exit reason. */
+/* The block (live: bytes per actor, docs/performance.md): three cache
+ * lines, and a fourth for the large class's state. Who writes each line:
+ *   0: senders (the mailbox's producer half at its start) and the
+ *      scheduler that queues the actor (qlink, enq_pick), beside what they
+ *      read (rt, home, lanes_ok), the reference count any thread moves,
+ *      and the stop request's code (rare, under the lock);
+ *   1: the owner, per message: the mailbox's consumer half, the turn's
+ *      state, the activity count, and a small block's state (the handler
+ *      writes it: it stays off the lines other threads read);
+ *   2: read-mostly, shared (lane senders and repliers read id; the owner
+ *      reads receive and state per message): identity, behaviour, the
+ *      side block, the lock, what changes once per actor (exit kind) or
+ *      only with a bounded mailbox (room_freed);
+ *   3 (large blocks only): the owner's state. */
 struct tr_ref {
     union {
         /* Lines 0-1: the mailbox, its producer half on line 0, its consumer
          * half from the start of line 1. The mailbox leaves the rest of
-         * line 0 alone (tr__mbox.room): the fields below live there. Its
-         * offset stays 0, so a handle is its mailbox's address. */
+         * line 0 alone (tr__mbox.room), and 4 bytes after its consumer
+         * half (room_owner): the fields below live there. Its offset stays
+         * 0, so a handle is its mailbox's address. */
         tr__mbox mbox;
         struct {
             unsigned char mbox_producer_[offsetof(tr__mbox, room)];
-            tr_runtime *rt;          /* senders read it */
-            uint64_t enq_pick;       /* scheduler: its worker's pick count when queued */
+            tr_runtime *rt;    /* senders read it */
+            uint32_t enq_pick; /* scheduler: its worker's pick count when queued (mod 2^32) */
+            /* Under lock: the strongest stop request's code; once `final`
+             * is set, the final reason's (core/actor.c, set_final). */
+            int req_code;
             ck_stack_entry_t qlink;  /* global run queue / block free list link */
             struct tr__worker *home; /* the worker it is pinned to (core/pin.c), or NULL */
             uint32_t refs;           /* handles + the runtime's while alive + tokens */
-            uint32_t alive;          /* 1 from spawn until its exit is final */
+            uint8_t alive;           /* 1 from spawn until its exit is final */
+            uint8_t lanes_ok;        /* tr_spawn_opts.lanes: senders read it */
+            uint8_t trap_exit;       /* owner writes, link signals read */
+            uint8_t spare0_;
+            /* Line 1: the mailbox's consumer half, then its room_owner. */
+            unsigned char mbox_consumer_[offsetof(tr__mbox, room_owner) - TR__CACHELINE];
+            uint8_t stop_req;    /* any thread: 1 once an external stop was requested */
+            uint8_t block_class; /* the pool's (core/blocks.c): set when carved, never changes */
+            uint8_t final;       /* under lock: req_code holds the final reason's code */
+            uint8_t stop_as_msg; /* set in init, any thread reads: tr__actor_stop_as_message */
         };
     };
     /* Line 1 continues: the owner's per-message state. */
-    uint32_t stop_req;     /* any thread: 1 once an external stop was requested */
     uint8_t after;         /* owner: TR__AFTER_* work due after this message */
     uint8_t terminating;   /* owner: terminate has begun */
     uint8_t state_owned;   /* state was allocated by the runtime */
-    uint8_t stop_as_msg;   /* set in init, read by any thread: see tr__actor_stop_as_message */
-    uint32_t lanes_active; /* owner: lanes that may hold messages, plus TR__FRONT */
     uint8_t lane_turn;     /* owner: alternates mailbox and lanes */
-    uint8_t fixed;         /* owner: tr_become refused (tr__actor_fix_receive) */
-    uint8_t req_kind;      /* under lock: the strongest pending stop request (tr_exit_kind) */
-    uint8_t exit_kind;     /* owner: the final reason, once terminating (tr_exit_kind) */
+    uint32_t lanes_active; /* owner: lanes that may hold messages, plus TR__FRONT */
+    uint64_t activity;     /* owner writes, any reads: messages received (not quiet ones) */
     tr_msg *cur;           /* owner: the message being received */
+    /* State of up to TR__INLINE_SMALL bytes, in either class. Handed out
+     * as any state struct: aligned as malloc's memory would be. */
+    _Alignas(max_align_t) unsigned char inline_small[TR__INLINE_SMALL];
+    /* Line 2: shared, rarely written. */
     tr_receive_fn receive; /* the current receive: beh_receive, or tr_become's */
     void *state;
-    /* Line 2: shared, rarely written. */
     uint64_t id;
-    const char *name;
     /* The spawn behaviour's receive and terminate: never change (sup, pool
      * test beh_receive to know their own actors). */
     tr_receive_fn beh_receive;
     void (*terminate)(tr_ctx *ctx, void *state, const tr_exit *why);
-    tr__watch *watchers; /* monitors and links on this actor (under lock) */
-    /* Side blocks: NULL until something needs them, installed by CAS from
-     * any thread. meta: metrics (core/metrics.h), kept with the block; ext:
-     * the rarely used state above, freed with the block. */
-    struct tr__ameta *meta;
+    /* The side block: NULL until something needs it, installed by CAS
+     * from any thread, freed with the block. */
     tr__actor_ext *ext;
-    ck_spinlock_fas_t lock; /* guards req_*, texts' install and watchers */
-    uint8_t trap_exit;
-    uint8_t lanes_ok;     /* tr_spawn_opts.lanes: senders read it */
-    uint8_t req_static;   /* under lock: the request's text is a runtime one (core/actor.c) */
-    uint8_t watch_closed; /* under lock: the watch list is closed (core/link.c) */
-    /* Line 3: the owner's, written rarely or by the user's handler. Handed
-     * out as any state struct: aligned as malloc's memory would be. */
-    _Alignas(max_align_t) unsigned char inline_state[TR__INLINE_STATE];
-    uint64_t activity;    /* owner writes, any reads: messages received (not quiet ones) */
-    const char *exit_str; /* the final reason's text: static, or ext->texts->exit */
-    int req_code;         /* under lock */
-    int exit_code;        /* owner, once terminating */
-    uint32_t room_freed;  /* owner: bounded mailbox room given back since the last wake-up */
-    /* Names and groups (core/registry.h): TR__DIR_* flags, set once the
-     * actor registered, joined or subscribed, read once at its end. */
-    uint32_t dir;
+    ck_spinlock_fas_t lock; /* guards req_*, final, texts' install and the watchers */
+    uint8_t req_kind;       /* under lock: the strongest pending stop request (tr_exit_kind) */
+    uint8_t req_static;     /* under lock: the request's text is a runtime one (core/actor.c) */
+    uint8_t watch_closed;   /* under lock: the watch list is closed (core/link.c) */
+    uint8_t exit_kind;      /* owner: the final reason, once terminating (tr_exit_kind) */
+    uint32_t room_freed;    /* owner, bounded mailboxes: room given back since the last wake-up */
+    uint8_t fixed;          /* owner: tr_become refused (tr__actor_fix_receive) */
+    uint8_t exit_text;      /* owner: the final reason's text, as req_static (0: texts) */
+    uint8_t spare2_[2];
+    /* Line 3, large blocks only: state of TR__INLINE_SMALL + 1 to
+     * TR__INLINE_LARGE bytes. */
+    _Alignas(max_align_t) unsigned char inline_large[];
 };
 
 typedef struct tr_ref tr_actor;
 
 _Static_assert(offsetof(struct tr_ref, mbox) == 0 && offsetof(tr__mbox, local) == TR__CACHELINE,
                "the mailbox's consumer half starts line 1");
-_Static_assert(offsetof(struct tr_ref, alive) + sizeof(uint32_t) ==
-                   offsetof(tr__mbox, room) + TR__MBOX_ROOM,
+_Static_assert(offsetof(struct tr_ref, spare0_) + 1 == offsetof(tr__mbox, room) + TR__MBOX_ROOM,
                "the senders' fields fill the mailbox's room on line 0, and no more");
-_Static_assert(offsetof(struct tr_ref, id) == 2 * TR__CACHELINE,
-               "the owner's per-message state fits line 1");
-_Static_assert(offsetof(struct tr_ref, inline_state) == 3 * TR__CACHELINE,
-               "the shared fields fit line 2");
-/* An idle actor costs its block: 4 lines (live: bytes per actor), all 256
- * bytes used. A field more goes to tr__actor_ext. */
-_Static_assert(sizeof(struct tr_ref) == 4 * TR__CACHELINE, "the actor block stays at 256 bytes");
+_Static_assert(offsetof(struct tr_ref, stop_req) == offsetof(tr__mbox, room_owner) &&
+                   offsetof(struct tr_ref, stop_as_msg) + 1 == sizeof(tr__mbox),
+               "the owner's four flags fill the mailbox's room_owner, and no more");
+_Static_assert(offsetof(struct tr_ref, receive) == 2 * TR__CACHELINE,
+               "the owner's per-message state and a small state fill line 1");
+_Static_assert(offsetof(struct tr_ref, inline_large) == 3 * TR__CACHELINE,
+               "the shared fields fill line 2");
+/* An idle actor costs its block: three lines (live: bytes per actor). A
+ * field more goes to tr__actor_ext. */
+_Static_assert(sizeof(struct tr_ref) == TR__BLOCK_SMALL, "the small block stays at 192 bytes");
+_Static_assert(TR__BLOCK_LARGE == TR__BLOCK_SMALL + TR__INLINE_LARGE, "a large block adds a line");
+
+/* Free a side block and what hangs from it (texts, metrics): with its
+ * block (core/blocks.c), once no thread can reach it. */
+static inline void tr__actor_ext_free(tr__actor_ext *e) {
+    free(e->texts);
+    free(e->meta);
+    free(e);
+}
 
 /* a's side block, or NULL if it has none yet. Any thread (the fields keep
  * their own rules). */
@@ -212,6 +250,11 @@ static inline unsigned tr__actor_panicked_turn_handled_owner(const tr_actor *a) 
     unsigned taken = a->mbox.taken, cur = a->cur != NULL;
     return taken > cur ? taken - cur : 0;
 }
+/* a's final reason (exit kind, code, text), written when its end began
+ * (core/actor.c, set_final). The owner once terminating, or any thread
+ * under a->lock once the watch list is closed; the text lives as long as
+ * the block. */
+tr_exit tr__actor_final_reason(const tr_actor *a);
 /* The worker caught a tr_panic from a's callback. */
 void tr__actor_crashed(tr_actor *a, int code, const char *text);
 /* Ask a to exit with reason (kind/code/text); wakes it if idle. */

@@ -14,7 +14,14 @@
  * instead of a page fault per six blocks and a heap call per 64, which on a
  * virtual machine were 90% of its time (0.46 M spawns/s; docs/performance.md).
  * Anonymous memory reads as zero, as the blocks must start. Each chunk's
- * first cache line holds its size; the blocks follow.
+ * first cache line holds its size and its blocks' class; the blocks follow.
+ *
+ * Two classes of block, each with its own chunks, free lists and caches:
+ * 192 bytes (three lines, 16 bytes of inline state: the idle actor of the
+ * live workload, most actors) and 256 (a fourth line of 64 bytes of state:
+ * skynet's nodes, states of a few more words, which would otherwise cost a
+ * calloc per spawn). tr_spawn picks by the state's size; a block stays in its class
+ * for good, so a handle's fields are always where it expects them.
  *
  * A fresh chunk's blocks are handed out in address order from a bump
  * pointer (bump..bump_end), not threaded onto the free list first: that
@@ -65,18 +72,23 @@
 #define CACHE_MAX 256
 #define REFILL 32
 #define MADVISE_POPULATE_WRITE 23 /* Linux 5.14; older kernels say EINVAL */
-/* rt->ahead_at when no chunk is to be asked for: above every address. */
-#define AHEAD_NEVER ((tr_actor *)UINTPTR_MAX)
+/* A class's ahead_at when no chunk is to be asked for: above every address. */
+#define AHEAD_NEVER ((char *)UINTPTR_MAX)
 
-/* A chunk's first line: its size, then the blocks from the next line on. */
+/* A chunk's first line: its size and class, then the blocks from the next
+ * line on. */
 typedef struct chunk_head {
     size_t bytes;   /* mapped */
     size_t nblocks; /* blocks in it */
+    size_t stride;  /* bytes per block: its class's size */
 } chunk_head;
 
 #define HEAD_SIZE TR__CACHELINE
 _Static_assert(sizeof(chunk_head) <= HEAD_SIZE, "a chunk's head fits its first line");
-_Static_assert(sizeof(tr_actor) % TR__CACHELINE == 0, "blocks stay line-aligned in a chunk");
+_Static_assert(TR__BLOCK_SMALL % TR__CACHELINE == 0 && TR__BLOCK_LARGE % TR__CACHELINE == 0,
+               "blocks stay line-aligned in a chunk");
+
+static const size_t class_size[2] = {TR__BLOCK_SMALL, TR__BLOCK_LARGE};
 
 static inline tr_actor *chunk_blocks(void *c) {
     return (tr_actor *)(void *)((char *)c + HEAD_SIZE);
@@ -114,31 +126,35 @@ static void *map_chunk(size_t bytes) {
     return p;
 }
 
-/* The size of the chunk after the runtime's n-th. */
+/* The size of a class's chunk after its n-th. */
 static size_t chunk_bytes(size_t n) {
     size_t bytes = CHUNK_FIRST << (n < 5 ? n : 5);
     return bytes > CHUNK_MAX ? CHUNK_MAX : bytes;
 }
 
-/* A free block from the list, else from the bump range; NULL if neither
- * has one. Caller holds pool_lock. */
-static tr_actor *pop_locked(tr_runtime *rt) {
-    tr_actor *a = rt->pool_free;
+/* A free block of class k from its list, else from its bump range; NULL
+ * if neither has one. Caller holds pool_lock. */
+static tr_actor *pop_locked(tr_runtime *rt, unsigned k) {
+    struct tr__block_class *pc = &rt->pool_cls[k];
+    tr_actor *a = pc->free;
     if (a != NULL) {
-        rt->pool_free = next_of(a);
-    } else if (rt->bump != rt->bump_end) {
-        a = rt->bump++;
+        pc->free = next_of(a);
+    } else if (pc->bump != pc->bump_end) {
+        a = (tr_actor *)(void *)pc->bump;
+        pc->bump += class_size[k];
+        a->block_class = (uint8_t)k; /* for good: tr__block_free reads it */
     } else {
         return NULL;
     }
-    rt->pool_free_count--;
     return a;
 }
 
-/* Caller holds pool_lock, which it drops while mapping and takes again.
- * Returns 0 (blocks added, by us or by another thread meanwhile) or -1. */
-static int add_chunk_locked(tr_runtime *rt) {
-    size_t bytes = chunk_bytes(rt->nchunks);
+/* A chunk for class k. Caller holds pool_lock, which it drops while
+ * mapping and takes again. Returns 0 (blocks added, by us or by another
+ * thread meanwhile) or -1. */
+static int add_chunk_locked(tr_runtime *rt, unsigned k) {
+    struct tr__block_class *pc = &rt->pool_cls[k];
+    size_t bytes = chunk_bytes(pc->nchunks);
     void *c = NULL;
     if (rt->ahead != NULL) { /* mapped by a worker (of the size asked then) */
         c = rt->ahead;
@@ -148,7 +164,7 @@ static int add_chunk_locked(tr_runtime *rt) {
         tr__spin_unlock(&rt->pool_lock); /* no system call under a spinlock */
         c = map_chunk(bytes);
         tr__spin_lock(&rt->pool_lock);
-        if (rt->bump != rt->bump_end || rt->pool_free != NULL) { /* another thread added one */
+        if (pc->bump != pc->bump_end || pc->free != NULL) { /* another thread added one */
             if (c != NULL) {
                 UNSCAN_ROOT(c, bytes);
                 munmap(c, bytes);
@@ -171,56 +187,57 @@ static int add_chunk_locked(tr_runtime *rt) {
     }
     chunk_head *h = c;
     h->bytes = bytes;
-    h->nblocks = (bytes - HEAD_SIZE) / sizeof(tr_actor);
+    h->stride = class_size[k];
+    h->nblocks = (bytes - HEAD_SIZE) / h->stride;
     rt->chunks[rt->nchunks++] = c;
+    pc->nchunks++;
     /* Lowest address first out: spawns walk the chunk in order. */
-    rt->bump = chunk_blocks(c);
-    rt->bump_end = rt->bump + h->nblocks;
-    rt->pool_free_count += (unsigned)h->nblocks;
+    pc->bump = (char *)chunk_blocks(c);
+    pc->bump_end = pc->bump + h->nblocks * h->stride;
     /* Grown past the small chunks: have the next one mapped ahead once
      * this one is half used (take_global). */
-    rt->ahead_at = bytes >= CHUNK_AHEAD ? rt->bump + h->nblocks / 2 : AHEAD_NEVER;
+    pc->ahead_at = bytes >= CHUNK_AHEAD ? pc->bump + (h->nblocks / 2) * h->stride : AHEAD_NEVER;
     return 0;
 }
 
 /* The bump pointer passed ahead_at: ask an idle worker for the next chunk,
  * unless one is mapped or being mapped already. Caller holds pool_lock;
  * *want is set when it should notify a worker (after the unlock). */
-static void ask_ahead_locked(tr_runtime *rt, int *want) {
-    rt->ahead_at = AHEAD_NEVER; /* once per chunk */
+static void ask_ahead_locked(tr_runtime *rt, unsigned k, int *want) {
+    rt->pool_cls[k].ahead_at = AHEAD_NEVER; /* once per chunk */
     if (rt->ahead != NULL || ck_pr_load_32(&rt->ahead_want) != 0)
         return;
-    rt->ahead_bytes = chunk_bytes(rt->nchunks);
+    rt->ahead_bytes = chunk_bytes(rt->pool_cls[k].nchunks);
     /* Relaxed: a hint that idle workers poll; the request's size is read
      * under pool_lock by whoever maps it. */
     ck_pr_store_32(&rt->ahead_want, 1);
     *want = 1;
 }
 
-static tr_actor *take_global(tr_runtime *rt, tr__worker *w) {
+static tr_actor *take_global(tr_runtime *rt, tr__worker *w, unsigned k) {
     int want = 0;
     tr__spin_lock(&rt->pool_lock);
-    tr_actor *got = pop_locked(rt);
+    tr_actor *got = pop_locked(rt, k);
     while (got == NULL) {
-        if (add_chunk_locked(rt) != 0) {
+        if (add_chunk_locked(rt, k) != 0) {
             tr__spin_unlock(&rt->pool_lock);
             return NULL;
         }
-        got = pop_locked(rt);
+        got = pop_locked(rt, k);
     }
     /* Refill the worker's cache while we hold the lock. */
     for (unsigned i = 0; w != NULL && i < REFILL; i++) {
-        tr_actor *b = pop_locked(rt);
+        tr_actor *b = pop_locked(rt, k);
         if (b == NULL)
             break;
-        set_next(b, w->free_blocks);
-        w->free_blocks = b;
-        w->free_count++;
+        set_next(b, w->blocks[k].head);
+        w->blocks[k].head = b;
+        w->blocks[k].count++;
     }
     /* One compare per take: ahead_at is AHEAD_NEVER unless a large chunk
      * is being bumped through and the next has not been asked for. */
-    if (TR__UNLIKELY((uintptr_t)rt->bump >= (uintptr_t)rt->ahead_at))
-        ask_ahead_locked(rt, &want);
+    if (TR__UNLIKELY((uintptr_t)rt->pool_cls[k].bump >= (uintptr_t)rt->pool_cls[k].ahead_at))
+        ask_ahead_locked(rt, k, &want);
     tr__spin_unlock(&rt->pool_lock);
     if (want)
         tr__notify_any(rt); /* a sleeping worker maps it on its way back to sleep */
@@ -251,56 +268,58 @@ void tr__blocks_map_ahead_owner(tr_runtime *rt) {
 
 void tr__blocks_init(tr_runtime *rt) {
     rt->pool_lock = (ck_spinlock_fas_t)CK_SPINLOCK_FAS_INITIALIZER;
-    rt->ahead_at = AHEAD_NEVER;
+    rt->pool_cls[0].ahead_at = rt->pool_cls[1].ahead_at = AHEAD_NEVER;
 }
 
-tr_actor *tr__block_alloc(tr_runtime *rt) {
+tr_actor *tr__block_alloc(tr_runtime *rt, unsigned large) {
+    unsigned k = large != 0;
     tr__worker *w = tr__worker_of(rt);
     if (w != NULL && TR__UNLIKELY(w->priv)) /* a private worker keeps no cache (core/pin.c) */
         w = NULL;
     tr_actor *a;
-    if (w != NULL && w->free_blocks != NULL) {
-        a = w->free_blocks;
-        w->free_blocks = next_of(a);
-        w->free_count--;
+    struct tr__block_cache *c = w != NULL ? &w->blocks[k] : NULL;
+    if (c != NULL && c->head != NULL) {
+        a = c->head;
+        c->head = next_of(a);
+        c->count--;
     } else {
-        a = take_global(rt, w);
+        a = take_global(rt, w, k);
         if (a == NULL)
             return NULL;
     }
-    assert(a->refs == 0 && a->alive == 0);
+    assert(a->refs == 0 && a->alive == 0 && a->block_class == k);
     return a;
 }
 
 void tr__block_free(tr_runtime *rt, tr_actor *a) {
-    assert(a->watchers == NULL);
     a->state = NULL;
-    if (a->ext != NULL) { /* the last incarnation's side block, its texts */
-        free(a->ext->texts);
-        free(a->ext);
+    if (a->ext != NULL) { /* the last incarnation's side block */
+        assert(a->ext->watchers == NULL);
+        tr__actor_ext_free(a->ext);
         a->ext = NULL;
     }
+    unsigned k = a->block_class;
     tr__worker *w = tr__worker_of(rt);
     if (w != NULL && TR__UNLIKELY(w->priv))
         w = NULL;
-    if (w != NULL && w->free_count < CACHE_MAX) {
-        set_next(a, w->free_blocks);
-        w->free_blocks = a;
-        w->free_count++;
+    struct tr__block_cache *c = w != NULL ? &w->blocks[k] : NULL;
+    if (c != NULL && c->count < CACHE_MAX) {
+        set_next(a, c->head);
+        c->head = a;
+        c->count++;
         return;
     }
+    struct tr__block_class *pc = &rt->pool_cls[k];
     tr__spin_lock(&rt->pool_lock);
-    set_next(a, rt->pool_free);
-    rt->pool_free = a;
-    rt->pool_free_count++;
+    set_next(a, pc->free);
+    pc->free = a;
     /* A full cache gives half back, so the next frees stay local. */
-    while (w != NULL && w->free_count > CACHE_MAX / 2) {
-        tr_actor *b = w->free_blocks;
-        w->free_blocks = next_of(b);
-        w->free_count--;
-        set_next(b, rt->pool_free);
-        rt->pool_free = b;
-        rt->pool_free_count++;
+    while (c != NULL && c->count > CACHE_MAX / 2) {
+        tr_actor *b = c->head;
+        c->head = next_of(b);
+        c->count--;
+        set_next(b, pc->free);
+        pc->free = b;
     }
     tr__spin_unlock(&rt->pool_lock);
 }
@@ -308,13 +327,14 @@ void tr__block_free(tr_runtime *rt, tr_actor *a) {
 void tr__blocks_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg) {
     tr__spin_lock(&rt->pool_lock);
     for (size_t c = 0; c < rt->nchunks; c++) {
-        tr_actor *blocks = chunk_blocks(rt->chunks[c]);
-        size_t nblocks = ((chunk_head *)rt->chunks[c])->nblocks;
+        size_t nblocks, stride;
+        tr_actor *blocks = tr__blocks_of_chunk(rt->chunks[c], &nblocks, &stride);
         for (size_t i = 0; i < nblocks; i++) {
+            tr_actor *a = tr__block_at(blocks, i, stride);
             /* Pairs with the release store of alive in tr_spawn. */
-            if (ck_pr_load_32(&blocks[i].alive)) {
-                TR__TSAN_ACQUIRE(&blocks[i].alive);
-                fn(&blocks[i], arg);
+            if (ck_pr_load_8(&a->alive)) {
+                TR__TSAN_ACQUIRE(&a->alive);
+                fn(a, arg);
             }
         }
     }
@@ -324,16 +344,17 @@ void tr__blocks_each_alive(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), v
 void tr__blocks_each_block(tr_runtime *rt, void (*fn)(tr_actor *a, void *arg), void *arg) {
     tr__spin_lock(&rt->pool_lock);
     for (size_t c = 0; c < rt->nchunks; c++) {
-        size_t nblocks;
-        tr_actor *blocks = tr__blocks_of_chunk(rt->chunks[c], &nblocks);
+        size_t nblocks, stride;
+        tr_actor *blocks = tr__blocks_of_chunk(rt->chunks[c], &nblocks, &stride);
         for (size_t i = 0; i < nblocks; i++)
-            fn(&blocks[i], arg);
+            fn(tr__block_at(blocks, i, stride), arg);
     }
     tr__spin_unlock(&rt->pool_lock);
 }
 
-tr_actor *tr__blocks_of_chunk(void *chunk, size_t *n) {
+tr_actor *tr__blocks_of_chunk(void *chunk, size_t *n, size_t *stride) {
     *n = ((chunk_head *)chunk)->nblocks; /* written before the chunk was published */
+    *stride = ((chunk_head *)chunk)->stride;
     return chunk_blocks(chunk);
 }
 
@@ -370,14 +391,15 @@ void tr__blocks_destroy(tr_runtime *rt) {
         size_t bytes = ((chunk_head *)rt->chunks[c])->bytes;
         /* Blocks whose handles are still held at free (tr_runtime_free
          * warns of them) keep their side blocks until now. */
-        size_t nblocks;
-        tr_actor *blocks = tr__blocks_of_chunk(rt->chunks[c], &nblocks);
-        for (size_t i = 0; i < nblocks && !forked; i++)
-            if (TR__UNLIKELY(blocks[i].ext != NULL)) {
-                free(blocks[i].ext->texts);
-                free(blocks[i].ext);
-                blocks[i].ext = NULL;
+        size_t nblocks, stride;
+        tr_actor *blocks = tr__blocks_of_chunk(rt->chunks[c], &nblocks, &stride);
+        for (size_t i = 0; i < nblocks && !forked; i++) {
+            tr_actor *a = tr__block_at(blocks, i, stride);
+            if (TR__UNLIKELY(a->ext != NULL)) {
+                tr__actor_ext_free(a->ext);
+                a->ext = NULL;
             }
+        }
         if (!forked) /* LSan's lock: a parent thread may have held it (map ahead) */
             UNSCAN_ROOT(rt->chunks[c], bytes);
         munmap(rt->chunks[c], bytes);
@@ -385,9 +407,12 @@ void tr__blocks_destroy(tr_runtime *rt) {
     free(rt->chunks);
     rt->chunks = NULL;
     rt->nchunks = rt->chunks_cap = 0;
-    rt->pool_free = NULL;
-    rt->bump = rt->bump_end = NULL;
-    rt->ahead_at = AHEAD_NEVER;
+    for (unsigned k = 0; k < 2; k++) {
+        rt->pool_cls[k].free = NULL;
+        rt->pool_cls[k].bump = rt->pool_cls[k].bump_end = NULL;
+        rt->pool_cls[k].ahead_at = AHEAD_NEVER;
+        rt->pool_cls[k].nchunks = 0;
+    }
     if (rt->ahead != NULL) { /* mapped ahead, never used */
         if (!forked)
             UNSCAN_ROOT(rt->ahead, rt->ahead_bytes);

@@ -293,7 +293,7 @@ static int join(tr_actor *a, const char *name, size_t len, uint8_t kind) {
     uint64_t h = tr__name_hash(name, len);
     int rc = 0;
     pthread_rwlock_wrlock(&g->lk);
-    tr__dir_mark_any(a, TR__DIR_JOINED); /* before the check: core/registry.h */
+    tr__dir_mark_any(e, TR__DIR_JOINED); /* before the check: core/registry.h */
     if (tr__mbox_closed_any(&a->mbox)) {
         rc = TR_EDEAD;
         goto out;

@@ -86,7 +86,7 @@ static uint32_t *hist_slot(snap_full *s) {
  * (hist_off: index into s->hists, or -1). */
 static int copy_actor(snap_full *s, tr_actor *a, tr_actor_info *o, long *hist_off,
                       tr_actor *const *running, unsigned nworkers) {
-    if (!ck_pr_load_32(&a->alive))
+    if (!ck_pr_load_8(&a->alive))
         return 1;
     memset(o, 0, sizeof(*o));
     o->id = a->id; /* stable while held */
@@ -99,9 +99,8 @@ static int copy_actor(snap_full *s, tr_actor *a, tr_actor_info *o, long *hist_of
     o->mailbox_len = len > 0 ? len : 0;
     o->messages = ck_pr_load_64(&a->activity);
     *hist_off = -1;
-    tr__ameta *m = ck_pr_load_ptr(&a->meta);
+    tr__ameta *m = tr__ameta_peek_any(a); /* acquires: pairs with its install */
     if (m != NULL) {
-        TR__TSAN_ACQUIRE(&a->meta); /* pairs with the CAS that installed it */
         o->parent_id = ck_pr_load_64(&m->parent_id);
         o->slot = (int)ck_pr_load_32((uint32_t *)&m->slot);
         o->restarts = ck_pr_load_32(&m->restarts);
@@ -130,7 +129,7 @@ static int copy_actor(snap_full *s, tr_actor *a, tr_actor_info *o, long *hist_of
         if (running[i] == a)
             o->worker = (int)i;
     const tr_msg *t = ck_pr_load_ptr(&a->mbox.tail);
-    if (ck_pr_load_32(&a->stop_req) || tr__mbox_refuses(t))
+    if (ck_pr_load_8(&a->stop_req) || tr__mbox_refuses(t))
         o->state = TR_ACTOR_STOPPING;
     else if (o->worker >= 0)
         o->state = TR_ACTOR_RUNNING;
@@ -282,10 +281,10 @@ int tr_snapshot_take(tr_runtime *rt, tr_snapshot **out) {
     }
     size_t n = 0, hcap = 0;
     for (size_t c = 0; c < nchunks; c++) {
-        size_t nblocks;
-        tr_actor *blocks = tr__blocks_of_chunk(chunks[c], &nblocks);
+        size_t nblocks, stride;
+        tr_actor *blocks = tr__blocks_of_chunk(chunks[c], &nblocks, &stride);
         for (size_t b = 0; b < nblocks; b++) {
-            tr_actor *a = &blocks[b];
+            tr_actor *a = tr__block_at(blocks, b, stride);
             if (ck_pr_load_32(&a->refs) == 0 || !try_hold(a))
                 continue;
             if (n == s->cap && grow_actors(s) != 0) {

@@ -95,8 +95,7 @@ tr_ref *tr_msg_origin(const tr_msg *msg) {
 
 /* The final reason of an actor whose watch list is closed (under its lock). */
 static tr_exit final_reason(tr_actor *a) {
-    tr_exit why = {a->exit_kind, a->exit_code, a->exit_str};
-    return why;
+    return tr__actor_final_reason(a);
 }
 
 /* Add an entry to a's list. Returns 1 if added, 0 if a has already ended
@@ -116,7 +115,7 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
     tr__spin_lock(&a->lock);
     if (a->watch_closed) {
         *why = final_reason(a);
-        snprintf(text, n, "%s", a->exit_str);
+        snprintf(text, n, "%s", why->text);
         why->text = text;
         tr__spin_unlock(&a->lock);
         free(e);
@@ -126,7 +125,7 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
     if (kind == WATCH_LINK) {
         /* Under a's lock, so two actors linking to each other at once
          * still leave one entry on each side. */
-        for (const tr__watch *w = a->watchers; w != NULL; w = w->next) {
+        for (const tr__watch *w = x->watchers; w != NULL; w = w->next) {
             if (w->kind == WATCH_LINK && w->who == who) {
                 tr__spin_unlock(&a->lock);
                 free(e);
@@ -145,8 +144,8 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
     e->id = x->next_watch_id++;
     if (id != NULL)
         *id = e->id;
-    e->next = a->watchers;
-    a->watchers = e;
+    e->next = x->watchers;
+    x->watchers = e;
     tr__spin_unlock(&a->lock);
     return 1;
 }
@@ -156,7 +155,11 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
 static int remove_watch(tr_actor *a, int kind, tr_actor *who, uint64_t id, int any_id) {
     tr__watch *found = NULL;
     tr__spin_lock(&a->lock);
-    for (tr__watch **pp = &a->watchers; *pp != NULL; pp = &(*pp)->next) {
+    /* Under the lock, as the entries are added: an entry added before it
+     * was taken is found. None: no entry was ever added. */
+    tr__actor_ext *x = tr__actor_ext_peek(a);
+    tr__watch **pp = x != NULL ? &x->watchers : NULL;
+    for (; pp != NULL && *pp != NULL; pp = &(*pp)->next) {
         tr__watch *e = *pp;
         if (e->kind == kind && e->who == who && (any_id || e->id == id)) {
             *pp = e->next;
@@ -268,8 +271,10 @@ static tr__watch *take_watchers(tr_actor *a, int close) {
     tr__spin_lock(&a->lock);
     if (close)
         a->watch_closed = 1;
-    tr__watch *list = a->watchers;
-    a->watchers = NULL;
+    tr__actor_ext *x = tr__actor_ext_peek(a); /* none: nobody ever watched a */
+    tr__watch *list = x != NULL ? x->watchers : NULL;
+    if (x != NULL)
+        x->watchers = NULL;
     tr__spin_unlock(&a->lock);
     return list;
 }
@@ -308,8 +313,10 @@ void tr__actor_drop_watchers(tr_actor *a) {
      * names a holds a reference to it, so no other thread can reach a's
      * list any more and it needs no lock (tr_ref_release's last decrement
      * acquired every earlier holder's changes). */
-    tr__watch *list = a->watchers;
-    a->watchers = NULL;
+    tr__actor_ext *x = tr__actor_ext_peek(a);
+    tr__watch *list = x != NULL ? x->watchers : NULL;
+    if (x != NULL)
+        x->watchers = NULL;
     while (list != NULL) {
         tr__watch *e = list;
         list = e->next;

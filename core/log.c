@@ -285,14 +285,15 @@ void tr__label_next(const tr__label *l) {
 }
 
 void tr__label_take(tr_actor *a) {
-    /* One thread-local load for most spawns; the side block was cleared by
-     * tr__ameta_reset. A labelled spawn (a supervisor's or a pool's child)
-     * keeps its label in the side block; out of memory it goes unlabelled
+    /* One thread-local load for most spawns. A labelled spawn (a
+     * supervisor's or a pool's child) keeps its label in the side blocks
+     * (the block's new: none yet); out of memory it goes unlabelled
      * (reports then show its spawn name). */
     if (TR__LIKELY(tls_label.rt != a->rt))
         return;
-    if (tls_label.child != NULL)
-        a->name = tls_label.child;
+    tr__actor_ext *e = tls_label.child != NULL ? tr__actor_ext_any(a) : NULL;
+    if (e != NULL)
+        e->name = tls_label.child; /* before the handle is published */
     tr__ameta *m = tr__ameta_get_any(a);
     if (m != NULL) {
         ck_pr_store_ptr(&m->by, (void *)tls_label.parent);

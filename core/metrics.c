@@ -124,11 +124,14 @@ static void ameta_clear(tr__ameta *m) {
 }
 
 tr__ameta *tr__ameta_get_any(tr_actor *a) {
+    tr__actor_ext *e = tr__actor_ext_any(a);
+    if (e == NULL)
+        return NULL;
     /* Acquire (the TSan annotation): pairs with the CAS that installed it,
      * so its cleared fields are visible. */
-    tr__ameta *m = ck_pr_load_ptr(&a->meta);
+    tr__ameta *m = ck_pr_load_ptr(&e->meta);
     if (m != NULL) {
-        TR__TSAN_ACQUIRE(&a->meta);
+        TR__TSAN_ACQUIRE(&e->meta);
         return m;
     }
     tr__ameta *mine = malloc(sizeof(*mine));
@@ -138,37 +141,20 @@ tr__ameta *tr__ameta_get_any(tr_actor *a) {
     ameta_clear(mine);
     /* Release: publishes the cleared block with the pointer. Exactly one
      * CAS installs a block; a loser frees its own and takes the winner's. */
-    TR__TSAN_RELEASE(&a->meta);
-    if (ck_pr_cas_ptr_value(&a->meta, NULL, mine, &m))
+    TR__TSAN_RELEASE(&e->meta);
+    if (ck_pr_cas_ptr_value(&e->meta, NULL, mine, &m))
         return mine;
     free(mine);
-    TR__TSAN_ACQUIRE(&a->meta);
+    TR__TSAN_ACQUIRE(&e->meta);
     return m;
 }
 
 tr__ameta *tr__ameta_peek_any(const tr_actor *a) {
-    tr__ameta *m = ck_pr_load_ptr(&((tr_actor *)a)->meta);
+    tr__actor_ext *e = tr__actor_ext_peek(a);
+    tr__ameta *m = e != NULL ? ck_pr_load_ptr(&e->meta) : NULL;
     if (m != NULL)
-        TR__TSAN_ACQUIRE(&((tr_actor *)a)->meta); /* as in tr__ameta_get_any */
+        TR__TSAN_ACQUIRE(&e->meta); /* as in tr__ameta_get_any */
     return m;
-}
-
-void tr__ameta_reset(tr_actor *a) {
-    tr__ameta *m = ck_pr_load_ptr(&a->meta);
-    if (m != NULL) {
-        TR__TSAN_ACQUIRE(&a->meta);
-        ameta_clear(m);
-    }
-}
-
-static void free_block_meta(tr_actor *a, void *arg) {
-    (void)arg;
-    free(a->meta);
-    a->meta = NULL;
-}
-
-void tr__ameta_free_all(tr_runtime *rt) {
-    tr__blocks_each_block(rt, free_block_meta, NULL);
 }
 
 void tr__ameta_dead_letter_any(tr_actor *a) {

@@ -25,8 +25,9 @@ typedef struct tr_ref tr_actor;
  * stores and read with ck_pr loads: snapshots read it from any thread. */
 typedef struct tr__ameta {
     /* Tags, set by whoever started the actor (tr__ameta_tag_any) or by the
-     * actor itself (tr__ameta_role_owner). Reset when the block gets a new
-     * actor (tr__ameta_reset, from tr_spawn). */
+     * actor itself (tr__ameta_role_owner). The record lives in the actor's
+     * side block (tr__actor_ext.meta) and goes with it, so each actor
+     * starts without one. */
     uint64_t parent_id;
     const char *tag; /* static: a child spec id, a pool's name */
     int32_t slot;    /* pool slot, -1 */
@@ -50,15 +51,12 @@ typedef struct tr__ameta {
     uint32_t mailbox_hist[TR_HIST_BUCKETS];
 } tr__ameta;
 
-/* The block's side block, made on first use (any thread: a CAS installs it,
- * a loser frees its own). NULL out of memory. */
+/* a's metrics record, made on first use (any thread: a CAS installs it in
+ * the side block, made too if need be; a loser frees its own). NULL out of
+ * memory. Freed with the side block (core/blocks.c). */
 tr__ameta *tr__ameta_get_any(tr_actor *a);
-/* The block's side block if it has one, else NULL; never allocates. */
+/* a's metrics record if it has one, else NULL; never allocates. */
 tr__ameta *tr__ameta_peek_any(const tr_actor *a);
-/* From tr_spawn, before the actor is published: forget the last actor's. */
-void tr__ameta_reset(tr_actor *a);
-/* Free the side blocks of every block (runtime_destroy). */
-void tr__ameta_free_all(tr_runtime *rt);
 
 /* For actors/: describe the actor `child` that `parent_id` started. tag is
  * a static string (a child spec id, a pool's name) or NULL; slot -1 if

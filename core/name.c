@@ -19,7 +19,8 @@
 
 int tr__actor_name(const tr_actor *a, char *buf, size_t len) {
     const tr__ameta *m = tr__ameta_peek_any(a);
-    const char *name = ck_pr_load_ptr(&a->name);
+    const tr__actor_ext *e = tr__actor_ext_peek(a);
+    const char *name = e != NULL ? ck_pr_load_ptr(&e->name) : NULL;
     const char *by = NULL, *tag = NULL;
     uint32_t by_slot = 0;
     int slot = -1;

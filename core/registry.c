@@ -204,7 +204,7 @@ static int do_register(tr_actor *a, const char *name) {
     stripe *s = stripe_of(t, ne->hash);
     name_ent *gone = NULL;
     pthread_mutex_lock(&t->mu);
-    tr__dir_mark_any(a, TR__DIR_NAMED); /* before the check: core/registry.h */
+    tr__dir_mark_any(x, TR__DIR_NAMED); /* before the check: core/registry.h */
     if (tr__mbox_closed_any(&a->mbox)) {
         rc = TR_EDEAD;
     } else if (x->dir_name != NULL) {

@@ -25,9 +25,9 @@ uint64_t tr__name_hash(const char *s, size_t len);
 #define TR__DIR_JOINED 0x2u /* joined a group or subscribed at least once */
 
 /* Mark a (any thread) before its mailbox-open check; see above. */
-static inline void tr__dir_mark_any(tr_actor *a, uint32_t flag) {
-    if ((ck_pr_load_32(&a->dir) & flag) != flag)
-        ck_pr_or_32(&a->dir, flag);
+static inline void tr__dir_mark_any(tr__actor_ext *x, uint32_t flag) {
+    if ((ck_pr_load_32(&x->dir) & flag) != flag)
+        ck_pr_or_32(&x->dir, flag);
     /* Store-load order with the owner's close of the mailbox (a swap) and
      * its read of `dir` in tr__dir_actor_end_owner. */
     ck_pr_fence_memory();
@@ -39,7 +39,8 @@ static inline void tr__dir_mark_any(tr_actor *a, uint32_t flag) {
 void tr__registry_actor_end(tr_actor *a);
 static inline void tr__dir_actor_end_owner(tr_actor *a) {
     /* After the mailbox swap (full barrier): pairs with tr__dir_mark_any. */
-    uint32_t f = ck_pr_load_32(&a->dir);
+    const tr__actor_ext *x = tr__actor_ext_peek(a); /* made before any mark */
+    uint32_t f = x != NULL ? ck_pr_load_32(&x->dir) : 0;
     if (TR__LIKELY(f == 0))
         return;
     if (f & TR__DIR_NAMED)

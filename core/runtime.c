@@ -82,7 +82,6 @@ static void runtime_destroy(tr_runtime *rt) {
     tr__registry_free(rt);
     tr__group_free(rt);
     tr__metrics_stop(rt);
-    tr__ameta_free_all(rt);
     tr__log_final(rt); /* pending summaries, handles still held */
     tr__blocks_destroy(rt);
     pthread_mutex_destroy(&rt->join_mu);

@@ -89,15 +89,18 @@ struct tr_runtime {
     uint64_t stash_overflows; /* tr_stash refused with TR_EFULL (core/actor.c) */
     /* Block pool (core/blocks.c). */
     ck_spinlock_fas_t pool_lock TR__ALIGNED;
-    tr_actor *pool_free;
-    unsigned pool_free_count;
     void **chunks;
     size_t nchunks, chunks_cap;
-    tr_actor *bump, *bump_end; /* the newest chunk's blocks never handed out */
-    void *ahead;               /* a chunk a worker mapped ahead of need, or NULL */
-    size_t ahead_bytes;        /* its size; the size wanted while ahead_want is 1 */
-    uint32_t ahead_want;       /* 1: an idle worker should map the next chunk */
-    tr_actor *ahead_at;        /* bump reaching this asks for it (UINTPTR_MAX: not now) */
+    /* Per block class (TR__BLOCK_SMALL, TR__BLOCK_LARGE). */
+    struct tr__block_class {
+        tr_actor *free;        /* freed blocks, linked through ->state */
+        char *bump, *bump_end; /* the class's newest chunk's blocks never handed out */
+        char *ahead_at;        /* bump reaching it asks for the next chunk (or UINTPTR_MAX) */
+        size_t nchunks;        /* chunks of this class so far: the next one's size */
+    } pool_cls[2];
+    void *ahead;         /* a chunk a worker mapped ahead of need, or NULL */
+    size_t ahead_bytes;  /* its size; the size wanted while ahead_want is 1 */
+    uint32_t ahead_want; /* 1: an idle worker should map the next chunk */
     /* In a fork child only (core/fork.c): pool_lock was held at the fork,
      * so the chunk list may be torn; tr__blocks_destroy leaves it. */
     uint8_t pool_torn;

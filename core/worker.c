@@ -154,7 +154,7 @@ static void global_push(tr_runtime *rt, tr_actor *a) {
 static void local_push(tr__worker *w, tr_actor *a) {
     /* Atomic (relaxed): fair_pick may read it through a stale peek while
      * the actor is being queued elsewhere; the value is only a hint. */
-    ck_pr_store_64(&a->enq_pick, w->picks);
+    ck_pr_store_32(&a->enq_pick, (uint32_t)w->picks);
     if (TR__LIKELY(tr__deque_push_owner(&w->dq, a)))
         return;
     if (TR__UNLIKELY(a->home != NULL)) /* pinned (here): never to the global queue */
@@ -250,7 +250,7 @@ static tr_actor *fair_pick(tr__worker *w) {
     /* At most one aging pick per AGING_GAP picks: each starts a new
      * depth-first walk, and doing it every few picks is breadth-first again. */
     if (old != NULL && w->picks - w->last_aged >= AGING_GAP &&
-        w->picks - ck_pr_load_64(&old->enq_pick) > STARVE) {
+        (uint32_t)w->picks - ck_pr_load_32(&old->enq_pick) > STARVE) {
         w->last_aged = w->picks;
         return tr__deque_steal_any(&w->dq);
     }
@@ -1042,6 +1042,6 @@ void tr__worker_destroy(tr__worker *w) {
         pthread_mutex_destroy(&w->loop_mu);
     }
     /* Free cached blocks belong to the pool's chunks; just forget them. */
-    w->free_blocks = NULL;
+    w->blocks[0].head = w->blocks[1].head = NULL;
     tr__deque_destroy(&w->dq);
 }

@@ -98,8 +98,10 @@ struct tr__worker {
     struct ev_loop *loop;
     ev_async wake;
     pthread_t thread;
-    tr_actor *free_blocks; /* block cache, see core/blocks.c */
-    unsigned free_count;
+    struct tr__block_cache { /* per block class, see core/blocks.c */
+        tr_actor *head;
+        unsigned count;
+    } blocks[2];
     uint64_t help_ns;        /* when this worker last looked for stuck ones */
     uint64_t tick_ns;        /* its last clock read for that (help_tick) */
     unsigned help_polls;     /* polls between two such reads (adapts: help_tick) */

@@ -48,6 +48,9 @@ typedef struct tr__mbox {
     tr_msg *local;  /* the next message to hand out, or NULL */
     tr_msg *held;   /* handed out, successor not yet seen: see mpsc.c */
     uint32_t taken; /* handed out since the last give-back (owner writes, any reads) */
+    /* The 4 bytes up to the struct's 8-byte end: never touched by the
+     * mailbox either, the embedder's (as room). */
+    unsigned char room_owner[4];
 } tr__mbox;
 
 _Static_assert(offsetof(tr__mbox, local) == 64, "the consumer side starts the second line");

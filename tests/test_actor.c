@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "core/actor.h" /* sizeof(struct tr_ref): where inline state lives */
+#include "core/blocks.h" /* the block's size: where inline state lives */
 #include "support/testutil.h"
 #include "troupe.h"
 
@@ -493,13 +493,15 @@ static void failed_first_spawn_does_not_let_the_runtime_close_itself(void **stat
 
 /* --- state ----------------------------------------------------------------- */
 
-static uint64_t state_inline, state_zero, state_seen;
+static uint64_t state_inline, state_zero, state_seen, state_block;
 
 static int state_init(tr_ctx *ctx, void *state, void *arg) {
     size_t size = (size_t)(uintptr_t)arg;
     const unsigned char *ref = (const unsigned char *)tr_self(ctx);
     const unsigned char *s = state;
-    tu_store(&state_inline, s >= ref && s + size <= ref + sizeof(struct tr_ref));
+    size_t block = tr_self(ctx)->block_class != 0 ? TR__BLOCK_LARGE : TR__BLOCK_SMALL;
+    tu_store(&state_block, block);
+    tu_store(&state_inline, s >= ref && s + size <= ref + block);
     int zero = 1;
     for (size_t i = 0; i < size; i++)
         zero &= s[i] == 0;
@@ -515,7 +517,8 @@ static int state_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
     return tr_stop(ctx);
 }
 
-static void spawn_and_check_state(size_t size, int want_inline) {
+/* want_block: the block's size (its class) the spawn must have taken. */
+static void spawn_and_check_state(size_t size, int want_inline, size_t want_block) {
     static const tr_behavior beh = {state_init, state_receive, NULL};
     tr_runtime *rt = runtime(1, 0);
     tr_ref *keep;
@@ -527,6 +530,7 @@ static void spawn_and_check_state(size_t size, int want_inline) {
         assert_int_equal(tr_spawn(rt, &beh, &o, &ref), 0);
         assert_int_equal(tu_load(&state_seen), 1);
         assert_int_equal(tu_load(&state_inline), (uint64_t)want_inline);
+        assert_int_equal(tu_load(&state_block), want_block);
         assert_int_equal(tu_load(&state_zero), 1); /* even in a reused block */
         assert_int_equal(tr_send_word(ref, 1, 0), 0);
         assert_true(tu_wait_alive(rt, 1, TU_WAIT_MS));
@@ -536,16 +540,21 @@ static void spawn_and_check_state(size_t size, int want_inline) {
     tr_runtime_free(rt);
 }
 
-static void state_of_32_bytes_or_less_lives_inline_and_is_zeroed(void **state) {
+/* Up to 16 bytes in a small block (192 bytes), up to 64 in a large one
+ * (256), larger on the heap with a small block. */
+static void state_of_64_bytes_or_less_lives_inline_and_is_zeroed(void **state) {
     (void)state;
-    spawn_and_check_state(1, 1);
-    spawn_and_check_state(32, 1);
+    spawn_and_check_state(1, 1, 192);
+    spawn_and_check_state(16, 1, 192);
+    spawn_and_check_state(17, 1, 256);
+    spawn_and_check_state(32, 1, 256);
+    spawn_and_check_state(64, 1, 256);
 }
 
-static void state_over_32_bytes_is_on_the_heap_and_zeroed(void **state) {
+static void state_over_64_bytes_is_on_the_heap_and_zeroed(void **state) {
     (void)state;
-    spawn_and_check_state(33, 0);
-    spawn_and_check_state(4096, 0);
+    spawn_and_check_state(65, 0, 192);
+    spawn_and_check_state(4096, 0, 192);
 }
 
 static int arg_state_receive(tr_ctx *ctx, void *state, tr_msg *msg) {
@@ -870,8 +879,8 @@ int main(void) {
         cmocka_unit_test_setup(crash_by_panic_gives_error_exit_with_code_and_text, reset),
         cmocka_unit_test_setup(worker_survives_crashes_and_runs_other_actors, reset),
         cmocka_unit_test_setup(panic_inside_terminate_still_finishes_the_actor, reset),
-        cmocka_unit_test_setup(state_of_32_bytes_or_less_lives_inline_and_is_zeroed, reset),
-        cmocka_unit_test_setup(state_over_32_bytes_is_on_the_heap_and_zeroed, reset),
+        cmocka_unit_test_setup(state_of_64_bytes_or_less_lives_inline_and_is_zeroed, reset),
+        cmocka_unit_test_setup(state_over_64_bytes_is_on_the_heap_and_zeroed, reset),
         cmocka_unit_test_setup(no_state_and_no_init_pass_arg_as_state, reset),
         cmocka_unit_test_setup(self_is_the_spawned_handle_and_ids_are_unique, reset),
         cmocka_unit_test_setup(two_busy_actors_on_one_worker_interleave_by_batch, reset),

@@ -137,13 +137,15 @@ static int has_ahead(void *arg) {
     return ahead;
 }
 
-/* The newest chunk's blocks handed out so far, and whether the pool has
- * asked for (or holds) a chunk ahead. */
+/* The newest chunk's blocks handed out so far (the test's actors have no
+ * state: all of the small class, the only chunks), and whether the pool
+ * has asked for (or holds) a chunk ahead. */
 static size_t newest_used(tr_runtime *rt, int *asked) {
     tr__spin_lock(&rt->pool_lock);
-    size_t n;
-    tr_actor *blocks = tr__blocks_of_chunk(rt->chunks[rt->nchunks - 1], &n);
-    size_t used = (size_t)(rt->bump - blocks);
+    size_t n, stride;
+    tr_actor *blocks = tr__blocks_of_chunk(rt->chunks[rt->nchunks - 1], &n, &stride);
+    assert_int_equal(stride, TR__BLOCK_SMALL);
+    size_t used = (size_t)(rt->pool_cls[0].bump - (char *)blocks) / stride;
     *asked = rt->ahead != NULL || ck_pr_load_32(&rt->ahead_want) != 0;
     tr__spin_unlock(&rt->pool_lock);
     return used;
@@ -169,9 +171,9 @@ static void idle_worker_maps_the_next_chunk_ahead(void **state) {
         assert_int_equal(tr_spawn(rt, &plain, NULL, &refs[n]), 0);
         n++;
     }
-    size_t nblocks;
+    size_t nblocks, stride;
     tr__spin_lock(&rt->pool_lock);
-    (void)tr__blocks_of_chunk(rt->chunks[3], &nblocks);
+    (void)tr__blocks_of_chunk(rt->chunks[3], &nblocks, &stride);
     tr__spin_unlock(&rt->pool_lock);
     size_t used = newest_used(rt, &asked);
     while (!asked) {
@@ -201,11 +203,74 @@ static void idle_worker_maps_the_next_chunk_ahead(void **state) {
     assert_int_equal(bytes, 1u << 20); /* of the size asked for: 1 MB */
     /* The new chunk asks for none until its own middle. */
     used = newest_used(rt, &asked);
-    assert_true(used < ((1u << 20) / sizeof(tr_actor)) / 2);
+    assert_true(used < ((1u << 20) / TR__BLOCK_SMALL) / 2);
     assert_false(asked);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(tr_ref_release(refs[i]), 0);
     free(refs);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+/* --- block classes ---------------------------------------------------------- */
+
+/* The stride of the chunk that holds p, after checking that p is one of
+ * its blocks; 0 if no chunk holds it. */
+static size_t stride_of(tr_runtime *rt, const void *p) {
+    size_t stride = 0;
+    tr__spin_lock(&rt->pool_lock);
+    for (size_t c = 0; c < rt->nchunks && stride == 0; c++) {
+        size_t n, st;
+        tr_actor *blocks = tr__blocks_of_chunk(rt->chunks[c], &n, &st);
+        const char *lo = (const char *)blocks, *hi = lo + n * st;
+        if ((const char *)p >= lo && (const char *)p < hi && ((const char *)p - lo) % st == 0)
+            stride = st;
+    }
+    tr__spin_unlock(&rt->pool_lock);
+    return stride;
+}
+
+typedef struct big_state {
+    uint64_t words[4]; /* 32 bytes: too big for the small block */
+} big_state;
+
+/* Actors whose state fits 16 bytes (or is larger than 64, on the heap)
+ * take 192-byte blocks, those with 17-64 bytes 256-byte blocks, each from
+ * chunks of their own class; a freed block is reused in its class only.
+ * All of them work (each answers its message). */
+static void spawns_take_the_block_class_of_their_state(void **state) {
+    (void)state;
+    enum { EACH = 3000 / TU_SANITIZER_SLOWDOWN };
+    static const size_t sizes[3] = {16, sizeof(big_state), 100};
+    static const size_t want[3] = {TR__BLOCK_SMALL, TR__BLOCK_LARGE, TR__BLOCK_SMALL};
+    tu_store(&counted, 0);
+    tu_store(&counted_sum, 0);
+    tr_runtime *rt = pool_runtime();
+    tr_ref *collector;
+    tr_spawn_opts co = {.state_size = sizeof(counter)};
+    assert_int_equal(tr_spawn(rt, &count_beh, &co, &collector), 0);
+    tr_ref **refs = calloc(3 * EACH, sizeof(*refs));
+    assert_non_null(refs);
+    for (int round = 0; round < 2; round++) { /* the second reuses freed blocks */
+        for (size_t i = 0; i < 3 * EACH; i++) {
+            idle_arg a = {collector, i};
+            tr_spawn_opts o = {.state_size = sizes[i % 3], .arg = &a};
+            assert_int_equal(tr_spawn(rt, &idle_beh, &o, &refs[i]), 0);
+        }
+        for (size_t i = 0; i < 3 * EACH; i++)
+            assert_int_equal(stride_of(rt, refs[i]), want[i % 3]);
+        uint64_t before = tu_load(&counted);
+        for (size_t i = 0; i < 3 * EACH; i++)
+            assert_int_equal(tr_send_word(refs[i], T_GO, i), 0);
+        assert_true(tu_wait_ge(&counted, before + 3 * EACH, TU_WAIT_MS));
+        for (size_t i = 0; i < 3 * EACH; i++) {
+            assert_int_equal(tr_actor_stop(refs[i]), 0);
+            assert_int_equal(tr_ref_release(refs[i]), 0);
+        }
+        assert_true(tu_wait_alive(rt, 1, TU_WAIT_MS)); /* the collector */
+    }
+    assert_int_equal(tu_load(&wrong), 0);
+    free(refs);
+    tr_ref_release(collector);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -281,6 +346,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(foreign_spawned_idle_actors_run_init_and_get_their_first_message),
         cmocka_unit_test(idle_worker_maps_the_next_chunk_ahead),
+        cmocka_unit_test(spawns_take_the_block_class_of_their_state),
         cmocka_unit_test(spawn_storm_without_memory_says_enomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

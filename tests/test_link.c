@@ -254,6 +254,71 @@ static void monitor_on_a_dead_actor_delivers_down_at_once(void **state) {
     fx_end(&fx);
 }
 
+/* A target whose terminate waits for the test's word: requests made
+ * while it runs find the actor ending. */
+static uint64_t held_in_terminate, terminate_release;
+
+static void held_terminate(tr_ctx *ctx, void *state, const tr_exit *why) {
+    (void)ctx;
+    (void)state;
+    (void)why;
+    tu_add(&held_in_terminate, 1);
+    (void)tu_wait_ge(&terminate_release, 1, TU_WAIT_MS); /* the test checks what follows */
+    tu_add(&target_ended, 1);
+}
+
+static const tr_behavior held_beh = {NULL, watcher_receive, held_terminate};
+
+/* The final reason is written once, when the end begins: a stop request
+ * that comes while terminate runs (a linked actor's error: user requests
+ * are refused once the actor ends, links are not) changes neither what
+ * the monitors get nor what a monitor set later gets (the code and text
+ * of an error end, or the code 0 of another). */
+static void requests_during_terminate_leave_the_final_reason(void **state) {
+    (void)state;
+    if (tu_mode_current())
+        skip(); /* a terminate waits while another actor ends: two threads */
+    for (int end_by_error = 0; end_by_error < 2; end_by_error++) {
+        reset(NULL);
+        tu_store(&held_in_terminate, 0);
+        tu_store(&terminate_release, 0);
+        fixture fx;
+        fx.rt = tu_runtime_new(2);
+        assert_non_null(fx.rt);
+        tr_ref *l; /* linked to the target; its error end signals it */
+        assert_int_equal(tr_spawn(fx.rt, &watcher_beh, NULL, &fx.w), 0);
+        assert_int_equal(tr_spawn(fx.rt, &held_beh, NULL, &fx.t), 0);
+        assert_int_equal(tr_spawn(fx.rt, &target_beh, NULL, &l), 0);
+        assert_int_equal(command(&fx, W_MONITOR, fx.t, 0), 0);
+        tr_msg *m;
+        assert_int_equal(tr_msg_new(&m, W_LINK, 0), 0);
+        m->ptr = fx.t;
+        assert_int_equal(tr_send_msg(l, m), 0);
+        assert_true(tu_wait_ge(&cmds, 2, TU_WAIT_MS));
+        assert_int_equal((int)tu_load(&cmd_rc), 0);
+        if (end_by_error)
+            assert_int_equal(tr_send_word(fx.t, W_PANIC, 1234), 0);
+        else
+            assert_int_equal(tr_send_word(fx.t, W_STOP, 0), 0);
+        assert_true(tu_wait_ge(&held_in_terminate, 1, TU_WAIT_MS));
+        assert_int_equal(tr_actor_exit(l, 77, "too late"), 0);
+        assert_true(tu_wait_alive(fx.rt, 2, TU_WAIT_MS)); /* l's end, its signal sent */
+        tu_store(&terminate_release, 1);
+        assert_true(tu_wait_alive(fx.rt, 1, TU_WAIT_MS));
+        /* The monitor's DOWN, then a late monitor's (read from the block). */
+        for (uint64_t n = 1; n <= 2; n++) {
+            if (n == 2)
+                assert_int_equal(command(&fx, W_MONITOR, fx.t, 0), 0);
+            assert_true(tu_wait_ge(&downs, n, TU_WAIT_MS));
+            assert_int_equal(tu_load(&sig_kind), end_by_error ? TR_EXIT_ERROR : TR_EXIT_NORMAL);
+            assert_int_equal((int)tu_load(&sig_code), end_by_error ? 1234 : 0);
+            assert_string_equal(sig_text, end_by_error ? "target panic" : "normal");
+        }
+        tr_ref_release(l);
+        fx_end(&fx);
+    }
+}
+
 static void demonitor_means_no_down(void **state) {
     (void)state;
     fixture fx;
@@ -516,6 +581,7 @@ int main(void) {
         cmocka_unit_test_setup(monitor_gets_down_with_crash_code_and_text, reset),
         cmocka_unit_test_setup(monitor_gets_down_with_shutdown_and_killed, reset),
         cmocka_unit_test_setup(monitor_on_a_dead_actor_delivers_down_at_once, reset),
+        cmocka_unit_test_setup(requests_during_terminate_leave_the_final_reason, reset),
         cmocka_unit_test_setup(demonitor_means_no_down, reset),
         cmocka_unit_test_setup(demonitor_removes_only_that_monitor, reset),
         cmocka_unit_test_setup(monitor_of_self_returns_einval, reset),

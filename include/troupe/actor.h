@@ -72,7 +72,9 @@ typedef struct tr_spawn_opts {
     void *arg;                 /* passed to init; if state_size is 0 and init is
                                   NULL, arg is used as the state pointer */
     uint32_t mailbox_capacity; /* 0 = runtime default, TR_MAILBOX_UNBOUNDED */
-    const char *name;          /* static string shown in reports (tr_ref_name), or NULL */
+    /* Static string shown in reports (tr_ref_name), or NULL. Kept in the
+     * actor's side record (see tr_stash), which a named spawn makes. */
+    const char *name;
     /* 1: a thread outside the runtime that streams messages to this actor
      * gets a private lane into it (2-3x the throughput with several such
      * threads). The price: messages from different senders are ordered per
