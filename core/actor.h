@@ -49,12 +49,12 @@ typedef struct tr__watch tr__watch;
 /* The actor's side block (tr_actor.ext): the owner's rarely used state and
  * what only some actors ever have (stash, become stack, lanes, names and
  * groups, monitors and links, exit texts, a pool worker's held job, a
- * display name, metrics). Made on first
- * need (tr__actor_ext_any), installed once by CAS from any thread, freed
- * with the block (core/blocks.c); the per-message path never reads it
- * unless the actor has lanes or unstashed messages (TR__FRONT). Each field
- * keeps the regime it had in the block: owner only, or under a->lock, or
- * under the registry's and groups' locks. */
+ * display name, metrics). Made on first need (tr__actor_ext_any),
+ * installed once by CAS from any thread, freed with the block
+ * (core/blocks.c); the per-message path never reads it unless the actor
+ * has lanes or unstashed messages (TR__FRONT). Each field keeps the regime
+ * it had in the block: owner only, or under a->lock, or under the
+ * registry's and groups' locks. */
 typedef struct tr__actor_ext {
     /* Stash and become (owner only; core/actor.c). */
     tr_msg *front;         /* unstashed, received before the mailbox and lanes */

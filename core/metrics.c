@@ -103,8 +103,7 @@ uint64_t tr_hist_quantile(const uint32_t *hist, double q) {
 /* --- side blocks ------------------------------------------------------------ */
 
 static void ameta_clear(tr__ameta *m) {
-    /* Field by field with stores: a snapshot that still holds the block's
-     * last actor may be reading (it then drops what it read: the id moved). */
+    /* A fresh record, before the CAS publishes it (its -1s and roles). */
     ck_pr_store_64(&m->parent_id, 0);
     ck_pr_store_ptr(&m->tag, NULL);
     ck_pr_store_32((uint32_t *)&m->slot, (uint32_t)-1);
