@@ -284,13 +284,11 @@ void tr__label_next(const tr__label *l) {
         tls_label.rt = NULL;
 }
 
-void tr__label_take(tr_actor *a) {
-    /* One thread-local load for most spawns. A labelled spawn (a
-     * supervisor's or a pool's child) keeps its label in the side blocks
-     * (the block's new: none yet); out of memory it goes unlabelled
-     * (reports then show its spawn name). */
-    if (TR__LIKELY(tls_label.rt != a->rt))
-        return;
+/* A labelled spawn (a supervisor's or a pool's child) keeps its label in
+ * the side blocks (the block's new: none yet); out of memory it goes
+ * unlabelled (reports then show its spawn name). Out of line: the test in
+ * tr__label_take stays a load and a compare. */
+static __attribute__((noinline)) void label_apply(tr_actor *a) {
     tr__actor_ext *e = tls_label.child != NULL ? tr__actor_ext_any(a) : NULL;
     if (e != NULL)
         e->name = tls_label.child; /* before the handle is published */
@@ -301,6 +299,12 @@ void tr__label_take(tr_actor *a) {
         ck_pr_store_32(&m->by_restarts, tls_label.restarts);
     }
     tls_label.rt = NULL; /* once: the child's own spawns are not labelled */
+}
+
+void tr__label_take(tr_actor *a) {
+    if (TR__LIKELY(tls_label.rt != a->rt)) /* one thread-local load for most spawns */
+        return;
+    label_apply(a);
 }
 
 /* --- windows: rate limits and summaries ------------------------------------ */
