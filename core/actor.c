@@ -447,7 +447,7 @@ static int strength(tr_exit_kind k) {
     }
 }
 
-/* The index of kind's name in known_texts. */
+/* The index of kind's name in known_texts (kind_text: the name). */
 static unsigned kind_known(tr_exit_kind k) {
     switch (k) {
     case TR_EXIT_NORMAL:
@@ -459,6 +459,10 @@ static unsigned kind_known(tr_exit_kind k) {
     default:
         return TEXT_ERROR;
     }
+}
+
+static const char *kind_text(tr_exit_kind k) {
+    return known_texts[kind_known(k)];
 }
 
 static unsigned known_text(const char *text) {
@@ -527,7 +531,7 @@ static tr__actor_texts *texts_of(tr_actor *a) {
 static int record_request(tr_actor *a, tr_exit_kind kind, int code, const char *text,
                           bool *was_open) {
     if (text == NULL)
-        text = known_texts[kind_known(kind)];
+        text = kind_text(kind);
     unsigned known = known_text(text);
     tr__actor_texts *t = known == 0 ? texts_of(a) : NULL;
     tr__spin_lock(&a->lock);
@@ -684,7 +688,7 @@ static void finish(tr_actor *a, tr_exit_kind kind, int code, const char *text) {
         a->exit_kind = (uint8_t)kind;
         set_final(a, code, known);
         if (a->terminate != NULL) {
-            tr_exit why = {kind, code, known != 0 ? known_texts[known] : t->exit};
+            tr_exit why = tr__actor_final_reason(a);
             a->terminate(tr__ctx_of(a), a->state, &why);
         }
     }
@@ -753,7 +757,7 @@ static void take_request(tr_actor *a, tr_exit_kind *kind, int *code, char *text,
     const char *t = a->req_static != 0 ? known_texts[a->req_static]
                     : e != NULL && e->texts != NULL
                         ? e->texts->req
-                        : known_texts[kind_known(*kind)]; /* no request recorded a text */
+                        : kind_text(*kind); /* no request recorded a text */
     snprintf(text, n, "%s", t);
     tr__spin_unlock(&a->lock);
 }

@@ -20,8 +20,9 @@
  * 192 bytes (three lines, 16 bytes of inline state: the idle actor of the
  * live workload, most actors) and 256 (a fourth line of 64 bytes of state:
  * skynet's nodes, states of a few more words, which would otherwise cost a
- * calloc per spawn). tr_spawn picks by the state's size; a block stays in its class
- * for good, so a handle's fields are always where it expects them.
+ * calloc per spawn). tr_spawn picks by the state's size; a block stays in
+ * its class for good, so a handle's fields are always where it expects
+ * them.
  *
  * A fresh chunk's blocks are handed out in address order from a bump
  * pointer (bump..bump_end), not threaded onto the free list first: that

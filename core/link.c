@@ -93,11 +93,6 @@ tr_ref *tr_msg_origin(const tr_msg *msg) {
     return msg->ptr;
 }
 
-/* The final reason of an actor whose watch list is closed (under its lock). */
-static tr_exit final_reason(tr_actor *a) {
-    return tr__actor_final_reason(a);
-}
-
 /* Add an entry to a's list. Returns 1 if added, 0 if a has already ended
  * (then *why is its reason, and *late the notice made for the entry, the
  * caller's to send or free), 2 if it is a link and a's list already links
@@ -114,7 +109,7 @@ static int add_watch(tr_actor *a, int kind, tr_actor *who, uint64_t *id, tr_exit
     }
     tr__spin_lock(&a->lock);
     if (a->watch_closed) {
-        *why = final_reason(a);
+        *why = tr__actor_final_reason(a); /* written before the list closed */
         snprintf(text, n, "%s", why->text);
         why->text = text;
         tr__spin_unlock(&a->lock);
@@ -265,16 +260,24 @@ int tr_trap_exit(tr_ctx *ctx, int on) {
     return 0;
 }
 
+/* Detach a's watcher list (under a->lock, or once no thread can reach
+ * it). NULL if none: an actor nobody watched may have no side block. */
+static tr__watch *detach_watchers(tr_actor *a) {
+    tr__actor_ext *x = tr__actor_ext_peek(a);
+    if (x == NULL)
+        return NULL;
+    tr__watch *list = x->watchers;
+    x->watchers = NULL;
+    return list;
+}
+
 /* Take a's whole watcher list. With close, the list is closed too: late
  * monitors and links act at once, with the reason already written. */
 static tr__watch *take_watchers(tr_actor *a, int close) {
     tr__spin_lock(&a->lock);
     if (close)
         a->watch_closed = 1;
-    tr__actor_ext *x = tr__actor_ext_peek(a); /* none: nobody ever watched a */
-    tr__watch *list = x != NULL ? x->watchers : NULL;
-    if (x != NULL)
-        x->watchers = NULL;
+    tr__watch *list = detach_watchers(a);
     tr__spin_unlock(&a->lock);
     return list;
 }
@@ -313,10 +316,7 @@ void tr__actor_drop_watchers(tr_actor *a) {
      * names a holds a reference to it, so no other thread can reach a's
      * list any more and it needs no lock (tr_ref_release's last decrement
      * acquired every earlier holder's changes). */
-    tr__actor_ext *x = tr__actor_ext_peek(a);
-    tr__watch *list = x != NULL ? x->watchers : NULL;
-    if (x != NULL)
-        x->watchers = NULL;
+    tr__watch *list = detach_watchers(a);
     while (list != NULL) {
         tr__watch *e = list;
         list = e->next;
